@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Ajv, type Options as AjvOptions } from 'ajv'
+import addFormats from 'ajv-formats'
+import type { Config } from './config.js'
+import errorsPlugin from './plugins/errors.js'
+import runnerPlugin from './plugins/runner.js'
+import storePlugin from './plugins/store.js'
+import swaggerPlugin from './plugins/swagger.js'
+import { CorpusResearchEngine } from './research/corpus-engine.js'
+import type { ResearchEngine } from './research/engine.js'
+import healthRoutes from './routes/health.js'
+import jobRoutes from './routes/jobs.js'
+import legacyRoutes from './routes/legacy.js'
+import researchRoutes from './routes/research.js'
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+export interface AppOptions {
+  /** The research engine; default: the offline corpus engine over RESEARCH_CORPUS_DIR. */
+  engine?: ResearchEngine
+  /** Overrides of Fastify's logger options (tests pass a stream). */
+  logger?: FastifyServerOptions['logger']
+}
+
+/**
+ * Builds the whole service as a Fastify instance, ready to `listen` or `inject`.
+ * The registrations below are the map of the service.
+ */
+export async function buildApp (config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.LOG_LEVEL,
+      redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'], censor: '***' }
+    },
+    requestIdHeader: 'x-request-id',
+    requestIdLogLabel: 'request_id',
+    trustProxy: true,
+    return503OnClosing: true
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  useStrictBodies(app)
+
+  await app.register(errorsPlugin)
+  await app.register(swaggerPlugin, { version: VERSION })
+  await app.register(storePlugin, { config })
+  await app.register(runnerPlugin, {
+    config,
+    engine: options.engine ?? new CorpusResearchEngine({ corpusDir: config.RESEARCH_CORPUS_DIR })
+  })
+
+  await app.register(researchRoutes)
+  await app.register(jobRoutes)
+  await app.register(healthRoutes, { version: VERSION })
+  await app.register(legacyRoutes, { ttlSeconds: config.JOB_TTL_SECONDS })
+  return app
+}
+
+/**
+ * Bodies are validated without type coercion (`{"query": 123}` is an error, not "123") and
+ * without dropping unknown fields (they are an error); query strings and params are coerced.
+ */
+function useStrictBodies (app: FastifyInstance): void {
+  const shared: AjvOptions = { allErrors: false, useDefaults: true, removeAdditional: false, strict: false }
+  const forBodies = addFormats.default(new Ajv({ ...shared, coerceTypes: false }))
+  const forQueries = addFormats.default(new Ajv({ ...shared, coerceTypes: 'array' }))
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? forBodies : forQueries).compile(schema))
+}

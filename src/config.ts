@@ -1,0 +1,65 @@
+import { fileURLToPath } from 'node:url'
+import { envSchema } from 'env-schema'
+import { Type, type Static } from 'typebox'
+
+/**
+ * Every environment variable the service reads. The descriptions are the documentation:
+ * a test checks that each one is listed in the README with its default.
+ */
+export const ConfigSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on (Railway sets it).' }),
+  HOST: Type.String({ minLength: 1, default: '::', description: 'Address to bind. `::` listens on IPv6 and IPv4 (Railway private networking needs IPv6); falls back to `0.0.0.0` where the host has no IPv6.' }),
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+    Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info', description: 'pino log level.' }),
+  REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$', description: 'redis:// or rediss:// (TLS) URL. Empty: run on the in-memory store only.' }),
+  REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500, description: 'Deadline for one Redis call; past it the call is served by the in-memory fallback.' }),
+  REDIS_BREAKER_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1000, description: 'After a Redis failure, how long calls skip Redis before one probe tries it again.' }),
+  REDIS_TLS_REJECT_UNAUTHORIZED: Type.Boolean({ default: true, description: 'For rediss:// URLs: `false` accepts self-signed certificates (some managed Redis hosts need it).' }),
+  JOB_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 2592000, default: 86400, description: 'How long a job record lives after its last change (Redis SETEX and the in-memory store).' }),
+  MEMORY_MAX_JOBS: Type.Integer({ minimum: 10, maximum: 1000000, default: 10000, description: 'Most records the in-memory store holds; past it, expired then oldest finished records are evicted.' }),
+  RUNNER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 4, description: 'Jobs run at once by this process.' }),
+  JOB_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 86400000, default: 300000, description: 'Deadline for one job run; past it the job fails with a timeout error.' }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 2000, description: 'On SIGTERM/SIGINT, time allowed to hand running jobs back to the queue before the process exits.' }),
+  RESEARCH_CORPUS_DIR: Type.String({ default: '', description: 'Folder of .md/.txt documents the research engine searches. Empty: the corpus shipped in `corpus/`.' })
+})
+
+export type Config = Static<typeof ConfigSchema>
+
+export const SHIPPED_CORPUS_DIR = fileURLToPath(new URL('../corpus/', import.meta.url))
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Reads and validates configuration; throws a ConfigError naming the offending variable. */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  const data: Record<string, string> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key]
+    if (value !== undefined && value !== '') data[key] = value.trim()
+  }
+  try {
+    const config = envSchema<Config>({ schema: ConfigSchema as object, data })
+    return { ...config, RESEARCH_CORPUS_DIR: config.RESEARCH_CORPUS_DIR || SHIPPED_CORPUS_DIR }
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: ${describe(err)}`)
+  }
+}
+
+function describe (err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err)
+  // env-schema reports "env/PORT must be <= 65535"; make the variable name stand out.
+  return message.replace(/env\/(\w+)/g, '$1')
+}
+
+/** A config for tests and tools: defaults plus overrides, no process.env. */
+export function defaultConfig (overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({}), ...overrides }
+}
+
+/** redis://user:secret@host -> redis://user:***@host, for logs and health output. */
+export function redactUrl (url: string): string {
+  return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@').replace(/(\/\/)([^:/@]+)@/, '$1***@')
+}

@@ -1,0 +1,99 @@
+import type { ResearchRunner } from '../runner/runner.js'
+import type { DepthName, JobStatusName, StoredJob } from '../schemas/job.js'
+import { type JobStore, decodeCursor, encodeCursor, isFinal } from '../store/job-store.js'
+import { newJob } from './records.js'
+
+export class JobNotFoundError extends Error {
+  override name = 'JobNotFoundError'
+  constructor (id: string) { super(`No job with id ${id} (it may have expired)`) }
+}
+
+export class JobAlreadyFinishedError extends Error {
+  override name = 'JobAlreadyFinishedError'
+  readonly job: StoredJob
+  constructor (job: StoredJob) {
+    super(`Job ${job.job_id} is already ${job.status}`)
+    this.job = job
+  }
+}
+
+export class InvalidCursorError extends Error {
+  override name = 'InvalidCursorError'
+  constructor () { super('cursor is not a next_cursor value returned by this API') }
+}
+
+export interface JobPage { jobs: StoredJob[], nextCursor: string | null }
+
+/** What the routes do with jobs, independent of HTTP. */
+export class JobService {
+  readonly #store: JobStore
+  readonly #runner: ResearchRunner
+
+  constructor (store: JobStore, runner: ResearchRunner) {
+    this.#store = store
+    this.#runner = runner
+  }
+
+  async create (query: string, depth: DepthName): Promise<StoredJob> {
+    const result = await this.#store.put(newJob(query.trim(), depth), 0, 'tail')
+    /* c8 ignore next -- a fresh random UUID never exists already */
+    if (!result.ok) throw new Error('A new job id collided with an existing job')
+    this.#runner.notify()
+    return result.job
+  }
+
+  async get (id: string): Promise<StoredJob> {
+    // Ids are issued lower-case; a UUID is the same id in either case.
+    const job = await this.#store.get(id.toLowerCase())
+    if (job === null) throw new JobNotFoundError(id)
+    return job
+  }
+
+  async list (options: { status?: JobStatusName, limit: number, cursor?: string }): Promise<JobPage> {
+    let after
+    if (options.cursor !== undefined) {
+      after = decodeCursor(options.cursor)
+      if (after === null) throw new InvalidCursorError()
+    }
+    const page = await this.#store.list({ status: options.status, limit: options.limit, after })
+    const last = page.jobs.at(-1)
+    return { jobs: page.jobs, nextCursor: page.hasMore && last !== undefined ? encodeCursor(last) : null }
+  }
+
+  /** Marks the job cancelled (a compare-and-set, so it cannot undo a completion) and stops its run. */
+  async cancel (id: string): Promise<StoredJob> {
+    let job = await this.get(id)
+    id = job.job_id
+    for (;;) {
+      if (isFinal(job.status)) throw new JobAlreadyFinishedError(job)
+      const now = new Date().toISOString()
+      const result = await this.#store.put({
+        ...job,
+        status: 'cancelled',
+        current_step: 'Cancelled',
+        completed_at: now
+      }, job.version)
+      if (result.ok) {
+        this.#runner.cancel(id)
+        return result.job
+      }
+      if (result.current === null) throw new JobNotFoundError(id)
+      job = result.current
+    }
+  }
+
+  /** Cancels the job if it is still running, then removes it. */
+  async delete (id: string): Promise<void> {
+    const job = await this.get(id)
+    id = job.job_id
+    if (!isFinal(job.status)) {
+      try {
+        await this.cancel(id)
+      } catch (err) {
+        if (!(err instanceof JobAlreadyFinishedError)) throw err
+      }
+    }
+    this.#runner.cancel(id)
+    await this.#store.delete(id)
+  }
+}

@@ -1,0 +1,33 @@
+import fp from 'fastify-plugin'
+import type { FastifyPluginAsync } from 'fastify'
+import type { Config } from '../config.js'
+import { JobService } from '../jobs/service.js'
+import type { ResearchEngine } from '../research/engine.js'
+import { ResearchRunner } from '../runner/runner.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    runner: ResearchRunner
+    jobs: JobService
+  }
+}
+
+/**
+ * The background runner and the job service the routes use. On close it stops first
+ * (preClose: while the store is still open) so running jobs are handed back to the queue.
+ */
+const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine }> = async (app, { config, engine }) => {
+  const runner = new ResearchRunner({
+    store: app.store,
+    engine,
+    concurrency: config.RUNNER_CONCURRENCY,
+    jobTimeoutMs: config.JOB_TIMEOUT_MS,
+    logger: app.log.child({ component: 'runner' })
+  })
+  app.decorate('runner', runner)
+  app.decorate('jobs', new JobService(app.store, runner))
+  app.addHook('onReady', async () => runner.start())
+  app.addHook('preClose', async () => runner.stop(config.SHUTDOWN_TIMEOUT_MS))
+}
+
+export default fp(runnerPlugin, { name: 'runner', dependencies: ['store'] })

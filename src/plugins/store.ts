@@ -1,0 +1,64 @@
+import fp from 'fastify-plugin'
+import type { FastifyPluginAsync } from 'fastify'
+import { type Config, redactUrl } from '../config.js'
+import { FallbackJobStore } from '../store/fallback.js'
+import { MemoryJobStore } from '../store/memory.js'
+import { RedisJobStore } from '../store/redis.js'
+import { type RedisClient, connectInBackground, createRedisClient } from '../store/redis-client.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: FallbackJobStore
+  }
+}
+
+const SWEEP_INTERVAL_MS = 60_000
+const ERROR_LOG_INTERVAL_MS = 30_000
+
+/** The job store: Redis when REDIS_URL is set (connected in the background), always the Map. */
+const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config }) => {
+  const log = app.log.child({ component: 'store' })
+  const memory = new MemoryJobStore({ ttlSeconds: config.JOB_TTL_SECONDS, maxJobs: config.MEMORY_MAX_JOBS })
+  let client: RedisClient | undefined
+  let redis: RedisJobStore | undefined
+  let lastErrorLog = 0
+  if (config.REDIS_URL !== '') {
+    client = createRedisClient({
+      url: config.REDIS_URL,
+      rejectUnauthorized: config.REDIS_TLS_REJECT_UNAUTHORIZED,
+      onError: (err) => {
+        store.noteRedisError(err)
+        // A down Redis reports an error on every reconnect attempt; log it now and then.
+        if (Date.now() - lastErrorLog > ERROR_LOG_INTERVAL_MS) {
+          lastErrorLog = Date.now()
+          log.warn({ err: err.message, redis: redactUrl(config.REDIS_URL) }, 'Redis connection error; serving from memory until it is back')
+        }
+      }
+    })
+    client.on('ready', () => log.info({ redis: redactUrl(config.REDIS_URL) }, 'Redis ready'))
+    redis = new RedisJobStore(client, { ttlSeconds: config.JOB_TTL_SECONDS, timeoutMs: config.REDIS_TIMEOUT_MS })
+  } else {
+    log.info('REDIS_URL is not set: jobs live in this process only')
+  }
+  const store = new FallbackJobStore({ memory, redis, breakerMs: config.REDIS_BREAKER_MS, logger: log })
+  if (client !== undefined) connectInBackground(client)
+
+  const sweeper = setInterval(() => memory.sweep(), SWEEP_INTERVAL_MS)
+  sweeper.unref()
+  app.decorate('store', store)
+  app.addHook('onClose', async () => {
+    clearInterval(sweeper)
+    if (client === undefined) return
+    try {
+      // Let written replies arrive, but never wait on a dead Redis past the store's deadline.
+      await Promise.race([
+        client.close(),
+        new Promise((_resolve, reject) => setTimeout(() => reject(new Error('close timed out')), config.REDIS_TIMEOUT_MS).unref())
+      ])
+    } catch {
+      client.destroy()
+    }
+  })
+}
+
+export default fp(storePlugin, { name: 'store' })

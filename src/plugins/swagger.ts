@@ -1,0 +1,29 @@
+import fp from 'fastify-plugin'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyPluginAsync } from 'fastify'
+
+export const API_TAGS = [
+  { name: 'research', description: 'Start research jobs' },
+  { name: 'jobs', description: 'Follow, list, cancel and delete jobs' },
+  { name: 'legacy', description: 'Routes of the original /api/v4 service, kept for its clients' },
+  { name: 'ops', description: 'Health and operations' }
+]
+
+/** The OpenAPI document is generated from the route schemas; Swagger UI serves it at /docs. */
+const swaggerPlugin: FastifyPluginAsync<{ version: string }> = async (app, { version }) => {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Deep Research Job API',
+        description: 'Submit a research question, poll the job, read a cited report. Jobs live 24 hours after their last change.',
+        version
+      },
+      tags: API_TAGS
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+}
+
+export default fp(swaggerPlugin, { name: 'swagger' })

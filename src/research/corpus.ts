@@ -1,0 +1,68 @@
+import { readdir, readFile } from 'node:fs/promises'
+import { join, relative, extname, basename } from 'node:path'
+import { PermanentError } from './engine.js'
+
+export interface Passage {
+  id: number
+  /** Path of the document, relative to the corpus folder. */
+  path: string
+  title: string
+  heading: string
+  text: string
+}
+
+export interface Corpus {
+  documents: number
+  passages: Passage[]
+}
+
+const EXTENSIONS = new Set(['.md', '.markdown', '.txt'])
+const PASSAGE_TARGET_CHARS = 700
+
+/** Reads every .md/.txt file under `dir` and cuts it into passages under their headings. */
+export async function loadCorpus (dir: string): Promise<Corpus> {
+  let files: string[]
+  try {
+    files = (await readdir(dir, { recursive: true }))
+      .filter((file) => EXTENSIONS.has(extname(file).toLowerCase()))
+      .sort()
+  } catch (err) {
+    throw new PermanentError(`Cannot read the research corpus at ${dir}: ${(err as Error).message}`)
+  }
+  if (files.length === 0) throw new PermanentError(`The research corpus at ${dir} has no .md or .txt documents`)
+  const passages: Passage[] = []
+  for (const file of files) {
+    const text = await readFile(join(dir, file), 'utf8')
+    const path = relative(dir, join(dir, file)).split('\\').join('/')
+    for (const passage of splitDocument(path, text)) passages.push({ ...passage, id: passages.length })
+  }
+  return { documents: files.length, passages }
+}
+
+/** Splits a document at its headings, then packs paragraphs into passages of about 700 characters. */
+export function splitDocument (path: string, text: string): Array<Omit<Passage, 'id'>> {
+  const titleMatch = /^#\s+(.+)$/m.exec(text)
+  const title = titleMatch?.[1]?.trim() ?? basename(path, extname(path)).replace(/[-_]+/g, ' ')
+  const passages: Array<Omit<Passage, 'id'>> = []
+  let heading = title
+  let buffer: string[] = []
+  const flush = (): void => {
+    const body = buffer.join('\n\n').trim()
+    if (body.length > 0) passages.push({ path, title, heading, text: body })
+    buffer = []
+  }
+  for (const block of text.split(/\n\s*\n/)) {
+    const trimmed = block.trim()
+    const headingMatch = /^#{1,6}\s+(.+)$/.exec(trimmed)
+    if (headingMatch !== null && !trimmed.includes('\n')) {
+      flush()
+      heading = (headingMatch[1] as string).trim()
+      continue
+    }
+    if (trimmed.length === 0) continue
+    if (buffer.join('\n\n').length + trimmed.length > PASSAGE_TARGET_CHARS) flush()
+    buffer.push(trimmed)
+  }
+  flush()
+  return passages
+}

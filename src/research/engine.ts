@@ -1,0 +1,26 @@
+import type { DepthName, ReportData } from '../schemas/job.js'
+
+export type Report = ReportData
+
+export interface ResearchRequest {
+  query: string
+  depth: DepthName
+}
+
+export interface RunContext {
+  /** Fires on cancel, timeout and shutdown; an engine stops as soon as it sees it. */
+  signal: AbortSignal
+  /** Reports real progress: `percent` 0-99 (the runner sets 100 on completion) and what is happening. */
+  progress (percent: number, step: string): Promise<void>
+}
+
+/** A research engine turns a question into a cited report. */
+export interface ResearchEngine {
+  readonly name: string
+  run (request: ResearchRequest, context: RunContext): Promise<Report>
+}
+
+/** An error that retrying cannot fix (bad input, missing corpus...): the job fails at once. */
+export class PermanentError extends Error {
+  override name = 'PermanentError'
+}

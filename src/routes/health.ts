@@ -1,0 +1,37 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Health } from '../schemas/responses.js'
+
+const startedAt = Date.now()
+
+const healthRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async (app, { version }) => {
+  app.get('/health', {
+    schema: {
+      tags: ['ops'],
+      summary: 'Liveness and dependencies',
+      description: 'Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory).',
+      response: { 200: Health }
+    }
+  }, async () => {
+    const { store, runner } = app
+    const redis = { configured: store.redisConfigured, connected: false, latency_ms: null as number | null, error: null as string | null }
+    if (store.redisConfigured) {
+      try {
+        redis.latency_ms = Math.round((await store.pingRedis()) * 100) / 100
+        redis.connected = true
+      } catch (err) {
+        redis.error = (err as Error).message
+      }
+    }
+    const { running, concurrency } = runner.stats()
+    return {
+      status: redis.configured && !redis.connected ? 'degraded' as const : 'ok' as const,
+      store: store.mode,
+      redis,
+      runner: { running, queued: await store.queueDepth(), concurrency },
+      uptime_s: Math.round((Date.now() - startedAt) / 1000),
+      version
+    }
+  })
+}
+
+export default healthRoutes

@@ -1,0 +1,76 @@
+import { Type, type Static } from 'typebox'
+
+export const JOB_STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'] as const
+export const FINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled'])
+export const DEPTHS = ['quick', 'standard', 'deep'] as const
+
+export const JobStatus = Type.Union([
+  Type.Literal('pending'), Type.Literal('processing'), Type.Literal('completed'), Type.Literal('failed'), Type.Literal('cancelled')
+], {
+  title: 'JobStatus',
+  description: 'pending -> processing -> completed | failed | cancelled. The last three are final.'
+})
+export const Depth = Type.Union([Type.Literal('quick'), Type.Literal('standard'), Type.Literal('deep')], {
+  title: 'Depth',
+  description: 'quick = 1 retrieval pass, standard = 3, deep = 5.'
+})
+
+const IsoTime = Type.String({ format: 'date-time', description: 'ISO-8601 UTC time' })
+const NullableIsoTime = Type.Union([IsoTime, Type.Null()])
+
+export const ReportSource = Type.Object({
+  id: Type.Integer({ minimum: 1, description: 'Citation number used as [n] in the report' }),
+  title: Type.String(),
+  path_or_url: Type.String(),
+  snippet: Type.String(),
+  score: Type.Number()
+})
+
+export const Report = Type.Object({
+  title: Type.String(),
+  summary: Type.String(),
+  markdown: Type.String(),
+  sections: Type.Array(Type.Object({ heading: Type.String(), body: Type.String() })),
+  sources: Type.Array(ReportSource),
+  stats: Type.Object({
+    documents_searched: Type.Integer(),
+    passages_read: Type.Integer(),
+    duration_ms: Type.Integer()
+  })
+}, { title: 'Report' })
+
+const recordFields = {
+  job_id: Type.String({ format: 'uuid' }),
+  status: JobStatus,
+  progress: Type.Integer({ minimum: 0, maximum: 100 }),
+  current_step: Type.String(),
+  query: Type.String(),
+  depth: Depth,
+  created_at: IsoTime,
+  updated_at: IsoTime,
+  started_at: NullableIsoTime,
+  completed_at: NullableIsoTime,
+  expires_at: IsoTime,
+  attempts: Type.Integer({ minimum: 0 })
+}
+
+export const JobRecord = Type.Object({
+  ...recordFields,
+  result: Type.Union([Report, Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()])
+}, { title: 'JobRecord', description: 'A research job. `result` holds the report once `status` is completed.' })
+
+export const JobSummary = Type.Object({
+  ...recordFields,
+  error: Type.Union([Type.String(), Type.Null()])
+}, { title: 'JobSummary', description: 'A job record without its report, as listed.' })
+
+export type JobStatusName = (typeof JOB_STATUSES)[number]
+export type DepthName = (typeof DEPTHS)[number]
+export type ReportData = Static<typeof Report>
+
+/**
+ * What the store keeps: the public record plus `version`, the counter every write
+ * compares and bumps so that concurrent writers can never overwrite each other.
+ */
+export type StoredJob = Static<typeof JobRecord> & { version: number }

@@ -1,0 +1,35 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+
+let config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  process.stderr.write(`${err.message}\n`)
+  process.exit(1)
+}
+
+const app = await buildApp(config)
+
+// Railway stops a container ~3 s after SIGTERM; jobs are handed back within SHUTDOWN_TIMEOUT_MS
+// and the rest of the close gets what is left, then the process exits regardless.
+closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS + 800, logger: app.log }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'closing after an uncaught error')
+  else app.log.info({ signal }, 'shutting down')
+  await app.close()
+})
+
+try {
+  await app.listen({ port: config.PORT, host: config.HOST })
+} catch (err) {
+  // `::` fails on hosts without IPv6; IPv4 everywhere is the next best thing.
+  if (config.HOST === '::' && (err as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') {
+    app.log.warn('IPv6 is not available; listening on 0.0.0.0')
+    await app.listen({ port: config.PORT, host: '0.0.0.0' })
+  } else {
+    app.log.fatal({ err }, 'could not listen')
+    process.exit(1)
+  }
+}

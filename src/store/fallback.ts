@@ -1,0 +1,247 @@
+import { CircuitBreaker } from './breaker.js'
+import {
+  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type StoredJob,
+  compareNewestFirst
+} from './job-store.js'
+import type { MemoryJobStore } from './memory.js'
+import type { RedisJobStore } from './redis.js'
+
+export interface StoreLogger {
+  warn (obj: object, msg: string): void
+  info (obj: object, msg: string): void
+}
+
+export interface FallbackJobStoreOptions {
+  memory: MemoryJobStore
+  /** Absent when REDIS_URL is not set: the store is the Map alone. */
+  redis?: RedisJobStore
+  breakerMs: number
+  logger?: StoreLogger
+}
+
+/** Redis is configured but unreachable, and the Map has no copy of the job asked for. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError'
+}
+
+type Attempt<T> = { ok: true, value: T } | { ok: false }
+const SKIPPED: Attempt<never> = { ok: false }
+
+/**
+ * The store every route and the runner use. Redis first; when Redis is not configured, not
+ * ready, failing or past its deadline, the in-memory store answers at once. The Map also keeps
+ * a copy of every job this process writes, so an outage hides none of them. Writes that reach
+ * only the Map are remembered and copied to Redis (when newer) as soon as Redis is back.
+ */
+export class FallbackJobStore implements JobStore {
+  readonly #memory: MemoryJobStore
+  readonly #redis: RedisJobStore | undefined
+  readonly #breaker: CircuitBreaker
+  readonly #logger: StoreLogger | undefined
+  /** Jobs written or deleted while Redis was unreachable, to replay when it is back. */
+  readonly #unsynced = new Map<string, 'upsert' | 'delete'>()
+  #syncing: Promise<void> | null = null
+  #lastError: string | null = null
+
+  constructor (options: FallbackJobStoreOptions) {
+    this.#memory = options.memory
+    this.#redis = options.redis
+    this.#breaker = new CircuitBreaker(options.breakerMs)
+    this.#logger = options.logger
+    this.#redis?.client.on('ready', () => {
+      this.#breaker.succeed()
+      void this.syncToRedis()
+    })
+  }
+
+  get redisConfigured (): boolean {
+    return this.#redis !== undefined
+  }
+
+  /** Where calls go right now. */
+  get mode (): 'redis' | 'memory' {
+    return this.#redis !== undefined && this.#redis.client.isReady && !this.#breaker.isOpen ? 'redis' : 'memory'
+  }
+
+  get lastRedisError (): string | null {
+    return this.#lastError
+  }
+
+  /** Connection errors reported by the client (not by a call) also show in /health. */
+  noteRedisError (err: Error): void {
+    this.#lastError = err.message || err.name
+  }
+
+  get unsyncedCount (): number {
+    return this.#unsynced.size
+  }
+
+  get memory (): MemoryJobStore {
+    return this.#memory
+  }
+
+  /** Round-trip time to Redis in ms; throws when it is not configured or not answering. */
+  async pingRedis (): Promise<number> {
+    if (this.#redis === undefined) throw new Error('Redis is not configured')
+    if (!this.#redis.client.isReady) throw new Error(this.#lastError ?? 'Redis is not connected')
+    return await this.#redis.ping()
+  }
+
+  async get (id: string): Promise<StoredJob | null> {
+    const local = this.#memory.peek(id)
+    const remote = await this.#attempt((redis) => redis.get(id))
+    if (!remote.ok) {
+      if (local === null && this.#redis !== undefined) {
+        throw new StoreUnavailableError('The job store (Redis) is unreachable and this process has no copy of the job')
+      }
+      return local
+    }
+    // Redis is the authority for jobs it has seen every write of.
+    if (!this.#unsynced.has(id)) return remote.value
+    return newest(remote.value, local)
+  }
+
+  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue): Promise<PutResult> {
+    const id = job.job_id
+    const remote = await this.#attempt(async (redis) => {
+      const result = await redis.put(job, expectedVersion, enqueue)
+      // Redis is behind the Map for this job: copy the Map's record over, then try again.
+      if (!result.ok && this.#unsynced.has(id) && await this.#syncOne(redis, id)) {
+        return await redis.put(job, expectedVersion, enqueue)
+      }
+      return result
+    })
+    if (remote.ok) {
+      if (remote.value.ok) this.#memory.adopt(remote.value.job)
+      return remote.value
+    }
+    const result = this.#memory.peek(id) === null && expectedVersion !== 0
+      ? this.#memory.putUnseen(job, expectedVersion, enqueue)
+      : await this.#memory.put(job, expectedVersion, enqueue)
+    if (result.ok && this.#redis !== undefined) this.#unsynced.set(id, 'upsert')
+    return result
+  }
+
+  async delete (id: string): Promise<boolean> {
+    const remote = await this.#attempt((redis) => redis.delete(id))
+    const local = await this.#memory.delete(id)
+    if (remote.ok) {
+      this.#unsynced.delete(id)
+      return remote.value || local
+    }
+    if (this.#redis !== undefined) this.#unsynced.set(id, 'delete')
+    return local
+  }
+
+  async list (query: ListQuery): Promise<ListPage> {
+    const remote = await this.#attempt((redis) => redis.list(query))
+    if (!remote.ok) return await this.#memory.list(query)
+    if (this.#unsynced.size === 0) return remote.value
+    // Merge in what only the Map has; for jobs on both sides keep the newer record.
+    const local = await this.#memory.list(query, (id) => this.#unsynced.get(id) === 'upsert')
+    const byId = new Map<string, StoredJob>()
+    for (const job of [...remote.value.jobs, ...local.jobs]) {
+      if (this.#unsynced.get(job.job_id) === 'delete') continue
+      const held = byId.get(job.job_id)
+      byId.set(job.job_id, held === undefined ? job : newest(held, job) as StoredJob)
+    }
+    const merged = [...byId.values()]
+      .filter((job) => query.status === undefined || job.status === query.status)
+      .sort(compareNewestFirst)
+    return {
+      jobs: merged.slice(0, query.limit),
+      hasMore: remote.value.hasMore || local.hasMore || merged.length > query.limit
+    }
+  }
+
+  async dequeue (): Promise<string | null> {
+    const local = await this.#memory.dequeue()
+    if (local !== null) return local
+    const remote = await this.#attempt((redis) => redis.dequeue())
+    return remote.ok ? remote.value : null
+  }
+
+  async queueDepth (): Promise<number> {
+    const remote = await this.#attempt((redis) => redis.queueDepth())
+    return await this.#memory.queueDepth() + (remote.ok ? remote.value : 0)
+  }
+
+  /**
+   * Copies every job written during an outage to Redis (when newer than Redis's copy, with its
+   * remaining TTL) and replays deletes. Pending jobs move to Redis's queue so any replica can
+   * run them. Safe to call at any time; concurrent calls share one run.
+   */
+  async syncToRedis (): Promise<void> {
+    const redis = this.#redis
+    if (redis === undefined || this.#unsynced.size === 0) return
+    this.#syncing ??= (async () => {
+      let copied = 0
+      try {
+        for (const id of [...this.#unsynced.keys()]) {
+          if (await this.#syncOne(redis, id)) copied++
+        }
+        if (copied > 0) this.#logger?.info({ copied }, 'copied jobs written during the Redis outage back to Redis')
+      } catch (err) {
+        this.#recordFailure(err)
+      } finally {
+        this.#syncing = null
+      }
+    })()
+    await this.#syncing
+  }
+
+  async #syncOne (redis: RedisJobStore, id: string): Promise<boolean> {
+    const op = this.#unsynced.get(id)
+    if (op === 'delete') {
+      await redis.delete(id)
+      this.#unsynced.delete(id)
+      return true
+    }
+    const job = this.#memory.peek(id)
+    if (job === null) {
+      this.#unsynced.delete(id)
+      return false
+    }
+    const moveToRedisQueue = job.status === 'pending' && this.#memory.unqueue(id)
+    try {
+      await redis.sync(job, moveToRedisQueue)
+    } catch (err) {
+      if (moveToRedisQueue) this.#memory.enqueue(id, 'head')
+      throw err
+    }
+    // Only forget it if nothing rewrote the Map's copy meanwhile.
+    if (this.#memory.peek(id)?.version === job.version) this.#unsynced.delete(id)
+    return true
+  }
+
+  async #attempt<T> (call: (redis: RedisJobStore) => Promise<T>): Promise<Attempt<T>> {
+    const redis = this.#redis
+    if (redis === undefined || !redis.client.isReady || !this.#breaker.allow()) return SKIPPED
+    try {
+      const value = await call(redis)
+      this.#lastError = null
+      if (this.#breaker.succeed()) {
+        this.#logger?.info({ unsynced: this.#unsynced.size }, 'Redis answers again; leaving fallback mode')
+        void this.syncToRedis()
+      }
+      return { ok: true, value }
+    } catch (err) {
+      this.#recordFailure(err)
+      return SKIPPED
+    }
+  }
+
+  #recordFailure (err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err)
+    const wasOpen = this.#breaker.isOpen
+    this.#breaker.fail()
+    this.#lastError = message
+    if (!wasOpen) this.#logger?.warn({ err: message }, 'Redis call failed; serving from the in-memory store')
+  }
+}
+
+function newest (a: StoredJob | null, b: StoredJob | null): StoredJob | null {
+  if (a === null) return b
+  if (b === null) return a
+  return b.version > a.version ? b : a
+}

@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { RedisClient } from './redis-client.js'
+import {
+  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type StoredJob,
+  createdMs, isAfterCursor, serializeJob, stampWrite
+} from './job-store.js'
+
+export const KEYS = {
+  job: (id: string) => `job:${id}`,
+  created: 'jobs:created',
+  expiry: 'jobs:expiry',
+  pending: 'jobs:pending'
+} as const
+
+class LuaScript {
+  readonly source: string
+  readonly sha: string
+  constructor (name: string) {
+    this.source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')
+    this.sha = createHash('sha1').update(this.source).digest('hex')
+  }
+}
+
+const SCRIPTS = {
+  put: new LuaScript('put'),
+  sync: new LuaScript('sync'),
+  delete: new LuaScript('delete'),
+  trim: new LuaScript('trim')
+}
+
+export class RedisTimeoutError extends Error {
+  override name = 'RedisTimeoutError'
+}
+
+export interface RedisJobStoreOptions {
+  ttlSeconds: number
+  /** Deadline for each call; a call past it rejects with RedisTimeoutError. */
+  timeoutMs: number
+  now?: () => number
+}
+
+/**
+ * Jobs in Redis: `job:<id>` holds the record as JSON written with SETEX; `jobs:created` and
+ * `jobs:expiry` index it for listing without KEYS; `jobs:pending` is the FIFO of work to run.
+ * Every multi-key change is one Lua script, so no state is ever half-written.
+ */
+export class RedisJobStore implements JobStore {
+  readonly #client: RedisClient
+  readonly #ttlSeconds: number
+  readonly #timeoutMs: number
+  readonly #now: () => number
+  #lastTrimMs = 0
+
+  constructor (client: RedisClient, options: RedisJobStoreOptions) {
+    this.#client = client
+    this.#ttlSeconds = options.ttlSeconds
+    this.#timeoutMs = options.timeoutMs
+    this.#now = options.now ?? Date.now
+  }
+
+  get client (): RedisClient {
+    return this.#client
+  }
+
+  async get (id: string): Promise<StoredJob | null> {
+    const json = await this.#send<string | null>(['GET', KEYS.job(id)])
+    return json === null ? null : JSON.parse(json) as StoredJob
+  }
+
+  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue): Promise<PutResult> {
+    const written = stampWrite(job, expectedVersion, this.#ttlSeconds, this.#now())
+    const reply = await this.#script<[number, string?]>(SCRIPTS.put, this.#jobKeys(job.job_id), [
+      String(expectedVersion), serializeJob(written), String(this.#ttlSeconds),
+      String(createdMs(written)), String(Date.parse(written.expires_at)), job.job_id, enqueue ?? ''
+    ])
+    if (reply[0] === 1) return { ok: true, job: written }
+    return { ok: false, current: reply[1] === undefined ? null : JSON.parse(reply[1]) as StoredJob }
+  }
+
+  /**
+   * Copies a job written elsewhere into Redis if it is newer than Redis's copy, keeping its
+   * remaining TTL. `enqueue` also queues it (a pending job nobody runs yet).
+   */
+  async sync (job: StoredJob, enqueue: boolean): Promise<boolean> {
+    const remainingSeconds = Math.ceil((Date.parse(job.expires_at) - this.#now()) / 1000)
+    if (remainingSeconds <= 0) return false
+    const reply = await this.#script<number>(SCRIPTS.sync, this.#jobKeys(job.job_id), [
+      String(job.version), serializeJob(job), String(remainingSeconds),
+      String(createdMs(job)), String(Date.parse(job.expires_at)), job.job_id, enqueue ? '1' : '0'
+    ])
+    return reply === 1
+  }
+
+  async delete (id: string): Promise<boolean> {
+    return await this.#script<number>(SCRIPTS.delete, this.#jobKeys(id), [id]) === 1
+  }
+
+  async list (query: ListQuery): Promise<ListPage> {
+    await this.#trimIndexes()
+    const jobs: StoredJob[] = []
+    const batch = Math.min(Math.max(query.limit * 2, 20), 500)
+    let max = query.after === undefined ? '+inf' : String(query.after.createdMs)
+    let offset = 0
+    for (;;) {
+      const flat = await this.#send<string[]>(['ZRANGE', KEYS.created, max, '-inf', 'BYSCORE', 'REV', 'LIMIT', String(offset), String(batch), 'WITHSCORES'])
+      if (flat.length === 0) return { jobs, hasMore: false }
+      const ids: string[] = []
+      let lastScore = ''
+      for (let i = 0; i < flat.length; i += 2) {
+        const id = flat[i] as string
+        lastScore = flat[i + 1] as string
+        if (isAfterCursor(Number(lastScore), id, query.after)) ids.push(id)
+      }
+      const records = ids.length === 0 ? [] : await this.#send<Array<string | null>>(['MGET', ...ids.map(KEYS.job)])
+      const vanished: string[] = []
+      for (let i = 0; i < ids.length; i++) {
+        const json = records[i]
+        if (json == null) { vanished.push(ids[i] as string); continue }
+        const job = JSON.parse(json) as StoredJob
+        if (query.status !== undefined && job.status !== query.status) continue
+        if (jobs.length === query.limit) return { jobs, hasMore: true }
+        jobs.push(job)
+      }
+      // Evicted or expired before the trim saw them: drop them from the index now.
+      if (vanished.length > 0) await this.#send(['ZREM', KEYS.created, ...vanished])
+      if (flat.length < batch * 2) return { jobs, hasMore: false }
+      // Continue below the last score seen; entries sharing it are skipped by offset.
+      offset = max === lastScore ? offset + flat.length / 2 : countTrailing(flat, lastScore)
+      max = lastScore
+    }
+  }
+
+  async dequeue (): Promise<string | null> {
+    return await this.#send<string | null>(['LPOP', KEYS.pending])
+  }
+
+  async queueDepth (): Promise<number> {
+    return await this.#send<number>(['LLEN', KEYS.pending])
+  }
+
+  async ping (): Promise<number> {
+    const started = performance.now()
+    await this.#send(['PING'])
+    return performance.now() - started
+  }
+
+  /** Index entries of expired records, dropped at most once a second (bounded per call). */
+  async #trimIndexes (): Promise<void> {
+    const now = this.#now()
+    if (now - this.#lastTrimMs < 1000) return
+    this.#lastTrimMs = now
+    // A few seconds of slack: the record's own TTL (whole seconds) may outlive its index score.
+    await this.#script(SCRIPTS.trim, [KEYS.created, KEYS.expiry], [String(now - 5000), '1000'])
+  }
+
+  #jobKeys (id: string): string[] {
+    return [KEYS.job(id), KEYS.created, KEYS.expiry, KEYS.pending]
+  }
+
+  async #script<T> (script: LuaScript, keys: string[], args: string[]): Promise<T> {
+    const tail = [String(keys.length), ...keys, ...args]
+    try {
+      return await this.#send<T>(['EVALSHA', script.sha, ...tail])
+    } catch (err) {
+      // A restarted Redis has an empty script cache; EVAL runs the script and caches it again.
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+      return await this.#send<T>(['EVAL', script.source, ...tail])
+    }
+  }
+
+  async #send<T> (args: string[]): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new RedisTimeoutError(`Redis did not answer ${args[0]} within ${this.#timeoutMs} ms`)), this.#timeoutMs)
+    })
+    try {
+      return await Promise.race([this.#client.sendCommand(args, { timeout: this.#timeoutMs }) as Promise<T>, deadline])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
+
+function countTrailing (flat: string[], score: string): number {
+  let count = 0
+  for (let i = flat.length - 1; i > 0 && flat[i] === score; i -= 2) count++
+  return count
+}
