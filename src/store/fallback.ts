@@ -216,7 +216,13 @@ export class FallbackJobStore implements JobStore {
 
   async #attempt<T> (call: (redis: RedisJobStore) => Promise<T>): Promise<Attempt<T>> {
     const redis = this.#redis
-    if (redis === undefined || !redis.client.isReady || !this.#breaker.allow()) return SKIPPED
+    if (redis === undefined) return SKIPPED
+    if (!redis.client.isReady) {
+      // The connection dropped: same as a failed call, so mode and logs say so at once.
+      if (!this.#breaker.isOpen) this.#recordFailure(new Error(this.#lastError ?? 'Redis is not connected'))
+      return SKIPPED
+    }
+    if (!this.#breaker.allow()) return SKIPPED
     try {
       const value = await call(redis)
       this.#lastError = null

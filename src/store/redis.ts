@@ -103,30 +103,27 @@ export class RedisJobStore implements JobStore {
     let max = query.after === undefined ? '+inf' : String(query.after.createdMs)
     let offset = 0
     for (;;) {
-      const flat = await this.#send<string[]>(['ZRANGE', KEYS.created, max, '-inf', 'BYSCORE', 'REV', 'LIMIT', String(offset), String(batch), 'WITHSCORES'])
-      if (flat.length === 0) return { jobs, hasMore: false }
-      const ids: string[] = []
-      let lastScore = ''
-      for (let i = 0; i < flat.length; i += 2) {
-        const id = flat[i] as string
-        lastScore = flat[i + 1] as string
-        if (isAfterCursor(Number(lastScore), id, query.after)) ids.push(id)
-      }
+      const entries = scoredMembers(await this.#send<unknown[]>(['ZRANGE', KEYS.created, max, '-inf', 'BYSCORE', 'REV', 'LIMIT', String(offset), String(batch), 'WITHSCORES']))
+      if (entries.length === 0) return { jobs, hasMore: false }
+      const ids = entries.filter(([id, score]) => isAfterCursor(score, id, query.after)).map(([id]) => id)
       const records = ids.length === 0 ? [] : await this.#send<Array<string | null>>(['MGET', ...ids.map(KEYS.job)])
       const vanished: string[] = []
-      for (let i = 0; i < ids.length; i++) {
+      let full = false
+      for (let i = 0; i < ids.length && !full; i++) {
         const json = records[i]
         if (json == null) { vanished.push(ids[i] as string); continue }
         const job = JSON.parse(json) as StoredJob
         if (query.status !== undefined && job.status !== query.status) continue
-        if (jobs.length === query.limit) return { jobs, hasMore: true }
-        jobs.push(job)
+        if (jobs.length === query.limit) full = true
+        else jobs.push(job)
       }
       // Evicted or expired before the trim saw them: drop them from the index now.
       if (vanished.length > 0) await this.#send(['ZREM', KEYS.created, ...vanished])
-      if (flat.length < batch * 2) return { jobs, hasMore: false }
-      // Continue below the last score seen; entries sharing it are skipped by offset.
-      offset = max === lastScore ? offset + flat.length / 2 : countTrailing(flat, lastScore)
+      if (full) return { jobs, hasMore: true }
+      if (entries.length < batch) return { jobs, hasMore: false }
+      // Continue at the last score seen; entries sharing it that were already read are skipped by offset.
+      const lastScore = String((entries.at(-1) as [string, number])[1])
+      offset = max === lastScore ? offset + entries.length : entries.filter(([, score]) => String(score) === lastScore).length
       max = lastScore
     }
   }
@@ -182,8 +179,12 @@ export class RedisJobStore implements JobStore {
   }
 }
 
-function countTrailing (flat: string[], score: string): number {
-  let count = 0
-  for (let i = flat.length - 1; i > 0 && flat[i] === score; i -= 2) count++
-  return count
+/** ZRANGE WITHSCORES replies as [[member, score], ...] over RESP3 and flat [member, score, ...] over RESP2. */
+function scoredMembers (reply: unknown[]): Array<[string, number]> {
+  if (reply.length > 0 && Array.isArray(reply[0])) {
+    return (reply as Array<[string, number | string]>).map(([member, score]) => [member, Number(score)])
+  }
+  const pairs: Array<[string, number]> = []
+  for (let i = 0; i < reply.length; i += 2) pairs.push([String(reply[i]), Number(reply[i + 1])])
+  return pairs
 }

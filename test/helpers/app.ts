@@ -1,0 +1,41 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { buildApp, type AppOptions } from '../../src/app.js'
+import { type Config, defaultConfig } from '../../src/config.js'
+
+export interface TestContext {
+  teardown (fn: () => unknown): void
+}
+
+/** Builds the app with test defaults (silent logs, memory store unless REDIS_URL is given) and closes it after the test. */
+export async function startApp (t: TestContext, overrides: Partial<Config> = {}, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = await buildApp(defaultConfig({ LOG_LEVEL: 'silent', REDIS_URL: '', ...overrides }), options)
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+export function json<T = any> (res: LightMyRequestResponse): T {
+  return JSON.parse(res.body) as T
+}
+
+export async function createJob (app: FastifyInstance, body: object = { query: 'How does Redis AOF persistence protect jobs?' }): Promise<any> {
+  const res = await app.inject({ method: 'POST', url: '/v1/research', payload: body })
+  if (res.statusCode !== 202) throw new Error(`create answered ${res.statusCode}: ${res.body}`)
+  return json(res)
+}
+
+/** Polls GET /v1/jobs/:id until `until` holds, as a client would; fails after `timeoutMs`. */
+export async function pollJob (app: FastifyInstance, id: string, until: (job: any) => boolean = (job) => ['completed', 'failed', 'cancelled'].includes(job.status), timeoutMs = 10_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs
+  let last: any
+  while (Date.now() < deadline) {
+    const res = await app.inject({ method: 'GET', url: `/v1/jobs/${id}` })
+    if (res.statusCode === 200) {
+      last = json(res)
+      if (until(last)) return last
+    }
+    await sleep(20)
+  }
+  throw new Error(`job ${id} did not reach the expected state in ${timeoutMs} ms; last seen: ${JSON.stringify(last)?.slice(0, 300)}`)
+}

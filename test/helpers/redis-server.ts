@@ -1,0 +1,122 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createClient } from 'redis'
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
+    })
+  })
+}
+
+export interface RedisServerOptions {
+  /** Turn on AOF persistence (appendonly yes, appendfsync everysec). */
+  appendOnly?: boolean
+  extraArgs?: string[]
+}
+
+/**
+ * A real redis-server of the test's own: its own free port and temp dir, so tests can kill it,
+ * restart it on the same port and never touch any other Redis on the machine.
+ */
+export class RedisServer {
+  readonly port: number
+  readonly dir: string
+  readonly #options: RedisServerOptions
+  #process: ChildProcess | null = null
+
+  private constructor (port: number, options: RedisServerOptions) {
+    this.port = port
+    this.dir = mkdtempSync(join(tmpdir(), 'drapi-redis-'))
+    this.#options = options
+  }
+
+  static async start (options: RedisServerOptions = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), options)
+    await server.start()
+    return server
+  }
+
+  get url (): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  get running (): boolean {
+    return this.#process !== null
+  }
+
+  async start (): Promise<void> {
+    if (this.#process !== null) return
+    const args = [
+      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
+      '--save', '', '--appendonly', this.#options.appendOnly === true ? 'yes' : 'no',
+      '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
+      ...(this.#options.extraArgs ?? [])
+    ]
+    const child = spawn('redis-server', args, { stdio: 'ignore' })
+    this.#process = child
+    child.once('exit', () => { if (this.#process === child) this.#process = null })
+    await this.#waitUntilReady()
+  }
+
+  /** SIGSTOP: connections stay open but nothing answers (a half-open Redis). */
+  pause (): void {
+    this.#process?.kill('SIGSTOP')
+  }
+
+  resume (): void {
+    this.#process?.kill('SIGCONT')
+  }
+
+  /** SIGKILL: the server vanishes mid-flight, as in a crash. */
+  async kill (): Promise<void> {
+    const child = this.#process
+    if (child === null) return
+    this.#process = null
+    child.kill('SIGCONT')
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+  }
+
+  async restart (): Promise<void> {
+    await this.kill()
+    await this.start()
+  }
+
+  async stop (): Promise<void> {
+    await this.kill()
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  /** A separate client for assertions on what is really in Redis. */
+  async client (): Promise<ReturnType<typeof createClient>> {
+    const client = createClient({ url: this.url })
+    client.on('error', () => {})
+    await client.connect()
+    return client
+  }
+
+  async #waitUntilReady (): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      try {
+        const client = await this.client()
+        await client.ping()
+        await client.close()
+        return
+      } catch {
+        await sleep(25)
+      }
+    }
+    throw new Error(`redis-server on port ${this.port} did not start`)
+  }
+}

@@ -1,0 +1,154 @@
+import t from 'tap'
+import { newJob } from '../../src/jobs/records.js'
+import { MemoryJobStore } from '../../src/store/memory.js'
+import { StoreFullError, decodeCursor, encodeCursor } from '../../src/store/job-store.js'
+import type { StoredJob } from '../../src/schemas/job.js'
+
+function clock (start = Date.parse('2026-01-01T00:00:00Z')) {
+  let now = start
+  return { now: () => now, advance: (ms: number) => { now += ms } }
+}
+
+t.test('a write is a compare-and-set on version', async (t) => {
+  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
+  const created = await store.put(newJob('q', 'quick'), 0)
+  t.ok(created.ok)
+  if (!created.ok) return
+  t.equal(created.job.version, 1)
+  const stale = await store.put({ ...created.job, progress: 5 }, 0)
+  t.same(stale, { ok: false, current: created.job }, 'creating an existing job fails and returns the stored one')
+  const next = await store.put({ ...created.job, progress: 10 }, 1)
+  t.ok(next.ok && next.job.version === 2)
+  const lost = await store.put({ ...created.job, progress: 20 }, 1)
+  t.equal(lost.ok, false, 'a writer holding an old version cannot overwrite a newer record')
+  t.equal((await store.get(created.job.job_id))?.progress, 10)
+  const missing = await store.put({ ...newJob('x', 'quick') }, 3)
+  t.same(missing, { ok: false, current: null }, 'updating a job that does not exist fails')
+})
+
+t.test('final states are final: no write can follow completed, failed or cancelled', async (t) => {
+  for (const status of ['completed', 'failed', 'cancelled'] as const) {
+    const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
+    const r1 = await store.put(newJob('q', 'quick'), 0)
+    if (!r1.ok) throw new Error('create failed')
+    const r2 = await store.put({ ...r1.job, status }, 1)
+    if (!r2.ok) throw new Error('final write failed')
+    const late = await store.put({ ...r2.job, status: 'processing', progress: 50 }, r2.job.version)
+    t.equal(late.ok, false, `a late write after ${status} is refused even with the right version`)
+    t.equal((await store.get(r1.job.job_id))?.status, status)
+  }
+})
+
+t.test('records expire TTL seconds after their last write', async (t) => {
+  const c = clock()
+  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100, now: c.now })
+  const r = await store.put(newJob('q', 'quick'), 0)
+  if (!r.ok) throw new Error('create failed')
+  t.equal(r.job.expires_at, new Date(c.now() + 60_000).toISOString())
+  c.advance(50_000)
+  const again = await store.put({ ...r.job, progress: 1 }, 1)
+  t.ok(again.ok, 'a write renews the TTL')
+  c.advance(50_000)
+  t.ok(await store.get(r.job.job_id), 'alive 100 s after creation because it was written at 50 s')
+  c.advance(10_001)
+  t.equal(await store.get(r.job.job_id), null, 'gone once its TTL ran out')
+  t.equal((await store.list({ limit: 10 })).jobs.length, 0, 'and no longer listed')
+})
+
+t.test('the Map is bounded: expired records go first, then the oldest finished ones', async (t) => {
+  const c = clock()
+  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 3, now: c.now })
+  const write = async (job: StoredJob, expected = 0) => {
+    const r = await store.put(job, expected)
+    if (!r.ok) throw new Error('write failed')
+    return r.job
+  }
+  const oldFinished = await write({ ...newJob('a', 'quick'), status: 'completed' })
+  c.advance(1)
+  const newerFinished = await write({ ...newJob('b', 'quick'), status: 'failed' })
+  c.advance(1)
+  const active = await write(newJob('c', 'quick'))
+  await write(newJob('d', 'quick'))
+  t.equal(store.size, 3)
+  t.equal(await store.get(oldFinished.job_id), null, 'the oldest finished record was evicted')
+  t.ok(await store.get(newerFinished.job_id))
+  t.ok(await store.get(active.job_id), 'running work is never evicted')
+
+  c.advance(61_000)
+  await write(newJob('e', 'quick'))
+  t.equal(store.size, 1, 'all expired records were swept to make room')
+
+  const full = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 2, now: c.now })
+  await full.put(newJob('1', 'quick'), 0)
+  await full.put(newJob('2', 'quick'), 0)
+  await t.rejects(full.put(newJob('3', 'quick'), 0), StoreFullError, 'with only active jobs, a new one is refused rather than dropping work')
+  t.equal(full.size, 2)
+})
+
+t.test('sweep drops expired records without any write', async (t) => {
+  const c = clock()
+  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100, now: c.now })
+  for (let i = 0; i < 5; i++) await store.put(newJob(`q${i}`, 'quick'), 0)
+  c.advance(60_001)
+  t.equal(store.sweep(), 5)
+  t.equal(store.size, 0)
+})
+
+t.test('the queue is FIFO; hand-backs go first; deletes leave the queue', async (t) => {
+  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
+  const ids: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const r = await store.put(newJob(`q${i}`, 'quick'), 0, 'tail')
+    if (r.ok) ids.push(r.job.job_id)
+  }
+  t.equal(await store.queueDepth(), 3)
+  t.equal(await store.dequeue(), ids[0])
+  store.enqueue(ids[0] as string, 'head')
+  await store.delete(ids[1] as string)
+  t.equal(await store.dequeue(), ids[0])
+  t.equal(await store.dequeue(), ids[2])
+  t.equal(await store.dequeue(), null)
+  t.equal(store.unqueue('nope'), false)
+})
+
+t.test('lists newest first with stable cursors and a status filter', async (t) => {
+  const c = clock()
+  const store = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100, now: c.now })
+  const made: StoredJob[] = []
+  for (let i = 0; i < 7; i++) {
+    const job = newJob(`q${i}`, 'quick', new Date(c.now() + (i < 4 ? 0 : i) * 1000))
+    const r = await store.put(i % 2 === 0 ? job : { ...job, status: 'completed' }, 0)
+    if (r.ok) made.push(r.job)
+  }
+  const seen: string[] = []
+  let after
+  for (;;) {
+    const page = await store.list({ limit: 3, after })
+    seen.push(...page.jobs.map((j) => j.job_id))
+    if (!page.hasMore) break
+    after = decodeCursor(encodeCursor(page.jobs.at(-1) as StoredJob)) ?? undefined
+  }
+  t.equal(seen.length, 7, 'every job once, including four created in the same millisecond')
+  t.equal(new Set(seen).size, 7)
+  const expected = [...made].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at) || (a.job_id < b.job_id ? 1 : -1)).map((j) => j.job_id)
+  t.same(seen, expected, 'newest first, ties by id')
+  const done = await store.list({ limit: 10, status: 'completed' })
+  t.equal(done.jobs.length, 3)
+  t.ok(done.jobs.every((j) => j.status === 'completed'))
+  t.equal(decodeCursor('not-a-cursor'), null)
+})
+
+t.test('adopt keeps only newer copies and never throws when full', async (t) => {
+  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 10 })
+  const r = await store.put(newJob('q', 'quick'), 0)
+  if (!r.ok) throw new Error('create failed')
+  store.adopt({ ...r.job, version: 0, progress: 99 })
+  t.equal(store.peek(r.job.job_id)?.progress, 0, 'an older copy does not replace a newer one')
+  store.adopt({ ...r.job, version: 5, progress: 40 })
+  t.equal(store.peek(r.job.job_id)?.progress, 40)
+  const tiny = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 10 })
+  for (let i = 0; i < 10; i++) await tiny.put(newJob(`${i}`, 'quick'), 0)
+  const extra = { ...newJob('x', 'quick'), version: 1, expires_at: new Date(Date.now() + 60_000).toISOString() }
+  t.doesNotThrow(() => tiny.adopt(extra))
+  t.equal(tiny.peek(extra.job_id), null, 'a full store skips the copy')
+})

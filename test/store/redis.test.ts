@@ -1,0 +1,160 @@
+import t from 'tap'
+import { newJob } from '../../src/jobs/records.js'
+import { KEYS, RedisJobStore, RedisTimeoutError } from '../../src/store/redis.js'
+import { connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
+import { decodeCursor, encodeCursor } from '../../src/store/job-store.js'
+import type { StoredJob } from '../../src/schemas/job.js'
+import { RedisServer } from '../helpers/redis-server.js'
+import { once } from 'node:events'
+
+const server = await RedisServer.start()
+t.teardown(() => server.stop())
+const admin = await server.client()
+t.teardown(() => admin.close())
+
+async function connectedStore (options: { timeoutMs?: number, ttlSeconds?: number } = {}): Promise<RedisJobStore> {
+  const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
+  connectInBackground(client)
+  await once(client, 'ready')
+  t.teardown(() => client.destroy())
+  return new RedisJobStore(client, { ttlSeconds: options.ttlSeconds ?? 86400, timeoutMs: options.timeoutMs ?? 500 })
+}
+
+const store = await connectedStore()
+
+async function create (job: StoredJob = newJob('q', 'quick')): Promise<StoredJob> {
+  const r = await store.put(job, 0, 'tail')
+  if (!r.ok) throw new Error('create failed')
+  return r.job
+}
+
+t.beforeEach(async () => { await admin.flushAll() })
+
+t.test('a record is JSON at job:<id>, written with SETEX: TTL within (86390, 86400] right after a write', async (t) => {
+  const job = await create()
+  const ttl = await admin.ttl(KEYS.job(job.job_id))
+  t.ok(ttl > 86390 && ttl <= 86400, `TTL ${ttl}`)
+  const raw = await admin.get(KEYS.job(job.job_id))
+  t.match(raw, /^\{"version":1,"status":"pending",/, 'version and status lead the JSON (the scripts read them there)')
+  t.same(JSON.parse(raw as string), job)
+  await admin.expire(KEYS.job(job.job_id), 100)
+  const r = await store.put({ ...job, progress: 10 }, 1)
+  t.ok(r.ok)
+  t.ok(await admin.ttl(KEYS.job(job.job_id)) > 86390, 'every write renews the TTL')
+})
+
+t.test('compare-and-set: stale versions, existing ids and missing records are refused', async (t) => {
+  const job = await create()
+  t.same(await store.put(job, 0), { ok: false, current: job }, 'creating an id that exists')
+  const r2 = await store.put({ ...job, progress: 30 }, 1)
+  t.ok(r2.ok)
+  const stale = await store.put({ ...job, progress: 10 }, 1)
+  t.equal(stale.ok, false, 'a write from an old version is refused')
+  t.equal(!stale.ok && stale.current?.progress, 30, 'and returns the current record')
+  t.same(await store.put({ ...newJob('gone', 'quick') }, 4), { ok: false, current: null }, 'a record that does not exist')
+})
+
+t.test('a late write after completion does not undo it', async (t) => {
+  const job = await create()
+  const done = await store.put({ ...job, status: 'completed', progress: 100 }, 1)
+  if (!done.ok) throw new Error('completion failed')
+  const late = await store.put({ ...done.job, status: 'processing', progress: 60 }, done.job.version)
+  t.equal(late.ok, false, 'refused even with the current version')
+  t.equal((await store.get(job.job_id))?.status, 'completed')
+})
+
+t.test('the scripts also read records whose JSON does not lead with version (older writers)', async (t) => {
+  const job = await create()
+  const { version, status, ...rest } = job
+  await admin.set(KEYS.job(job.job_id), JSON.stringify({ ...rest, status, version }))
+  t.ok((await store.put({ ...job, progress: 5 }, version)).ok)
+})
+
+t.test('queue: FIFO via the create script, head on hand-back, delete removes everything', async (t) => {
+  const a = await create()
+  const b = await create()
+  t.equal(await store.queueDepth(), 2)
+  t.equal(await store.dequeue(), a.job_id)
+  const back = await store.put({ ...a, status: 'pending' }, 1, 'head')
+  t.ok(back.ok)
+  t.equal(await store.dequeue(), a.job_id, 'a handed-back job is first in line')
+  t.equal(await store.delete(b.job_id), true)
+  t.equal(await store.dequeue(), null, 'the deleted job left the queue')
+  t.equal(await admin.zCard(KEYS.created), 1, 'and the index')
+  t.equal(await store.delete(b.job_id), false)
+})
+
+t.test('list pages newest first through the index, without KEYS, and drops vanished records', async (t) => {
+  const base = Date.parse('2026-01-01T00:00:00Z')
+  const jobs: StoredJob[] = []
+  for (let i = 0; i < 25; i++) {
+    // Five jobs share each millisecond, to prove ties page correctly.
+    const job = newJob(`q${i}`, 'quick', new Date(base + Math.floor(i / 5)))
+    jobs.push(await create(i % 3 === 0 ? { ...job, status: 'failed' } : job))
+  }
+  const seen: string[] = []
+  let after
+  for (let pages = 0; pages < 20; pages++) {
+    const page = await store.list({ limit: 4, after })
+    seen.push(...page.jobs.map((j) => j.job_id))
+    if (!page.hasMore) break
+    after = decodeCursor(encodeCursor(page.jobs.at(-1) as StoredJob)) ?? undefined
+  }
+  const expected = [...jobs].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at) || (a.job_id < b.job_id ? 1 : -1)).map((j) => j.job_id)
+  t.same(seen, expected, 'all 25, newest first, each once')
+
+  const failed = await store.list({ limit: 100, status: 'failed' })
+  t.equal(failed.jobs.length, 9)
+  t.equal(failed.hasMore, false)
+
+  await admin.del(KEYS.job(expected[0] as string))
+  const first = await store.list({ limit: 2 })
+  t.equal(first.jobs[0]?.job_id, expected[1], 'a record evicted behind our back is skipped')
+  t.equal(await admin.zScore(KEYS.created, expected[0] as string), null, 'and dropped from the index')
+})
+
+t.test('expired records are trimmed from the indexes', async (t) => {
+  const short = await connectedStore({ ttlSeconds: 1 })
+  const r = await short.put(newJob('short-lived', 'quick'), 0)
+  t.ok(r.ok)
+  // Pretend the record expired long ago: the trim works from the expiry index alone.
+  await admin.zAdd(KEYS.expiry, { score: 1, value: r.ok ? r.job.job_id : '' })
+  await admin.del(KEYS.job(r.ok ? r.job.job_id : ''))
+  t.same((await short.list({ limit: 10 })).jobs, [])
+  t.equal(await admin.zCard(KEYS.created), 0)
+  t.equal(await admin.zCard(KEYS.expiry), 0)
+})
+
+t.test('sync copies a newer record with its remaining TTL, never over a newer or final one', async (t) => {
+  const job = await create()
+  const newer = { ...job, version: 3, progress: 50, expires_at: new Date(Date.now() + 3600_000).toISOString() }
+  t.equal(await store.sync(newer, false), true)
+  const ttl = await admin.ttl(KEYS.job(job.job_id))
+  t.ok(ttl > 3590 && ttl <= 3600, `remaining TTL kept: ${ttl}`)
+  t.equal(await store.sync({ ...newer, version: 2 }, false), false, 'an older copy is ignored')
+  const done = await store.put({ ...newer, status: 'completed' }, 3)
+  t.ok(done.ok)
+  t.equal(await store.sync({ ...newer, version: 9 }, false), false, 'a final record is never overwritten')
+  t.equal(await store.sync({ ...newer, expires_at: new Date(Date.now() - 1).toISOString() }, false), false, 'an expired copy is dropped')
+  const fresh = { ...newJob('outage', 'quick'), version: 2, expires_at: new Date(Date.now() + 60_000).toISOString() }
+  t.equal(await store.sync(fresh, true), true)
+  t.equal(await store.dequeue(), job.job_id)
+  t.equal(await store.dequeue(), fresh.job_id, 'a synced pending job is queued in Redis')
+})
+
+t.test('scripts survive a Redis restart (empty script cache)', async (t) => {
+  await admin.scriptFlush()
+  const job = await create()
+  t.ok(await store.get(job.job_id), 'EVALSHA fell back to EVAL after NOSCRIPT')
+})
+
+t.test('a call that Redis does not answer in time rejects at the deadline', async (t) => {
+  const quick = await connectedStore({ timeoutMs: 100 })
+  server.pause()
+  try {
+    await t.rejects(quick.get('00000000-0000-4000-8000-000000000000'), RedisTimeoutError)
+  } finally {
+    server.resume()
+  }
+  t.type(await quick.ping(), 'number', 'the client still works afterwards')
+})
