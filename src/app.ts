@@ -35,12 +35,13 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
       redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'], censor: '***' }
     },
     requestIdHeader: 'x-request-id',
-    requestIdLogLabel: 'request_id',
     trustProxy: true,
     return503OnClosing: true
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   useStrictBodies(app)
+  // JSON only: anything else is a 415, not a string that fails validation.
+  app.removeContentTypeParser(['text/plain'])
 
   await app.register(errorsPlugin)
   await app.register(swaggerPlugin, { version: VERSION })

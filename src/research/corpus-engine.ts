@@ -4,7 +4,7 @@ import type { DepthName } from '../schemas/job.js'
 import { type Corpus, type Passage, loadCorpus } from './corpus.js'
 import type { Report, ResearchEngine, ResearchRequest, RunContext } from './engine.js'
 import { type RankedPassage, writeReport } from './report-writer.js'
-import { keyTerms, similarity, tokenize, truncate } from './text.js'
+import { isStopword, keyTerms, similarity, stem, tokenize, truncate } from './text.js'
 
 /** Retrieval passes and passages kept, by depth. */
 export const DEPTH_PLAN: Record<DepthName, { passes: number, keep: number }> = {
@@ -78,7 +78,8 @@ export class CorpusResearchEngine implements ResearchEngine {
     return writeReport({
       query: request.query,
       passages: ranked,
-      focusTerms: [...usedTerms],
+      questionTerms,
+      expansionTerms: [...usedTerms].filter((term) => !questionTerms.includes(term)),
       stats: {
         documents_searched: corpus.documents,
         passages_read: scores.size,
@@ -94,6 +95,9 @@ export class CorpusResearchEngine implements ResearchEngine {
       const search = new MiniSearch<Passage>({
         fields: ['text', 'heading', 'title'],
         storeFields: [],
+        tokenize,
+        // Stopwords out, stems in: applied alike to documents and queries.
+        processTerm: (term) => (isStopword(term) ? null : stem(term)),
         searchOptions: { boost: { heading: 2, title: 1.5 }, prefix: (term) => term.length > 4, fuzzy: 0.15 }
       })
       search.addAll(corpus.passages)
@@ -113,7 +117,7 @@ function feedbackTerms (scores: Map<number, number>, corpus: Corpus, used: Set<s
   for (const [id] of best) {
     const passage = corpus.passages[id] as Passage
     for (const term of keyTerms(`${passage.heading} ${passage.text}`)) {
-      if (!used.has(term)) counts.set(term, (counts.get(term) ?? 0) + tokenize(passage.text).filter((t) => t === term).length + 1)
+      if (!used.has(term)) counts.set(term, (counts.get(term) ?? 0) + tokenize(passage.text).filter((t) => stem(t) === term).length + 1)
     }
   }
   const picked = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, FEEDBACK_TERMS_PER_PASS).map(([term]) => term)

@@ -1,6 +1,6 @@
 import type { Passage } from './corpus.js'
 import type { Report } from './engine.js'
-import { sentences, tokenize, truncate } from './text.js'
+import { sentences, stem, tokenize, truncate } from './text.js'
 
 export interface RankedPassage { passage: Passage, score: number }
 
@@ -8,8 +8,10 @@ export interface ReportInput {
   query: string
   /** Best first. */
   passages: RankedPassage[]
-  /** Terms the report should favour when it picks sentences. */
-  focusTerms: string[]
+  /** Stems of the question: sentences with them are preferred. */
+  questionTerms: string[]
+  /** Stems added by query expansion: preferred too, half as much. */
+  expansionTerms: string[]
   stats: Report['stats']
 }
 
@@ -35,7 +37,8 @@ export function writeReport (input: ReportInput): Report {
     }
   }
 
-  const focus = new Set(input.focusTerms)
+  const focus = new Map<string, number>(input.expansionTerms.map((term) => [term, 1]))
+  for (const term of input.questionTerms) focus.set(term, 2)
   const sources: Report['sources'] = []
   const citationOf = new Map<string, number>()
   for (const { passage, score } of input.passages) {
@@ -81,12 +84,12 @@ export function writeReport (input: ReportInput): Report {
   return { title, summary, markdown, sections, sources, stats: input.stats }
 }
 
-function bestSentences (text: string, focus: Set<string>, count: number): Array<{ text: string, weight: number }> {
+function bestSentences (text: string, focus: Map<string, number>, count: number): Array<{ text: string, weight: number }> {
   const all = sentences(text.replace(/^[-*]\s+/gm, ''))
     .filter((s) => s.length >= 25 && !s.startsWith('|') && !s.startsWith('```'))
     .map((s, position) => {
       const tokens = tokenize(s)
-      const hits = tokens.filter((t) => focus.has(t)).length
+      const hits = tokens.reduce((sum, t) => sum + (focus.get(stem(t)) ?? 0), 0)
       return { text: s, position, weight: (hits + 0.5) / Math.sqrt(tokens.length + 1) + (position === 0 ? 0.1 : 0) }
     })
   // Keep the picked sentences in their original order so the section reads naturally.

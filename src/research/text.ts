@@ -11,11 +11,33 @@ export function tokenize (text: string): string[] {
   return text.toLowerCase().match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []
 }
 
-/** The words of `text` that carry meaning: no stopwords, no one- or two-letter tokens. */
+/**
+ * A light English stemmer, enough to make "retries", "retrying" and "retried" one term:
+ * plural and -ing/-ed endings only, never shorter than three letters.
+ */
+export function stem (word: string): string {
+  if (word.length <= 3) return word
+  if (word.endsWith('ies') || word.endsWith('ied')) return `${word.slice(0, -3)}y`
+  if (word.endsWith('sses')) return word.slice(0, -2)
+  if (word.endsWith('ing') && word.length > 5) return undouble(word.slice(0, -3))
+  if (word.endsWith('ed') && word.length > 4) return undouble(word.slice(0, -2))
+  if (word.endsWith('s') && !/(ss|us|is)$/.test(word)) return word.slice(0, -1)
+  return word
+}
+
+function undouble (word: string): string {
+  return /([^aeiouls])\1$/.test(word) ? word.slice(0, -1) : word
+}
+
+export function isStopword (token: string): boolean {
+  return STOPWORDS.has(token)
+}
+
+/** The stems of the words of `text` that carry meaning: no stopwords, numbers or very short tokens. */
 export function keyTerms (text: string): string[] {
   const seen = new Set<string>()
   for (const token of tokenize(text)) {
-    if (token.length > 2 && !STOPWORDS.has(token) && !/^\d+$/.test(token)) seen.add(token)
+    if (token.length > 2 && !STOPWORDS.has(token) && !/^\d+$/.test(token)) seen.add(stem(token))
   }
   return [...seen]
 }

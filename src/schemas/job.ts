@@ -4,13 +4,11 @@ export const JOB_STATUSES = ['pending', 'processing', 'completed', 'failed', 'ca
 export const FINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled'])
 export const DEPTHS = ['quick', 'standard', 'deep'] as const
 
-export const JobStatus = Type.Union([
-  Type.Literal('pending'), Type.Literal('processing'), Type.Literal('completed'), Type.Literal('failed'), Type.Literal('cancelled')
-], {
+export const JobStatus = Type.Enum(['pending', 'processing', 'completed', 'failed', 'cancelled'], {
   title: 'JobStatus',
   description: 'pending -> processing -> completed | failed | cancelled. The last three are final.'
 })
-export const Depth = Type.Union([Type.Literal('quick'), Type.Literal('standard'), Type.Literal('deep')], {
+export const Depth = Type.Enum(['quick', 'standard', 'deep'], {
   title: 'Depth',
   description: 'quick = 1 retrieval pass, standard = 3, deep = 5.'
 })

@@ -8,7 +8,7 @@ export const CreateResearchBody = Type.Object({
     pattern: '\\S',
     description: 'The research question: 1-2000 characters, not blank. Surrounding whitespace is trimmed.'
   }),
-  depth: Type.Optional(Type.Union([Type.Literal('quick'), Type.Literal('standard'), Type.Literal('deep')], {
+  depth: Type.Optional(Type.Enum(['quick', 'standard', 'deep'], {
     default: 'standard',
     description: 'quick = 1 retrieval pass, standard = 3, deep = 5.'
   }))

@@ -39,3 +39,11 @@ export async function pollJob (app: FastifyInstance, id: string, until: (job: an
   }
   throw new Error(`job ${id} did not reach the expected state in ${timeoutMs} ms; last seen: ${JSON.stringify(last)?.slice(0, 300)}`)
 }
+
+export async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
+    await sleep(10)
+  }
+}

@@ -6,7 +6,7 @@ import { SHIPPED_CORPUS_DIR } from '../../src/config.js'
 import { splitDocument } from '../../src/research/corpus.js'
 import { CorpusResearchEngine, DEPTH_PLAN } from '../../src/research/corpus-engine.js'
 import { PermanentError, type Report, type RunContext } from '../../src/research/engine.js'
-import { keyTerms, sentences, similarity, truncate } from '../../src/research/text.js'
+import { keyTerms, sentences, similarity, stem, truncate } from '../../src/research/text.js'
 
 const engine = new CorpusResearchEngine({ corpusDir: SHIPPED_CORPUS_DIR })
 
@@ -101,6 +101,8 @@ t.test('documents are cut into passages under their headings', async (t) => {
 
 t.test('text helpers', async (t) => {
   t.same(keyTerms('How does the Redis AOF work in 2024?'), ['redis', 'aof', 'work'])
+  t.same(['retries', 'retrying', 'retried', 'retry'].map(stem), ['retry', 'retry', 'retry', 'retry'], 'one stem for the forms of a word')
+  t.same(['leases', 'processes', 'status', 'running', 'failed', 'jobs', 'bus'].map(stem), ['lease', 'process', 'status', 'run', 'fail', 'job', 'bus'])
   t.same(sentences('One sentence. Two here! Three? yes'), ['One sentence.', 'Two here!', 'Three? yes'])
   t.equal(similarity('a b c', 'a b c'), 1)
   t.equal(similarity('', 'a'), 0)
