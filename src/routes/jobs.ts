@@ -30,7 +30,8 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: JobList, 400: ErrorBody }
     }
   }, async (request) => {
-    const page = await app.jobs.list(request.query)
+    const { status, limit = 20, cursor } = request.query
+    const page = await app.jobs.list({ status, limit, cursor })
     return {
       jobs: page.jobs.map((job) => {
         const { result: _result, ...summary } = toPublic(job)

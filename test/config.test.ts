@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { ConfigError, ConfigSchema, SHIPPED_CORPUS_DIR, loadConfig, redactUrl } from '../src/config.js'
+
+t.test('defaults: no environment gives a working local configuration', async (t) => {
+  const config = loadConfig({})
+  t.match(config, { PORT: 3000, HOST: '::', LOG_LEVEL: 'info', REDIS_URL: '', REDIS_TIMEOUT_MS: 500, JOB_TTL_SECONDS: 86400, MEMORY_MAX_JOBS: 10000, RUNNER_CONCURRENCY: 4, REDIS_TLS_REJECT_UNAUTHORIZED: true })
+  t.equal(config.RESEARCH_CORPUS_DIR, SHIPPED_CORPUS_DIR)
+})
+
+t.test('values are parsed and validated; errors name the variable', async (t) => {
+  const config = loadConfig({ PORT: '8080', REDIS_URL: 'rediss://default:pw@host:6380', REDIS_TLS_REJECT_UNAUTHORIZED: 'false', LOG_LEVEL: 'debug', RUNNER_CONCURRENCY: ' 8 ' })
+  t.match(config, { PORT: 8080, REDIS_URL: 'rediss://default:pw@host:6380', REDIS_TLS_REJECT_UNAUTHORIZED: false, LOG_LEVEL: 'debug', RUNNER_CONCURRENCY: 8 })
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'eighty' }, /PORT must be integer/],
+    [{ PORT: '70000' }, /PORT must be <= 65535/],
+    [{ REDIS_URL: 'http://x' }, /REDIS_URL must match pattern/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ RUNNER_CONCURRENCY: '0' }, /RUNNER_CONCURRENCY must be >= 1/],
+    [{ REDIS_TLS_REJECT_UNAUTHORIZED: 'maybe' }, /REDIS_TLS_REJECT_UNAUTHORIZED must be boolean/]
+  ]
+  for (const [env, message] of bad) t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
+  t.type(new ConfigError('x'), Error)
+})
+
+t.test('Redis credentials are redacted from URLs', async (t) => {
+  t.equal(redactUrl('redis://default:s3cret@redis.railway.internal:6379'), 'redis://default:***@redis.railway.internal:6379')
+  t.equal(redactUrl('rediss://:s3cret@host:6380/0'), 'rediss://:***@host:6380/0')
+  t.equal(redactUrl('redis://token@host'), 'redis://***@host')
+  t.equal(redactUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379')
+})
+
+t.test('the README documents every variable with its default', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const defaults = loadConfig({}) as Record<string, unknown>
+  for (const [name, schema] of Object.entries(ConfigSchema.properties)) {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\``))
+    t.ok(row, `${name} has a row in the README's configuration table`)
+    const declared = String((schema as { default?: unknown }).default)
+    const shown = declared === '' ? /\(empty\)|\(shipped/ : declared
+    t.match(row ?? '', shown, `${name}'s row shows its default`)
+    t.not(defaults[name], undefined)
+  }
+})
