@@ -9,10 +9,7 @@ import { Type, type Static } from 'typebox'
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on (Railway sets it).' }),
   HOST: Type.String({ minLength: 1, default: '::', description: 'Address to bind. `::` listens on IPv6 and IPv4 (Railway private networking needs IPv6); falls back to `0.0.0.0` where the host has no IPv6.' }),
-  LOG_LEVEL: Type.Union([
-    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
-    Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
-  ], { default: 'info', description: 'pino log level.' }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level.' }),
   REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$', description: 'redis:// or rediss:// (TLS) URL. Empty: run on the in-memory store only.' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500, description: 'Deadline for one Redis call; past it the call is served by the in-memory fallback.' }),
   REDIS_BREAKER_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1000, description: 'After a Redis failure, how long calls skip Redis before one probe tries it again.' }),
@@ -51,7 +48,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
 function describe (err: unknown): string {
   const message = err instanceof Error ? err.message : String(err)
   // env-schema reports "env/PORT must be <= 65535"; make the variable name stand out.
-  return message.replace(/env\/(\w+)/g, '$1')
+  return message.replace(/env\/(\w+)/g, '$1').replace(/must be equal to one of the allowed values/g, 'is not one of the allowed values')
 }
 
 /** A config for tests and tools: defaults plus overrides, no process.env. */

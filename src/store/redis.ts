@@ -13,18 +13,20 @@ export const KEYS = {
   pending: 'jobs:pending'
 } as const
 
+const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
+
 class LuaScript {
   readonly source: string
   readonly sha: string
-  constructor (name: string) {
-    this.source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8')
+  constructor (name: string, libraries: string[] = []) {
+    this.source = [...libraries.map((lib) => readLua(`lib/${lib}`)), readLua(name)].join('\n')
     this.sha = createHash('sha1').update(this.source).digest('hex')
   }
 }
 
 const SCRIPTS = {
-  put: new LuaScript('put'),
-  sync: new LuaScript('sync'),
+  put: new LuaScript('put', ['record']),
+  sync: new LuaScript('sync', ['record']),
   delete: new LuaScript('delete'),
   trim: new LuaScript('trim')
 }

@@ -6,12 +6,8 @@
 local current = redis.call('GET', KEYS[1])
 local expected = tonumber(ARGV[1])
 if current then
-  local version, status = string.match(current, '^{"version":(%d+),"status":"(%a+)"')
-  if not version then
-    local decoded = cjson.decode(current)
-    version, status = decoded.version, decoded.status
-  end
-  if tonumber(version) ~= expected or status == 'completed' or status == 'failed' or status == 'cancelled' then
+  local version, status = version_and_status(current)
+  if version ~= expected or is_final(status) then
     return {0, current}
   end
 elseif expected ~= 0 then

@@ -6,12 +6,8 @@
 -- Returns 1 when copied, 0 when Redis already had the same or a newer record.
 local current = redis.call('GET', KEYS[1])
 if current then
-  local version, status = string.match(current, '^{"version":(%d+),"status":"(%a+)"')
-  if not version then
-    local decoded = cjson.decode(current)
-    version, status = decoded.version, decoded.status
-  end
-  if tonumber(version) >= tonumber(ARGV[1]) or status == 'completed' or status == 'failed' or status == 'cancelled' then
+  local version, status = version_and_status(current)
+  if version >= tonumber(ARGV[1]) or is_final(status) then
     return 0
   end
 end

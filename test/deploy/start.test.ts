@@ -1,0 +1,43 @@
+import { spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, utimesSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+
+const root = new URL('../../', import.meta.url).pathname
+
+t.test('`npm start` builds dist/ first when it is missing or older than the sources, and only then', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'start-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const entry of ['package.json', 'tsconfig.json', 'scripts', 'src']) cpSync(join(root, entry), join(dir, entry), { recursive: true })
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
+  const prestart = () => spawnSync('node', ['scripts/ensure-build.mjs'], { cwd: dir, encoding: 'utf8' })
+
+  const first = prestart()
+  t.equal(first.status, 0, first.stderr)
+  t.match(first.stdout, /dist\/ is missing or stale: building/)
+  t.ok(existsSync(join(dir, 'dist/server.js')))
+  t.ok(existsSync(join(dir, 'dist/store/lua/put.lua')), 'the Lua scripts are copied next to the compiled store')
+  t.ok(existsSync(join(dir, 'dist/store/lua/lib/record.lua')))
+
+  const second = prestart()
+  t.equal(second.status, 0)
+  t.equal(second.stdout, '', 'an up-to-date build is not rebuilt')
+
+  const later = new Date(Date.now() + 60_000)
+  utimesSync(join(dir, 'src/app.ts'), later, later)
+  t.match(prestart().stdout, /building/, 'a changed source triggers a rebuild')
+})
+
+t.test('a bad environment variable stops the server with a message naming it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const build = spawnSync('npx', ['tsc', '-p', join(root, 'tsconfig.json'), '--outDir', join(dir, 'dist')], { cwd: root, encoding: 'utf8' })
+  t.equal(build.status, 0, build.stdout)
+  cpSync(join(root, 'src/store/lua'), join(dir, 'dist/store/lua'), { recursive: true })
+  cpSync(join(root, 'package.json'), join(dir, 'package.json'))
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
+  const run = spawnSync('node', ['dist/server.js'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, PORT: 'eighty', LOG_LEVEL: 'loud' }, timeout: 10_000 })
+  t.equal(run.status, 1)
+  t.equal(run.stderr.trim(), 'Invalid configuration: PORT must be integer, LOG_LEVEL is not one of the allowed values')
+})
