@@ -134,3 +134,20 @@ t.test('two replicas on one Redis: each sees the other\'s jobs, and a cancel on 
   await new Promise((resolve) => setTimeout(resolve, 150))
   t.equal(json(await a.inject({ url: `/v1/jobs/${job.job_id}` })).status, 'cancelled', 'and nothing overwrote the cancel')
 })
+
+t.test('rediss:// URLs connect over TLS; self-signed certificates need REDIS_TLS_REJECT_UNAUTHORIZED=false', async (t) => {
+  const redis = await RedisServer.start({ tls: true })
+  t.teardown(() => redis.stop())
+  t.match(redis.url, /^rediss:\/\//)
+  const strict = await startApp(t, { REDIS_URL: redis.url, ...FAST })
+  await waitFor('the certificate is refused', async () => /certificate/i.test(json(await strict.inject({ url: '/health' })).redis.error ?? ''))
+  t.match(json(await strict.inject({ url: '/health' })), { status: 'degraded', redis: { connected: false, error: /certificate/i } }, 'verification is on by default')
+
+  const relaxed = await startApp(t, { REDIS_URL: redis.url, REDIS_TLS_REJECT_UNAUTHORIZED: false, ...FAST })
+  await waitFor('connected over TLS', () => relaxed.store.mode === 'redis')
+  const job = await createJob(relaxed, { query: 'TLS for managed Redis', depth: 'quick' })
+  await pollJob(relaxed, job.job_id)
+  const admin = await redis.client()
+  t.teardown(() => admin.close())
+  t.equal(JSON.parse(await admin.get(KEYS.job(job.job_id)) as string).status, 'completed', 'the job was stored through the TLS connection')
+})

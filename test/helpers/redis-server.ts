@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -21,6 +21,8 @@ export async function freePort (): Promise<number> {
 export interface RedisServerOptions {
   /** Turn on AOF persistence (appendonly yes, appendfsync everysec). */
   appendOnly?: boolean
+  /** Serve TLS only, with a self-signed certificate made for this server. */
+  tls?: boolean
   extraArgs?: string[]
 }
 
@@ -47,7 +49,7 @@ export class RedisServer {
   }
 
   get url (): string {
-    return `redis://127.0.0.1:${this.port}`
+    return `${this.#options.tls === true ? 'rediss' : 'redis'}://127.0.0.1:${this.port}`
   }
 
   get running (): boolean {
@@ -60,6 +62,7 @@ export class RedisServer {
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
       '--save', '', '--appendonly', this.#options.appendOnly === true ? 'yes' : 'no',
       '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
+      ...(this.#options.tls === true ? this.#tlsArgs() : []),
       ...(this.#options.extraArgs ?? [])
     ]
     const child = spawn('redis-server', args, { stdio: 'ignore' })
@@ -100,10 +103,18 @@ export class RedisServer {
 
   /** A separate client for assertions on what is really in Redis. */
   async client (): Promise<ReturnType<typeof createClient>> {
-    const client = createClient({ url: this.url })
+    const client = createClient({ url: this.url, socket: this.#options.tls === true ? { tls: true, rejectUnauthorized: false } : {} })
     client.on('error', () => {})
     await client.connect()
     return client
+  }
+
+  #tlsArgs (): string[] {
+    const key = join(this.dir, 'key.pem')
+    const cert = join(this.dir, 'cert.pem')
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' })
+    if (made.status !== 0) throw new Error('openssl could not make a test certificate')
+    return ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no']
   }
 
   async #waitUntilReady (): Promise<void> {
