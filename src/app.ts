@@ -10,10 +10,12 @@ import storePlugin from './plugins/store.js'
 import swaggerPlugin from './plugins/swagger.js'
 import { CorpusResearchEngine } from './research/corpus-engine.js'
 import type { ResearchEngine } from './research/engine.js'
+import { PacedEngine } from './research/paced.js'
 import healthRoutes from './routes/health.js'
 import jobRoutes from './routes/jobs.js'
 import legacyRoutes from './routes/legacy.js'
 import researchRoutes from './routes/research.js'
+import statsRoutes from './routes/stats.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -48,14 +50,20 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(storePlugin, { config })
   await app.register(runnerPlugin, {
     config,
-    engine: options.engine ?? new CorpusResearchEngine({ corpusDir: config.RESEARCH_CORPUS_DIR })
+    engine: options.engine ?? defaultEngine(config)
   })
 
   await app.register(researchRoutes)
   await app.register(jobRoutes)
   await app.register(healthRoutes, { version: VERSION })
+  await app.register(statsRoutes)
   await app.register(legacyRoutes, { ttlSeconds: config.JOB_TTL_SECONDS })
   return app
+}
+
+function defaultEngine (config: Config): ResearchEngine {
+  const corpus = new CorpusResearchEngine({ corpusDir: config.RESEARCH_CORPUS_DIR })
+  return config.RESEARCH_STEP_DELAY_MS > 0 ? new PacedEngine(corpus, config.RESEARCH_STEP_DELAY_MS) : corpus
 }
 
 /**

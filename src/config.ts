@@ -18,7 +18,13 @@ export const ConfigSchema = Type.Object({
   MEMORY_MAX_JOBS: Type.Integer({ minimum: 10, maximum: 1000000, default: 10000, description: 'Most records the in-memory store holds; past it, expired then oldest finished records are evicted.' }),
   RUNNER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 4, description: 'Jobs run at once by this process.' }),
   JOB_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 86400000, default: 300000, description: 'Deadline for one job run; past it the job fails with a timeout error.' }),
+  JOB_LEASE_MS: Type.Integer({ minimum: 100, maximum: 3600000, default: 30000, description: 'Lease a worker holds on a running job; renewed every third of it. A job whose worker dies is taken over once its lease runs out.' }),
+  JOB_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Attempts a job gets (failures, or workers lost) before it fails for good. Errors the engine marks permanent fail at once.' }),
+  JOB_RETRY_BASE_MS: Type.Integer({ minimum: 0, maximum: 3600000, default: 1000, description: 'Backoff before the first retry; doubles per attempt, with jitter.' }),
+  JOB_RETRY_MAX_MS: Type.Integer({ minimum: 0, maximum: 86400000, default: 60000, description: 'Longest backoff between attempts.' }),
+  WORKER_ID: Type.String({ default: '', description: 'This process\'s name in leases, attempt histories and /v1/stats. Empty: host name, pid and a random suffix.' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 2000, description: 'On SIGTERM/SIGINT, time allowed to hand running jobs back to the queue before the process exits.' }),
+  RESEARCH_STEP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 0, description: 'Pause before each step of the research engine, to watch progress in demos or load tests; 0 runs at full speed.' }),
   RESEARCH_CORPUS_DIR: Type.String({ default: '', description: 'Folder of .md/.txt documents the research engine searches. Empty: the corpus shipped in `corpus/`.' })
 })
 

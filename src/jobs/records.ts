@@ -16,14 +16,18 @@ export function newJob (query: string, depth: DepthName, now = new Date()): Stor
     completed_at: null,
     expires_at: iso,
     attempts: 0,
+    worker: null,
+    next_attempt_at: null,
+    attempt_history: [],
     result: null,
     error: null,
-    version: 0
+    version: 0,
+    lease_expires_at: null
   }
 }
 
-/** The public record: what the API returns (the store's `version` stays inside). */
-export function toPublic (job: StoredJob): Omit<StoredJob, 'version'> {
-  const { version: _version, ...record } = job
+/** The public record: what the API returns (the store's version and lease stay inside). */
+export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'lease_expires_at'> {
+  const { version: _version, lease_expires_at: _lease, ...record } = job
   return record
 }

@@ -71,7 +71,11 @@ export class JobService {
         ...job,
         status: 'cancelled',
         current_step: 'Cancelled',
-        completed_at: now
+        completed_at: now,
+        worker: null,
+        lease_expires_at: null,
+        next_attempt_at: null,
+        attempt_history: job.attempt_history.map((entry) => entry.outcome === 'running' ? { ...entry, ended_at: now, outcome: 'cancelled' as const } : entry)
       }, job.version)
       if (result.ok) {
         this.#runner.cancel(id)

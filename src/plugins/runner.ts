@@ -22,6 +22,11 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
     engine,
     concurrency: config.RUNNER_CONCURRENCY,
     jobTimeoutMs: config.JOB_TIMEOUT_MS,
+    leaseMs: config.JOB_LEASE_MS,
+    maxAttempts: config.JOB_MAX_ATTEMPTS,
+    retryBaseMs: config.JOB_RETRY_BASE_MS,
+    retryMaxMs: config.JOB_RETRY_MAX_MS,
+    workerId: config.WORKER_ID === '' ? undefined : config.WORKER_ID,
     logger: app.log.child({ component: 'runner' })
   })
   app.decorate('runner', runner)

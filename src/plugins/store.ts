@@ -49,6 +49,8 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
   app.addHook('onClose', async () => {
     clearInterval(sweeper)
     if (client === undefined) return
+    // Last chance to hand what only this process holds to Redis.
+    await store.syncToRedis()
     try {
       // Let written replies arrive, but never wait on a dead Redis past the store's deadline.
       await Promise.race([

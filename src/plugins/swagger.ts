@@ -7,7 +7,7 @@ export const API_TAGS = [
   { name: 'research', description: 'Start research jobs' },
   { name: 'jobs', description: 'Follow, list, cancel and delete jobs' },
   { name: 'legacy', description: 'Routes of the original /api/v4 service, kept for its clients' },
-  { name: 'ops', description: 'Health and operations' }
+  { name: 'ops', description: 'Health, queue statistics and operations' }
 ]
 
 /** The OpenAPI document is generated from the route schemas; Swagger UI serves it at /docs. */

@@ -13,3 +13,9 @@ export class ShutdownError extends Error {
   override name = 'ShutdownError'
   constructor () { super('The process is shutting down; the job goes back to the queue') }
 }
+
+/** The lease was taken over or could not be renewed: another worker may own the job now. */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError'
+  constructor (why: string) { super(`Lost the job's lease: ${why}`) }
+}

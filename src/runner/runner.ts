@@ -1,7 +1,11 @@
-import type { ResearchEngine } from '../research/engine.js'
-import type { StoredJob } from '../schemas/job.js'
-import { type Enqueue, type JobStore, isFinal } from '../store/job-store.js'
-import { JobCancelledError, JobTimeoutError, ShutdownError } from './errors.js'
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import { PermanentError, type ResearchEngine } from '../research/engine.js'
+import type { JobStore } from '../store/job-store.js'
+import { retryDelayMs } from './backoff.js'
+import { JobCancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './errors.js'
+import { JobHolder } from './job-holder.js'
+import { LeaseReaper } from './reaper.js'
 
 export interface RunnerLogger {
   info (obj: object, msg: string): void
@@ -12,13 +16,25 @@ export interface RunnerLogger {
 export interface ResearchRunnerOptions {
   store: JobStore
   engine: ResearchEngine
+  logger: RunnerLogger
   /** Jobs run at once (default 4). */
   concurrency?: number
-  /** Deadline of one run (default 300000 ms). */
+  /** Deadline of one attempt (default 300000 ms). */
   jobTimeoutMs?: number
+  /** Lease a worker holds on a running job, renewed while it works (default 30000 ms). */
+  leaseMs?: number
+  /** Attempts before a job fails for good (default 3). */
+  maxAttempts?: number
+  /** Backoff before the first retry; doubles per attempt (default 1000 ms). */
+  retryBaseMs?: number
+  /** Longest backoff (default 60000 ms). */
+  retryMaxMs?: number
+  /** This process's name in leases and attempt histories (default host-pid-random). */
+  workerId?: string
   /** How often an idle runner looks for queued work another process added (default 250 ms). */
   pollIntervalMs?: number
-  logger: RunnerLogger
+  /** Jitter source for retry backoff (tests pass their own). */
+  random?: () => number
 }
 
 interface ActiveJob {
@@ -26,22 +42,35 @@ interface ActiveJob {
   done: Promise<void>
 }
 
-export interface RunnerStats { running: number, concurrency: number, accepting: boolean }
+export interface RunnerStats { running: number, concurrency: number, accepting: boolean, worker: string }
+
+export function defaultWorkerId (): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+}
 
 /**
- * Takes queued jobs from the store and runs them on the engine, FIFO, `concurrency` at a time.
- * Every write is a compare-and-set on the job the runner holds: when someone else finished the
- * job (cancel), the write fails and the engine's signal fires.
+ * Claims queued jobs and runs them on the engine, FIFO, `concurrency` at a time, each under a
+ * lease it renews while working. Failed attempts are retried with backoff (permanent errors
+ * fail at once); jobs whose worker died are taken over by the reaper; on stop, running jobs
+ * are handed back to the queue.
  */
 export class ResearchRunner {
   readonly #store: JobStore
   readonly #engine: ResearchEngine
+  readonly #logger: RunnerLogger
   readonly #concurrency: number
   readonly #jobTimeoutMs: number
+  readonly #leaseMs: number
+  readonly #maxAttempts: number
+  readonly #retryBaseMs: number
+  readonly #retryMaxMs: number
   readonly #pollIntervalMs: number
-  readonly #logger: RunnerLogger
+  readonly #random: () => number
+  readonly #reaper: LeaseReaper
+  readonly worker: string
   readonly #active = new Map<string, ActiveJob>()
-  #timer: NodeJS.Timeout | null = null
+  #pollTimer: NodeJS.Timeout | null = null
+  #reapTimer: NodeJS.Timeout | null = null
   #filling = false
   #refill = false
   #accepting = false
@@ -49,17 +78,26 @@ export class ResearchRunner {
   constructor (options: ResearchRunnerOptions) {
     this.#store = options.store
     this.#engine = options.engine
+    this.#logger = options.logger
     this.#concurrency = options.concurrency ?? 4
     this.#jobTimeoutMs = options.jobTimeoutMs ?? 300_000
+    this.#leaseMs = options.leaseMs ?? 30_000
+    this.#maxAttempts = options.maxAttempts ?? 3
+    this.#retryBaseMs = options.retryBaseMs ?? 1000
+    this.#retryMaxMs = options.retryMaxMs ?? 60_000
     this.#pollIntervalMs = options.pollIntervalMs ?? 250
-    this.#logger = options.logger
+    this.#random = options.random ?? Math.random
+    this.worker = options.workerId ?? defaultWorkerId()
+    this.#reaper = new LeaseReaper({ store: this.#store, maxAttempts: this.#maxAttempts, logger: this.#logger })
   }
 
   start (): void {
     if (this.#accepting) return
     this.#accepting = true
-    this.#timer = setInterval(() => this.notify(), this.#pollIntervalMs)
-    this.#timer.unref()
+    this.#pollTimer = setInterval(() => this.notify(), this.#pollIntervalMs)
+    this.#pollTimer.unref()
+    this.#reapTimer = setInterval(() => { void this.reapNow() }, Math.min(5000, Math.max(50, this.#leaseMs / 2)))
+    this.#reapTimer.unref()
     this.notify()
   }
 
@@ -80,12 +118,20 @@ export class ResearchRunner {
     })
   }
 
-  stats (): RunnerStats {
-    return { running: this.#active.size, concurrency: this.#concurrency, accepting: this.#accepting }
+  /** One reaper pass: take over jobs whose worker stopped renewing its lease. */
+  async reapNow (): Promise<number> {
+    try {
+      const takenOver = await this.#reaper.reap()
+      if (takenOver > 0) this.notify()
+      return takenOver
+    } catch (err) {
+      this.#logger.warn({ err }, 'lease reaper pass failed; the next pass retries')
+      return 0
+    }
   }
 
-  isRunning (id: string): boolean {
-    return this.#active.has(id)
+  stats (): RunnerStats {
+    return { running: this.#active.size, concurrency: this.#concurrency, accepting: this.#accepting, worker: this.worker }
   }
 
   /** Aborts the job if this process runs it; returns whether it did. */
@@ -98,12 +144,13 @@ export class ResearchRunner {
 
   /**
    * Stops taking work, aborts every running job and hands it back to the queue (pending, first
-   * in line). Resolves when all are handed back or `timeoutMs` has passed.
+   * in line, lease released). Resolves when all are handed back or `timeoutMs` has passed.
    */
   async stop (timeoutMs: number): Promise<void> {
     this.#accepting = false
-    if (this.#timer !== null) clearInterval(this.#timer)
-    this.#timer = null
+    for (const timer of [this.#pollTimer, this.#reapTimer]) if (timer !== null) clearInterval(timer)
+    this.#pollTimer = null
+    this.#reapTimer = null
     const running = [...this.#active.values()]
     for (const job of running) job.controller.abort(new ShutdownError())
     let timer: NodeJS.Timeout | undefined
@@ -118,7 +165,7 @@ export class ResearchRunner {
     while (this.#accepting && this.#active.size < this.#concurrency) {
       let id: string | null
       try {
-        id = await this.#store.dequeue()
+        id = await this.#store.claim(Date.now() + this.#leaseMs)
       } catch (err) {
         this.#logger.error({ err }, 'could not take a job from the queue')
         return
@@ -140,23 +187,32 @@ export class ResearchRunner {
     const queued = await this.#store.get(id)
     if (queued === null) {
       this.#logger.warn({ job_id: id }, 'dropping a queued job whose record is gone (expired or deleted)')
+      await this.#store.dropLease(id)
       return
     }
-    if (queued.status !== 'pending') return
-    const holder = new JobHolder(this.#store, queued)
-    const claimed = await holder.write((job) => ({
-      ...job,
-      status: 'processing',
-      attempts: job.attempts + 1,
-      started_at: new Date().toISOString(),
-      current_step: 'Starting research',
-      error: null
-    }), (job) => job.status === 'pending')
-    if (!claimed) return
+    const holder = new JobHolder(this.#store, queued, this.worker, this.#leaseMs)
+    if (!await holder.claim()) {
+      // Cancelled while queued, or already taken: its lease entry (if any) is not ours to keep.
+      if (holder.job.status !== 'processing') await this.#store.dropLease(id)
+      return
+    }
     const started = Date.now()
-    this.#logger.info({ job_id: id, status: 'processing', attempt: holder.job.attempts }, 'job started')
+    this.#logger.info({ job_id: id, status: 'processing', attempt: holder.attempt, worker: this.worker }, 'job started')
 
-    const timer = setTimeout(() => controller.abort(new JobTimeoutError(this.#jobTimeoutMs)), this.#jobTimeoutMs)
+    const needsConfirmation = holder.confirmedUntil > 0
+    const guard = (outcome: { result: string, authoritative: boolean }): void => {
+      if (outcome.result === 'finished') controller.abort(new JobCancelledError())
+      else if (outcome.result === 'lost') controller.abort(new LeaseLostError('another worker holds it now, or it was deleted'))
+      else if (needsConfirmation && !outcome.authoritative && Date.now() + renewEveryMs >= holder.confirmedUntil) {
+        // Redis cannot confirm the lease before it runs out: stop before a takeover can happen.
+        controller.abort(new LeaseLostError('the lease could not be renewed in Redis in time'))
+      }
+    }
+    const renewEveryMs = Math.max(20, Math.floor(this.#leaseMs / 3))
+    const heartbeat = setInterval(() => {
+      void holder.update((job) => job).then(guard, () => {})
+    }, renewEveryMs)
+    const deadline = setTimeout(() => controller.abort(new JobTimeoutError(this.#jobTimeoutMs)), this.#jobTimeoutMs)
     let lastStep = 'Starting research'
     try {
       const report = await this.#engine.run(
@@ -166,84 +222,66 @@ export class ResearchRunner {
           progress: async (percent, step) => {
             controller.signal.throwIfAborted()
             lastStep = step
-            const kept = await holder.write((job) => ({
+            guard(await holder.update((job) => ({
               ...job,
               progress: Math.max(job.progress, Math.min(99, Math.max(0, Math.round(percent)))),
               current_step: step
-            }))
-            if (!kept) controller.abort(new JobCancelledError())
+            })))
             controller.signal.throwIfAborted()
           }
         })
       controller.signal.throwIfAborted()
-      const completed = await holder.write((job) => ({
-        ...job,
-        status: 'completed',
-        progress: 100,
-        current_step: 'Completed',
-        result: report,
-        completed_at: new Date().toISOString()
+      clearInterval(heartbeat)
+      const result = await holder.end('completed', null, (job) => ({
+        ...job, status: 'completed', progress: 100, current_step: 'Completed', result: report, error: null, completed_at: new Date().toISOString()
       }))
-      this.#logger.info({ job_id: id, status: completed ? 'completed' : holder.job.status, attempt: holder.job.attempts, duration_ms: Date.now() - started }, 'job finished')
+      this.#logger.info({ job_id: id, status: result === 'written' ? 'completed' : holder.job.status, attempt: holder.attempt, duration_ms: Date.now() - started }, 'job finished')
     } catch (err) {
+      clearInterval(heartbeat)
       await this.#settleFailure(holder, controller.signal.reason ?? err, err, lastStep, started)
     } finally {
-      clearTimeout(timer)
+      clearInterval(heartbeat)
+      clearTimeout(deadline)
     }
   }
 
   async #settleFailure (holder: JobHolder, reason: unknown, err: unknown, lastStep: string, started: number): Promise<void> {
     const id = holder.job.job_id
-    const duration = Date.now() - started
+    const base = { job_id: id, attempt: holder.attempt, duration_ms: Date.now() - started }
     if (reason instanceof JobCancelledError) {
-      this.#logger.info({ job_id: id, status: holder.job.status, attempt: holder.job.attempts, duration_ms: duration }, 'job stopped: cancelled or deleted')
+      this.#logger.info({ ...base, status: holder.job.status }, 'job stopped: cancelled or deleted')
+      return
+    }
+    if (reason instanceof LeaseLostError) {
+      this.#logger.warn({ ...base, status: holder.job.status, reason: reason.message }, 'job stopped: lease lost; this worker writes nothing more')
       return
     }
     if (reason instanceof ShutdownError) {
-      const handedBack = await holder.write((job) => ({ ...job, status: 'pending', current_step: 'Queued again: the process running it shut down' }), undefined, 'head')
-      this.#logger.info({ job_id: id, status: 'pending', attempt: holder.job.attempts, duration_ms: duration, handed_back: handedBack }, 'job handed back at shutdown')
+      // A shutdown is not the job's fault: the attempt does not count against JOB_MAX_ATTEMPTS.
+      const result = await holder.end('handed_back', null, (job) => ({
+        ...job, status: 'pending', attempts: job.attempts - 1, current_step: 'Queued again: the process running it shut down'
+      }), 'head')
+      this.#logger.info({ ...base, status: 'pending', handed_back: result === 'written' }, 'job handed back at shutdown')
       return
     }
     const message = reason instanceof JobTimeoutError ? reason.message : err instanceof Error ? err.message : String(err)
-    await holder.write((job) => ({
-      ...job,
-      status: 'failed',
-      error: message,
-      current_step: `Failed during: ${lastStep}`,
-      completed_at: new Date().toISOString()
-    }))
-    this.#logger.warn({ job_id: id, status: 'failed', attempt: holder.job.attempts, duration_ms: duration, error: message }, 'job failed')
-  }
-}
-
-/**
- * The runner's copy of one job and the only way it writes it: a compare-and-set against the
- * version it holds. On a version conflict it re-applies the change on the newer record; it
- * gives up (returns false) when the job was finished by someone else or is gone.
- */
-class JobHolder {
-  readonly #store: JobStore
-  job: StoredJob
-
-  constructor (store: JobStore, job: StoredJob) {
-    this.#store = store
-    this.job = job
-  }
-
-  async write (change: (job: StoredJob) => StoredJob, precondition?: (job: StoredJob) => boolean, enqueue?: Enqueue): Promise<boolean> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      if (precondition !== undefined && !precondition(this.job)) return false
-      const result = await this.#store.put(change(this.job), this.job.version, enqueue)
-      if (result.ok) {
-        this.job = result.job
-        return true
-      }
-      if (result.current === null || isFinal(result.current.status)) {
-        if (result.current !== null) this.job = result.current
-        return false
-      }
-      this.job = result.current
+    const permanent = err instanceof PermanentError
+    if (!permanent && holder.attempt < this.#maxAttempts) {
+      const delay = retryDelayMs(holder.attempt, { baseMs: this.#retryBaseMs, maxMs: this.#retryMaxMs, random: this.#random })
+      const retryAt = Date.now() + delay
+      await holder.end('retrying', message, (job) => ({
+        ...job,
+        status: 'pending',
+        error: message,
+        next_attempt_at: new Date(retryAt).toISOString(),
+        current_step: `Attempt ${holder.attempt} of ${this.#maxAttempts} failed during: ${lastStep}; retrying in ${Math.ceil(delay / 1000)} s`
+      }), { retryAtMs: retryAt })
+      this.#logger.warn({ ...base, status: 'pending', error: message, retry_in_ms: delay }, 'job attempt failed; retrying')
+      return
     }
-    return false
+    await holder.end('failed', message, (job) => ({
+      ...job, status: 'failed', error: message, current_step: `Failed during: ${lastStep}`, completed_at: new Date().toISOString()
+    }))
+    this.#logger.warn({ ...base, status: 'failed', error: message, permanent }, 'job failed')
   }
 }

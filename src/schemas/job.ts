@@ -37,6 +37,19 @@ export const Report = Type.Object({
   })
 }, { title: 'Report' })
 
+export const ATTEMPT_OUTCOMES = ['running', 'completed', 'failed', 'retrying', 'lease_expired', 'handed_back', 'cancelled'] as const
+
+export const Attempt = Type.Object({
+  attempt: Type.Integer({ minimum: 1 }),
+  worker: Type.String({ description: 'The process that ran this attempt' }),
+  started_at: IsoTime,
+  ended_at: NullableIsoTime,
+  outcome: Type.Enum([...ATTEMPT_OUTCOMES], {
+    description: 'running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled'
+  }),
+  error: Type.Union([Type.String(), Type.Null()])
+}, { title: 'Attempt' })
+
 const recordFields = {
   job_id: Type.String({ format: 'uuid' }),
   status: JobStatus,
@@ -49,7 +62,10 @@ const recordFields = {
   started_at: NullableIsoTime,
   completed_at: NullableIsoTime,
   expires_at: IsoTime,
-  attempts: Type.Integer({ minimum: 0 })
+  attempts: Type.Integer({ minimum: 0, description: 'Attempts started that count against JOB_MAX_ATTEMPTS' }),
+  worker: Type.Union([Type.String(), Type.Null()], { description: 'The process holding the job\'s lease while it is processing' }),
+  next_attempt_at: Type.Union([IsoTime, Type.Null()], { description: 'When a failed attempt will be retried' }),
+  attempt_history: Type.Array(Attempt, { description: 'Every attempt: who ran it, when, and how it ended' })
 }
 
 export const JobRecord = Type.Object({
@@ -66,9 +82,11 @@ export const JobSummary = Type.Object({
 export type JobStatusName = (typeof JOB_STATUSES)[number]
 export type DepthName = (typeof DEPTHS)[number]
 export type ReportData = Static<typeof Report>
+export type AttemptData = Static<typeof Attempt>
 
 /**
  * What the store keeps: the public record plus `version`, the counter every write
- * compares and bumps so that concurrent writers can never overwrite each other.
+ * compares and bumps so that concurrent writers can never overwrite each other, and the
+ * expiry of the worker's lease while the job is processing.
  */
-export type StoredJob = Static<typeof JobRecord> & { version: number }
+export type StoredJob = Static<typeof JobRecord> & { version: number, lease_expires_at: string | null }

@@ -43,3 +43,17 @@ export const CleanupInfo = Type.Object({
   cleanup_method: Type.String(),
   ttl_seconds: Type.Integer()
 }, { title: 'CleanupInfo' })
+
+const StatusCounts = Type.Object({
+  pending: Type.Integer(), processing: Type.Integer(), completed: Type.Integer(), failed: Type.Integer(), cancelled: Type.Integer()
+})
+
+export const QueueStatsBody = Type.Object({
+  store: Type.Union([Type.Literal('redis'), Type.Literal('memory')], { description: 'Where these numbers come from' }),
+  counts: StatusCounts,
+  queue_depth: Type.Integer({ description: 'Jobs waiting to start' }),
+  delayed: Type.Integer({ description: 'Failed attempts waiting for their retry time' }),
+  oldest_pending_age_s: Type.Union([Type.Number(), Type.Null()], { description: 'How long the job at the head of the queue has waited' }),
+  active_leases: Type.Record(Type.String(), Type.Integer(), { description: 'Running jobs by the worker holding their lease' }),
+  worker: Type.String({ description: 'The worker id of the process that answered' })
+}, { title: 'QueueStats' })

@@ -1,6 +1,6 @@
 import { CircuitBreaker } from './breaker.js'
 import {
-  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type StoredJob,
+  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
   compareNewestFirst
 } from './job-store.js'
 import type { MemoryJobStore } from './memory.js'
@@ -27,19 +27,22 @@ export class StoreUnavailableError extends Error {
 type Attempt<T> = { ok: true, value: T } | { ok: false }
 const SKIPPED: Attempt<never> = { ok: false }
 
+/** A change made only in the Map: an upsert from Redis's `base` version, or a delete. */
+interface Unsynced { op: 'upsert' | 'delete', base: number }
+
 /**
  * The store every route and the runner use. Redis first; when Redis is not configured, not
  * ready, failing or past its deadline, the in-memory store answers at once. The Map also keeps
- * a copy of every job this process writes, so an outage hides none of them. Writes that reach
- * only the Map are remembered and copied to Redis (when newer) as soon as Redis is back.
+ * copies of the jobs this process writes and reads, so an outage hides none of them. Changes
+ * that reach only the Map are remembered with the Redis version they started from, and copied
+ * to Redis when it is back unless Redis's record moved on meanwhile (then Redis wins).
  */
 export class FallbackJobStore implements JobStore {
   readonly #memory: MemoryJobStore
   readonly #redis: RedisJobStore | undefined
   readonly #breaker: CircuitBreaker
   readonly #logger: StoreLogger | undefined
-  /** Jobs written or deleted while Redis was unreachable, to replay when it is back. */
-  readonly #unsynced = new Map<string, 'upsert' | 'delete'>()
+  readonly #unsynced = new Map<string, Unsynced>()
   #syncing: Promise<void> | null = null
   #lastError: string | null = null
 
@@ -49,6 +52,7 @@ export class FallbackJobStore implements JobStore {
     this.#breaker = new CircuitBreaker(options.breakerMs)
     this.#logger = options.logger
     this.#redis?.client.on('ready', () => {
+      this.#lastError = null
       this.#breaker.succeed()
       void this.syncToRedis()
     })
@@ -96,8 +100,11 @@ export class FallbackJobStore implements JobStore {
       }
       return local
     }
-    // Redis is the authority for jobs it has seen every write of.
-    if (!this.#unsynced.has(id)) return remote.value
+    // Redis is the authority for jobs it has seen every change of; keep a copy for outages.
+    if (!this.#unsynced.has(id)) {
+      if (remote.value !== null) this.#memory.adopt(remote.value)
+      return remote.value
+    }
     return newest(remote.value, local)
   }
 
@@ -115,11 +122,13 @@ export class FallbackJobStore implements JobStore {
       if (remote.value.ok) this.#memory.adopt(remote.value.job)
       return remote.value
     }
-    const result = this.#memory.peek(id) === null && expectedVersion !== 0
+    const held = this.#memory.peek(id)
+    const result = held === null && expectedVersion !== 0
       ? this.#memory.putUnseen(job, expectedVersion, enqueue)
       : await this.#memory.put(job, expectedVersion, enqueue)
-    if (result.ok && this.#redis !== undefined) this.#unsynced.set(id, 'upsert')
-    return result
+    if (!result.ok || this.#redis === undefined) return result
+    if (!this.#unsynced.has(id)) this.#unsynced.set(id, { op: 'upsert', base: expectedVersion })
+    return { ...result, authoritative: false }
   }
 
   async delete (id: string): Promise<boolean> {
@@ -129,7 +138,7 @@ export class FallbackJobStore implements JobStore {
       this.#unsynced.delete(id)
       return remote.value || local
     }
-    if (this.#redis !== undefined) this.#unsynced.set(id, 'delete')
+    if (this.#redis !== undefined) this.#unsynced.set(id, { op: 'delete', base: 0 })
     return local
   }
 
@@ -138,10 +147,10 @@ export class FallbackJobStore implements JobStore {
     if (!remote.ok) return await this.#memory.list(query)
     if (this.#unsynced.size === 0) return remote.value
     // Merge in what only the Map has; for jobs on both sides keep the newer record.
-    const local = await this.#memory.list(query, (id) => this.#unsynced.get(id) === 'upsert')
+    const local = await this.#memory.list(query, (id) => this.#unsynced.get(id)?.op === 'upsert')
     const byId = new Map<string, StoredJob>()
     for (const job of [...remote.value.jobs, ...local.jobs]) {
-      if (this.#unsynced.get(job.job_id) === 'delete') continue
+      if (this.#unsynced.get(job.job_id)?.op === 'delete') continue
       const held = byId.get(job.job_id)
       byId.set(job.job_id, held === undefined ? job : newest(held, job) as StoredJob)
     }
@@ -154,11 +163,23 @@ export class FallbackJobStore implements JobStore {
     }
   }
 
-  async dequeue (): Promise<string | null> {
-    const local = await this.#memory.dequeue()
+  /** Local work first (jobs created during an outage), then Redis's queue. */
+  async claim (leaseUntilMs: number): Promise<string | null> {
+    const local = await this.#memory.claim(leaseUntilMs)
     if (local !== null) return local
-    const remote = await this.#attempt((redis) => redis.dequeue())
+    const remote = await this.#attempt((redis) => redis.claim(leaseUntilMs))
     return remote.ok ? remote.value : null
+  }
+
+  async expiredLeases (nowMs: number, limit: number): Promise<string[]> {
+    const local = await this.#memory.expiredLeases(nowMs, limit)
+    const remote = await this.#attempt((redis) => redis.expiredLeases(nowMs, limit))
+    return [...new Set([...local, ...(remote.ok ? remote.value : [])])].slice(0, limit)
+  }
+
+  async dropLease (id: string): Promise<void> {
+    await this.#memory.dropLease(id)
+    await this.#attempt((redis) => redis.dropLease(id))
   }
 
   async queueDepth (): Promise<number> {
@@ -166,10 +187,15 @@ export class FallbackJobStore implements JobStore {
     return await this.#memory.queueDepth() + (remote.ok ? remote.value : 0)
   }
 
+  async stats (nowMs: number): Promise<QueueStats> {
+    const remote = await this.#attempt((redis) => redis.stats(nowMs))
+    return remote.ok ? remote.value : await this.#memory.stats(nowMs)
+  }
+
   /**
-   * Copies every job written during an outage to Redis (when newer than Redis's copy, with its
-   * remaining TTL) and replays deletes. Pending jobs move to Redis's queue so any replica can
-   * run them. Safe to call at any time; concurrent calls share one run.
+   * Copies every change made during an outage to Redis (with the remaining TTL) and replays
+   * deletes. Pending jobs move to Redis's queue so any replica can run them. Safe to call at
+   * any time; concurrent calls share one run.
    */
   async syncToRedis (): Promise<void> {
     const redis = this.#redis
@@ -191,23 +217,30 @@ export class FallbackJobStore implements JobStore {
   }
 
   async #syncOne (redis: RedisJobStore, id: string): Promise<boolean> {
-    const op = this.#unsynced.get(id)
-    if (op === 'delete') {
+    const change = this.#unsynced.get(id)
+    if (change?.op === 'delete') {
       await redis.delete(id)
       this.#unsynced.delete(id)
       return true
     }
     const job = this.#memory.peek(id)
-    if (job === null) {
+    if (change === undefined || job === null) {
       this.#unsynced.delete(id)
       return false
     }
     const moveToRedisQueue = job.status === 'pending' && this.#memory.unqueue(id)
+    let copied: boolean
     try {
-      await redis.sync(job, moveToRedisQueue)
+      copied = await redis.sync(job, change.base, moveToRedisQueue)
     } catch (err) {
       if (moveToRedisQueue) this.#memory.enqueue(id, 'head')
       throw err
+    }
+    if (!copied) {
+      this.#logger?.warn({ job_id: id, base_version: change.base }, 'Redis\'s record changed during the outage; it wins over this process\'s copy')
+      this.#unsynced.delete(id)
+      await this.#memory.delete(id)
+      return false
     }
     // Only forget it if nothing rewrote the Map's copy meanwhile.
     if (this.#memory.peek(id)?.version === job.version) this.#unsynced.delete(id)

@@ -3,11 +3,15 @@ import { FINAL_STATUSES } from '../schemas/job.js'
 
 export type { StoredJob }
 
-/** Where a written job goes in the pending queue: appended, or first in line (handed back). */
-export type Enqueue = 'tail' | 'head'
+/**
+ * Where a written job goes: appended to the queue, first in line (handed back), or held
+ * until a time (a retry after backoff) and then queued.
+ */
+export type Enqueue = 'tail' | 'head' | { retryAtMs: number }
 
 export type PutResult =
-  | { ok: true, job: StoredJob }
+  /** `authoritative`: the write reached the store other processes read (false: only this process's fallback). */
+  | { ok: true, job: StoredJob, authoritative: boolean }
   /** `current` is what the store holds instead (null: the record is gone, e.g. expired). */
   | { ok: false, current: StoredJob | null }
 
@@ -20,6 +24,19 @@ export interface ListQuery {
 }
 
 export interface ListPage { jobs: StoredJob[], hasMore: boolean }
+
+export interface QueueStats {
+  /** Live records by status. */
+  counts: Record<JobStatusName, number>
+  /** Jobs waiting in the queue. */
+  queued: number
+  /** Failed attempts waiting for their retry time. */
+  delayed: number
+  /** When the job at the head of the queue was queued. */
+  oldestQueuedAt: string | null
+  /** Jobs with a live lease, by the worker holding it. */
+  leasesByWorker: Record<string, number>
+}
 
 /**
  * The storage contract shared by the Redis, in-memory and fallback stores.
@@ -34,9 +51,17 @@ export interface JobStore {
   delete (id: string): Promise<boolean>
   /** Newest first (created_at, then id, descending). */
   list (query: ListQuery): Promise<ListPage>
-  /** Takes the next pending job id off the queue, oldest first; null when empty. */
-  dequeue (): Promise<string | null>
+  /**
+   * Takes the next job to run (retries that are due first join the queue), oldest first, and
+   * registers a lease for it until `leaseUntilMs`; null when there is nothing to run.
+   */
+  claim (leaseUntilMs: number): Promise<string | null>
+  /** Ids whose lease ran out before `nowMs` (their worker died or lost them). */
+  expiredLeases (nowMs: number, limit: number): Promise<string[]>
+  /** Forgets a lease entry (its job is gone, finished, or was never taken). */
+  dropLease (id: string): Promise<void>
   queueDepth (): Promise<number>
+  stats (nowMs: number): Promise<QueueStats>
 }
 
 export class StoreFullError extends Error {
@@ -64,6 +89,15 @@ export function stampWrite (job: StoredJob, expectedVersion: number, ttlSeconds:
 export function serializeJob (job: StoredJob): string {
   const { version, status, ...rest } = job
   return JSON.stringify({ version, status, ...rest })
+}
+
+/** The lease expiry to index for a job: only a processing job holds a lease. */
+export function leaseExpiryMs (job: StoredJob): number | null {
+  return job.status === 'processing' && job.lease_expires_at !== null ? Date.parse(job.lease_expires_at) : null
+}
+
+export function emptyCounts (): Record<JobStatusName, number> {
+  return { pending: 0, processing: 0, completed: 0, failed: 0, cancelled: 0 }
 }
 
 export function createdMs (job: StoredJob): number {

@@ -1,6 +1,6 @@
 import {
-  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type StoredJob,
-  StoreFullError, compareNewestFirst, createdMs, isAfterCursor, isFinal, stampWrite
+  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, isFinal, leaseExpiryMs, stampWrite
 } from './job-store.js'
 
 export interface MemoryJobStoreOptions {
@@ -10,16 +10,19 @@ export interface MemoryJobStoreOptions {
   now?: () => number
 }
 
-interface Entry { job: StoredJob, expiresAtMs: number }
+/** `cached`: a copy of a record another store owns (the fallback's copy of Redis), evictable first. */
+interface Entry { job: StoredJob, expiresAtMs: number, cached: boolean }
 
 /**
- * Jobs in a Map, with the same TTL rules as Redis and a hard bound on size.
- * The Map's insertion order is kept as "least recently written first" (every write
+ * Jobs in a Map, with the same TTL, queue, lease and retry rules as Redis and a hard bound on
+ * size. The Map's insertion order is kept as "least recently written first" (every write
  * re-inserts), which makes "evict the oldest finished record" a scan from the front.
  */
 export class MemoryJobStore implements JobStore {
   readonly #entries = new Map<string, Entry>()
   readonly #queue: string[] = []
+  readonly #delayed = new Map<string, number>()
+  readonly #leases = new Map<string, number>()
   readonly #ttlSeconds: number
   readonly #maxJobs: number
   readonly #now: () => number
@@ -54,35 +57,38 @@ export class MemoryJobStore implements JobStore {
     if (current === null ? expectedVersion !== 0 : current.version !== expectedVersion || isFinal(current.status)) {
       return { ok: false, current }
     }
+    return this.putUnseen(job, expectedVersion, enqueue)
+  }
+
+  /**
+   * Writes a job without comparing versions, trusting the writer's `expectedVersion`: the
+   * fallback store's path when Redis holds the record but cannot be reached.
+   */
+  putUnseen (job: StoredJob, expectedVersion: number, enqueue?: Enqueue): PutResult {
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds, this.#now())
-    this.#store(written)
-    this.#enqueue(job.job_id, enqueue)
-    return { ok: true, job: written }
+    this.#store(written, false)
+    this.#index(written, enqueue)
+    return { ok: true, job: written, authoritative: true }
   }
 
   /**
    * Keeps a copy of `job` as it is (version and expiry included) when it is newer than what
-   * is held: the fallback store's copy of what it wrote to Redis. A full store skips it.
+   * is held: the fallback store's copy of what Redis holds. A full store skips it.
    */
   adopt (job: StoredJob): void {
     const current = this.peek(job.job_id)
     if (current !== null && current.version >= job.version) return
     try {
-      this.#store(job)
+      this.#store(job, true)
     } catch (err) {
       if (!(err instanceof StoreFullError)) throw err
     }
   }
 
-  /**
-   * Writes a job this store has no copy of, trusting the writer's `expectedVersion`: the
-   * fallback store's path when Redis holds the record but cannot be reached.
-   */
-  putUnseen (job: StoredJob, expectedVersion: number, enqueue?: Enqueue): PutResult {
-    const written = stampWrite(job, expectedVersion, this.#ttlSeconds, this.#now())
-    this.#store(written)
-    this.#enqueue(job.job_id, enqueue)
-    return { ok: true, job: written }
+  /** Queues an id without writing its record (used to undo a failed hand-over to Redis). */
+  enqueue (id: string, where: 'tail' | 'head'): void {
+    if (where === 'tail') this.#queue.push(id)
+    else this.#queue.unshift(id)
   }
 
   /** Takes an id out of the local queue; true when it was there. */
@@ -93,21 +99,10 @@ export class MemoryJobStore implements JobStore {
     return true
   }
 
-  /** Drops expired records; called periodically so memory is returned even without writes. */
-  sweep (): number {
-    const now = this.#now()
-    let dropped = 0
-    for (const [id, entry] of this.#entries) {
-      if (entry.expiresAtMs <= now) {
-        this.#entries.delete(id)
-        dropped++
-      }
-    }
-    return dropped
-  }
-
   async delete (id: string): Promise<boolean> {
     this.unqueue(id)
+    this.#delayed.delete(id)
+    this.#leases.delete(id)
     return this.#entries.delete(id)
   }
 
@@ -126,38 +121,91 @@ export class MemoryJobStore implements JobStore {
     return { jobs: matches.slice(0, query.limit), hasMore: matches.length > query.limit }
   }
 
-  async dequeue (): Promise<string | null> {
-    return this.#queue.shift() ?? null
+  async claim (leaseUntilMs: number): Promise<string | null> {
+    const now = this.#now()
+    for (const [id, at] of this.#delayed) {
+      if (at <= now) {
+        this.#delayed.delete(id)
+        this.#queue.push(id)
+      }
+    }
+    const id = this.#queue.shift()
+    if (id === undefined) return null
+    this.#leases.set(id, leaseUntilMs)
+    return id
+  }
+
+  async expiredLeases (nowMs: number, limit: number): Promise<string[]> {
+    const expired: string[] = []
+    for (const [id, until] of this.#leases) {
+      if (until < nowMs && expired.push(id) === limit) break
+    }
+    return expired
+  }
+
+  async dropLease (id: string): Promise<void> {
+    this.#leases.delete(id)
   }
 
   async queueDepth (): Promise<number> {
     return this.#queue.length
   }
 
-  #store (job: StoredJob): void {
+  async stats (nowMs: number): Promise<QueueStats> {
+    const stats: QueueStats = { counts: emptyCounts(), queued: this.#queue.length, delayed: this.#delayed.size, oldestQueuedAt: null, leasesByWorker: {} }
+    for (const { job, expiresAtMs } of this.#entries.values()) {
+      if (expiresAtMs > nowMs) stats.counts[job.status]++
+    }
+    const head = this.#queue[0]
+    if (head !== undefined) stats.oldestQueuedAt = this.peek(head)?.updated_at ?? null
+    for (const [id, until] of this.#leases) {
+      const worker = this.peek(id)?.worker ?? null
+      if (until >= nowMs && worker !== null) stats.leasesByWorker[worker] = (stats.leasesByWorker[worker] ?? 0) + 1
+    }
+    return stats
+  }
+
+  /** Drops expired records; called periodically so memory is returned even without writes. */
+  sweep (): number {
+    const now = this.#now()
+    let dropped = 0
+    for (const [id, entry] of this.#entries) {
+      if (entry.expiresAtMs <= now) {
+        this.#entries.delete(id)
+        dropped++
+      }
+    }
+    return dropped
+  }
+
+  /** Keeps the queue, retry and lease entries in step with the record, as put.lua does in Redis. */
+  #index (job: StoredJob, enqueue: Enqueue | undefined): void {
+    const id = job.job_id
+    const lease = leaseExpiryMs(job)
+    if (lease === null) this.#leases.delete(id)
+    else this.#leases.set(id, lease)
+    if (typeof enqueue === 'object') this.#delayed.set(id, enqueue.retryAtMs)
+    else this.#delayed.delete(id)
+    if (enqueue === 'tail' || enqueue === 'head') this.enqueue(id, enqueue)
+  }
+
+  #store (job: StoredJob, cached: boolean): void {
     const id = job.job_id
     const expiresAtMs = Date.parse(job.expires_at)
     if (!this.#entries.delete(id) && this.#entries.size >= this.#maxJobs) this.#makeRoom()
-    this.#entries.set(id, { job, expiresAtMs })
+    this.#entries.set(id, { job, expiresAtMs, cached })
   }
 
-  /** Queues an id without writing its record (used to undo a failed hand-over to Redis). */
-  enqueue (id: string, where: Enqueue): void {
-    this.#enqueue(id, where)
-  }
-
-  #enqueue (id: string, enqueue: Enqueue | undefined): void {
-    if (enqueue === 'tail') this.#queue.push(id)
-    else if (enqueue === 'head') this.#queue.unshift(id)
-  }
-
+  /** Evicts, in order: expired records, the oldest finished one, the oldest cached copy. */
   #makeRoom (): void {
     this.sweep()
     if (this.#entries.size < this.#maxJobs) return
-    for (const [id, entry] of this.#entries) {
-      if (isFinal(entry.job.status)) {
-        this.#entries.delete(id)
-        return
+    for (const evictable of [(entry: Entry) => isFinal(entry.job.status), (entry: Entry) => entry.cached]) {
+      for (const [id, entry] of this.#entries) {
+        if (evictable(entry)) {
+          this.#entries.delete(id)
+          return
+        }
       }
     }
     throw new StoreFullError(`In-memory store is full: ${this.#maxJobs} jobs are pending or running`)

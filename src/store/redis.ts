@@ -1,17 +1,25 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { RedisClient } from './redis-client.js'
+import { JOB_STATUSES, type JobStatusName } from '../schemas/job.js'
 import {
-  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type StoredJob,
-  createdMs, isAfterCursor, serializeJob, stampWrite
+  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  createdMs, emptyCounts, isAfterCursor, leaseExpiryMs, serializeJob, stampWrite
 } from './job-store.js'
 
 export const KEYS = {
   job: (id: string) => `job:${id}`,
   created: 'jobs:created',
   expiry: 'jobs:expiry',
-  pending: 'jobs:pending'
+  pending: 'jobs:pending',
+  leases: 'jobs:leases',
+  delayed: 'jobs:delayed',
+  status: (status: JobStatusName) => `jobs:status:${status}`
 } as const
+
+const STATUS_KEYS = JOB_STATUSES.map(KEYS.status)
+/** Retries moved from the delayed set into the queue by one claim, at most. */
+const PROMOTE_PER_CLAIM = 100
 
 const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
 
@@ -28,7 +36,8 @@ const SCRIPTS = {
   put: new LuaScript('put', ['record']),
   sync: new LuaScript('sync', ['record']),
   delete: new LuaScript('delete'),
-  trim: new LuaScript('trim')
+  trim: new LuaScript('trim'),
+  claim: new LuaScript('claim')
 }
 
 export class RedisTimeoutError extends Error {
@@ -72,24 +81,28 @@ export class RedisJobStore implements JobStore {
 
   async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue): Promise<PutResult> {
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds, this.#now())
+    const mode = enqueue === undefined ? '' : typeof enqueue === 'string' ? enqueue : 'delayed'
     const reply = await this.#script<[number, string?]>(SCRIPTS.put, this.#jobKeys(job.job_id), [
       String(expectedVersion), serializeJob(written), String(this.#ttlSeconds),
-      String(createdMs(written)), String(Date.parse(written.expires_at)), job.job_id, enqueue ?? ''
+      String(createdMs(written)), String(Date.parse(written.expires_at)), job.job_id, mode,
+      written.status, String(leaseExpiryMs(written) ?? ''), typeof enqueue === 'object' ? String(enqueue.retryAtMs) : ''
     ])
-    if (reply[0] === 1) return { ok: true, job: written }
+    if (reply[0] === 1) return { ok: true, job: written, authoritative: true }
     return { ok: false, current: reply[1] === undefined ? null : JSON.parse(reply[1]) as StoredJob }
   }
 
   /**
-   * Copies a job written elsewhere into Redis if it is newer than Redis's copy, keeping its
-   * remaining TTL. `enqueue` also queues it (a pending job nobody runs yet).
+   * Copies a job written elsewhere into Redis, with its remaining TTL, if Redis still holds
+   * `baseVersion` (what it held when the copy diverged) or nothing. `enqueue` also queues it
+   * (a pending job nobody runs yet). Returns false when Redis's record moved on.
    */
-  async sync (job: StoredJob, enqueue: boolean): Promise<boolean> {
+  async sync (job: StoredJob, baseVersion: number, enqueue: boolean): Promise<boolean> {
     const remainingSeconds = Math.ceil((Date.parse(job.expires_at) - this.#now()) / 1000)
     if (remainingSeconds <= 0) return false
     const reply = await this.#script<number>(SCRIPTS.sync, this.#jobKeys(job.job_id), [
-      String(job.version), serializeJob(job), String(remainingSeconds),
-      String(createdMs(job)), String(Date.parse(job.expires_at)), job.job_id, enqueue ? '1' : '0'
+      String(baseVersion), serializeJob(job), String(remainingSeconds),
+      String(createdMs(job)), String(Date.parse(job.expires_at)), job.job_id, enqueue ? '1' : '0',
+      job.status, String(leaseExpiryMs(job) ?? '')
     ])
     return reply === 1
   }
@@ -130,12 +143,42 @@ export class RedisJobStore implements JobStore {
     }
   }
 
-  async dequeue (): Promise<string | null> {
-    return await this.#send<string | null>(['LPOP', KEYS.pending])
+  async claim (leaseUntilMs: number): Promise<string | null> {
+    return await this.#script<string | null>(SCRIPTS.claim, [KEYS.pending, KEYS.delayed, KEYS.leases], [
+      String(this.#now()), String(leaseUntilMs), String(PROMOTE_PER_CLAIM)
+    ])
+  }
+
+  async expiredLeases (nowMs: number, limit: number): Promise<string[]> {
+    return await this.#send<string[]>(['ZRANGE', KEYS.leases, '-inf', `(${nowMs}`, 'BYSCORE', 'LIMIT', '0', String(limit)])
+  }
+
+  async dropLease (id: string): Promise<void> {
+    await this.#send(['ZREM', KEYS.leases, id])
   }
 
   async queueDepth (): Promise<number> {
     return await this.#send<number>(['LLEN', KEYS.pending])
+  }
+
+  /** Counts come from the status sets (no scan of records); leases from the lease index. */
+  async stats (nowMs: number): Promise<QueueStats> {
+    const [queued, delayed, head, leased, ...counts] = await Promise.all([
+      this.#send<number>(['LLEN', KEYS.pending]),
+      this.#send<number>(['ZCARD', KEYS.delayed]),
+      this.#send<string | null>(['LINDEX', KEYS.pending, '0']),
+      this.#send<string[]>(['ZRANGE', KEYS.leases, String(nowMs), '+inf', 'BYSCORE']),
+      ...STATUS_KEYS.map((key) => this.#send<number>(['ZCOUNT', key, String(nowMs), '+inf']))
+    ])
+    const result: QueueStats = { counts: emptyCounts(), queued, delayed, oldestQueuedAt: null, leasesByWorker: {} }
+    JOB_STATUSES.forEach((status, i) => { result.counts[status] = counts[i] as number })
+    if (head !== null) result.oldestQueuedAt = (await this.get(head))?.updated_at ?? null
+    const holders = leased.length === 0 ? [] : await this.#send<Array<string | null>>(['MGET', ...leased.map(KEYS.job)])
+    for (const json of holders) {
+      const worker = json === null ? null : (JSON.parse(json) as StoredJob).worker
+      if (worker !== null) result.leasesByWorker[worker] = (result.leasesByWorker[worker] ?? 0) + 1
+    }
+    return result
   }
 
   async ping (): Promise<number> {
@@ -150,11 +193,11 @@ export class RedisJobStore implements JobStore {
     if (now - this.#lastTrimMs < 1000) return
     this.#lastTrimMs = now
     // A few seconds of slack: the record's own TTL (whole seconds) may outlive its index score.
-    await this.#script(SCRIPTS.trim, [KEYS.created, KEYS.expiry], [String(now - 5000), '1000'])
+    await this.#script(SCRIPTS.trim, [KEYS.created, KEYS.expiry, ...STATUS_KEYS], [String(now - 5000), '1000'])
   }
 
   #jobKeys (id: string): string[] {
-    return [KEYS.job(id), KEYS.created, KEYS.expiry, KEYS.pending]
+    return [KEYS.job(id), KEYS.created, KEYS.expiry, KEYS.pending, KEYS.leases, KEYS.delayed, ...STATUS_KEYS]
   }
 
   async #script<T> (script: LuaScript, keys: string[], args: string[]): Promise<T> {

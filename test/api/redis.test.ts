@@ -108,7 +108,7 @@ t.test('a restarted process picks up jobs that were pending, and the job it was 
   const admin = await redis.client()
   t.teardown(() => admin.close())
   const handedBack = JSON.parse(await admin.get(KEYS.job(jobs[0].job_id)) as string)
-  t.match(handedBack, { status: 'pending', attempts: 1 }, 'the running job was handed back before the process stopped')
+  t.match(handedBack, { status: 'pending', attempts: 0, worker: null, attempt_history: [{ attempt: 1, outcome: 'handed_back' }] }, 'the running job was handed back before the process stopped, its attempt not counted')
   t.same(await admin.lRange(KEYS.pending, 0, -1), jobs.map((j) => j.job_id), 'first in line, ahead of the jobs that never started')
 
   const second = await startApp(t, { REDIS_URL: redis.url, ...FAST })
@@ -116,7 +116,10 @@ t.test('a restarted process picks up jobs that were pending, and the job it was 
     const done = await pollJob(second, job.job_id)
     t.equal(done.status, 'completed', `${job.job_id} completed in the new process`)
   }
-  t.equal((await pollJob(second, jobs[0].job_id)).attempts, 2, 'the interrupted job ran again as attempt 2')
+  const rerun = await pollJob(second, jobs[0].job_id)
+  t.equal(rerun.attempts, 1, 'a shutdown does not use up an attempt')
+  t.same(rerun.attempt_history.map((a: any) => a.outcome), ['handed_back', 'completed'], 'both runs are in the history')
+  t.not(rerun.attempt_history[0].worker, rerun.attempt_history[1].worker, 'run by two different processes')
 })
 
 t.test('two replicas on one Redis: each sees the other\'s jobs, and a cancel on one stops the run on the other', async (t) => {

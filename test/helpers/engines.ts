@@ -1,33 +1,29 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { CorpusResearchEngine } from '../../src/research/corpus-engine.js'
 import type { Report, ResearchEngine, ResearchRequest, RunContext } from '../../src/research/engine.js'
+import { PacedEngine as Paced } from '../../src/research/paced.js'
 import { SHIPPED_CORPUS_DIR } from '../../src/config.js'
 
 /**
- * The real corpus engine, slowed down: every progress step waits `stepMs` (abortably) first.
- * Tests use it to act while a job is mid-run (cancel it, kill Redis, shut down).
+ * The real corpus engine, paced (every progress step waits `stepMs`, abortably), counting its
+ * runs and recording why each run was aborted. Tests use it to act while a job is mid-run.
  */
 export class PacedEngine implements ResearchEngine {
   readonly name = 'paced-corpus'
-  readonly inner = new CorpusResearchEngine({ corpusDir: SHIPPED_CORPUS_DIR })
+  readonly #paced: Paced
   readonly abortReasons: unknown[] = []
   started = 0
-  stepMs: number
 
   constructor (stepMs: number) {
-    this.stepMs = stepMs
+    this.#paced = new Paced(new CorpusResearchEngine({ corpusDir: SHIPPED_CORPUS_DIR }), stepMs)
   }
+
+  get stepMs (): number { return this.#paced.stepMs }
+  set stepMs (ms: number) { this.#paced.stepMs = ms }
 
   async run (request: ResearchRequest, context: RunContext): Promise<Report> {
     this.started++
     try {
-      return await this.inner.run(request, {
-        signal: context.signal,
-        progress: async (percent, step) => {
-          await sleep(this.stepMs, undefined, { signal: context.signal })
-          await context.progress(percent, step)
-        }
-      })
+      return await this.#paced.run(request, context)
     } catch (err) {
       if (context.signal.aborted) this.abortReasons.push(context.signal.reason)
       throw err
@@ -35,12 +31,15 @@ export class PacedEngine implements ResearchEngine {
   }
 }
 
-/** An engine that fails the way a caller tells it to. */
+/** An engine that fails the way a caller tells it to: `failures` times, then it succeeds. */
 export class FailingEngine implements ResearchEngine {
   readonly name = 'failing'
-  constructor (readonly error: Error, readonly afterStep = 'Reading sources') {}
-  async run (_request: ResearchRequest, context: RunContext): Promise<Report> {
+  runs = 0
+  constructor (readonly error: Error, readonly afterStep = 'Reading sources', readonly failures = Infinity) {}
+  async run (request: ResearchRequest, context: RunContext): Promise<Report> {
+    this.runs++
     await context.progress(30, this.afterStep)
-    throw this.error
+    if (this.runs <= this.failures) throw this.error
+    return { title: request.query, summary: 'ok', markdown: `# ${request.query}\n`, sections: [], sources: [], stats: { documents_searched: 0, passages_read: 0, duration_ms: 0 } }
   }
 }

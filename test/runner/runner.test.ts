@@ -2,9 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { JobService } from '../../src/jobs/service.js'
 import { newJob } from '../../src/jobs/records.js'
-import type { Report, ResearchEngine, ResearchRequest, RunContext } from '../../src/research/engine.js'
+import { PermanentError, type Report, type ResearchEngine, type ResearchRequest, type RunContext } from '../../src/research/engine.js'
+import { retryDelayMs } from '../../src/runner/backoff.js'
 import { JobCancelledError, JobTimeoutError, ShutdownError } from '../../src/runner/errors.js'
-import { ResearchRunner } from '../../src/runner/runner.js'
+import { ResearchRunner, type ResearchRunnerOptions } from '../../src/runner/runner.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
 import type { Enqueue, PutResult, StoredJob } from '../../src/store/job-store.js'
 import { FailingEngine, PacedEngine } from '../helpers/engines.js'
@@ -34,10 +35,11 @@ async function waitFor (what: string, check: () => boolean | Promise<boolean>, t
   }
 }
 
-function setup (t: Tap.Test, engine: ResearchEngine, options: { concurrency?: number, jobTimeoutMs?: number } = {}) {
-  const store = new RecordingStore()
+type SetupOptions = Partial<Pick<ResearchRunnerOptions, 'concurrency' | 'jobTimeoutMs' | 'leaseMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'workerId' | 'random'>>
+
+function setup (t: Tap.Test, engine: ResearchEngine, options: SetupOptions = {}, store = new RecordingStore()) {
   const log = logger()
-  const runner = new ResearchRunner({ store, engine, logger: log, pollIntervalMs: 20, ...options })
+  const runner = new ResearchRunner({ store, engine, logger: log, pollIntervalMs: 20, retryBaseMs: 10, ...options })
   const service = new JobService(store, runner)
   runner.start()
   t.teardown(() => runner.stop(1000))
@@ -103,16 +105,73 @@ t.test('a completed job holds the report, progress 100, timestamps and one attem
   t.ok(trail.some((w) => w.current_step.startsWith('Pass 2/3')), 'the steps were written as they happened')
 })
 
-t.test('an engine error fails the job with its message and says at which step', async (t) => {
-  const { service, store, log } = setup(t, new FailingEngine(new Error('source unavailable'), 'Reading sources'))
+t.test('a failing engine is retried up to JOB_MAX_ATTEMPTS, then the job fails with its message and step', async (t) => {
+  const engine = new FailingEngine(new Error('source unavailable'), 'Reading sources')
+  const { service, store, log } = setup(t, engine, { maxAttempts: 3 })
   const created = await service.create('q', 'quick')
   await waitFor('failed', async () => (await store.get(created.job_id))?.status === 'failed')
   const job = await store.get(created.job_id) as StoredJob
+  t.equal(engine.runs, 3)
+  t.equal(job.attempts, 3)
   t.equal(job.error, 'source unavailable')
   t.equal(job.current_step, 'Failed during: Reading sources')
   t.equal(job.progress, 30, 'progress stays where the work stopped')
   t.ok(job.completed_at)
-  t.ok(log.lines.some((l) => l.startsWith('warn: job failed') && l.includes('"attempt":1')), 'the failure is logged with its attempt')
+  t.same(job.attempt_history.map((a) => [a.attempt, a.outcome, a.error]), [
+    [1, 'retrying', 'source unavailable'], [2, 'retrying', 'source unavailable'], [3, 'failed', 'source unavailable']
+  ], 'each attempt and its error are on the record')
+  t.ok(job.attempt_history.every((a) => a.ended_at !== null && a.worker.length > 0))
+  t.ok(log.lines.some((l) => l.startsWith('warn: job failed') && l.includes('"attempt":3')), 'the failure is logged with its attempt')
+  const retryWrites = store.writes.filter((w) => w.job_id === created.job_id && w.next_attempt_at !== null)
+  t.equal(retryWrites.length, 2, 'two retries were scheduled')
+  t.match(retryWrites[0]?.current_step, /^Attempt 1 of 3 failed during: Reading sources; retrying in \d+ s$/)
+})
+
+t.test('a transient failure that clears is retried and completes', async (t) => {
+  const engine = new FailingEngine(new Error('dependency down'), 'Searching', 1)
+  const { service, store } = setup(t, engine)
+  const created = await service.create('q', 'quick')
+  await waitFor('completed', async () => (await store.get(created.job_id))?.status === 'completed')
+  const job = await store.get(created.job_id) as StoredJob
+  t.equal(job.attempts, 2)
+  t.equal(job.error, null, 'a success clears the previous attempt\'s error')
+  t.same(job.attempt_history.map((a) => a.outcome), ['retrying', 'completed'])
+})
+
+t.test('an error the engine marks permanent fails at once, without retries', async (t) => {
+  const engine = new FailingEngine(new PermanentError('the question cannot be researched'), 'Planning')
+  const { service, store } = setup(t, engine, { maxAttempts: 5 })
+  const created = await service.create('q', 'quick')
+  await waitFor('failed', async () => (await store.get(created.job_id))?.status === 'failed')
+  const job = await store.get(created.job_id) as StoredJob
+  t.equal(engine.runs, 1)
+  t.equal(job.attempts, 1)
+  t.same(job.attempt_history.map((a) => a.outcome), ['failed'])
+})
+
+t.test('retry backoff grows exponentially, is capped, and is jittered within its upper half', async (t) => {
+  const options = { baseMs: 1000, maxMs: 10_000 }
+  t.same([1, 2, 3, 4, 5, 6].map((n) => retryDelayMs(n, { ...options, random: () => 0 })), [500, 1000, 2000, 4000, 5000, 5000], 'lowest: half the exponential delay')
+  t.same([1, 2, 3, 4, 5, 6].map((n) => retryDelayMs(n, { ...options, random: () => 0.999999 })), [1000, 2000, 4000, 8000, 10000, 10000], 'highest: the full delay, capped')
+  const spread = new Set(Array.from({ length: 50 }, () => retryDelayMs(3, options)))
+  t.ok(spread.size > 10, 'real jitter spreads retries out')
+  t.ok([...spread].every((d) => d >= 2000 && d <= 4000))
+})
+
+t.test('the runner waits the backoff before a retry', async (t) => {
+  const engine = new FailingEngine(new Error('flaky'), 'Searching', 1)
+  const { service, store } = setup(t, engine, { retryBaseMs: 400, random: () => 0.999999 })
+  const created = await service.create('q', 'quick')
+  await waitFor('retry scheduled', async () => (await store.get(created.job_id))?.next_attempt_at !== null)
+  const scheduled = await store.get(created.job_id) as StoredJob
+  t.equal(scheduled.status, 'pending')
+  const waited = Date.parse(scheduled.next_attempt_at as string) - Date.parse(scheduled.updated_at)
+  t.ok(waited >= 390 && waited <= 410, `retry scheduled ${waited} ms after the failure`)
+  t.equal((await store.stats(Date.now())).delayed, 1, 'the job waits outside the queue')
+  await waitFor('completed', async () => (await store.get(created.job_id))?.status === 'completed')
+  const done = await store.get(created.job_id) as StoredJob
+  const second = done.attempt_history[1]
+  t.ok(Date.parse(second?.started_at ?? '') >= Date.parse(scheduled.next_attempt_at as string), 'the second attempt started no earlier than scheduled')
 })
 
 t.test('a job past JOB_TIMEOUT_MS is aborted and fails with a timeout error', async (t) => {
@@ -185,8 +244,12 @@ t.test('stop hands running jobs back: pending, first in line, and takes no new w
     const job = await store.get(id) as StoredJob
     t.equal(job.status, 'pending')
     t.equal(job.current_step, 'Queued again: the process running it shut down')
+    t.equal(job.attempts, 0, 'a shutdown does not use up an attempt')
+    t.equal(job.worker, null)
+    t.same(job.attempt_history.map((h) => h.outcome), ['handed_back'])
+    t.same(await store.expiredLeases(Date.now() + 3_600_000, 10), [], 'the lease was released')
   }
-  const order = [await store.dequeue(), await store.dequeue(), await store.dequeue()]
+  const order = [await store.claim(Date.now() + 60_000), await store.claim(Date.now() + 60_000), await store.claim(Date.now() + 60_000)]
   t.same(order.slice(2), [c.job_id], 'the never-started job stays behind the handed-back ones')
   t.same(new Set(order.slice(0, 2)), new Set([a.job_id, b.job_id]))
   runner.notify()

@@ -47,7 +47,7 @@ t.test('without Redis configured, the Map is the store and misses are plain miss
   const job = await create(store)
   t.same(await store.get(job.job_id), job)
   t.equal(await store.get('00000000-0000-4000-8000-000000000000'), null)
-  t.equal(await store.dequeue(), job.job_id)
+  t.equal(await store.claim(Date.now() + 60_000), job.job_id)
   t.equal(await store.queueDepth(), 0)
   t.equal(store.unsyncedCount, 0, 'nothing to copy anywhere')
   await t.rejects(store.pingRedis(), /not configured/)
@@ -65,8 +65,8 @@ t.test('Redis down at start: answers from memory at once, then copies everything
 
   const pending = await create(store, 'created during the outage')
   const running = await create(store, 'running during the outage')
-  t.equal(await store.dequeue(), pending.job_id, 'the local queue serves work while Redis is down')
-  t.equal(await store.dequeue(), running.job_id)
+  t.equal(await store.claim(Date.now() + 60_000), pending.job_id, 'the local queue serves work while Redis is down')
+  t.equal(await store.claim(Date.now() + 60_000), running.job_id)
   const progressed = await store.put({ ...running, status: 'processing', progress: 40 }, running.version)
   t.ok(progressed.ok)
   await t.rejects(store.get('00000000-0000-4000-8000-000000000000'), StoreUnavailableError, 'an id the Map does not hold cannot be answered honestly while Redis is down')
@@ -175,7 +175,7 @@ t.test('a half-open Redis (accepts, never answers) costs one deadline, then the 
   t.ok(write.ok, 'writes go to the Map without waiting')
   const created = await create(store, 'created while Redis hangs')
   t.equal(await store.queueDepth(), 1)
-  t.equal(await store.dequeue(), created.job_id, 'new work is queued and taken locally')
+  t.equal(await store.claim(Date.now() + 60_000), created.job_id, 'new work is queued and taken locally')
   server.resume()
   await until('the breaker lets a probe through and Redis answers', async () => {
     await store.get(job.job_id)

@@ -102,12 +102,12 @@ t.test('the queue is FIFO; hand-backs go first; deletes leave the queue', async 
     if (r.ok) ids.push(r.job.job_id)
   }
   t.equal(await store.queueDepth(), 3)
-  t.equal(await store.dequeue(), ids[0])
+  t.equal(await store.claim(Date.now() + 60_000), ids[0])
   store.enqueue(ids[0] as string, 'head')
   await store.delete(ids[1] as string)
-  t.equal(await store.dequeue(), ids[0])
-  t.equal(await store.dequeue(), ids[2])
-  t.equal(await store.dequeue(), null)
+  t.equal(await store.claim(Date.now() + 60_000), ids[0])
+  t.equal(await store.claim(Date.now() + 60_000), ids[2])
+  t.equal(await store.claim(Date.now() + 60_000), null)
   t.equal(store.unqueue('nope'), false)
 })
 

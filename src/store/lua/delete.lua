@@ -1,8 +1,11 @@
--- Removes a job record, its index entries and any queue entry.
--- KEYS[1] job:<id>   KEYS[2] jobs:created   KEYS[3] jobs:expiry   KEYS[4] jobs:pending
--- ARGV[1] job id.   Returns 1 when the record existed.
+-- Removes a job record and every index, queue, lease and retry entry of it.
+-- KEYS as in put.lua.   ARGV[1] job id.   Returns 1 when the record existed.
+local id = ARGV[1]
 local existed = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('LREM', KEYS[4], 0, ARGV[1])
+redis.call('ZREM', KEYS[2], id)
+redis.call('ZREM', KEYS[3], id)
+redis.call('LREM', KEYS[4], 0, id)
+for i = 5, 11 do
+  redis.call('ZREM', KEYS[i], id)
+end
 return existed

@@ -1,24 +1,40 @@
--- Compare-and-set write of one job record, with its indexes and (optionally) its queue entry.
--- KEYS[1] job:<id>   KEYS[2] jobs:created (zset)   KEYS[3] jobs:expiry (zset)   KEYS[4] jobs:pending (list)
+-- Compare-and-set write of one job record, with everything that indexes it, in one step.
+-- KEYS[1] job:<id>   KEYS[2] jobs:created   KEYS[3] jobs:expiry   KEYS[4] jobs:pending (list)
+-- KEYS[5] jobs:leases (zset: lease expiry)   KEYS[6] jobs:delayed (zset: retry time)
+-- KEYS[7..11] jobs:status:<pending|processing|completed|failed|cancelled> (zsets: record expiry)
 -- ARGV[1] expected version (0: must not exist)   ARGV[2] record JSON   ARGV[3] TTL seconds
--- ARGV[4] created ms   ARGV[5] expires ms   ARGV[6] job id   ARGV[7] '' | 'tail' | 'head'
+-- ARGV[4] created ms   ARGV[5] expires ms   ARGV[6] job id   ARGV[7] '' | 'tail' | 'head' | 'delayed'
+-- ARGV[8] new status   ARGV[9] lease expiry ms ('' when the job holds no lease)   ARGV[10] retry time ms
 -- Returns {1} when written, {0, current JSON} on a version or final-state conflict, {0} when missing.
 local current = redis.call('GET', KEYS[1])
 local expected = tonumber(ARGV[1])
+local id = ARGV[6]
 if current then
   local version, status = version_and_status(current)
   if version ~= expected or is_final(status) then
     return {0, current}
   end
+  redis.call('ZREM', status_key(status), id)
 elseif expected ~= 0 then
   return {0}
 end
 redis.call('SETEX', KEYS[1], ARGV[3], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[4], id)
+redis.call('ZADD', KEYS[3], ARGV[5], id)
+redis.call('ZADD', status_key(ARGV[8]), ARGV[5], id)
+if ARGV[9] ~= '' then
+  redis.call('ZADD', KEYS[5], ARGV[9], id)
+else
+  redis.call('ZREM', KEYS[5], id)
+end
+if ARGV[7] == 'delayed' then
+  redis.call('ZADD', KEYS[6], ARGV[10], id)
+else
+  redis.call('ZREM', KEYS[6], id)
+end
 if ARGV[7] == 'tail' then
-  redis.call('RPUSH', KEYS[4], ARGV[6])
+  redis.call('RPUSH', KEYS[4], id)
 elseif ARGV[7] == 'head' then
-  redis.call('LPUSH', KEYS[4], ARGV[6])
+  redis.call('LPUSH', KEYS[4], id)
 end
 return {1}

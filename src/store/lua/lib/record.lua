@@ -13,3 +13,10 @@ end
 local function is_final(status)
   return status == 'completed' or status == 'failed' or status == 'cancelled'
 end
+
+-- The status sets come as KEYS[7..11], in this order.
+local STATUS_KEY_INDEX = { pending = 7, processing = 8, completed = 9, failed = 10, cancelled = 11 }
+
+local function status_key(status)
+  return KEYS[STATUS_KEY_INDEX[status]]
+end

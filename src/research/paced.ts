@@ -1,0 +1,28 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Report, ResearchEngine, ResearchRequest, RunContext } from './engine.js'
+
+/**
+ * Any engine, slowed down: each progress step waits `stepMs` first (abortably). For demos that
+ * want to watch a progress bar and for load and chaos tests that need jobs to be mid-run.
+ */
+export class PacedEngine implements ResearchEngine {
+  readonly name: string
+  readonly inner: ResearchEngine
+  stepMs: number
+
+  constructor (inner: ResearchEngine, stepMs: number) {
+    this.inner = inner
+    this.stepMs = stepMs
+    this.name = `${inner.name} (paced ${stepMs} ms)`
+  }
+
+  async run (request: ResearchRequest, context: RunContext): Promise<Report> {
+    return await this.inner.run(request, {
+      signal: context.signal,
+      progress: async (percent, step) => {
+        if (this.stepMs > 0) await sleep(this.stepMs, undefined, { signal: context.signal })
+        await context.progress(percent, step)
+      }
+    })
+  }
+}

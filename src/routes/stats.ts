@@ -1,0 +1,27 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { QueueStatsBody } from '../schemas/responses.js'
+
+const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/v1/stats', {
+    schema: {
+      tags: ['ops'],
+      summary: 'Queue statistics for operators',
+      description: 'Counts by status, queue depth, the age of the oldest queued job and active leases per worker, across every replica sharing the Redis.',
+      response: { 200: QueueStatsBody }
+    }
+  }, async () => {
+    const now = Date.now()
+    const stats = await app.store.stats(now)
+    return {
+      store: app.store.mode,
+      counts: stats.counts,
+      queue_depth: stats.queued,
+      delayed: stats.delayed,
+      oldest_pending_age_s: stats.oldestQueuedAt === null ? null : Math.max(0, (now - Date.parse(stats.oldestQueuedAt)) / 1000),
+      active_leases: stats.leasesByWorker,
+      worker: app.runner.worker
+    }
+  })
+}
+
+export default statsRoutes
