@@ -97,8 +97,11 @@ t.test('GET: 404 for unknown ids, 400 for ids that are not UUIDs, upper-case UUI
 
 t.test('list: newest first, records without reports, paging, status filter, bad parameters', async (t) => {
   const app = await startApp(t)
-  const ids: string[] = []
-  for (let i = 0; i < 5; i++) ids.push((await createJob(app, { query: `question ${i}`, depth: 'quick' })).job_id)
+  const created: any[] = []
+  for (let i = 0; i < 5; i++) created.push(await createJob(app, { query: `question ${i}`, depth: 'quick' }))
+  const ids = created.map((j) => j.job_id)
+  // Newest first; jobs created in the same millisecond are ordered by id, descending.
+  const expected = [...created].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at) || (a.job_id < b.job_id ? 1 : -1)).map((j) => j.job_id)
   await Promise.all(ids.map((id) => pollJob(app, id)))
   const first = json(await app.inject({ url: '/v1/jobs?limit=2' }))
   t.equal(first.jobs.length, 2)
@@ -111,7 +114,7 @@ t.test('list: newest first, records without reports, paging, status filter, bad 
     seen.push(...page.jobs.map((j: any) => j.job_id))
     cursor = page.next_cursor
   }
-  t.same(seen, [...ids].reverse(), 'all five, newest first, over three pages')
+  t.same(seen, expected, 'all five, newest first, over three pages')
   t.equal(json(await app.inject({ url: '/v1/jobs?status=completed' })).jobs.length, 5)
   t.same(json(await app.inject({ url: '/v1/jobs?status=failed' })), { jobs: [], next_cursor: null })
   t.equal(json(await app.inject({ url: '/v1/jobs' })).jobs.length, 5, 'default limit 20')

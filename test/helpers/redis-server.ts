@@ -82,12 +82,21 @@ export class RedisServer {
 
   /** SIGKILL: the server vanishes mid-flight, as in a crash. */
   async kill (): Promise<void> {
+    await this.#signal('SIGKILL')
+  }
+
+  /** SIGTERM: Redis shuts down cleanly (flushing its AOF), as a managed restart does. */
+  async shutdown (): Promise<void> {
+    await this.#signal('SIGTERM')
+  }
+
+  async #signal (signal: NodeJS.Signals): Promise<void> {
     const child = this.#process
     if (child === null) return
     this.#process = null
     child.kill('SIGCONT')
     const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGKILL')
+    child.kill(signal)
     await exited
   }
 
