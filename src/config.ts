@@ -13,6 +13,7 @@ export const ConfigSchema = Type.Object({
   REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$', description: 'redis:// or rediss:// (TLS) URL. Empty: run on the in-memory store only.' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500, description: 'Deadline for one Redis call; past it the call is served by the in-memory fallback.' }),
   REDIS_BREAKER_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1000, description: 'After a Redis failure, how long calls skip Redis before one probe tries it again.' }),
+  REDIS_READ_WAIT_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 2000, description: 'While Redis is unreachable, how long a read of a job this process has no copy of waits for Redis to come back before answering 503 (so a Redis restart costs pollers latency, not errors).' }),
   REDIS_TLS_REJECT_UNAUTHORIZED: Type.Boolean({ default: true, description: 'For rediss:// URLs: `false` accepts self-signed certificates (some managed Redis hosts need it).' }),
   JOB_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 2592000, default: 86400, description: 'How long a job record lives after its last change (Redis SETEX and the in-memory store).' }),
   MEMORY_MAX_JOBS: Type.Integer({ minimum: 10, maximum: 1000000, default: 10000, description: 'Most records the in-memory store holds; past it, expired then oldest finished records are evicted.' }),

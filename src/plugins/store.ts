@@ -40,7 +40,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
   } else {
     log.info('REDIS_URL is not set: jobs live in this process only')
   }
-  const store = new FallbackJobStore({ memory, redis, breakerMs: config.REDIS_BREAKER_MS, logger: log })
+  const store = new FallbackJobStore({ memory, redis, breakerMs: config.REDIS_BREAKER_MS, readWaitMs: config.REDIS_READ_WAIT_MS, logger: log })
   if (client !== undefined) connectInBackground(client)
 
   const sweeper = setInterval(() => memory.sweep(), SWEEP_INTERVAL_MS)

@@ -16,6 +16,11 @@ export interface FallbackJobStoreOptions {
   /** Absent when REDIS_URL is not set: the store is the Map alone. */
   redis?: RedisJobStore
   breakerMs: number
+  /**
+   * While Redis is unreachable, how long a read of a job this process has no copy of waits for
+   * Redis to come back before giving up (a Redis restart then costs a poll latency, not an error).
+   */
+  readWaitMs?: number
   logger?: StoreLogger
 }
 
@@ -42,6 +47,7 @@ export class FallbackJobStore implements JobStore {
   readonly #redis: RedisJobStore | undefined
   readonly #breaker: CircuitBreaker
   readonly #logger: StoreLogger | undefined
+  readonly #readWaitMs: number
   readonly #unsynced = new Map<string, Unsynced>()
   #syncing: Promise<void> | null = null
   #lastError: string | null = null
@@ -51,6 +57,7 @@ export class FallbackJobStore implements JobStore {
     this.#redis = options.redis
     this.#breaker = new CircuitBreaker(options.breakerMs)
     this.#logger = options.logger
+    this.#readWaitMs = options.readWaitMs ?? 0
     this.#redis?.client.on('ready', () => {
       this.#lastError = null
       this.#breaker.succeed()
@@ -93,7 +100,10 @@ export class FallbackJobStore implements JobStore {
 
   async get (id: string): Promise<StoredJob | null> {
     const local = this.#memory.peek(id)
-    const remote = await this.#attempt((redis) => redis.get(id))
+    let remote = await this.#attempt((redis) => redis.get(id))
+    if (!remote.ok && local === null && this.#redis !== undefined && await this.#redisBackWithin(this.#readWaitMs)) {
+      remote = await this.#attempt((redis) => redis.get(id))
+    }
     if (!remote.ok) {
       if (local === null && this.#redis !== undefined) {
         throw new StoreUnavailableError('The job store (Redis) is unreachable and this process has no copy of the job')
@@ -214,6 +224,23 @@ export class FallbackJobStore implements JobStore {
       }
     })()
     await this.#syncing
+  }
+
+  /** Resolves true as soon as the client is ready again, false after `ms`. */
+  async #redisBackWithin (ms: number): Promise<boolean> {
+    const client = (this.#redis as RedisJobStore).client
+    if (ms <= 0) return false
+    if (client.isReady) return true
+    return await new Promise((resolve) => {
+      const done = (back: boolean): void => {
+        clearTimeout(timer)
+        client.off('ready', onReady)
+        resolve(back)
+      }
+      const onReady = (): void => done(true)
+      const timer = setTimeout(() => done(false), ms)
+      client.on('ready', onReady)
+    })
   }
 
   async #syncOne (redis: RedisJobStore, id: string): Promise<boolean> {

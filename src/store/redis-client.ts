@@ -7,7 +7,7 @@ export interface RedisClientOptions {
   rejectUnauthorized: boolean
   /** Socket connect timeout; also the first reconnect delay's scale. */
   connectTimeoutMs?: number
-  /** Longest wait between reconnect attempts. */
+  /** Longest wait between reconnect attempts (default 500 ms: a reconnect attempt is cheap, an outage is not). */
   maxReconnectDelayMs?: number
   onError?: (err: Error) => void
 }
@@ -18,7 +18,7 @@ export interface RedisClientOptions {
  * reconnects forever with capped, jittered backoff.
  */
 export function createRedisClient (options: RedisClientOptions): RedisClient {
-  const maxDelay = options.maxReconnectDelayMs ?? 2000
+  const maxDelay = options.maxReconnectDelayMs ?? 500
   const tls = options.url.startsWith('rediss://')
   const client = createClient({
     url: options.url,

@@ -121,3 +121,21 @@ t.test('GET /v1/stats: counts by status, queue depth, oldest queued job and leas
   const memory = json(await (await startApp(t)).inject({ url: '/v1/stats' }))
   t.match(memory, { store: 'memory', counts: { pending: 0 }, queue_depth: 0, oldest_pending_age_s: null, active_leases: {} })
 })
+
+t.test('a poll that reaches a replica without a copy during a Redis restart waits for Redis instead of failing', async (t) => {
+  const redis = await RedisServer.start({ appendOnly: true })
+  t.teardown(() => redis.stop())
+  const config = { REDIS_URL: redis.url, REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 100, REDIS_READ_WAIT_MS: 3000 }
+  const a = await startApp(t, config)
+  const b = await startApp(t, config)
+  await waitFor('both ready', () => a.store.mode === 'redis' && b.store.mode === 'redis')
+  const job = await createJob(a, { query: 'restart windows', depth: 'quick' })
+  await pollJob(a, job.job_id)
+  await redis.shutdown()
+  const poll = b.inject({ url: `/v1/jobs/${job.job_id}` })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  await redis.start()
+  const res = await poll
+  t.equal(res.statusCode, 200, 'answered once Redis was back')
+  t.equal(json(res).status, 'completed')
+})

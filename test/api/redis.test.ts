@@ -4,7 +4,7 @@ import { createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
-const FAST = { REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 100 }
+const FAST = { REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 100, REDIS_READ_WAIT_MS: 200 }
 
 t.test('jobs are stored in Redis at job:<id> with a 24 h TTL, and complete there', async (t) => {
   const redis = await RedisServer.start()
