@@ -10,7 +10,8 @@ t.test('a half-open Redis (accepts, never answers): every call returns within th
   t.teardown(() => redis.stop())
   const proxy = await TcpProxy.start(redis.port)
   t.teardown(() => proxy.close())
-  const app = await startApp(t, { REDIS_URL: proxy.url, REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 300 })
+  // A short lease: a claim whose reply outlives the deadline under load is recovered by the reaper quickly.
+  const app = await startApp(t, { REDIS_URL: proxy.url, REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 300, JOB_LEASE_MS: 1000 })
   await waitFor('Redis ready', () => app.store.mode === 'redis')
   const before = await createJob(app, { query: 'half-open connections', depth: 'quick' })
   await pollJob(app, before.job_id)
