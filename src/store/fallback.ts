@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { CircuitBreaker } from './breaker.js'
 import {
   type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
@@ -101,8 +102,14 @@ export class FallbackJobStore implements JobStore {
   async get (id: string): Promise<StoredJob | null> {
     const local = this.#memory.peek(id)
     let remote = await this.#attempt((redis) => redis.get(id))
-    if (!remote.ok && local === null && this.#redis !== undefined && await this.#redisBackWithin(this.#readWaitMs)) {
-      remote = await this.#attempt((redis) => redis.get(id))
+    if (!remote.ok && local === null && this.#redis !== undefined) {
+      // Nothing to answer from: give a restarting Redis a moment rather than fail the read.
+      const deadline = Date.now() + this.#readWaitMs
+      while (!remote.ok && Date.now() < deadline) {
+        await this.#redisBackWithin(deadline - Date.now())
+        await sleep(Math.max(0, Math.min(50, deadline - Date.now())))
+        remote = await this.#attempt((redis) => redis.get(id))
+      }
     }
     if (!remote.ok) {
       if (local === null && this.#redis !== undefined) {
@@ -226,11 +233,11 @@ export class FallbackJobStore implements JobStore {
     await this.#syncing
   }
 
-  /** Resolves true as soon as the client is ready again, false after `ms`. */
+  /** Resolves true as soon as the client is connected again (at once if it is), false after `ms`. */
   async #redisBackWithin (ms: number): Promise<boolean> {
     const client = (this.#redis as RedisJobStore).client
-    if (ms <= 0) return false
     if (client.isReady) return true
+    if (ms <= 0) return false
     return await new Promise((resolve) => {
       const done = (back: boolean): void => {
         clearTimeout(timer)
