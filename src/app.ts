@@ -5,15 +5,18 @@ import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { Config } from './config.js'
 import errorsPlugin from './plugins/errors.js'
+import metricsPlugin from './plugins/metrics.js'
 import runnerPlugin from './plugins/runner.js'
 import storePlugin from './plugins/store.js'
 import swaggerPlugin from './plugins/swagger.js'
 import { CorpusResearchEngine } from './research/corpus-engine.js'
 import type { ResearchEngine } from './research/engine.js'
+import { NoopEngine } from './research/noop.js'
 import { PacedEngine } from './research/paced.js'
 import healthRoutes from './routes/health.js'
 import jobRoutes from './routes/jobs.js'
 import legacyRoutes from './routes/legacy.js'
+import metricsRoutes from './routes/metrics.js'
 import researchRoutes from './routes/research.js'
 import statsRoutes from './routes/stats.js'
 
@@ -46,6 +49,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   app.removeContentTypeParser(['text/plain'])
 
   await app.register(errorsPlugin)
+  await app.register(metricsPlugin)
   await app.register(swaggerPlugin, { version: VERSION })
   await app.register(storePlugin, { config })
   await app.register(runnerPlugin, {
@@ -57,13 +61,14 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(jobRoutes)
   await app.register(healthRoutes, { version: VERSION })
   await app.register(statsRoutes)
+  await app.register(metricsRoutes)
   await app.register(legacyRoutes, { ttlSeconds: config.JOB_TTL_SECONDS })
   return app
 }
 
 function defaultEngine (config: Config): ResearchEngine {
-  const corpus = new CorpusResearchEngine({ corpusDir: config.RESEARCH_CORPUS_DIR })
-  return config.RESEARCH_STEP_DELAY_MS > 0 ? new PacedEngine(corpus, config.RESEARCH_STEP_DELAY_MS) : corpus
+  const engine = config.RESEARCH_ENGINE === 'noop' ? new NoopEngine() : new CorpusResearchEngine({ corpusDir: config.RESEARCH_CORPUS_DIR })
+  return config.RESEARCH_STEP_DELAY_MS > 0 ? new PacedEngine(engine, config.RESEARCH_STEP_DELAY_MS) : engine
 }
 
 /**

@@ -25,6 +25,7 @@ export const ConfigSchema = Type.Object({
   JOB_RETRY_MAX_MS: Type.Integer({ minimum: 0, maximum: 86400000, default: 60000, description: 'Longest backoff between attempts.' }),
   WORKER_ID: Type.String({ default: '', description: 'This process\'s name in leases, attempt histories and /v1/stats. Empty: host name, pid and a random suffix.' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 2000, description: 'On SIGTERM/SIGINT, time allowed to hand running jobs back to the queue before the process exits.' }),
+  RESEARCH_ENGINE: Type.Enum(['corpus', 'noop'], { default: 'corpus', description: '`corpus`: research over RESEARCH_CORPUS_DIR. `noop`: completes every job at once with an empty report, to benchmark the service itself.' }),
   RESEARCH_STEP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 0, description: 'Pause before each step of the research engine, to watch progress in demos or load tests; 0 runs at full speed.' }),
   RESEARCH_CORPUS_DIR: Type.String({ default: '', description: 'Folder of .md/.txt documents the research engine searches. Empty: the corpus shipped in `corpus/`.' })
 })

@@ -14,7 +14,7 @@ t.test('the live document at /docs/json documents every route, and /docs serves 
   t.equal(doc.openapi, '3.1.0')
   t.same(Object.keys(doc.paths).sort(), [
     '/api/v4/admin/cleanup-jobs', '/api/v4/deep-research', '/api/v4/job/{job_id}', '/health',
-    '/v1/jobs', '/v1/jobs/{job_id}', '/v1/jobs/{job_id}/cancel', '/v1/research', '/v1/stats'
+    '/metrics', '/v1/jobs', '/v1/jobs/{job_id}', '/v1/jobs/{job_id}/cancel', '/v1/research', '/v1/stats'
   ])
   const create = doc.paths['/v1/research'].post
   t.same(Object.keys(create.responses).sort(), ['202', '400', '415', '503'])

@@ -24,14 +24,22 @@ export class InvalidCursorError extends Error {
 
 export interface JobPage { jobs: StoredJob[], nextCursor: string | null }
 
+/** What the service reports as it changes jobs (metrics and logs hang off it). */
+export interface JobEvents {
+  created? (job: StoredJob): void
+  cancelled? (job: StoredJob): void
+}
+
 /** What the routes do with jobs, independent of HTTP. */
 export class JobService {
   readonly #store: JobStore
   readonly #runner: ResearchRunner
+  readonly #events: JobEvents
 
-  constructor (store: JobStore, runner: ResearchRunner) {
+  constructor (store: JobStore, runner: ResearchRunner, events: JobEvents = {}) {
     this.#store = store
     this.#runner = runner
+    this.#events = events
   }
 
   async create (query: string, depth: DepthName): Promise<StoredJob> {
@@ -39,6 +47,7 @@ export class JobService {
     /* c8 ignore next -- a fresh random UUID never exists already */
     if (!result.ok) throw new Error('A new job id collided with an existing job')
     this.#runner.notify()
+    this.#events.created?.(result.job)
     return result.job
   }
 
@@ -79,6 +88,7 @@ export class JobService {
       }, job.version)
       if (result.ok) {
         this.#runner.cancel(id)
+        this.#events.cancelled?.(result.job)
         return result.job
       }
       if (result.current === null) throw new JobNotFoundError(id)

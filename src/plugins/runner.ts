@@ -27,12 +27,23 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
     retryBaseMs: config.JOB_RETRY_BASE_MS,
     retryMaxMs: config.JOB_RETRY_MAX_MS,
     workerId: config.WORKER_ID === '' ? undefined : config.WORKER_ID,
-    logger: app.log.child({ component: 'runner' })
+    logger: app.log.child({ component: 'runner' }),
+    onAttemptEnd: (outcome, ms) => app.metrics.attemptEnded(outcome, ms)
   })
   app.decorate('runner', runner)
-  app.decorate('jobs', new JobService(app.store, runner))
+  const log = app.log.child({ component: 'jobs' })
+  app.decorate('jobs', new JobService(app.store, runner, {
+    created: (job) => {
+      app.metrics.jobCreated()
+      log.info({ job_id: job.job_id, status: job.status, attempt: job.attempts, depth: job.depth }, 'job created')
+    },
+    cancelled: (job) => {
+      app.metrics.jobCancelled()
+      log.info({ job_id: job.job_id, status: job.status, attempt: job.attempts }, 'job cancelled')
+    }
+  }))
   app.addHook('onReady', async () => runner.start())
   app.addHook('preClose', async () => runner.stop(config.SHUTDOWN_TIMEOUT_MS))
 }
 
-export default fp(runnerPlugin, { name: 'runner', dependencies: ['store'] })
+export default fp(runnerPlugin, { name: 'runner', dependencies: ['store', 'metrics'] })

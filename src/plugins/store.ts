@@ -36,11 +36,22 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
       }
     })
     client.on('ready', () => log.info({ redis: redactUrl(config.REDIS_URL) }, 'Redis ready'))
-    redis = new RedisJobStore(client, { ttlSeconds: config.JOB_TTL_SECONDS, timeoutMs: config.REDIS_TIMEOUT_MS })
+    redis = new RedisJobStore(client, {
+      ttlSeconds: config.JOB_TTL_SECONDS,
+      timeoutMs: config.REDIS_TIMEOUT_MS,
+      onCommand: (command, ms, ok) => app.metrics.redisCommand(command, ms, ok)
+    })
   } else {
     log.info('REDIS_URL is not set: jobs live in this process only')
   }
-  const store = new FallbackJobStore({ memory, redis, breakerMs: config.REDIS_BREAKER_MS, readWaitMs: config.REDIS_READ_WAIT_MS, logger: log })
+  const store = new FallbackJobStore({
+    memory,
+    redis,
+    breakerMs: config.REDIS_BREAKER_MS,
+    readWaitMs: config.REDIS_READ_WAIT_MS,
+    logger: log,
+    onFallback: (operation) => app.metrics.fallback(operation)
+  })
   if (client !== undefined) connectInBackground(client)
 
   const sweeper = setInterval(() => memory.sweep(), SWEEP_INTERVAL_MS)
@@ -63,4 +74,4 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
   })
 }
 
-export default fp(storePlugin, { name: 'store' })
+export default fp(storePlugin, { name: 'store', dependencies: ['metrics'] })

@@ -35,7 +35,11 @@ export interface ResearchRunnerOptions {
   pollIntervalMs?: number
   /** Jitter source for retry backoff (tests pass their own). */
   random?: () => number
+  /** Told when an attempt ends: how (completed, failed, retrying, handed_back, cancelled, lease_lost) and after how long. */
+  onAttemptEnd?: (outcome: AttemptEnd, durationMs: number) => void
 }
+
+export type AttemptEnd = 'completed' | 'failed' | 'retrying' | 'handed_back' | 'cancelled' | 'lease_lost'
 
 interface ActiveJob {
   controller: AbortController
@@ -66,6 +70,7 @@ export class ResearchRunner {
   readonly #retryMaxMs: number
   readonly #pollIntervalMs: number
   readonly #random: () => number
+  readonly #onAttemptEnd: ResearchRunnerOptions['onAttemptEnd']
   readonly #reaper: LeaseReaper
   readonly worker: string
   readonly #active = new Map<string, ActiveJob>()
@@ -87,6 +92,7 @@ export class ResearchRunner {
     this.#retryMaxMs = options.retryMaxMs ?? 60_000
     this.#pollIntervalMs = options.pollIntervalMs ?? 250
     this.#random = options.random ?? Math.random
+    this.#onAttemptEnd = options.onAttemptEnd
     this.worker = options.workerId ?? defaultWorkerId()
     this.#reaper = new LeaseReaper({ store: this.#store, maxAttempts: this.#maxAttempts, logger: this.#logger })
   }
@@ -235,6 +241,7 @@ export class ResearchRunner {
       const result = await holder.end('completed', null, (job) => ({
         ...job, status: 'completed', progress: 100, current_step: 'Completed', result: report, error: null, completed_at: new Date().toISOString()
       }))
+      this.#onAttemptEnd?.(result === 'written' ? 'completed' : 'cancelled', Date.now() - started)
       this.#logger.info({ job_id: id, status: result === 'written' ? 'completed' : holder.job.status, attempt: holder.attempt, duration_ms: Date.now() - started }, 'job finished')
     } catch (err) {
       clearInterval(heartbeat)
@@ -249,10 +256,12 @@ export class ResearchRunner {
     const id = holder.job.job_id
     const base = { job_id: id, attempt: holder.attempt, duration_ms: Date.now() - started }
     if (reason instanceof JobCancelledError) {
+      this.#onAttemptEnd?.('cancelled', base.duration_ms)
       this.#logger.info({ ...base, status: holder.job.status }, 'job stopped: cancelled or deleted')
       return
     }
     if (reason instanceof LeaseLostError) {
+      this.#onAttemptEnd?.('lease_lost', base.duration_ms)
       this.#logger.warn({ ...base, status: holder.job.status, reason: reason.message }, 'job stopped: lease lost; this worker writes nothing more')
       return
     }
@@ -261,6 +270,7 @@ export class ResearchRunner {
       const result = await holder.end('handed_back', null, (job) => ({
         ...job, status: 'pending', attempts: job.attempts - 1, current_step: 'Queued again: the process running it shut down'
       }), 'head')
+      this.#onAttemptEnd?.('handed_back', base.duration_ms)
       this.#logger.info({ ...base, status: 'pending', handed_back: result === 'written' }, 'job handed back at shutdown')
       return
     }
@@ -276,12 +286,14 @@ export class ResearchRunner {
         next_attempt_at: new Date(retryAt).toISOString(),
         current_step: `Attempt ${holder.attempt} of ${this.#maxAttempts} failed during: ${lastStep}; retrying in ${Math.ceil(delay / 1000)} s`
       }), { retryAtMs: retryAt })
+      this.#onAttemptEnd?.('retrying', base.duration_ms)
       this.#logger.warn({ ...base, status: 'pending', error: message, retry_in_ms: delay }, 'job attempt failed; retrying')
       return
     }
     await holder.end('failed', message, (job) => ({
       ...job, status: 'failed', error: message, current_step: `Failed during: ${lastStep}`, completed_at: new Date().toISOString()
     }))
+    this.#onAttemptEnd?.('failed', base.duration_ms)
     this.#logger.warn({ ...base, status: 'failed', error: message, permanent }, 'job failed')
   }
 }

@@ -23,6 +23,8 @@ export interface FallbackJobStoreOptions {
    */
   readWaitMs?: number
   logger?: StoreLogger
+  /** Told each time the Map serves a read or takes a write because Redis could not (Redis configured). */
+  onFallback?: (operation: 'read' | 'write') => void
 }
 
 /** Redis is configured but unreachable, and the Map has no copy of the job asked for. */
@@ -49,6 +51,7 @@ export class FallbackJobStore implements JobStore {
   readonly #breaker: CircuitBreaker
   readonly #logger: StoreLogger | undefined
   readonly #readWaitMs: number
+  readonly #onFallback: FallbackJobStoreOptions['onFallback']
   readonly #unsynced = new Map<string, Unsynced>()
   #syncing: Promise<void> | null = null
   #lastError: string | null = null
@@ -59,6 +62,7 @@ export class FallbackJobStore implements JobStore {
     this.#breaker = new CircuitBreaker(options.breakerMs)
     this.#logger = options.logger
     this.#readWaitMs = options.readWaitMs ?? 0
+    this.#onFallback = options.onFallback
     this.#redis?.client.on('ready', () => {
       this.#lastError = null
       this.#breaker.succeed()
@@ -115,6 +119,7 @@ export class FallbackJobStore implements JobStore {
       if (local === null && this.#redis !== undefined) {
         throw new StoreUnavailableError('The job store (Redis) is unreachable and this process has no copy of the job')
       }
+      if (this.#redis !== undefined) this.#onFallback?.('read')
       return local
     }
     // Redis is the authority for jobs it has seen every change of; keep a copy for outages.
@@ -144,6 +149,7 @@ export class FallbackJobStore implements JobStore {
       ? this.#memory.putUnseen(job, expectedVersion, enqueue)
       : await this.#memory.put(job, expectedVersion, enqueue)
     if (!result.ok || this.#redis === undefined) return result
+    this.#onFallback?.('write')
     if (!this.#unsynced.has(id)) this.#unsynced.set(id, { op: 'upsert', base: expectedVersion })
     return { ...result, authoritative: false }
   }
@@ -161,7 +167,10 @@ export class FallbackJobStore implements JobStore {
 
   async list (query: ListQuery): Promise<ListPage> {
     const remote = await this.#attempt((redis) => redis.list(query))
-    if (!remote.ok) return await this.#memory.list(query)
+    if (!remote.ok) {
+      if (this.#redis !== undefined) this.#onFallback?.('read')
+      return await this.#memory.list(query)
+    }
     if (this.#unsynced.size === 0) return remote.value
     // Merge in what only the Map has; for jobs on both sides keep the newer record.
     const local = await this.#memory.list(query, (id) => this.#unsynced.get(id)?.op === 'upsert')

@@ -24,9 +24,11 @@ const PROMOTE_PER_CLAIM = 100
 const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
 
 class LuaScript {
+  readonly name: string
   readonly source: string
   readonly sha: string
   constructor (name: string, libraries: string[] = []) {
+    this.name = name
     this.source = [...libraries.map((lib) => readLua(`lib/${lib}`)), readLua(name)].join('\n')
     this.sha = createHash('sha1').update(this.source).digest('hex')
   }
@@ -49,6 +51,8 @@ export interface RedisJobStoreOptions {
   /** Deadline for each call; a call past it rejects with RedisTimeoutError. */
   timeoutMs: number
   now?: () => number
+  /** Told about every round trip: the command (EVALSHA is named by its script), its time, success. */
+  onCommand?: (command: string, ms: number, ok: boolean) => void
 }
 
 /**
@@ -61,6 +65,7 @@ export class RedisJobStore implements JobStore {
   readonly #ttlSeconds: number
   readonly #timeoutMs: number
   readonly #now: () => number
+  readonly #onCommand: RedisJobStoreOptions['onCommand']
   #lastTrimMs = 0
 
   constructor (client: RedisClient, options: RedisJobStoreOptions) {
@@ -68,6 +73,7 @@ export class RedisJobStore implements JobStore {
     this.#ttlSeconds = options.ttlSeconds
     this.#timeoutMs = options.timeoutMs
     this.#now = options.now ?? Date.now
+    this.#onCommand = options.onCommand
   }
 
   get client (): RedisClient {
@@ -203,15 +209,29 @@ export class RedisJobStore implements JobStore {
   async #script<T> (script: LuaScript, keys: string[], args: string[]): Promise<T> {
     const tail = [String(keys.length), ...keys, ...args]
     try {
-      return await this.#send<T>(['EVALSHA', script.sha, ...tail])
+      return await this.#send<T>(['EVALSHA', script.sha, ...tail], script.name)
     } catch (err) {
       // A restarted Redis has an empty script cache; EVAL runs the script and caches it again.
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-      return await this.#send<T>(['EVAL', script.source, ...tail])
+      return await this.#send<T>(['EVAL', script.source, ...tail], script.name)
     }
   }
 
-  async #send<T> (args: string[]): Promise<T> {
+  async #send<T> (args: string[], label = args[0] as string): Promise<T> {
+    if (this.#onCommand === undefined) return await this.#sendNow<T>(args)
+    const started = performance.now()
+    try {
+      const reply = await this.#sendNow<T>(args)
+      this.#onCommand(label, performance.now() - started, true)
+      return reply
+    } catch (err) {
+      // NOSCRIPT is the expected first answer after a Redis restart, not a failure to report.
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) this.#onCommand(label, performance.now() - started, false)
+      throw err
+    }
+  }
+
+  async #sendNow<T> (args: string[]): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new RedisTimeoutError(`Redis did not answer ${args[0]} within ${this.#timeoutMs} ms`)), this.#timeoutMs)
