@@ -2,43 +2,22 @@
 // Starts its own Redis, the built service and the baseline on free loopback ports, drives them
 // from a separate load process (wrk when installed, autocannon otherwise), writes
 // bench/RESULTS.md and prints the table. Cleans up after itself, also when it fails.
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { cpus, totalmem, tmpdir } from 'node:os'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { Processes, freePort, until } from './lib/processes.mjs'
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const E2E_JOBS = Number(process.env.BENCH_E2E_JOBS ?? 3000)
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'bench-'))
-const children = new Set()
+const processes = new Processes(root)
+const start = (command, args, env = {}) => processes.start(command, args, env)
 const useWrk = spawnSync('wrk', ['--version']).error === undefined
 const tool = useWrk ? 'wrk' : 'autocannon'
 
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => resolve(port)) })
-  })
-}
-function start (command, args, env = {}) {
-  const child = spawn(command, args, { cwd: root, env: { PATH: process.env.PATH, ...env }, stdio: 'ignore' })
-  children.add(child)
-  child.exited = new Promise((resolve) => child.once('exit', () => { children.delete(child); resolve() }))
-  return child
-}
-async function until (what, check, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try { if (await check()) return } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
-}
 const redisCli = (port, ...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
 
 /** Runs the load tool against one URL; returns req/s and latency percentiles in ms. */
@@ -273,8 +252,7 @@ Why, as measured (CPU profiles of the service under the same load):
   failed = true
   console.error(`bench: FAILED: ${err.stack ?? err}`)
 } finally {
-  for (const child of children) child.kill('SIGKILL')
-  await Promise.all([...children].map((c) => c.exited))
+  await processes.killAll()
   rmSync(work, { recursive: true, force: true })
 }
 process.exit(failed ? 1 : 0)

@@ -3,11 +3,11 @@
 // job completed, no attempt overlapped another, no job used more than JOB_MAX_ATTEMPTS, and no poll got a 5xx.
 // Starts everything it needs on free loopback ports and cleans up after itself, also when it fails.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, openSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Processes, freePort, until } from './lib/processes.mjs'
 
 const JOBS = Number(process.env.CHAOS_JOBS ?? 300)
 const MAX_ATTEMPTS = 3
@@ -15,32 +15,8 @@ const LEASE_MS = 2000
 const DRAIN_TIMEOUT_MS = 180_000
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'chaos-'))
-const children = new Set()
-
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => resolve(port)) })
-  })
-}
-
-function start (name, command, args, env = {}) {
-  const log = openSync(join(work, `${name}.log`), 'a')
-  const child = spawn(command, args, { cwd: root, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', log, log] })
-  children.add(child)
-  child.exited = new Promise((resolve) => child.once('exit', (code, signal) => { children.delete(child); resolve({ code, signal }) }))
-  return child
-}
-
-async function until (what, check, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try { if (await check()) return } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
-}
+const processes = new Processes(root)
+const start = (name, command, args, env = {}) => processes.start(command, args, env, join(work, `${name}.log`))
 
 const redisPort = await freePort()
 const redisDir = join(work, 'redis')
@@ -98,8 +74,7 @@ async function poll (id) {
 }
 
 async function cleanup () {
-  for (const child of children) child.kill('SIGKILL')
-  await Promise.all([...children].map((c) => c.exited))
+  await processes.killAll()
   rmSync(work, { recursive: true, force: true })
 }
 process.on('SIGINT', () => { cleanup().finally(() => process.exit(130)) })
@@ -204,8 +179,7 @@ try {
   console.error(`chaos: FAILED: ${err.stack ?? err}`)
 } finally {
   if (failed) {
-    for (const child of children) child.kill('SIGKILL')
-    await Promise.all([...children].map((c) => c.exited))
+    await processes.killAll()
     console.error(`chaos: replica and Redis logs are in ${work}`)
   } else {
     await cleanup()

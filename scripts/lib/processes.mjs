@@ -1,0 +1,47 @@
+// Process helpers shared by the chaos suite and the benchmark: free ports, tracked children
+// (so every one of them can be killed on the way out), and polling for a condition.
+import { spawn } from 'node:child_process'
+import { openSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export function freePort () {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => resolve(port)) })
+  })
+}
+
+/** Children started through it; `killAll` ends them and waits. */
+export class Processes {
+  #children = new Set()
+
+  constructor (cwd) {
+    this.cwd = cwd
+  }
+
+  /** Starts a child with only PATH and `env`; output goes to `logFile` or nowhere. */
+  start (command, args, env = {}, logFile = null) {
+    const out = logFile === null ? 'ignore' : openSync(logFile, 'a')
+    const child = spawn(command, args, { cwd: this.cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', out, out] })
+    this.#children.add(child)
+    child.exited = new Promise((resolve) => child.once('exit', (code, signal) => { this.#children.delete(child); resolve({ code, signal }) }))
+    return child
+  }
+
+  async killAll () {
+    const children = [...this.#children]
+    for (const child of children) child.kill('SIGKILL')
+    await Promise.all(children.map((child) => child.exited))
+  }
+}
+
+export async function until (what, check, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try { if (await check()) return } catch {}
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(50)
+  }
+}
