@@ -20,6 +20,8 @@ interface Entry { job: StoredJob, expiresAtMs: number, cached: boolean }
  */
 export class MemoryJobStore implements JobStore {
   readonly #entries = new Map<string, Entry>()
+  /** Ids whose entry may be evicted (finished, or a cached copy), oldest write first. */
+  readonly #evictable = new Set<string>()
   readonly #queue: string[] = []
   readonly #delayed = new Map<string, number>()
   readonly #leases = new Map<string, number>()
@@ -46,7 +48,7 @@ export class MemoryJobStore implements JobStore {
     const entry = this.#entries.get(id)
     if (entry === undefined) return null
     if (entry.expiresAtMs <= this.#now()) {
-      this.#entries.delete(id)
+      this.#drop(id)
       return null
     }
     return entry.job
@@ -103,6 +105,7 @@ export class MemoryJobStore implements JobStore {
     this.unqueue(id)
     this.#delayed.delete(id)
     this.#leases.delete(id)
+    this.#evictable.delete(id)
     return this.#entries.delete(id)
   }
 
@@ -171,11 +174,16 @@ export class MemoryJobStore implements JobStore {
     let dropped = 0
     for (const [id, entry] of this.#entries) {
       if (entry.expiresAtMs <= now) {
-        this.#entries.delete(id)
+        this.#drop(id)
         dropped++
       }
     }
     return dropped
+  }
+
+  #drop (id: string): void {
+    this.#entries.delete(id)
+    this.#evictable.delete(id)
   }
 
   /** Keeps the queue, retry and lease entries in step with the record, as put.lua does in Redis. */
@@ -194,19 +202,25 @@ export class MemoryJobStore implements JobStore {
     const expiresAtMs = Date.parse(job.expires_at)
     if (!this.#entries.delete(id) && this.#entries.size >= this.#maxJobs) this.#makeRoom()
     this.#entries.set(id, { job, expiresAtMs, cached })
+    this.#evictable.delete(id)
+    if (cached || isFinal(job.status)) this.#evictable.add(id)
   }
 
-  /** Evicts, in order: expired records, the oldest finished one, the oldest cached copy. */
+  /**
+   * Evicts expired records, else the oldest record that is finished or a cached copy. Every write
+   * re-inserts its entry with a full TTL, so expired records are a prefix of the Map, and the
+   * evictable ids are kept in their own insertion-ordered set: both steps are O(1) per write.
+   */
   #makeRoom (): void {
-    this.sweep()
+    const now = this.#now()
+    for (const [id, entry] of this.#entries) {
+      if (entry.expiresAtMs > now) break
+      this.#drop(id)
+    }
     if (this.#entries.size < this.#maxJobs) return
-    for (const evictable of [(entry: Entry) => isFinal(entry.job.status), (entry: Entry) => entry.cached]) {
-      for (const [id, entry] of this.#entries) {
-        if (evictable(entry)) {
-          this.#entries.delete(id)
-          return
-        }
-      }
+    for (const id of this.#evictable) {
+      this.#drop(id)
+      return
     }
     throw new StoreFullError(`In-memory store is full: ${this.#maxJobs} jobs are pending or running`)
   }

@@ -9,19 +9,26 @@
 local current = redis.call('GET', KEYS[1])
 local expected = tonumber(ARGV[1])
 local id = ARGV[6]
+local status = ARGV[8]
+-- Index upkeep is limited to what this write changes: a progress write runs 5 commands, not 8.
+local previous = nil
 if current then
-  local version, status = version_and_status(current)
-  if version ~= expected or is_final(status) then
+  local version
+  version, previous = version_and_status(current)
+  if version ~= expected or is_final(previous) then
     return {0, current}
   end
-  redis.call('ZREM', status_key(status), id)
 elseif expected ~= 0 then
   return {0}
 end
 redis.call('SETEX', KEYS[1], ARGV[3], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[4], id)
+if not previous then
+  redis.call('ZADD', KEYS[2], ARGV[4], id)
+elseif previous ~= status then
+  redis.call('ZREM', status_key(previous), id)
+end
 redis.call('ZADD', KEYS[3], ARGV[5], id)
-redis.call('ZADD', status_key(ARGV[8]), ARGV[5], id)
+redis.call('ZADD', status_key(status), ARGV[5], id)
 if ARGV[9] ~= '' then
   redis.call('ZADD', KEYS[5], ARGV[9], id)
 else
@@ -29,7 +36,7 @@ else
 end
 if ARGV[7] == 'delayed' then
   redis.call('ZADD', KEYS[6], ARGV[10], id)
-else
+elseif previous == 'pending' then
   redis.call('ZREM', KEYS[6], id)
 end
 if ARGV[7] == 'tail' then
