@@ -5,6 +5,7 @@ import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { Config } from './config.js'
 import errorsPlugin from './plugins/errors.js'
+import httpSecurityPlugin from './plugins/http-security.js'
 import metricsPlugin from './plugins/metrics.js'
 import runnerPlugin from './plugins/runner.js'
 import storePlugin from './plugins/store.js'
@@ -41,6 +42,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     },
     requestIdHeader: 'x-request-id',
     trustProxy: true,
+    bodyLimit: config.BODY_LIMIT_BYTES,
     return503OnClosing: true
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -49,6 +51,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   app.removeContentTypeParser(['text/plain'])
 
   await app.register(errorsPlugin)
+  await app.register(httpSecurityPlugin, { config })
   await app.register(metricsPlugin)
   await app.register(swaggerPlugin, { version: VERSION })
   await app.register(storePlugin, { config })

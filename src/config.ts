@@ -10,6 +10,8 @@ export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on (Railway sets it).' }),
   HOST: Type.String({ minLength: 1, default: '::', description: 'Address to bind. `::` listens on IPv6 and IPv4 (Railway private networking needs IPv6); falls back to `0.0.0.0` where the host has no IPv6.' }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level.' }),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 10485760, default: 65536, description: 'Largest request body accepted; larger ones answer 413.' }),
+  CORS_ORIGINS: Type.String({ default: '', description: 'Origins allowed to call the API from a browser: comma-separated (`https://a.example,https://b.example`) or `*`. Empty: no cross-origin access.' }),
   REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$', description: 'redis:// or rediss:// (TLS) URL. Empty: run on the in-memory store only.' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500, description: 'Deadline for one Redis call; past it the call is served by the in-memory fallback.' }),
   REDIS_BREAKER_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1000, description: 'After a Redis failure, how long calls skip Redis before one probe tries it again.' }),

@@ -23,7 +23,12 @@ const swaggerPlugin: FastifyPluginAsync<{ version: string }> = async (app, { ver
       tags: API_TAGS
     }
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  // staticCSP: the UI's pages get a content security policy that fits them (helmet's is for the API).
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, '')
+  })
 }
 
 export default fp(swaggerPlugin, { name: 'swagger' })
