@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { Config } from './config.js'
+import authPlugin from './plugins/auth.js'
 import errorsPlugin from './plugins/errors.js'
 import httpSecurityPlugin from './plugins/http-security.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -52,6 +53,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
 
   await app.register(errorsPlugin)
   await app.register(httpSecurityPlugin, { config })
+  await app.register(authPlugin, { config })
   await app.register(metricsPlugin)
   await app.register(swaggerPlugin, { version: VERSION })
   await app.register(storePlugin, { config })

@@ -10,6 +10,8 @@ export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on (Railway sets it).' }),
   HOST: Type.String({ minLength: 1, default: '::', description: 'Address to bind. `::` listens on IPv6 and IPv4 (Railway private networking needs IPv6); falls back to `0.0.0.0` where the host has no IPv6.' }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level.' }),
+  API_KEYS: Type.String({ default: '', pattern: '^([A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})?(,\\s*[A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})*$', description: 'Client keys as comma-separated `name:sha256hex` pairs (the SHA-256 of the key, never the key). The name is the tenant that owns the jobs created with the key. Empty (and no ADMIN_KEYS): the API is open.' }),
+  ADMIN_KEYS: Type.String({ default: '', pattern: '^([A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})?(,\\s*[A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})*$', description: 'Keys that may also call the admin routes (`/v1/stats`, `/metrics`, `/api/v4/admin/cleanup-jobs`), same format.' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 10485760, default: 65536, description: 'Largest request body accepted; larger ones answer 413.' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Origins allowed to call the API from a browser: comma-separated (`https://a.example,https://b.example`) or `*`. Empty: no cross-origin access.' }),
   REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$', description: 'redis:// or rediss:// (TLS) URL. Empty: run on the in-memory store only.' }),
@@ -58,7 +60,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
 function describe (err: unknown): string {
   const message = err instanceof Error ? err.message : String(err)
   // env-schema reports "env/PORT must be <= 65535"; make the variable name stand out.
-  return message.replace(/env\/(\w+)/g, '$1').replace(/must be equal to one of the allowed values/g, 'is not one of the allowed values')
+  return message
+    .replace(/env\/(\w+)/g, '$1')
+    .replace(/must be equal to one of the allowed values/g, 'is not one of the allowed values')
+    .replace(/((?:API|ADMIN)_KEYS) must match pattern "[^"]*"/g, '$1 must be comma-separated name:sha256hex pairs (the SHA-256 of each key, never the key)')
 }
 
 /** A config for tests and tools: defaults plus overrides, no process.env. */

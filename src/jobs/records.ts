@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { DepthName, StoredJob } from '../schemas/job.js'
 
-export function newJob (query: string, depth: DepthName, now = new Date()): StoredJob {
+export function newJob (query: string, depth: DepthName, now = new Date(), owner: string | null = null): StoredJob {
   const iso = now.toISOString()
   return {
     job_id: randomUUID(),
@@ -22,12 +22,13 @@ export function newJob (query: string, depth: DepthName, now = new Date()): Stor
     result: null,
     error: null,
     version: 0,
-    lease_expires_at: null
+    lease_expires_at: null,
+    owner
   }
 }
 
 /** The public record: what the API returns (the store's version and lease stay inside). */
-export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'lease_expires_at'> {
-  const { version: _version, lease_expires_at: _lease, ...record } = job
+export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'lease_expires_at' | 'owner'> {
+  const { version: _version, lease_expires_at: _lease, owner: _owner, ...record } = job
   return record
 }

@@ -42,8 +42,9 @@ export class JobService {
     this.#events = events
   }
 
-  async create (query: string, depth: DepthName): Promise<StoredJob> {
-    const result = await this.#store.put(newJob(query.trim(), depth), 0, 'tail')
+  /** `owner`: the tenant creating it (null when the API is open). */
+  async create (query: string, depth: DepthName, owner: string | null = null): Promise<StoredJob> {
+    const result = await this.#store.put(newJob(query.trim(), depth, new Date(), owner), 0, 'tail')
     /* c8 ignore next -- a fresh random UUID never exists already */
     if (!result.ok) throw new Error('A new job id collided with an existing job')
     this.#runner.notify()
@@ -51,27 +52,32 @@ export class JobService {
     return result.job
   }
 
-  async get (id: string): Promise<StoredJob> {
+  /**
+   * `tenant`: who asks (null when the API is open). Another tenant's job answers exactly like an
+   * unknown id, so responses never tell whether an id exists.
+   */
+  async get (id: string, tenant: string | null = null): Promise<StoredJob> {
     // Ids are issued lower-case; a UUID is the same id in either case.
     const job = await this.#store.get(id.toLowerCase())
-    if (job === null) throw new JobNotFoundError(id)
+    if (job === null || (tenant !== null && job.owner !== tenant)) throw new JobNotFoundError(id)
     return job
   }
 
-  async list (options: { status?: JobStatusName, limit: number, cursor?: string }): Promise<JobPage> {
+  async list (options: { status?: JobStatusName, limit: number, cursor?: string, tenant?: string | null }): Promise<JobPage> {
     let after
     if (options.cursor !== undefined) {
       after = decodeCursor(options.cursor)
       if (after === null) throw new InvalidCursorError()
     }
-    const page = await this.#store.list({ status: options.status, limit: options.limit, after })
+    const owner = options.tenant ?? undefined
+    const page = await this.#store.list({ status: options.status, limit: options.limit, after, owner })
     const last = page.jobs.at(-1)
     return { jobs: page.jobs, nextCursor: page.hasMore && last !== undefined ? encodeCursor(last) : null }
   }
 
   /** Marks the job cancelled (a compare-and-set, so it cannot undo a completion) and stops its run. */
-  async cancel (id: string): Promise<StoredJob> {
-    let job = await this.get(id)
+  async cancel (id: string, tenant: string | null = null): Promise<StoredJob> {
+    let job = await this.get(id, tenant)
     id = job.job_id
     for (;;) {
       if (isFinal(job.status)) throw new JobAlreadyFinishedError(job)
@@ -97,12 +103,12 @@ export class JobService {
   }
 
   /** Cancels the job if it is still running, then removes it. */
-  async delete (id: string): Promise<void> {
-    const job = await this.get(id)
+  async delete (id: string, tenant: string | null = null): Promise<void> {
+    const job = await this.get(id, tenant)
     id = job.job_id
     if (!isFinal(job.status)) {
       try {
-        await this.cancel(id)
+        await this.cancel(id, tenant)
       } catch (err) {
         if (!(err instanceof JobAlreadyFinishedError)) throw err
       }

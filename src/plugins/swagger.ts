@@ -20,7 +20,14 @@ const swaggerPlugin: FastifyPluginAsync<{ version: string }> = async (app, { ver
         description: 'Submit a research question, poll the job, read a cited report. Jobs live 24 hours after their last change.',
         version
       },
-      tags: API_TAGS
+      tags: API_TAGS,
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key from API_KEYS or ADMIN_KEYS' },
+          apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' }
+        }
+      },
+      security: [{ bearerAuth: [] }, { apiKeyHeader: [] }]
     }
   })
   // staticCSP: the UI's pages get a content security policy that fits them (helmet's is for the API).

@@ -5,7 +5,9 @@ const startedAt = Date.now()
 
 const healthRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async (app, { version }) => {
   app.get('/health', {
+    config: { access: 'public' },
     schema: {
+      security: [],
       tags: ['ops'],
       summary: 'Liveness and dependencies',
       description: 'Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory).',
@@ -28,6 +30,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async (app,
       store: store.mode,
       redis,
       runner: { running, queued: await store.queueDepth(), concurrency },
+      auth: app.authOpen ? 'open' as const : 'keys' as const,
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       version
     }

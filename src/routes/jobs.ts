@@ -19,7 +19,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: JobIdParams,
       response: { 200: JobRecord, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
     }
-  }, async (request) => toPublic(await app.jobs.get(request.params.job_id)))
+  }, async (request) => toPublic(await app.jobs.get(request.params.job_id, request.principal.tenant)))
 
   app.get('/v1/jobs', {
     schema: {
@@ -31,7 +31,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const { status, limit = 20, cursor } = request.query
-    const page = await app.jobs.list({ status, limit, cursor })
+    const page = await app.jobs.list({ status, limit, cursor, tenant: request.principal.tenant })
     return {
       jobs: page.jobs.map((job) => {
         const { result: _result, ...summary } = toPublic(job)
@@ -48,7 +48,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: JobIdParams,
       response: { 200: JobRecord, 400: ErrorBody, 404: ErrorBody, 409: ConflictBody, 503: ErrorBody }
     }
-  }, async (request) => toPublic(await app.jobs.cancel(request.params.job_id)))
+  }, async (request) => toPublic(await app.jobs.cancel(request.params.job_id, request.principal.tenant)))
 
   app.delete('/v1/jobs/:job_id', {
     schema: {
@@ -58,7 +58,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'Deleted' }), 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
     }
   }, async (request, reply) => {
-    await app.jobs.delete(request.params.job_id)
+    await app.jobs.delete(request.params.job_id, request.principal.tenant)
     return reply.code(204).send(null)
   })
 }

@@ -29,7 +29,7 @@ const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (a
       body: CreateResearchBody,
       response: { 200: JobRecord, 415: LegacyErrorBody, 422: LegacyErrorBody, 503: LegacyErrorBody }
     }
-  }, async (request) => toPublic(await app.jobs.create(request.body.query, request.body.depth ?? 'standard')))
+  }, async (request) => toPublic(await app.jobs.create(request.body.query, request.body.depth ?? 'standard', request.principal.tenant)))
 
   app.get('/api/v4/job/:job_id', {
     schema: {
@@ -42,10 +42,11 @@ const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (a
     const id = request.params.job_id
     // The original answered 404 for any unknown string; only UUIDs ever reach the store.
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw new JobNotFoundError(id)
-    return toPublic(await app.jobs.get(id))
+    return toPublic(await app.jobs.get(id, request.principal.tenant))
   })
 
   app.delete('/api/v4/admin/cleanup-jobs', {
+    config: { access: 'admin' },
     schema: {
       tags: ['legacy'],
       summary: 'Explains job cleanup (original route): records expire by TTL, nothing to run',

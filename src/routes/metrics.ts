@@ -3,6 +3,7 @@ import { Type } from 'typebox'
 
 const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/metrics', {
+    config: { access: 'admin' },
     schema: {
       tags: ['ops'],
       summary: 'Prometheus metrics',

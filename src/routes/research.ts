@@ -22,7 +22,7 @@ const researchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const job = await app.jobs.create(request.body.query, request.body.depth ?? 'standard')
+    const job = await app.jobs.create(request.body.query, request.body.depth ?? 'standard', request.principal.tenant)
     return reply
       .code(202)
       .header('location', `/v1/jobs/${job.job_id}`)

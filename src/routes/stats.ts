@@ -3,6 +3,7 @@ import { QueueStatsBody } from '../schemas/responses.js'
 
 const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/stats', {
+    config: { access: 'admin' },
     schema: {
       tags: ['ops'],
       summary: 'Queue statistics for operators',

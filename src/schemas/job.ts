@@ -87,6 +87,7 @@ export type AttemptData = Static<typeof Attempt>
 /**
  * What the store keeps: the public record plus `version`, the counter every write
  * compares and bumps so that concurrent writers can never overwrite each other, and the
- * expiry of the worker's lease while the job is processing.
+ * expiry of the worker's lease while the job is processing, and the tenant that owns it (the
+ * name of the API key that created it; absent or null when the API ran open).
  */
-export type StoredJob = Static<typeof JobRecord> & { version: number, lease_expires_at: string | null }
+export type StoredJob = Static<typeof JobRecord> & { version: number, lease_expires_at: string | null, owner?: string | null }

@@ -32,6 +32,7 @@ export const Health = Type.Object({
     queued: Type.Integer(),
     concurrency: Type.Integer()
   }),
+  auth: Type.Union([Type.Literal('open'), Type.Literal('keys')], { description: '`open`: no API keys are configured, anyone can call the API' }),
   uptime_s: Type.Number(),
   version: Type.String()
 }, { title: 'Health' })

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { CircuitBreaker } from './breaker.js'
 import {
   type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  compareNewestFirst
+  compareNewestFirst, matchesQuery
 } from './job-store.js'
 import type { MemoryJobStore } from './memory.js'
 import type { RedisJobStore } from './redis.js'
@@ -181,7 +181,7 @@ export class FallbackJobStore implements JobStore {
       byId.set(job.job_id, held === undefined ? job : newest(held, job) as StoredJob)
     }
     const merged = [...byId.values()]
-      .filter((job) => query.status === undefined || job.status === query.status)
+      .filter((job) => matchesQuery(job, query))
       .sort(compareNewestFirst)
     return {
       jobs: merged.slice(0, query.limit),

@@ -19,6 +19,8 @@ export interface ListCursor { createdMs: number, id: string }
 
 export interface ListQuery {
   status?: JobStatusName
+  /** Only jobs of this tenant. */
+  owner?: string
   limit: number
   after?: ListCursor
 }
@@ -107,6 +109,11 @@ export function createdMs (job: StoredJob): number {
 /** Order of lists: newest created first; ties broken by id, descending. */
 export function compareNewestFirst (a: StoredJob, b: StoredJob): number {
   return createdMs(b) - createdMs(a) || (a.job_id < b.job_id ? 1 : a.job_id > b.job_id ? -1 : 0)
+}
+
+/** Whether a listed job passes the query's status and owner filters. */
+export function matchesQuery (job: StoredJob, query: ListQuery): boolean {
+  return (query.status === undefined || job.status === query.status) && (query.owner === undefined || job.owner === query.owner)
 }
 
 export function isAfterCursor (ms: number, id: string, cursor: ListCursor | undefined): boolean {

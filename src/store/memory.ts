@@ -1,6 +1,6 @@
 import {
   type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, isFinal, leaseExpiryMs, stampWrite
+  StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, isFinal, leaseExpiryMs, matchesQuery, stampWrite
 } from './job-store.js'
 
 export interface MemoryJobStoreOptions {
@@ -116,7 +116,7 @@ export class MemoryJobStore implements JobStore {
     for (const { job, expiresAtMs } of this.#entries.values()) {
       if (expiresAtMs <= now) continue
       if (include !== undefined && !include(job.job_id)) continue
-      if (query.status !== undefined && job.status !== query.status) continue
+      if (!matchesQuery(job, query)) continue
       if (!isAfterCursor(createdMs(job), job.job_id, query.after)) continue
       matches.push(job)
     }

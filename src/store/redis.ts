@@ -4,7 +4,7 @@ import type { RedisClient } from './redis-client.js'
 import { JOB_STATUSES, type JobStatusName } from '../schemas/job.js'
 import {
   type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  createdMs, emptyCounts, isAfterCursor, leaseExpiryMs, serializeJob, stampWrite
+  createdMs, emptyCounts, isAfterCursor, leaseExpiryMs, matchesQuery, serializeJob, stampWrite
 } from './job-store.js'
 
 export const KEYS = {
@@ -134,7 +134,7 @@ export class RedisJobStore implements JobStore {
         const json = records[i]
         if (json == null) { vanished.push(ids[i] as string); continue }
         const job = JSON.parse(json) as StoredJob
-        if (query.status !== undefined && job.status !== query.status) continue
+        if (!matchesQuery(job, query)) continue
         if (jobs.length === query.limit) full = true
         else jobs.push(job)
       }

@@ -1,0 +1,58 @@
+import fp from 'fastify-plugin'
+import type { FastifyPluginAsync } from 'fastify'
+import type { Config } from '../config.js'
+import { KeyRing, OPEN_ACCESS, type Principal, keyFromHeaders } from '../auth/keys.js'
+
+/** Who may call a route: anyone, any valid key (the default), or an admin key. */
+export type Access = 'public' | 'tenant' | 'admin'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal
+  }
+  interface FastifyContextConfig {
+    access?: Access
+  }
+  interface FastifyInstance {
+    authOpen: boolean
+  }
+}
+
+/**
+ * API keys: every route needs a valid key unless it is public (health, docs); admin routes need
+ * an admin key. With no keys configured the API is open, and says so at start and in /health.
+ */
+const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config }) => {
+  const keys = new KeyRing(config.API_KEYS, config.ADMIN_KEYS)
+  app.decorate('authOpen', keys.open)
+  app.decorateRequest('principal', null as unknown as Principal)
+  if (keys.open) app.log.warn('API_KEYS and ADMIN_KEYS are not set: the API is open to anyone who can reach it')
+
+  app.addHook('onRequest', async (request, reply) => {
+    const access: Access = request.url.startsWith('/docs') || request.routeOptions.url === undefined
+      ? 'public'
+      : request.routeOptions.config.access ?? 'tenant'
+    if (keys.open) {
+      request.principal = OPEN_ACCESS
+      return
+    }
+    const key = keyFromHeaders(request.headers.authorization, request.headers['x-api-key'])
+    const principal = key === null ? null : keys.identify(key)
+    if (access === 'public') {
+      request.principal = principal ?? { tenant: null, admin: false }
+      return
+    }
+    if (principal === null) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({
+        error: 'unauthorized',
+        message: key === null ? 'Send an API key: Authorization: Bearer <key> (or X-API-Key)' : 'The API key is not valid'
+      })
+    }
+    if (access === 'admin' && !principal.admin) {
+      return reply.code(403).send({ error: 'forbidden', message: 'This route needs an admin key' })
+    }
+    request.principal = principal
+  })
+}
+
+export default fp(authPlugin, { name: 'auth' })

@@ -1,0 +1,81 @@
+import t from 'tap'
+import { sha256Hex } from '../../src/auth/keys.js'
+import { loadConfig } from '../../src/config.js'
+import { json, pollJob, startApp } from '../helpers/app.js'
+
+const KEYS = { alice: 'alice-secret-key-1', bob: 'bob-secret-key-2', root: 'root-secret-key-3' }
+const config = {
+  API_KEYS: `alice:${sha256Hex(KEYS.alice)}, bob:${sha256Hex(KEYS.bob)}`,
+  ADMIN_KEYS: `root:${sha256Hex(KEYS.root)}`
+}
+const as = (key: string) => ({ authorization: `Bearer ${key}` })
+
+t.test('with no keys configured the API is open, and says so', async (t) => {
+  const lines: any[] = []
+  const app = await startApp(t, {}, { logger: { level: 'warn', stream: { write: (l: string) => lines.push(JSON.parse(l)) } } })
+  t.equal(json(await app.inject({ url: '/health' })).auth, 'open')
+  t.equal((await app.inject({ method: 'POST', url: '/v1/research', payload: { query: 'open' } })).statusCode, 202)
+  t.equal((await app.inject({ url: '/v1/stats' })).statusCode, 200)
+  t.ok(lines.some((l) => /API is open/.test(l.msg)), 'a start-up warning')
+})
+
+t.test('keys are required, by Bearer or X-API-Key; health and docs stay open', async (t) => {
+  const app = await startApp(t, config)
+  const none = await app.inject({ method: 'POST', url: '/v1/research', payload: { query: 'q' } })
+  t.equal(none.statusCode, 401)
+  t.equal(none.headers['www-authenticate'], 'Bearer')
+  t.same(json(none), { error: 'unauthorized', message: 'Send an API key: Authorization: Bearer <key> (or X-API-Key)' })
+  const wrong = await app.inject({ url: '/v1/jobs', headers: as('not-a-key') })
+  t.equal(wrong.statusCode, 401)
+  t.equal(json(wrong).message, 'The API key is not valid')
+  t.equal((await app.inject({ url: '/v1/jobs', headers: { 'x-api-key': KEYS.alice } })).statusCode, 200)
+  t.equal((await app.inject({ url: '/v1/jobs', headers: as(KEYS.bob) })).statusCode, 200)
+  const health = await app.inject({ url: '/health' })
+  t.equal(health.statusCode, 200)
+  t.equal(json(health).auth, 'keys')
+  t.equal((await app.inject({ url: '/docs/json' })).statusCode, 200)
+  t.equal((await app.inject({ url: '/nowhere' })).statusCode, 404, 'unknown routes are 404, not 401')
+})
+
+t.test('tenants see, list, cancel and delete only their own jobs; another tenant\'s id is a plain 404', async (t) => {
+  const app = await startApp(t, config)
+  const created = await app.inject({ method: 'POST', url: '/v1/research', headers: as(KEYS.alice), payload: { query: 'alice asks about leases', depth: 'quick' } })
+  t.equal(created.statusCode, 202)
+  const id = json(created).job_id
+  await pollJob({ inject: (o: any) => app.inject({ ...o, headers: as(KEYS.alice) }) } as any, id)
+  t.equal((await app.inject({ url: `/v1/jobs/${id}`, headers: as(KEYS.alice) })).statusCode, 200)
+
+  const foreign = await app.inject({ url: `/v1/jobs/${id}`, headers: as(KEYS.bob) })
+  const unknownId = '6f1c1a52-4a37-4e6b-9f3e-1d7a0c2b9e55'
+  const unknown = await app.inject({ url: `/v1/jobs/${unknownId}`, headers: as(KEYS.bob) })
+  t.equal(foreign.statusCode, 404)
+  t.same(json(foreign), { ...json(unknown), message: json(unknown).message.replace(unknownId, id) }, 'exactly like an unknown id: no existence oracle')
+  t.equal((await app.inject({ method: 'POST', url: `/v1/jobs/${id}/cancel`, headers: as(KEYS.bob) })).statusCode, 404)
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/jobs/${id}`, headers: as(KEYS.bob) })).statusCode, 404)
+  t.equal((await app.inject({ url: `/api/v4/job/${id}`, headers: as(KEYS.bob) })).statusCode, 404, 'the original route too')
+  t.same(json(await app.inject({ url: '/v1/jobs', headers: as(KEYS.bob) })).jobs, [], 'bob lists nothing')
+  t.same(json(await app.inject({ url: '/v1/jobs', headers: as(KEYS.alice) })).jobs.map((j: any) => j.job_id), [id], 'alice lists hers')
+  t.equal((await app.inject({ url: `/v1/jobs/${id}`, headers: as(KEYS.alice) })).statusCode, 200, 'bob\'s attempts changed nothing')
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/jobs/${id}`, headers: as(KEYS.alice) })).statusCode, 204)
+})
+
+t.test('admin routes need an admin key: 403 for tenants', async (t) => {
+  const app = await startApp(t, config)
+  for (const [method, url] of [['GET', '/v1/stats'], ['GET', '/metrics'], ['DELETE', '/api/v4/admin/cleanup-jobs']] as const) {
+    const tenant = await app.inject({ method, url, headers: as(KEYS.alice) })
+    t.equal(tenant.statusCode, 403, `${url} as a tenant`)
+    t.same(json(tenant), { error: 'forbidden', message: 'This route needs an admin key' })
+    t.equal((await app.inject({ method, url })).statusCode, 401, `${url} without a key`)
+    t.equal((await app.inject({ method, url, headers: as(KEYS.root) })).statusCode, 200, `${url} as admin`)
+  }
+})
+
+t.test('key lists are validated at start and never echoed', async (t) => {
+  t.throws(() => loadConfig({ API_KEYS: 'alice:plaintext-secret' }), { message: /API_KEYS must be comma-separated name:sha256hex pairs/ })
+  t.throws(() => loadConfig({ ADMIN_KEYS: 'root' }), { message: /ADMIN_KEYS must be comma-separated/ })
+  try {
+    loadConfig({ API_KEYS: 'alice:plaintext-secret' })
+  } catch (err) {
+    t.notMatch((err as Error).message, /plaintext-secret/)
+  }
+})
