@@ -44,7 +44,7 @@ async function startReplica (name) {
     PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', WORKER_ID: name,
     REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_TIMEOUT_MS: '500', REDIS_BREAKER_MS: '200', REDIS_READ_WAIT_MS: '5000',
     JOB_LEASE_MS: String(LEASE_MS), JOB_MAX_ATTEMPTS: String(MAX_ATTEMPTS), JOB_RETRY_BASE_MS: '200',
-    RUNNER_CONCURRENCY: '4', RESEARCH_STEP_DELAY_MS: '60', SHUTDOWN_TIMEOUT_MS: '2000'
+    RUNNER_CONCURRENCY: '4', RESEARCH_STEP_DELAY_MS: '60', SHUTDOWN_TIMEOUT_MS: '2000', RATE_LIMIT_ENABLED: 'false'
   })
   const replica = { name, port, child, url: `http://127.0.0.1:${port}`, live: false }
   replicas.set(name, replica)

@@ -8,6 +8,7 @@ import authPlugin from './plugins/auth.js'
 import errorsPlugin from './plugins/errors.js'
 import httpSecurityPlugin from './plugins/http-security.js'
 import metricsPlugin from './plugins/metrics.js'
+import rateLimitPlugin from './plugins/rate-limit.js'
 import runnerPlugin from './plugins/runner.js'
 import storePlugin from './plugins/store.js'
 import swaggerPlugin from './plugins/swagger.js'
@@ -57,6 +58,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(metricsPlugin)
   await app.register(swaggerPlugin, { version: VERSION })
   await app.register(storePlugin, { config })
+  await app.register(rateLimitPlugin, { config })
   await app.register(runnerPlugin, {
     config,
     engine: options.engine ?? defaultEngine(config)

@@ -57,7 +57,7 @@ function validationMessage (err: FastifyError): string {
 }
 
 function statusName (status: number): string {
-  const names: Record<number, string> = { 404: 'not found', 405: 'method not allowed', 406: 'not acceptable', 413: 'payload too large', 415: 'unsupported media type', 429: 'too many requests' }
+  const names: Record<number, string> = { 404: 'not found', 405: 'method not allowed', 406: 'not acceptable', 413: 'payload too large', 415: 'unsupported media type', 429: 'rate limited' }
   return names[status] ?? 'bad request'
 }
 

@@ -13,6 +13,7 @@ const ConflictBody = Type.Object({
 
 const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/jobs/:job_id', {
+    config: { budget: 'poll' },
     schema: {
       tags: ['jobs'],
       summary: 'Get a job: status, progress, current step, and the report once completed',
@@ -22,6 +23,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => toPublic(await app.jobs.get(request.params.job_id, request.principal.tenant)))
 
   app.get('/v1/jobs', {
+    config: { budget: 'poll' },
     schema: {
       tags: ['jobs'],
       summary: 'List jobs, newest first',
@@ -42,6 +44,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/v1/jobs/:job_id/cancel', {
+    config: { budget: 'poll' },
     schema: {
       tags: ['jobs'],
       summary: 'Cancel a job; its run stops',
@@ -51,6 +54,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => toPublic(await app.jobs.cancel(request.params.job_id, request.principal.tenant)))
 
   app.delete('/v1/jobs/:job_id', {
+    config: { budget: 'poll' },
     schema: {
       tags: ['jobs'],
       summary: 'Delete a job (cancelling it first if it is still running)',

@@ -23,6 +23,7 @@ const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (a
   })
 
   app.post('/api/v4/deep-research', {
+    config: { budget: 'create' },
     schema: {
       tags: ['legacy'],
       summary: 'Start a research job (original route)',
@@ -32,6 +33,7 @@ const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (a
   }, async (request) => toPublic(await app.jobs.create(request.body.query, request.body.depth ?? 'standard', request.principal.tenant)))
 
   app.get('/api/v4/job/:job_id', {
+    config: { budget: 'poll' },
     schema: {
       tags: ['legacy'],
       summary: 'Get a job (original route)',

@@ -9,6 +9,7 @@ export const POLL_AFTER_SECONDS = 1
 
 const researchRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/research', {
+    config: { budget: 'create' },
     schema: {
       tags: ['research'],
       summary: 'Start a research job',

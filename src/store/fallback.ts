@@ -32,6 +32,8 @@ export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError'
 }
 
+const LOCAL_WINDOWS_MAX = 10_000
+
 type Attempt<T> = { ok: true, value: T } | { ok: false }
 const SKIPPED: Attempt<never> = { ok: false }
 
@@ -53,6 +55,8 @@ export class FallbackJobStore implements JobStore {
   readonly #readWaitMs: number
   readonly #onFallback: FallbackJobStoreOptions['onFallback']
   readonly #unsynced = new Map<string, Unsynced>()
+  /** Rate-limit windows counted here while Redis cannot be (bounded, oldest dropped first). */
+  readonly #localWindows = new Map<string, { count: number, endsAt: number }>()
   #syncing: Promise<void> | null = null
   #lastError: string | null = null
 
@@ -94,6 +98,25 @@ export class FallbackJobStore implements JobStore {
 
   get memory (): MemoryJobStore {
     return this.#memory
+  }
+
+  /**
+   * Counts a request for rate limiting: in Redis, so replicas share the budget; in this process
+   * when Redis is not configured or down (each replica then enforces the limit on its own).
+   */
+  async countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }> {
+    const remote = await this.#attempt((redis) => redis.countInWindow(key, windowMs))
+    if (remote.ok) return remote.value
+    const now = Date.now()
+    let window = this.#localWindows.get(key)
+    if (window === undefined || window.endsAt <= now) {
+      if (this.#localWindows.size >= LOCAL_WINDOWS_MAX) this.#localWindows.delete(this.#localWindows.keys().next().value as string)
+      window = { count: 0, endsAt: now + windowMs }
+      this.#localWindows.delete(key)
+      this.#localWindows.set(key, window)
+    }
+    window.count++
+    return { count: window.count, ttlMs: window.endsAt - now }
   }
 
   /** Round-trip time to Redis in ms; throws when it is not configured or not answering. */

@@ -39,7 +39,8 @@ const SCRIPTS = {
   sync: new LuaScript('sync', ['record']),
   delete: new LuaScript('delete'),
   trim: new LuaScript('trim'),
-  claim: new LuaScript('claim')
+  claim: new LuaScript('claim'),
+  rateWindow: new LuaScript('rate-window')
 }
 
 export class RedisTimeoutError extends Error {
@@ -185,6 +186,12 @@ export class RedisJobStore implements JobStore {
       if (worker !== null) result.leasesByWorker[worker] = (result.leasesByWorker[worker] ?? 0) + 1
     }
     return result
+  }
+
+  /** Counts one hit of `key` in a fixed window of `windowMs`; returns the count and the ms left. */
+  async countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }> {
+    const [count, ttlMs] = await this.#script<[number, number]>(SCRIPTS.rateWindow, [`ratelimit:${key}`], [String(windowMs)])
+    return { count, ttlMs }
   }
 
   async ping (): Promise<number> {

@@ -9,7 +9,8 @@ export interface TestContext {
 
 /** Builds the app with test defaults (silent logs, memory store unless REDIS_URL is given) and closes it after the test. */
 export async function startApp (t: TestContext, overrides: Partial<Config> = {}, options: AppOptions = {}): Promise<FastifyInstance> {
-  const app = await buildApp(defaultConfig({ LOG_LEVEL: 'silent', REDIS_URL: '', ...overrides }), options)
+  // Rate limits are off unless a test turns them on: tests create many jobs from one address.
+  const app = await buildApp(defaultConfig({ LOG_LEVEL: 'silent', REDIS_URL: '', RATE_LIMIT_ENABLED: false, ...overrides }), options)
   t.teardown(() => app.close())
   await app.ready()
   return app
