@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { ResearchRunner } from '../runner/runner.js'
 import type { DepthName, JobStatusName, StoredJob } from '../schemas/job.js'
 import { type JobStore, decodeCursor, encodeCursor, isFinal } from '../store/job-store.js'
@@ -22,6 +24,25 @@ export class InvalidCursorError extends Error {
   constructor () { super('cursor is not a next_cursor value returned by this API') }
 }
 
+export class IdempotencyKeyReusedError extends Error {
+  override name = 'IdempotencyKeyReusedError'
+  constructor () { super('This Idempotency-Key was already used with a different request body') }
+}
+
+export class IdempotentJobMissingError extends Error {
+  override name = 'IdempotentJobMissingError'
+  constructor (id: string) { super(`This Idempotency-Key created job ${id}, which is not available (still being stored, or deleted)`) }
+}
+
+/** One-time claims shared by replicas (the store's SET NX), for idempotency keys. */
+export interface OnceClaims {
+  claimOnce (key: string, value: string, ttlSeconds: number): Promise<string | null>
+  releaseClaim (key: string): Promise<void>
+}
+
+/** How long an Idempotency-Key is remembered. */
+export const IDEMPOTENCY_TTL_SECONDS = 86_400
+
 export interface JobPage { jobs: StoredJob[], nextCursor: string | null }
 
 /** What the service reports as it changes jobs (metrics and logs hang off it). */
@@ -35,16 +56,52 @@ export class JobService {
   readonly #store: JobStore
   readonly #runner: ResearchRunner
   readonly #events: JobEvents
+  readonly #claims: OnceClaims | undefined
 
-  constructor (store: JobStore, runner: ResearchRunner, events: JobEvents = {}) {
+  constructor (store: JobStore, runner: ResearchRunner, events: JobEvents = {}, claims?: OnceClaims) {
     this.#store = store
     this.#runner = runner
     this.#events = events
+    this.#claims = claims
+  }
+
+  /**
+   * Creates a job once per (tenant, Idempotency-Key): the same key and body within 24 h give
+   * the same job (`replayed`), the same key with another body is refused. Atomic across replicas.
+   */
+  async createOnce (query: string, depth: DepthName, owner: string | null, idempotencyKey: string): Promise<{ job: StoredJob, replayed: boolean }> {
+    const claims = this.#claims
+    if (claims === undefined) return { job: await this.create(query, depth, owner), replayed: false }
+    const fingerprint = createHash('sha256').update(JSON.stringify([query.trim(), depth])).digest('hex')
+    const job = newJob(query.trim(), depth, new Date(), owner)
+    const scope = `${owner ?? '-'}:${createHash('sha256').update(idempotencyKey).digest('hex')}`
+    const held = await claims.claimOnce(scope, `${fingerprint}:${job.job_id}`, IDEMPOTENCY_TTL_SECONDS)
+    if (held === null) {
+      try {
+        return { job: await this.#insert(job), replayed: false }
+      } catch (err) {
+        await claims.releaseClaim(scope)
+        throw err
+      }
+    }
+    const [heldFingerprint, id = ''] = held.split(':')
+    if (heldFingerprint !== fingerprint) throw new IdempotencyKeyReusedError()
+    // The first request may still be storing its job (another replica): wait a moment for it.
+    for (let tries = 0; tries < 20; tries++) {
+      const existing = await this.#store.get(id)
+      if (existing !== null) return { job: existing, replayed: true }
+      await sleep(50)
+    }
+    throw new IdempotentJobMissingError(id)
   }
 
   /** `owner`: the tenant creating it (null when the API is open). */
   async create (query: string, depth: DepthName, owner: string | null = null): Promise<StoredJob> {
-    const result = await this.#store.put(newJob(query.trim(), depth, new Date(), owner), 0, 'tail')
+    return await this.#insert(newJob(query.trim(), depth, new Date(), owner))
+  }
+
+  async #insert (job: StoredJob): Promise<StoredJob> {
+    const result = await this.#store.put(job, 0, 'tail')
     /* c8 ignore next -- a fresh random UUID never exists already */
     if (!result.ok) throw new Error('A new job id collided with an existing job')
     this.#runner.notify()

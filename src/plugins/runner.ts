@@ -41,7 +41,7 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
       app.metrics.jobCancelled()
       log.info({ job_id: job.job_id, status: job.status, attempt: job.attempts }, 'job cancelled')
     }
-  }))
+  }, app.store))
   app.addHook('onReady', async () => runner.start())
   app.addHook('preClose', async () => runner.stop(config.SHUTDOWN_TIMEOUT_MS))
 }

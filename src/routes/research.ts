@@ -2,7 +2,17 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { toPublic } from '../jobs/records.js'
 import { JobRecord } from '../schemas/job.js'
 import { CreateResearchBody } from '../schemas/requests.js'
+import { Type } from 'typebox'
 import { ErrorBody } from '../schemas/responses.js'
+
+const CreateHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 255,
+    pattern: '^[\\x21-\\x7e]+$',
+    description: 'Any unique string (e.g. a UUID). The same key and body within 24 h return the same job (200) instead of creating another; the same key with another body is a 422.'
+  }))
+})
 
 /** Seconds a client should wait before its first poll. */
 export const POLL_AFTER_SECONDS = 1
@@ -15,15 +25,26 @@ const researchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Start a research job',
       description: 'Answers 202 at once with the job record; the work runs in the background. Poll the `Location` header.',
       body: CreateResearchBody,
+      headers: CreateHeaders,
       response: {
+        200: JobRecord,
         202: JobRecord,
         400: ErrorBody,
+        409: ErrorBody,
+        422: ErrorBody,
         415: ErrorBody,
         503: ErrorBody
       }
     }
   }, async (request, reply) => {
-    const job = await app.jobs.create(request.body.query, request.body.depth ?? 'standard', request.principal.tenant)
+    const depth = request.body.depth ?? 'standard'
+    const key = request.headers['idempotency-key']
+    if (key !== undefined) {
+      const { job, replayed } = await app.jobs.createOnce(request.body.query, depth, request.principal.tenant, key)
+      if (replayed) return reply.code(200).header('idempotent-replayed', 'true').header('location', `/v1/jobs/${job.job_id}`).send(toPublic(job))
+      return reply.code(202).header('location', `/v1/jobs/${job.job_id}`).header('retry-after', String(POLL_AFTER_SECONDS)).send(toPublic(job))
+    }
+    const job = await app.jobs.create(request.body.query, depth, request.principal.tenant)
     return reply
       .code(202)
       .header('location', `/v1/jobs/${job.job_id}`)

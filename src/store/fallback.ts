@@ -57,6 +57,8 @@ export class FallbackJobStore implements JobStore {
   readonly #unsynced = new Map<string, Unsynced>()
   /** Rate-limit windows counted here while Redis cannot be (bounded, oldest dropped first). */
   readonly #localWindows = new Map<string, { count: number, endsAt: number }>()
+  /** Idempotency claims made here while Redis cannot hold them (bounded, oldest dropped first). */
+  readonly #localClaims = new Map<string, { value: string, expiresAt: number }>()
   #syncing: Promise<void> | null = null
   #lastError: string | null = null
 
@@ -117,6 +119,27 @@ export class FallbackJobStore implements JobStore {
     }
     window.count++
     return { count: window.count, ttlMs: window.endsAt - now }
+  }
+
+  /**
+   * Claims `key` for one request (idempotency keys): returns null when this call claimed it, or
+   * the value the first claimer stored. In Redis (SET NX), so replicas agree; in this process when
+   * Redis is not configured or down.
+   */
+  async claimOnce (key: string, value: string, ttlSeconds: number): Promise<string | null> {
+    const remote = await this.#attempt((redis) => redis.claimOnce(key, value, ttlSeconds))
+    if (remote.ok) return remote.value
+    const now = Date.now()
+    const held = this.#localClaims.get(key)
+    if (held !== undefined && held.expiresAt > now) return held.value
+    if (this.#localClaims.size >= LOCAL_WINDOWS_MAX) this.#localClaims.delete(this.#localClaims.keys().next().value as string)
+    this.#localClaims.set(key, { value, expiresAt: now + ttlSeconds * 1000 })
+    return null
+  }
+
+  async releaseClaim (key: string): Promise<void> {
+    this.#localClaims.delete(key)
+    await this.#attempt((redis) => redis.releaseClaim(key))
   }
 
   /** Round-trip time to Redis in ms; throws when it is not configured or not answering. */

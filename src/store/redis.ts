@@ -40,7 +40,8 @@ const SCRIPTS = {
   delete: new LuaScript('delete'),
   trim: new LuaScript('trim'),
   claim: new LuaScript('claim'),
-  rateWindow: new LuaScript('rate-window')
+  rateWindow: new LuaScript('rate-window'),
+  idempotency: new LuaScript('idempotency')
 }
 
 export class RedisTimeoutError extends Error {
@@ -192,6 +193,16 @@ export class RedisJobStore implements JobStore {
   async countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }> {
     const [count, ttlMs] = await this.#script<[number, number]>(SCRIPTS.rateWindow, [`ratelimit:${key}`], [String(windowMs)])
     return { count, ttlMs }
+  }
+
+  /** Stores `value` under `key` unless it is taken; returns the holder's value when it is. */
+  async claimOnce (key: string, value: string, ttlSeconds: number): Promise<string | null> {
+    return await this.#script<string | null>(SCRIPTS.idempotency, [`idempotency:${key}`], [value, String(ttlSeconds)])
+  }
+
+  /** Releases a claim made by `claimOnce` (the request it guarded failed). */
+  async releaseClaim (key: string): Promise<void> {
+    await this.#send(['DEL', `idempotency:${key}`])
   }
 
   async ping (): Promise<number> {
