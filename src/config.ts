@@ -49,7 +49,7 @@ export class ConfigError extends Error {
 /** Reads and validates configuration; throws a ConfigError naming the offending variable. */
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const data: Record<string, string> = {}
-  for (const key of Object.keys(ConfigSchema.properties)) {
+  for (const key in ConfigSchema.properties) {
     const value = env[key]
     if (value !== undefined && value !== '') data[key] = value.trim()
   }

@@ -112,7 +112,7 @@ export class FallbackJobStore implements JobStore {
     const now = Date.now()
     let window = this.#localWindows.get(key)
     if (window === undefined || window.endsAt <= now) {
-      if (this.#localWindows.size >= LOCAL_WINDOWS_MAX) this.#localWindows.delete(this.#localWindows.keys().next().value as string)
+      if (this.#localWindows.size >= LOCAL_WINDOWS_MAX) dropOldest(this.#localWindows)
       window = { count: 0, endsAt: now + windowMs }
       this.#localWindows.delete(key)
       this.#localWindows.set(key, window)
@@ -132,7 +132,7 @@ export class FallbackJobStore implements JobStore {
     const now = Date.now()
     const held = this.#localClaims.get(key)
     if (held !== undefined && held.expiresAt > now) return held.value
-    if (this.#localClaims.size >= LOCAL_WINDOWS_MAX) this.#localClaims.delete(this.#localClaims.keys().next().value as string)
+    if (this.#localClaims.size >= LOCAL_WINDOWS_MAX) dropOldest(this.#localClaims)
     this.#localClaims.set(key, { value, expiresAt: now + ttlSeconds * 1000 })
     return null
   }
@@ -275,7 +275,7 @@ export class FallbackJobStore implements JobStore {
     this.#syncing ??= (async () => {
       let copied = 0
       try {
-        for (const id of [...this.#unsynced.keys()]) {
+        for (const [id] of [...this.#unsynced]) {
           if (await this.#syncOne(redis, id)) copied++
         }
         if (copied > 0) this.#logger?.info({ copied }, 'copied jobs written during the Redis outage back to Redis')
@@ -365,6 +365,14 @@ export class FallbackJobStore implements JobStore {
     this.#breaker.fail()
     this.#lastError = message
     if (!wasOpen) this.#logger?.warn({ err: message }, 'Redis call failed; serving from the in-memory store')
+  }
+}
+
+/** Maps keep insertion order: the first entry is the oldest. */
+function dropOldest (map: Map<string, unknown>): void {
+  for (const [key] of map) {
+    map.delete(key)
+    return
   }
 }
 
