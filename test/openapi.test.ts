@@ -17,7 +17,7 @@ t.test('the live document at /docs/json documents every route, and /docs serves 
     '/metrics', '/v1/jobs', '/v1/jobs/{job_id}', '/v1/jobs/{job_id}/cancel', '/v1/research', '/v1/stats'
   ])
   const create = doc.paths['/v1/research'].post
-  t.same(Object.keys(create.responses).sort(), ['202', '400', '415', '503'])
+  t.same(Object.keys(create.responses).sort(), ['200', '202', '400', '409', '415', '422', '503'], 'including the idempotent replay (200) and its conflicts')
   t.equal(create.requestBody.content['application/json'].schema.additionalProperties, false)
   const ui = await app.inject({ url: '/docs/' })
   t.equal(ui.statusCode, 200)
