@@ -7,23 +7,11 @@ import { ResearchRunner } from '../../src/runner/runner.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
 import type { StoredJob } from '../../src/store/job-store.js'
 import { PacedEngine } from '../helpers/engines.js'
-
-function logger () {
-  const lines: string[] = []
-  const log = (level: string) => (obj: object, msg: string) => { lines.push(`${level}: ${msg} ${JSON.stringify(obj)}`) }
-  return { lines, info: log('info'), warn: log('warn'), error: log('error') }
-}
-
-async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
-    await sleep(5)
-  }
-}
+import { waitFor } from '../helpers/app.js'
+import { recordingLogger } from '../helpers/logger.js'
 
 function runner (t: Tap.Test, store: MemoryJobStore, engine: PacedEngine, workerId: string, leaseMs = 300, maxAttempts = 3) {
-  const log = logger()
+  const log = recordingLogger()
   const r = new ResearchRunner({ store, engine, logger: log, workerId, leaseMs, maxAttempts, pollIntervalMs: 20, retryBaseMs: 10 })
   r.start()
   t.teardown(() => r.stop(500))
@@ -127,7 +115,7 @@ t.test('the lease of a job whose record vanished (expired, evicted) is dropped w
   await sleep(80)
   t.equal(await store.get(created.job.job_id), null, 'the record expired')
   t.same(await store.expiredLeases(Date.now(), 10), [created.job.job_id], 'its lease entry is still there')
-  const log = logger()
+  const log = recordingLogger()
   const r = new ResearchRunner({ store, engine: new PacedEngine(0), logger: log, workerId: 'w' })
   t.equal(await r.reapNow(), 0)
   t.same(await store.expiredLeases(Date.now(), 10), [], 'dropped')

@@ -9,6 +9,8 @@ import { ResearchRunner, type ResearchRunnerOptions } from '../../src/runner/run
 import { MemoryJobStore } from '../../src/store/memory.js'
 import type { Enqueue, PutResult, StoredJob } from '../../src/store/job-store.js'
 import { FailingEngine, PacedEngine } from '../helpers/engines.js'
+import { waitFor } from '../helpers/app.js'
+import { recordingLogger } from '../helpers/logger.js'
 
 /** The real in-memory store, also keeping every record it accepted, in order. */
 class RecordingStore extends MemoryJobStore {
@@ -21,24 +23,10 @@ class RecordingStore extends MemoryJobStore {
   }
 }
 
-function logger () {
-  const lines: string[] = []
-  const log = (level: string) => (obj: object, msg: string) => { lines.push(`${level}: ${msg} ${JSON.stringify(obj)}`) }
-  return { lines, info: log('info'), warn: log('warn'), error: log('error') }
-}
-
-async function waitFor (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
-    await sleep(5)
-  }
-}
-
 type SetupOptions = Partial<Pick<ResearchRunnerOptions, 'concurrency' | 'jobTimeoutMs' | 'leaseMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'workerId' | 'random'>>
 
 function setup (t: Tap.Test, engine: ResearchEngine, options: SetupOptions = {}, store = new RecordingStore()) {
-  const log = logger()
+  const log = recordingLogger()
   const runner = new ResearchRunner({ store, engine, logger: log, pollIntervalMs: 20, retryBaseMs: 10, ...options })
   const service = new JobService(store, runner)
   runner.start()
