@@ -37,19 +37,15 @@ const researchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const depth = request.body.depth ?? 'standard'
+    const { query, depth = 'standard' } = request.body
+    const tenant = request.principal.tenant
     const key = request.headers['idempotency-key']
-    if (key !== undefined) {
-      const { job, replayed } = await app.jobs.createOnce(request.body.query, depth, request.principal.tenant, key)
-      if (replayed) return reply.code(200).header('idempotent-replayed', 'true').header('location', `/v1/jobs/${job.job_id}`).send(toPublic(job))
-      return reply.code(202).header('location', `/v1/jobs/${job.job_id}`).header('retry-after', String(POLL_AFTER_SECONDS)).send(toPublic(job))
-    }
-    const job = await app.jobs.create(request.body.query, depth, request.principal.tenant)
-    return reply
-      .code(202)
-      .header('location', `/v1/jobs/${job.job_id}`)
-      .header('retry-after', String(POLL_AFTER_SECONDS))
-      .send(toPublic(job))
+    const { job, replayed } = key === undefined
+      ? { job: await app.jobs.create(query, depth, tenant), replayed: false }
+      : await app.jobs.createOnce(query, depth, tenant, key)
+    void reply.header('location', `/v1/jobs/${job.job_id}`)
+    if (replayed) return reply.code(200).header('idempotent-replayed', 'true').send(toPublic(job))
+    return reply.code(202).header('retry-after', String(POLL_AFTER_SECONDS)).send(toPublic(job))
   })
 }
 

@@ -22,18 +22,7 @@ elseif expected ~= 0 then
   return {0}
 end
 redis.call('SETEX', KEYS[1], ARGV[3], ARGV[2])
-if not previous then
-  redis.call('ZADD', KEYS[2], ARGV[4], id)
-elseif previous ~= status then
-  redis.call('ZREM', status_key(previous), id)
-end
-redis.call('ZADD', KEYS[3], ARGV[5], id)
-redis.call('ZADD', status_key(status), ARGV[5], id)
-if ARGV[9] ~= '' then
-  redis.call('ZADD', KEYS[5], ARGV[9], id)
-else
-  redis.call('ZREM', KEYS[5], id)
-end
+index_record(id, previous, status, ARGV[4], ARGV[5], ARGV[9])
 if ARGV[7] == 'delayed' then
   redis.call('ZADD', KEYS[6], ARGV[10], id)
 elseif previous == 'pending' then

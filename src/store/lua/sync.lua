@@ -9,22 +9,16 @@
 -- Returns 1 when copied, 0 when Redis's record moved on (Redis wins).
 local current = redis.call('GET', KEYS[1])
 local id = ARGV[6]
+local previous = nil
 if current then
-  local version, status = version_and_status(current)
-  if version ~= tonumber(ARGV[1]) or is_final(status) then
+  local version
+  version, previous = version_and_status(current)
+  if version ~= tonumber(ARGV[1]) or is_final(previous) then
     return 0
   end
-  redis.call('ZREM', status_key(status), id)
 end
 redis.call('SETEX', KEYS[1], ARGV[3], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[4], id)
-redis.call('ZADD', KEYS[3], ARGV[5], id)
-redis.call('ZADD', status_key(ARGV[8]), ARGV[5], id)
-if ARGV[9] ~= '' then
-  redis.call('ZADD', KEYS[5], ARGV[9], id)
-else
-  redis.call('ZREM', KEYS[5], id)
-end
+index_record(id, previous, ARGV[8], ARGV[4], ARGV[5], ARGV[9])
 if ARGV[7] == '1' then
   redis.call('LREM', KEYS[4], 0, id)
   redis.call('RPUSH', KEYS[4], id)

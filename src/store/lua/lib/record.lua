@@ -20,3 +20,22 @@ local STATUS_KEY_INDEX = { pending = 7, processing = 8, completed = 9, failed = 
 local function status_key(status)
   return KEYS[STATUS_KEY_INDEX[status]]
 end
+
+-- Keeps the indexes of one record in step with a write of it (KEYS as in put.lua):
+-- creation order (only for a new record), expiry, status set, and the lease index.
+-- `previous` is the status held before this write (nil for a new record); `lease_ms` is '' when
+-- the written record holds no lease.
+local function index_record(id, previous, status, created_ms, expires_ms, lease_ms)
+  if not previous then
+    redis.call('ZADD', KEYS[2], created_ms, id)
+  elseif previous ~= status then
+    redis.call('ZREM', status_key(previous), id)
+  end
+  redis.call('ZADD', KEYS[3], expires_ms, id)
+  redis.call('ZADD', status_key(status), expires_ms, id)
+  if lease_ms ~= '' then
+    redis.call('ZADD', KEYS[5], lease_ms, id)
+  else
+    redis.call('ZREM', KEYS[5], id)
+  end
+end
