@@ -12,10 +12,8 @@ import rateLimitPlugin from './plugins/rate-limit.js'
 import runnerPlugin from './plugins/runner.js'
 import storePlugin from './plugins/store.js'
 import swaggerPlugin from './plugins/swagger.js'
-import { CorpusResearchEngine } from './research/corpus-engine.js'
 import type { ResearchEngine } from './research/engine.js'
-import { NoopEngine } from './research/noop.js'
-import { PacedEngine } from './research/paced.js'
+import { engineFromConfig } from './research/from-config.js'
 import healthRoutes from './routes/health.js'
 import jobRoutes from './routes/jobs.js'
 import legacyRoutes from './routes/legacy.js'
@@ -26,7 +24,7 @@ import statsRoutes from './routes/stats.js'
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 export interface AppOptions {
-  /** The research engine; default: the offline corpus engine over RESEARCH_CORPUS_DIR. */
+  /** The research engine; default: the one the configuration describes (RESEARCH_ENGINE and its providers). */
   engine?: ResearchEngine
   /** Overrides of Fastify's logger options (tests pass a stream). */
   logger?: FastifyServerOptions['logger']
@@ -61,7 +59,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(rateLimitPlugin, { config })
   await app.register(runnerPlugin, {
     config,
-    engine: options.engine ?? defaultEngine(config)
+    engine: options.engine ?? engineFromConfig(config)
   })
 
   await app.register(researchRoutes)
@@ -71,11 +69,6 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(metricsRoutes)
   await app.register(legacyRoutes, { ttlSeconds: config.JOB_TTL_SECONDS })
   return app
-}
-
-function defaultEngine (config: Config): ResearchEngine {
-  const engine = config.RESEARCH_ENGINE === 'noop' ? new NoopEngine() : new CorpusResearchEngine({ corpusDir: config.RESEARCH_CORPUS_DIR })
-  return config.RESEARCH_STEP_DELAY_MS > 0 ? new PacedEngine(engine, config.RESEARCH_STEP_DELAY_MS) : engine
 }
 
 /**

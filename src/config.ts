@@ -33,9 +33,24 @@ export const ConfigSchema = Type.Object({
   JOB_RETRY_MAX_MS: Type.Integer({ minimum: 0, maximum: 86400000, default: 60000, description: 'Longest backoff between attempts.' }),
   WORKER_ID: Type.String({ default: '', description: 'This process\'s name in leases, attempt histories and /v1/stats. Empty: host name, pid and a random suffix.' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 2000, description: 'On SIGTERM/SIGINT, time allowed to hand running jobs back to the queue before the process exits.' }),
-  RESEARCH_ENGINE: Type.Enum(['corpus', 'noop'], { default: 'corpus', description: '`corpus`: research over RESEARCH_CORPUS_DIR. `noop`: completes every job at once with an empty report, to benchmark the service itself.' }),
+  RESEARCH_ENGINE: Type.Enum(['research', 'corpus', 'noop'], { default: 'research', description: '`research`: the research engine (corpus, URLs, web search, LLM as configured; `corpus` is its former name). `noop`: completes every job at once with an empty report, to benchmark the service itself.' }),
   RESEARCH_STEP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 0, description: 'Pause before each step of the research engine, to watch progress in demos or load tests; 0 runs at full speed.' }),
-  RESEARCH_CORPUS_DIR: Type.String({ default: '', description: 'Folder of .md/.txt documents the research engine searches. Empty: the corpus shipped in `corpus/`.' })
+  RESEARCH_CORPUS_DIR: Type.String({ default: '', description: 'Folder of .md/.txt documents the research engine searches. Empty: the corpus shipped in `corpus/`.' }),
+  ALLOW_PRIVATE_URLS: Type.Boolean({ default: false, description: '`true` lets jobs read URLs that resolve to private, loopback or link-local addresses (the SSRF guard is off). Only for trusted clients on a private network.' }),
+  PAGE_MAX_BYTES: Type.Integer({ minimum: 1024, maximum: 52428800, default: 2097152, description: 'Largest page a job reads; larger ones are skipped and listed in the report\'s `unread`.' }),
+  PAGE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300000, default: 15000, description: 'Deadline for reading one page, redirects included.' }),
+  SEARXNG_URL: Type.String({ default: '', pattern: '^(https?://.+)?$', description: 'Base URL of a SearXNG instance with JSON output enabled: enables the `web` source (first choice).' }),
+  TAVILY_API_KEY: Type.String({ default: '', description: 'Tavily API key: enables the `web` source when SEARXNG_URL is empty.' }),
+  BRAVE_API_KEY: Type.String({ default: '', description: 'Brave Search API key: enables the `web` source when neither SearXNG nor Tavily is set.' }),
+  LLM_MODEL: Type.String({ default: '', description: 'Chat model name (`gpt-4o-mini`, `llama3.1`...). Set: the LLM plans sub-questions and writes reports. Empty: extractive reports, no LLM.' }),
+  LLM_BASE_URL: Type.String({ default: 'https://api.openai.com/v1', pattern: '^https?://.+', description: 'OpenAI-compatible API base: OpenAI, `https://openrouter.ai/api/v1`, Ollama `http://localhost:11434/v1`, vLLM.' }),
+  LLM_API_KEY: Type.String({ default: '', description: 'Bearer key for LLM_BASE_URL (empty for servers without keys, such as Ollama).' }),
+  LLM_MAX_TOKENS_PER_JOB: Type.Integer({ minimum: 500, maximum: 10000000, default: 50000, description: 'Token budget (input + output) of one job; calls that would pass it are not made and the report falls back to extractive.' }),
+  LLM_PRICE_INPUT_PER_MTOK: Type.String({ default: '', pattern: '^(\\d+(\\.\\d+)?)?$', description: 'USD per million input tokens, for `usage.cost_usd`. Empty: unknown (cost_usd is null when the LLM was used).' }),
+  LLM_PRICE_OUTPUT_PER_MTOK: Type.String({ default: '', pattern: '^(\\d+(\\.\\d+)?)?$', description: 'USD per million output tokens, for `usage.cost_usd`.' }),
+  SEARCH_PRICE_PER_QUERY: Type.String({ default: '', pattern: '^(\\d+(\\.\\d+)?)?$', description: 'USD per Tavily or Brave query, for `usage.cost_usd` (SearXNG counts as free). Empty: unknown.' }),
+  PROVIDER_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 3, description: 'Retries of a search or LLM call answered 429 or 5xx (or timed out); after them the job fails with the provider\'s error.' }),
+  PROVIDER_RETRY_BASE_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 500, description: 'Backoff before the first provider retry; doubles per retry, with jitter, up to 8 s (Retry-After is honoured).' })
 })
 
 export type Config = Static<typeof ConfigSchema>

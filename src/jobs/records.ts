@@ -1,7 +1,32 @@
 import { randomUUID } from 'node:crypto'
-import type { DepthName, StoredJob } from '../schemas/job.js'
+import type { DepthName, ResearchOptionsData, StoredJob } from '../schemas/job.js'
+import type { CreateResearchInput } from '../schemas/requests.js'
 
-export function newJob (query: string, depth: DepthName, now = new Date(), owner: string | null = null): StoredJob {
+/** Pages fetched and sources cited when the client does not say, by depth. */
+export const MAX_SOURCES_BY_DEPTH: Record<DepthName, number> = { quick: 4, standard: 8, deep: 12 }
+
+/** A client's request options, out of the create body, with every default filled in. */
+export function resolveOptions (body: Omit<CreateResearchInput, 'query'>): ResearchOptionsData {
+  const depth = body.depth ?? 'standard'
+  const urls = body.urls ?? []
+  return {
+    sources: body.sources ?? (urls.length > 0 ? ['corpus', 'urls'] : ['corpus']),
+    urls,
+    max_sources: body.max_sources ?? MAX_SOURCES_BY_DEPTH[depth],
+    max_duration_s: body.max_duration_s ?? null,
+    report_format: body.report_format ?? 'markdown'
+  }
+}
+
+/** Why a set of options cannot run, or null when it can. */
+export function optionsProblem (options: ResearchOptionsData): string | null {
+  const wantsUrls = options.sources.includes('urls')
+  if (wantsUrls && options.urls.length === 0) return 'sources includes "urls" but no urls were given'
+  if (!wantsUrls && options.urls.length > 0) return 'urls were given but sources does not include "urls"'
+  return null
+}
+
+export function newJob (query: string, depth: DepthName, now = new Date(), owner: string | null = null, options: ResearchOptionsData = resolveOptions({ depth })): StoredJob {
   const iso = now.toISOString()
   return {
     job_id: randomUUID(),
@@ -19,6 +44,7 @@ export function newJob (query: string, depth: DepthName, now = new Date(), owner
     worker: null,
     next_attempt_at: null,
     attempt_history: [],
+    options,
     result: null,
     error: null,
     version: 0,
@@ -30,5 +56,7 @@ export function newJob (query: string, depth: DepthName, now = new Date(), owner
 /** The public record: what the API returns (the store's version and lease stay inside). */
 export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'lease_expires_at' | 'owner'> {
   const { version: _version, lease_expires_at: _lease, owner: _owner, ...record } = job
+  // Records stored before request options existed were corpus-only runs.
+  record.options ??= resolveOptions({ depth: job.depth })
   return record
 }

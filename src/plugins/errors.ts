@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { IdempotencyKeyReusedError, IdempotentJobMissingError, InvalidCursorError, JobAlreadyFinishedError, JobNotFoundError } from '../jobs/service.js'
+import { IdempotencyKeyReusedError, IdempotentJobMissingError, InvalidCursorError, JobAlreadyFinishedError, JobNotFoundError, UnusableOptionsError } from '../jobs/service.js'
 import { toPublic } from '../jobs/records.js'
 import { StoreUnavailableError } from '../store/fallback.js'
 import { StoreFullError } from '../store/job-store.js'
@@ -30,6 +30,7 @@ export function describeError (err: FastifyError | Error): HttpProblem {
   }
   if (err instanceof IdempotencyKeyReusedError) return { statusCode: 422, error: 'idempotency_key_reused', message: err.message }
   if (err instanceof IdempotentJobMissingError) return { statusCode: 409, error: 'idempotent_job_missing', message: err.message, retryAfter: 1 }
+  if (err instanceof UnusableOptionsError) return { statusCode: 400, error: err.code, message: err.message }
   if (err instanceof InvalidCursorError) return { statusCode: 400, error: 'invalid_cursor', message: err.message }
   if (err instanceof StoreUnavailableError) return { statusCode: 503, error: 'store_unavailable', message: `${err.message}; retry shortly`, retryAfter: 1 }
   if (err instanceof StoreFullError) return { statusCode: 503, error: 'store_full', message: err.message, retryAfter: 5 }

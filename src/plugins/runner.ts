@@ -9,6 +9,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     runner: ResearchRunner
     jobs: JobService
+    engine: ResearchEngine
   }
 }
 
@@ -31,6 +32,7 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
     onAttemptEnd: (outcome, ms) => app.metrics.attemptEnded(outcome, ms)
   })
   app.decorate('runner', runner)
+  app.decorate('engine', engine)
   const log = app.log.child({ component: 'jobs' })
   app.decorate('jobs', new JobService(app.store, runner, {
     created: (job) => {
@@ -44,6 +46,7 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
   }, app.store))
   app.addHook('onReady', async () => runner.start())
   app.addHook('preClose', async () => runner.stop(config.SHUTDOWN_TIMEOUT_MS))
+  app.addHook('onClose', async () => engine.close?.())
 }
 
 export default fp(runnerPlugin, { name: 'runner', dependencies: ['store', 'metrics'] })

@@ -2,14 +2,22 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join, relative, extname, basename } from 'node:path'
 import { PermanentError } from './engine.js'
 
+export type SourceKind = 'corpus' | 'url' | 'web'
+
 export interface Passage {
   id: number
-  /** Path of the document, relative to the corpus folder. */
+  /** The document it comes from: its path in the corpus folder, or its URL. */
   path: string
+  /** Where a reader finds the document: `corpus/<path>` or the URL. */
+  location: string
+  /** How it was found: the local corpus, a URL the client gave, or a web search. */
+  kind: SourceKind
   title: string
   heading: string
   text: string
 }
+
+export type DocumentPassage = Pick<Passage, 'path' | 'title' | 'heading' | 'text'>
 
 export interface Corpus {
   documents: number
@@ -34,16 +42,16 @@ export async function loadCorpus (dir: string): Promise<Corpus> {
   for (const file of files) {
     const text = await readFile(join(dir, file), 'utf8')
     const path = relative(dir, join(dir, file)).split('\\').join('/')
-    for (const passage of splitDocument(path, text)) passages.push({ ...passage, id: passages.length })
+    for (const passage of splitDocument(path, text)) passages.push({ ...passage, id: passages.length, location: `corpus/${path}`, kind: 'corpus' })
   }
   return { documents: files.length, passages }
 }
 
 /** Splits a document at its headings, then packs paragraphs into passages of about 700 characters. */
-export function splitDocument (path: string, text: string): Array<Omit<Passage, 'id'>> {
+export function splitDocument (path: string, text: string): DocumentPassage[] {
   const titleMatch = /^#\s+(.+)$/m.exec(text)
   const title = titleMatch?.[1]?.trim() ?? basename(path, extname(path)).replace(/[-_]+/g, ' ')
-  const passages: Array<Omit<Passage, 'id'>> = []
+  const passages: DocumentPassage[] = []
   let heading = title
   let buffer: string[] = []
   const flush = (): void => {

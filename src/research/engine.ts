@@ -1,10 +1,12 @@
-import type { DepthName, ReportData } from '../schemas/job.js'
+import type { DepthName, ReportData, ResearchOptionsData } from '../schemas/job.js'
 
 export type Report = ReportData
 
 export interface ResearchRequest {
   query: string
   depth: DepthName
+  /** What to search and the budgets; absent: the corpus alone, defaults for the depth. */
+  options?: ResearchOptionsData
 }
 
 export interface RunContext {
@@ -18,6 +20,10 @@ export interface RunContext {
 export interface ResearchEngine {
   readonly name: string
   run (request: ResearchRequest, context: RunContext): Promise<Report>
+  /** Why a job with these options cannot run here (a source not configured), or null. */
+  unavailable? (options: ResearchOptionsData): string | null
+  /** Frees what the engine holds open (HTTP connections). */
+  close? (): Promise<void>
 }
 
 /** An error that retrying cannot fix (bad input, missing corpus...): the job fails at once. */

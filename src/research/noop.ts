@@ -15,7 +15,8 @@ export class NoopEngine implements ResearchEngine {
       markdown: `# No-op: ${request.query}\n`,
       sections: [],
       sources: [],
-      stats: { documents_searched: 0, passages_read: 0, duration_ms: 0 }
+      stats: { documents_searched: 0, passages_read: 0, duration_ms: 0 },
+      usage: { llm_calls: 0, input_tokens: 0, output_tokens: 0, pages_fetched: 0, bytes_fetched: 0, search_queries: 0, duration_ms: 0, cost_usd: 0 }
     }
   }
 }

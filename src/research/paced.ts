@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { ResearchOptionsData } from '../schemas/job.js'
 import type { Report, ResearchEngine, ResearchRequest, RunContext } from './engine.js'
 
 /**
@@ -14,6 +15,14 @@ export class PacedEngine implements ResearchEngine {
     this.inner = inner
     this.stepMs = stepMs
     this.name = `${inner.name} (paced ${stepMs} ms)`
+  }
+
+  unavailable (options: ResearchOptionsData): string | null {
+    return this.inner.unavailable?.(options) ?? null
+  }
+
+  async close (): Promise<void> {
+    await this.inner.close?.()
   }
 
   async run (request: ResearchRequest, context: RunContext): Promise<Report> {

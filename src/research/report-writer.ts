@@ -4,6 +4,9 @@ import { sentences, stem, tokenize, truncate } from './text.js'
 
 export interface RankedPassage { passage: Passage, score: number }
 
+type Section = Report['sections'][number]
+type Source = Report['sources'][number]
+
 export interface ReportInput {
   query: string
   /** Best first. */
@@ -26,15 +29,8 @@ const SUMMARY_SENTENCES = 3
 export function writeReport (input: ReportInput): Report {
   const title = `Research: ${truncate(input.query, 120)}`
   if (input.passages.length === 0) {
-    const summary = 'No passage of the corpus matched this question, so no findings can be reported. Try other words, or a deeper search.'
-    return {
-      title,
-      summary,
-      markdown: `# ${title}\n\n## Summary\n\n${summary}\n`,
-      sections: [],
-      sources: [],
-      stats: input.stats
-    }
+    const summary = 'No passage of the sources searched matched this question, so no findings can be reported. Try other words, a deeper search, or other sources.'
+    return { title, summary, markdown: renderMarkdown(title, summary, [], []), sections: [], sources: [], stats: input.stats }
   }
 
   const focus = new Map<string, number>(input.expansionTerms.map((term) => [term, 1]))
@@ -47,7 +43,8 @@ export function writeReport (input: ReportInput): Report {
     sources.push({
       id: sources.length + 1,
       title: passage.title,
-      path_or_url: `corpus/${passage.path}`,
+      path_or_url: passage.location,
+      kind: passage.kind,
       snippet: truncate(passage.text.replace(/\s+/g, ' '), 240),
       score: Math.round(score * 1000) / 1000
     })
@@ -72,16 +69,18 @@ export function writeReport (input: ReportInput): Report {
     .map((c) => c.text)
     .join(' ')
 
-  const markdown = [
+  return { title, summary, markdown: renderMarkdown(title, summary, sections, sources), sections, sources, stats: input.stats }
+}
+
+/** The report as one Markdown document: title, summary, sections, then the numbered sources. */
+export function renderMarkdown (title: string, summary: string, sections: Section[], sources: Source[]): string {
+  return [
     `# ${title}`,
     '## Summary',
     summary,
     ...sections.flatMap((section) => [`## ${section.heading}`, section.body]),
-    '## Sources',
-    sources.map((s) => `${s.id}. **${s.title}** (\`${s.path_or_url}\`): ${s.snippet}`).join('\n')
+    ...(sources.length === 0 ? [] : ['## Sources', sources.map((s) => `${s.id}. **${s.title}** (\`${s.path_or_url}\`): ${s.snippet}`).join('\n')])
   ].join('\n\n') + '\n'
-
-  return { title, summary, markdown, sections, sources, stats: input.stats }
 }
 
 function bestSentences (text: string, focus: Map<string, number>, count: number): Array<{ text: string, weight: number }> {

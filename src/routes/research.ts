@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { toPublic } from '../jobs/records.js'
+import { optionsProblem, resolveOptions, toPublic } from '../jobs/records.js'
+import { UnusableOptionsError } from '../jobs/service.js'
 import { JobRecord } from '../schemas/job.js'
 import { CreateResearchBody } from '../schemas/requests.js'
 import { Type } from 'typebox'
@@ -37,12 +38,18 @@ const researchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const { query, depth = 'standard' } = request.body
+    const { query, ...rest } = request.body
+    const depth = rest.depth ?? 'standard'
+    const options = resolveOptions(rest)
+    const invalid = optionsProblem(options)
+    if (invalid !== null) throw new UnusableOptionsError(invalid, 'invalid_options')
+    const unavailable = app.engine.unavailable?.(options) ?? null
+    if (unavailable !== null) throw new UnusableOptionsError(unavailable, 'source_unavailable')
     const tenant = request.principal.tenant
     const key = request.headers['idempotency-key']
     const { job, replayed } = key === undefined
-      ? { job: await app.jobs.create(query, depth, tenant), replayed: false }
-      : await app.jobs.createOnce(query, depth, tenant, key)
+      ? { job: await app.jobs.create(query, depth, tenant, options), replayed: false }
+      : await app.jobs.createOnce(query, depth, tenant, key, options)
     void reply.header('location', `/v1/jobs/${job.job_id}`)
     if (replayed) return reply.code(200).header('idempotent-replayed', 'true').send(toPublic(job))
     return reply.code(202).header('retry-after', String(POLL_AFTER_SECONDS)).send(toPublic(job))

@@ -6,7 +6,12 @@ export class JobCancelledError extends Error {
 
 export class JobTimeoutError extends Error {
   override name = 'JobTimeoutError'
-  constructor (ms: number) { super(`The job did not finish within ${ms} ms`) }
+  /** The deadline was the client's max_duration_s, not JOB_TIMEOUT_MS. */
+  readonly clientBudget: boolean
+  constructor (ms: number, clientBudget = false) {
+    super(clientBudget ? `The job did not finish within its time budget (max_duration_s = ${ms / 1000})` : `The job did not finish within ${ms} ms`)
+    this.clientBudget = clientBudget
+  }
 }
 
 export class ShutdownError extends Error {

@@ -218,11 +218,13 @@ export class ResearchRunner {
     const heartbeat = setInterval(() => {
       void holder.update((job) => job).then(guard, () => {})
     }, renewEveryMs)
-    const deadline = setTimeout(() => controller.abort(new JobTimeoutError(this.#jobTimeoutMs)), this.#jobTimeoutMs)
+    const budgetS = holder.job.options?.max_duration_s ?? null
+    const timeoutMs = budgetS === null ? this.#jobTimeoutMs : Math.min(this.#jobTimeoutMs, budgetS * 1000)
+    const deadline = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs, budgetS !== null)), timeoutMs)
     let lastStep = 'Starting research'
     try {
       const report = await this.#engine.run(
-        { query: holder.job.query, depth: holder.job.depth },
+        { query: holder.job.query, depth: holder.job.depth, options: holder.job.options },
         {
           signal: controller.signal,
           progress: async (percent, step) => {
@@ -275,7 +277,8 @@ export class ResearchRunner {
       return
     }
     const message = reason instanceof JobTimeoutError ? reason.message : err instanceof Error ? err.message : String(err)
-    const permanent = err instanceof PermanentError
+    // A client's own time budget (max_duration_s) is spent: another attempt would overrun it.
+    const permanent = err instanceof PermanentError || (reason instanceof JobTimeoutError && reason.clientBudget)
     if (!permanent && holder.attempt < this.#maxAttempts) {
       const delay = retryDelayMs(holder.attempt, { baseMs: this.#retryBaseMs, maxMs: this.#retryMaxMs, random: this.#random })
       const retryAt = Date.now() + delay

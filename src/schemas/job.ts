@@ -16,10 +16,38 @@ export const Depth = Type.Enum(['quick', 'standard', 'deep'], {
 const IsoTime = Type.String({ format: 'date-time', description: 'ISO-8601 UTC time' })
 const NullableIsoTime = Type.Union([IsoTime, Type.Null()])
 
+export const SOURCE_NAMES = ['corpus', 'urls', 'web'] as const
+export const SourceName = Type.Enum(['corpus', 'urls', 'web'], {
+  description: '`corpus`: the local document collection; `urls`: the pages listed in `urls`; `web`: a web search (needs a configured provider).'
+})
+export const ReportFormat = Type.Enum(['markdown', 'json'], {
+  description: '`markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).'
+})
+
+export const ResearchOptions = Type.Object({
+  sources: Type.Array(SourceName),
+  urls: Type.Array(Type.String()),
+  max_sources: Type.Integer({ minimum: 1, maximum: 50, description: 'Most pages fetched, and most sources cited' }),
+  max_duration_s: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Time budget of a run; null: JOB_TIMEOUT_MS alone' }),
+  report_format: ReportFormat
+}, { title: 'ResearchOptions', description: 'What the job was asked to do, defaults filled in.' })
+
+export const Usage = Type.Object({
+  llm_calls: Type.Integer({ minimum: 0 }),
+  input_tokens: Type.Integer({ minimum: 0 }),
+  output_tokens: Type.Integer({ minimum: 0 }),
+  pages_fetched: Type.Integer({ minimum: 0 }),
+  bytes_fetched: Type.Integer({ minimum: 0 }),
+  search_queries: Type.Integer({ minimum: 0 }),
+  duration_ms: Type.Integer({ minimum: 0 }),
+  cost_usd: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], { description: 'From the configured prices; null when a paid call\'s price is not configured' })
+}, { title: 'Usage', description: 'What the run spent.' })
+
 export const ReportSource = Type.Object({
   id: Type.Integer({ minimum: 1, description: 'Citation number used as [n] in the report' }),
   title: Type.String(),
   path_or_url: Type.String(),
+  kind: Type.Optional(Type.Enum(['corpus', 'url', 'web'], { description: 'Found in the corpus, given in `urls` (or linked from one), or found by web search' })),
   snippet: Type.String(),
   score: Type.Number()
 })
@@ -27,14 +55,17 @@ export const ReportSource = Type.Object({
 export const Report = Type.Object({
   title: Type.String(),
   summary: Type.String(),
-  markdown: Type.String(),
+  markdown: Type.Union([Type.String(), Type.Null()], { description: 'The whole report as Markdown; null when report_format is json' }),
   sections: Type.Array(Type.Object({ heading: Type.String(), body: Type.String() })),
-  sources: Type.Array(ReportSource),
+  sources: Type.Array(ReportSource, { description: 'Exactly the sources cited; each one was read' }),
+  unread: Type.Optional(Type.Array(Type.Object({ url: Type.String(), reason: Type.String() }), { description: 'Pages that could not be read, and why' })),
+  writer: Type.Optional(Type.String({ description: '`extractive`, or the LLM model that wrote the report' })),
   stats: Type.Object({
     documents_searched: Type.Integer(),
     passages_read: Type.Integer(),
     duration_ms: Type.Integer()
-  })
+  }),
+  usage: Type.Optional(Usage)
 }, { title: 'Report' })
 
 export const ATTEMPT_OUTCOMES = ['running', 'completed', 'failed', 'retrying', 'lease_expired', 'handed_back', 'cancelled'] as const
@@ -65,7 +96,8 @@ const recordFields = {
   attempts: Type.Integer({ minimum: 0, description: 'Attempts started that count against JOB_MAX_ATTEMPTS' }),
   worker: Type.Union([Type.String(), Type.Null()], { description: 'The process holding the job\'s lease while it is processing' }),
   next_attempt_at: Type.Union([IsoTime, Type.Null()], { description: 'When a failed attempt will be retried' }),
-  attempt_history: Type.Array(Attempt, { description: 'Every attempt: who ran it, when, and how it ended' })
+  attempt_history: Type.Array(Attempt, { description: 'Every attempt: who ran it, when, and how it ended' }),
+  options: ResearchOptions
 }
 
 export const JobRecord = Type.Object({
@@ -83,6 +115,9 @@ export type JobStatusName = (typeof JOB_STATUSES)[number]
 export type DepthName = (typeof DEPTHS)[number]
 export type ReportData = Static<typeof Report>
 export type AttemptData = Static<typeof Attempt>
+export type ResearchOptionsData = Static<typeof ResearchOptions>
+export type UsageData = Static<typeof Usage>
+export type SourceNameValue = (typeof SOURCE_NAMES)[number]
 
 /**
  * What the store keeps: the public record plus `version`, the counter every write

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { JobStatus } from './job.js'
+import { JobStatus, ReportFormat, SourceName } from './job.js'
 
 export const CreateResearchBody = Type.Object({
   query: Type.String({
@@ -10,8 +10,22 @@ export const CreateResearchBody = Type.Object({
   }),
   depth: Type.Optional(Type.Enum(['quick', 'standard', 'deep'], {
     default: 'standard',
-    description: 'quick = 1 retrieval pass, standard = 3, deep = 5.'
-  }))
+    description: 'quick = 1 retrieval pass, standard = 3, deep = 5. Deeper runs also plan more web searches and follow links from the pages they read.'
+  })),
+  sources: Type.Optional(Type.Array(SourceName, {
+    minItems: 1,
+    maxItems: 3,
+    uniqueItems: true,
+    description: 'Where to look. Default: `corpus`, plus `urls` when `urls` is given.'
+  })),
+  urls: Type.Optional(Type.Array(Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048 }), {
+    maxItems: 20,
+    uniqueItems: true,
+    description: 'Up to 20 http(s) pages to read. Private, loopback and link-local addresses are refused unless ALLOW_PRIVATE_URLS=true.'
+  })),
+  max_sources: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, description: 'Most pages fetched and most sources cited. Default by depth: 4, 8, 12.' })),
+  max_duration_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: 'Time budget in seconds: reading stops at 80% of it to leave time for the report; the run fails past it. JOB_TIMEOUT_MS still applies.' })),
+  report_format: Type.Optional(ReportFormat)
 }, { additionalProperties: false, title: 'CreateResearchBody' })
 export type CreateResearchInput = Static<typeof CreateResearchBody>
 

@@ -1,7 +1,6 @@
-import { CorpusResearchEngine } from '../../src/research/corpus-engine.js'
 import type { Report, ResearchEngine, ResearchRequest, RunContext } from '../../src/research/engine.js'
 import { PacedEngine as Paced } from '../../src/research/paced.js'
-import { SHIPPED_CORPUS_DIR } from '../../src/config.js'
+import { researchEngine } from './research.js'
 
 /**
  * The real corpus engine, paced (every progress step waits `stepMs`, abortably), counting its
@@ -14,7 +13,7 @@ export class PacedEngine implements ResearchEngine {
   started = 0
 
   constructor (stepMs: number) {
-    this.#paced = new Paced(new CorpusResearchEngine({ corpusDir: SHIPPED_CORPUS_DIR }), stepMs)
+    this.#paced = new Paced(researchEngine(), stepMs)
   }
 
   get stepMs (): number { return this.#paced.stepMs }

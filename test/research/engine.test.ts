@@ -2,13 +2,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { SHIPPED_CORPUS_DIR } from '../../src/config.js'
+import { CorpusRetriever } from '../../src/research/corpus-retriever.js'
 import { splitDocument } from '../../src/research/corpus.js'
-import { CorpusResearchEngine, DEPTH_PLAN } from '../../src/research/corpus-engine.js'
+import { DEPTH_PLAN } from '../../src/research/corpus-retriever.js'
+import { researchEngine } from '../helpers/research.js'
 import { PermanentError, type Report, type RunContext } from '../../src/research/engine.js'
 import { keyTerms, sentences, similarity, stem, truncate } from '../../src/research/text.js'
 
-const engine = new CorpusResearchEngine({ corpusDir: SHIPPED_CORPUS_DIR })
+const engine = researchEngine()
 
 function recorder (signal = new AbortController().signal): RunContext & { steps: Array<[number, string]> } {
   const steps: Array<[number, string]> = []
@@ -17,7 +18,7 @@ function recorder (signal = new AbortController().signal): RunContext & { steps:
 
 /** Every [n] in the text points at a listed source, and every source is cited. */
 function citationsHold (t: Tap.Test, report: Report): void {
-  const cited = new Set([...report.markdown.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])))
+  const cited = new Set([...(report.markdown ?? "").matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])))
   const ids = new Set(report.sources.map((s) => s.id))
   t.ok([...cited].every((n) => ids.has(n)), `citations ${[...cited].join(',')} all point at sources`)
   t.ok([...ids].every((n) => cited.has(n)), 'every source is cited')
@@ -64,7 +65,7 @@ t.test('a question the corpus does not treat gets an honest empty report', async
   const report = await engine.run({ query: 'zzqx wvvk', depth: 'quick' }, recorder())
   t.same(report.sources, [])
   t.same(report.sections, [])
-  t.match(report.summary, /No passage of the corpus matched/)
+  t.match(report.summary, /No passage of the sources searched matched/)
 })
 
 t.test('an aborted signal stops the engine at its next step', async (t) => {
@@ -82,10 +83,10 @@ t.test('an aborted signal stops the engine at its next step', async (t) => {
 })
 
 t.test('a missing or empty corpus is a permanent error, and the next job may retry the index', async (t) => {
-  const missing = new CorpusResearchEngine({ corpusDir: '/nonexistent/corpus' })
+  const missing = researchEngine({ corpus: new CorpusRetriever('/nonexistent/corpus') })
   await t.rejects(missing.run({ query: 'anything', depth: 'quick' }, recorder()), PermanentError)
   const empty = mkdtempSync(join(tmpdir(), 'corpus-'))
-  const emptyEngine = new CorpusResearchEngine({ corpusDir: empty })
+  const emptyEngine = researchEngine({ corpus: new CorpusRetriever(empty) })
   await t.rejects(emptyEngine.run({ query: 'anything', depth: 'quick' }, recorder()), /no \.md or \.txt documents/)
   writeFileSync(join(empty, 'notes.txt'), 'Lighthouses guide ships along dangerous coasts at night.\n\nA lighthouse keeper maintained the lamp.')
   const report = await emptyEngine.run({ query: 'lighthouse keeper', depth: 'quick' }, recorder())

@@ -1,0 +1,83 @@
+import { readFile } from 'node:fs/promises'
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { extname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { TestContext } from './app.js'
+
+const FILES = fileURLToPath(new URL('../fixtures/site/', import.meta.url))
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.txt': 'text/plain; charset=utf-8' }
+
+export interface TestSite {
+  url: string
+  /** Paths requested, in order. */
+  requests: string[]
+  /** When a request to /slow was dropped by the client (ms since epoch). */
+  slowClosedAt: number | null
+  /** Search results the /search endpoint (SearXNG's JSON API) answers with, by query. */
+  searchResults: (query: string) => Array<{ url: string, title: string, content: string }>
+}
+
+/**
+ * A small real web site on 127.0.0.1 for reader and engine tests: the pages in
+ * test/fixtures/site, plus a redirect, a redirect loop, a page that never finishes, oversized
+ * pages, a PDF, an image, a 404, and SearXNG's JSON search API. Closed after the test.
+ */
+export async function startTestSite (t: TestContext): Promise<TestSite> {
+  const sockets = new Set<import('node:net').Socket>()
+  const site: TestSite = { url: '', requests: [], slowClosedAt: null, searchResults: () => [] }
+  const server: Server = createServer((req, res) => { void handle(site, req, res) })
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  site.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  return site
+}
+
+async function handle (site: TestSite, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', site.url)
+  site.requests.push(url.pathname)
+  switch (url.pathname) {
+    case '/moved': return void res.writeHead(301, { location: '/retry-backoff.html' }).end()
+    case '/loop': return void res.writeHead(302, { location: '/loop' }).end()
+    case '/redirect': return void res.writeHead(302, { location: url.searchParams.get('to') ?? '/' }).end()
+    case '/missing': return void res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not found</h1>')
+    case '/paper.pdf': return void res.writeHead(200, { 'content-type': 'application/pdf' }).end('%PDF-1.4\n%...')
+    case '/photo.png': return void res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(64))
+    case '/empty.html': return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body><script>1</script></body></html>')
+    case '/huge-declared': return void res.writeHead(200, { 'content-type': 'text/html', 'content-length': String(3 * 1024 * 1024) }).end()
+    case '/huge': {
+      // No Content-Length: the reader has to count as it goes.
+      res.writeHead(200, { 'content-type': 'text/html' })
+      const chunk = `<p>${'retry backoff jitter '.repeat(3000)}</p>`
+      for (let sent = 0; sent < 3 * 1024 * 1024 && !res.destroyed; sent += chunk.length) {
+        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve))
+      }
+      return void res.end()
+    }
+    case '/slow': {
+      // Headers, then silence: only the client giving up ends this request.
+      res.writeHead(200, { 'content-type': 'text/html' })
+      res.write('<html><body><p>Loading')
+      req.socket.once('close', () => { site.slowClosedAt = Date.now() })
+      return
+    }
+    case '/search': {
+      const results = site.searchResults(url.searchParams.get('q') ?? '')
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ query: url.searchParams.get('q'), results }))
+    }
+  }
+  const file = url.pathname === '/' ? 'index.html' : url.pathname.slice(1)
+  try {
+    const body = await readFile(join(FILES, file))
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body)
+  } catch {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
+  }
+}

@@ -1,0 +1,150 @@
+import t from 'tap'
+import { resolveCitations } from '../../src/research/citations.js'
+import { parseQueries, reportFromMarkdown } from '../../src/research/llm-writer.js'
+import { ProviderError, callJson, retryAfterMs } from '../../src/research/providers/http.js'
+import { OpenAiCompatibleChat } from '../../src/research/providers/llm.js'
+import { BraveSearch, SearxngSearch, TavilySearch, webSearchFrom } from '../../src/research/providers/web-search.js'
+import { UsageMeter } from '../../src/research/usage.js'
+import { recorded, startFakeLlm } from '../helpers/fake-llm.js'
+import { startJsonServer } from '../helpers/json-server.js'
+import { startTestSite } from '../helpers/test-site.js'
+
+const never = new AbortController().signal
+const fast = { retries: 3, baseMs: 5, maxMs: 50 }
+
+t.test('SearXNG: the JSON API is queried and its results mapped, non-web results skipped, up to the limit', async (t) => {
+  const site = await startTestSite(t)
+  site.searchResults = (q) => [
+    { url: `${site.url}/a`, title: `A for ${q}`, content: '<b>first</b> hit' },
+    { url: 'ftp://example.test/file', title: 'not a web page', content: '' },
+    { url: `${site.url}/b`, title: 'B', content: 'second' },
+    { url: `${site.url}/c`, title: 'C', content: 'third' }
+  ]
+  const hits = await new SearxngSearch(site.url, { retry: fast }).search('retry backoff', { limit: 2, signal: never })
+  t.same(hits, [{ url: `${site.url}/a`, title: 'A for retry backoff', snippet: 'first hit' }, { url: `${site.url}/b`, title: 'B', snippet: 'second' }])
+})
+
+t.test('Tavily and Brave: their keys, parameters and result shapes', async (t) => {
+  const api = await startJsonServer(t, (request) => request.path.startsWith('/tavily')
+    ? { body: { query: request.body.query, results: [{ url: 'https://example.org/t', title: 'T', content: 'tavily says', score: 0.9 }] } }
+    : { body: { web: { results: [{ url: 'https://example.org/b', title: 'B', description: 'brave <strong>says</strong>' }] } } })
+  const tavily = await new TavilySearch('tvly-key', { endpoint: `${api.url}/tavily`, retry: fast }).search('q1', { limit: 5, signal: never })
+  t.same(tavily, [{ url: 'https://example.org/t', title: 'T', snippet: 'tavily says' }])
+  t.equal(api.requests[0]?.headers.authorization, 'Bearer tvly-key')
+  t.match(api.requests[0]?.body, { query: 'q1', max_results: 5 })
+  const brave = await new BraveSearch('brave-key', { endpoint: `${api.url}/brave`, retry: fast }).search('q2', { limit: 30, signal: never })
+  t.same(brave, [{ url: 'https://example.org/b', title: 'B', snippet: 'brave says' }])
+  t.equal(api.requests[1]?.headers['x-subscription-token'], 'brave-key')
+  t.match(api.requests[1]?.path, /q=q2&count=20$/, 'Brave takes at most 20 results per query')
+  api.queued.push({ body: { unexpected: true } })
+  await t.rejects(new TavilySearch('k', { endpoint: `${api.url}/tavily`, retry: fast }).search('q', { limit: 1, signal: never }), { name: 'ProviderError', message: 'Tavily answered without a results list' })
+})
+
+t.test('the configured search provider: SearXNG, then Tavily, then Brave, else none', async (t) => {
+  t.equal(webSearchFrom({ SEARXNG_URL: 'http://s', TAVILY_API_KEY: 't', BRAVE_API_KEY: 'b' })?.name, 'SearXNG')
+  t.equal(webSearchFrom({ SEARXNG_URL: '', TAVILY_API_KEY: 't', BRAVE_API_KEY: 'b' })?.name, 'Tavily')
+  t.equal(webSearchFrom({ SEARXNG_URL: '', TAVILY_API_KEY: '', BRAVE_API_KEY: 'b' })?.name, 'Brave Search')
+  t.equal(webSearchFrom({ SEARXNG_URL: '', TAVILY_API_KEY: '', BRAVE_API_KEY: '' }), null)
+})
+
+t.test('provider calls: 429 and 5xx are retried with backoff and Retry-After, then succeed', async (t) => {
+  const api = await startJsonServer(t, () => ({ body: { ok: true } }))
+  api.queued.push({ status: 429, body: { error: { message: 'Rate limit reached' } }, headers: { 'retry-after': '0' } }, { status: 503, body: 'upstream down' })
+  t.same(await callJson(api.url, { provider: 'Test API', signal: never, retry: fast }), { ok: true })
+  t.equal(api.requests.length, 3)
+})
+
+t.test('provider calls: an outage fails with a clear error after the retries, not a hang', async (t) => {
+  const api = await startJsonServer(t, () => ({ status: 503, body: { error: { message: 'The server is overloaded' } } }))
+  const started = Date.now()
+  await t.rejects(callJson(api.url, { provider: 'The LLM (m)', signal: never, retry: fast }), new ProviderError('The LLM (m) is unavailable: HTTP 503: The server is overloaded (after 4 tries)'))
+  t.equal(api.requests.length, 4)
+  t.ok(Date.now() - started < 2000)
+  await t.rejects(callJson('http://127.0.0.1:1/', { provider: 'Nothing', signal: never, retry: { ...fast, retries: 1 } }), { name: 'ProviderError', message: /Nothing is unavailable: .*ECONNREFUSED.* \(after 2 tries\)/ })
+})
+
+t.test('provider calls: other 4xx answers are not retried; a non-JSON success is an error', async (t) => {
+  const api = await startJsonServer(t, () => ({ status: 401, body: { error: { message: 'Incorrect API key provided' } } }))
+  await t.rejects(callJson(api.url, { provider: 'The LLM (m)', signal: never, retry: fast }), { name: 'ProviderError', message: 'The LLM (m) refused the call: HTTP 401: Incorrect API key provided' })
+  t.equal(api.requests.length, 1)
+  api.queued.push({ body: '<html>proxy page</html>' })
+  await t.rejects(callJson(api.url, { provider: 'P', signal: never, retry: fast }), { message: 'P answered HTTP 200 with a body that is not JSON' })
+})
+
+t.test('provider calls: an abort stops the wait between retries at once', async (t) => {
+  const api = await startJsonServer(t, () => ({ status: 503, body: {}, headers: { 'retry-after': '30' } }))
+  const controller = new AbortController()
+  const reason = new Error('job cancelled')
+  const call = callJson(api.url, { provider: 'P', signal: controller.signal, retry: { retries: 3, baseMs: 5, maxMs: 30_000 } })
+  while (api.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  const abortedAt = Date.now()
+  controller.abort(reason)
+  await t.rejects(call, reason)
+  t.ok(Date.now() - abortedAt < 500, 'no 30 s Retry-After wait after the abort')
+})
+
+t.test('Retry-After as seconds or an HTTP date', async (t) => {
+  t.equal(retryAfterMs('2'), 2000)
+  t.equal(retryAfterMs(undefined), null)
+  t.equal(retryAfterMs('soon'), null)
+  const inTwoSeconds = retryAfterMs(new Date(Date.now() + 2000).toUTCString()) as number
+  t.ok(inTwoSeconds > 0 && inTwoSeconds <= 2000)
+})
+
+t.test('the OpenAI-compatible client: wire format in and out, usage counted', async (t) => {
+  const llm = await startFakeLlm(t)
+  const chat = new OpenAiCompatibleChat({ baseUrl: `${llm.baseUrl}/`, apiKey: 'sk-test', model: 'gpt-4o-mini', retry: fast })
+  const answer = await chat.complete([{ role: 'system', content: 'You plan research. x' }, { role: 'user', content: 'q' }], { maxTokens: 300, signal: never })
+  t.same(JSON.parse(answer.content), ['exponential backoff cap for job retries', 'jitter to spread retries of many clients'])
+  t.same([answer.inputTokens, answer.outputTokens], [62, 19])
+  t.equal(llm.requests[0]?.path, '/v1/chat/completions')
+  t.equal(llm.requests[0]?.headers.authorization, 'Bearer sk-test')
+  t.match(llm.requests[0]?.body, { model: 'gpt-4o-mini', max_tokens: 300, messages: [{ role: 'system' }, { role: 'user', content: 'q' }] })
+
+  const keyless = new OpenAiCompatibleChat({ baseUrl: llm.baseUrl, apiKey: '', model: 'llama3.1', retry: fast })
+  const withoutUsage = { ...recorded('plan'), usage: undefined }
+  llm.queued.push({ body: withoutUsage })
+  const estimated = await keyless.complete([{ role: 'user', content: 'x'.repeat(400) }], { maxTokens: 50, signal: never })
+  t.equal(llm.requests[1]?.headers.authorization, undefined, 'no key, no Authorization header (Ollama)')
+  t.same([estimated.inputTokens, estimated.outputTokens], [100, Math.ceil(estimated.content.length / 4)], 'usage estimated when the server gives none')
+  llm.queued.push({ body: { choices: [] } })
+  await t.rejects(keyless.complete([{ role: 'user', content: 'x' }], { maxTokens: 50, signal: never }), { name: 'ProviderError', message: 'The LLM (llama3.1) answered without a message' })
+})
+
+t.test('citations: unknown numbers dropped, the cited renumbered by first use, the uncited left out', async (t) => {
+  const sources = [1, 2, 3, 4].map((id) => ({ id, name: `s${id}` }))
+  const { text, sources: cited } = resolveCitations('A [3]. B [1, 9]. C [3][4]. D [8].', sources)
+  t.equal(text, 'A [1]. B [2]. C [1][3]. D.')
+  t.same(cited, [{ id: 1, name: 's3' }, { id: 2, name: 's1' }, { id: 3, name: 's4' }])
+})
+
+t.test('a model\'s Markdown becomes title, summary and sections; its own source list is replaced', async (t) => {
+  const sources = [1, 2, 3].map((id) => ({ id, title: `T${id}`, path_or_url: `https://e.test/${id}`, kind: 'url' as const, snippet: `s${id}`, score: 1, excerpts: [] }))
+  const content = recorded('report').choices[0].message.content as string
+  const report = reportFromMarkdown(content, 'q', sources)
+  t.equal(report?.title, 'Retrying failed background jobs')
+  t.match(report?.summary, /lockstep \[1\]\. .* fix \[2\]\.$/)
+  t.same(report?.sections.map((s) => s.heading), ['Backoff and its cap', 'Jitter'])
+  t.same(report?.sources.map((s) => s.path_or_url), ['https://e.test/2', 'https://e.test/1', 'https://e.test/3'])
+  t.notMatch(report?.markdown, /made up|\[7\]|\[9\]/)
+  t.match(report?.markdown, /## Sources\n\n1\. \*\*T2\*\*/)
+  t.equal(reportFromMarkdown('Nothing cited [5].', 'q', sources), null, 'an answer citing nothing read is rejected')
+})
+
+t.test('sub-questions from a JSON array or from lines', async (t) => {
+  t.same(parseQueries('["a b c", "d e f", 3]', 'q'), ['a b c', 'd e f'])
+  t.same(parseQueries('Here you go:\n1. first query\n- second query\n* Q', 'q'), ['Here you go:', 'first query', 'second query'])
+  t.same(parseQueries('["q", "again"]', 'Q'), ['again'], 'the question itself is not repeated')
+})
+
+t.test('cost: computed from the prices, null when a paid call has no price', async (t) => {
+  const meter = new UsageMeter(10_000)
+  t.equal(meter.snapshot({ llmInputPerMTok: null, llmOutputPerMTok: null, searchPerQuery: null }).cost_usd, 0, 'nothing paid: zero')
+  meter.llm(1_000_000, 500_000)
+  meter.search(false)
+  meter.search(true)
+  t.equal(meter.snapshot({ llmInputPerMTok: 0.15, llmOutputPerMTok: 0.6, searchPerQuery: 0.01 }).cost_usd, 0.46)
+  t.equal(meter.snapshot({ llmInputPerMTok: 0.15, llmOutputPerMTok: 0.6, searchPerQuery: null }).cost_usd, null)
+  t.equal(meter.snapshot({ llmInputPerMTok: null, llmOutputPerMTok: 0.6, searchPerQuery: 0.01 }).cost_usd, null)
+  t.equal(meter.tokensLeft, 0)
+})
