@@ -56,6 +56,10 @@ export class DeepResearchEngine implements ResearchEngine {
     return options.sources.includes('web') && this.#options.webSearch === null ? NO_WEB_SEARCH : null
   }
 
+  providers (): { web_search: string | null, llm: string | null } {
+    return { web_search: this.#options.webSearch?.name ?? null, llm: this.#options.llm?.model ?? null }
+  }
+
   async close (): Promise<void> {
     await this.#options.reader.close()
   }

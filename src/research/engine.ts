@@ -22,6 +22,8 @@ export interface ResearchEngine {
   run (request: ResearchRequest, context: RunContext): Promise<Report>
   /** Why a job with these options cannot run here (a source not configured), or null. */
   unavailable? (options: ResearchOptionsData): string | null
+  /** The providers configured: web search and LLM names, null where none. */
+  providers? (): { web_search: string | null, llm: string | null }
   /** Frees what the engine holds open (HTTP connections). */
   close? (): Promise<void>
 }

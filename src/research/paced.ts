@@ -21,6 +21,10 @@ export class PacedEngine implements ResearchEngine {
     return this.inner.unavailable?.(options) ?? null
   }
 
+  providers (): { web_search: string | null, llm: string | null } {
+    return this.inner.providers?.() ?? { web_search: null, llm: null }
+  }
+
   async close (): Promise<void> {
     await this.inner.close?.()
   }

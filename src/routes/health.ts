@@ -31,6 +31,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async (app,
       redis,
       runner: { running, queued: await store.queueDepth(), concurrency },
       auth: app.authOpen ? 'open' as const : 'keys' as const,
+      research: { engine: app.engine.name, ...(app.engine.providers?.() ?? { web_search: null, llm: null }) },
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       version
     }

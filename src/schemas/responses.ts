@@ -33,6 +33,11 @@ export const Health = Type.Object({
     concurrency: Type.Integer()
   }),
   auth: Type.Union([Type.Literal('open'), Type.Literal('keys')], { description: '`open`: no API keys are configured, anyone can call the API' }),
+  research: Type.Object({
+    engine: Type.String(),
+    web_search: Type.Union([Type.String(), Type.Null()], { description: 'The web search provider; null: the `web` source is unavailable' }),
+    llm: Type.Union([Type.String(), Type.Null()], { description: 'The LLM model; null: reports are extractive' })
+  }),
   uptime_s: Type.Number(),
   version: Type.String()
 }, { title: 'Health' })

@@ -7,6 +7,7 @@ const QUESTION = 'How should failed background jobs be retried with backoff and 
 
 t.test('request options are validated with clear 400s', async (t) => {
   const app = await startApp(t)
+  t.same(json(await app.inject({ url: '/health' })).research, { engine: 'research', web_search: null, llm: null }, '/health says no provider is configured')
   const cases: Array<[object, string, RegExp]> = [
     [{ urls: ['ftp://example.org/file'] }, 'validation_error', /body\/urls\/0 must match pattern/],
     [{ urls: Array.from({ length: 21 }, (_, i) => `https://example.org/${i}`) }, 'validation_error', /body\/urls must NOT have more than 20 items/],
@@ -110,6 +111,7 @@ t.test('an LLM configured through the environment writes the report; its outage 
   t.equal(done.status, 'completed', done.error ?? '')
   t.equal(done.result.writer, 'gpt-4o-mini')
   t.match(done.result.usage, { llm_calls: 2, input_tokens: 1902, output_tokens: 190, cost_usd: 0.000399 })
+  t.equal(json(await app.inject({ url: '/health' })).research.llm, 'gpt-4o-mini')
   t.equal(llm.requests[0]?.headers.authorization, 'Bearer sk-test')
 
   llm.queued.push({ status: 500, body: { error: { message: 'boom' } } }, { status: 500, body: { error: { message: 'boom' } } })
@@ -123,6 +125,7 @@ t.test('web search configured through SEARXNG_URL makes the web source available
   const site = await startTestSite(t)
   site.searchResults = () => [{ url: `${site.url}/jitter.html`, title: 'Why retries need jitter', content: '' }]
   const app = await startApp(t, { ALLOW_PRIVATE_URLS: true, SEARXNG_URL: site.url })
+  t.same(json(await app.inject({ url: '/health' })).research, { engine: 'research', web_search: 'SearXNG', llm: null }, '/health names the providers')
   const job = await pollJob(app, (await createJob(app, { query: QUESTION, depth: 'quick', sources: ['web'] })).job_id)
   t.equal(job.status, 'completed', job.error ?? '')
   t.same(job.result.sources.map((s: any) => [s.kind, s.path_or_url]), [['web', `${site.url}/jitter.html`]])
