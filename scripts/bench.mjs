@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { cpus, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Processes, freePort, until } from './lib/processes.mjs'
+import { Processes, cleanUpOnSignals, freePort, until } from './lib/processes.mjs'
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -15,6 +15,10 @@ const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'bench-'))
 const processes = new Processes(root)
 const start = (command, args, env = {}) => processes.start(command, args, env)
+cleanUpOnSignals(async () => {
+  await processes.killAll()
+  rmSync(work, { recursive: true, force: true })
+})
 const useWrk = spawnSync('wrk', ['--version']).error === undefined
 const tool = useWrk ? 'wrk' : 'autocannon'
 

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Processes, freePort, until } from './lib/processes.mjs'
+import { Processes, cleanUpOnSignals, freePort, until } from './lib/processes.mjs'
 
 const JOBS = Number(process.env.CHAOS_JOBS ?? 300)
 const MAX_ATTEMPTS = 3
@@ -77,7 +77,7 @@ async function cleanup () {
   await processes.killAll()
   rmSync(work, { recursive: true, force: true })
 }
-process.on('SIGINT', () => { cleanup().finally(() => process.exit(130)) })
+cleanUpOnSignals(cleanup)
 
 let failed = false
 try {

@@ -37,6 +37,13 @@ export class Processes {
   }
 }
 
+/** On Ctrl-C or SIGTERM, runs `cleanup` (kill children, remove temp dirs) before exiting. */
+export function cleanUpOnSignals (cleanup) {
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+    process.once(signal, () => { cleanup().finally(() => process.exit(code)) })
+  }
+}
+
 export async function until (what, check, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
