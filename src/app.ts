@@ -14,6 +14,7 @@ import storePlugin from './plugins/store.js'
 import swaggerPlugin from './plugins/swagger.js'
 import type { ResearchEngine } from './research/engine.js'
 import { engineFromConfig } from './research/from-config.js'
+import eventRoutes from './routes/events.js'
 import healthRoutes from './routes/health.js'
 import jobRoutes from './routes/jobs.js'
 import legacyRoutes from './routes/legacy.js'
@@ -64,6 +65,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
 
   await app.register(researchRoutes)
   await app.register(jobRoutes)
+  await app.register(eventRoutes, { heartbeatMs: config.SSE_HEARTBEAT_MS, pollMs: config.SSE_POLL_MS })
   await app.register(healthRoutes, { version: VERSION })
   await app.register(statsRoutes)
   await app.register(metricsRoutes)

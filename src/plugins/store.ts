@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { type Config, redactUrl } from '../config.js'
 import { FallbackJobStore } from '../store/fallback.js'
+import { LocalEventLog } from '../store/job-events.js'
 import { MemoryJobStore } from '../store/memory.js'
 import { RedisJobStore } from '../store/redis.js'
 import { type RedisClient, connectInBackground, createRedisClient } from '../store/redis-client.js'
@@ -38,6 +39,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
     client.on('ready', () => log.info({ redis: redactUrl(config.REDIS_URL) }, 'Redis ready'))
     redis = new RedisJobStore(client, {
       ttlSeconds: config.JOB_TTL_SECONDS,
+      maxEvents: config.JOB_EVENTS_MAX,
       timeoutMs: config.REDIS_TIMEOUT_MS,
       onCommand: (command, ms, ok) => app.metrics.redisCommand(command, ms, ok)
     })
@@ -49,6 +51,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
     redis,
     breakerMs: config.REDIS_BREAKER_MS,
     readWaitMs: config.REDIS_READ_WAIT_MS,
+    events: new LocalEventLog({ maxEvents: config.JOB_EVENTS_MAX, maxJobs: config.MEMORY_MAX_JOBS, ttlSeconds: config.JOB_TTL_SECONDS }),
     logger: log,
     onFallback: (operation) => app.metrics.fallback(operation)
   })

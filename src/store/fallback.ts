@@ -4,6 +4,7 @@ import {
   type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
   compareNewestFirst, matchesQuery
 } from './job-store.js'
+import { type JobEvent, type JobEventLog, LocalEventLog } from './job-events.js'
 import type { MemoryJobStore } from './memory.js'
 import type { RedisJobStore } from './redis.js'
 
@@ -23,6 +24,8 @@ export interface FallbackJobStoreOptions {
    */
   readWaitMs?: number
   logger?: StoreLogger
+  /** Events of jobs written only here (no Redis, or an outage); default: 500 per job, as many jobs as the Map. */
+  events?: LocalEventLog
   /** Told each time the Map serves a read or takes a write because Redis could not (Redis configured). */
   onFallback?: (operation: 'read' | 'write') => void
 }
@@ -47,8 +50,9 @@ interface Unsynced { op: 'upsert' | 'delete', base: number }
  * that reach only the Map are remembered with the Redis version they started from, and copied
  * to Redis when it is back unless Redis's record moved on meanwhile (then Redis wins).
  */
-export class FallbackJobStore implements JobStore {
+export class FallbackJobStore implements JobStore, JobEventLog {
   readonly #memory: MemoryJobStore
+  readonly #localEvents: LocalEventLog
   readonly #redis: RedisJobStore | undefined
   readonly #breaker: CircuitBreaker
   readonly #logger: StoreLogger | undefined
@@ -64,6 +68,7 @@ export class FallbackJobStore implements JobStore {
 
   constructor (options: FallbackJobStoreOptions) {
     this.#memory = options.memory
+    this.#localEvents = options.events ?? new LocalEventLog({ maxEvents: 500, maxJobs: 10_000, ttlSeconds: 86_400 })
     this.#redis = options.redis
     this.#breaker = new CircuitBreaker(options.breakerMs)
     this.#logger = options.logger
@@ -194,13 +199,21 @@ export class FallbackJobStore implements JobStore {
     const result = held === null && expectedVersion !== 0
       ? this.#memory.putUnseen(job, expectedVersion, enqueue)
       : await this.#memory.put(job, expectedVersion, enqueue)
+    if (result.ok) this.#localEvents.append(result.job, held?.status ?? null)
     if (!result.ok || this.#redis === undefined) return result
     this.#onFallback?.('write')
     if (!this.#unsynced.has(id)) this.#unsynced.set(id, { op: 'upsert', base: expectedVersion })
     return { ...result, authoritative: false }
   }
 
+  /** From Redis's stream when Redis answers; from this process's log without Redis or during an outage. */
+  async events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]> {
+    const remote = await this.#attempt((redis) => redis.events(id, afterId, limit))
+    return remote.ok ? remote.value : await this.#localEvents.events(id, afterId, limit)
+  }
+
   async delete (id: string): Promise<boolean> {
+    this.#localEvents.delete(id)
     const remote = await this.#attempt((redis) => redis.delete(id))
     const local = await this.#memory.delete(id)
     if (remote.ok) {

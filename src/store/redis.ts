@@ -6,9 +6,11 @@ import {
   type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
   createdMs, emptyCounts, isAfterCursor, leaseExpiryMs, matchesQuery, serializeJob, stampWrite
 } from './job-store.js'
+import { type JobEvent, type JobEventType, eventData } from './job-events.js'
 
 export const KEYS = {
   job: (id: string) => `job:${id}`,
+  events: (id: string) => `job:${id}:events`,
   created: 'jobs:created',
   expiry: 'jobs:expiry',
   pending: 'jobs:pending',
@@ -53,6 +55,8 @@ export interface RedisJobStoreOptions {
   /** Deadline for each call; a call past it rejects with RedisTimeoutError. */
   timeoutMs: number
   now?: () => number
+  /** Most events kept per job in its stream (default 500). */
+  maxEvents?: number
   /** Told about every round trip: the command (EVALSHA is named by its script), its time, success. */
   onCommand?: (command: string, ms: number, ok: boolean) => void
 }
@@ -65,6 +69,7 @@ export interface RedisJobStoreOptions {
 export class RedisJobStore implements JobStore {
   readonly #client: RedisClient
   readonly #ttlSeconds: number
+  readonly #maxEvents: number
   readonly #timeoutMs: number
   readonly #now: () => number
   readonly #onCommand: RedisJobStoreOptions['onCommand']
@@ -73,6 +78,7 @@ export class RedisJobStore implements JobStore {
   constructor (client: RedisClient, options: RedisJobStoreOptions) {
     this.#client = client
     this.#ttlSeconds = options.ttlSeconds
+    this.#maxEvents = options.maxEvents ?? 500
     this.#timeoutMs = options.timeoutMs
     this.#now = options.now ?? Date.now
     this.#onCommand = options.onCommand
@@ -93,7 +99,8 @@ export class RedisJobStore implements JobStore {
     const reply = await this.#script<[number, string?]>(SCRIPTS.put, this.#jobKeys(job.job_id), [
       String(expectedVersion), serializeJob(written), String(this.#ttlSeconds),
       String(createdMs(written)), String(Date.parse(written.expires_at)), job.job_id, mode,
-      written.status, String(leaseExpiryMs(written) ?? ''), typeof enqueue === 'object' ? String(enqueue.retryAtMs) : ''
+      written.status, String(leaseExpiryMs(written) ?? ''), typeof enqueue === 'object' ? String(enqueue.retryAtMs) : '',
+      eventData(written), String(this.#maxEvents)
     ])
     if (reply[0] === 1) return { ok: true, job: written, authoritative: true }
     return { ok: false, current: reply[1] === undefined ? null : JSON.parse(reply[1]) as StoredJob }
@@ -113,6 +120,15 @@ export class RedisJobStore implements JobStore {
       job.status, String(leaseExpiryMs(job) ?? '')
     ])
     return reply === 1
+  }
+
+  /** The job's events after `afterId` (exclusive), oldest first, from its stream. */
+  async events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]> {
+    const entries = await this.#send<Array<[string, string[] | Record<string, string>]>>(['XRANGE', KEYS.events(id), afterId === null ? '-' : `(${afterId}`, '+', 'COUNT', String(limit)])
+    return entries.map(([eventId, fields]) => {
+      const map = Array.isArray(fields) ? Object.fromEntries(pairs(fields)) : fields
+      return { id: eventId, type: map.type as JobEventType, data: map.data as string }
+    })
   }
 
   async delete (id: string): Promise<boolean> {
@@ -221,7 +237,7 @@ export class RedisJobStore implements JobStore {
   }
 
   #jobKeys (id: string): string[] {
-    return [KEYS.job(id), KEYS.created, KEYS.expiry, KEYS.pending, KEYS.leases, KEYS.delayed, ...STATUS_KEYS]
+    return [KEYS.job(id), KEYS.created, KEYS.expiry, KEYS.pending, KEYS.leases, KEYS.delayed, ...STATUS_KEYS, KEYS.events(id)]
   }
 
   async #script<T> (script: LuaScript, keys: string[], args: string[]): Promise<T> {
@@ -272,4 +288,10 @@ function scoredMembers (reply: unknown[]): Array<[string, number]> {
   const pairs: Array<[string, number]> = []
   for (let i = 0; i < reply.length; i += 2) pairs.push([String(reply[i]), Number(reply[i + 1])])
   return pairs
+}
+
+function pairs (flat: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string])
+  return out
 }

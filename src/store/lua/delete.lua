@@ -8,4 +8,5 @@ redis.call('LREM', KEYS[4], 0, id)
 for i = 5, 11 do
   redis.call('ZREM', KEYS[i], id)
 end
+redis.call('DEL', KEYS[12])
 return existed

@@ -5,6 +5,7 @@
 -- ARGV[1] expected version (0: must not exist)   ARGV[2] record JSON   ARGV[3] TTL seconds
 -- ARGV[4] created ms   ARGV[5] expires ms   ARGV[6] job id   ARGV[7] '' | 'tail' | 'head' | 'delayed'
 -- ARGV[8] new status   ARGV[9] lease expiry ms ('' when the job holds no lease)   ARGV[10] retry time ms
+-- KEYS[12] job:<id>:events (stream)   ARGV[11] event data JSON   ARGV[12] most events kept per job
 -- Returns {1} when written, {0, current JSON} on a version or final-state conflict, {0} when missing.
 local current = redis.call('GET', KEYS[1])
 local expected = tonumber(ARGV[1])
@@ -28,6 +29,19 @@ if ARGV[7] == 'delayed' then
 elseif previous == 'pending' then
   redis.call('ZREM', KEYS[6], id)
 end
+-- The job's event stream (for SSE) gets an entry in the same step, unless nothing a client
+-- sees changed (a lease renewal): one event per visible change, on every replica alike.
+local last = redis.call('XREVRANGE', KEYS[12], '+', '-', 'COUNT', 1)[1]
+if not (last and last[2][4] == ARGV[11]) then
+  local kind = 'progress'
+  if is_final(status) then
+    kind = status
+  elseif previous ~= status then
+    kind = 'status'
+  end
+  redis.call('XADD', KEYS[12], 'MAXLEN', '~', ARGV[12], '*', 'type', kind, 'data', ARGV[11])
+end
+redis.call('EXPIRE', KEYS[12], ARGV[3])
 if ARGV[7] == 'tail' then
   redis.call('RPUSH', KEYS[4], id)
 elseif ARGV[7] == 'head' then

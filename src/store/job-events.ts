@@ -1,0 +1,93 @@
+import type { StoredJob } from '../schemas/job.js'
+
+/** `status` on a status change (creation included), `progress` on progress or step, then the final status. */
+export type JobEventType = 'status' | 'progress' | 'completed' | 'failed' | 'cancelled'
+
+export interface JobEvent {
+  /** `<ms>-<seq>`, increasing per job (a Redis stream id, or one made the same way in memory). */
+  id: string
+  type: JobEventType
+  /** JSON: the job's state after the change (see `eventData`). */
+  data: string
+}
+
+/** Reads a job's events after a given event id (null: from the first). */
+export interface JobEventLog {
+  events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]>
+}
+
+export const FINAL_EVENT_TYPES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled'])
+
+/**
+ * What an event carries: enough for a progress bar and its step line, without the report
+ * (fetch the job for that). Writes that change none of it (lease renewals) add no event.
+ */
+export function eventData (job: StoredJob): string {
+  return JSON.stringify({ job_id: job.job_id, status: job.status, progress: job.progress, current_step: job.current_step, attempts: job.attempts, error: job.error })
+}
+
+export function eventType (previousStatus: string | null, status: string): JobEventType {
+  if (FINAL_EVENT_TYPES.has(status)) return status as JobEventType
+  return previousStatus === status ? 'progress' : 'status'
+}
+
+export const EVENT_ID = /^\d{1,15}-\d{1,15}$/
+
+export function compareEventIds (a: string, b: string): number {
+  const [aMs = 0, aSeq = 0] = a.split('-').map(Number)
+  const [bMs = 0, bSeq = 0] = b.split('-').map(Number)
+  return aMs - bMs || aSeq - bSeq
+}
+
+interface LocalLog { events: JobEvent[], expiresAtMs: number }
+
+/**
+ * Events of the jobs this process writes without Redis (no REDIS_URL, or during an outage),
+ * bounded in events per job and in jobs, and expiring with the job's TTL.
+ */
+export class LocalEventLog implements JobEventLog {
+  readonly #logs = new Map<string, LocalLog>()
+  readonly #maxEvents: number
+  readonly #maxJobs: number
+  readonly #ttlMs: number
+  readonly #now: () => number
+
+  constructor (options: { maxEvents: number, maxJobs: number, ttlSeconds: number, now?: () => number }) {
+    this.#maxEvents = options.maxEvents
+    this.#maxJobs = options.maxJobs
+    this.#ttlMs = options.ttlSeconds * 1000
+    this.#now = options.now ?? Date.now
+  }
+
+  /** Records the write of `job` over a record whose status was `previousStatus` (null: new). */
+  append (job: StoredJob, previousStatus: string | null): void {
+    const now = this.#now()
+    let log = this.#logs.get(job.job_id)
+    if (log === undefined || log.expiresAtMs <= now) {
+      log = { events: [], expiresAtMs: 0 }
+      if (this.#logs.size >= this.#maxJobs) this.#logs.delete(this.#logs.keys().next().value as string)
+    }
+    // Re-inserted so the Map stays in "least recently written first" order for eviction.
+    this.#logs.delete(job.job_id)
+    this.#logs.set(job.job_id, log)
+    log.expiresAtMs = now + this.#ttlMs
+    const data = eventData(job)
+    const last = log.events.at(-1)
+    if (last !== undefined && last.data === data) return
+    const [lastMs = 0, lastSeq = 0] = (last?.id ?? '0-0').split('-').map(Number)
+    const id = now > lastMs ? `${now}-0` : `${lastMs}-${lastSeq + 1}`
+    log.events.push({ id, type: eventType(previousStatus, job.status), data })
+    if (log.events.length > this.#maxEvents) log.events.splice(0, log.events.length - this.#maxEvents)
+  }
+
+  async events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]> {
+    const log = this.#logs.get(id)
+    if (log === undefined || log.expiresAtMs <= this.#now()) return []
+    const after = afterId === null ? log.events : log.events.filter((event) => compareEventIds(event.id, afterId) > 0)
+    return after.slice(0, limit)
+  }
+
+  delete (id: string): void {
+    this.#logs.delete(id)
+  }
+}

@@ -1,0 +1,104 @@
+import type { FastifyInstance } from 'fastify'
+import t from 'tap'
+import { createJob, json, startApp, waitFor } from '../helpers/app.js'
+import { PacedEngine } from '../helpers/engines.js'
+import { RedisServer } from '../helpers/redis-server.js'
+import { readEvents } from '../helpers/sse.js'
+
+async function listen (app: FastifyInstance): Promise<string> {
+  return await app.listen({ port: 0, host: '127.0.0.1' })
+}
+
+function increasing (ids: string[]): boolean {
+  return ids.every((id, i) => i === 0 || compare(ids[i - 1] as string, id) < 0)
+}
+function compare (a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number]
+  const [bm, bs] = b.split('-').map(Number) as [number, number]
+  return am - bm || as - bs
+}
+
+t.test('a job\'s stream: status, progress with its steps, the final event, then the server ends it', async (t) => {
+  const app = await startApp(t, { SSE_POLL_MS: 20 }, { engine: new PacedEngine(30) })
+  const base = await listen(app)
+  const job = await createJob(app, { query: 'lease expiry and crashed workers', depth: 'quick' })
+  const read = await readEvents(`${base}/v1/jobs/${job.job_id}/events`)
+  t.equal(read.status, 200)
+  t.match(read.contentType, /^text\/event-stream/)
+  t.ok(read.ended, 'the server ended the stream after the final event')
+  const types = read.events.map((e) => e.event)
+  t.equal(types[0], 'status')
+  t.equal(read.events[0]?.data.status, 'pending')
+  t.ok(types.includes('progress'))
+  t.equal(types.at(-1), 'completed')
+  t.equal(types.filter((type) => type === 'completed').length, 1)
+  t.ok(increasing(read.events.map((e) => e.id)), 'ids increase')
+  const progress = read.events.map((e) => e.data.progress as number)
+  t.same(progress, [...progress].sort((a, b) => a - b), 'progress never goes down')
+  t.ok(read.events.some((e) => /^Pass 1\/1/.test(e.data.current_step)), 'the steps are there')
+  t.ok(read.events.every((e) => e.data.job_id === job.job_id))
+  t.equal(new Set(read.events.map((e) => e.data.current_step + e.data.status)).size, read.events.length, 'no event repeats the one before it (lease renewals add none)')
+
+  const late = await readEvents(`${base}/v1/jobs/${job.job_id}/events`)
+  t.same(late.events, read.events, 'a client arriving after the end gets the whole history, then the end')
+})
+
+t.test('resume with Last-Event-ID on another replica: no gaps, no duplicates (events kept in Redis)', async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  const a = await startApp(t, { REDIS_URL: redis.url, SSE_POLL_MS: 20, WORKER_ID: 'a' }, { engine: new PacedEngine(40) })
+  const b = await startApp(t, { REDIS_URL: redis.url, SSE_POLL_MS: 20, WORKER_ID: 'b' }, { engine: new PacedEngine(40) })
+  await waitFor('Redis ready on both', () => a.store.mode === 'redis' && b.store.mode === 'redis')
+  const [baseA, baseB] = [await listen(a), await listen(b)]
+  const job = await createJob(a, { query: 'circuit breaker half-open state', depth: 'standard' })
+  const first = await readEvents(`${baseA}/v1/jobs/${job.job_id}/events`, { stopAfter: 3 })
+  t.equal(first.events.length, 3)
+  t.notOk(first.ended, 'the first connection was dropped by the client')
+  const rest = await readEvents(`${baseB}/v1/jobs/${job.job_id}/events`, { lastEventId: first.events[2]?.id })
+  t.ok(rest.ended)
+  const full = await readEvents(`${baseA}/v1/jobs/${job.job_id}/events`)
+  t.same([...first.events, ...rest.events], full.events, 'the two halves are exactly the whole stream')
+  t.equal(full.events.at(-1)?.event, 'completed')
+  t.ok(full.events.length >= 6, `${full.events.length} events`)
+  const viaQuery = await readEvents(`${baseB}/v1/jobs/${job.job_id}/events?last_event_id=${full.events.at(-2)?.id as string}`)
+  t.same(viaQuery.events, full.events.slice(-1), 'last_event_id in the query string works too')
+  t.equal(await redis.client().then(async (c) => { const ttl = await c.ttl(`job:${job.job_id}:events`); await c.close(); return ttl > 86_000 }), true, 'the stream has the record\'s TTL')
+})
+
+t.test('an idle stream sends heartbeat comments; a cancel ends it with a cancelled event', async (t) => {
+  const app = await startApp(t, { SSE_POLL_MS: 20, SSE_HEARTBEAT_MS: 100 }, { engine: new PacedEngine(300) })
+  const base = await listen(app)
+  const job = await createJob(app, { query: 'lease expiry', depth: 'deep' })
+  const reading = readEvents(`${base}/v1/jobs/${job.job_id}/events`)
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  await app.inject({ method: 'POST', url: `/v1/jobs/${job.job_id}/cancel` })
+  const read = await reading
+  t.ok(read.comments.includes('heartbeat'), 'heartbeat comments were sent')
+  t.equal(read.events.at(-1)?.event, 'cancelled')
+  t.ok(read.ended)
+})
+
+t.test('unknown ids are 404, malformed Last-Event-ID values 400, as JSON', async (t) => {
+  const app = await startApp(t)
+  const missing = await app.inject({ url: '/v1/jobs/8a0c6b3e-5f64-4b8e-9d7c-2a1b3c4d5e6f/events' })
+  t.equal(missing.statusCode, 404)
+  t.equal(json(missing).error, 'not_found')
+  const job = await createJob(app, { query: 'q', depth: 'quick' })
+  const bad = await app.inject({ url: `/v1/jobs/${job.job_id}/events`, headers: { 'last-event-id': 'yesterday' } })
+  t.equal(bad.statusCode, 400)
+  t.match(json(bad), { error: 'validation_error', message: /last-event-id/ })
+})
+
+t.test('closing the app ends open streams at once', async (t) => {
+  const app = await startApp(t, { SSE_POLL_MS: 20 }, { engine: new PacedEngine(5000) })
+  const base = await listen(app)
+  const job = await createJob(app, { query: 'slow', depth: 'quick' })
+  let received = 0
+  const reading = readEvents(`${base}/v1/jobs/${job.job_id}/events`, { onEvent: () => { received++ } })
+  await waitFor('the stream to start', () => received > 0)
+  const started = Date.now()
+  await app.close()
+  const read = await reading
+  t.ok(read.ended)
+  t.ok(Date.now() - started < 3000, `closed in ${Date.now() - started} ms`)
+})
