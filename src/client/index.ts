@@ -1,0 +1,164 @@
+import createClient from 'openapi-fetch'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { paths } from './api-types.js'
+import { parseEventStream } from './sse.js'
+
+export type { paths } from './api-types.js'
+export type JobRecord = paths['/v1/jobs/{job_id}']['get']['responses'][200]['content']['application/json']
+export type CreateResearchRequest = paths['/v1/research']['post']['requestBody']['content']['application/json']
+export type JobList = paths['/v1/jobs']['get']['responses'][200]['content']['application/json']
+export type ListOptions = NonNullable<paths['/v1/jobs']['get']['parameters']['query']>
+
+/** What each event of GET /v1/jobs/{id}/events carries. */
+export interface JobProgress {
+  job_id: string
+  status: JobRecord['status']
+  progress: number
+  current_step: string
+  attempts: number
+  error: string | null
+}
+
+export interface JobEvent { id: string, type: 'status' | 'progress' | 'completed' | 'failed' | 'cancelled', data: JobProgress }
+
+/** An error answer of the API: its HTTP status, its `error` code and `message`. */
+export class ApiError extends Error {
+  override name = 'ApiError'
+  constructor (readonly status: number, readonly code: string, message: string) { super(message) }
+}
+
+export interface ResearchClientOptions {
+  /** e.g. http://localhost:3000 */
+  baseUrl: string
+  /** Sent as `Authorization: Bearer <key>` when the API has keys. */
+  apiKey?: string
+  fetch?: typeof fetch
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal
+  /** Told of every change (from the event stream, or from polls when streaming is not possible). */
+  onProgress?: (progress: JobProgress) => void
+  /** Poll interval when falling back to polling (default 1000 ms). */
+  pollIntervalMs?: number
+  /** false: poll only. */
+  stream?: boolean
+}
+
+const FINAL = new Set(['completed', 'failed', 'cancelled'])
+
+/**
+ * A typed client of the Deep Research Job API, generated from openapi/openapi.json
+ * (openapi-typescript types, openapi-fetch calls). `api` is the raw typed client.
+ */
+export class ResearchClient {
+  readonly api: ReturnType<typeof createClient<paths>>
+  readonly #options: ResearchClientOptions
+  readonly #fetch: typeof fetch
+
+  constructor (options: ResearchClientOptions) {
+    this.#options = options
+    this.#fetch = options.fetch ?? globalThis.fetch
+    this.api = createClient<paths>({
+      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+      headers: this.#headers(),
+      fetch: this.#fetch
+    })
+  }
+
+  async submit (body: CreateResearchRequest, options: { idempotencyKey?: string } = {}): Promise<JobRecord> {
+    const { data, error, response } = await this.api.POST('/v1/research', {
+      body,
+      params: { header: options.idempotencyKey === undefined ? {} : { 'idempotency-key': options.idempotencyKey } }
+    })
+    return ok(data, error, response)
+  }
+
+  async get (jobId: string): Promise<JobRecord> {
+    const { data, error, response } = await this.api.GET('/v1/jobs/{job_id}', { params: { path: { job_id: jobId } } })
+    return ok(data, error, response)
+  }
+
+  async list (query: ListOptions = {}): Promise<JobList> {
+    const { data, error, response } = await this.api.GET('/v1/jobs', { params: { query } })
+    return ok(data, error, response)
+  }
+
+  async cancel (jobId: string): Promise<JobRecord> {
+    const { data, error, response } = await this.api.POST('/v1/jobs/{job_id}/cancel', { params: { path: { job_id: jobId } } })
+    return ok(data, error, response)
+  }
+
+  /**
+   * The job's live events until its final one. A dropped connection is resumed with
+   * Last-Event-ID (up to `maxReconnects` times in a row without an event in between).
+   */
+  async * events (jobId: string, options: { signal?: AbortSignal, lastEventId?: string, maxReconnects?: number } = {}): AsyncGenerator<JobEvent> {
+    let lastEventId = options.lastEventId ?? null
+    let failures = 0
+    for (;;) {
+      const headers: Record<string, string> = { ...this.#headers(), accept: 'text/event-stream' }
+      if (lastEventId !== null) headers['last-event-id'] = lastEventId
+      try {
+        const response = await this.#fetch(`${this.#options.baseUrl.replace(/\/+$/, '')}/v1/jobs/${encodeURIComponent(jobId)}/events`, { headers, signal: options.signal })
+        if (!response.ok || response.body === null) {
+          const body = await response.json().catch(() => ({})) as { error?: string, message?: string }
+          throw new ApiError(response.status, body.error ?? 'http_error', body.message ?? `HTTP ${response.status}`)
+        }
+        let received = 0
+        for await (const message of parseEventStream(response.body)) {
+          received++
+          failures = 0
+          if (message.id !== null) lastEventId = message.id
+          const event = { id: message.id ?? '', type: message.event as JobEvent['type'], data: JSON.parse(message.data) as JobProgress }
+          yield event
+          if (FINAL.has(event.type)) return
+        }
+        // The server ended the stream before the job did (a restart): resume, but not forever.
+        if (received === 0 && ++failures > (options.maxReconnects ?? 3)) throw new Error('the event stream keeps closing without events')
+      } catch (err) {
+        if (err instanceof ApiError || options.signal?.aborted === true) throw err
+        if (++failures > (options.maxReconnects ?? 3)) throw err
+      }
+      await sleep(Math.min(5000, 250 * 2 ** failures), undefined, { signal: options.signal })
+    }
+  }
+
+  /**
+   * Waits for the job to end and returns its final record: follows the event stream, and polls
+   * when the stream cannot be used (an old server, a proxy that buffers it).
+   */
+  async waitForJob (jobId: string, options: WaitOptions = {}): Promise<JobRecord> {
+    if (options.stream !== false) {
+      try {
+        for await (const event of this.events(jobId, { signal: options.signal })) options.onProgress?.(event.data)
+        return await this.get(jobId)
+      } catch (err) {
+        if (err instanceof ApiError && err.status !== 404 && err.status !== 405) throw err
+        if (options.signal?.aborted === true) throw err
+        // No usable stream: poll instead.
+      }
+    }
+    let last = ''
+    for (;;) {
+      const job = await this.get(jobId)
+      const seen = `${job.status}|${job.progress}|${job.current_step}`
+      if (seen !== last) {
+        last = seen
+        options.onProgress?.({ job_id: job.job_id, status: job.status, progress: job.progress, current_step: job.current_step, attempts: job.attempts, error: job.error })
+      }
+      if (FINAL.has(job.status)) return job
+      await sleep(options.pollIntervalMs ?? 1000, undefined, { signal: options.signal })
+    }
+  }
+
+  #headers (): Record<string, string> {
+    return this.#options.apiKey === undefined || this.#options.apiKey === '' ? {} : { authorization: `Bearer ${this.#options.apiKey}` }
+  }
+}
+
+function ok<T> (data: T | undefined, error: unknown, response: Response): T {
+  if (data !== undefined && response.ok) return data
+  const body = (error ?? {}) as { error?: string, message?: string }
+  throw new ApiError(response.status, body.error ?? 'http_error', body.message ?? `HTTP ${response.status}`)
+}
