@@ -12,6 +12,7 @@ import rateLimitPlugin from './plugins/rate-limit.js'
 import runnerPlugin from './plugins/runner.js'
 import storePlugin from './plugins/store.js'
 import swaggerPlugin from './plugins/swagger.js'
+import webhooksPlugin from './plugins/webhooks.js'
 import type { ResearchEngine } from './research/engine.js'
 import { engineFromConfig } from './research/from-config.js'
 import eventRoutes from './routes/events.js'
@@ -62,6 +63,8 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     config,
     engine: options.engine ?? engineFromConfig(config)
   })
+
+  await app.register(webhooksPlugin, { config })
 
   await app.register(researchRoutes)
   await app.register(jobRoutes)

@@ -51,6 +51,11 @@ export interface paths {
                          * @enum {unknown}
                          */
                         report_format?: "markdown" | "json";
+                        /**
+                         * Format: uri
+                         * @description Called (POST, signed per Standard Webhooks) when the job reaches a final state, retried with backoff for 24 h. Needs WEBHOOK_SECRET on the server; private addresses are refused unless ALLOW_PRIVATE_URLS=true.
+                         */
+                        webhook_url?: string;
                     };
                 };
             };
@@ -137,6 +142,31 @@ export interface paths {
                                  */
                                 report_format: "markdown" | "json";
                             };
+                            webhook: {
+                                url: string;
+                                /**
+                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                                 * @enum {unknown}
+                                 */
+                                status: "pending" | "delivered" | "failed";
+                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                                message_id: string;
+                                /** @description Every delivery attempt (the latest 30) */
+                                deliveries: {
+                                    attempt: number;
+                                    /**
+                                     * Format: date-time
+                                     * @description ISO-8601 UTC time
+                                     */
+                                    at: string;
+                                    /** @description HTTP status the receiver answered; null when no answer came */
+                                    status_code: number | null;
+                                    error: string | null;
+                                    duration_ms: number;
+                                }[];
+                                next_attempt_at: string | null;
+                                delivered_at: string | null;
+                            } | null;
                             result: {
                                 title: string;
                                 summary: string;
@@ -274,6 +304,31 @@ export interface paths {
                                  */
                                 report_format: "markdown" | "json";
                             };
+                            webhook: {
+                                url: string;
+                                /**
+                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                                 * @enum {unknown}
+                                 */
+                                status: "pending" | "delivered" | "failed";
+                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                                message_id: string;
+                                /** @description Every delivery attempt (the latest 30) */
+                                deliveries: {
+                                    attempt: number;
+                                    /**
+                                     * Format: date-time
+                                     * @description ISO-8601 UTC time
+                                     */
+                                    at: string;
+                                    /** @description HTTP status the receiver answered; null when no answer came */
+                                    status_code: number | null;
+                                    error: string | null;
+                                    duration_ms: number;
+                                }[];
+                                next_attempt_at: string | null;
+                                delivered_at: string | null;
+                            } | null;
                             result: {
                                 title: string;
                                 summary: string;
@@ -509,6 +564,31 @@ export interface paths {
                                  */
                                 report_format: "markdown" | "json";
                             };
+                            webhook: {
+                                url: string;
+                                /**
+                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                                 * @enum {unknown}
+                                 */
+                                status: "pending" | "delivered" | "failed";
+                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                                message_id: string;
+                                /** @description Every delivery attempt (the latest 30) */
+                                deliveries: {
+                                    attempt: number;
+                                    /**
+                                     * Format: date-time
+                                     * @description ISO-8601 UTC time
+                                     */
+                                    at: string;
+                                    /** @description HTTP status the receiver answered; null when no answer came */
+                                    status_code: number | null;
+                                    error: string | null;
+                                    duration_ms: number;
+                                }[];
+                                next_attempt_at: string | null;
+                                delivered_at: string | null;
+                            } | null;
                             result: {
                                 title: string;
                                 summary: string;
@@ -789,6 +869,31 @@ export interface paths {
                                      */
                                     report_format: "markdown" | "json";
                                 };
+                                webhook: {
+                                    url: string;
+                                    /**
+                                     * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                                     * @enum {unknown}
+                                     */
+                                    status: "pending" | "delivered" | "failed";
+                                    /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                                    message_id: string;
+                                    /** @description Every delivery attempt (the latest 30) */
+                                    deliveries: {
+                                        attempt: number;
+                                        /**
+                                         * Format: date-time
+                                         * @description ISO-8601 UTC time
+                                         */
+                                        at: string;
+                                        /** @description HTTP status the receiver answered; null when no answer came */
+                                        status_code: number | null;
+                                        error: string | null;
+                                        duration_ms: number;
+                                    }[];
+                                    next_attempt_at: string | null;
+                                    delivered_at: string | null;
+                                } | null;
                                 error: string | null;
                             }[];
                             /** @description Pass as `cursor` for the next page; null on the last page */
@@ -924,6 +1029,31 @@ export interface paths {
                                  */
                                 report_format: "markdown" | "json";
                             };
+                            webhook: {
+                                url: string;
+                                /**
+                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                                 * @enum {unknown}
+                                 */
+                                status: "pending" | "delivered" | "failed";
+                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                                message_id: string;
+                                /** @description Every delivery attempt (the latest 30) */
+                                deliveries: {
+                                    attempt: number;
+                                    /**
+                                     * Format: date-time
+                                     * @description ISO-8601 UTC time
+                                     */
+                                    at: string;
+                                    /** @description HTTP status the receiver answered; null when no answer came */
+                                    status_code: number | null;
+                                    error: string | null;
+                                    duration_ms: number;
+                                }[];
+                                next_attempt_at: string | null;
+                                delivered_at: string | null;
+                            } | null;
                             result: {
                                 title: string;
                                 summary: string;
@@ -1096,6 +1226,31 @@ export interface paths {
                                      */
                                     report_format: "markdown" | "json";
                                 };
+                                webhook: {
+                                    url: string;
+                                    /**
+                                     * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                                     * @enum {unknown}
+                                     */
+                                    status: "pending" | "delivered" | "failed";
+                                    /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                                    message_id: string;
+                                    /** @description Every delivery attempt (the latest 30) */
+                                    deliveries: {
+                                        attempt: number;
+                                        /**
+                                         * Format: date-time
+                                         * @description ISO-8601 UTC time
+                                         */
+                                        at: string;
+                                        /** @description HTTP status the receiver answered; null when no answer came */
+                                        status_code: number | null;
+                                        error: string | null;
+                                        duration_ms: number;
+                                    }[];
+                                    next_attempt_at: string | null;
+                                    delivered_at: string | null;
+                                } | null;
                                 result: {
                                     title: string;
                                     summary: string;
@@ -1469,6 +1624,11 @@ export interface paths {
                          * @enum {unknown}
                          */
                         report_format?: "markdown" | "json";
+                        /**
+                         * Format: uri
+                         * @description Called (POST, signed per Standard Webhooks) when the job reaches a final state, retried with backoff for 24 h. Needs WEBHOOK_SECRET on the server; private addresses are refused unless ALLOW_PRIVATE_URLS=true.
+                         */
+                        webhook_url?: string;
                     };
                 };
             };
@@ -1555,6 +1715,31 @@ export interface paths {
                                  */
                                 report_format: "markdown" | "json";
                             };
+                            webhook: {
+                                url: string;
+                                /**
+                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                                 * @enum {unknown}
+                                 */
+                                status: "pending" | "delivered" | "failed";
+                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                                message_id: string;
+                                /** @description Every delivery attempt (the latest 30) */
+                                deliveries: {
+                                    attempt: number;
+                                    /**
+                                     * Format: date-time
+                                     * @description ISO-8601 UTC time
+                                     */
+                                    at: string;
+                                    /** @description HTTP status the receiver answered; null when no answer came */
+                                    status_code: number | null;
+                                    error: string | null;
+                                    duration_ms: number;
+                                }[];
+                                next_attempt_at: string | null;
+                                delivered_at: string | null;
+                            } | null;
                             result: {
                                 title: string;
                                 summary: string;
@@ -1758,6 +1943,31 @@ export interface paths {
                                  */
                                 report_format: "markdown" | "json";
                             };
+                            webhook: {
+                                url: string;
+                                /**
+                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                                 * @enum {unknown}
+                                 */
+                                status: "pending" | "delivered" | "failed";
+                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                                message_id: string;
+                                /** @description Every delivery attempt (the latest 30) */
+                                deliveries: {
+                                    attempt: number;
+                                    /**
+                                     * Format: date-time
+                                     * @description ISO-8601 UTC time
+                                     */
+                                    at: string;
+                                    /** @description HTTP status the receiver answered; null when no answer came */
+                                    status_code: number | null;
+                                    error: string | null;
+                                    duration_ms: number;
+                                }[];
+                                next_attempt_at: string | null;
+                                delivered_at: string | null;
+                            } | null;
                             result: {
                                 title: string;
                                 summary: string;

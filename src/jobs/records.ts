@@ -6,7 +6,7 @@ import type { CreateResearchInput } from '../schemas/requests.js'
 export const MAX_SOURCES_BY_DEPTH: Record<DepthName, number> = { quick: 4, standard: 8, deep: 12 }
 
 /** A client's request options, out of the create body, with every default filled in. */
-export function resolveOptions (body: Omit<CreateResearchInput, 'query'>): ResearchOptionsData {
+export function resolveOptions (body: Omit<CreateResearchInput, 'query' | 'webhook_url'>): ResearchOptionsData {
   const depth = body.depth ?? 'standard'
   const urls = body.urls ?? []
   return {
@@ -26,10 +26,11 @@ export function optionsProblem (options: ResearchOptionsData): string | null {
   return null
 }
 
-export function newJob (query: string, depth: DepthName, now = new Date(), owner: string | null = null, options: ResearchOptionsData = resolveOptions({ depth })): StoredJob {
+export function newJob (query: string, depth: DepthName, now = new Date(), owner: string | null = null, options: ResearchOptionsData = resolveOptions({ depth }), webhookUrl: string | null = null): StoredJob {
   const iso = now.toISOString()
+  const id = randomUUID()
   return {
-    job_id: randomUUID(),
+    job_id: id,
     status: 'pending',
     progress: 0,
     current_step: 'Queued',
@@ -45,6 +46,7 @@ export function newJob (query: string, depth: DepthName, now = new Date(), owner
     next_attempt_at: null,
     attempt_history: [],
     options,
+    webhook: webhookUrl === null ? null : { url: webhookUrl, status: 'pending', message_id: `msg_${id}`, deliveries: [], next_attempt_at: null, delivered_at: null },
     result: null,
     error: null,
     version: 0,
@@ -58,5 +60,6 @@ export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'lease_ex
   const { version: _version, lease_expires_at: _lease, owner: _owner, ...record } = job
   // Records stored before request options existed were corpus-only runs.
   record.options ??= resolveOptions({ depth: job.depth })
+  record.webhook ??= null
   return record
 }

@@ -27,7 +27,7 @@ export class InvalidCursorError extends Error {
 /** Options the schema allows but this request or this deployment cannot run (a source not configured). */
 export class UnusableOptionsError extends Error {
   override name = 'UnusableOptionsError'
-  constructor (message: string, readonly code: 'invalid_options' | 'source_unavailable') { super(message) }
+  constructor (message: string, readonly code: 'invalid_options' | 'source_unavailable' | 'webhooks_unavailable') { super(message) }
 }
 
 export class IdempotencyKeyReusedError extends Error {
@@ -75,11 +75,11 @@ export class JobService {
    * Creates a job once per (tenant, Idempotency-Key): the same key and body within 24 h give
    * the same job (`replayed`), the same key with another body is refused. Atomic across replicas.
    */
-  async createOnce (query: string, depth: DepthName, owner: string | null, idempotencyKey: string, options = resolveOptions({ depth })): Promise<{ job: StoredJob, replayed: boolean }> {
+  async createOnce (query: string, depth: DepthName, owner: string | null, idempotencyKey: string, options = resolveOptions({ depth }), webhookUrl: string | null = null): Promise<{ job: StoredJob, replayed: boolean }> {
     const claims = this.#claims
-    if (claims === undefined) return { job: await this.create(query, depth, owner, options), replayed: false }
-    const fingerprint = createHash('sha256').update(JSON.stringify([query.trim(), depth, options])).digest('hex')
-    const job = newJob(query.trim(), depth, new Date(), owner, options)
+    if (claims === undefined) return { job: await this.create(query, depth, owner, options, webhookUrl), replayed: false }
+    const fingerprint = createHash('sha256').update(JSON.stringify([query.trim(), depth, options, webhookUrl])).digest('hex')
+    const job = newJob(query.trim(), depth, new Date(), owner, options, webhookUrl)
     const scope = `${owner ?? '-'}:${createHash('sha256').update(idempotencyKey).digest('hex')}`
     const held = await claims.claimOnce(scope, `${fingerprint}:${job.job_id}`, IDEMPOTENCY_TTL_SECONDS)
     if (held === null) {
@@ -102,8 +102,8 @@ export class JobService {
   }
 
   /** `owner`: the tenant creating it (null when the API is open). */
-  async create (query: string, depth: DepthName, owner: string | null = null, options: ResearchOptionsData = resolveOptions({ depth })): Promise<StoredJob> {
-    return await this.#insert(newJob(query.trim(), depth, new Date(), owner, options))
+  async create (query: string, depth: DepthName, owner: string | null = null, options: ResearchOptionsData = resolveOptions({ depth }), webhookUrl: string | null = null): Promise<StoredJob> {
+    return await this.#insert(newJob(query.trim(), depth, new Date(), owner, options, webhookUrl))
   }
 
   async #insert (job: StoredJob): Promise<StoredJob> {

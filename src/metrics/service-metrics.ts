@@ -43,6 +43,7 @@ export class ServiceMetrics {
     registers: [this.registry]
   })
 
+  readonly #webhooks = new Counter({ name: 'webhook_delivery_attempts_total', help: 'Webhook delivery attempts by this process, by how they ended (delivered, retrying, failed)', labelNames: ['outcome'], registers: [this.registry] })
   readonly #fallback = new Counter({ name: 'store_fallback_operations_total', help: 'Reads and writes served by the in-memory store because Redis could not', labelNames: ['operation'], registers: [this.registry] })
 
   constructor () {
@@ -90,6 +91,10 @@ export class ServiceMetrics {
 
   redisCommand (command: string, ms: number, ok: boolean): void {
     this.#redis.observe({ command, ok: String(ok) }, ms / 1000)
+  }
+
+  webhookAttempt (outcome: 'delivered' | 'retrying' | 'failed'): void {
+    this.#webhooks.inc({ outcome })
   }
 
   fallback (operation: 'read' | 'write'): void {

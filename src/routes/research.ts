@@ -38,18 +38,23 @@ const researchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const { query, ...rest } = request.body
+    const { query, webhook_url: webhookUrl = null, ...rest } = request.body
     const depth = rest.depth ?? 'standard'
     const options = resolveOptions(rest)
     const invalid = optionsProblem(options)
     if (invalid !== null) throw new UnusableOptionsError(invalid, 'invalid_options')
     const unavailable = app.engine.unavailable?.(options) ?? null
     if (unavailable !== null) throw new UnusableOptionsError(unavailable, 'source_unavailable')
+    if (webhookUrl !== null) {
+      if (app.webhooks === null) throw new UnusableOptionsError('webhooks are not enabled on this server (it has no WEBHOOK_SECRET)', 'webhooks_unavailable')
+      const refused = app.webhooks.refuses(webhookUrl)
+      if (refused !== null) throw new UnusableOptionsError(`webhook_url is refused: ${refused}`, 'invalid_options')
+    }
     const tenant = request.principal.tenant
     const key = request.headers['idempotency-key']
     const { job, replayed } = key === undefined
-      ? { job: await app.jobs.create(query, depth, tenant, options), replayed: false }
-      : await app.jobs.createOnce(query, depth, tenant, key, options)
+      ? { job: await app.jobs.create(query, depth, tenant, options, webhookUrl), replayed: false }
+      : await app.jobs.createOnce(query, depth, tenant, key, options, webhookUrl)
     void reply.header('location', `/v1/jobs/${job.job_id}`)
     if (replayed) return reply.code(200).header('idempotent-replayed', 'true').send(toPublic(job))
     return reply.code(202).header('retry-after', String(POLL_AFTER_SECONDS)).send(toPublic(job))

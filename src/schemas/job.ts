@@ -81,6 +81,23 @@ export const Attempt = Type.Object({
   error: Type.Union([Type.String(), Type.Null()])
 }, { title: 'Attempt' })
 
+export const WebhookDelivery = Type.Object({
+  attempt: Type.Integer({ minimum: 1 }),
+  at: IsoTime,
+  status_code: Type.Union([Type.Integer(), Type.Null()], { description: 'HTTP status the receiver answered; null when no answer came' }),
+  error: Type.Union([Type.String(), Type.Null()]),
+  duration_ms: Type.Integer({ minimum: 0 })
+}, { title: 'WebhookDelivery' })
+
+export const Webhook = Type.Object({
+  url: Type.String(),
+  status: Type.Enum(['pending', 'delivered', 'failed'], { description: 'pending until a 2xx answer (delivered), or until retries end (failed)' }),
+  message_id: Type.String({ description: 'The webhook-id header: the same on every retry, so receivers can drop duplicates' }),
+  deliveries: Type.Array(WebhookDelivery, { description: 'Every delivery attempt (the latest 30)' }),
+  next_attempt_at: Type.Union([IsoTime, Type.Null()]),
+  delivered_at: Type.Union([IsoTime, Type.Null()])
+}, { title: 'Webhook', description: 'The callback made when the job reaches a final state' })
+
 const recordFields = {
   job_id: Type.String({ format: 'uuid' }),
   status: JobStatus,
@@ -97,7 +114,8 @@ const recordFields = {
   worker: Type.Union([Type.String(), Type.Null()], { description: 'The process holding the job\'s lease while it is processing' }),
   next_attempt_at: Type.Union([IsoTime, Type.Null()], { description: 'When a failed attempt will be retried' }),
   attempt_history: Type.Array(Attempt, { description: 'Every attempt: who ran it, when, and how it ended' }),
-  options: ResearchOptions
+  options: ResearchOptions,
+  webhook: Type.Union([Webhook, Type.Null()])
 }
 
 export const JobRecord = Type.Object({
@@ -117,6 +135,7 @@ export type ReportData = Static<typeof Report>
 export type AttemptData = Static<typeof Attempt>
 export type ResearchOptionsData = Static<typeof ResearchOptions>
 export type UsageData = Static<typeof Usage>
+export type WebhookData = Static<typeof Webhook>
 export type SourceNameValue = (typeof SOURCE_NAMES)[number]
 
 /**

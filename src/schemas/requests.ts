@@ -25,7 +25,13 @@ export const CreateResearchBody = Type.Object({
   })),
   max_sources: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, description: 'Most pages fetched and most sources cited. Default by depth: 4, 8, 12.' })),
   max_duration_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: 'Time budget in seconds: reading stops at 80% of it to leave time for the report; the run fails past it. JOB_TIMEOUT_MS still applies.' })),
-  report_format: Type.Optional(ReportFormat)
+  report_format: Type.Optional(ReportFormat),
+  webhook_url: Type.Optional(Type.String({
+    format: 'uri',
+    pattern: '^[Hh][Tt][Tt][Pp][Ss]?://',
+    maxLength: 2048,
+    description: 'Called (POST, signed per Standard Webhooks) when the job reaches a final state, retried with backoff for 24 h. Needs WEBHOOK_SECRET on the server; private addresses are refused unless ALLOW_PRIVATE_URLS=true.'
+  }))
 }, { additionalProperties: false, title: 'CreateResearchBody' })
 export type CreateResearchInput = Static<typeof CreateResearchBody>
 

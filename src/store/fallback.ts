@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CircuitBreaker } from './breaker.js'
 import {
-  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  type Enqueue, type JobStore, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
   compareNewestFirst, matchesQuery
 } from './job-store.js'
 import { type JobEvent, type JobEventLog, LocalEventLog } from './job-events.js'
@@ -50,7 +50,7 @@ interface Unsynced { op: 'upsert' | 'delete', base: number }
  * that reach only the Map are remembered with the Redis version they started from, and copied
  * to Redis when it is back unless Redis's record moved on meanwhile (then Redis wins).
  */
-export class FallbackJobStore implements JobStore, JobEventLog {
+export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   readonly #memory: MemoryJobStore
   readonly #localEvents: LocalEventLog
   readonly #redis: RedisJobStore | undefined
@@ -181,13 +181,13 @@ export class FallbackJobStore implements JobStore, JobEventLog {
     return newest(remote.value, local)
   }
 
-  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue): Promise<PutResult> {
+  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options?: PutOptions): Promise<PutResult> {
     const id = job.job_id
     const remote = await this.#attempt(async (redis) => {
-      const result = await redis.put(job, expectedVersion, enqueue)
+      const result = await redis.put(job, expectedVersion, enqueue, options)
       // Redis is behind the Map for this job: copy the Map's record over, then try again.
       if (!result.ok && this.#unsynced.has(id) && await this.#syncOne(redis, id)) {
-        return await redis.put(job, expectedVersion, enqueue)
+        return await redis.put(job, expectedVersion, enqueue, options)
       }
       return result
     })
@@ -198,12 +198,23 @@ export class FallbackJobStore implements JobStore, JobEventLog {
     const held = this.#memory.peek(id)
     const result = held === null && expectedVersion !== 0
       ? this.#memory.putUnseen(job, expectedVersion, enqueue)
-      : await this.#memory.put(job, expectedVersion, enqueue)
+      : await this.#memory.put(job, expectedVersion, enqueue, options)
     if (result.ok) this.#localEvents.append(result.job, held?.status ?? null)
     if (!result.ok || this.#redis === undefined) return result
     this.#onFallback?.('write')
     if (!this.#unsynced.has(id)) this.#unsynced.set(id, { op: 'upsert', base: expectedVersion })
     return { ...result, authoritative: false }
+  }
+
+  /** Redis's due deliveries while Redis answers; those of jobs written here during an outage otherwise. */
+  async claimWebhooks (nowMs: number, leaseUntilMs: number, limit: number): Promise<string[]> {
+    const remote = await this.#attempt((redis) => redis.claimWebhooks(nowMs, leaseUntilMs, limit))
+    return remote.ok ? remote.value : await this.#memory.claimWebhooks(nowMs, leaseUntilMs, limit)
+  }
+
+  async scheduleWebhook (id: string, atMs: number | null): Promise<void> {
+    await this.#memory.scheduleWebhook(id, atMs)
+    await this.#attempt((redis) => redis.scheduleWebhook(id, atMs))
   }
 
   /** From Redis's stream when Redis answers; from this process's log without Redis or during an outage. */

@@ -15,6 +15,27 @@ export type PutResult =
   /** `current` is what the store holds instead (null: the record is gone, e.g. expired). */
   | { ok: false, current: StoredJob | null }
 
+export interface PutOptions {
+  /**
+   * Lets a write change a final record whose status it keeps (the webhook's delivery state);
+   * without it, final records are never written again.
+   */
+  amendFinal?: boolean
+}
+
+/** Webhook deliveries due, shared by replicas: each due entry is claimed for a while, then settled. */
+export interface WebhookOutbox {
+  /** Ids whose delivery is due at `nowMs`, each held until `leaseUntilMs` (then due again unless settled). */
+  claimWebhooks (nowMs: number, leaseUntilMs: number, limit: number): Promise<string[]>
+  /** Next attempt at `atMs`, or null: nothing more to deliver. */
+  scheduleWebhook (id: string, atMs: number | null): Promise<void>
+}
+
+/** A final record whose webhook is still to be delivered: the store queues it with the write. */
+export function webhookDue (job: StoredJob): boolean {
+  return isFinal(job.status) && job.webhook?.status === 'pending'
+}
+
 export interface ListCursor { createdMs: number, id: string }
 
 export interface ListQuery {
@@ -49,7 +70,7 @@ export interface QueueStats {
  */
 export interface JobStore {
   get (id: string): Promise<StoredJob | null>
-  put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue): Promise<PutResult>
+  put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options?: PutOptions): Promise<PutResult>
   delete (id: string): Promise<boolean>
   /** Newest first (created_at, then id, descending). */
   list (query: ListQuery): Promise<ListPage>

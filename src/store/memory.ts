@@ -1,6 +1,6 @@
 import {
-  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, isFinal, leaseExpiryMs, matchesQuery, stampWrite
+  type Enqueue, type JobStore, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, isFinal, leaseExpiryMs, matchesQuery, stampWrite, webhookDue
 } from './job-store.js'
 
 export interface MemoryJobStoreOptions {
@@ -18,13 +18,15 @@ interface Entry { job: StoredJob, expiresAtMs: number, cached: boolean }
  * size. The Map's insertion order is kept as "least recently written first" (every write
  * re-inserts), which makes "evict the oldest finished record" a scan from the front.
  */
-export class MemoryJobStore implements JobStore {
+export class MemoryJobStore implements JobStore, WebhookOutbox {
   readonly #entries = new Map<string, Entry>()
   /** Ids whose entry may be evicted (finished, or a cached copy), oldest write first. */
   readonly #evictable = new Set<string>()
   readonly #queue: string[] = []
   readonly #delayed = new Map<string, number>()
   readonly #leases = new Map<string, number>()
+  /** Webhook deliveries due (ms), for jobs written here. */
+  readonly #webhooksDue = new Map<string, number>()
   readonly #ttlSeconds: number
   readonly #maxJobs: number
   readonly #now: () => number
@@ -54,9 +56,10 @@ export class MemoryJobStore implements JobStore {
     return entry.job
   }
 
-  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue): Promise<PutResult> {
+  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options: PutOptions = {}): Promise<PutResult> {
     const current = this.peek(job.job_id)
-    if (current === null ? expectedVersion !== 0 : current.version !== expectedVersion || isFinal(current.status)) {
+    const frozen = current !== null && isFinal(current.status) && !(options.amendFinal === true && current.status === job.status)
+    if (current === null ? expectedVersion !== 0 : current.version !== expectedVersion || frozen) {
       return { ok: false, current }
     }
     return this.putUnseen(job, expectedVersion, enqueue)
@@ -70,6 +73,7 @@ export class MemoryJobStore implements JobStore {
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds, this.#now())
     this.#store(written, false)
     this.#index(written, enqueue)
+    if (webhookDue(written) && !this.#webhooksDue.has(written.job_id)) this.#webhooksDue.set(written.job_id, this.#now())
     return { ok: true, job: written, authoritative: true }
   }
 
@@ -101,7 +105,24 @@ export class MemoryJobStore implements JobStore {
     return true
   }
 
+  async claimWebhooks (nowMs: number, leaseUntilMs: number, limit: number): Promise<string[]> {
+    const due: string[] = []
+    for (const [id, at] of this.#webhooksDue) {
+      if (due.length === limit) break
+      if (at > nowMs) continue
+      this.#webhooksDue.set(id, leaseUntilMs)
+      due.push(id)
+    }
+    return due
+  }
+
+  async scheduleWebhook (id: string, atMs: number | null): Promise<void> {
+    if (atMs === null) this.#webhooksDue.delete(id)
+    else this.#webhooksDue.set(id, atMs)
+  }
+
   async delete (id: string): Promise<boolean> {
+    this.#webhooksDue.delete(id)
     this.unqueue(id)
     this.#delayed.delete(id)
     this.#leases.delete(id)

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs'
 import type { RedisClient } from './redis-client.js'
 import { JOB_STATUSES, type JobStatusName } from '../schemas/job.js'
 import {
-  type Enqueue, type JobStore, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  createdMs, emptyCounts, isAfterCursor, leaseExpiryMs, matchesQuery, serializeJob, stampWrite
+  type Enqueue, type JobStore, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  createdMs, emptyCounts, isAfterCursor, leaseExpiryMs, matchesQuery, serializeJob, stampWrite, webhookDue
 } from './job-store.js'
 import { type JobEvent, type JobEventType, eventData } from './job-events.js'
 
@@ -16,6 +16,7 @@ export const KEYS = {
   pending: 'jobs:pending',
   leases: 'jobs:leases',
   delayed: 'jobs:delayed',
+  webhooksDue: 'webhooks:due',
   status: (status: JobStatusName) => `jobs:status:${status}`
 } as const
 
@@ -43,7 +44,8 @@ const SCRIPTS = {
   trim: new LuaScript('trim'),
   claim: new LuaScript('claim'),
   rateWindow: new LuaScript('rate-window'),
-  idempotency: new LuaScript('idempotency')
+  idempotency: new LuaScript('idempotency'),
+  webhookClaim: new LuaScript('webhook-claim')
 }
 
 export class RedisTimeoutError extends Error {
@@ -66,7 +68,7 @@ export interface RedisJobStoreOptions {
  * `jobs:expiry` index it for listing without KEYS; `jobs:pending` is the FIFO of work to run.
  * Every multi-key change is one Lua script, so no state is ever half-written.
  */
-export class RedisJobStore implements JobStore {
+export class RedisJobStore implements JobStore, WebhookOutbox {
   readonly #client: RedisClient
   readonly #ttlSeconds: number
   readonly #maxEvents: number
@@ -93,14 +95,15 @@ export class RedisJobStore implements JobStore {
     return json === null ? null : JSON.parse(json) as StoredJob
   }
 
-  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue): Promise<PutResult> {
-    const written = stampWrite(job, expectedVersion, this.#ttlSeconds, this.#now())
+  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options: PutOptions = {}): Promise<PutResult> {
+    const now = this.#now()
+    const written = stampWrite(job, expectedVersion, this.#ttlSeconds, now)
     const mode = enqueue === undefined ? '' : typeof enqueue === 'string' ? enqueue : 'delayed'
     const reply = await this.#script<[number, string?]>(SCRIPTS.put, this.#jobKeys(job.job_id), [
       String(expectedVersion), serializeJob(written), String(this.#ttlSeconds),
       String(createdMs(written)), String(Date.parse(written.expires_at)), job.job_id, mode,
       written.status, String(leaseExpiryMs(written) ?? ''), typeof enqueue === 'object' ? String(enqueue.retryAtMs) : '',
-      eventData(written), String(this.#maxEvents)
+      eventData(written), String(this.#maxEvents), webhookDue(written) ? '1' : '', options.amendFinal === true ? '1' : '', String(now)
     ])
     if (reply[0] === 1) return { ok: true, job: written, authoritative: true }
     return { ok: false, current: reply[1] === undefined ? null : JSON.parse(reply[1]) as StoredJob }
@@ -117,9 +120,17 @@ export class RedisJobStore implements JobStore {
     const reply = await this.#script<number>(SCRIPTS.sync, this.#jobKeys(job.job_id), [
       String(baseVersion), serializeJob(job), String(remainingSeconds),
       String(createdMs(job)), String(Date.parse(job.expires_at)), job.job_id, enqueue ? '1' : '0',
-      job.status, String(leaseExpiryMs(job) ?? '')
+      job.status, String(leaseExpiryMs(job) ?? ''), webhookDue(job) ? '1' : '', String(this.#now())
     ])
     return reply === 1
+  }
+
+  async claimWebhooks (nowMs: number, leaseUntilMs: number, limit: number): Promise<string[]> {
+    return await this.#script<string[]>(SCRIPTS.webhookClaim, [KEYS.webhooksDue], [String(nowMs), String(leaseUntilMs), String(limit)])
+  }
+
+  async scheduleWebhook (id: string, atMs: number | null): Promise<void> {
+    await this.#send(atMs === null ? ['ZREM', KEYS.webhooksDue, id] : ['ZADD', KEYS.webhooksDue, String(atMs), id])
   }
 
   /** The job's events after `afterId` (exclusive), oldest first, from its stream. */
@@ -237,7 +248,7 @@ export class RedisJobStore implements JobStore {
   }
 
   #jobKeys (id: string): string[] {
-    return [KEYS.job(id), KEYS.created, KEYS.expiry, KEYS.pending, KEYS.leases, KEYS.delayed, ...STATUS_KEYS, KEYS.events(id)]
+    return [KEYS.job(id), KEYS.created, KEYS.expiry, KEYS.pending, KEYS.leases, KEYS.delayed, ...STATUS_KEYS, KEYS.events(id), KEYS.webhooksDue]
   }
 
   async #script<T> (script: LuaScript, keys: string[], args: string[]): Promise<T> {

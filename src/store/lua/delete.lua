@@ -9,4 +9,5 @@ for i = 5, 11 do
   redis.call('ZREM', KEYS[i], id)
 end
 redis.call('DEL', KEYS[12])
+redis.call('ZREM', KEYS[13], id)
 return existed

@@ -6,6 +6,8 @@
 -- ARGV[4] created ms   ARGV[5] expires ms   ARGV[6] job id   ARGV[7] '' | 'tail' | 'head' | 'delayed'
 -- ARGV[8] new status   ARGV[9] lease expiry ms ('' when the job holds no lease)   ARGV[10] retry time ms
 -- KEYS[12] job:<id>:events (stream)   ARGV[11] event data JSON   ARGV[12] most events kept per job
+-- KEYS[13] webhooks:due (zset: next delivery ms)   ARGV[13] '1' when the record is final with a
+-- webhook to deliver   ARGV[14] '1' to amend a final record keeping its status   ARGV[15] now ms
 -- Returns {1} when written, {0, current JSON} on a version or final-state conflict, {0} when missing.
 local current = redis.call('GET', KEYS[1])
 local expected = tonumber(ARGV[1])
@@ -16,7 +18,7 @@ local previous = nil
 if current then
   local version
   version, previous = version_and_status(current)
-  if version ~= expected or is_final(previous) then
+  if version ~= expected or (is_final(previous) and not (ARGV[14] == '1' and previous == status)) then
     return {0, current}
   end
 elseif expected ~= 0 then
@@ -24,6 +26,11 @@ elseif expected ~= 0 then
 end
 redis.call('SETEX', KEYS[1], ARGV[3], ARGV[2])
 index_record(id, previous, status, ARGV[4], ARGV[5], ARGV[9])
+-- The webhook of a job that just ended is queued in the same step as its final state, so a
+-- crash between the two cannot lose it (delivered at least once).
+if ARGV[13] == '1' then
+  redis.call('ZADD', KEYS[13], 'NX', ARGV[15], id)
+end
 if ARGV[7] == 'delayed' then
   redis.call('ZADD', KEYS[6], ARGV[10], id)
 elseif previous == 'pending' then

@@ -5,7 +5,8 @@
 -- ARGV[1] base version (what Redis held when the copy diverged; 0: created during the outage)
 -- ARGV[2] record JSON   ARGV[3] remaining TTL seconds   ARGV[4] created ms   ARGV[5] expires ms
 -- ARGV[6] job id   ARGV[7] '1' to queue the job (pending, and nobody runs it)   ARGV[8] status
--- ARGV[9] lease expiry ms or ''
+-- ARGV[9] lease expiry ms or ''   ARGV[10] '1' when the record is final with a webhook to deliver
+-- ARGV[11] now ms
 -- Returns 1 when copied, 0 when Redis's record moved on (Redis wins).
 local current = redis.call('GET', KEYS[1])
 local id = ARGV[6]
@@ -19,6 +20,9 @@ if current then
 end
 redis.call('SETEX', KEYS[1], ARGV[3], ARGV[2])
 index_record(id, previous, ARGV[8], ARGV[4], ARGV[5], ARGV[9])
+if ARGV[10] == '1' then
+  redis.call('ZADD', KEYS[13], 'NX', ARGV[11], id)
+end
 if ARGV[7] == '1' then
   redis.call('LREM', KEYS[4], 0, id)
   redis.call('RPUSH', KEYS[4], id)

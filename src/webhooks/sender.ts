@@ -1,0 +1,67 @@
+import { Agent, request } from 'undici'
+import { type AddressPolicy, BlockedAddressError, assertLiteralHostAllowed, guardedLookup } from '../net/address-guard.js'
+import { signatureHeaders } from './signature.js'
+
+export interface DeliveryResult {
+  statusCode: number | null
+  error: string | null
+  durationMs: number
+  /** Retrying cannot help (the URL is refused, or the receiver answered 410 Gone). */
+  permanent: boolean
+}
+
+export interface WebhookSenderOptions { secret: string, policy: AddressPolicy, timeoutMs: number }
+
+/** POSTs signed webhook messages through the SSRF guard; redirects are not followed. */
+export class WebhookSender {
+  readonly #options: WebhookSenderOptions
+  readonly #agent: Agent
+
+  constructor (options: WebhookSenderOptions) {
+    this.#options = options
+    this.#agent = new Agent({ connect: { lookup: guardedLookup(options.policy) } as object })
+  }
+
+  async send (url: string, messageId: string, body: string): Promise<DeliveryResult> {
+    const started = performance.now()
+    const done = (statusCode: number | null, error: string | null, permanent = false): DeliveryResult =>
+      ({ statusCode, error, permanent, durationMs: Math.round(performance.now() - started) })
+    try {
+      const target = new URL(url)
+      assertLiteralHostAllowed(target, this.#options.policy)
+      const response = await request(target, {
+        method: 'POST',
+        dispatcher: this.#agent,
+        signal: AbortSignal.timeout(this.#options.timeoutMs),
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'deep-research-api-webhooks/1.0',
+          ...signatureHeaders(this.#options.secret, messageId, Math.floor(Date.now() / 1000), body)
+        },
+        body
+      })
+      await response.body.dump({ limit: 65_536 })
+      if (response.statusCode >= 200 && response.statusCode < 300) return done(response.statusCode, null)
+      return done(response.statusCode, `HTTP ${response.statusCode}`, response.statusCode === 410)
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause ?? err as Error
+      if (cause instanceof BlockedAddressError) return done(null, cause.message, true)
+      if ((err as Error).name === 'TimeoutError') return done(null, `no answer within ${this.#options.timeoutMs} ms`)
+      return done(null, cause.message)
+    }
+  }
+
+  /** Why a URL can be refused before any DNS lookup (a private literal address), or null. */
+  refuses (url: string): string | null {
+    try {
+      assertLiteralHostAllowed(new URL(url), this.#options.policy)
+      return null
+    } catch (err) {
+      return (err as Error).message
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.#agent.close()
+  }
+}
