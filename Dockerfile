@@ -10,7 +10,7 @@ COPY scripts ./scripts
 COPY src ./src
 RUN npm run build
 
-# Runtime stage: production dependencies, the compiled service and its corpus, as the unprivileged node user.
+# Runtime stage: production dependencies, the compiled service, its corpus and the jobs page, as the unprivileged node user.
 FROM node:20.20.2-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=:: \
@@ -20,6 +20,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY corpus ./corpus
+COPY public ./public
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

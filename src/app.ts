@@ -22,6 +22,7 @@ import legacyRoutes from './routes/legacy.js'
 import metricsRoutes from './routes/metrics.js'
 import researchRoutes from './routes/research.js'
 import statsRoutes from './routes/stats.js'
+import uiRoutes from './routes/ui.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -72,6 +73,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(healthRoutes, { version: VERSION })
   await app.register(statsRoutes)
   await app.register(metricsRoutes)
+  await app.register(uiRoutes)
   await app.register(legacyRoutes, { ttlSeconds: config.JOB_TTL_SECONDS })
   return app
 }

@@ -29,7 +29,7 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
   if (keys.open) app.log.warn('API_KEYS and ADMIN_KEYS are not set: the API is open to anyone who can reach it')
 
   app.addHook('onRequest', async (request, reply) => {
-    const access: Access = request.url.startsWith('/docs') || request.routeOptions.url === undefined
+    const access: Access = request.url.startsWith('/docs') || request.url.startsWith('/ui/') || request.routeOptions.url === undefined
       ? 'public'
       : request.routeOptions.config.access ?? 'tenant'
     if (keys.open) {

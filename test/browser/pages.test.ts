@@ -1,0 +1,78 @@
+import { existsSync, mkdirSync } from 'node:fs'
+import { type Browser, chromium } from 'playwright-core'
+import t from 'tap'
+import { startApp } from '../helpers/app.js'
+import { PacedEngine } from '../helpers/engines.js'
+
+// Debian's chromium package (`.ci/run` installs it); CHROMIUM_PATH points elsewhere if needed.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const OUTPUT = new URL('../../test-output/', import.meta.url).pathname
+// Without the background-networking flags Chromium keeps trying hosts this closed network refuses.
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+async function browser (t: Tap.Test): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`)
+  const launched = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+  t.teardown(() => launched.close())
+  mkdirSync(OUTPUT, { recursive: true })
+  return launched
+}
+
+t.test('the jobs page: submit a question, watch the bar reach 100% live, read the report', async (t) => {
+  const app = await startApp(t, { SSE_POLL_MS: 20 }, { engine: new PacedEngine(150) })
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const page = await (await browser(t)).newPage()
+  const errors: string[] = []
+  page.on('pageerror', (err) => errors.push(err.message))
+  await page.goto(`${base}/`)
+  t.equal(await page.title(), 'Deep Research Jobs')
+  t.equal(await page.getAttribute('nav a', 'href'), '/docs', 'a link to Swagger UI')
+  await page.fill('#query', 'How do leases let another worker take over a crashed job?')
+  await page.selectOption('#depth', 'quick')
+  await page.click('#submit')
+  const bar = page.locator('.job .bar').first()
+  await page.waitForFunction(() => { const v = Number(document.querySelector('.job .bar')?.getAttribute('aria-valuenow')); return v > 0 && v < 100 }, undefined, { timeout: 15_000 })
+  const midway = Number(await bar.getAttribute('aria-valuenow'))
+  t.ok(midway > 0 && midway < 100, `the bar moved while the job ran (${midway}%)`)
+  t.match(await page.textContent('.job .step'), /\S/, 'the current step is shown')
+  await page.waitForSelector('.job[data-status="completed"] .report-title', { timeout: 20_000 })
+  t.equal(await bar.getAttribute('aria-valuenow'), '100')
+  t.match(await page.textContent('.job .status'), 'completed · 100%')
+  t.match(await page.textContent('.report-title'), /^Research: How do leases let another worker take over a crashed job\?/)
+  t.ok(await page.locator('.report .sources li').count() > 0, 'the sources are listed')
+  t.match(await page.textContent('.report'), /\[1\]/, 'the report carries its citations')
+  await page.screenshot({ path: `${OUTPUT}jobs-page.png`, fullPage: true })
+
+  await page.reload()
+  await page.waitForSelector('.job[data-status="completed"] .report-title')
+  t.equal(await page.locator('.job').count(), 1, 'after a reload the page lists the job from the API')
+  t.same(errors, [], 'no script errors')
+})
+
+t.test('Swagger UI: "Try it out" creates a job and fetches it', async (t) => {
+  const app = await startApp(t)
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const page = await (await browser(t)).newPage()
+  await page.goto(`${base}/docs`)
+  const create = page.locator('#operations-research-post_v1_research')
+  await create.locator('.opblock-summary').click()
+  await create.locator('.try-out__btn').click()
+  await create.locator('textarea.body-param__text').fill(JSON.stringify({ query: 'What does appendfsync everysec mean?', depth: 'quick' }))
+  await create.locator('.execute').click()
+  await create.locator('.live-responses-table tr.response .response-col_status').first().waitFor({ timeout: 15_000 })
+  t.equal((await create.locator('.live-responses-table tr.response .response-col_status').first().textContent())?.trim(), '202')
+  const body = await create.locator('.live-responses-table .response-col_description pre').first().textContent() ?? ''
+  const jobId = /"job_id": "([0-9a-f-]{36})"/.exec(body)?.[1] as string
+  t.match(jobId, /^[0-9a-f-]{36}$/, 'the response shows the new job')
+
+  const get = page.locator('#operations-jobs-get_v1_jobs__job_id_')
+  await get.locator('.opblock-summary').click()
+  await get.locator('.try-out__btn').click()
+  await get.locator('input[placeholder="job_id"]').fill(jobId)
+  await get.locator('.execute').click()
+  await get.locator('.live-responses-table tr.response .response-col_status').first().waitFor({ timeout: 15_000 })
+  t.equal((await get.locator('.live-responses-table tr.response .response-col_status').first().textContent())?.trim(), '200')
+  t.match(await get.locator('.live-responses-table .response-col_description pre').first().textContent(), `"job_id": "${jobId}"`)
+  await page.screenshot({ path: `${OUTPUT}swagger-ui.png`, fullPage: true })
+  t.equal((await app.inject({ url: `/v1/jobs/${jobId}` })).statusCode, 200, 'the job exists on the server')
+})
