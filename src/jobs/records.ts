@@ -5,9 +5,31 @@ import type { CreateResearchInput } from '../schemas/requests.js'
 /** Pages fetched and sources cited when the client does not say, by depth. */
 export const MAX_SOURCES_BY_DEPTH: Record<DepthName, number> = { quick: 4, standard: 8, deep: 12 }
 
+/**
+ * The options of a job that asked for nothing special, one frozen instance per depth: most jobs
+ * share it instead of carrying their own copy (the in-memory store holds thousands of records).
+ */
+const DEFAULT_OPTIONS: Record<DepthName, ResearchOptionsData> = Object.fromEntries((['quick', 'standard', 'deep'] as const).map((depth) => [
+  depth,
+  Object.freeze({ sources: Object.freeze(['corpus']), urls: Object.freeze([]), max_sources: MAX_SOURCES_BY_DEPTH[depth], max_duration_s: null, report_format: 'markdown' }) as unknown as ResearchOptionsData
+])) as Record<DepthName, ResearchOptionsData>
+
+/** The job with the shared default options when its options are the default ones (the same values). */
+export function withSharedOptions (job: StoredJob): StoredJob {
+  const shared = DEFAULT_OPTIONS[job.depth]
+  const { options } = job
+  if (options === undefined || options === shared) return job
+  const isDefault = options.sources.length === 1 && options.sources[0] === 'corpus' && options.urls.length === 0 &&
+    options.max_sources === shared.max_sources && options.max_duration_s === null && options.report_format === 'markdown'
+  return isDefault ? { ...job, options: shared } : job
+}
+
 /** A client's request options, out of the create body, with every default filled in. */
 export function resolveOptions (body: Omit<CreateResearchInput, 'query' | 'webhook_url'>): ResearchOptionsData {
   const depth = body.depth ?? 'standard'
+  if (body.sources === undefined && body.urls === undefined && body.max_sources === undefined && body.max_duration_s === undefined && body.report_format === undefined) {
+    return DEFAULT_OPTIONS[depth]
+  }
   const urls = body.urls ?? []
   return {
     sources: body.sources ?? (urls.length > 0 ? ['corpus', 'urls'] : ['corpus']),

@@ -2,6 +2,7 @@ import {
   type Enqueue, type JobStore, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
   StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, isFinal, leaseExpiryMs, matchesQuery, stampWrite, webhookDue
 } from './job-store.js'
+import { withSharedOptions } from '../jobs/records.js'
 
 export interface MemoryJobStoreOptions {
   ttlSeconds: number
@@ -218,7 +219,8 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     if (enqueue === 'tail' || enqueue === 'head') this.enqueue(id, enqueue)
   }
 
-  #store (job: StoredJob, cached: boolean): void {
+  #store (stored: StoredJob, cached: boolean): void {
+    const job = withSharedOptions(stored)
     const id = job.job_id
     const expiresAtMs = Date.parse(job.expires_at)
     if (!this.#entries.delete(id) && this.#entries.size >= this.#maxJobs) this.#makeRoom()

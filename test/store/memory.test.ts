@@ -1,5 +1,5 @@
 import t from 'tap'
-import { newJob } from '../../src/jobs/records.js'
+import { newJob, resolveOptions } from '../../src/jobs/records.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
 import { StoreFullError, decodeCursor, encodeCursor } from '../../src/store/job-store.js'
 import type { StoredJob } from '../../src/schemas/job.js'
@@ -151,4 +151,18 @@ t.test('adopt keeps only newer copies and never throws when full', async (t) => 
   const extra = { ...newJob('x', 'quick'), version: 1, expires_at: new Date(Date.now() + 60_000).toISOString() }
   t.doesNotThrow(() => tiny.adopt(extra))
   t.equal(tiny.peek(extra.job_id), null, 'a full store skips the copy')
+})
+
+t.test('records with the default options share one frozen options object; others keep their own', async (t) => {
+  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
+  const parsed = [newJob('a', 'quick'), newJob('b', 'quick')].map((job) => JSON.parse(JSON.stringify(job)) as StoredJob)
+  for (const job of parsed) await store.put(job, 0)
+  const custom = newJob('c', 'quick', new Date(), null, resolveOptions({ depth: 'quick', max_sources: 2 }))
+  await store.put(custom, 0)
+  const [a, b, c] = [...parsed, custom].map((job) => store.peek(job.job_id) as StoredJob)
+  t.equal(a?.options, b?.options, 'one object for both (as read back from JSON, then stored)')
+  t.ok(Object.isFrozen(a?.options))
+  t.same(a?.options, { sources: ['corpus'], urls: [], max_sources: 4, max_duration_s: null, report_format: 'markdown' })
+  t.not(c?.options, a?.options)
+  t.equal(c?.options.max_sources, 2)
 })
