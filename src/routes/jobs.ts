@@ -12,6 +12,9 @@ const ConflictBody = Type.Object({
 }, { title: 'ConflictBody', description: 'The job is already finished; `job` is its record.' })
 
 const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  /** Response bodies by record object: records are immutable, so a body stays right for its record. */
+  const serialized = new WeakMap<object, string>()
+
   app.get('/v1/jobs/:job_id', {
     config: { budget: 'poll' },
     schema: {
@@ -20,7 +23,17 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: JobIdParams,
       response: { 200: JobRecord, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
     }
-  }, async (request) => toPublic(await app.jobs.get(request.params.job_id, request.principal.tenant)))
+  }, async (request, reply) => {
+    const job = await app.jobs.get(request.params.job_id, request.principal.tenant)
+    // The same record object comes back while a job does not change: serialize it once.
+    let body = serialized.get(job)
+    if (body === undefined) {
+      body = reply.serialize(toPublic(job)) as string
+      serialized.set(job, body)
+    }
+    // A string payload is sent as it is (already serialized by this route's schema above).
+    return await reply.type('application/json; charset=utf-8').send(body as unknown as ReturnType<typeof toPublic>)
+  })
 
   app.get('/v1/jobs', {
     config: { budget: 'poll' },

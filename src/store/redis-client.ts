@@ -23,6 +23,9 @@ export function createRedisClient (options: RedisClientOptions): RedisClient {
   const client = createClient({
     url: options.url,
     disableOfflineQueue: true,
+    // Every call already has its own deadline (RedisJobStore, REDIS_TIMEOUT_MS); node-redis's
+    // default 5 s command timeout would add an AbortSignal and a timer per command.
+    commandOptions: { timeout: 0 },
     socket: {
       connectTimeout: options.connectTimeoutMs ?? 2000,
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 10), maxDelay) + Math.floor(Math.random() * 50),

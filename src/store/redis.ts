@@ -21,6 +21,8 @@ export const KEYS = {
 } as const
 
 const STATUS_KEYS = JOB_STATUSES.map(KEYS.status)
+/** Parsed records remembered for repeated reads (about 2 KB each). */
+const PARSED_KEPT = 1000
 /** Retries moved from the delayed set into the queue by one claim, at most. */
 const PROMOTE_PER_CLAIM = 100
 
@@ -72,6 +74,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   readonly #client: RedisClient
   readonly #ttlSeconds: number
   readonly #maxEvents: number
+  /** The last record read per job, with the JSON it came from (most recently read last). */
+  readonly #parsed = new Map<string, { json: string, job: StoredJob }>()
   readonly #timeoutMs: number
   readonly #now: () => number
   readonly #onCommand: RedisJobStoreOptions['onCommand']
@@ -92,7 +96,19 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
 
   async get (id: string): Promise<StoredJob | null> {
     const json = await this.#send<string | null>(['GET', KEYS.job(id)])
-    return json === null ? null : JSON.parse(json) as StoredJob
+    if (json === null) {
+      this.#parsed.delete(id)
+      return null
+    }
+    // Pollers read the same unchanged record again and again: parse each version once. Records
+    // are never mutated in place (every change is a new object), so sharing one is safe.
+    const hit = this.#parsed.get(id)
+    if (hit !== undefined && hit.json === json) return hit.job
+    const job = JSON.parse(json) as StoredJob
+    this.#parsed.delete(id)
+    this.#parsed.set(id, { json, job })
+    if (this.#parsed.size > PARSED_KEPT) this.#parsed.delete(this.#parsed.keys().next().value as string)
+    return job
   }
 
   async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options: PutOptions = {}): Promise<PutResult> {

@@ -208,3 +208,21 @@ t.test('a call that Redis does not answer in time rejects at the deadline', asyn
   }
   t.type(await quick.ping(), 'number', 'the client still works afterwards')
 })
+
+t.test('an unchanged record is parsed once and shared by repeated reads; any change is read fresh', async (t) => {
+  const job = await create()
+  const first = await store.get(job.job_id)
+  t.equal(await store.get(job.job_id), first, 'the same object while Redis holds the same JSON')
+  const written = await store.put({ ...(first as StoredJob), progress: 40, current_step: 'Halfway' }, (first as StoredJob).version)
+  t.ok(written.ok)
+  const after = await store.get(job.job_id)
+  t.not(after, first)
+  t.match(after, { progress: 40, current_step: 'Halfway' })
+  t.match(first, { progress: 0 }, 'the earlier object was not changed in place')
+  const admin = await server.client()
+  await admin.set(KEYS.job(job.job_id), JSON.stringify({ ...after, current_step: 'Written by another replica' }))
+  t.equal((await store.get(job.job_id))?.current_step, 'Written by another replica', 'a write from elsewhere is seen at once')
+  await admin.del(KEYS.job(job.job_id))
+  t.equal(await store.get(job.job_id), null)
+  await admin.close()
+})
