@@ -243,11 +243,13 @@ ${shortfalls([
   ])}
 
 Why, as measured (CPU profiles of the service under the same load):
-- **Polls** do what the baseline does (route, serialize about 1 KB) plus validating the id, one
-  Redis round trip, parsing the stored JSON and keeping the Map's copy current, and the metrics
-  hook. With Redis up, a third process (Redis) shares the 2 cores with wrk and Node, and the
-  service spends a large share of its time waiting on that round trip; with Redis down the
-  gap is the route's own work (schema validation and serialization of the full record).
+- **Polls** do what the baseline does plus validating the id, one Redis round trip, auth and
+  rate-limit hooks, helmet's headers (rebuilt per request) and the metrics hook. A record that did
+  not change since the last read is neither parsed nor serialized again (parsed once per stored
+  version, serialized once per record object), and node-redis's per-command AbortSignal is off
+  (every call has our own deadline): that took polls from about 10-12k to about 19-20k req/s
+  here. With Redis up, a third process (Redis) shares the 2 cores with wrk and Node, and a CPU
+  profile shows the service idle about a fifth of the time, waiting on that round trip.
 - **Creates** are one Lua script each (record, indexes and queue entry at once) plus the 202
   with the full record, but the runner in the same process also claims and completes the jobs
   being created (about five more scripts each), so the HTTP path and the runner share one
@@ -263,7 +265,7 @@ Why, as measured (CPU profiles of the service under the same load):
   9.4k); compare the ratios of one run, which are measured side by side.
 - What would close the gap (not done yet): coalescing progress writes of fast jobs, claiming
   several jobs per round trip, pipelining the claim with the start write, running one service
-  process per core, and a cheaper poll path that sends the stored JSON without re-serializing.
+  process per core, and precomputing helmet's headers.
 `
   writeFileSync(join(root, 'bench/RESULTS.md'), results)
   console.log(table)
