@@ -244,12 +244,14 @@ ${shortfalls([
 
 Why, as measured (CPU profiles of the service under the same load):
 - **Polls** do what the baseline does plus validating the id, one Redis round trip, auth and
-  rate-limit hooks, helmet's headers (rebuilt per request) and the metrics hook. A record that did
+  rate-limit hooks, helmet's dozen headers and the metrics hook. A record that did
   not change since the last read is neither parsed nor serialized again (parsed once per stored
   version, serialized once per record object), and node-redis's per-command AbortSignal is off
   (every call has our own deadline): that took polls from about 10-12k to about 19-20k req/s
-  here. With Redis up, a third process (Redis) shares the 2 cores with wrk and Node, and a CPU
-  profile shows the service idle about a fifth of the time, waiting on that round trip.
+  here; using helmet directly (built once, not per request as @fastify/helmet does) saved
+  about a tenth more CPU per request. With Redis up, a third process (Redis) shares the 2 cores
+  with wrk and Node, and a CPU profile shows the service idle about a fifth of the time, waiting
+  on that round trip.
 - **Creates** are one Lua script each (record, indexes and queue entry at once) plus the 202
   with the full record, but the runner in the same process also claims and completes the jobs
   being created (about five more scripts each), so the HTTP path and the runner share one
@@ -262,10 +264,11 @@ Why, as measured (CPU profiles of the service under the same load):
   sharing 2 cores with Redis and the load generator.
 - Absolute numbers on a shared 2-core VM move by up to a third between runs (on 2026-11-27 three
   runs measured the baseline at 39k, 50k and 46k req/s and Redis-up polls at 9.7k, 12.9k and
-  9.4k); compare the ratios of one run, which are measured side by side.
+  9.4k; later runs put the baseline at 52k and 37k); compare the ratios of one run, which are
+  measured side by side.
 - What would close the gap (not done yet): coalescing progress writes of fast jobs, claiming
   several jobs per round trip, pipelining the claim with the start write, running one service
-  process per core, and precomputing helmet's headers.
+  process per core.
 `
   writeFileSync(join(root, 'bench/RESULTS.md'), results)
   console.log(table)
