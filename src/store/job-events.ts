@@ -1,4 +1,5 @@
 import type { StoredJob } from '../schemas/job.js'
+import { dropOldest } from './bounded.js'
 
 /** `status` on a status change (creation included), `progress` on progress or step, then the final status. */
 export type JobEventType = 'status' | 'progress' | 'completed' | 'failed' | 'cancelled'
@@ -65,7 +66,7 @@ export class LocalEventLog implements JobEventLog {
     let log = this.#logs.get(job.job_id)
     if (log === undefined || log.expiresAtMs <= now) {
       log = { events: [], expiresAtMs: 0 }
-      if (this.#logs.size >= this.#maxJobs) this.#logs.delete(this.#logs.keys().next().value as string)
+      if (this.#logs.size >= this.#maxJobs) dropOldest(this.#logs, Math.max(1, Math.floor(this.#maxJobs / 100)))
     }
     // Re-inserted so the Map stays in "least recently written first" order for eviction.
     this.#logs.delete(job.job_id)

@@ -6,6 +6,7 @@ import {
   type Enqueue, type JobStore, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
   createdMs, emptyCounts, isAfterCursor, leaseExpiryMs, matchesQuery, serializeJob, stampWrite, webhookDue
 } from './job-store.js'
+import { dropOldest } from './bounded.js'
 import { type JobEvent, type JobEventType, eventData } from './job-events.js'
 
 export const KEYS = {
@@ -107,7 +108,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
     const job = JSON.parse(json) as StoredJob
     this.#parsed.delete(id)
     this.#parsed.set(id, { json, job })
-    if (this.#parsed.size > PARSED_KEPT) this.#parsed.delete(this.#parsed.keys().next().value as string)
+    if (this.#parsed.size > PARSED_KEPT) dropOldest(this.#parsed, PARSED_KEPT / 10)
     return job
   }
 

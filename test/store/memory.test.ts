@@ -166,3 +166,18 @@ t.test('records with the default options share one frozen options object; others
   t.not(c?.options, a?.options)
   t.equal(c?.options.max_sources, 2)
 })
+
+t.test('past the bound, the oldest finished records are evicted 1% at a time (one hole-skipping scan per batch)', async (t) => {
+  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 300 })
+  const finished: StoredJob[] = []
+  for (let i = 0; i < 300; i++) {
+    const r = await store.put({ ...newJob(`q${i}`, 'quick'), status: 'completed' }, 0)
+    if (r.ok) finished.push(r.job)
+  }
+  t.equal(store.size, 300)
+  await store.put(newJob('one more', 'quick'), 0)
+  t.equal(store.size, 298, 'three evicted (1% of 300), one added')
+  t.same(await Promise.all(finished.slice(0, 4).map(async (j) => (await store.get(j.job_id)) !== null)), [false, false, false, true], 'the three oldest went')
+  await store.put(newJob('and another', 'quick'), 0)
+  t.equal(store.size, 299, 'no eviction while there is room')
+})
