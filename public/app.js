@@ -110,6 +110,7 @@ async function watch (jobId) {
 async function refresh () {
   try {
     const page = await api('/v1/jobs?limit=20')
+    document.getElementById('form-error').hidden = true
     document.getElementById('no-jobs').hidden = page.jobs.length > 0
     for (const job of [...page.jobs].reverse()) {
       show(job)

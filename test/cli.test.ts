@@ -117,3 +117,18 @@ t.test('Ctrl-C while waiting cancels the job on the server and exits 130 (the re
   const job = await app.inject({ url: `/v1/jobs/${id}` })
   t.equal(JSON.parse(job.body).status, 'cancelled')
 })
+
+t.test('--key (or DEEP_RESEARCH_API_KEY) authenticates; without it a keyed API answers 401, exit 1', async (t) => {
+  const key = 'cli-test-key-0123456789'
+  const { createHash } = await import('node:crypto')
+  const app = await startApp(t, { API_KEYS: `cli:${createHash('sha256').update(key).digest('hex')}` })
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const denied = io()
+  t.equal(await main(['list', '--url', url], denied), EXIT.failed)
+  t.match(denied.stderr.text, /\(HTTP 401 /)
+  const viaFlag = io()
+  t.equal(await main(['submit', 'keyed question', '--url', url, '--key', key], viaFlag), EXIT.ok)
+  const viaEnv = io({ DEEP_RESEARCH_API_KEY: key, DEEP_RESEARCH_URL: url })
+  t.equal(await main(['get', viaFlag.stdout.text.trim(), '--json'], viaEnv), EXIT.ok)
+  t.equal(JSON.parse(viaEnv.stdout.text).query, 'keyed question')
+})

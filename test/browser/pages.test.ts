@@ -76,3 +76,23 @@ t.test('Swagger UI: "Try it out" creates a job and fetches it', async (t) => {
   await page.screenshot({ path: `${OUTPUT}swagger-ui.png`, fullPage: true })
   t.equal((await app.inject({ url: `/v1/jobs/${jobId}` })).statusCode, 200, 'the job exists on the server')
 })
+
+t.test('the jobs page against an API with keys: refused without one, working once it is entered', async (t) => {
+  const key = 'page-test-key-0123456789'
+  const { createHash } = await import('node:crypto')
+  const app = await startApp(t, { SSE_POLL_MS: 20, API_KEYS: `page:${createHash('sha256').update(key).digest('hex')}` }, { engine: new PacedEngine(20) })
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const page = await (await browser(t)).newPage()
+  await page.goto(`${base}/`)
+  await page.waitForSelector('#form-error:not([hidden])')
+  t.match(await page.textContent('#form-error'), /Could not list jobs: .*key/i, 'the page says why it cannot list jobs')
+  await page.fill('#api-key', key)
+  await page.dispatchEvent('#api-key', 'change')
+  await page.waitForSelector('#form-error', { state: 'hidden' })
+  await page.fill('#query', 'What does appendfsync everysec mean?')
+  await page.selectOption('#depth', 'quick')
+  await page.click('#submit')
+  await page.waitForSelector('.job[data-status="completed"] .report-title', { timeout: 20_000 })
+  t.equal(await page.locator('.job .bar').first().getAttribute('aria-valuenow'), '100', 'the event stream was followed with the key')
+  t.equal(await page.evaluate(() => localStorage.getItem('deep-research-key')), key, 'the key is kept for the next visit')
+})
