@@ -19,9 +19,10 @@ export function withSharedOptions (job: StoredJob): StoredJob {
   const shared = DEFAULT_OPTIONS[job.depth]
   const { options } = job
   if (options === undefined || options === shared) return job
-  const isDefault = options.sources.length === 1 && options.sources[0] === 'corpus' && options.urls.length === 0 &&
-    options.max_sources === shared.max_sources && options.max_duration_s === null && options.report_format === 'markdown'
-  return isDefault ? { ...job, options: shared } : job
+  const same = options.max_sources === shared.max_sources && options.max_duration_s === shared.max_duration_s &&
+    options.report_format === shared.report_format && options.urls.length === shared.urls.length &&
+    options.sources.length === shared.sources.length && options.sources.every((source, i) => source === shared.sources[i])
+  return same ? { ...job, options: shared } : job
 }
 
 /** A client's request options, out of the create body, with every default filled in. */

@@ -1,6 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
+import { Agent } from 'undici'
 
 /** A URL that points (or resolves) at an address the SSRF guard refuses. */
 export class BlockedAddressError extends Error {
@@ -52,4 +53,9 @@ export function guardedLookup (policy: AddressPolicy) {
 export function assertLiteralHostAllowed (url: URL, policy: AddressPolicy): void {
   const host = url.hostname.replace(/^\[|\]$/g, '')
   if (isIP(host) !== 0 && !policy(host)) throw new BlockedAddressError(url.hostname, host)
+}
+
+/** An undici dispatcher whose every connection goes through `guardedLookup(policy)`. */
+export function guardedAgent (policy: AddressPolicy, options: { connections?: number } = {}): Agent {
+  return new Agent({ connect: { lookup: guardedLookup(policy) } as object, ...options })
 }

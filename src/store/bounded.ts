@@ -5,7 +5,7 @@
  */
 export function dropOldest (map: Map<string, unknown>, count: number): void {
   let dropped = 0
-  for (const key of map.keys()) {
+  for (const [key] of map) {
     map.delete(key)
     if (++dropped >= count) return
   }

@@ -1,5 +1,5 @@
-import { Agent, request } from 'undici'
-import { type AddressPolicy, BlockedAddressError, assertLiteralHostAllowed, guardedLookup } from '../net/address-guard.js'
+import { type Agent, request } from 'undici'
+import { type AddressPolicy, BlockedAddressError, assertLiteralHostAllowed, guardedAgent } from '../net/address-guard.js'
 import { signatureHeaders } from './signature.js'
 
 export interface DeliveryResult {
@@ -19,7 +19,7 @@ export class WebhookSender {
 
   constructor (options: WebhookSenderOptions) {
     this.#options = options
-    this.#agent = new Agent({ connect: { lookup: guardedLookup(options.policy) } as object })
+    this.#agent = guardedAgent(options.policy)
   }
 
   async send (url: string, messageId: string, body: string): Promise<DeliveryResult> {

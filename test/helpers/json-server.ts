@@ -1,6 +1,6 @@
-import { type IncomingHttpHeaders, createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { TestContext } from './app.js'
+import { startLocalServer } from './local-server.js'
 
 export interface RecordedRequest { method: string, path: string, headers: IncomingHttpHeaders, body: any }
 export interface JsonAnswer { status?: number, body: unknown, headers?: Record<string, string> }
@@ -14,7 +14,8 @@ export interface JsonServer {
 
 /** A real HTTP server on 127.0.0.1 that answers JSON from `handler`, recording every request. */
 export async function startJsonServer (t: TestContext, handler: (request: RecordedRequest) => JsonAnswer): Promise<JsonServer> {
-  const server = createServer((req, res) => {
+  const state: JsonServer = { url: '', requests: [], queued: [] }
+  state.url = (await startLocalServer(t, (req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
@@ -25,13 +26,6 @@ export async function startJsonServer (t: TestContext, handler: (request: Record
       const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body)
       res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers }).end(text)
     })
-  })
-  const state: JsonServer = { url: '', requests: [], queued: [] }
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  t.teardown(async () => {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  })
+  })).url
   return state
 }

@@ -1,6 +1,6 @@
-import { type IncomingHttpHeaders, createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { TestContext } from './app.js'
+import { startLocalServer } from './local-server.js'
 
 export interface Received { headers: IncomingHttpHeaders, body: string, answered: number }
 
@@ -15,7 +15,7 @@ export interface Receiver {
 /** A webhook receiver: a real HTTP server on 127.0.0.1 that records every delivery. */
 export async function startReceiver (t: TestContext): Promise<Receiver> {
   const state: Receiver = { url: '', port: 0, received: [], answers: [] }
-  const server = createServer((req, res) => {
+  const server = await startLocalServer(t, (req, res) => {
     let body = ''
     req.setEncoding('utf8')
     req.on('data', (chunk: string) => { body += chunk })
@@ -25,12 +25,7 @@ export async function startReceiver (t: TestContext): Promise<Receiver> {
       res.writeHead(status).end()
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  state.port = (server.address() as AddressInfo).port
-  state.url = `http://127.0.0.1:${state.port}/hooks/research`
-  t.teardown(async () => {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  })
+  state.port = server.port
+  state.url = `${server.url}/hooks/research`
   return state
 }

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises'
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { TestContext } from './app.js'
+import { startLocalServer } from './local-server.js'
 
 const FILES = fileURLToPath(new URL('../fixtures/site/', import.meta.url))
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.txt': 'text/plain; charset=utf-8' }
@@ -24,19 +24,8 @@ export interface TestSite {
  * pages, a PDF, an image, a 404, and SearXNG's JSON search API. Closed after the test.
  */
 export async function startTestSite (t: TestContext): Promise<TestSite> {
-  const sockets = new Set<import('node:net').Socket>()
   const site: TestSite = { url: '', requests: [], slowClosedAt: null, searchResults: () => [] }
-  const server: Server = createServer((req, res) => { void handle(site, req, res) })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  site.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  t.teardown(async () => {
-    for (const socket of sockets) socket.destroy()
-    await new Promise((resolve) => server.close(resolve))
-  })
+  site.url = (await startLocalServer(t, (req, res) => { void handle(site, req, res) })).url
   return site
 }
 

@@ -1,5 +1,5 @@
-import { Agent, request } from 'undici'
-import { type AddressPolicy, assertLiteralHostAllowed, guardedLookup, publicAddressesOnly } from '../../net/address-guard.js'
+import { type Agent, request } from 'undici'
+import { type AddressPolicy, assertLiteralHostAllowed, guardedAgent, publicAddressesOnly } from '../../net/address-guard.js'
 
 export interface FetchedPage {
   /** The URL answered, after redirects. */
@@ -50,7 +50,7 @@ export class PageFetcher {
     this.#maxBytes = options.maxBytes ?? 2 * 1024 * 1024
     this.#timeoutMs = options.timeoutMs ?? 15_000
     this.#maxRedirects = options.maxRedirects ?? 5
-    this.#agent = new Agent({ connect: { lookup: guardedLookup(this.#policy) } as object, connections: 16 })
+    this.#agent = guardedAgent(this.#policy, { connections: 16 })
   }
 
   async fetch (address: string, signal: AbortSignal): Promise<FetchedPage> {
