@@ -169,24 +169,31 @@ export class ResearchRunner {
 
   async #fill (): Promise<void> {
     while (this.#accepting && this.#active.size < this.#concurrency) {
-      let id: string | null
+      let ids: string[]
       try {
-        id = await this.#store.claim(Date.now() + this.#leaseMs)
+        // Every free slot in one claim: a busy runner pays one round trip per batch, not per job.
+        ids = await this.#store.claimMany(Date.now() + this.#leaseMs, this.#concurrency - this.#active.size)
       } catch (err) {
         this.#logger.error({ err }, 'could not take a job from the queue')
         return
       }
-      if (id === null) return
-      const controller = new AbortController()
-      const entry: ActiveJob = { controller, done: Promise.resolve() }
-      this.#active.set(id, entry)
-      entry.done = this.#run(id, controller)
-        .catch((err: unknown) => this.#logger.error({ err, job_id: id }, 'job run failed unexpectedly'))
-        .finally(() => {
-          this.#active.delete(id)
-          this.notify()
-        })
+      if (ids.length === 0) return
+      for (const id of ids) this.#begin(id)
     }
+  }
+
+  #begin (id: string): void {
+    const controller = new AbortController()
+    // Claimed while stopping: the run hands it straight back to the queue.
+    if (!this.#accepting) controller.abort(new ShutdownError())
+    const entry: ActiveJob = { controller, done: Promise.resolve() }
+    this.#active.set(id, entry)
+    entry.done = this.#run(id, controller)
+      .catch((err: unknown) => this.#logger.error({ err, job_id: id }, 'job run failed unexpectedly'))
+      .finally(() => {
+        this.#active.delete(id)
+        this.notify()
+      })
   }
 
   async #run (id: string, controller: AbortController): Promise<void> {

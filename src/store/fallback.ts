@@ -261,10 +261,14 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
 
   /** Local work first (jobs created during an outage), then Redis's queue. */
   async claim (leaseUntilMs: number): Promise<string | null> {
-    const local = await this.#memory.claim(leaseUntilMs)
-    if (local !== null) return local
-    const remote = await this.#attempt((redis) => redis.claim(leaseUntilMs))
-    return remote.ok ? remote.value : null
+    return (await this.claimMany(leaseUntilMs, 1))[0] ?? null
+  }
+
+  async claimMany (leaseUntilMs: number, limit: number): Promise<string[]> {
+    const local = await this.#memory.claimMany(leaseUntilMs, limit)
+    if (local.length === limit) return local
+    const remote = await this.#attempt((redis) => redis.claimMany(leaseUntilMs, limit - local.length))
+    return remote.ok ? [...local, ...remote.value] : local
   }
 
   async expiredLeases (nowMs: number, limit: number): Promise<string[]> {

@@ -79,6 +79,8 @@ export interface JobStore {
    * registers a lease for it until `leaseUntilMs`; null when there is nothing to run.
    */
   claim (leaseUntilMs: number): Promise<string | null>
+  /** `claim` for up to `limit` jobs in one step (one round trip): a runner fills all its free slots at once. */
+  claimMany (leaseUntilMs: number, limit: number): Promise<string[]>
   /** Ids whose lease ran out before `nowMs` (their worker died or lost them). */
   expiredLeases (nowMs: number, limit: number): Promise<string[]>
   /** Forgets a lease entry (its job is gone, finished, or was never taken). */

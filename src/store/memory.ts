@@ -149,6 +149,10 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
   }
 
   async claim (leaseUntilMs: number): Promise<string | null> {
+    return (await this.claimMany(leaseUntilMs, 1))[0] ?? null
+  }
+
+  async claimMany (leaseUntilMs: number, limit: number): Promise<string[]> {
     const now = this.#now()
     for (const [id, at] of this.#delayed) {
       if (at <= now) {
@@ -156,10 +160,9 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
         this.#queue.push(id)
       }
     }
-    const id = this.#queue.shift()
-    if (id === undefined) return null
-    this.#leases.set(id, leaseUntilMs)
-    return id
+    const taken = this.#queue.splice(0, limit)
+    for (const id of taken) this.#leases.set(id, leaseUntilMs)
+    return taken
   }
 
   async expiredLeases (nowMs: number, limit: number): Promise<string[]> {

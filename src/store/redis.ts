@@ -196,8 +196,12 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   }
 
   async claim (leaseUntilMs: number): Promise<string | null> {
-    return await this.#script<string | null>(SCRIPTS.claim, [KEYS.pending, KEYS.delayed, KEYS.leases], [
-      String(this.#now()), String(leaseUntilMs), String(PROMOTE_PER_CLAIM)
+    return (await this.claimMany(leaseUntilMs, 1))[0] ?? null
+  }
+
+  async claimMany (leaseUntilMs: number, limit: number): Promise<string[]> {
+    return await this.#script<string[]>(SCRIPTS.claim, [KEYS.pending, KEYS.delayed, KEYS.leases], [
+      String(this.#now()), String(leaseUntilMs), String(PROMOTE_PER_CLAIM), String(limit)
     ])
   }
 

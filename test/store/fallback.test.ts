@@ -55,6 +55,21 @@ t.test('without Redis configured, the Map is the store and misses are plain miss
   t.equal(await store.delete(job.job_id), true)
 })
 
+t.test('claimMany fills its limit from the local queue first, then from Redis\'s, in one call', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(() => server.stop())
+  const { store, client, memory } = rig(t, server.url)
+  await until('Redis ready', () => client.isReady)
+  const inRedis = [await create(store, 'r1'), await create(store, 'r2')]
+  const local = await memory.put(newJob('written only here', 'quick'), 0, 'tail')
+  if (!local.ok) throw new Error('local create failed')
+  t.same(await store.claimMany(Date.now() + 60_000, 2), [local.job.job_id, inRedis[0]?.job_id], 'local work, then the head of Redis\'s queue')
+  t.same(await store.claimMany(Date.now() + 60_000, 5), [inRedis[1]?.job_id])
+  await server.kill()
+  await until('fallback mode', () => store.mode === 'memory')
+  t.same(await store.claimMany(Date.now() + 60_000, 5), [], 'Redis down and nothing local: nothing, no error')
+})
+
 t.test('Redis down at start: answers from memory at once, then copies everything over when Redis comes up', async (t) => {
   const server = await RedisServer.start()
   t.teardown(() => server.stop())

@@ -111,6 +111,20 @@ t.test('the queue is FIFO; hand-backs go first; deletes leave the queue', async 
   t.equal(store.unqueue('nope'), false)
 })
 
+t.test('claimMany takes up to its limit in queue order, each with a lease', async (t) => {
+  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
+  const ids: string[] = []
+  for (let i = 0; i < 4; i++) {
+    const r = await store.put(newJob(`q${i}`, 'quick'), 0, 'tail')
+    if (r.ok) ids.push(r.job.job_id)
+  }
+  const leaseUntil = Date.now() + 60_000
+  t.same(await store.claimMany(leaseUntil, 3), ids.slice(0, 3))
+  t.same(await store.expiredLeases(leaseUntil + 1, 10), ids.slice(0, 3), 'each one leased until leaseUntil')
+  t.same(await store.claimMany(leaseUntil, 3), ids.slice(3))
+  t.same(await store.claimMany(leaseUntil, 3), [])
+})
+
 t.test('lists newest first with stable cursors and a status filter', async (t) => {
   const c = clock()
   const store = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100, now: c.now })

@@ -84,6 +84,18 @@ t.test('queue: FIFO via the create script, head on hand-back, delete removes eve
   t.equal(await store.delete(b.job_id), false)
 })
 
+t.test('claimMany takes up to its limit in queue order in one script call, each with a lease', async (t) => {
+  const ids: string[] = []
+  for (let i = 0; i < 5; i++) ids.push((await create()).job_id)
+  const leaseUntil = Date.now() + 60_000
+  t.same(await store.claimMany(leaseUntil, 3), ids.slice(0, 3), 'the three oldest, oldest first')
+  t.same(await admin.zRange(KEYS.leases, 0, -1), [...ids.slice(0, 3)].sort(), 'each one leased')
+  t.equal(await admin.zScore(KEYS.leases, ids[0] as string), leaseUntil)
+  t.same(await store.claimMany(leaseUntil, 10), ids.slice(3), 'fewer left than the limit: what there is')
+  t.same(await store.claimMany(leaseUntil, 10), [], 'an empty queue gives an empty list')
+  t.equal(await store.queueDepth(), 0)
+})
+
 t.test('list pages newest first through the index, without KEYS, and drops vanished records', async (t) => {
   const base = Date.parse('2026-01-01T00:00:00Z')
   const jobs: StoredJob[] = []
