@@ -28,30 +28,37 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
   app.decorateRequest('principal', null as unknown as Principal)
   if (keys.open) app.log.warn('API_KEYS and ADMIN_KEYS are not set: the API is open to anyone who can reach it')
 
-  app.addHook('onRequest', async (request, reply) => {
+  if (keys.open) {
+    app.addHook('onRequest', (request, _reply, done) => {
+      request.principal = OPEN_ACCESS
+      done()
+    })
+    return
+  }
+  app.addHook('onRequest', (request, reply, done) => {
     const access: Access = request.url.startsWith('/docs') || request.url.startsWith('/ui/') || request.routeOptions.url === undefined
       ? 'public'
       : request.routeOptions.config.access ?? 'tenant'
-    if (keys.open) {
-      request.principal = OPEN_ACCESS
-      return
-    }
     const key = keyFromHeaders(request.headers.authorization, request.headers['x-api-key'])
     const principal = key === null ? null : keys.identify(key)
     if (access === 'public') {
       request.principal = principal ?? { tenant: null, admin: false }
+      done()
       return
     }
     if (principal === null) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({
+      reply.code(401).header('www-authenticate', 'Bearer').send({
         error: 'unauthorized',
         message: key === null ? 'Send an API key: Authorization: Bearer <key> (or X-API-Key)' : 'The API key is not valid'
       })
+      return
     }
     if (access === 'admin' && !principal.admin) {
-      return reply.code(403).send({ error: 'forbidden', message: 'This route needs an admin key' })
+      reply.code(403).send({ error: 'forbidden', message: 'This route needs an admin key' })
+      return
     }
     request.principal = principal
+    done()
   })
 }
 

@@ -12,8 +12,9 @@ declare module 'fastify' {
 const metricsPlugin: FastifyPluginAsync = async (app) => {
   const metrics = new ServiceMetrics()
   app.decorate('metrics', metrics)
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
+    done()
   })
   app.addHook('onReady', async () => {
     metrics.readFrom({

@@ -1,18 +1,39 @@
 import t from 'tap'
-import { json, startApp } from '../helpers/app.js'
+import { createJob, json, pollJob, startApp } from '../helpers/app.js'
 
-t.test('security headers on API responses; Swagger UI gets a CSP of its own', async (t) => {
+t.test('JSON answers carry OWASP\'s API headers; pages (jobs page, Swagger UI) carry helmet\'s full set', async (t) => {
   const app = await startApp(t)
-  const res = await app.inject({ url: '/health' })
-  t.equal(res.headers['x-content-type-options'], 'nosniff')
-  t.equal(res.headers['x-frame-options'], 'SAMEORIGIN')
-  t.match(res.headers['content-security-policy'], /default-src 'self'/)
-  t.notMatch(res.headers['content-security-policy'], /upgrade-insecure-requests/, 'plain-HTTP deployments keep working')
-  t.notOk('access-control-allow-origin' in res.headers, 'no CORS unless configured')
-  const docs = await app.inject({ url: '/docs/' })
-  t.equal(docs.statusCode, 200)
-  t.match(docs.headers['content-security-policy'], /script-src 'self'/)
-  t.notMatch(docs.headers['content-security-policy'], /upgrade-insecure-requests/)
+  const job = await createJob(app)
+  await pollJob(app, job.job_id)
+  const answers = [
+    await app.inject({ url: '/health' }),
+    await app.inject({ url: `/v1/jobs/${job.job_id as string}` }),
+    await app.inject({ url: '/v1/jobs/not-a-uuid' }),
+    await app.inject({ url: '/no/such/route' }),
+    await app.inject({ url: `/v1/jobs/${job.job_id as string}/events` })
+  ]
+  for (const res of answers) {
+    const what = `${res.statusCode} ${res.headers['content-type'] as string}`
+    t.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", `${what}: nothing in it may load or be framed`)
+    t.equal(res.headers['x-content-type-options'], 'nosniff', what)
+    t.equal(res.headers['x-frame-options'], 'DENY', what)
+    t.match(res.headers['strict-transport-security'], /^max-age=\d+/, what)
+    t.notOk('x-dns-prefetch-control' in res.headers, `${what}: no page-only headers on JSON`)
+    t.notOk('access-control-allow-origin' in res.headers, `${what}: no CORS unless configured`)
+  }
+  t.equal(answers[1]?.headers['cache-control'], 'no-store', 'a poll is never answered from a cache')
+  t.equal(answers[4]?.headers['cache-control'], 'no-cache, no-transform', 'the event stream keeps its own caching rule')
+
+  for (const url of ['/', '/ui/app.js', '/docs/']) {
+    const page = await app.inject({ url })
+    t.equal(page.statusCode, 200, url)
+    t.equal(page.headers['x-frame-options'], 'SAMEORIGIN', url)
+    t.equal(page.headers['x-content-type-options'], 'nosniff', url)
+    t.equal(page.headers['x-dns-prefetch-control'], 'off', `${url}: helmet's page headers`)
+    t.match(page.headers['content-security-policy'], /script-src 'self'/, url)
+    t.notMatch(page.headers['content-security-policy'], /upgrade-insecure-requests/, `${url}: plain-HTTP deployments keep working`)
+  }
+  t.match((await app.inject({ url: '/' })).headers['content-security-policy'], /default-src 'self'/)
 })
 
 t.test('CORS_ORIGINS allows exactly the listed origins, with the headers a browser client needs', async (t) => {

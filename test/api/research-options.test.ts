@@ -91,6 +91,8 @@ t.test('max_duration_s: past it the job fails at once with the budget named, and
   t.equal(job.status, 'failed')
   t.equal(job.error, 'The job did not finish within its time budget (max_duration_s = 1)')
   t.equal(job.attempts, 1)
+  // The failure is written as the abort starts; the site sees its socket close a moment later.
+  await waitFor('the site to see the page request aborted', () => site.slowClosedAt !== null, 1000)
   t.ok(site.slowClosedAt !== null, 'the page request was aborted')
 })
 
