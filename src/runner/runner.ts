@@ -197,7 +197,8 @@ export class ResearchRunner {
   }
 
   async #run (id: string, controller: AbortController): Promise<void> {
-    const queued = await this.#store.get(id)
+    // Claiming is a compare-and-set: a stale local copy only makes the claim write retry.
+    const queued = await this.#store.readForUpdate(id)
     if (queued === null) {
       this.#logger.warn({ job_id: id }, 'dropping a queued job whose record is gone (expired or deleted)')
       await this.#store.dropLease(id)

@@ -181,6 +181,11 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     return newest(remote.value, local)
   }
 
+  /** The copy this process holds (it wrote or read the job), else a read: saves a runner the GET of every job it created. */
+  async readForUpdate (id: string): Promise<StoredJob | null> {
+    return this.#memory.peek(id) ?? await this.get(id)
+  }
+
   async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options?: PutOptions): Promise<PutResult> {
     const id = job.job_id
     const remote = await this.#attempt(async (redis) => {

@@ -70,6 +70,12 @@ export interface QueueStats {
  */
 export interface JobStore {
   get (id: string): Promise<StoredJob | null>
+  /**
+   * A version of the job to start a compare-and-set write from: may be a copy this process holds
+   * rather than the stored record. A stale copy costs nothing but a retry, since the write is
+   * refused and answers with the current record.
+   */
+  readForUpdate (id: string): Promise<StoredJob | null>
   put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options?: PutOptions): Promise<PutResult>
   delete (id: string): Promise<boolean>
   /** Newest first (created_at, then id, descending). */

@@ -48,6 +48,10 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     return this.peek(id)
   }
 
+  async readForUpdate (id: string): Promise<StoredJob | null> {
+    return this.peek(id)
+  }
+
   /** Synchronous read, for the fallback store's "newest of both" merge. */
   peek (id: string): StoredJob | null {
     const entry = this.#entries.get(id)

@@ -112,6 +112,10 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
     return job
   }
 
+  async readForUpdate (id: string): Promise<StoredJob | null> {
+    return await this.get(id)
+  }
+
   async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options: PutOptions = {}): Promise<PutResult> {
     const now = this.#now()
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds, now)

@@ -123,6 +123,7 @@ t.test('claimMany takes up to its limit in queue order, each with a lease', asyn
   t.same(await store.expiredLeases(leaseUntil + 1, 10), ids.slice(0, 3), 'each one leased until leaseUntil')
   t.same(await store.claimMany(leaseUntil, 3), ids.slice(3))
   t.same(await store.claimMany(leaseUntil, 3), [])
+  t.equal(await store.readForUpdate(ids[0] as string), await store.get(ids[0] as string), 'the Map is its own copy')
 })
 
 t.test('lists newest first with stable cursors and a status filter', async (t) => {

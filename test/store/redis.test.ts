@@ -93,6 +93,7 @@ t.test('claimMany takes up to its limit in queue order in one script call, each 
   t.equal(await admin.zScore(KEYS.leases, ids[0] as string), leaseUntil)
   t.same(await store.claimMany(leaseUntil, 10), ids.slice(3), 'fewer left than the limit: what there is')
   t.same(await store.claimMany(leaseUntil, 10), [], 'an empty queue gives an empty list')
+  t.same(await store.readForUpdate(ids[0] as string), await store.get(ids[0] as string), 'Redis alone holds no copies: a read for update is a read')
   t.equal(await store.queueDepth(), 0)
 })
 
