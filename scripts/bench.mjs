@@ -300,10 +300,16 @@ Why, as measured (server CPU per request in the table; \`perf record -e cpu-cloc
   the Redis client and the metrics histogram: no single function above ~2% of samples.
 - **Polls** answer a record that did not change from a parse-once cache (per stored version) and
   a serialize-once cache (per record object), with one \`GET\` when Redis is up and none in
-  fallback, so the two cost about the same CPU; their ratios differ mostly by how much CPU
-  Redis and the machine left to Node in that round (the per-round ratios above show the
-  spread). JSON answers carry six security headers (OWASP's API set) instead of helmet's
-  thirteen page headers: about 5 µs less per poll.
+  fallback. Their JavaScript costs about the same either way (29-31 µs of user time per request
+  in a separate measurement), but in fallback Node is charged more kernel time per request
+  (16-17 µs against 12-14 µs with Redis up) for the same one \`read\` and one \`writev\`
+  (\`strace -c\`): loopback TCP work for the load tool's packets that the kernel does in the
+  context of whichever process is running, and a Node that never waits on Redis runs more. JSON
+  answers carry six security headers (OWASP's API set) instead of helmet's thirteen page
+  headers: about 5 µs less per poll. An experiment (not a configuration) with the logger, the
+  security headers, the auth hook and the metrics hook all removed still cost about 38 µs per
+  poll against the baseline's 30 µs (0.8x): routing with a parameter, validating it, the store
+  lookup and an async handler are most of the remaining gap.
 - **Creates** cost ${micros(create.cpuMicros)} of server CPU each here, because the same process
   also runs the jobs being created (claim, read, start, progress and completion writes): the
   runner now claims every free slot in one script call, so it keeps up better and takes a larger
