@@ -311,15 +311,17 @@ Why, as measured (server CPU per request in the table; \`perf record -e cpu-cloc
   poll against the baseline's 30 µs (0.8x): routing with a parameter, validating it, the store
   lookup and an async handler are most of the remaining gap.
 - **Creates** cost ${micros(create.cpuMicros)} of server CPU each here, because the same process
-  also runs the jobs being created (claim, read, start, progress and completion writes): the
+  also runs the jobs being created (claim, start, progress and completion writes): the
   runner now claims every free slot in one script call, so it keeps up better and takes a larger
   share of the core than it did when it claimed one job per round trip.
 - **End to end** costs ${micros(e2e16.cpuMicros)} of server CPU per job (the create plus the run:
-  one batched claim, one read and three compare-and-set writes, each a Lua script that also
+  one batched claim, no read for a job this process created (it starts from its own copy; the
+  claim write is a compare-and-set) and three compare-and-set writes, each a Lua script that also
   keeps the indexes, event stream and webhook outbox in step). At one core that bounds the
   service near ${fmt(1e6 / e2e16.cpuMicros)} jobs/s before Redis and the load tool take their share.
-  Reaching 5,000 would need a third of that per job: fewer durable writes per job (no separate
-  progress write for jobs that finish at once) and more than one Node process.
+  Reaching 5,000 on one core needs at most 200 µs per job, with Redis and the load tool fed from
+  the other core: fewer durable writes per job (no separate progress write for jobs that finish
+  at once; measured at about a tenth of a no-op job's cost) and more than one Node process.
 - A shared 2-core VM's speed drifts by a third within minutes; the bench alternates the service
   with the baseline and reports medians so that ratios compare like with like, but single
   numbers still move between runs.
