@@ -231,6 +231,8 @@ export class ResearchRunner {
     const deadline = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs, budgetS !== null)), timeoutMs)
     let lastStep = 'Starting research'
     try {
+      // Stopped or cancelled before it started (a claim that came back during shutdown).
+      controller.signal.throwIfAborted()
       const report = await this.#engine.run(
         { query: holder.job.query, depth: holder.job.depth, options: holder.job.options },
         {

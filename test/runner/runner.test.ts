@@ -246,3 +246,36 @@ t.test('stop hands running jobs back: pending, first in line, and takes no new w
   runner.start()
   t.equal(runner.stats().accepting, true, 'a stopped runner can start again')
 })
+
+t.test('jobs a claim brings back after stop began are handed straight back, never run', async (t) => {
+  /** A store whose next claim waits until the test lets it answer. */
+  class GatedClaimStore extends RecordingStore {
+    gate: Promise<void> | null = null
+    claimStarted = false
+    override async claimMany (leaseUntilMs: number, limit: number): Promise<string[]> {
+      if (this.gate !== null) {
+        this.claimStarted = true
+        await this.gate
+      }
+      return await super.claimMany(leaseUntilMs, limit)
+    }
+  }
+  const store = new GatedClaimStore()
+  let open = (): void => {}
+  store.gate = new Promise((resolve) => { open = resolve })
+  const engine = new PacedEngine(10)
+  const { service, runner } = setup(t, engine, {}, store)
+  const job = await service.create('claimed during shutdown', 'quick')
+  await waitFor('a claim in flight', () => store.claimStarted)
+  const stopping = runner.stop(1000)
+  store.gate = null
+  open()
+  await stopping
+  await waitFor('the job handed back', async () => (await store.get(job.job_id))?.attempt_history.length === 1)
+  const back = await store.get(job.job_id) as StoredJob
+  t.equal(back.status, 'pending')
+  t.equal(back.attempts, 0, 'no attempt used up')
+  t.same(back.attempt_history.map((h) => h.outcome), ['handed_back'])
+  t.equal(engine.started, 0, 'the engine never ran it')
+  t.equal(await store.claim(Date.now() + 60_000), job.job_id, 'first in line for the next runner')
+})
