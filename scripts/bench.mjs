@@ -267,7 +267,7 @@ Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.
 
 - Machine: ${machine}. Load generator, service, baseline and Redis share it.
 - Versions: ${versions}.
-- Load: ${tool} (${useWrk ? `\`wrk -t2 -c${CONNECTIONS} -d${DURATION_S}s\`` : `\`autocannon -c ${CONNECTIONS} -d ${DURATION_S}\``}) from a separate process. Polls run ${ROUNDS} rounds alternating with the baseline; the table shows the median round, and the ratio is the median of the ${ROUNDS} per-round ratios (poll with Redis: ${pollRedis.ratios.map((r) => r.toFixed(2)).join(', ')}; fallback: ${pollFallback.ratios.map((r) => r.toFixed(2)).join(', ')}).
+- Load: ${tool} (${useWrk ? `\`wrk -t2 -c${CONNECTIONS} -d${DURATION_S}s\`` : `\`autocannon -c ${CONNECTIONS} -d ${DURATION_S}\``}) from a separate process. Polls run ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} alternating with the baseline; the table shows the median round, and the ratio is the median of the per-round ratios (poll with Redis: ${pollRedis.ratios.map((r) => r.toFixed(2)).join(', ')}; fallback: ${pollFallback.ratios.map((r) => r.toFixed(2)).join(', ')}).
 - Server CPU per request: user + system time of the server process (\`/proc/<pid>/stat\`) during the run, divided by the requests answered; the load tool and Redis are not counted.
 - Service: \`node dist/server.js\` with \`RESEARCH_ENGINE=noop LOG_LEVEL=warn RATE_LIMIT_ENABLED=false\`, its own Redis (no persistence).
 - Baseline: \`bench/baseline-server.mjs\`, a bare Fastify server answering a fixed copy of the same job record (${recordBody.length} bytes), measured in the same run.
