@@ -36,9 +36,11 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
     return
   }
   app.addHook('onRequest', (request, reply, done) => {
-    const access: Access = request.url.startsWith('/docs') || request.url.startsWith('/ui/') || request.routeOptions.url === undefined
+    // routeOptions builds a new object on every read: read it once.
+    const route = request.routeOptions
+    const access: Access = request.url.startsWith('/docs') || request.url.startsWith('/ui/') || route.url === undefined
       ? 'public'
-      : request.routeOptions.config.access ?? 'tenant'
+      : route.config.access ?? 'tenant'
     const key = keyFromHeaders(request.headers.authorization, request.headers['x-api-key'])
     const principal = key === null ? null : keys.identify(key)
     if (access === 'public') {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { dropOldest } from './bounded.js'
 import { CircuitBreaker } from './breaker.js'
 import {
   type Enqueue, type JobStore, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
@@ -117,7 +118,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     const now = Date.now()
     let window = this.#localWindows.get(key)
     if (window === undefined || window.endsAt <= now) {
-      if (this.#localWindows.size >= LOCAL_WINDOWS_MAX) dropOldest(this.#localWindows)
+      if (this.#localWindows.size >= LOCAL_WINDOWS_MAX) dropOldest(this.#localWindows, 1)
       window = { count: 0, endsAt: now + windowMs }
       this.#localWindows.delete(key)
       this.#localWindows.set(key, window)
@@ -137,7 +138,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     const now = Date.now()
     const held = this.#localClaims.get(key)
     if (held !== undefined && held.expiresAt > now) return held.value
-    if (this.#localClaims.size >= LOCAL_WINDOWS_MAX) dropOldest(this.#localClaims)
+    if (this.#localClaims.size >= LOCAL_WINDOWS_MAX) dropOldest(this.#localClaims, 1)
     this.#localClaims.set(key, { value, expiresAt: now + ttlSeconds * 1000 })
     return null
   }
@@ -398,14 +399,6 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     this.#breaker.fail()
     this.#lastError = message
     if (!wasOpen) this.#logger?.warn({ err: message }, 'Redis call failed; serving from the in-memory store')
-  }
-}
-
-/** Maps keep insertion order: the first entry is the oldest. */
-function dropOldest (map: Map<string, unknown>): void {
-  for (const [key] of map) {
-    map.delete(key)
-    return
   }
 }
 

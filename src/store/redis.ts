@@ -321,11 +321,10 @@ function scoredMembers (reply: unknown[]): Array<[string, number]> {
   if (reply.length > 0 && Array.isArray(reply[0])) {
     return (reply as Array<[string, number | string]>).map(([member, score]) => [member, Number(score)])
   }
-  const pairs: Array<[string, number]> = []
-  for (let i = 0; i < reply.length; i += 2) pairs.push([String(reply[i]), Number(reply[i + 1])])
-  return pairs
+  return pairs(reply as string[]).map(([member, score]) => [member, Number(score)])
 }
 
+/** [a, b, c, d] as [[a, b], [c, d]] (RESP2 replies of field/value or member/score lists). */
 function pairs (flat: string[]): Array<[string, string]> {
   const out: Array<[string, string]> = []
   for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string])

@@ -94,13 +94,19 @@ t.test('sweep drops expired records without any write', async (t) => {
   t.equal(store.size, 0)
 })
 
-t.test('the queue is FIFO; hand-backs go first; deletes leave the queue', async (t) => {
-  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
+/** Creates `count` queued jobs; returns their ids in queue order. */
+async function queueJobs (store: MemoryJobStore, count: number): Promise<string[]> {
   const ids: string[] = []
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < count; i++) {
     const r = await store.put(newJob(`q${i}`, 'quick'), 0, 'tail')
     if (r.ok) ids.push(r.job.job_id)
   }
+  return ids
+}
+
+t.test('the queue is FIFO; hand-backs go first; deletes leave the queue', async (t) => {
+  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
+  const ids = await queueJobs(store, 3)
   t.equal(await store.queueDepth(), 3)
   t.equal(await store.claim(Date.now() + 60_000), ids[0])
   store.enqueue(ids[0] as string, 'head')
@@ -113,11 +119,7 @@ t.test('the queue is FIFO; hand-backs go first; deletes leave the queue', async 
 
 t.test('claimMany takes up to its limit in queue order, each with a lease', async (t) => {
   const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
-  const ids: string[] = []
-  for (let i = 0; i < 4; i++) {
-    const r = await store.put(newJob(`q${i}`, 'quick'), 0, 'tail')
-    if (r.ok) ids.push(r.job.job_id)
-  }
+  const ids = await queueJobs(store, 4)
   const leaseUntil = Date.now() + 60_000
   t.same(await store.claimMany(leaseUntil, 3), ids.slice(0, 3))
   t.same(await store.expiredLeases(leaseUntil + 1, 10), ids.slice(0, 3), 'each one leased until leaseUntil')
