@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto'
 import type { DepthName, ResearchOptionsData, StoredJob } from '../schemas/job.js'
 import type { CreateResearchInput } from '../schemas/requests.js'
+import { newJobId } from '../store/job-ids.js'
 
 /** Pages fetched and sources cited when the client does not say, by depth. */
 export const MAX_SOURCES_BY_DEPTH: Record<DepthName, number> = { quick: 4, standard: 8, deep: 12 }
@@ -51,7 +51,7 @@ export function optionsProblem (options: ResearchOptionsData): string | null {
 
 export function newJob (query: string, depth: DepthName, now = new Date(), owner: string | null = null, options: ResearchOptionsData = resolveOptions({ depth }), webhookUrl: string | null = null): StoredJob {
   const iso = now.toISOString()
-  const id = randomUUID()
+  const id = newJobId(now.getTime())
   return {
     job_id: id,
     status: 'pending',
@@ -73,14 +73,13 @@ export function newJob (query: string, depth: DepthName, now = new Date(), owner
     result: null,
     error: null,
     version: 0,
-    lease_expires_at: null,
     owner
   }
 }
 
 /** The public record: what the API returns (the store's version and lease stay inside). */
-export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'lease_expires_at' | 'owner'> {
-  const { version: _version, lease_expires_at: _lease, owner: _owner, ...record } = job
+export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'owner'> {
+  const { version: _version, owner: _owner, ...record } = job
   // Records stored before request options existed were corpus-only runs.
   record.options ??= resolveOptions({ depth: job.depth })
   record.webhook ??= null

@@ -2,12 +2,21 @@ import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ResearchRunner } from '../runner/runner.js'
 import type { DepthName, JobStatusName, ResearchOptionsData, StoredJob } from '../schemas/job.js'
-import { type JobStore, decodeCursor, encodeCursor, isFinal } from '../store/job-store.js'
+import { type JobStore, type Lookup, type PutResult, StoreUnavailableError, decodeCursor, encodeCursor, isFinal } from '../store/job-store.js'
 import { newJob, resolveOptions } from './records.js'
 
 export class JobNotFoundError extends Error {
   override name = 'JobNotFoundError'
   constructor (id: string) { super(`No job with id ${id} (it may have expired)`) }
+}
+
+/**
+ * No store holds the job, but it may exist: its id was issued moments ago, possibly by a replica
+ * cut off from Redis, or Redis is being re-seeded after losing its data. Not a 404: retry.
+ */
+export class JobNotVisibleYetError extends Error {
+  override name = 'JobNotVisibleYetError'
+  constructor (id: string) { super(`Job ${id} is not visible yet: it may have been created moments ago on a replica that has not stored it in Redis yet`) }
 }
 
 export class JobAlreadyFinishedError extends Error {
@@ -57,14 +66,19 @@ export interface JobEvents {
   cancelled? (job: StoredJob): void
 }
 
+/** Reads that tell a certain absence from an uncertain one. */
+export interface JobLookup {
+  lookup (id: string): Promise<Lookup>
+}
+
 /** What the routes do with jobs, independent of HTTP. */
 export class JobService {
-  readonly #store: JobStore
+  readonly #store: JobStore & JobLookup
   readonly #runner: ResearchRunner
   readonly #events: JobEvents
   readonly #claims: OnceClaims | undefined
 
-  constructor (store: JobStore, runner: ResearchRunner, events: JobEvents = {}, claims?: OnceClaims) {
+  constructor (store: JobStore & JobLookup, runner: ResearchRunner, events: JobEvents = {}, claims?: OnceClaims) {
     this.#store = store
     this.#runner = runner
     this.#events = events
@@ -107,9 +121,12 @@ export class JobService {
   }
 
   async #insert (job: StoredJob): Promise<StoredJob> {
-    const result = await this.#store.put(job, 0, 'tail')
-    /* c8 ignore next -- a fresh random UUID never exists already */
-    if (!result.ok) throw new Error('A new job id collided with an existing job')
+    const result = await this.#store.put(job, 0, { enqueue: 'tail' })
+    if (!result.ok) {
+      unavailableAsError(result)
+      /* c8 ignore next -- a fresh random UUIDv7 never exists already */
+      throw new Error('A new job id collided with an existing job')
+    }
     this.#runner.notify()
     this.#events.created?.(result.job)
     return result.job
@@ -121,8 +138,11 @@ export class JobService {
    */
   async get (id: string, tenant: string | null = null): Promise<StoredJob> {
     // Ids are issued lower-case; a UUID is the same id in either case.
-    const job = await this.#store.get(id.toLowerCase())
-    if (job === null || (tenant !== null && job.owner !== tenant)) throw new JobNotFoundError(id)
+    const { job, absenceConfirmed } = await this.#store.lookup(id.toLowerCase())
+    // Another tenant's job answers exactly as a job that does not exist would.
+    if (job === null || (tenant !== null && job.owner !== tenant)) {
+      throw absenceConfirmed ? new JobNotFoundError(id) : new JobNotVisibleYetError(id)
+    }
     return job
   }
 
@@ -151,7 +171,6 @@ export class JobService {
         current_step: 'Cancelled',
         completed_at: now,
         worker: null,
-        lease_expires_at: null,
         next_attempt_at: null,
         attempt_history: job.attempt_history.map((entry) => entry.outcome === 'running' ? { ...entry, ended_at: now, outcome: 'cancelled' as const } : entry)
       }, job.version)
@@ -160,6 +179,7 @@ export class JobService {
         this.#events.cancelled?.(result.job)
         return result.job
       }
+      unavailableAsError(result)
       if (result.current === null) throw new JobNotFoundError(id)
       job = result.current
     }
@@ -179,4 +199,9 @@ export class JobService {
     this.#runner.cancel(id)
     await this.#store.delete(id)
   }
+}
+
+/** A write the store could not make is the client's 503 (retry), never a conflict. */
+function unavailableAsError (result: PutResult): asserts result is Exclude<PutResult, { reason: 'unavailable' }> {
+  if (!result.ok && result.reason === 'unavailable') throw new StoreUnavailableError(`The job store cannot take this change now (${result.cause})`)
 }

@@ -1,9 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { IdempotencyKeyReusedError, IdempotentJobMissingError, InvalidCursorError, JobAlreadyFinishedError, JobNotFoundError, UnusableOptionsError } from '../jobs/service.js'
+import { IdempotencyKeyReusedError, IdempotentJobMissingError, InvalidCursorError, JobAlreadyFinishedError, JobNotFoundError, JobNotVisibleYetError, UnusableOptionsError } from '../jobs/service.js'
 import { toPublic } from '../jobs/records.js'
-import { StoreUnavailableError } from '../store/fallback.js'
-import { StoreFullError } from '../store/job-store.js'
+import { StoreFullError, StoreUnavailableError } from '../store/job-store.js'
 
 export interface HttpProblem {
   statusCode: number
@@ -25,6 +24,7 @@ const FASTIFY_CODES: Record<string, string> = {
 /** Maps any error to what the client is told. Nothing of a 5xx's cause reaches the client. */
 export function describeError (err: FastifyError | Error): HttpProblem {
   if (err instanceof JobNotFoundError) return { statusCode: 404, error: 'not_found', message: err.message }
+  if (err instanceof JobNotVisibleYetError) return { statusCode: 503, error: 'job_not_visible_yet', message: `${err.message}; retry shortly`, retryAfter: 1 }
   if (err instanceof JobAlreadyFinishedError) {
     return { statusCode: 409, error: 'already_finished', message: err.message, extra: { job: toPublic(err.job) } }
   }

@@ -51,6 +51,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
     redis,
     breakerMs: config.REDIS_BREAKER_MS,
     readWaitMs: config.REDIS_READ_WAIT_MS,
+    visibilityGraceMs: config.JOB_VISIBILITY_GRACE_MS,
     events: new LocalEventLog({ maxEvents: config.JOB_EVENTS_MAX, maxJobs: config.MEMORY_MAX_JOBS, ttlSeconds: config.JOB_TTL_SECONDS }),
     logger: log,
     onFallback: (operation) => app.metrics.fallback(operation)
@@ -62,6 +63,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
   app.decorate('store', store)
   app.addHook('onClose', async () => {
     clearInterval(sweeper)
+    store.close()
     if (client === undefined) return
     // Last chance to hand what only this process holds to Redis.
     await store.syncToRedis()

@@ -10,12 +10,23 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async (app,
       security: [],
       tags: ['ops'],
       summary: 'Liveness and dependencies',
-      description: 'Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory).',
+      description: 'Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), or is being re-seeded after losing its data.',
       response: { 200: Health }
     }
   }, async () => {
     const { store, runner } = app
-    const redis = { configured: store.redisConfigured, connected: false, latency_ms: null as number | null, error: null as string | null }
+    const policy = store.memoryPolicy
+    const redis = {
+      configured: store.redisConfigured,
+      connected: false,
+      latency_ms: null as number | null,
+      error: null as string | null,
+      writes_refused: store.writesRefused,
+      maxmemory_policy: policy,
+      recovering: store.recovering,
+      unsynced: store.unsyncedCount,
+      warnings: policy !== null && policy !== 'noeviction' ? [`maxmemory-policy is ${policy}: Redis may evict jobs when it fills up; use noeviction`] : []
+    }
     if (store.redisConfigured) {
       try {
         redis.latency_ms = Math.round((await store.pingRedis()) * 100) / 100
@@ -23,10 +34,11 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async (app,
       } catch (err) {
         redis.error = (err as Error).message
       }
+      if (redis.writes_refused !== null) redis.error ??= redis.writes_refused
     }
     const { running, concurrency } = runner.stats()
     return {
-      status: redis.configured && !redis.connected ? 'degraded' as const : 'ok' as const,
+      status: redis.configured && (!redis.connected || redis.writes_refused !== null || redis.recovering) ? 'degraded' as const : 'ok' as const,
       store: store.mode,
       redis,
       runner: { running, queued: await store.queueDepth(), concurrency },

@@ -12,7 +12,7 @@ const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async () => {
     const now = Date.now()
-    const stats = await app.store.stats(now)
+    const stats = await app.store.stats()
     return {
       store: app.store.mode,
       counts: stats.counts,

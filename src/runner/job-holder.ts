@@ -1,39 +1,60 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { AttemptData, StoredJob } from '../schemas/job.js'
-import { type Enqueue, type JobStore, isFinal } from '../store/job-store.js'
-
-/** How a write by the holder ended: written; refused because the job is final; or the lease is gone. */
-export type WriteOutcome = 'written' | 'finished' | 'lost'
+import { type Claim, type Enqueue, type JobStore, isFinal } from '../store/job-store.js'
 
 /**
- * A worker's hold on one attempt of one job, and the only way it writes the job. Every write
- * is a compare-and-set against the version it holds, serialized, and renews the lease while
- * the job is processing. A conflict is re-applied only when the stored job is still this
- * attempt's (a copy made during a Redis outage bumped the version); anything else means the
- * job was finished or taken over, and the holder stops writing.
+ * How a write by the holder ended: written; refused because the job is final; the claim is
+ * gone (taken over, re-seeded, deleted); or not confirmed (the store could not be reached, so
+ * the lease may run out).
+ */
+export type WriteOutcome = 'written' | 'finished' | 'lost' | 'unconfirmed'
+
+/** How starting a claimed job ended. */
+export type StartOutcome = 'started' | 'exhausted' | 'gone' | 'unavailable'
+
+/**
+ * A worker's hold on one attempt of one job, and the only way it writes the job. The attempt
+ * number comes from the record the claim read from the store (never from a copy), and every
+ * write carries the claim's fencing token: the store refuses it once the claim moved on, so two
+ * workers can never both write one job. Writes are compare-and-set against the version held and
+ * serialized; a version conflict is re-applied on the stored record while the claim holds.
+ *
+ * `confirmedUntil` is when the lease may run out at the earliest, on this process's monotonic
+ * clock: the send time of the last write or renewal the store confirmed, plus the lease. A
+ * lease is decided by the store's clock, so this is a duration measured here, never a
+ * comparison of two hosts' clocks.
  */
 export class JobHolder {
   readonly #store: JobStore
   readonly worker: string
   readonly #leaseMs: number
+  readonly fence: string
+  readonly attempt: number
   job: StoredJob
-  attempt = 0
-  /** Until when the lease is known to be held in the shared store. */
-  confirmedUntil = 0
+  confirmedUntil: number
   #chain: Promise<unknown> = Promise.resolve()
 
-  constructor (store: JobStore, job: StoredJob, worker: string, leaseMs: number) {
+  /** `claimedAt`: performance.now() when the claim was sent. */
+  constructor (store: JobStore, claim: Claim, worker: string, leaseMs: number, claimedAt: number) {
     this.#store = store
-    this.job = job
+    this.job = claim.job
+    this.fence = claim.fence
+    this.attempt = claim.job.attempts + 1
     this.worker = worker
     this.#leaseMs = leaseMs
+    this.confirmedUntil = claimedAt + leaseMs
   }
 
-  /** Claims the job for a new attempt: processing, leased, with a running entry in its history. */
-  async claim (): Promise<boolean> {
-    if (this.job.status !== 'pending') return false
+  /** Starts the attempt: processing, with a running entry in its history (or failed, past the last attempt). */
+  async start (maxAttempts: number): Promise<StartOutcome> {
+    if (this.attempt > maxAttempts) {
+      const failed = await this.#write((job) => ({
+        ...job, status: 'failed', error: `Gave up after ${job.attempts} attempts`, current_step: 'Failed: no attempts left', completed_at: new Date().toISOString()
+      }))
+      return failed === 'written' ? 'exhausted' : failed === 'unconfirmed' ? 'unavailable' : 'gone'
+    }
     const now = new Date().toISOString()
-    this.attempt = this.job.attempts + 1
-    const outcome = await this.#write((job) => job.status !== 'pending'
+    const started = await this.#write((job) => job.status !== 'pending'
       ? null
       : {
           ...job,
@@ -44,62 +65,94 @@ export class JobHolder {
           next_attempt_at: null,
           current_step: 'Starting research',
           attempt_history: [...job.attempt_history, { attempt: this.attempt, worker: this.worker, started_at: now, ended_at: null, outcome: 'running', error: null }]
-        }, undefined, false)
-    return outcome.result === 'written'
+        })
+    return started === 'written' ? 'started' : started === 'unconfirmed' ? 'unavailable' : 'gone'
   }
 
-  /** Writes a change to the job this holder runs; the lease is renewed by the same write. */
-  async update (change: (job: StoredJob) => StoredJob): Promise<{ result: WriteOutcome, authoritative: boolean }> {
-    return await this.#write(change, undefined, true)
+  /** Hands back a claim that never started (the process is stopping): first in line, no attempt used. */
+  async release (): Promise<WriteOutcome> {
+    return await this.#write((job) => job.status === 'pending' ? job : null, 'head')
   }
 
-  /** Ends the attempt: records its outcome in the history, and writes the job's next state. */
+  /** Extends the lease without writing the record. */
+  async renew (): Promise<WriteOutcome> {
+    return await this.#serialized(async () => {
+      const sentAt = performance.now()
+      const renewal = await this.#store.renewLease(this.job.job_id, this.fence, this.#leaseMs)
+      if (renewal === 'renewed') this.confirmedUntil = sentAt + this.#leaseMs
+      return renewal === 'renewed' ? 'written' : renewal === 'lost' ? 'lost' : 'unconfirmed'
+    })
+  }
+
+  /** Writes a change to the running job; the lease is renewed by the same write. */
+  async update (change: (job: StoredJob) => StoredJob): Promise<WriteOutcome> {
+    return await this.#write((job) => this.#running(job) ? change(job) : null)
+  }
+
+  /**
+   * Ends the attempt: records its outcome in the history and writes the job's next state. While
+   * the store cannot be reached it keeps trying until the lease may have run out; after that the
+   * job is another worker's to run again, and nothing is written.
+   */
   async end (outcome: AttemptData['outcome'], error: string | null, next: (job: StoredJob) => StoredJob, enqueue?: Enqueue): Promise<WriteOutcome> {
     const ended = new Date().toISOString()
-    const written = await this.#write((job) => next({
-      ...job,
-      worker: null,
-      attempt_history: job.attempt_history.map((entry) => entry.attempt === this.attempt && entry.worker === this.worker && entry.outcome === 'running'
-        ? { ...entry, ended_at: ended, outcome, error }
-        : entry)
-    }), enqueue, true)
-    return written.result
+    for (;;) {
+      const written = await this.#write((job) => !this.#running(job)
+        ? null
+        : next({
+          ...job,
+          worker: null,
+          attempt_history: job.attempt_history.map((entry) => this.#isMine(entry) && entry.outcome === 'running' ? { ...entry, ended_at: ended, outcome, error } : entry)
+        }), enqueue, outcome)
+      if (written !== 'unconfirmed') return written
+      const left = this.confirmedUntil - performance.now()
+      if (left <= 0) return 'lost'
+      await sleep(Math.min(250, left))
+    }
+  }
+
+  #running (job: StoredJob): boolean {
+    return job.status === 'processing' && job.attempts === this.attempt && job.worker === this.worker
+  }
+
+  #isMine (entry: AttemptData): boolean {
+    return entry.attempt === this.attempt && entry.worker === this.worker
   }
 
   /** Serialized: a renewal and a progress write never race each other. */
-  #write (change: (job: StoredJob) => StoredJob | null, enqueue: Enqueue | undefined, mustOwn: boolean): Promise<{ result: WriteOutcome, authoritative: boolean }> {
-    const run = this.#chain.then(async () => await this.#writeNow(change, enqueue, mustOwn))
+  async #serialized (write: () => Promise<WriteOutcome>): Promise<WriteOutcome> {
+    const run = this.#chain.then(write)
     this.#chain = run.catch(() => {})
-    return run
+    return await run
   }
 
-  async #writeNow (change: (job: StoredJob) => StoredJob | null, enqueue: Enqueue | undefined, mustOwn: boolean): Promise<{ result: WriteOutcome, authoritative: boolean }> {
-    for (let tries = 0; tries < 5; tries++) {
-      if (mustOwn && !this.#owns(this.job)) return { result: 'lost', authoritative: false }
-      const changed = change(this.job)
-      if (changed === null) return { result: 'lost', authoritative: false }
-      const leaseUntil = Date.now() + this.#leaseMs
-      const next = changed.status === 'processing'
-        ? { ...changed, lease_expires_at: new Date(leaseUntil).toISOString() }
-        : { ...changed, lease_expires_at: null }
-      const result = await this.#store.put(next, this.job.version, enqueue)
-      if (result.ok) {
-        this.job = result.job
-        if (result.authoritative) this.confirmedUntil = leaseUntil
-        return { result: 'written', authoritative: result.authoritative }
-      }
-      if (result.current === null) return { result: 'lost', authoritative: false }
-      if (isFinal(result.current.status)) {
+  /** `ending`: the outcome an end write records, to recognise it when an unanswered try had landed. */
+  async #write (change: (job: StoredJob) => StoredJob | null, enqueue?: Enqueue, ending?: AttemptData['outcome']): Promise<WriteOutcome> {
+    return await this.#serialized(async () => {
+      for (let tries = 0; tries < 5; tries++) {
+        const changed = change(this.job)
+        if (changed === null) return 'lost'
+        const processing = changed.status === 'processing'
+        const sentAt = performance.now()
+        const result = await this.#store.put(changed, this.job.version, { fence: this.fence, leaseMs: processing ? this.#leaseMs : undefined, enqueue })
+        if (result.ok) {
+          this.job = result.job
+          if (processing) this.confirmedUntil = sentAt + this.#leaseMs
+          return 'written'
+        }
+        if (result.reason === 'unavailable') return 'unconfirmed'
+        if (result.current === null) return 'lost'
+        if (isFinal(result.current.status)) {
+          this.job = result.current
+          // An earlier try whose reply never came may have written this very end.
+          const mine = ending !== undefined && result.current.attempt_history.some((entry) => this.#isMine(entry) && entry.outcome === ending)
+          return mine ? 'written' : 'finished'
+        }
+        if (result.reason === 'fenced') return 'lost'
+        // The version moved while the claim holds (an unanswered write of ours landed): again, on the stored record.
         this.job = result.current
-        return { result: 'finished', authoritative: true }
       }
-      if (mustOwn && !this.#owns(result.current)) return { result: 'lost', authoritative: false }
-      this.job = result.current
-    }
-    return { result: 'lost', authoritative: false }
-  }
-
-  #owns (job: StoredJob): boolean {
-    return job.status === 'processing' && job.worker === this.worker && job.attempts === this.attempt
+      return 'lost'
+    })
   }
 }

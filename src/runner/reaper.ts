@@ -1,68 +1,83 @@
 import type { StoredJob } from '../schemas/job.js'
 import { type JobStore, isFinal } from '../store/job-store.js'
-import type { RunnerLogger } from './runner.js'
+
+export interface ReaperLogger {
+  warn (obj: object, msg: string): void
+}
 
 export interface LeaseReaperOptions {
   store: JobStore
   maxAttempts: number
-  logger: RunnerLogger
-  /** Leases looked at per pass. */
+  logger: ReaperLogger
+  /** Leases looked at per pass, and records swept for orphans (default 20, 200). */
   batch?: number
+  sweep?: number
 }
 
 /**
- * Finds jobs whose worker stopped renewing its lease (it died, or lost Redis for too long) and
- * puts them back in the queue as a new attempt, or fails them once they used every attempt.
- * The record's own lease expiry is the truth; the lease index only finds candidates. Every
- * change is a compare-and-set, so a worker that renews at the same moment wins or loses cleanly.
+ * Finds jobs whose worker stopped renewing its lease (it died, or lost the store for too long)
+ * and puts them back in the queue as a new attempt, or fails them once they used every attempt.
+ * Whether a lease ran out is the store's decision, by its own clock: the takeover write is
+ * refused if the lease was renewed meanwhile, and it ends the old claim, so the old worker's
+ * later writes are refused too. Each pass also sweeps a slice of the records for jobs that lost
+ * their place in the queue.
  */
 export class LeaseReaper {
   readonly #store: JobStore
   readonly #maxAttempts: number
-  readonly #logger: RunnerLogger
+  readonly #logger: ReaperLogger
   readonly #batch: number
+  readonly #sweep: number
 
   constructor (options: LeaseReaperOptions) {
     this.#store = options.store
     this.#maxAttempts = options.maxAttempts
     this.#logger = options.logger
     this.#batch = options.batch ?? 20
+    this.#sweep = options.sweep ?? 200
   }
 
-  /** One pass; returns how many jobs were taken over. */
-  async reap (nowMs = Date.now()): Promise<number> {
+  /** One pass; returns how many jobs were taken over or requeued. */
+  async reap (): Promise<number> {
     let takenOver = 0
-    for (const id of await this.#store.expiredLeases(nowMs, this.#batch)) {
+    for (const id of await this.#store.expiredLeases(this.#batch)) {
       const job = await this.#store.get(id)
       if (job === null) {
         this.#logger.warn({ job_id: id }, 'dropping the lease of a job whose record is gone (expired or evicted)')
         await this.#store.dropLease(id)
       } else if (isFinal(job.status)) {
         await this.#store.dropLease(id)
-      } else if (job.status === 'pending') {
-        // Claimed, but its worker died before it started: back to the front of the queue.
-        const requeued = await this.#store.put({ ...job, current_step: 'Queued again: the worker that took it stopped' }, job.version, 'head')
-        if (requeued.ok) this.#logger.warn({ job_id: id, status: 'pending', attempt: job.attempts }, 'requeued a job claimed by a worker that stopped')
-      } else if (job.lease_expires_at !== null && Date.parse(job.lease_expires_at) < nowMs) {
-        if (await this.#takeOver(job, nowMs)) takenOver++
+      } else if (await this.#takeOver(job)) {
+        takenOver++
       }
     }
-    return takenOver
+    const orphans = await this.#store.sweepOrphans(this.#sweep)
+    if (orphans > 0) this.#logger.warn({ repaired: orphans }, 'queued again jobs that had lost their place in the queue')
+    return takenOver + orphans
   }
 
-  async #takeOver (job: StoredJob, nowMs: number): Promise<boolean> {
-    const now = new Date(nowMs).toISOString()
+  async #takeOver (job: StoredJob): Promise<boolean> {
+    const now = new Date().toISOString()
     const lost = `worker ${job.worker ?? 'unknown'} stopped renewing its lease`
-    const history = job.attempt_history.map((entry) => entry.outcome === 'running'
-      ? { ...entry, ended_at: now, outcome: 'lease_expired' as const, error: lost }
-      : entry)
-    const exhausted = job.attempts >= this.#maxAttempts
-    const next: StoredJob = exhausted
-      ? { ...job, status: 'failed', worker: null, lease_expires_at: null, attempt_history: history, error: `Gave up after ${job.attempts} attempts: ${lost}`, current_step: `Failed during: ${job.current_step}`, completed_at: now }
-      : { ...job, status: 'pending', worker: null, lease_expires_at: null, attempt_history: history, current_step: 'Queued again: the worker running it stopped (lease expired)' }
-    const result = await this.#store.put(next, job.version, exhausted ? undefined : 'head')
+    let next: StoredJob
+    let message: string
+    if (job.status === 'pending') {
+      // Claimed, but its worker died before starting it: back to the front, no attempt used.
+      next = { ...job, current_step: 'Queued again: the worker that took it stopped' }
+      message = 'requeued a job claimed by a worker that stopped'
+    } else {
+      const history = job.attempt_history.map((entry) => entry.outcome === 'running'
+        ? { ...entry, ended_at: now, outcome: 'lease_expired' as const, error: lost }
+        : entry)
+      const exhausted = job.attempts >= this.#maxAttempts
+      next = exhausted
+        ? { ...job, status: 'failed', worker: null, attempt_history: history, error: `Gave up after ${job.attempts} attempts: ${lost}`, current_step: `Failed during: ${job.current_step}`, completed_at: now }
+        : { ...job, status: 'pending', worker: null, attempt_history: history, current_step: 'Queued again: the worker running it stopped (lease expired)' }
+      message = exhausted ? 'job failed: its last attempt lost its worker' : 'took over a job whose worker stopped renewing its lease'
+    }
+    const result = await this.#store.put(next, job.version, { takeover: true, enqueue: next.status === 'pending' ? 'head' : undefined })
     if (!result.ok) return false
-    this.#logger.warn({ job_id: job.job_id, status: next.status, attempt: job.attempts, worker: job.worker }, exhausted ? 'job failed: its last attempt lost its worker' : 'took over a job whose worker stopped renewing its lease')
+    this.#logger.warn({ job_id: job.job_id, status: next.status, attempt: job.attempts, worker: job.worker }, message)
     return true
   }
 }

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { PermanentError, type ResearchEngine } from '../research/engine.js'
-import type { JobStore } from '../store/job-store.js'
+import type { Claim, JobStore } from '../store/job-store.js'
 import { retryDelayMs } from './backoff.js'
 import { JobCancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './errors.js'
-import { JobHolder } from './job-holder.js'
+import { JobHolder, type WriteOutcome } from './job-holder.js'
 import { LeaseReaper } from './reaper.js'
 
 export interface RunnerLogger {
@@ -124,7 +124,7 @@ export class ResearchRunner {
     })
   }
 
-  /** One reaper pass: take over jobs whose worker stopped renewing its lease. */
+  /** One reaper pass: take over jobs whose worker stopped renewing its lease, and requeue orphans. */
   async reapNow (): Promise<number> {
     try {
       const takenOver = await this.#reaper.reap()
@@ -169,26 +169,26 @@ export class ResearchRunner {
 
   async #fill (): Promise<void> {
     while (this.#accepting && this.#active.size < this.#concurrency) {
-      let ids: string[]
+      let claims: Claim[]
+      const claimedAt = performance.now()
       try {
         // Every free slot in one claim: a busy runner pays one round trip per batch, not per job.
-        ids = await this.#store.claimMany(Date.now() + this.#leaseMs, this.#concurrency - this.#active.size)
+        claims = await this.#store.claim(this.#leaseMs, this.#concurrency - this.#active.size)
       } catch (err) {
         this.#logger.error({ err }, 'could not take a job from the queue')
         return
       }
-      if (ids.length === 0) return
-      for (const id of ids) this.#begin(id)
+      if (claims.length === 0) return
+      for (const claim of claims) this.#begin(new JobHolder(this.#store, claim, this.worker, this.#leaseMs, claimedAt))
     }
   }
 
-  #begin (id: string): void {
+  #begin (holder: JobHolder): void {
+    const id = holder.job.job_id
     const controller = new AbortController()
-    // Claimed while stopping: the run hands it straight back to the queue.
-    if (!this.#accepting) controller.abort(new ShutdownError())
     const entry: ActiveJob = { controller, done: Promise.resolve() }
     this.#active.set(id, entry)
-    entry.done = this.#run(id, controller)
+    entry.done = this.#run(holder, controller)
       .catch((err: unknown) => this.#logger.error({ err, job_id: id }, 'job run failed unexpectedly'))
       .finally(() => {
         this.#active.delete(id)
@@ -196,65 +196,75 @@ export class ResearchRunner {
       })
   }
 
-  async #run (id: string, controller: AbortController): Promise<void> {
-    // Claiming is a compare-and-set: a stale local copy only makes the claim write retry.
-    const queued = await this.#store.readForUpdate(id)
-    if (queued === null) {
-      this.#logger.warn({ job_id: id }, 'dropping a queued job whose record is gone (expired or deleted)')
-      await this.#store.dropLease(id)
+  async #run (holder: JobHolder, controller: AbortController): Promise<void> {
+    const id = holder.job.job_id
+    const base = { job_id: id, attempt: holder.attempt, worker: this.worker }
+    if (!this.#accepting) {
+      // Claimed while stopping: straight back to the queue, no attempt used.
+      const released = await holder.release()
+      this.#onAttemptEnd?.('handed_back', 0)
+      this.#logger.info({ ...base, status: 'pending', handed_back: released === 'written' }, 'job handed back at shutdown before it started')
       return
     }
-    const holder = new JobHolder(this.#store, queued, this.worker, this.#leaseMs)
-    if (!await holder.claim()) {
-      // Cancelled while queued, or already taken: its lease entry (if any) is not ours to keep.
-      if (holder.job.status !== 'processing') await this.#store.dropLease(id)
+    const start = await holder.start(this.#maxAttempts)
+    if (start !== 'started') {
+      if (start === 'unavailable') this.#logger.warn(base, 'could not start a claimed job (the store is unavailable); it is queued again when its lease runs out')
+      else if (start === 'exhausted') this.#logger.warn({ ...base, status: 'failed' }, 'job failed: no attempts left')
+      else this.#logger.info(base, 'claimed job not started: cancelled, deleted or taken over meanwhile')
       return
     }
     const started = Date.now()
-    this.#logger.info({ job_id: id, status: 'processing', attempt: holder.attempt, worker: this.worker }, 'job started')
+    this.#logger.info({ ...base, status: 'processing' }, 'job started')
 
-    const needsConfirmation = holder.confirmedUntil > 0
-    const guard = (outcome: { result: string, authoritative: boolean }): void => {
-      if (outcome.result === 'finished') controller.abort(new JobCancelledError())
-      else if (outcome.result === 'lost') controller.abort(new LeaseLostError('another worker holds it now, or it was deleted'))
-      else if (needsConfirmation && !outcome.authoritative && Date.now() + renewEveryMs >= holder.confirmedUntil) {
-        // Redis cannot confirm the lease before it runs out: stop before a takeover can happen.
-        controller.abort(new LeaseLostError('the lease could not be renewed in Redis in time'))
-      }
-    }
     const renewEveryMs = Math.max(20, Math.floor(this.#leaseMs / 3))
+    // Stops the run a renewal period before the lease may run out, whether or not the store
+    // answers: after that, another worker may take the job over.
+    const watchLease = (): void => {
+      if (performance.now() + renewEveryMs >= holder.confirmedUntil) controller.abort(new LeaseLostError('the lease could not be renewed in time'))
+    }
+    const guard = (outcome: WriteOutcome): void => {
+      if (outcome === 'finished') controller.abort(new JobCancelledError())
+      else if (outcome === 'lost') controller.abort(new LeaseLostError('another worker holds it now, or it was deleted'))
+      else watchLease()
+    }
     const heartbeat = setInterval(() => {
-      void holder.update((job) => job).then(guard, () => {})
+      watchLease()
+      if (!controller.signal.aborted) void holder.renew().then(guard, () => {})
     }, renewEveryMs)
     const budgetS = holder.job.options?.max_duration_s ?? null
     const timeoutMs = budgetS === null ? this.#jobTimeoutMs : Math.min(this.#jobTimeoutMs, budgetS * 1000)
     const deadline = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs, budgetS !== null)), timeoutMs)
     let lastStep = 'Starting research'
     try {
-      // Stopped or cancelled before it started (a claim that came back during shutdown).
-      controller.signal.throwIfAborted()
-      const report = await this.#engine.run(
-        { query: holder.job.query, depth: holder.job.depth, options: holder.job.options },
-        {
-          signal: controller.signal,
-          progress: async (percent, step) => {
-            controller.signal.throwIfAborted()
-            lastStep = step
-            guard(await holder.update((job) => ({
-              ...job,
-              progress: Math.max(job.progress, Math.min(99, Math.max(0, Math.round(percent)))),
-              current_step: step
-            })))
-            controller.signal.throwIfAborted()
-          }
-        })
+      let report
+      try {
+        report = await this.#engine.run(
+          { query: holder.job.query, depth: holder.job.depth, options: holder.job.options },
+          {
+            signal: controller.signal,
+            progress: async (percent, step) => {
+              controller.signal.throwIfAborted()
+              lastStep = step
+              guard(await holder.update((job) => ({
+                ...job,
+                progress: Math.max(job.progress, Math.min(99, Math.max(0, Math.round(percent)))),
+                current_step: step
+              })))
+              controller.signal.throwIfAborted()
+            }
+          })
+      } finally {
+        // The end of the engine's work on this attempt (the chaos suite checks no two overlap).
+        this.#logger.info({ ...base, run_ms: Date.now() - started }, 'job run ended')
+      }
       controller.signal.throwIfAborted()
       clearInterval(heartbeat)
       const result = await holder.end('completed', null, (job) => ({
         ...job, status: 'completed', progress: 100, current_step: 'Completed', result: report, error: null, completed_at: new Date().toISOString()
       }))
-      this.#onAttemptEnd?.(result === 'written' ? 'completed' : 'cancelled', Date.now() - started)
-      this.#logger.info({ job_id: id, status: result === 'written' ? 'completed' : holder.job.status, attempt: holder.attempt, duration_ms: Date.now() - started }, 'job finished')
+      const outcome = result === 'written' ? 'completed' : result === 'lost' ? 'lease_lost' : 'cancelled'
+      this.#onAttemptEnd?.(outcome, Date.now() - started)
+      this.#logger.info({ ...base, status: result === 'written' ? 'completed' : holder.job.status, duration_ms: Date.now() - started, written: result === 'written' }, 'job finished')
     } catch (err) {
       clearInterval(heartbeat)
       await this.#settleFailure(holder, controller.signal.reason ?? err, err, lastStep, started)
@@ -291,14 +301,13 @@ export class ResearchRunner {
     const permanent = err instanceof PermanentError || (reason instanceof JobTimeoutError && reason.clientBudget)
     if (!permanent && holder.attempt < this.#maxAttempts) {
       const delay = retryDelayMs(holder.attempt, { baseMs: this.#retryBaseMs, maxMs: this.#retryMaxMs, random: this.#random })
-      const retryAt = Date.now() + delay
       await holder.end('retrying', message, (job) => ({
         ...job,
         status: 'pending',
         error: message,
-        next_attempt_at: new Date(retryAt).toISOString(),
+        next_attempt_at: new Date(Date.now() + delay).toISOString(),
         current_step: `Attempt ${holder.attempt} of ${this.#maxAttempts} failed during: ${lastStep}; retrying in ${Math.ceil(delay / 1000)} s`
-      }), { retryAtMs: retryAt })
+      }), { retryInMs: delay })
       this.#onAttemptEnd?.('retrying', base.duration_ms)
       this.#logger.warn({ ...base, status: 'pending', error: message, retry_in_ms: delay }, 'job attempt failed; retrying')
       return

@@ -140,8 +140,8 @@ export type SourceNameValue = (typeof SOURCE_NAMES)[number]
 
 /**
  * What the store keeps: the public record plus `version`, the counter every write
- * compares and bumps so that concurrent writers can never overwrite each other, and the
- * expiry of the worker's lease while the job is processing, and the tenant that owns it (the
- * name of the API key that created it; absent or null when the API ran open).
+ * compares and bumps so that concurrent writers can never overwrite each other, and the tenant
+ * that owns it (the name of the API key that created it; absent or null when the API ran open).
+ * Leases are not part of the record: the store keeps them, on its own clock.
  */
-export type StoredJob = Static<typeof JobRecord> & { version: number, lease_expires_at: string | null, owner?: string | null }
+export type StoredJob = Static<typeof JobRecord> & { version: number, owner?: string | null }

@@ -25,7 +25,12 @@ export const Health = Type.Object({
     configured: Type.Boolean(),
     connected: Type.Boolean(),
     latency_ms: Type.Union([Type.Number(), Type.Null()]),
-    error: Type.Union([Type.String(), Type.Null()])
+    error: Type.Union([Type.String(), Type.Null()]),
+    writes_refused: Type.Union([Type.String(), Type.Null()], { description: 'Why Redis refuses writes (OOM under noeviction, READONLY, CROSSSLOT...): creates answer 503 meanwhile. null: writes work' }),
+    maxmemory_policy: Type.Union([Type.String(), Type.Null()], { description: 'Redis\'s eviction policy; anything but `noeviction` can silently drop jobs when Redis fills up' }),
+    recovering: Type.Boolean({ description: 'Redis lost its data moments ago; replicas are putting their copies back' }),
+    unsynced: Type.Integer({ description: 'Jobs created here during an outage that Redis does not hold yet' }),
+    warnings: Type.Array(Type.String())
   }),
   runner: Type.Object({
     running: Type.Integer(),

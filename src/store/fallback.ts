@@ -1,18 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { dropOldest } from './bounded.js'
-import { CircuitBreaker } from './breaker.js'
 import {
-  type Enqueue, type JobStore, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  compareNewestFirst, matchesQuery
+  type Claim, type JobStore, type LeaseRenewal, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  StoreUnavailableError, compareNewestFirst, isFinal, matchesQuery
 } from './job-store.js'
 import { type JobEvent, type JobEventLog, LocalEventLog } from './job-events.js'
+import { issuedWithin } from './job-ids.js'
 import type { MemoryJobStore } from './memory.js'
 import type { RedisJobStore } from './redis.js'
+import { type Failure, RedisGate, type StoreLogger } from './redis-gate.js'
+import { Reconciler } from './reconciler.js'
 
-export interface StoreLogger {
-  warn (obj: object, msg: string): void
-  info (obj: object, msg: string): void
-}
+export type { StoreLogger }
+export { StoreUnavailableError }
 
 export interface FallbackJobStoreOptions {
   memory: MemoryJobStore
@@ -24,88 +24,119 @@ export interface FallbackJobStoreOptions {
    * Redis to come back before giving up (a Redis restart then costs a poll latency, not an error).
    */
   readWaitMs?: number
+  /**
+   * With Redis: for this long after a job id was issued (ids carry their creation time), a job
+   * no store holds is answered "not visible yet" instead of "not found": the replica that
+   * created it may be cut off from Redis (default 300000 ms).
+   */
+  visibilityGraceMs?: number
   logger?: StoreLogger
   /** Events of jobs written only here (no Redis, or an outage); default: 500 per job, as many jobs as the Map. */
   events?: LocalEventLog
   /** Told each time the Map serves a read or takes a write because Redis could not (Redis configured). */
   onFallback?: (operation: 'read' | 'write') => void
-}
-
-/** Redis is configured but unreachable, and the Map has no copy of the job asked for. */
-export class StoreUnavailableError extends Error {
-  override name = 'StoreUnavailableError'
+  /** The reconciler's period (default 1000 ms). */
+  reconcileEveryMs?: number
 }
 
 const LOCAL_WINDOWS_MAX = 10_000
 
-type Attempt<T> = { ok: true, value: T } | { ok: false }
-const SKIPPED: Attempt<never> = { ok: false }
-
-/** A change made only in the Map: an upsert from Redis's `base` version, or a delete. */
-interface Unsynced { op: 'upsert' | 'delete', base: number }
-
 /**
- * The store every route and the runner use. Redis first; when Redis is not configured, not
- * ready, failing or past its deadline, the in-memory store answers at once. The Map also keeps
- * copies of the jobs this process writes and reads, so an outage hides none of them. Changes
- * that reach only the Map are remembered with the Redis version they started from, and copied
- * to Redis when it is back unless Redis's record moved on meanwhile (then Redis wins).
+ * The store every route and the runner use; its rules, each in one place:
+ * - Redis is the one authority for every job it has seen: such a job is run, taken over,
+ *   retried, cancelled and deleted only through Redis. While Redis cannot be reached, this
+ *   process answers reads from its copies and refuses to change those jobs.
+ * - Jobs created while Redis cannot be reached live here (the reconciler's ledger): those whose
+ *   create never reached Redis may run here; all are handed to Redis when it answers again.
+ * - Reads never go back: a copy newer than Redis's record (Redis lost or rolled back data) is
+ *   answered and put back into Redis; a final copy wins over an unfinished record.
+ * - Redis that answers but refuses writes (full, read-only, CROSSSLOT) makes creates fail with
+ *   503 instead of accepting jobs no other replica could see.
  */
 export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   readonly #memory: MemoryJobStore
   readonly #localEvents: LocalEventLog
-  readonly #redis: RedisJobStore | undefined
-  readonly #breaker: CircuitBreaker
-  readonly #logger: StoreLogger | undefined
+  readonly #gate: RedisGate | undefined
+  readonly #reconciler: Reconciler | undefined
   readonly #readWaitMs: number
+  readonly #visibilityGraceMs: number
   readonly #onFallback: FallbackJobStoreOptions['onFallback']
-  readonly #unsynced = new Map<string, Unsynced>()
   /** Rate-limit windows counted here while Redis cannot be (bounded, oldest dropped first). */
   readonly #localWindows = new Map<string, { count: number, endsAt: number }>()
   /** Idempotency claims made here while Redis cannot hold them (bounded, oldest dropped first). */
   readonly #localClaims = new Map<string, { value: string, expiresAt: number }>()
-  #syncing: Promise<void> | null = null
-  #lastError: string | null = null
 
   constructor (options: FallbackJobStoreOptions) {
     this.#memory = options.memory
     this.#localEvents = options.events ?? new LocalEventLog({ maxEvents: 500, maxJobs: 10_000, ttlSeconds: 86_400 })
-    this.#redis = options.redis
-    this.#breaker = new CircuitBreaker(options.breakerMs)
-    this.#logger = options.logger
     this.#readWaitMs = options.readWaitMs ?? 0
+    this.#visibilityGraceMs = options.visibilityGraceMs ?? 300_000
     this.#onFallback = options.onFallback
-    this.#redis?.client.on('ready', () => {
-      this.#lastError = null
-      this.#breaker.succeed()
-      void this.syncToRedis()
+    const redis = options.redis
+    if (redis === undefined) return
+    this.#gate = new RedisGate(redis, { breakerMs: options.breakerMs, logger: options.logger, onRecovered: () => { void this.#reconciler?.syncAll() } })
+    const reconciler = new Reconciler({ gate: this.#gate, memory: this.#memory, logger: options.logger, checkEveryMs: options.reconcileEveryMs })
+    this.#reconciler = reconciler
+    redis.client.on('ready', () => {
+      this.#gate?.connected()
+      void reconciler.reconnected()
     })
+    reconciler.start()
   }
 
   get redisConfigured (): boolean {
-    return this.#redis !== undefined
+    return this.#gate !== undefined
   }
 
   /** Where calls go right now. */
   get mode (): 'redis' | 'memory' {
-    return this.#redis !== undefined && this.#redis.client.isReady && !this.#breaker.isOpen ? 'redis' : 'memory'
+    return this.#gate?.reachable === true ? 'redis' : 'memory'
   }
 
   get lastRedisError (): string | null {
-    return this.#lastError
+    return this.#gate?.lastError ?? null
+  }
+
+  /** Why Redis refuses writes right now, or null. */
+  get writesRefused (): string | null {
+    return this.#gate?.writesRefused ?? null
+  }
+
+  get memoryPolicy (): string | null {
+    return this.#reconciler?.memoryPolicy ?? null
+  }
+
+  get recovering (): boolean {
+    return this.#reconciler?.recovering ?? false
   }
 
   /** Connection errors reported by the client (not by a call) also show in /health. */
   noteRedisError (err: Error): void {
-    this.#lastError = err.message || err.name
+    this.#gate?.noteError(err)
   }
 
+  /** Jobs created here that Redis does not hold yet. */
   get unsyncedCount (): number {
-    return this.#unsynced.size
+    return this.#reconciler?.ledger.size ?? 0
   }
 
   get memory (): MemoryJobStore {
     return this.#memory
+  }
+
+  /** Stops the reconciler's timer; the last hand-over is `syncToRedis`. */
+  close (): void {
+    this.#reconciler?.stop()
+  }
+
+  /** Hands every job created here during an outage to Redis (also done on its own when Redis answers). */
+  async syncToRedis (): Promise<void> {
+    await this.#reconciler?.syncAll()
+  }
+
+  /** One reconciler pass now: the epoch check and the hand-over (tests; a timer runs it every second). */
+  async reconcile (): Promise<void> {
+    await this.#reconciler?.tick()
   }
 
   /**
@@ -113,7 +144,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
    * when Redis is not configured or down (each replica then enforces the limit on its own).
    */
   async countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }> {
-    const remote = await this.#attempt((redis) => redis.countInWindow(key, windowMs))
+    const remote = await this.#call((redis) => redis.countInWindow(key, windowMs))
     if (remote.ok) return remote.value
     const now = Date.now()
     let window = this.#localWindows.get(key)
@@ -133,8 +164,9 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
    * Redis is not configured or down.
    */
   async claimOnce (key: string, value: string, ttlSeconds: number): Promise<string | null> {
-    const remote = await this.#attempt((redis) => redis.claimOnce(key, value, ttlSeconds))
+    const remote = await this.#call((redis) => redis.claimOnce(key, value, ttlSeconds), 'write')
     if (remote.ok) return remote.value
+    if (remote.failure === 'refused') throw new StoreUnavailableError(`Redis refuses writes (${remote.cause})`)
     const now = Date.now()
     const held = this.#localClaims.get(key)
     if (held !== undefined && held.expiresAt > now) return held.value
@@ -145,265 +177,209 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
 
   async releaseClaim (key: string): Promise<void> {
     this.#localClaims.delete(key)
-    await this.#attempt((redis) => redis.releaseClaim(key))
+    await this.#call((redis) => redis.releaseClaim(key), 'write')
   }
 
   /** Round-trip time to Redis in ms; throws when it is not configured or not answering. */
   async pingRedis (): Promise<number> {
-    if (this.#redis === undefined) throw new Error('Redis is not configured')
-    if (!this.#redis.client.isReady) throw new Error(this.#lastError ?? 'Redis is not connected')
-    return await this.#redis.ping()
+    const gate = this.#gate
+    if (gate === undefined) throw new Error('Redis is not configured')
+    if (!gate.redis.client.isReady) throw new Error(gate.lastError ?? 'Redis is not connected')
+    return await gate.redis.ping()
   }
 
   async get (id: string): Promise<StoredJob | null> {
+    return (await this.lookup(id)).job
+  }
+
+  async lookup (id: string): Promise<Lookup> {
     const local = this.#memory.peek(id)
-    let remote = await this.#attempt((redis) => redis.get(id))
-    if (!remote.ok && local === null && this.#redis !== undefined) {
+    const gate = this.#gate
+    const reconciler = this.#reconciler
+    if (gate === undefined || reconciler === undefined) return { job: local, absenceConfirmed: true }
+    let remote = await gate.call((redis) => redis.read(id))
+    if (!remote.ok && local === null) {
       // Nothing to answer from: give a restarting Redis a moment rather than fail the read.
       const deadline = Date.now() + this.#readWaitMs
       while (!remote.ok && Date.now() < deadline) {
-        await this.#redisBackWithin(deadline - Date.now())
+        await gate.backWithin(deadline - Date.now())
         await sleep(Math.max(0, Math.min(50, deadline - Date.now())))
-        remote = await this.#attempt((redis) => redis.get(id))
+        remote = await gate.call((redis) => redis.read(id))
       }
     }
     if (!remote.ok) {
-      if (local === null && this.#redis !== undefined) {
-        throw new StoreUnavailableError('The job store (Redis) is unreachable and this process has no copy of the job')
-      }
-      if (this.#redis !== undefined) this.#onFallback?.('read')
-      return local
+      if (local === null) throw new StoreUnavailableError('The job store (Redis) is unreachable and this process has no copy of the job')
+      this.#onFallback?.('read')
+      return { job: local, absenceConfirmed: false }
     }
-    // Redis is the authority for jobs it has seen every change of; keep a copy for outages.
-    if (!this.#unsynced.has(id)) {
-      if (remote.value !== null) this.#memory.adopt(remote.value)
-      return remote.value
+    const { job, deleted, epoch } = remote.value
+    reconciler.observeEpoch(epoch)
+    const certain = !reconciler.recovering && !issuedWithin(id, this.#visibilityGraceMs)
+    if (deleted) {
+      await this.#forget(id)
+      return { job: null, absenceConfirmed: true }
     }
-    return newest(remote.value, local)
+    const localOnly = reconciler.ledger.get(id)
+    if (job === null) {
+      if (local === null) return { job: null, absenceConfirmed: certain }
+      // Redis lost a record this process holds (it never answers a confident 404 for it): put it back.
+      if (localOnly === undefined) reconciler.repair(local)
+      return { job: local, absenceConfirmed: false }
+    }
+    if (localOnly?.kind === 'unknown') reconciler.ledger.delete(id)
+    else if (localOnly !== undefined) return { job: newest(local, job), absenceConfirmed: false }
+    if (local !== null && (local.version > job.version || (isFinal(local.status) && !isFinal(job.status)))) {
+      // Redis went back (lost or rolled-back data): answer what was answered before, and repair.
+      reconciler.repair(local)
+      return { job: local, absenceConfirmed: false }
+    }
+    this.#memory.adopt(job)
+    return { job, absenceConfirmed: certain }
   }
 
-  /** The copy this process holds (it wrote or read the job), else a read: saves a runner the GET of every job it created. */
-  async readForUpdate (id: string): Promise<StoredJob | null> {
-    return this.#memory.peek(id) ?? await this.get(id)
-  }
-
-  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options?: PutOptions): Promise<PutResult> {
+  async put (job: StoredJob, expectedVersion: number, options: PutOptions = {}): Promise<PutResult> {
+    const gate = this.#gate
+    if (gate === undefined) return await this.#putHere(job, expectedVersion, options)
     const id = job.job_id
-    const remote = await this.#attempt(async (redis) => {
-      const result = await redis.put(job, expectedVersion, enqueue, options)
-      // Redis is behind the Map for this job: copy the Map's record over, then try again.
-      if (!result.ok && this.#unsynced.has(id) && await this.#syncOne(redis, id)) {
-        return await redis.put(job, expectedVersion, enqueue, options)
-      }
-      return result
-    })
-    if (remote.ok) {
-      if (remote.value.ok) this.#memory.adopt(remote.value.job)
-      return remote.value
+    const reconciler = this.#reconciler as Reconciler
+    const localOnly = reconciler.ledger.get(id)
+    if (localOnly !== undefined && !(gate.reachable && await reconciler.syncOne(id))) {
+      if (localOnly.kind === 'unseen') return await this.#putHere(job, expectedVersion, options)
+      return unavailable('no', 'the job was created while Redis was out of reach and is not in Redis yet')
     }
-    const held = this.#memory.peek(id)
-    const result = held === null && expectedVersion !== 0
-      ? this.#memory.putUnseen(job, expectedVersion, enqueue)
-      : await this.#memory.put(job, expectedVersion, enqueue, options)
-    if (result.ok) this.#localEvents.append(result.job, held?.status ?? null)
-    if (!result.ok || this.#redis === undefined) return result
+    const remote = await gate.call((redis) => redis.put(job, expectedVersion, options), 'write')
+    if (remote.ok) {
+      const result = remote.value
+      if (result.ok) this.#memory.adopt(result.job)
+      else if (result.reason !== 'unavailable' && result.current !== null) this.#memory.adopt(result.current)
+      return result
+    }
+    if (expectedVersion !== 0) return unavailable(remote.failure === 'unknown' ? 'unknown' : 'no', remote.cause)
+    if (remote.failure === 'refused') throw new StoreUnavailableError(`Redis refuses writes (${remote.cause}), so the job cannot be stored`)
+    // A create Redis could not take: held here. One that surely never reached Redis is queued
+    // here; one that may have (no answer came) waits for Redis, so it can never run twice.
+    const created = await this.#putHere(job, 0, remote.failure === 'unsent' ? options : { ...options, enqueue: undefined })
+    if (!created.ok) return created
+    reconciler.ledger.set(id, remote.failure === 'unsent' ? { kind: 'unseen', base: 0 } : { kind: 'unknown' })
     this.#onFallback?.('write')
-    if (!this.#unsynced.has(id)) this.#unsynced.set(id, { op: 'upsert', base: expectedVersion })
-    return { ...result, authoritative: false }
+    return created
   }
 
-  /** Redis's due deliveries while Redis answers; those of jobs written here during an outage otherwise. */
-  async claimWebhooks (nowMs: number, leaseUntilMs: number, limit: number): Promise<string[]> {
-    const remote = await this.#attempt((redis) => redis.claimWebhooks(nowMs, leaseUntilMs, limit))
-    return remote.ok ? remote.value : await this.#memory.claimWebhooks(nowMs, leaseUntilMs, limit)
+  /** Redis's due deliveries, and those of jobs held here. */
+  async claimWebhooks (leaseMs: number, limit: number): Promise<string[]> {
+    const local = await this.#memory.claimWebhooks(leaseMs, limit)
+    if (local.length >= limit) return local
+    const remote = await this.#call((redis) => redis.claimWebhooks(leaseMs, limit - local.length), 'write')
+    return remote.ok ? [...local, ...remote.value] : local
   }
 
-  async scheduleWebhook (id: string, atMs: number | null): Promise<void> {
-    await this.#memory.scheduleWebhook(id, atMs)
-    await this.#attempt((redis) => redis.scheduleWebhook(id, atMs))
+  async scheduleWebhook (id: string, delayMs: number | null): Promise<void> {
+    if (this.#isLocal(id)) await this.#memory.scheduleWebhook(id, delayMs)
+    else await this.#call((redis) => redis.scheduleWebhook(id, delayMs), 'write')
   }
 
-  /** From Redis's stream when Redis answers; from this process's log without Redis or during an outage. */
+  /** From Redis's stream when Redis answers for the job; from this process's log otherwise. */
   async events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]> {
-    const remote = await this.#attempt((redis) => redis.events(id, afterId, limit))
+    if (this.#isLocal(id)) return await this.#localEvents.events(id, afterId, limit)
+    const remote = await this.#call((redis) => redis.events(id, afterId, limit))
     return remote.ok ? remote.value : await this.#localEvents.events(id, afterId, limit)
   }
 
   async delete (id: string): Promise<boolean> {
-    this.#localEvents.delete(id)
-    const remote = await this.#attempt((redis) => redis.delete(id))
-    const local = await this.#memory.delete(id)
-    if (remote.ok) {
-      this.#unsynced.delete(id)
-      return remote.value || local
-    }
-    if (this.#redis !== undefined) this.#unsynced.set(id, { op: 'delete', base: 0 })
-    return local
+    const gate = this.#gate
+    if (gate === undefined || this.#reconciler?.ledger.get(id)?.kind === 'unseen') return await this.#forget(id)
+    const remote = await gate.call((redis) => redis.delete(id), 'write')
+    if (!remote.ok) throw new StoreUnavailableError(`The job cannot be deleted while Redis cannot store the change (${remote.cause})`)
+    return await this.#forget(id) || remote.value
   }
 
   async list (query: ListQuery): Promise<ListPage> {
-    const remote = await this.#attempt((redis) => redis.list(query))
+    const remote = await this.#call((redis) => redis.list(query))
     if (!remote.ok) {
-      if (this.#redis !== undefined) this.#onFallback?.('read')
+      if (this.#gate !== undefined) this.#onFallback?.('read')
       return await this.#memory.list(query)
     }
-    if (this.#unsynced.size === 0) return remote.value
-    // Merge in what only the Map has; for jobs on both sides keep the newer record.
-    const local = await this.#memory.list(query, (id) => this.#unsynced.get(id)?.op === 'upsert')
+    const ledger = this.#reconciler?.ledger
+    if (ledger === undefined || ledger.size === 0) return remote.value
+    // Merge in what only this process holds; for jobs on both sides keep the newer record.
+    const local = await this.#memory.list(query, (id) => ledger.has(id))
     const byId = new Map<string, StoredJob>()
-    for (const job of [...remote.value.jobs, ...local.jobs]) {
-      if (this.#unsynced.get(job.job_id)?.op === 'delete') continue
-      const held = byId.get(job.job_id)
-      byId.set(job.job_id, held === undefined ? job : newest(held, job) as StoredJob)
-    }
-    const merged = [...byId.values()]
-      .filter((job) => matchesQuery(job, query))
-      .sort(compareNewestFirst)
+    for (const job of [...remote.value.jobs, ...local.jobs]) byId.set(job.job_id, newest(byId.get(job.job_id) ?? null, job))
+    const merged = [...byId.values()].filter((job) => matchesQuery(job, query)).sort(compareNewestFirst)
     return {
       jobs: merged.slice(0, query.limit),
       hasMore: remote.value.hasMore || local.hasMore || merged.length > query.limit
     }
   }
 
-  /** Local work first (jobs created during an outage), then Redis's queue. */
-  async claim (leaseUntilMs: number): Promise<string | null> {
-    return (await this.claimMany(leaseUntilMs, 1))[0] ?? null
-  }
-
-  async claimMany (leaseUntilMs: number, limit: number): Promise<string[]> {
-    const local = await this.#memory.claimMany(leaseUntilMs, limit)
+  /** Jobs created here during an outage first, then Redis's queue. */
+  async claim (leaseMs: number, limit: number): Promise<Claim[]> {
+    const local = await this.#memory.claim(leaseMs, limit)
     if (local.length === limit) return local
-    const remote = await this.#attempt((redis) => redis.claimMany(leaseUntilMs, limit - local.length))
+    const remote = await this.#call((redis) => redis.claim(leaseMs, limit - local.length), 'write')
     return remote.ok ? [...local, ...remote.value] : local
   }
 
-  async expiredLeases (nowMs: number, limit: number): Promise<string[]> {
-    const local = await this.#memory.expiredLeases(nowMs, limit)
-    const remote = await this.#attempt((redis) => redis.expiredLeases(nowMs, limit))
+  async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
+    if (this.#isLocal(id)) return await this.#memory.renewLease(id, fence, leaseMs)
+    const remote = await this.#call((redis) => redis.renewLease(id, fence, leaseMs), 'write')
+    return remote.ok ? remote.value : 'unavailable'
+  }
+
+  async expiredLeases (limit: number): Promise<string[]> {
+    const local = await this.#memory.expiredLeases(limit)
+    const remote = await this.#call((redis) => redis.expiredLeases(limit))
     return [...new Set([...local, ...(remote.ok ? remote.value : [])])].slice(0, limit)
   }
 
   async dropLease (id: string): Promise<void> {
-    await this.#memory.dropLease(id)
-    await this.#attempt((redis) => redis.dropLease(id))
+    if (this.#isLocal(id)) await this.#memory.dropLease(id)
+    else await this.#call((redis) => redis.dropLease(id), 'write')
+  }
+
+  async sweepOrphans (limit: number): Promise<number> {
+    const remote = await this.#call((redis) => redis.sweepOrphans(limit), 'write')
+    return remote.ok ? remote.value : 0
   }
 
   async queueDepth (): Promise<number> {
-    const remote = await this.#attempt((redis) => redis.queueDepth())
+    const remote = await this.#call((redis) => redis.queueDepth())
     return await this.#memory.queueDepth() + (remote.ok ? remote.value : 0)
   }
 
-  async stats (nowMs: number): Promise<QueueStats> {
-    const remote = await this.#attempt((redis) => redis.stats(nowMs))
-    return remote.ok ? remote.value : await this.#memory.stats(nowMs)
+  async stats (): Promise<QueueStats> {
+    const remote = await this.#call((redis) => redis.stats())
+    return remote.ok ? remote.value : await this.#memory.stats()
   }
 
-  /**
-   * Copies every change made during an outage to Redis (with the remaining TTL) and replays
-   * deletes. Pending jobs move to Redis's queue so any replica can run them. Safe to call at
-   * any time; concurrent calls share one run.
-   */
-  async syncToRedis (): Promise<void> {
-    const redis = this.#redis
-    if (redis === undefined || this.#unsynced.size === 0) return
-    this.#syncing ??= (async () => {
-      let copied = 0
-      try {
-        for (const [id] of [...this.#unsynced]) {
-          if (await this.#syncOne(redis, id)) copied++
-        }
-        if (copied > 0) this.#logger?.info({ copied }, 'copied jobs written during the Redis outage back to Redis')
-      } catch (err) {
-        this.#recordFailure(err)
-      } finally {
-        this.#syncing = null
-      }
-    })()
-    await this.#syncing
+  /** Jobs this process answers for alone: no Redis, or created here and not handed over yet. */
+  #isLocal (id: string): boolean {
+    return this.#gate === undefined || this.#reconciler?.ledger.has(id) === true
   }
 
-  /** Resolves true as soon as the client is connected again (at once if it is), false after `ms`. */
-  async #redisBackWithin (ms: number): Promise<boolean> {
-    const client = (this.#redis as RedisJobStore).client
-    if (client.isReady) return true
-    if (ms <= 0) return false
-    return await new Promise((resolve) => {
-      const done = (back: boolean): void => {
-        clearTimeout(timer)
-        client.off('ready', onReady)
-        resolve(back)
-      }
-      const onReady = (): void => done(true)
-      const timer = setTimeout(() => done(false), ms)
-      client.on('ready', onReady)
-    })
+  async #putHere (job: StoredJob, expectedVersion: number, options: PutOptions): Promise<PutResult> {
+    const held = this.#memory.peek(job.job_id)
+    const result = await this.#memory.put(job, expectedVersion, options)
+    if (result.ok) this.#localEvents.append(result.job, held?.status ?? null)
+    return result
   }
 
-  async #syncOne (redis: RedisJobStore, id: string): Promise<boolean> {
-    const change = this.#unsynced.get(id)
-    if (change?.op === 'delete') {
-      await redis.delete(id)
-      this.#unsynced.delete(id)
-      return true
-    }
-    const job = this.#memory.peek(id)
-    if (change === undefined || job === null) {
-      this.#unsynced.delete(id)
-      return false
-    }
-    const moveToRedisQueue = job.status === 'pending' && this.#memory.unqueue(id)
-    let copied: boolean
-    try {
-      copied = await redis.sync(job, change.base, moveToRedisQueue)
-    } catch (err) {
-      if (moveToRedisQueue) this.#memory.enqueue(id, 'head')
-      throw err
-    }
-    if (!copied) {
-      this.#logger?.warn({ job_id: id, base_version: change.base }, 'Redis\'s record changed during the outage; it wins over this process\'s copy')
-      this.#unsynced.delete(id)
-      await this.#memory.delete(id)
-      return false
-    }
-    // Only forget it if nothing rewrote the Map's copy meanwhile.
-    if (this.#memory.peek(id)?.version === job.version) this.#unsynced.delete(id)
-    return true
+  async #forget (id: string): Promise<boolean> {
+    this.#localEvents.delete(id)
+    this.#reconciler?.ledger.delete(id)
+    return await this.#memory.delete(id)
   }
 
-  async #attempt<T> (call: (redis: RedisJobStore) => Promise<T>): Promise<Attempt<T>> {
-    const redis = this.#redis
-    if (redis === undefined) return SKIPPED
-    if (!redis.client.isReady) {
-      // The connection dropped: same as a failed call, so mode and logs say so at once.
-      if (!this.#breaker.isOpen) this.#recordFailure(new Error(this.#lastError ?? 'Redis is not connected'))
-      return SKIPPED
-    }
-    if (!this.#breaker.allow()) return SKIPPED
-    try {
-      const value = await call(redis)
-      this.#lastError = null
-      if (this.#breaker.succeed()) {
-        this.#logger?.info({ unsynced: this.#unsynced.size }, 'Redis answers again; leaving fallback mode')
-        void this.syncToRedis()
-      }
-      return { ok: true, value }
-    } catch (err) {
-      this.#recordFailure(err)
-      return SKIPPED
-    }
-  }
-
-  #recordFailure (err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err)
-    const wasOpen = this.#breaker.isOpen
-    this.#breaker.fail()
-    this.#lastError = message
-    if (!wasOpen) this.#logger?.warn({ err: message }, 'Redis call failed; serving from the in-memory store')
+  async #call<T> (call: (redis: RedisJobStore) => Promise<T>, kind: 'read' | 'write' = 'read'): Promise<{ ok: true, value: T } | { ok: false, failure: Failure | 'none', cause: string }> {
+    if (this.#gate === undefined) return { ok: false, failure: 'none', cause: 'Redis is not configured' }
+    return await this.#gate.call(call, kind)
   }
 }
 
-function newest (a: StoredJob | null, b: StoredJob | null): StoredJob | null {
-  if (a === null) return b
-  if (b === null) return a
-  return b.version > a.version ? b : a
+function unavailable (applied: 'no' | 'unknown', cause: string): PutResult {
+  return { ok: false, reason: 'unavailable', applied, cause }
+}
+
+function newest (a: StoredJob | null, b: StoredJob): StoredJob {
+  return a === null || b.version > a.version ? b : a
 }

@@ -4,31 +4,57 @@ import { FINAL_STATUSES } from '../schemas/job.js'
 export type { StoredJob }
 
 /**
- * Where a written job goes: appended to the queue, first in line (handed back), or held
- * until a time (a retry after backoff) and then queued.
+ * Where a written job goes: appended to the queue, first in line (handed back), or held for a
+ * while (a retry after backoff) and then queued. Delays are durations: the store's own clock
+ * (Redis's, for Redis) decides when they are due, never the writer's.
  */
-export type Enqueue = 'tail' | 'head' | { retryAtMs: number }
-
-export type PutResult =
-  /** `authoritative`: the write reached the store other processes read (false: only this process's fallback). */
-  | { ok: true, job: StoredJob, authoritative: boolean }
-  /** `current` is what the store holds instead (null: the record is gone, e.g. expired). */
-  | { ok: false, current: StoredJob | null }
+export type Enqueue = 'tail' | 'head' | { retryInMs: number }
 
 export interface PutOptions {
+  enqueue?: Enqueue
   /**
    * Lets a write change a final record whose status it keeps (the webhook's delivery state);
    * without it, final records are never written again.
    */
   amendFinal?: boolean
+  /**
+   * The write belongs to the attempt that holds this claim (its fencing token): refused once the
+   * claim moved on (taken over, cancelled, re-seeded). A write that leaves `processing` ends it.
+   */
+  fence?: string
+  /** With `fence`, on a processing write: the lease now runs until the store's now + `leaseMs`. */
+  leaseMs?: number
+  /** A reaper's takeover: refused while the job's lease is alive by the store's clock; ends the claim. */
+  takeover?: boolean
 }
+
+export type PutResult =
+  /** `authoritative`: the write reached the store other processes read (false: only this process's fallback). */
+  | { ok: true, job: StoredJob, authoritative: boolean }
+  /** The stored version moved on, the record is final, or it is gone (`current` null). */
+  | { ok: false, reason: 'conflict', current: StoredJob | null }
+  /** The claim named by `fence` is not the job's any more, or a takeover found the lease alive. */
+  | { ok: false, reason: 'fenced', current: StoredJob | null }
+  /**
+   * The store that owns the job could not be reached or refused to write. `applied`: 'no' when
+   * the write surely did not run, 'unknown' when it was sent and may have run (a timeout).
+   */
+  | { ok: false, reason: 'unavailable', applied: 'no' | 'unknown', cause: string }
+
+/** A claimed job: its record as stored when claimed (pending), and the claim's fencing token. */
+export interface Claim {
+  job: StoredJob
+  fence: string
+}
+
+export type LeaseRenewal = 'renewed' | 'lost' | 'unavailable'
 
 /** Webhook deliveries due, shared by replicas: each due entry is claimed for a while, then settled. */
 export interface WebhookOutbox {
-  /** Ids whose delivery is due at `nowMs`, each held until `leaseUntilMs` (then due again unless settled). */
-  claimWebhooks (nowMs: number, leaseUntilMs: number, limit: number): Promise<string[]>
-  /** Next attempt at `atMs`, or null: nothing more to deliver. */
-  scheduleWebhook (id: string, atMs: number | null): Promise<void>
+  /** Ids whose delivery is due now, each held for `leaseMs` (then due again unless settled). */
+  claimWebhooks (leaseMs: number, limit: number): Promise<string[]>
+  /** Next attempt `delayMs` from now, or null: nothing more to deliver. */
+  scheduleWebhook (id: string, delayMs: number | null): Promise<void>
 }
 
 /** A final record whose webhook is still to be delivered: the store queues it with the write. */
@@ -67,36 +93,58 @@ export interface QueueStats {
  * Every write is a compare-and-set: `put(job, expectedVersion)` succeeds only when the stored
  * version equals `expectedVersion` (0: the job must not exist yet) and the stored job is not in
  * a final state. The store sets `version`, `updated_at` and `expires_at` of what it writes.
+ *
+ * Claims, leases and retry times are decided by the store's own clock (Redis's `TIME` for
+ * Redis), so hosts whose clocks disagree never disagree about who holds a job. A claim hands
+ * out a fencing token; every write of that attempt carries it and is refused once the claim
+ * moved on.
  */
 export interface JobStore {
   get (id: string): Promise<StoredJob | null>
-  /**
-   * A version of the job to start a compare-and-set write from: may be a copy this process holds
-   * rather than the stored record. A stale copy costs nothing but a retry, since the write is
-   * refused and answers with the current record.
-   */
-  readForUpdate (id: string): Promise<StoredJob | null>
-  put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options?: PutOptions): Promise<PutResult>
+  put (job: StoredJob, expectedVersion: number, options?: PutOptions): Promise<PutResult>
   delete (id: string): Promise<boolean>
   /** Newest first (created_at, then id, descending). */
   list (query: ListQuery): Promise<ListPage>
   /**
-   * Takes the next job to run (retries that are due first join the queue), oldest first, and
-   * registers a lease for it until `leaseUntilMs`; null when there is nothing to run.
+   * Takes up to `limit` jobs to run in one step (retries that are due join the queue first),
+   * oldest first, each leased for `leaseMs` under a new fencing token. Ids popped whose record
+   * is no longer pending (cancelled, deleted) are dropped: there is nothing to run.
    */
-  claim (leaseUntilMs: number): Promise<string | null>
-  /** `claim` for up to `limit` jobs in one step (one round trip): a runner fills all its free slots at once. */
-  claimMany (leaseUntilMs: number, limit: number): Promise<string[]>
-  /** Ids whose lease ran out before `nowMs` (their worker died or lost them). */
-  expiredLeases (nowMs: number, limit: number): Promise<string[]>
-  /** Forgets a lease entry (its job is gone, finished, or was never taken). */
+  claim (leaseMs: number, limit: number): Promise<Claim[]>
+  /** Extends the lease of the claim `fence` by `leaseMs` from the store's now. */
+  renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal>
+  /** Ids whose lease ran out by the store's clock (their worker died or lost the store). */
+  expiredLeases (limit: number): Promise<string[]>
+  /** Forgets an expired lease whose job is gone or final. */
   dropLease (id: string): Promise<void>
+  /**
+   * Queues pending jobs found in no queue, retry set or lease (left so by lost index data), and
+   * leases lost processing jobs as already expired so the reaper takes them over. Sweeps `limit`
+   * records per call, resuming where the last call stopped; returns how many were repaired.
+   */
+  sweepOrphans (limit: number): Promise<number>
   queueDepth (): Promise<number>
-  stats (nowMs: number): Promise<QueueStats>
+  stats (): Promise<QueueStats>
 }
 
 export class StoreFullError extends Error {
   override name = 'StoreFullError'
+}
+
+/** Redis is configured but cannot answer for this job now: unreachable, or refusing writes. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError'
+}
+
+/** What a read knows: the record, or whether its absence is certain. */
+export interface Lookup {
+  job: StoredJob | null
+  /**
+   * Whether "no such job" would be certain for this id. false: a job no store holds may still
+   * exist (created moments ago on a replica cut off from Redis, or Redis is being re-seeded).
+   * Given for found jobs too, so another tenant's job can be answered exactly as a missing one.
+   */
+  absenceConfirmed: boolean
 }
 
 export function isFinal (status: string): boolean {
@@ -114,17 +162,12 @@ export function stampWrite (job: StoredJob, expectedVersion: number, ttlSeconds:
 }
 
 /**
- * JSON with `version` and `status` first, so the Redis scripts can read both with one
+ * JSON with `version`, `status` and `attempts` first, so the Redis scripts read them with one
  * anchored pattern instead of decoding the whole record (reports can be large).
  */
 export function serializeJob (job: StoredJob): string {
-  const { version, status, ...rest } = job
-  return JSON.stringify({ version, status, ...rest })
-}
-
-/** The lease expiry to index for a job: only a processing job holds a lease. */
-export function leaseExpiryMs (job: StoredJob): number | null {
-  return job.status === 'processing' && job.lease_expires_at !== null ? Date.parse(job.lease_expires_at) : null
+  const { version, status, attempts, ...rest } = job
+  return JSON.stringify({ version, status, attempts, ...rest })
 }
 
 export function emptyCounts (): Record<JobStatusName, number> {

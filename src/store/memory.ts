@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto'
 import {
-  type Enqueue, type JobStore, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, isFinal, leaseExpiryMs, matchesQuery, stampWrite, webhookDue
+  type Claim, type JobStore, type LeaseRenewal, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, isFinal, matchesQuery, stampWrite, webhookDue
 } from './job-store.js'
 import { withSharedOptions } from '../jobs/records.js'
 
@@ -14,10 +15,14 @@ export interface MemoryJobStoreOptions {
 /** `cached`: a copy of a record another store owns (the fallback's copy of Redis), evictable first. */
 interface Entry { job: StoredJob, expiresAtMs: number, cached: boolean }
 
+/** A claim held here: its fencing token and when its lease runs out (this process's clock). */
+interface Lease { fence: string, untilMs: number }
+
 /**
- * Jobs in a Map, with the same TTL, queue, lease and retry rules as Redis and a hard bound on
- * size. The Map's insertion order is kept as "least recently written first" (every write
- * re-inserts), which makes "evict the oldest finished record" a scan from the front.
+ * Jobs in a Map, with the same TTL, queue, claim, lease and retry rules as Redis and a hard
+ * bound on size. The Map's insertion order is kept as "least recently written first" (every
+ * write re-inserts), which makes "evict the oldest finished record" a scan from the front.
+ * One process owns it, so its own clock decides leases and retries.
  */
 export class MemoryJobStore implements JobStore, WebhookOutbox {
   readonly #entries = new Map<string, Entry>()
@@ -25,13 +30,16 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
   readonly #evictable = new Set<string>()
   readonly #queue: string[] = []
   readonly #delayed = new Map<string, number>()
-  readonly #leases = new Map<string, number>()
+  readonly #leases = new Map<string, Lease>()
   /** Webhook deliveries due (ms), for jobs written here. */
   readonly #webhooksDue = new Map<string, number>()
   readonly #ttlSeconds: number
   readonly #maxJobs: number
   readonly #evictBatch: number
   readonly #now: () => number
+  /** Fences from here never equal Redis's (`r<n>`) or another process's. */
+  readonly #fencePrefix = `m${randomBytes(4).toString('hex')}-`
+  #fences = 0
 
   constructor (options: MemoryJobStoreOptions) {
     this.#ttlSeconds = options.ttlSeconds
@@ -48,8 +56,9 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     return this.peek(id)
   }
 
-  async readForUpdate (id: string): Promise<StoredJob | null> {
-    return this.peek(id)
+  /** One process owns every job here: what it does not hold does not exist. */
+  async lookup (id: string): Promise<Lookup> {
+    return { job: this.peek(id), absenceConfirmed: true }
   }
 
   /** Synchronous read, for the fallback store's "newest of both" merge. */
@@ -63,24 +72,26 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     return entry.job
   }
 
-  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options: PutOptions = {}): Promise<PutResult> {
-    const current = this.peek(job.job_id)
-    const frozen = current !== null && isFinal(current.status) && !(options.amendFinal === true && current.status === job.status)
-    if (current === null ? expectedVersion !== 0 : current.version !== expectedVersion || frozen) {
-      return { ok: false, current }
-    }
-    return this.putUnseen(job, expectedVersion, enqueue)
+  /** Every live record held, oldest write first (the fallback store re-seeds Redis from them). */
+  * records (): IterableIterator<StoredJob> {
+    const now = this.#now()
+    for (const entry of this.#entries.values()) if (entry.expiresAtMs > now) yield entry.job
   }
 
-  /**
-   * Writes a job without comparing versions, trusting the writer's `expectedVersion`: the
-   * fallback store's path when Redis holds the record but cannot be reached.
-   */
-  putUnseen (job: StoredJob, expectedVersion: number, enqueue?: Enqueue): PutResult {
+  async put (job: StoredJob, expectedVersion: number, options: PutOptions = {}): Promise<PutResult> {
+    const id = job.job_id
+    const current = this.peek(id)
+    const frozen = current !== null && isFinal(current.status) && !(options.amendFinal === true && current.status === job.status)
+    if (current === null ? expectedVersion !== 0 : current.version !== expectedVersion || frozen) {
+      return { ok: false, reason: 'conflict', current }
+    }
+    const lease = this.#leases.get(id)
+    if (options.fence !== undefined && lease?.fence !== options.fence) return { ok: false, reason: 'fenced', current }
+    if (options.takeover === true && lease !== undefined && lease.untilMs > this.#now()) return { ok: false, reason: 'fenced', current }
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds, this.#now())
     this.#store(written, false)
-    this.#index(written, enqueue)
-    if (webhookDue(written) && !this.#webhooksDue.has(written.job_id)) this.#webhooksDue.set(written.job_id, this.#now())
+    this.#index(written, options, lease)
+    if (webhookDue(written) && !this.#webhooksDue.has(id)) this.#webhooksDue.set(id, this.#now())
     return { ok: true, job: written, authoritative: true }
   }
 
@@ -98,6 +109,31 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     }
   }
 
+  /** Replaces the held record whatever its version (the fallback store's copy after Redis refused it). */
+  replace (job: StoredJob): void {
+    this.#drop(job.job_id)
+    this.adopt(job)
+  }
+
+  /** Hands a job over to another store: drops its queue, retry, lease and webhook entries here, keeping the record as a copy. */
+  release (id: string): void {
+    this.unqueue(id)
+    this.#delayed.delete(id)
+    this.#leases.delete(id)
+    this.#webhooksDue.delete(id)
+    const entry = this.#entries.get(id)
+    if (entry !== undefined) {
+      entry.cached = true
+      this.#evictable.add(id)
+    }
+  }
+
+  /** The claim this store holds on a job (a job running here), with the time its lease has left. */
+  claimOf (id: string): { fence: string, remainingMs: number } | null {
+    const lease = this.#leases.get(id)
+    return lease === undefined ? null : { fence: lease.fence, remainingMs: Math.max(0, lease.untilMs - this.#now()) }
+  }
+
   /** Queues an id without writing its record (used to undo a failed hand-over to Redis). */
   enqueue (id: string, where: 'tail' | 'head'): void {
     if (where === 'tail') this.#queue.push(id)
@@ -112,20 +148,21 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     return true
   }
 
-  async claimWebhooks (nowMs: number, leaseUntilMs: number, limit: number): Promise<string[]> {
+  async claimWebhooks (leaseMs: number, limit: number): Promise<string[]> {
+    const now = this.#now()
     const due: string[] = []
     for (const [id, at] of this.#webhooksDue) {
       if (due.length === limit) break
-      if (at > nowMs) continue
-      this.#webhooksDue.set(id, leaseUntilMs)
+      if (at > now) continue
+      this.#webhooksDue.set(id, now + leaseMs)
       due.push(id)
     }
     return due
   }
 
-  async scheduleWebhook (id: string, atMs: number | null): Promise<void> {
-    if (atMs === null) this.#webhooksDue.delete(id)
-    else this.#webhooksDue.set(id, atMs)
+  async scheduleWebhook (id: string, delayMs: number | null): Promise<void> {
+    if (delayMs === null) this.#webhooksDue.delete(id)
+    else this.#webhooksDue.set(id, this.#now() + delayMs)
   }
 
   async delete (id: string): Promise<boolean> {
@@ -152,11 +189,7 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     return { jobs: matches.slice(0, query.limit), hasMore: matches.length > query.limit }
   }
 
-  async claim (leaseUntilMs: number): Promise<string | null> {
-    return (await this.claimMany(leaseUntilMs, 1))[0] ?? null
-  }
-
-  async claimMany (leaseUntilMs: number, limit: number): Promise<string[]> {
+  async claim (leaseMs: number, limit: number): Promise<Claim[]> {
     const now = this.#now()
     for (const [id, at] of this.#delayed) {
       if (at <= now) {
@@ -164,37 +197,59 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
         this.#queue.push(id)
       }
     }
-    const taken = this.#queue.splice(0, limit)
-    for (const id of taken) this.#leases.set(id, leaseUntilMs)
-    return taken
+    const claims: Claim[] = []
+    while (claims.length < limit && this.#queue.length > 0) {
+      const id = this.#queue.shift() as string
+      const job = this.peek(id)
+      if (job === null || job.status !== 'pending') continue
+      const fence = `${this.#fencePrefix}${++this.#fences}`
+      this.#leases.set(id, { fence, untilMs: now + leaseMs })
+      claims.push({ job, fence })
+    }
+    return claims
   }
 
-  async expiredLeases (nowMs: number, limit: number): Promise<string[]> {
+  async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
+    const lease = this.#leases.get(id)
+    if (lease?.fence !== fence) return 'lost'
+    lease.untilMs = this.#now() + leaseMs
+    return 'renewed'
+  }
+
+  async expiredLeases (limit: number): Promise<string[]> {
+    const now = this.#now()
     const expired: string[] = []
-    for (const [id, until] of this.#leases) {
-      if (until < nowMs && expired.push(id) === limit) break
+    for (const [id, lease] of this.#leases) {
+      if (lease.untilMs <= now && expired.push(id) === limit) break
     }
     return expired
   }
 
   async dropLease (id: string): Promise<void> {
-    this.#leases.delete(id)
+    const lease = this.#leases.get(id)
+    if (lease !== undefined && lease.untilMs <= this.#now()) this.#leases.delete(id)
+  }
+
+  /** Nothing here can lose an index entry without losing the record: there is nothing to repair. */
+  async sweepOrphans (): Promise<number> {
+    return 0
   }
 
   async queueDepth (): Promise<number> {
     return this.#queue.length
   }
 
-  async stats (nowMs: number): Promise<QueueStats> {
+  async stats (): Promise<QueueStats> {
+    const now = this.#now()
     const stats: QueueStats = { counts: emptyCounts(), queued: this.#queue.length, delayed: this.#delayed.size, oldestQueuedAt: null, leasesByWorker: {} }
     for (const { job, expiresAtMs } of this.#entries.values()) {
-      if (expiresAtMs > nowMs) stats.counts[job.status]++
+      if (expiresAtMs > now) stats.counts[job.status]++
     }
     const head = this.#queue[0]
     if (head !== undefined) stats.oldestQueuedAt = this.peek(head)?.updated_at ?? null
-    for (const [id, until] of this.#leases) {
+    for (const [id, lease] of this.#leases) {
       const worker = this.peek(id)?.worker ?? null
-      if (until >= nowMs && worker !== null) stats.leasesByWorker[worker] = (stats.leasesByWorker[worker] ?? 0) + 1
+      if (lease.untilMs > now && worker !== null) stats.leasesByWorker[worker] = (stats.leasesByWorker[worker] ?? 0) + 1
     }
     return stats
   }
@@ -218,12 +273,14 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
   }
 
   /** Keeps the queue, retry and lease entries in step with the record, as put.lua does in Redis. */
-  #index (job: StoredJob, enqueue: Enqueue | undefined): void {
+  #index (job: StoredJob, options: PutOptions, lease: Lease | undefined): void {
     const id = job.job_id
-    const lease = leaseExpiryMs(job)
-    if (lease === null) this.#leases.delete(id)
-    else this.#leases.set(id, lease)
-    if (typeof enqueue === 'object') this.#delayed.set(id, enqueue.retryAtMs)
+    if (job.status !== 'processing') this.#leases.delete(id)
+    else if (lease !== undefined && options.fence !== undefined && options.leaseMs !== undefined) lease.untilMs = this.#now() + options.leaseMs
+    const { enqueue } = options
+    // Only pending jobs wait: a job that leaves pending (cancelled, claimed and started) leaves the queue.
+    if (job.status !== 'pending') this.unqueue(id)
+    if (typeof enqueue === 'object') this.#delayed.set(id, this.#now() + enqueue.retryInMs)
     else this.#delayed.delete(id)
     if (enqueue === 'tail' || enqueue === 'head') this.enqueue(id, enqueue)
   }

@@ -1,31 +1,22 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { ErrorReply } from 'redis'
 import type { RedisClient } from './redis-client.js'
-import { JOB_STATUSES, type JobStatusName } from '../schemas/job.js'
+import { JOB_STATUSES } from '../schemas/job.js'
 import {
-  type Enqueue, type JobStore, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  createdMs, emptyCounts, isAfterCursor, leaseExpiryMs, matchesQuery, serializeJob, stampWrite, webhookDue
+  type Claim, type JobStore, type LeaseRenewal, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  createdMs, emptyCounts, isAfterCursor, matchesQuery, serializeJob, stampWrite, webhookDue
 } from './job-store.js'
 import { dropOldest } from './bounded.js'
 import { type JobEvent, type JobEventType, eventData } from './job-events.js'
+import { RedisKeys, luaKeyTable } from './keys.js'
 
-export const KEYS = {
-  job: (id: string) => `job:${id}`,
-  events: (id: string) => `job:${id}:events`,
-  created: 'jobs:created',
-  expiry: 'jobs:expiry',
-  pending: 'jobs:pending',
-  leases: 'jobs:leases',
-  delayed: 'jobs:delayed',
-  webhooksDue: 'webhooks:due',
-  status: (status: JobStatusName) => `jobs:status:${status}`
-} as const
-
-const STATUS_KEYS = JOB_STATUSES.map(KEYS.status)
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
 /** Retries moved from the delayed set into the queue by one claim, at most. */
 const PROMOTE_PER_CLAIM = 100
+/** However long Redis keeps answering a backlog, no call waits longer than this many deadlines. */
+const MAX_DEADLINES_PER_CALL = 4
 
 const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
 
@@ -33,53 +24,88 @@ class LuaScript {
   readonly name: string
   readonly source: string
   readonly sha: string
-  constructor (name: string, libraries: string[] = []) {
+  /** `jobScript`: takes the keys of RedisKeys.forScript, named by the generated K table and job.lua. */
+  constructor (name: string, jobScript = true) {
     this.name = name
-    this.source = [...libraries.map((lib) => readLua(`lib/${lib}`)), readLua(name)].join('\n')
+    this.source = jobScript ? [luaKeyTable(), readLua('lib/job'), readLua(name)].join('\n') : readLua(name)
     this.sha = createHash('sha1').update(this.source).digest('hex')
   }
 }
 
 const SCRIPTS = {
-  put: new LuaScript('put', ['record']),
-  sync: new LuaScript('sync', ['record']),
+  put: new LuaScript('put'),
+  sync: new LuaScript('sync'),
   delete: new LuaScript('delete'),
   trim: new LuaScript('trim'),
   claim: new LuaScript('claim'),
-  rateWindow: new LuaScript('rate-window'),
-  idempotency: new LuaScript('idempotency'),
-  webhookClaim: new LuaScript('webhook-claim')
+  renew: new LuaScript('renew'),
+  expiredLeases: new LuaScript('expired-leases'),
+  liveLeases: new LuaScript('live-leases'),
+  dropLease: new LuaScript('drop-lease'),
+  sweepOrphans: new LuaScript('sweep-orphans'),
+  webhookClaim: new LuaScript('webhook-claim'),
+  webhookSchedule: new LuaScript('webhook-schedule'),
+  epoch: new LuaScript('epoch'),
+  rateWindow: new LuaScript('rate-window', false),
+  idempotency: new LuaScript('idempotency', false)
 }
 
+/** Redis did not answer within the deadline: the call may still have run. */
 export class RedisTimeoutError extends Error {
   override name = 'RedisTimeoutError'
 }
 
 export interface RedisJobStoreOptions {
   ttlSeconds: number
-  /** Deadline for each call; a call past it rejects with RedisTimeoutError. */
+  /**
+   * How long Redis may stay silent before a call fails with RedisTimeoutError. A call waiting
+   * behind a backlog that Redis is still answering is not failed (up to 4 such deadlines).
+   */
   timeoutMs: number
-  now?: () => number
   /** Most events kept per job in its stream (default 500). */
   maxEvents?: number
+  keys?: RedisKeys
   /** Told about every round trip: the command (EVALSHA is named by its script), its time, success. */
   onCommand?: (command: string, ms: number, ok: boolean) => void
 }
 
+/** A read of one job, with what else the same round trip tells. */
+export interface RedisRead {
+  job: StoredJob | null
+  /** The record was deleted (a tombstone stands in its place). */
+  deleted: boolean
+  /** This Redis's data generation (null: none stored, so the data may have been lost). */
+  epoch: string | null
+}
+
+export interface SyncOptions {
+  mode: 'outage' | 'create' | 'reseed'
+  /** For 'outage': the version Redis held when this copy diverged (0: nothing). */
+  base?: number
+  /** Queue the job in Redis (a pending job that nobody runs). */
+  queue: boolean
+  /** A claim held by this process on the job: it moves to Redis with the record. */
+  claim?: { fence: string, leaseMs: number }
+}
+
 /**
- * Jobs in Redis: `job:<id>` holds the record as JSON written with SETEX; `jobs:created` and
- * `jobs:expiry` index it for listing without KEYS; `jobs:pending` is the FIFO of work to run.
- * Every multi-key change is one Lua script, so no state is ever half-written.
+ * Jobs in Redis: `job:<id>` holds the record as JSON written with SETEX; indexes list it
+ * without KEYS; `jobs:queue` is the FIFO of work to run; claims are leases and fencing tokens
+ * kept and timed by Redis. Every multi-key change is one Lua script, so no state is ever
+ * half-written, and every decision about time uses Redis's clock.
  */
 export class RedisJobStore implements JobStore, WebhookOutbox {
   readonly #client: RedisClient
   readonly #ttlSeconds: number
   readonly #maxEvents: number
+  readonly keys: RedisKeys
   /** The last record read per job, with the JSON it came from (most recently read last). */
   readonly #parsed = new Map<string, { json: string, job: StoredJob }>()
   readonly #timeoutMs: number
-  readonly #now: () => number
   readonly #onCommand: RedisJobStoreOptions['onCommand']
+  readonly #sweep = { pending: 0, processing: 0 }
+  /** When Redis last answered anything (performance.now()). */
+  #lastReplyAt = 0
   #lastTrimMs = 0
 
   constructor (client: RedisClient, options: RedisJobStoreOptions) {
@@ -87,8 +113,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
     this.#ttlSeconds = options.ttlSeconds
     this.#maxEvents = options.maxEvents ?? 500
     this.#timeoutMs = options.timeoutMs
-    this.#now = options.now ?? Date.now
     this.#onCommand = options.onCommand
+    this.keys = options.keys ?? new RedisKeys()
   }
 
   get client (): RedisClient {
@@ -96,67 +122,107 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   }
 
   async get (id: string): Promise<StoredJob | null> {
-    const json = await this.#send<string | null>(['GET', KEYS.job(id)])
+    return (await this.read(id)).job
+  }
+
+  /** One round trip: the record and the epoch. */
+  async read (id: string): Promise<RedisRead> {
+    const [json, epoch] = await this.#send<[string | null, string | null]>(['MGET', this.keys.job(id), this.keys.epoch])
     if (json === null) {
       this.#parsed.delete(id)
-      return null
+      return { job: null, deleted: false, epoch }
     }
     // Pollers read the same unchanged record again and again: parse each version once. Records
     // are never mutated in place (every change is a new object), so sharing one is safe.
     const hit = this.#parsed.get(id)
-    if (hit !== undefined && hit.json === json) return hit.job
+    if (hit !== undefined && hit.json === json) return { job: hit.job, deleted: false, epoch }
     const job = JSON.parse(json) as StoredJob
+    if ((job.status as string) === 'deleted') return { job: null, deleted: true, epoch }
     this.#parsed.delete(id)
     this.#parsed.set(id, { json, job })
     if (this.#parsed.size > PARSED_KEPT) dropOldest(this.#parsed, PARSED_KEPT / 10)
-    return job
+    return { job, deleted: false, epoch }
   }
 
-  async readForUpdate (id: string): Promise<StoredJob | null> {
-    return await this.get(id)
-  }
-
-  async put (job: StoredJob, expectedVersion: number, enqueue?: Enqueue, options: PutOptions = {}): Promise<PutResult> {
-    const now = this.#now()
-    const written = stampWrite(job, expectedVersion, this.#ttlSeconds, now)
-    const mode = enqueue === undefined ? '' : typeof enqueue === 'string' ? enqueue : 'delayed'
-    const reply = await this.#script<[number, string?]>(SCRIPTS.put, this.#jobKeys(job.job_id), [
-      String(expectedVersion), serializeJob(written), String(this.#ttlSeconds),
-      String(createdMs(written)), String(Date.parse(written.expires_at)), job.job_id, mode,
-      written.status, String(leaseExpiryMs(written) ?? ''), typeof enqueue === 'object' ? String(enqueue.retryAtMs) : '',
-      eventData(written), String(this.#maxEvents), webhookDue(written) ? '1' : '', options.amendFinal === true ? '1' : '', String(now)
-    ])
+  async put (job: StoredJob, expectedVersion: number, options: PutOptions = {}): Promise<PutResult> {
+    const written = stampWrite(job, expectedVersion, this.#ttlSeconds)
+    const { enqueue } = options
+    const reply = await this.#script<[number, (string | null)?, string?]>(SCRIPTS.put, job.job_id, [JSON.stringify({
+      expected: expectedVersion,
+      ttl: this.#ttlSeconds,
+      created_ms: createdMs(written),
+      status: written.status,
+      enqueue: enqueue === undefined ? '' : typeof enqueue === 'string' ? enqueue : 'delayed',
+      retry_in_ms: typeof enqueue === 'object' ? Math.max(0, Math.round(enqueue.retryInMs)) : 0,
+      event: eventData(written),
+      max_events: this.#maxEvents,
+      webhook: webhookDue(written),
+      amend_final: options.amendFinal === true,
+      fence: options.fence,
+      lease_ms: options.leaseMs,
+      takeover: options.takeover === true
+    }), serializeJob(written), job.job_id])
     if (reply[0] === 1) return { ok: true, job: written, authoritative: true }
-    return { ok: false, current: reply[1] === undefined ? null : JSON.parse(reply[1]) as StoredJob }
+    const current = reply[1] == null ? null : parseLive(reply[1])
+    return { ok: false, reason: reply[2] === 'fenced' ? 'fenced' : 'conflict', current }
   }
 
-  /**
-   * Copies a job written elsewhere into Redis, with its remaining TTL, if Redis still holds
-   * `baseVersion` (what it held when the copy diverged) or nothing. `enqueue` also queues it
-   * (a pending job nobody runs yet). Returns false when Redis's record moved on.
-   */
-  async sync (job: StoredJob, baseVersion: number, enqueue: boolean): Promise<boolean> {
-    const remainingSeconds = Math.ceil((Date.parse(job.expires_at) - this.#now()) / 1000)
-    if (remainingSeconds <= 0) return false
-    const reply = await this.#script<number>(SCRIPTS.sync, this.#jobKeys(job.job_id), [
-      String(baseVersion), serializeJob(job), String(remainingSeconds),
-      String(createdMs(job)), String(Date.parse(job.expires_at)), job.job_id, enqueue ? '1' : '0',
-      job.status, String(leaseExpiryMs(job) ?? ''), webhookDue(job) ? '1' : '', String(this.#now())
-    ])
-    return reply === 1
+  /** Copies a record this process holds into Redis (see sync.lua); false when Redis's record wins. */
+  async sync (job: StoredJob, options: SyncOptions): Promise<boolean> {
+    const ttlMs = Date.parse(job.expires_at) - Date.now()
+    if (ttlMs <= 0) return false
+    return await this.#script<number>(SCRIPTS.sync, job.job_id, [JSON.stringify({
+      mode: options.mode,
+      base: options.base ?? 0,
+      version: job.version,
+      ttl_ms: ttlMs,
+      created_ms: createdMs(job),
+      status: job.status,
+      queue: options.queue,
+      webhook: webhookDue(job),
+      fence: options.claim?.fence,
+      lease_ms: options.claim?.leaseMs
+    }), serializeJob(job), job.job_id]) === 1
   }
 
-  async claimWebhooks (nowMs: number, leaseUntilMs: number, limit: number): Promise<string[]> {
-    return await this.#script<string[]>(SCRIPTS.webhookClaim, [KEYS.webhooksDue], [String(nowMs), String(leaseUntilMs), String(limit)])
+  async claim (leaseMs: number, limit: number): Promise<Claim[]> {
+    const rows = await this.#script<Array<[string, string, string]>>(SCRIPTS.claim, null, [JSON.stringify({ lease_ms: leaseMs, limit, promote: PROMOTE_PER_CLAIM })])
+    return rows.map(([, fence, json]) => ({ job: JSON.parse(json) as StoredJob, fence }))
   }
 
-  async scheduleWebhook (id: string, atMs: number | null): Promise<void> {
-    await this.#send(atMs === null ? ['ZREM', KEYS.webhooksDue, id] : ['ZADD', KEYS.webhooksDue, String(atMs), id])
+  async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
+    return await this.#script<number>(SCRIPTS.renew, null, [id, fence, String(leaseMs)]) === 1 ? 'renewed' : 'lost'
+  }
+
+  async expiredLeases (limit: number): Promise<string[]> {
+    return await this.#script<string[]>(SCRIPTS.expiredLeases, null, [String(limit)])
+  }
+
+  async dropLease (id: string): Promise<void> {
+    await this.#script(SCRIPTS.dropLease, null, [id])
+  }
+
+  async sweepOrphans (limit: number): Promise<number> {
+    const [pending, processing, repaired] = await this.#script<[number, number, number]>(SCRIPTS.sweepOrphans, null, [JSON.stringify({
+      pending_from: this.#sweep.pending, processing_from: this.#sweep.processing, count: limit
+    })])
+    this.#sweep.pending = pending
+    this.#sweep.processing = processing
+    return repaired
+  }
+
+  async claimWebhooks (leaseMs: number, limit: number): Promise<string[]> {
+    return await this.#script<string[]>(SCRIPTS.webhookClaim, null, [String(leaseMs), String(limit)])
+  }
+
+  async scheduleWebhook (id: string, delayMs: number | null): Promise<void> {
+    if (delayMs === null) await this.#send(['ZREM', this.keys.webhooks, id])
+    else await this.#script(SCRIPTS.webhookSchedule, null, [id, String(Math.max(0, Math.round(delayMs)))])
   }
 
   /** The job's events after `afterId` (exclusive), oldest first, from its stream. */
   async events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]> {
-    const entries = await this.#send<Array<[string, string[] | Record<string, string>]>>(['XRANGE', KEYS.events(id), afterId === null ? '-' : `(${afterId}`, '+', 'COUNT', String(limit)])
+    const entries = await this.#send<Array<[string, string[] | Record<string, string>]>>(['XRANGE', this.keys.events(id), afterId === null ? '-' : `(${afterId}`, '+', 'COUNT', String(limit)])
     return entries.map(([eventId, fields]) => {
       const map = Array.isArray(fields) ? Object.fromEntries(pairs(fields)) : fields
       return { id: eventId, type: map.type as JobEventType, data: map.data as string }
@@ -164,7 +230,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   }
 
   async delete (id: string): Promise<boolean> {
-    return await this.#script<number>(SCRIPTS.delete, this.#jobKeys(id), [id]) === 1
+    this.#parsed.delete(id)
+    return await this.#script<number>(SCRIPTS.delete, id, [id]) === 1
   }
 
   async list (query: ListQuery): Promise<ListPage> {
@@ -174,22 +241,22 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
     let max = query.after === undefined ? '+inf' : String(query.after.createdMs)
     let offset = 0
     for (;;) {
-      const entries = scoredMembers(await this.#send<unknown[]>(['ZRANGE', KEYS.created, max, '-inf', 'BYSCORE', 'REV', 'LIMIT', String(offset), String(batch), 'WITHSCORES']))
+      const entries = scoredMembers(await this.#send<unknown[]>(['ZRANGE', this.keys.created, max, '-inf', 'BYSCORE', 'REV', 'LIMIT', String(offset), String(batch), 'WITHSCORES']))
       if (entries.length === 0) return { jobs, hasMore: false }
       const ids = entries.filter(([id, score]) => isAfterCursor(score, id, query.after)).map(([id]) => id)
-      const records = ids.length === 0 ? [] : await this.#send<Array<string | null>>(['MGET', ...ids.map(KEYS.job)])
+      const records = ids.length === 0 ? [] : await this.#send<Array<string | null>>(['MGET', ...ids.map((id) => this.keys.job(id))])
       const vanished: string[] = []
       let full = false
       for (let i = 0; i < ids.length && !full; i++) {
         const json = records[i]
         if (json == null) { vanished.push(ids[i] as string); continue }
-        const job = JSON.parse(json) as StoredJob
-        if (!matchesQuery(job, query)) continue
+        const job = parseLive(json)
+        if (job === null || !matchesQuery(job, query)) continue
         if (jobs.length === query.limit) full = true
         else jobs.push(job)
       }
       // Evicted or expired before the trim saw them: drop them from the index now.
-      if (vanished.length > 0) await this.#send(['ZREM', KEYS.created, ...vanished])
+      if (vanished.length > 0) await this.#send(['ZREM', this.keys.created, ...vanished])
       if (full) return { jobs, hasMore: true }
       if (entries.length < batch) return { jobs, hasMore: false }
       // Continue at the last score seen; entries sharing it that were already read are skipped by offset.
@@ -199,62 +266,58 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
     }
   }
 
-  async claim (leaseUntilMs: number): Promise<string | null> {
-    return (await this.claimMany(leaseUntilMs, 1))[0] ?? null
-  }
-
-  async claimMany (leaseUntilMs: number, limit: number): Promise<string[]> {
-    return await this.#script<string[]>(SCRIPTS.claim, [KEYS.pending, KEYS.delayed, KEYS.leases], [
-      String(this.#now()), String(leaseUntilMs), String(PROMOTE_PER_CLAIM), String(limit)
-    ])
-  }
-
-  async expiredLeases (nowMs: number, limit: number): Promise<string[]> {
-    return await this.#send<string[]>(['ZRANGE', KEYS.leases, '-inf', `(${nowMs}`, 'BYSCORE', 'LIMIT', '0', String(limit)])
-  }
-
-  async dropLease (id: string): Promise<void> {
-    await this.#send(['ZREM', KEYS.leases, id])
-  }
-
   async queueDepth (): Promise<number> {
-    return await this.#send<number>(['LLEN', KEYS.pending])
+    return await this.#send<number>(['ZCARD', this.keys.queue])
   }
 
-  /** Counts come from the status sets (no scan of records); leases from the lease index. */
-  async stats (nowMs: number): Promise<QueueStats> {
+  /** Counts come from the status sets (no scan of records), trimmed first; leases from the lease index. */
+  async stats (): Promise<QueueStats> {
+    this.#lastTrimMs = 0
+    await this.#trimIndexes()
     const [queued, delayed, head, leased, ...counts] = await Promise.all([
-      this.#send<number>(['LLEN', KEYS.pending]),
-      this.#send<number>(['ZCARD', KEYS.delayed]),
-      this.#send<string | null>(['LINDEX', KEYS.pending, '0']),
-      this.#send<string[]>(['ZRANGE', KEYS.leases, String(nowMs), '+inf', 'BYSCORE']),
-      ...STATUS_KEYS.map((key) => this.#send<number>(['ZCOUNT', key, String(nowMs), '+inf']))
+      this.#send<number>(['ZCARD', this.keys.queue]),
+      this.#send<number>(['ZCARD', this.keys.delayed]),
+      this.#send<string[]>(['ZRANGE', this.keys.queue, '0', '0']),
+      this.#script<string[]>(SCRIPTS.liveLeases, null, ['10000']),
+      ...JOB_STATUSES.map((status) => this.#send<number>(['ZCARD', this.keys.status(status)]))
     ])
     const result: QueueStats = { counts: emptyCounts(), queued, delayed, oldestQueuedAt: null, leasesByWorker: {} }
     JOB_STATUSES.forEach((status, i) => { result.counts[status] = counts[i] as number })
-    if (head !== null) result.oldestQueuedAt = (await this.get(head))?.updated_at ?? null
-    const holders = leased.length === 0 ? [] : await this.#send<Array<string | null>>(['MGET', ...leased.map(KEYS.job)])
+    if (head[0] !== undefined) result.oldestQueuedAt = (await this.get(head[0]))?.updated_at ?? null
+    const holders = leased.length === 0 ? [] : await this.#send<Array<string | null>>(['MGET', ...leased.map((id) => this.keys.job(id))])
     for (const json of holders) {
-      const worker = json === null ? null : (JSON.parse(json) as StoredJob).worker
+      const worker = json === null ? null : parseLive(json)?.worker ?? null
       if (worker !== null) result.leasesByWorker[worker] = (result.leasesByWorker[worker] ?? 0) + 1
     }
     return result
   }
 
+  /** Reads this Redis's data generation, founding it with `candidate` when none is stored. */
+  async epoch (candidate: string): Promise<{ epoch: string, founded: boolean }> {
+    const [epoch, founded] = await this.#script<[string, number]>(SCRIPTS.epoch, null, [candidate])
+    return { epoch, founded: founded === 1 }
+  }
+
+  /** `maxmemory-policy` from INFO (managed Redis often refuses CONFIG GET); null when not reported. */
+  async memoryPolicy (): Promise<string | null> {
+    const info = await this.#send<string>(['INFO', 'memory'])
+    return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? null
+  }
+
   /** Counts one hit of `key` in a fixed window of `windowMs`; returns the count and the ms left. */
   async countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }> {
-    const [count, ttlMs] = await this.#script<[number, number]>(SCRIPTS.rateWindow, [`ratelimit:${key}`], [String(windowMs)])
+    const [count, ttlMs] = await this.#evalsha<[number, number]>(SCRIPTS.rateWindow, [this.keys.rateLimit(key)], [String(windowMs)])
     return { count, ttlMs }
   }
 
   /** Stores `value` under `key` unless it is taken; returns the holder's value when it is. */
   async claimOnce (key: string, value: string, ttlSeconds: number): Promise<string | null> {
-    return await this.#script<string | null>(SCRIPTS.idempotency, [`idempotency:${key}`], [value, String(ttlSeconds)])
+    return await this.#evalsha<string | null>(SCRIPTS.idempotency, [this.keys.idempotency(key)], [value, String(ttlSeconds)])
   }
 
   /** Releases a claim made by `claimOnce` (the request it guarded failed). */
   async releaseClaim (key: string): Promise<void> {
-    await this.#send(['DEL', `idempotency:${key}`])
+    await this.#send(['DEL', this.keys.idempotency(key)])
   }
 
   async ping (): Promise<number> {
@@ -265,24 +328,23 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
 
   /** Index entries of expired records, dropped at most once a second (bounded per call). */
   async #trimIndexes (): Promise<void> {
-    const now = this.#now()
+    const now = Date.now()
     if (now - this.#lastTrimMs < 1000) return
     this.#lastTrimMs = now
-    // A few seconds of slack: the record's own TTL (whole seconds) may outlive its index score.
-    await this.#script(SCRIPTS.trim, [KEYS.created, KEYS.expiry, ...STATUS_KEYS], [String(now - 5000), '1000'])
+    await this.#script(SCRIPTS.trim, null, ['1000'])
   }
 
-  #jobKeys (id: string): string[] {
-    return [KEYS.job(id), KEYS.created, KEYS.expiry, KEYS.pending, KEYS.leases, KEYS.delayed, ...STATUS_KEYS, KEYS.events(id), KEYS.webhooksDue]
+  async #script<T> (script: LuaScript, id: string | null, args: string[]): Promise<T> {
+    return await this.#evalsha<T>(script, this.keys.forScript(id), args)
   }
 
-  async #script<T> (script: LuaScript, keys: string[], args: string[]): Promise<T> {
+  async #evalsha<T> (script: LuaScript, keys: string[], args: string[]): Promise<T> {
     const tail = [String(keys.length), ...keys, ...args]
     try {
       return await this.#send<T>(['EVALSHA', script.sha, ...tail], script.name)
     } catch (err) {
       // A restarted Redis has an empty script cache; EVAL runs the script and caches it again.
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+      if (!(err instanceof ErrorReply) || !err.message.startsWith('NOSCRIPT')) throw err
       return await this.#send<T>(['EVAL', script.source, ...tail], script.name)
     }
   }
@@ -296,24 +358,71 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
       return reply
     } catch (err) {
       // NOSCRIPT is the expected first answer after a Redis restart, not a failure to report.
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) this.#onCommand(label, performance.now() - started, false)
+      if (!(err instanceof ErrorReply && err.message.startsWith('NOSCRIPT'))) this.#onCommand(label, performance.now() - started, false)
       throw err
     }
   }
 
+  /**
+   * Sends one command under a deadline that measures Redis's silence, not the call's age: a call
+   * queued behind a burst that Redis is still answering is not failed, and time this process
+   * itself was too busy to send or read (its timers fire late) does not count, so a burst on a
+   * slow machine is not mistaken for an outage. One plain timer per call: node-redis's own
+   * `timeout` option costs an AbortSignal and a DOMException per command.
+   */
   async #sendNow<T> (args: string[]): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new RedisTimeoutError(`Redis did not answer ${args[0]} within ${this.#timeoutMs} ms`)), this.#timeoutMs)
+    const sentAt = performance.now()
+    const reply = this.#client.sendCommand(args) as Promise<T>
+    return await new Promise<T>((resolve, reject) => {
+      let settled = false
+      let due = sentAt + this.#timeoutMs
+      /** Silence is counted from here: the send, or the end of a stretch this process was too busy to send or read. */
+      let quietFrom = sentAt
+      let busyMs = 0
+      let timer: NodeJS.Timeout
+      const check = (): void => {
+        const firedAt = performance.now()
+        const late = firedAt - due
+        if (late > Math.min(20, this.#timeoutMs / 5)) {
+          busyMs += late
+          quietFrom = firedAt
+        }
+        // Replies that arrived while this process was busy are read before anything is decided.
+        setImmediate(() => {
+          if (settled) return
+          const now = performance.now()
+          const silentMs = now - Math.max(quietFrom, this.#lastReplyAt)
+          if (silentMs < this.#timeoutMs && now - sentAt - busyMs < this.#timeoutMs * MAX_DEADLINES_PER_CALL) {
+            due = now + this.#timeoutMs - silentMs
+            timer = setTimeout(check, this.#timeoutMs - silentMs)
+            return
+          }
+          settled = true
+          reject(new RedisTimeoutError(`Redis did not answer ${args[0] as string} within ${this.#timeoutMs} ms`))
+        })
+      }
+      timer = setTimeout(check, this.#timeoutMs)
+      reply.then((value) => {
+        this.#lastReplyAt = performance.now()
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resolve(value)
+      }, (err: unknown) => {
+        if (err instanceof ErrorReply) this.#lastReplyAt = performance.now()
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        reject(err)
+      })
     })
-    try {
-      // One plain timer per call: node-redis's own `timeout` option costs an AbortSignal and a
-      // DOMException per command, a measurable share of a poll.
-      return await Promise.race([this.#client.sendCommand(args) as Promise<T>, deadline])
-    } finally {
-      clearTimeout(timer)
-    }
   }
+}
+
+/** A stored record, or null for a tombstone. */
+function parseLive (json: string): StoredJob | null {
+  const job = JSON.parse(json) as StoredJob
+  return (job.status as string) === 'deleted' ? null : job
 }
 
 /** ZRANGE WITHSCORES replies as [[member, score], ...] over RESP3 and flat [member, score, ...] over RESP2. */

@@ -60,8 +60,7 @@ export class WebhookDispatcher {
     if (this.#running !== null) return 0
     this.#running = (async () => {
       try {
-        const now = Date.now()
-        const ids = await this.#options.store.claimWebhooks(now, now + (this.#options.claimMs ?? 30_000), BATCH)
+        const ids = await this.#options.store.claimWebhooks(this.#options.claimMs ?? 30_000, BATCH)
         await Promise.all(ids.map(async (id) => await this.#deliver(id)))
         return ids.length
       } catch (err) {
@@ -105,7 +104,7 @@ export class WebhookDispatcher {
       next_attempt_at: next === null ? null : new Date(next).toISOString(),
       delivered_at: status === 'delivered' ? delivery.at : null
     }))
-    await store.scheduleWebhook(id, next)
+    await store.scheduleWebhook(id, next === null ? null : next - now)
     this.#options.onAttempt?.(status === 'pending' ? 'retrying' : status)
     const log = { job_id: id, webhook_attempt: attempt, status_code: result.statusCode, webhook_status: status, duration_ms: result.durationMs }
     if (status === 'delivered') logger.info(log, 'webhook delivered')
@@ -116,8 +115,10 @@ export class WebhookDispatcher {
   async #record (job: StoredJob, change: (hook: WebhookData) => WebhookData): Promise<void> {
     let current: StoredJob | null = job
     for (let tries = 0; tries < 5 && current !== null && current.webhook !== null; tries++) {
-      const result = await this.#options.store.put({ ...current, webhook: change(current.webhook) }, current.version, undefined, { amendFinal: true })
+      const result = await this.#options.store.put({ ...current, webhook: change(current.webhook) }, current.version, { amendFinal: true })
       if (result.ok) return
+      // The store cannot take it now: the claim on this delivery runs out and another pass retries.
+      if (result.reason === 'unavailable') return
       current = result.current
     }
   }

@@ -1,9 +1,11 @@
 import t from 'tap'
-import { KEYS } from '../../src/store/redis.js'
+import { RedisKeys } from '../../src/store/keys.js'
 import { createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
+
+const KEYS = new RedisKeys()
 
 t.test('a half-open Redis (accepts, never answers): every call returns within the deadline and the service serves from memory', async (t) => {
   const redis = await RedisServer.start()
@@ -41,13 +43,13 @@ t.test('a half-open Redis (accepts, never answers): every call returns within th
   await waitFor('back on Redis with the outage job copied', () => app.store.mode === 'redis' && app.store.unsyncedCount === 0)
 })
 
-t.test('a record evicted from Redis answers 404, and its queue entry is dropped with a warning, never a 500', async (t) => {
+t.test('a record evicted from Redis answers 404 (past the visibility grace), and its queue entry is dropped, never a 500', async (t) => {
   const redis = await RedisServer.start()
   t.teardown(() => redis.stop())
   const admin = await redis.client()
   t.teardown(() => admin.close())
   const engine = new PacedEngine(1000)
-  const app = await startApp(t, { REDIS_URL: redis.url, RUNNER_CONCURRENCY: 1 }, { engine })
+  const app = await startApp(t, { REDIS_URL: redis.url, RUNNER_CONCURRENCY: 1, JOB_VISIBILITY_GRACE_MS: 0 }, { engine })
   await waitFor('Redis ready', () => app.store.mode === 'redis')
   const first = await createJob(app, { query: 'keeps the runner busy', depth: 'quick' })
   await pollJob(app, first.job_id, (j) => j.status === 'processing')
@@ -60,7 +62,7 @@ t.test('a record evicted from Redis answers 404, and its queue entry is dropped 
   t.equal(json(res).error, 'not_found')
   engine.stepMs = 0
   await pollJob(app, first.job_id)
-  await waitFor('the queue drained', async () => (await admin.lLen(KEYS.pending)) === 0 && app.runner.stats().running === 0)
+  await waitFor('the queue drained', async () => (await admin.zCard(KEYS.queue)) === 0 && app.runner.stats().running === 0)
   t.equal((await app.inject({ url: `/v1/jobs/${queued.job_id}` })).statusCode, 404)
 })
 
@@ -126,7 +128,7 @@ t.test('GET /v1/stats: counts by status, queue depth, oldest queued job and leas
   const cancelled = await a.inject({ method: 'POST', url: `/v1/jobs/${jobs[3].job_id}/cancel` })
   t.equal(cancelled.statusCode, 200)
   const stats = json(await b.inject({ url: '/v1/stats' }))
-  t.match(stats, { store: 'redis', counts: { pending: 1, processing: 2, completed: 0, failed: 0, cancelled: 1 }, queue_depth: 2, delayed: 0, worker: 'replica-b' })
+  t.match(stats, { store: 'redis', counts: { pending: 1, processing: 2, completed: 0, failed: 0, cancelled: 1 }, queue_depth: 1, delayed: 0, worker: 'replica-b' }, 'the cancelled job left the queue')
   t.same(stats.active_leases, { 'replica-a': 1, 'replica-b': 1 })
   t.type(stats.oldest_pending_age_s, 'number')
   const memory = json(await (await startApp(t)).inject({ url: '/v1/stats' }))

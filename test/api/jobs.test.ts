@@ -12,7 +12,7 @@ t.test('create -> poll -> completed with a real report', async (t) => {
   t.equal(res.headers.location, `/v1/jobs/${created.job_id}`)
   t.equal(res.headers['retry-after'], '1')
   t.match(created, {
-    job_id: /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    job_id: /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
     status: 'pending',
     progress: 0,
     query: 'How should a job service retry transient failures?',

@@ -18,7 +18,7 @@ t.test('`npm start` builds dist/ first when it is missing or older than the sour
   t.match(first.stdout, /dist\/ is missing or stale: building/)
   t.ok(existsSync(join(dir, 'dist/server.js')))
   t.ok(existsSync(join(dir, 'dist/store/lua/put.lua')), 'the Lua scripts are copied next to the compiled store')
-  t.ok(existsSync(join(dir, 'dist/store/lua/lib/record.lua')))
+  t.ok(existsSync(join(dir, 'dist/store/lua/lib/job.lua')))
 
   const second = prestart()
   t.equal(second.status, 0)

@@ -42,3 +42,50 @@ export class FailingEngine implements ResearchEngine {
     return { title: request.query, summary: 'ok', markdown: `# ${request.query}\n`, sections: [], sources: [], stats: { documents_searched: 0, passages_read: 0, duration_ms: 0 } }
   }
 }
+
+/** One run of an engine: which replica ran which job, from when to when (performance.now()). */
+export interface RunSpan { replica: string, query: string, start: number, end: number | null, aborted: unknown }
+
+/**
+ * A real-paced engine that records every run's span into a shared list, so a test can check
+ * that no two runs of one job ever overlapped, across replicas in one process.
+ */
+export class SpanEngine implements ResearchEngine {
+  readonly name = 'spans'
+  constructor (readonly replica: string, readonly spans: RunSpan[], public stepMs: number, readonly steps = 5, readonly fail: (query: string, runs: number) => boolean = () => false) {}
+
+  async run (request: ResearchRequest, context: RunContext): Promise<Report> {
+    const span: RunSpan = { replica: this.replica, query: request.query, start: performance.now(), end: null, aborted: null }
+    this.spans.push(span)
+    const runs = this.spans.filter((s) => s.query === request.query).length
+    try {
+      for (let step = 1; step <= this.steps; step++) {
+        await new Promise((resolve, reject) => {
+          const timer = setTimeout(resolve, this.stepMs)
+          context.signal.addEventListener('abort', () => { clearTimeout(timer); reject(context.signal.reason) }, { once: true })
+        })
+        await context.progress((step / this.steps) * 90, `Step ${step} of ${this.steps}`)
+      }
+      if (this.fail(request.query, runs)) throw new Error(`${request.query} failed on ${this.replica}`)
+      return { title: request.query, summary: 'done', markdown: `# ${request.query}\n`, sections: [], sources: [], stats: { documents_searched: 0, passages_read: 0, duration_ms: 0 } }
+    } catch (err) {
+      if (context.signal.aborted) span.aborted = context.signal.reason
+      throw err
+    } finally {
+      span.end = performance.now()
+    }
+  }
+}
+
+/** Pairs of runs of the same job that overlapped in time. */
+export function overlappingRuns (spans: RunSpan[]): string[] {
+  const found: string[] = []
+  for (let i = 0; i < spans.length; i++) {
+    for (let j = i + 1; j < spans.length; j++) {
+      const [a, b] = [spans[i] as RunSpan, spans[j] as RunSpan]
+      if (a.query !== b.query) continue
+      if (a.start < (b.end ?? Infinity) && b.start < (a.end ?? Infinity)) found.push(`${a.query}: ${a.replica} and ${b.replica}`)
+    }
+  }
+  return found
+}

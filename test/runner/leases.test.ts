@@ -20,8 +20,9 @@ function runner (t: Tap.Test, store: MemoryJobStore, engine: PacedEngine, worker
 
 /** What a worker that was killed mid-run leaves behind: processing, leased, never renewed again. */
 async function abandoned (store: MemoryJobStore, leaseMs: number, attempts = 1): Promise<StoredJob> {
-  const created = await store.put(newJob('Who takes over a job when its worker dies?', 'quick'), 0)
+  const created = await store.put(newJob('Who takes over a job when its worker dies?', 'quick'), 0, { enqueue: 'tail' })
   if (!created.ok) throw new Error('create failed')
+  const [claim] = await store.claim(leaseMs, 1)
   const now = new Date().toISOString()
   const claimed = await store.put({
     ...created.job,
@@ -30,9 +31,8 @@ async function abandoned (store: MemoryJobStore, leaseMs: number, attempts = 1):
     worker: 'dead-worker',
     started_at: now,
     progress: 40,
-    lease_expires_at: new Date(Date.now() + leaseMs).toISOString(),
     attempt_history: Array.from({ length: attempts }, (_v, i) => ({ attempt: i + 1, worker: 'dead-worker', started_at: now, ended_at: i + 1 < attempts ? now : null, outcome: i + 1 < attempts ? 'lease_expired' as const : 'running' as const, error: null }))
-  }, 1)
+  }, 1, { fence: claim?.fence, leaseMs })
   if (!claimed.ok) throw new Error('claim failed')
   return claimed.job
 }
@@ -40,6 +40,7 @@ async function abandoned (store: MemoryJobStore, leaseMs: number, attempts = 1):
 t.test('a job whose worker died is taken over once its lease expires, and runs again as a new attempt', async (t) => {
   const store = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100 })
   const job = await abandoned(store, 200)
+  const leaseEnds = Date.now() + 200
   const { log } = runner(t, store, new PacedEngine(0), 'live-worker')
   const early = await store.get(job.job_id)
   t.equal(early?.status, 'processing', 'nobody touches it while the lease runs')
@@ -48,7 +49,7 @@ t.test('a job whose worker died is taken over once its lease expires, and runs a
   t.equal(done.attempts, 2)
   t.same(done.attempt_history.map((a) => [a.attempt, a.worker, a.outcome]), [[1, 'dead-worker', 'lease_expired'], [2, 'live-worker', 'completed']])
   t.match(done.attempt_history[0]?.error, /dead-worker stopped renewing its lease/)
-  t.ok(Date.parse(done.attempt_history[1]?.started_at ?? '') >= Date.parse(job.lease_expires_at ?? ''), 'the new attempt started after the old lease ran out')
+  t.ok(Date.parse(done.attempt_history[1]?.started_at ?? '') >= leaseEnds - 5, 'the new attempt started after the old lease ran out')
   t.ok(log.lines.some((l) => l.startsWith('warn: took over a job whose worker stopped renewing its lease')))
 })
 
@@ -79,14 +80,20 @@ t.test('a working runner renews its lease, so a job longer than the lease is not
 })
 
 t.test('a runner that loses its lease stops its engine and writes nothing more', async (t) => {
-  const store = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100 })
+  // The store's clock decides leases; jumping it ahead is worker-a pausing for 10 s.
+  let paused = 0
+  const store = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100, now: () => Date.now() + paused })
   const engine = new PacedEngine(60)
   const { service, log } = runner(t, store, engine, 'worker-a', 5000)
   const created = await service.create('who owns this job', 'deep')
   await waitFor('processing', async () => (await store.get(created.job_id))?.status === 'processing')
-  // Another worker takes it over (as the reaper would after a long pause of worker-a).
+  paused = 10_000
+  // worker-b's reaper takes it over, and worker-b claims and starts it under a new fence.
   const current = await store.get(created.job_id) as StoredJob
-  const taken = await store.put({ ...current, worker: 'worker-b', attempts: current.attempts + 1, lease_expires_at: new Date(Date.now() + 60_000).toISOString() }, current.version)
+  const requeued = await store.put({ ...current, status: 'pending', worker: null }, current.version, { takeover: true, enqueue: 'head' })
+  if (!requeued.ok) throw new Error('takeover refused')
+  const [claimB] = await store.claim(60_000, 1)
+  const taken = await store.put({ ...requeued.job, status: 'processing', worker: 'worker-b', attempts: current.attempts + 1 }, requeued.job.version, { fence: claimB?.fence, leaseMs: 60_000 })
   if (!taken.ok) throw new Error('takeover failed')
   await waitFor('the engine stopped', () => engine.abortReasons.length === 1)
   t.type(engine.abortReasons[0], LeaseLostError)
@@ -99,9 +106,9 @@ t.test('a runner that loses its lease stops its engine and writes nothing more',
 
 t.test('a job claimed by a worker that died before starting it goes back to the front of the queue', async (t) => {
   const store = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100 })
-  const created = await store.put(newJob('claimed then orphaned', 'quick'), 0, 'tail')
+  const created = await store.put(newJob('claimed then orphaned', 'quick'), 0, { enqueue: 'tail' })
   if (!created.ok) throw new Error('create failed')
-  t.equal(await store.claim(Date.now() + 100), created.job.job_id, 'a worker claimed it, then died')
+  t.equal((await store.claim(100, 1))[0]?.job.job_id, created.job.job_id, 'a worker claimed it, then died')
   runner(t, store, new PacedEngine(0), 'live-worker', 300)
   await waitFor('completed', async () => (await store.get(created.job.job_id))?.status === 'completed')
   t.equal((await store.get(created.job.job_id))?.attempts, 1, 'the claim that never started did not count')
@@ -109,15 +116,15 @@ t.test('a job claimed by a worker that died before starting it goes back to the 
 
 t.test('the lease of a job whose record vanished (expired, evicted) is dropped with a warning', async (t) => {
   const store = new MemoryJobStore({ ttlSeconds: 0.05, maxJobs: 100 })
-  const created = await store.put(newJob('short-lived', 'quick'), 0, 'tail')
+  const created = await store.put(newJob('short-lived', 'quick'), 0, { enqueue: 'tail' })
   if (!created.ok) throw new Error('create failed')
-  await store.claim(Date.now() + 10)
+  await store.claim(10, 1)
   await sleep(80)
   t.equal(await store.get(created.job.job_id), null, 'the record expired')
-  t.same(await store.expiredLeases(Date.now(), 10), [created.job.job_id], 'its lease entry is still there')
+  t.same(await store.expiredLeases(10), [created.job.job_id], 'its lease entry is still there')
   const log = recordingLogger()
   const r = new ResearchRunner({ store, engine: new PacedEngine(0), logger: log, workerId: 'w' })
   t.equal(await r.reapNow(), 0)
-  t.same(await store.expiredLeases(Date.now(), 10), [], 'dropped')
+  t.same(await store.expiredLeases(10), [], 'dropped')
   t.ok(log.lines.some((l) => l.startsWith('warn: dropping the lease of a job whose record is gone') && l.includes(created.job.job_id)))
 })

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { newJob, resolveOptions } from '../../src/jobs/records.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
-import { StoreFullError, decodeCursor, encodeCursor } from '../../src/store/job-store.js'
+import { StoreFullError } from '../../src/store/job-store.js'
 import type { StoredJob } from '../../src/schemas/job.js'
 
 function clock (start = Date.parse('2026-01-01T00:00:00Z')) {
@@ -9,37 +9,10 @@ function clock (start = Date.parse('2026-01-01T00:00:00Z')) {
   return { now: () => now, advance: (ms: number) => { now += ms } }
 }
 
-t.test('a write is a compare-and-set on version', async (t) => {
-  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
-  const created = await store.put(newJob('q', 'quick'), 0)
-  t.ok(created.ok)
-  if (!created.ok) return
-  t.equal(created.job.version, 1)
-  const stale = await store.put({ ...created.job, progress: 5 }, 0)
-  t.same(stale, { ok: false, current: created.job }, 'creating an existing job fails and returns the stored one')
-  const next = await store.put({ ...created.job, progress: 10 }, 1)
-  t.ok(next.ok && next.job.version === 2)
-  const lost = await store.put({ ...created.job, progress: 20 }, 1)
-  t.equal(lost.ok, false, 'a writer holding an old version cannot overwrite a newer record')
-  t.equal((await store.get(created.job.job_id))?.progress, 10)
-  const missing = await store.put({ ...newJob('x', 'quick') }, 3)
-  t.same(missing, { ok: false, current: null }, 'updating a job that does not exist fails')
-})
+// What is particular to the in-memory store: its clock, its bound and eviction, and the copies
+// the fallback store keeps in it. The behaviour every store shares is in contract.test.ts.
 
-t.test('final states are final: no write can follow completed, failed or cancelled', async (t) => {
-  for (const status of ['completed', 'failed', 'cancelled'] as const) {
-    const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
-    const r1 = await store.put(newJob('q', 'quick'), 0)
-    if (!r1.ok) throw new Error('create failed')
-    const r2 = await store.put({ ...r1.job, status }, 1)
-    if (!r2.ok) throw new Error('final write failed')
-    const late = await store.put({ ...r2.job, status: 'processing', progress: 50 }, r2.job.version)
-    t.equal(late.ok, false, `a late write after ${status} is refused even with the right version`)
-    t.equal((await store.get(r1.job.job_id))?.status, status)
-  }
-})
-
-t.test('records expire TTL seconds after their last write', async (t) => {
+t.test('records expire TTL seconds after their last write; leases and retries follow its own clock', async (t) => {
   const c = clock()
   const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100, now: c.now })
   const r = await store.put(newJob('q', 'quick'), 0)
@@ -53,6 +26,15 @@ t.test('records expire TTL seconds after their last write', async (t) => {
   c.advance(10_001)
   t.equal(await store.get(r.job.job_id), null, 'gone once its TTL ran out')
   t.equal((await store.list({ limit: 10 })).jobs.length, 0, 'and no longer listed')
+
+  const queued = await store.put(newJob('leased', 'quick'), 0, { enqueue: 'tail' })
+  const [claim] = await store.claim(1000, 1)
+  t.equal(claim?.job.job_id, queued.ok ? queued.job.job_id : '')
+  t.match(claim?.fence, /^m[0-9a-f]{8}-\d+$/, 'fences from here never look like Redis\'s')
+  t.same(await store.expiredLeases(10), [])
+  c.advance(1000)
+  t.same(await store.expiredLeases(10), [claim?.job.job_id], 'the lease ran out by this store\'s clock')
+  t.same(store.claimOf(claim?.job.job_id ?? ''), { fence: claim?.fence, remainingMs: 0 })
 })
 
 t.test('the Map is bounded: expired records go first, then the oldest finished ones', async (t) => {
@@ -92,67 +74,6 @@ t.test('sweep drops expired records without any write', async (t) => {
   c.advance(60_001)
   t.equal(store.sweep(), 5)
   t.equal(store.size, 0)
-})
-
-/** Creates `count` queued jobs; returns their ids in queue order. */
-async function queueJobs (store: MemoryJobStore, count: number): Promise<string[]> {
-  const ids: string[] = []
-  for (let i = 0; i < count; i++) {
-    const r = await store.put(newJob(`q${i}`, 'quick'), 0, 'tail')
-    if (r.ok) ids.push(r.job.job_id)
-  }
-  return ids
-}
-
-t.test('the queue is FIFO; hand-backs go first; deletes leave the queue', async (t) => {
-  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
-  const ids = await queueJobs(store, 3)
-  t.equal(await store.queueDepth(), 3)
-  t.equal(await store.claim(Date.now() + 60_000), ids[0])
-  store.enqueue(ids[0] as string, 'head')
-  await store.delete(ids[1] as string)
-  t.equal(await store.claim(Date.now() + 60_000), ids[0])
-  t.equal(await store.claim(Date.now() + 60_000), ids[2])
-  t.equal(await store.claim(Date.now() + 60_000), null)
-  t.equal(store.unqueue('nope'), false)
-})
-
-t.test('claimMany takes up to its limit in queue order, each with a lease', async (t) => {
-  const store = new MemoryJobStore({ ttlSeconds: 60, maxJobs: 100 })
-  const ids = await queueJobs(store, 4)
-  const leaseUntil = Date.now() + 60_000
-  t.same(await store.claimMany(leaseUntil, 3), ids.slice(0, 3))
-  t.same(await store.expiredLeases(leaseUntil + 1, 10), ids.slice(0, 3), 'each one leased until leaseUntil')
-  t.same(await store.claimMany(leaseUntil, 3), ids.slice(3))
-  t.same(await store.claimMany(leaseUntil, 3), [])
-  t.equal(await store.readForUpdate(ids[0] as string), await store.get(ids[0] as string), 'the Map is its own copy')
-})
-
-t.test('lists newest first with stable cursors and a status filter', async (t) => {
-  const c = clock()
-  const store = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100, now: c.now })
-  const made: StoredJob[] = []
-  for (let i = 0; i < 7; i++) {
-    const job = newJob(`q${i}`, 'quick', new Date(c.now() + (i < 4 ? 0 : i) * 1000))
-    const r = await store.put(i % 2 === 0 ? job : { ...job, status: 'completed' }, 0)
-    if (r.ok) made.push(r.job)
-  }
-  const seen: string[] = []
-  let after
-  for (;;) {
-    const page = await store.list({ limit: 3, after })
-    seen.push(...page.jobs.map((j) => j.job_id))
-    if (!page.hasMore) break
-    after = decodeCursor(encodeCursor(page.jobs.at(-1) as StoredJob)) ?? undefined
-  }
-  t.equal(seen.length, 7, 'every job once, including four created in the same millisecond')
-  t.equal(new Set(seen).size, 7)
-  const expected = [...made].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at) || (a.job_id < b.job_id ? 1 : -1)).map((j) => j.job_id)
-  t.same(seen, expected, 'newest first, ties by id')
-  const done = await store.list({ limit: 10, status: 'completed' })
-  t.equal(done.jobs.length, 3)
-  t.ok(done.jobs.every((j) => j.status === 'completed'))
-  t.equal(decodeCursor('not-a-cursor'), null)
 })
 
 t.test('adopt keeps only newer copies and never throws when full', async (t) => {

@@ -1,22 +1,35 @@
--- Claims up to ARGV[4] jobs to run: retries that are due join the queue, jobs are taken from the
--- head of the queue, and a lease is registered for each, all at once. Only one caller ever gets
--- a given id.
--- KEYS[1] jobs:pending   KEYS[2] jobs:delayed   KEYS[3] jobs:leases
--- ARGV[1] now ms   ARGV[2] lease expiry ms   ARGV[3] most due retries to move per call
--- ARGV[4] most jobs to take
--- Returns the ids taken, oldest first (empty when there is nothing to run).
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+-- Claims up to `limit` jobs to run: retries that are due join the queue, jobs are taken from the
+-- head of the queue, and each pending one gets a lease (Redis's clock) and a new fencing token,
+-- all at once. Only one caller ever gets a given claim. Ids whose record is gone or no longer
+-- pending (cancelled, deleted) leave the queue: there is nothing to run.
+-- ARGV[1] options: lease_ms, limit, promote (most due retries to queue per call)
+-- Returns {{id, fence, record JSON}, ...}, oldest first.
+local o = cjson.decode(ARGV[1])
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, o.promote)
 for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('RPUSH', KEYS[1], id)
+  redis.call('ZREM', K.delayed, id)
+  enqueue(id, 'tail')
 end
 local taken = {}
-for _ = 1, tonumber(ARGV[4]) do
-  local id = redis.call('LPOP', KEYS[1])
-  if not id then
+for _ = 1, o.limit * 10 do
+  if #taken >= o.limit then
     break
   end
-  redis.call('ZADD', KEYS[3], ARGV[2], id)
-  taken[#taken + 1] = id
+  local head = redis.call('ZPOPMIN', K.queue)
+  if #head == 0 then
+    break
+  end
+  local id = head[1]
+  local json = redis.call('GET', K.job .. id)
+  if json then
+    local _, status = header(json)
+    if status == 'pending' then
+      local fence = 'r' .. redis.call('INCR', K.seq)
+      redis.call('HSET', K.fences, id, fence)
+      redis.call('ZADD', K.leases, now + o.lease_ms, id)
+      taken[#taken + 1] = {id, fence, json}
+    end
+  end
 end
 return taken

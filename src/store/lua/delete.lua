@@ -1,13 +1,20 @@
--- Removes a job record and every index, queue, lease and retry entry of it.
--- KEYS as in put.lua.   ARGV[1] job id.   Returns 1 when the record existed.
+-- Deletes a job: its record becomes a tombstone (kept as long as the record would have lived,
+-- so a stale copy held by a replica can never bring it back), and every index, queue, lease,
+-- retry, webhook and event entry of it goes.
+-- ARGV[1] job id   Returns 1 when a record was deleted.
 local id = ARGV[1]
-local existed = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], id)
-redis.call('ZREM', KEYS[3], id)
-redis.call('LREM', KEYS[4], 0, id)
-for i = 5, 11 do
-  redis.call('ZREM', KEYS[i], id)
+local current = redis.call('GET', K.job)
+local deleted = 0
+if current then
+  local version, status = header(current)
+  if status ~= 'deleted' then
+    redis.call('SET', K.job, '{"version":' .. (version + 1) .. ',"status":"deleted"}', 'KEEPTTL')
+    deleted = 1
+  end
 end
-redis.call('DEL', KEYS[12])
-redis.call('ZREM', KEYS[13], id)
-return existed
+for _, key in ipairs({K.created, K.expiry, K.queue, K.delayed, K.webhooks, K.status_pending, K.status_processing, K.status_completed, K.status_failed, K.status_cancelled}) do
+  redis.call('ZREM', key, id)
+end
+end_claim(id)
+redis.call('DEL', K.events)
+return deleted

@@ -1,30 +1,53 @@
--- Copies a record written elsewhere (the in-memory fallback during an outage) into Redis, when
--- Redis still holds the version that copy started from (nobody else wrote meanwhile) or holds
--- nothing (the record was lost with a Redis restart), and never over a final record.
--- KEYS as in put.lua.
--- ARGV[1] base version (what Redis held when the copy diverged; 0: created during the outage)
--- ARGV[2] record JSON   ARGV[3] remaining TTL seconds   ARGV[4] created ms   ARGV[5] expires ms
--- ARGV[6] job id   ARGV[7] '1' to queue the job (pending, and nobody runs it)   ARGV[8] status
--- ARGV[9] lease expiry ms or ''   ARGV[10] '1' when the record is final with a webhook to deliver
--- ARGV[11] now ms
--- Returns 1 when copied, 0 when Redis's record moved on (Redis wins).
-local current = redis.call('GET', KEYS[1])
-local id = ARGV[6]
+-- Copies a record this replica holds into Redis.
+--   mode 'outage': a change made here while Redis was out of reach; copied when Redis still
+--     holds `base` (what it held when the copy diverged; 0: nothing) and nothing final.
+--   mode 'create': a create whose reply never came (it may have run): copied only when Redis
+--     holds nothing, so the job exists exactly once.
+--   mode 'reseed': Redis lost its data; the copy goes back unless Redis holds a newer record.
+--     A final copy wins over any unfinished record (a finished job never runs again), with a
+--     version above Redis's.
+-- ARGV[1] options: mode, base, version, ttl_ms (remaining), created_ms, status, queue (true: a
+--   pending job nobody runs: queue it), webhook, fence and lease_ms (a claim held here: it
+--   moves with the record)
+-- ARGV[2] record JSON   ARGV[3] job id
+-- Returns 1 when copied, 0 when Redis's record wins.
+local o = cjson.decode(ARGV[1])
+local id = ARGV[3]
+local json = ARGV[2]
+local now = now_ms()
+local current = redis.call('GET', K.job)
 local previous = nil
 if current then
   local version
-  version, previous = version_and_status(current)
-  if version ~= tonumber(ARGV[1]) or is_final(previous) then
+  version, previous = header(current)
+  if previous == 'deleted' or is_final(previous) or o.mode == 'create' then
     return 0
   end
+  if o.mode == 'outage' and version ~= o.base then
+    return 0
+  end
+  if o.mode == 'reseed' and version >= o.version then
+    if not is_final(o.status) then
+      return 0
+    end
+    json = string.gsub(json, '^{"version":%d+', '{"version":' .. (version + 1), 1)
+  end
 end
-redis.call('SETEX', KEYS[1], ARGV[3], ARGV[2])
-index_record(id, previous, ARGV[8], ARGV[4], ARGV[5], ARGV[9])
-if ARGV[10] == '1' then
-  redis.call('ZADD', KEYS[13], 'NX', ARGV[11], id)
+redis.call('SET', K.job, json, 'PX', o.ttl_ms)
+index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms)
+if o.fence then
+  redis.call('HSET', K.fences, id, o.fence)
+  redis.call('ZADD', K.leases, now + o.lease_ms, id)
+elseif o.status ~= 'processing' then
+  end_claim(id)
 end
-if ARGV[7] == '1' then
-  redis.call('LREM', KEYS[4], 0, id)
-  redis.call('RPUSH', KEYS[4], id)
+if o.webhook then
+  redis.call('ZADD', K.webhooks, 'NX', now, id)
+end
+if previous == 'pending' and o.status ~= 'pending' then
+  redis.call('ZREM', K.queue, id)
+end
+if o.queue then
+  enqueue(id, 'tail')
 end
 return 1

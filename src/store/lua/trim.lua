@@ -1,13 +1,14 @@
 -- Drops index entries of records whose TTL has run out (Redis expired the record itself).
--- KEYS[1] jobs:created   KEYS[2] jobs:expiry   KEYS[3..7] the five status sets (scored by expiry)
--- ARGV[1] cut-off ms   ARGV[2] most entries to drop from the created index in one call
+-- ARGV[1] most entries to drop from the created index in one call
 -- Returns the number of records whose entries were dropped.
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+-- A few seconds of slack: a record's own TTL (whole seconds) may outlive its index score.
+local cutoff = now_ms() - 5000
+local expired = redis.call('ZRANGEBYSCORE', K.expiry, '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[1]))
 for _, id in ipairs(expired) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', K.created, id)
+  redis.call('ZREM', K.expiry, id)
 end
-for i = 3, 7 do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1])
+for _, key in ipairs({K.status_pending, K.status_processing, K.status_completed, K.status_failed, K.status_cancelled}) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', cutoff)
 end
 return #expired

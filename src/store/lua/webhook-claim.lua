@@ -1,8 +1,9 @@
--- Claims due webhook deliveries: each id due at ARGV[1] is pushed to ARGV[2] (its claim), so
--- no other replica takes it meanwhile; a claimer that dies leaves it due again at ARGV[2].
--- KEYS[1] webhooks:due   ARGV[1] now ms   ARGV[2] claim expiry ms   ARGV[3] most ids
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+-- Claims due webhook deliveries (Redis's clock): each due id is pushed `lease_ms` ahead (its
+-- claim), so no other replica takes it meanwhile; a claimer that dies leaves it due again then.
+-- ARGV[1] lease ms   ARGV[2] most ids
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', K.webhooks, '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(due) do
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+  redis.call('ZADD', K.webhooks, 'XX', now + tonumber(ARGV[1]), id)
 end
 return due

@@ -1,0 +1,77 @@
+import { JOB_STATUSES, type JobStatusName } from '../schemas/job.js'
+
+/**
+ * The names every job script knows its keys by, in the order they are passed as KEYS. The Lua
+ * side gets `local K = { job = KEYS[1], ... }` generated from this list, so the order lives here
+ * alone.
+ */
+export const SCRIPT_KEY_NAMES = [
+  'job', 'events', 'created', 'expiry', 'queue', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch',
+  ...JOB_STATUSES.map((status) => `status_${status}`)
+] as const
+
+/** Every Redis key the job store touches, built in one place from one prefix. */
+export class RedisKeys {
+  readonly prefix: string
+  readonly created: string
+  readonly expiry: string
+  /** Sorted set of queued ids, scored by position (tail: +seq, head: -seq). */
+  readonly queue: string
+  /** Sorted set: lease expiry (Redis clock, ms) of each claimed job. */
+  readonly leases: string
+  /** Hash: the fencing token of each claim. */
+  readonly fences: string
+  readonly delayed: string
+  /** Counter behind queue positions and fencing tokens. */
+  readonly seq: string
+  readonly webhooks: string
+  /** This Redis's data generation: a new value means the data was lost (restart without persistence, FLUSHALL). */
+  readonly epoch: string
+
+  constructor (prefix = '') {
+    this.prefix = prefix
+    this.created = `${prefix}jobs:created`
+    this.expiry = `${prefix}jobs:expiry`
+    this.queue = `${prefix}jobs:queue`
+    this.leases = `${prefix}jobs:leases`
+    this.fences = `${prefix}jobs:fences`
+    this.delayed = `${prefix}jobs:delayed`
+    this.seq = `${prefix}jobs:seq`
+    this.webhooks = `${prefix}webhooks:due`
+    this.epoch = `${prefix}epoch`
+  }
+
+  job (id: string): string {
+    return `${this.prefix}job:${id}`
+  }
+
+  events (id: string): string {
+    return `${this.prefix}job:${id}:events`
+  }
+
+  status (status: JobStatusName): string {
+    return `${this.prefix}jobs:status:${status}`
+  }
+
+  rateLimit (key: string): string {
+    return `${this.prefix}ratelimit:${key}`
+  }
+
+  idempotency (key: string): string {
+    return `${this.prefix}idempotency:${key}`
+  }
+
+  /** KEYS for a job script, in SCRIPT_KEY_NAMES order; `id` null for scripts about no one job. */
+  forScript (id: string | null): string[] {
+    const job = id ?? ''
+    return [
+      this.job(job), this.events(job), this.created, this.expiry, this.queue, this.leases, this.fences, this.delayed, this.seq, this.webhooks, this.epoch,
+      ...JOB_STATUSES.map((status) => this.status(status))
+    ]
+  }
+}
+
+/** The Lua prelude naming the keys: `local K = { job = KEYS[1], ... }`. */
+export function luaKeyTable (): string {
+  return `local K = { ${SCRIPT_KEY_NAMES.map((name, i) => `${name} = KEYS[${i + 1}]`).join(', ')} }`
+}

@@ -1,0 +1,59 @@
+-- Shared by the job scripts, prepended when a script is loaded (after `K`, the table naming KEYS).
+-- Scripts about no one job get K.job as the bare job-key prefix: the key of job `id` is K.job .. id.
+-- Options come as one JSON object (cjson); records as JSON strings that lead with version, status
+-- and attempts, so one anchored match reads those without decoding a possibly large report.
+
+-- Now by Redis's clock: every lease, retry time and claim is decided by it, never by a host's.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- version, status, attempts of a stored record ('deleted' for a tombstone).
+local function header(json)
+  local version, status, attempts = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+)')
+  if version then
+    return tonumber(version), status, tonumber(attempts)
+  end
+  version, status = string.match(json, '^{"version":(%d+),"status":"(%a+)"')
+  if version then
+    return tonumber(version), status, 0
+  end
+  local decoded = cjson.decode(json)
+  return tonumber(decoded.version), decoded.status, tonumber(decoded.attempts or 0)
+end
+
+local function is_final(status)
+  return status == 'completed' or status == 'failed' or status == 'cancelled'
+end
+
+local function status_key(status)
+  return K['status_' .. status]
+end
+
+-- Queue positions: appended after every other (+seq), or first in line (-seq).
+local function enqueue(id, where)
+  local seq = redis.call('INCR', K.seq)
+  if where == 'head' then
+    seq = -seq
+  end
+  redis.call('ZADD', K.queue, seq, id)
+end
+
+-- The claim of a job (its lease and fencing token) ends: nobody may write for it any more.
+local function end_claim(id)
+  redis.call('ZREM', K.leases, id)
+  redis.call('HDEL', K.fences, id)
+end
+
+-- Keeps the indexes of one record in step with a write of it: creation order (new records
+-- only), expiry, status set. `previous` is the status held before (nil for a new record).
+local function index_record(id, previous, status, created_ms, expires_ms)
+  if not previous then
+    redis.call('ZADD', K.created, created_ms, id)
+  elseif previous ~= status then
+    redis.call('ZREM', status_key(previous), id)
+  end
+  redis.call('ZADD', K.expiry, expires_ms, id)
+  redis.call('ZADD', status_key(status), expires_ms, id)
+end

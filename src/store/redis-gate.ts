@@ -1,0 +1,129 @@
+import { ClientClosedError, ClientOfflineError, ErrorReply } from 'redis'
+import { CircuitBreaker } from './breaker.js'
+import type { RedisJobStore } from './redis.js'
+
+export interface StoreLogger {
+  warn (obj: object, msg: string): void
+  info (obj: object, msg: string): void
+  error (obj: object, msg: string): void
+}
+
+/**
+ * Why a call to Redis did not give an answer:
+ * - `unsent`: it never left this process (not connected, or the breaker skips Redis): it surely did not run;
+ * - `unknown`: it was sent and no answer came in time (a timeout, a dropped connection): it may have run;
+ * - `refused`: Redis answered with an error (OOM, READONLY, CROSSSLOT...): it did not run.
+ */
+export type Failure = 'unsent' | 'unknown' | 'refused'
+
+export type Outcome<T> = { ok: true, value: T } | { ok: false, failure: Failure, cause: string }
+
+/** How long a refused write keeps /health degraded after it, unless a write succeeds first. */
+const REFUSAL_SHOWN_MS = 30_000
+
+/**
+ * Every call to Redis goes through here: it classifies what went wrong, keeps a circuit
+ * breaker so that an unreachable Redis costs one deadline and then nothing, and remembers
+ * refused writes (Redis answering but unable to store) for /health. A refusal does not open
+ * the breaker: reads still work on a Redis that is full or read-only.
+ */
+export class RedisGate {
+  readonly redis: RedisJobStore
+  readonly #breaker: CircuitBreaker
+  readonly #logger: StoreLogger | undefined
+  readonly #onRecovered: () => void
+  #lastError: string | null = null
+  #refusal: { cause: string, atMs: number } | null = null
+
+  constructor (redis: RedisJobStore, options: { breakerMs: number, logger?: StoreLogger, onRecovered: () => void }) {
+    this.redis = redis
+    this.#breaker = new CircuitBreaker(options.breakerMs)
+    this.#logger = options.logger
+    this.#onRecovered = options.onRecovered
+  }
+
+  get reachable (): boolean {
+    return this.redis.client.isReady && !this.#breaker.isOpen
+  }
+
+  get lastError (): string | null {
+    return this.#lastError
+  }
+
+  /** Why Redis refuses writes (OOM, READONLY, CROSSSLOT...), while it does; else null. */
+  get writesRefused (): string | null {
+    if (this.#refusal === null || Date.now() - this.#refusal.atMs > REFUSAL_SHOWN_MS) return null
+    return this.#refusal.cause
+  }
+
+  /** Connection errors reported by the client (not by a call) also show in /health. */
+  noteError (err: Error): void {
+    this.#lastError = err.message || err.name
+  }
+
+  /** The client connected (again): calls may go to Redis at once. */
+  connected (): void {
+    this.#lastError = null
+    this.#breaker.succeed()
+  }
+
+  async call<T> (call: (redis: RedisJobStore) => Promise<T>, kind: 'read' | 'write' = 'read'): Promise<Outcome<T>> {
+    if (!this.redis.client.isReady) {
+      // The connection dropped: same as a failed call, so mode and logs say so at once.
+      if (!this.#breaker.isOpen) this.#unreachable(new Error(this.#lastError ?? 'Redis is not connected'))
+      return { ok: false, failure: 'unsent', cause: this.#lastError ?? 'Redis is not connected' }
+    }
+    if (!this.#breaker.allow()) return { ok: false, failure: 'unsent', cause: this.#lastError ?? 'Redis is failing' }
+    try {
+      const value = await call(this.redis)
+      this.#lastError = null
+      if (kind === 'write') this.#refusal = null
+      if (this.#breaker.succeed()) {
+        this.#logger?.info({}, 'Redis answers again; leaving fallback mode')
+        this.#onRecovered()
+      }
+      return { ok: true, value }
+    } catch (err) {
+      const cause = err instanceof Error ? err.message : String(err)
+      if (err instanceof ErrorReply) {
+        this.#refused(cause, kind)
+        return { ok: false, failure: 'refused', cause }
+      }
+      this.#unreachable(err)
+      const unsent = err instanceof ClientOfflineError || err instanceof ClientClosedError
+      return { ok: false, failure: unsent ? 'unsent' : 'unknown', cause }
+    }
+  }
+
+  /** Resolves true as soon as the client is connected again (at once if it is), false after `ms`. */
+  async backWithin (ms: number): Promise<boolean> {
+    const client = this.redis.client
+    if (client.isReady) return true
+    if (ms <= 0) return false
+    return await new Promise((resolve) => {
+      const done = (back: boolean): void => {
+        clearTimeout(timer)
+        client.off('ready', onReady)
+        resolve(back)
+      }
+      const onReady = (): void => done(true)
+      const timer = setTimeout(() => done(false), ms)
+      client.on('ready', onReady)
+    })
+  }
+
+  #refused (cause: string, kind: 'read' | 'write'): void {
+    const first = this.writesRefused === null
+    if (kind === 'write') this.#refusal = { cause, atMs: Date.now() }
+    this.#lastError = cause
+    if (first && kind === 'write') this.#logger?.error({ err: cause }, 'Redis refuses writes; creates answer 503 until it accepts them again')
+  }
+
+  #unreachable (err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err)
+    const wasOpen = this.#breaker.isOpen
+    this.#breaker.fail()
+    this.#lastError = message
+    if (!wasOpen) this.#logger?.warn({ err: message }, 'Redis call failed; serving from the in-memory store')
+  }
+}
