@@ -45,12 +45,26 @@ export class JobHolder {
     this.confirmedUntil = claimedAt + leaseMs
   }
 
-  /** Starts the attempt: processing, with a running entry in its history (or failed, past the last attempt). */
+  /**
+   * Starts the attempt: processing, with a running entry in its history (or failed, past the
+   * last attempt). A store that cannot take the write is tried again while the claim's lease
+   * lasts; a try whose answer was lost but landed counts as started.
+   */
   async start (maxAttempts: number): Promise<StartOutcome> {
+    for (;;) {
+      const outcome = await this.#startOnce(maxAttempts)
+      if (outcome !== 'unavailable') return outcome
+      const left = this.confirmedUntil - performance.now() - this.#leaseMs / 3
+      if (left <= 0) return 'unavailable'
+      await sleep(Math.min(250, left))
+    }
+  }
+
+  async #startOnce (maxAttempts: number): Promise<StartOutcome> {
     if (this.attempt > maxAttempts) {
-      const failed = await this.#write((job) => ({
-        ...job, status: 'failed', error: `Gave up after ${job.attempts} attempts`, current_step: 'Failed: no attempts left', completed_at: new Date().toISOString()
-      }))
+      const failed = await this.#write((job) => job.status !== 'pending'
+        ? null
+        : { ...job, status: 'failed', error: `Gave up after ${job.attempts} attempts`, current_step: 'Failed: no attempts left', completed_at: new Date().toISOString() })
       return failed === 'written' ? 'exhausted' : failed === 'unconfirmed' ? 'unavailable' : 'gone'
     }
     const now = new Date().toISOString()
@@ -66,7 +80,8 @@ export class JobHolder {
           current_step: 'Starting research',
           attempt_history: [...job.attempt_history, { attempt: this.attempt, worker: this.worker, started_at: now, ended_at: null, outcome: 'running', error: null }]
         })
-    return started === 'written' ? 'started' : started === 'unconfirmed' ? 'unavailable' : 'gone'
+    if (started === 'written' || this.#running(this.job)) return 'started'
+    return started === 'unconfirmed' ? 'unavailable' : 'gone'
   }
 
   /** Hands back a claim that never started (the process is stopping): first in line, no attempt used. */
