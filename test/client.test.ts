@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { ApiError, ResearchClient } from '../src/client/index.js'
 import { parseEventStream } from '../src/client/sse.js'
-import { startApp } from './helpers/app.js'
+import { pollJob, startApp } from './helpers/app.js'
+import { startJsonServer } from './helpers/json-server.js'
 import { FailingEngine, PacedEngine } from './helpers/engines.js'
 import { PermanentError } from '../src/research/engine.js'
 
@@ -69,4 +70,17 @@ t.test('the event-stream parser follows the spec: comments, multi-line data, CRL
   const events = []
   for await (const event of parseEventStream(chunks())) events.push(event)
   t.same(events, [{ id: '1-0', event: 'progress', data: '{"a":\n1}' }, { id: null, event: 'message', data: 'plain' }])
+})
+
+t.test('waitForJob rides out 503s (a job not visible on this replica yet, a store outage) and returns the record', async (t) => {
+  const app = await startApp(t)
+  const created = await app.inject({ method: 'POST', url: '/v1/research', payload: { query: 'visible later', depth: 'quick' } })
+  const record = await pollJob(app, JSON.parse(created.body).job_id)
+  const unavailable = { status: 503, body: { error: 'job_not_visible_yet', message: 'not visible yet; retry shortly' }, headers: { 'retry-after': '1' } }
+  const api = await startJsonServer(t, () => ({ body: record }))
+  api.queued.push(unavailable, unavailable, unavailable)
+  const client = new ResearchClient({ baseUrl: api.url })
+  const done = await client.waitForJob(record.job_id, { pollIntervalMs: 10 })
+  t.equal(done.status, 'completed')
+  t.same(api.requests.map((r) => r.path.replace(record.job_id, 'ID')), ['/v1/jobs/ID/events', '/v1/jobs/ID', '/v1/jobs/ID', '/v1/jobs/ID'], 'the stream answered 503, then polls until the record came')
 })

@@ -1428,7 +1428,7 @@ export interface paths {
         };
         /**
          * Liveness and dependencies
-         * @description Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory).
+         * @description Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), or is being re-seeded after losing its data.
          */
         get: {
             parameters: {
@@ -1453,6 +1453,15 @@ export interface paths {
                                 connected: boolean;
                                 latency_ms: number | null;
                                 error: string | null;
+                                /** @description Why Redis refuses writes (OOM under noeviction, READONLY, CROSSSLOT...): creates answer 503 meanwhile. null: writes work */
+                                writes_refused: string | null;
+                                /** @description Redis's eviction policy; anything but `noeviction` can silently drop jobs when Redis fills up */
+                                maxmemory_policy: string | null;
+                                /** @description Redis lost its data moments ago; replicas are putting their copies back */
+                                recovering: boolean;
+                                /** @description Jobs created here during an outage that Redis does not hold yet */
+                                unsynced: number;
+                                warnings: string[];
                             };
                             runner: {
                                 running: number;

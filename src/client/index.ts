@@ -134,14 +134,22 @@ export class ResearchClient {
         for await (const event of this.events(jobId, { signal: options.signal })) options.onProgress?.(event.data)
         return await this.get(jobId)
       } catch (err) {
-        if (err instanceof ApiError && err.status !== 404 && err.status !== 405) throw err
+        if (err instanceof ApiError && ![404, 405, 503].includes(err.status)) throw err
         if (options.signal?.aborted === true) throw err
         // No usable stream: poll instead.
       }
     }
     let last = ''
     for (;;) {
-      const job = await this.get(jobId)
+      const job = await this.get(jobId).catch((err: unknown) => {
+        // 503: the store is unavailable for a moment, or the job is not visible on this replica yet.
+        if (err instanceof ApiError && err.status === 503) return null
+        throw err
+      })
+      if (job === null) {
+        await sleep(options.pollIntervalMs ?? 1000, undefined, { signal: options.signal })
+        continue
+      }
       const seen = `${job.status}|${job.progress}|${job.current_step}`
       if (seen !== last) {
         last = seen

@@ -63,7 +63,7 @@ t.test('Redis command latency by command, and fallback reads and writes while Re
   await pollJob(app, job.job_id)
   const up = (await app.inject({ url: '/metrics' })).body
   t.ok(value(up, 'redis_command_duration_seconds_count{command="put",ok="true"}') >= 3, 'put script round trips, named by script')
-  t.ok(value(up, 'redis_command_duration_seconds_count{command="GET",ok="true"}') >= 1)
+  t.ok(value(up, 'redis_command_duration_seconds_count{command="MGET",ok="true"}') >= 1, 'a poll is one MGET (the record and the epoch)')
   t.equal(value(up, 'research_store_mode{mode="redis"}'), 1)
   t.ok(Number.isNaN(value(up, 'store_fallback_operations_total{operation="read"}')), 'no fallback while Redis is up')
 
@@ -76,13 +76,14 @@ t.test('Redis command latency by command, and fallback reads and writes while Re
   t.equal(value(down, 'research_store_mode{mode="memory"}'), 1)
 })
 
-t.test('one log line per job state change, with job id, status, attempt and duration', async (t) => {
+t.test('one log line per job state change (and one when the engine stops), with job id, status, attempt and duration', async (t) => {
   const lines: any[] = []
   const stream = { write: (line: string) => { lines.push(JSON.parse(line)) } }
   const app = await startApp(t, {}, { logger: { level: 'info', stream } })
   const job = await createJob(app, { query: 'structured logs', depth: 'quick' })
   await pollJob(app, job.job_id)
   const trail = lines.filter((l) => l.job_id === job.job_id).map((l) => [l.msg, l.status, l.attempt])
-  t.same(trail, [['job created', 'pending', 0], ['job started', 'processing', 1], ['job finished', 'completed', 1]])
+  t.same(trail, [['job created', 'pending', 0], ['job started', 'processing', 1], ['job run ended', undefined, 1], ['job finished', 'completed', 1]])
+  t.type(lines.find((l) => l.job_id === job.job_id && l.msg === 'job run ended')?.run_ms, 'number', 'the engine\'s span, for telling runs apart')
   t.type(lines.find((l) => l.job_id === job.job_id && l.msg === 'job finished')?.duration_ms, 'number')
 })
