@@ -52,6 +52,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
     breakerMs: config.REDIS_BREAKER_MS,
     readWaitMs: config.REDIS_READ_WAIT_MS,
     visibilityGraceMs: config.JOB_VISIBILITY_GRACE_MS,
+    reseedHoldMs: config.JOB_LEASE_MS,
     events: new LocalEventLog({ maxEvents: config.JOB_EVENTS_MAX, maxJobs: config.MEMORY_MAX_JOBS, ttlSeconds: config.JOB_TTL_SECONDS }),
     logger: log,
     onFallback: (operation) => app.metrics.fallback(operation)

@@ -37,6 +37,8 @@ export interface FallbackJobStoreOptions {
   onFallback?: (operation: 'read' | 'write') => void
   /** The reconciler's period (default 1000 ms). */
   reconcileEveryMs?: number
+  /** After Redis lost its data, how long unfinished jobs put back wait before they run again (JOB_LEASE_MS; default 30000 ms). */
+  reseedHoldMs?: number
 }
 
 const LOCAL_WINDOWS_MAX = 10_000
@@ -75,7 +77,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     const redis = options.redis
     if (redis === undefined) return
     this.#gate = new RedisGate(redis, { breakerMs: options.breakerMs, logger: options.logger, onRecovered: () => { void this.#reconciler?.syncAll() } })
-    const reconciler = new Reconciler({ gate: this.#gate, memory: this.#memory, logger: options.logger, checkEveryMs: options.reconcileEveryMs })
+    const reconciler = new Reconciler({ gate: this.#gate, memory: this.#memory, logger: options.logger, checkEveryMs: options.reconcileEveryMs, holdMs: options.reseedHoldMs })
     this.#reconciler = reconciler
     redis.client.on('ready', () => {
       this.#gate?.connected()

@@ -22,6 +22,12 @@ export interface ReconcilerOptions {
   checkEveryMs?: number
   /** After Redis lost its data, how long absences are not trusted while replicas re-seed it (default 10 s). */
   recoveryMs?: number
+  /**
+   * How long an unfinished job put back after a data loss waits before it runs again: a worker
+   * still running it learns of the loss only at its next write, and stops within a lease
+   * (JOB_LEASE_MS; default 30000 ms).
+   */
+  holdMs?: number
 }
 
 /**
@@ -40,6 +46,7 @@ export class Reconciler {
   readonly #logger: StoreLogger | undefined
   readonly #checkEveryMs: number
   readonly #recoveryMs: number
+  readonly #holdMs: number
   readonly #repairing = new Set<string>()
   #epoch: string | null = null
   #recoveringUntil = 0
@@ -54,6 +61,7 @@ export class Reconciler {
     this.#logger = options.logger
     this.#checkEveryMs = options.checkEveryMs ?? 1000
     this.#recoveryMs = options.recoveryMs ?? 10_000
+    this.#holdMs = options.holdMs ?? 30_000
   }
 
   /** Redis's `maxmemory-policy`, as last read (null: not read yet, or not reported). */
@@ -213,7 +221,7 @@ export class Reconciler {
 
   async #reseedOne (copy: StoredJob): Promise<boolean> {
     const record = reseeded(copy)
-    const copied = await this.#gate.call(async (redis) => await redis.sync(record, { mode: 'reseed', queue: record.status === 'pending' }), 'write')
+    const copied = await this.#gate.call(async (redis) => await redis.sync(record, { mode: 'reseed', queue: record.status === 'pending', delayMs: this.#holdMs }), 'write')
     if (!copied.ok || !copied.value) return false
     this.#memory.adopt(record)
     return true

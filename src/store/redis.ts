@@ -84,6 +84,8 @@ export interface SyncOptions {
   base?: number
   /** Queue the job in Redis (a pending job that nobody runs). */
   queue: boolean
+  /** Queue it only after this long. */
+  delayMs?: number
   /** A claim held by this process on the job: it moves to Redis with the record. */
   claim?: { fence: string, leaseMs: number }
 }
@@ -179,6 +181,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
       created_ms: createdMs(job),
       status: job.status,
       queue: options.queue,
+      delay_ms: options.delayMs ?? 0,
       webhook: webhookDue(job),
       fence: options.claim?.fence,
       lease_ms: options.claim?.leaseMs

@@ -19,22 +19,24 @@ t.teardown(() => server.stop())
 const admin = await server.client()
 t.teardown(() => admin.close())
 
-async function redisStore (): Promise<RedisJobStore> {
+async function redisStore (test: Tap.Test): Promise<RedisJobStore> {
   const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
   connectInBackground(client)
-  t.teardown(() => client.destroy())
+  test.teardown(() => client.destroy())
   await waitFor('Redis ready', () => client.isReady)
   return new RedisJobStore(client, { ttlSeconds: 600, timeoutMs: 1000 })
 }
 
 const memory = (): MemoryJobStore => new MemoryJobStore({ ttlSeconds: 600, maxJobs: 1000 })
-const STORES: Record<string, () => Promise<Store>> = {
+// Each store lives for one test: a fallback store left running would see the next test's
+// FLUSHALL as Redis losing its data, and rightly put its copies back.
+const STORES: Record<string, (test: Tap.Test) => Promise<Store>> = {
   memory: async () => memory(),
-  redis: async () => await redisStore(),
+  redis: async (test) => await redisStore(test),
   'fallback without Redis': async () => new FallbackJobStore({ memory: memory(), breakerMs: 100 }),
-  'fallback on Redis': async () => {
-    const store = new FallbackJobStore({ memory: memory(), redis: await redisStore(), breakerMs: 100 })
-    t.teardown(() => store.close())
+  'fallback on Redis': async (test) => {
+    const store = new FallbackJobStore({ memory: memory(), redis: await redisStore(test), breakerMs: 100 })
+    test.teardown(() => store.close())
     return store
   }
 }
@@ -52,7 +54,7 @@ for (const [name, make] of Object.entries(STORES)) {
     t.beforeEach(async () => { await admin.flushAll() })
 
     t.test('every write is a compare-and-set on version; a missing record refuses updates', async (t) => {
-      const store = await make()
+      const store = await make(t)
       const job = await create(store)
       t.equal(job.version, 1)
       t.match(await store.put(job, 0), { ok: false, reason: 'conflict', current: { job_id: job.job_id, version: 1 } }, 'creating an id that exists')
@@ -65,7 +67,7 @@ for (const [name, make] of Object.entries(STORES)) {
     })
 
     t.test('final is final: nothing follows completed, failed or cancelled but a status-keeping amendment', async (t) => {
-      const store = await make()
+      const store = await make(t)
       for (const status of ['completed', 'failed', 'cancelled'] as const) {
         const job = await create(store)
         const done = await write(store, { ...job, status }, 1)
@@ -76,7 +78,7 @@ for (const [name, make] of Object.entries(STORES)) {
     })
 
     t.test('the queue is FIFO, hand-backs go first, and a claim skips jobs that are no longer pending', async (t) => {
-      const store = await make()
+      const store = await make(t)
       const [a, b, c, d] = [await create(store, 'a'), await create(store, 'b'), await create(store, 'c'), await create(store, 'd')]
       t.equal(await store.queueDepth(), 4)
       const first = await store.claim(60_000, 1)
@@ -94,7 +96,7 @@ for (const [name, make] of Object.entries(STORES)) {
     })
 
     t.test('a claim fences the job: writes under another fence, or after a takeover, are refused', async (t) => {
-      const store = await make()
+      const store = await make(t)
       const job = await create(store)
       const [claim] = await store.claim(60_000, 1)
       if (claim === undefined) throw new Error('nothing claimed')
@@ -109,7 +111,7 @@ for (const [name, make] of Object.entries(STORES)) {
     })
 
     t.test('leases run out by the store\'s clock; a takeover needs an expired lease and ends the old claim', async (t) => {
-      const store = await make()
+      const store = await make(t)
       const job = await create(store)
       const [claim] = await store.claim(150, 1)
       if (claim === undefined) throw new Error('nothing claimed')
@@ -127,7 +129,7 @@ for (const [name, make] of Object.entries(STORES)) {
     })
 
     t.test('renewals keep a lease alive; dropLease drops only an expired one', async (t) => {
-      const store = await make()
+      const store = await make(t)
       const job = await create(store)
       const [claim] = await store.claim(200, 1)
       if (claim === undefined) throw new Error('nothing claimed')
@@ -144,7 +146,7 @@ for (const [name, make] of Object.entries(STORES)) {
     })
 
     t.test('a retry waits for its delay (the store\'s clock), then a claim queues and takes it', async (t) => {
-      const store = await make()
+      const store = await make(t)
       const job = await create(store)
       const [claim] = await store.claim(60_000, 1)
       await write(store, job, 1, { fence: claim?.fence, enqueue: { retryInMs: 200 } })
@@ -155,7 +157,7 @@ for (const [name, make] of Object.entries(STORES)) {
     })
 
     t.test('lists newest first with cursors and a status filter', async (t) => {
-      const store = await make()
+      const store = await make(t)
       const base = Date.parse('2026-01-01T00:00:00Z')
       const made: StoredJob[] = []
       for (let i = 0; i < 11; i++) {
@@ -179,7 +181,7 @@ for (const [name, make] of Object.entries(STORES)) {
     })
 
     t.test('a final write with a pending webhook queues its delivery; claims hold it for a while', async (t) => {
-      const store = await make()
+      const store = await make(t)
       const job = await create(store)
       const done = await write(store, { ...job, status: 'completed', webhook: { url: 'https://example.com/hook', status: 'pending', message_id: 'msg_1', deliveries: [], next_attempt_at: null, delivered_at: null } }, 1)
       t.same(await store.claimWebhooks(150, 10), [done.job_id], 'due at once')
@@ -196,7 +198,7 @@ for (const [name, make] of Object.entries(STORES)) {
     })
 
     t.test('delete removes the job from reads, lists and the queue', async (t) => {
-      const store = await make()
+      const store = await make(t)
       const job = await create(store)
       t.equal(await store.delete(job.job_id), true)
       t.equal(await store.get(job.job_id), null)
@@ -206,7 +208,7 @@ for (const [name, make] of Object.entries(STORES)) {
     })
 
     t.test('stats count live records by status and report queue and leases', async (t) => {
-      const store = await make()
+      const store = await make(t)
       const first = await create(store)
       const second = await create(store)
       await write(store, { ...(await create(store)), status: 'failed' }, 1)

@@ -28,6 +28,7 @@ function rig (t: Tap.Test, url: string, timeoutMs = 200): Rig {
     redis: new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs }),
     breakerMs: 100,
     reconcileEveryMs: 100,
+    reseedHoldMs: 300,
     logger: { warn: log('warn'), info: log('info'), error: log('error') }
   })
   connectInBackground(client)
@@ -201,7 +202,7 @@ t.test('Redis emptied (restart without persistence, FLUSHALL): detected by its e
 
   await server.restart()
   await waitFor('Redis ready', () => client.isReady)
-  await waitFor('re-seeded', async () => store.recovering && (await store.queueDepth()) >= 2)
+  await waitFor('re-seeded', async () => store.recovering && (await store.stats()).delayed >= 2)
   t.ok(logs.some((l) => l.startsWith('error: Redis lost its data')), 'logged loudly')
   const admin = await server.client()
   t.teardown(() => admin.close())
@@ -209,7 +210,9 @@ t.test('Redis emptied (restart without persistence, FLUSHALL): detected by its e
   t.match(await back(finished.job_id), { status: 'completed' }, 'a finished job is kept as it was')
   t.match(await back(running.job_id), { status: 'pending', attempts: 0, worker: null, attempt_history: [{ outcome: 'handed_back', error: /Redis lost its data/ }] }, 'a running job is queued again; the lost attempt does not count')
   t.match(await back(queued.job_id), { status: 'pending' })
-  t.same((await admin.zRange(KEYS.queue, 0, -1)).sort(), [queued.job_id, running.job_id].sort())
+  t.same((await admin.zRange(KEYS.delayed, 0, -1)).sort(), [queued.job_id, running.job_id].sort(), 'unfinished jobs wait a lease: a worker still running one stops first')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.same((await store.claim(60_000, 5)).map((c) => c.job.job_id).sort(), [queued.job_id, running.job_id].sort(), 'then they run again')
   t.equal(await store.renewLease(running.job_id, claim?.fence ?? '', 60_000), 'lost', 'the old claim died with the data: its worker stops')
   t.same(await store.lookup(newJobId(Date.now() - 3600_000)), { job: null, absenceConfirmed: false }, 'while replicas re-seed, no absence is certain')
 })

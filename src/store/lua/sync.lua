@@ -7,8 +7,8 @@
 --     A final copy wins over any unfinished record (a finished job never runs again), with a
 --     version above Redis's.
 -- ARGV[1] options: mode, base, version, ttl_ms (remaining), created_ms, status, queue (true: a
---   pending job nobody runs: queue it), webhook, fence and lease_ms (a claim held here: it
---   moves with the record)
+--   pending job nobody runs: queue it), delay_ms (queue it only after this long), webhook,
+--   fence and lease_ms (a claim held here: it moves with the record)
 -- ARGV[2] record JSON   ARGV[3] job id
 -- Returns 1 when copied, 0 when Redis's record wins.
 local o = cjson.decode(ARGV[1])
@@ -47,7 +47,9 @@ end
 if previous == 'pending' and o.status ~= 'pending' then
   redis.call('ZREM', K.queue, id)
 end
-if o.queue then
+if o.queue and o.delay_ms and o.delay_ms > 0 then
+  redis.call('ZADD', K.delayed, now + o.delay_ms, id)
+elseif o.queue then
   enqueue(id, 'tail')
 end
 return 1
