@@ -1,75 +1,141 @@
-// npm run chaos: 3 replicas of the built service on one Redis (AOF on), 300 jobs through the HTTP API,
-// one replica kill -9'd, Redis restarted, another replica SIGTERMed and replaced, then checks that every
-// job completed, no attempt overlapped another, no job used more than JOB_MAX_ATTEMPTS, and no poll got a 5xx.
-// Starts everything it needs on free loopback ports and cleans up after itself, also when it fails.
-import { spawn } from 'node:child_process'
+// npm run chaos [fault ...]: for each fault, 3 replicas of the built service on a Redis of their
+// own, jobs created and polled through the HTTP API while the fault happens, then the count of
+// what went wrong: lost, stuck, concurrent runs (from the replicas' own logs), attempts over the
+// max, regressions and confident 404s seen by polling clients. Starts everything it needs on
+// free loopback ports and cleans up after itself, also when it fails.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Processes, cleanUpOnSignals, freePort, until } from './lib/processes.mjs'
+import { Deployment, summaryLine } from './lib/deployment.mjs'
+import { Processes, cleanUpOnSignals } from './lib/processes.mjs'
 
-const JOBS = Number(process.env.CHAOS_JOBS ?? 300)
-const MAX_ATTEMPTS = 3
-const LEASE_MS = 2000
-const DRAIN_TIMEOUT_MS = 180_000
+const JOBS = Number(process.env.CHAOS_JOBS ?? 150)
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'chaos-'))
 const processes = new Processes(root)
-const start = (name, command, args, env = {}) => processes.start(command, args, env, join(work, `${name}.log`))
 
-const redisPort = await freePort()
-const redisDir = join(work, 'redis')
-const redisArgs = ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', work, '--save', '',
-  '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction']
-let redis
-async function startRedis () {
-  redis = start('redis', 'redis-server', redisArgs)
-  await until('redis', async () => (await redisCommand('PING')) === '+PONG')
-}
-function redisCommand (...args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn('redis-cli', ['-p', String(redisPort), ...args])
-    let out = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.on('error', reject)
-    child.on('exit', () => resolve(out.trim() === 'PONG' ? '+PONG' : out.trim()))
-  })
+async function threeReplicas (deployment, options = {}) {
+  for (const name of ['replica-a', 'replica-b', 'replica-c']) await deployment.startReplica(name, options[name] ?? {})
 }
 
-const replicas = new Map()
-async function startReplica (name) {
-  const port = await freePort()
-  const child = start(name, 'node', ['dist/server.js'], {
-    PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', WORKER_ID: name,
-    REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_TIMEOUT_MS: '500', REDIS_BREAKER_MS: '200', REDIS_READ_WAIT_MS: '5000',
-    JOB_LEASE_MS: String(LEASE_MS), JOB_MAX_ATTEMPTS: String(MAX_ATTEMPTS), JOB_RETRY_BASE_MS: '200',
-    RUNNER_CONCURRENCY: '4', RESEARCH_STEP_DELAY_MS: '60', SHUTDOWN_TIMEOUT_MS: '2000', RATE_LIMIT_ENABLED: 'false'
-  })
-  const replica = { name, port, child, url: `http://127.0.0.1:${port}`, live: false }
-  replicas.set(name, replica)
-  await until(`${name} to answer /health`, async () => (await fetch(`${replica.url}/health`)).ok)
-  replica.live = true
-  return replica
-}
-const live = () => [...replicas.values()].filter((r) => r.live)
-const pick = (list) => list[Math.floor(Math.random() * list.length)]
-
-const polls = { total: 0, byStatus: {}, fivexx: [] }
-async function poll (id) {
-  const replica = pick(live())
-  if (replica === undefined) return null
-  try {
-    const res = await fetch(`${replica.url}/v1/jobs/${id}`)
-    polls.total++
-    polls.byStatus[res.status] = (polls.byStatus[res.status] ?? 0) + 1
-    const body = await res.json()
-    if (res.status >= 500) polls.fivexx.push(`${replica.name} ${res.status} ${JSON.stringify(body)}`)
-    return res.status === 200 ? body : null
-  } catch (err) {
-    // A replica taken out of rotation a moment ago: the load balancer's problem, not an HTTP answer.
-    if (replica.live) throw err
-    return null
+/** Each fault: set up, create and poll, break something, recover; returns extra summary fields and problems. */
+const FAULTS = {
+  // A replica kill -9'd, Redis restarted with AOF, another replica SIGTERMed and replaced.
+  'kill-restart-rolling': async (d) => {
+    await d.startRedis({ appendOnly: true })
+    await threeReplicas(d)
+    await d.create(JOBS)
+    d.startPolling()
+    await sleep(1500)
+    await d.kill('replica-a')
+    await sleep(1500)
+    await d.redis.shutdown()
+    await sleep(300)
+    await d.redis.start()
+    await sleep(1500)
+    const sent = Date.now()
+    const exit = await d.kill('replica-b', 'SIGTERM')
+    const problems = exit.code !== 0 || Date.now() - sent > 3000 ? [`replica-b did not shut down cleanly within 3 s (${exit.code})`] : []
+    await d.startReplica('replica-d')
+    return { problems, strict5xx: true }
+  },
+  // One replica's wall clock 10 s fast for the whole run.
+  'skewed-clock': async (d) => {
+    await d.startRedis()
+    await threeReplicas(d, { 'replica-c': { skewMs: 10_000 } })
+    await d.create(JOBS)
+    d.startPolling()
+    return {}
+  },
+  // One replica's link to Redis stops moving bytes for 10 s, then delivers what it held.
+  'half-open-link': async (d) => {
+    await d.startRedis()
+    await threeReplicas(d, { 'replica-c': { proxy: true } })
+    await d.create(JOBS / 2)
+    d.startPolling()
+    await sleep(1500)
+    const link = d.replicas.get('replica-c').proxy
+    link.stall()
+    await d.create(JOBS / 2, 'during the cut')
+    await sleep(10_000)
+    link.resume()
+    return {}
+  },
+  // Redis stopped (SIGSTOP) for 5 s.
+  'redis-pause': async (d) => {
+    await d.startRedis()
+    await threeReplicas(d)
+    await d.create(JOBS)
+    d.startPolling()
+    await sleep(2000)
+    d.redis.pause()
+    await sleep(5000)
+    d.redis.resume()
+    return {}
+  },
+  // Redis restarted without persistence: it comes back empty.
+  'redis-restart-empty': async (d) => {
+    await d.startRedis()
+    await threeReplicas(d)
+    await d.create(JOBS)
+    d.startPolling()
+    await sleep(2500)
+    await d.redis.restart()
+    const back = Date.now()
+    const ids = [...d.accepted.keys()]
+    for (;;) {
+      const admin = await d.admin()
+      const present = (await admin.mGet(ids.map((id) => `job:${id}`))).filter((raw) => raw !== null).length
+      if (present === ids.length || Date.now() - back > 10_000) return { back_in_redis_s: ((Date.now() - back) / 1000).toFixed(1), problems: present === ids.length ? [] : [`${ids.length - present} jobs not back in Redis within 10 s`] }
+      await sleep(100)
+    }
+  },
+  // Redis full under noeviction for 5 s: creates meanwhile must answer 503, and nothing accepted is lost.
+  'redis-full': async (d) => {
+    await d.startRedis()
+    await threeReplicas(d)
+    await d.create(JOBS / 2)
+    d.startPolling()
+    const admin = await d.admin()
+    await admin.set('ballast', 'x'.repeat(4 * 1024 * 1024))
+    await admin.configSet('maxmemory', '2mb')
+    const accepted = d.accepted.size
+    await d.create(30, 'while full')
+    const acceptedWhileFull = d.accepted.size - accepted
+    await sleep(5000)
+    await admin.del('ballast')
+    await admin.configSet('maxmemory', '0')
+    await d.create(JOBS / 2, 'after')
+    const problems = acceptedWhileFull > 0 ? [`${acceptedWhileFull} creates answered 202 while Redis was full`] : []
+    if ((d.refused['503 store_unavailable'] ?? 0) !== 30) problems.push(`expected 30 answers 503 store_unavailable, got ${JSON.stringify(d.refused)}`)
+    return { problems }
+  },
+  // A Redis Cluster endpoint reached with a plain client: every script is refused with CROSSSLOT.
+  'cluster-endpoint': async (d) => {
+    await d.startRedis({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'] })
+    const admin = await d.admin()
+    await admin.sendCommand(['CLUSTER', 'ADDSLOTSRANGE', '0', '16383'])
+    await threeReplicas(d)
+    await d.create(30)
+    const health = await (await fetch(`${d.live()[0].url}/health`)).json()
+    const problems = []
+    if (d.accepted.size > 0) problems.push(`${d.accepted.size} creates answered 202 on a store that refuses every write`)
+    if (health.status !== 'degraded' || !/CROSSSLOT/.test(health.redis.writes_refused ?? '')) problems.push(`/health did not say why: ${JSON.stringify(health.redis)}`)
+    return { problems, health: health.status }
+  },
+  // No fault: 600 creates at once on 3 replicas on this machine. None may fall back to memory.
+  'create-burst': async (d) => {
+    await d.startRedis()
+    await threeReplicas(d, Object.fromEntries(['replica-a', 'replica-b', 'replica-c'].map((name) => [name, { env: { RESEARCH_ENGINE: 'noop', RUNNER_CONCURRENCY: '16' } }])))
+    await Promise.all(d.live().map(async () => await d.create(200, 'burst')))
+    d.startPolling()
+    let fallbackWrites = 0
+    for (const replica of d.live()) {
+      const metrics = await (await fetch(`${replica.url}/metrics`)).text()
+      fallbackWrites += Number(/^store_fallback_operations_total\{operation="write"\} (\d+)/m.exec(metrics)?.[1] ?? 0)
+    }
+    return { fallback_writes: fallbackWrites, problems: fallbackWrites > 0 ? [`${fallbackWrites} creates went to memory with Redis up`] : [] }
   }
 }
 
@@ -79,110 +145,44 @@ async function cleanup () {
 }
 cleanUpOnSignals(cleanup)
 
+const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(FAULTS)
 let failed = false
-try {
-  await startRedis()
-  for (const name of ['replica-a', 'replica-b', 'replica-c']) await startReplica(name)
-
-  const started = Date.now()
-  const ids = []
-  const rotation = live()
-  for (let i = 0; i < JOBS; i += 20) {
-    await Promise.all(Array.from({ length: Math.min(20, JOBS - i) }, async (_v, k) => {
-      const replica = rotation[(i + k) % rotation.length]
-      const res = await fetch(`${replica.url}/v1/research`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ query: `chaos ${i + k}: how do leases and retries keep jobs alive when workers die?`, depth: 'standard' })
-      })
-      if (res.status !== 202) throw new Error(`create answered ${res.status}`)
-      ids.push((await res.json()).job_id)
-    }))
-  }
-  console.log(`chaos: submitted ${ids.length} jobs over ${rotation.length} replicas in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-
-  let polling = true
-  const poller = (async () => {
-    while (polling) {
-      await Promise.all(Array.from({ length: 8 }, () => poll(pick(ids))))
-      await sleep(20)
-    }
-  })()
-
-  const done = new Map()
-  const drained = (async () => {
-    while (done.size < ids.length) {
-      for (const id of ids) {
-        if (done.has(id)) continue
-        const job = await poll(id)
-        if (job !== null && ['completed', 'failed', 'cancelled'].includes(job.status)) done.set(id, job)
-      }
-      await sleep(200)
-    }
-  })()
-
-  await sleep(1500)
-  const a = replicas.get('replica-a')
-  a.live = false
-  a.child.kill('SIGKILL')
-  await a.child.exited
-  console.log('chaos: kill -9 replica-a')
-
-  await sleep(1500)
-  redis.kill('SIGTERM')
-  await redis.exited
-  await sleep(300)
-  await startRedis()
-  console.log('chaos: restarted Redis (AOF)')
-
-  await sleep(1500)
-  const b = replicas.get('replica-b')
-  b.live = false
-  b.child.kill('SIGTERM')
-  const sent = Date.now()
-  const exit = await b.child.exited
-  console.log(`chaos: SIGTERM replica-b: exited ${exit.code} after ${Date.now() - sent} ms`)
-  if (exit.code !== 0 || Date.now() - sent > 3000) throw new Error('replica-b did not shut down cleanly within 3 s')
-  await startReplica('replica-d')
-  console.log('chaos: started replica-d')
-
-  await Promise.race([drained, sleep(DRAIN_TIMEOUT_MS).then(() => { throw new Error(`only ${done.size}/${ids.length} jobs finished in time`) })])
-  polling = false
-  await poller
-  const drainSeconds = (Date.now() - started) / 1000
-
-  const problems = []
-  let attempts = 0
-  let takeovers = 0
-  let handedBack = 0
-  for (const [id, job] of done) {
-    if (job.status !== 'completed') problems.push(`${id} ended ${job.status}: ${job.error}`)
-    if (job.attempts > MAX_ATTEMPTS) problems.push(`${id} used ${job.attempts} attempts`)
-    attempts += job.attempt_history.length
-    takeovers += job.attempt_history.filter((h) => h.outcome === 'lease_expired').length
-    handedBack += job.attempt_history.filter((h) => h.outcome === 'handed_back').length
-    const spans = job.attempt_history.map((h) => [Date.parse(h.started_at), h.ended_at === null ? Infinity : Date.parse(h.ended_at), h.worker]).sort((x, y) => x[0] - y[0])
-    for (let i = 1; i < spans.length; i++) {
-      if (spans[i][0] < spans[i - 1][1]) problems.push(`${id}: attempts by ${spans[i - 1][2]} and ${spans[i][2]} overlapped`)
-    }
-  }
-  if (polls.fivexx.length > 0) problems.push(`${polls.fivexx.length} polls got a 5xx, e.g. ${polls.fivexx.slice(0, 3).join(' | ')}`)
-  console.log(`chaos: jobs=${ids.length} completed=${[...done.values()].filter((j) => j.status === 'completed').length} attempts=${attempts} takeovers=${takeovers} handed_back=${handedBack} polls=${polls.total} 5xx=${polls.fivexx.length} drain_s=${drainSeconds.toFixed(1)}`)
-  if (problems.length > 0) {
+const lines = []
+for (const name of chosen) {
+  const fault = FAULTS[name]
+  if (fault === undefined) {
+    console.error(`chaos: unknown fault ${name}; known: ${Object.keys(FAULTS).join(', ')}`)
     failed = true
-    console.error(`chaos: FAILED\n  ${problems.slice(0, 20).join('\n  ')}`)
-    console.error(`logs kept in ${work}`)
-  } else {
-    console.log('chaos: 1 passed, 0 failed')
+    continue
   }
-} catch (err) {
-  failed = true
-  console.error(`chaos: FAILED: ${err.stack ?? err}`)
-} finally {
-  if (failed) {
+  const deployment = new Deployment({ name, work, processes })
+  try {
+    const { problems = [], strict5xx = false, ...extra } = await fault(deployment)
+    const open = await deployment.drain()
+    if (deployment.polling) {
+      // Keep polling a moment after the drain: a regression would show after the end.
+      await sleep(1000)
+      await deployment.stopPolling()
+    }
+    const { summary, problems: found } = await deployment.report({ ...extra, drained: open.length === 0 })
+    if (strict5xx && summary.polls_503 > 0) found.push(`${summary.polls_503} polls answered 503`)
+    const all = [...problems, ...found]
+    const line = summaryLine(name, summary)
+    lines.push(line)
+    console.log(line)
+    if (all.length > 0) {
+      failed = true
+      console.error(`chaos[${name}]: FAILED\n  ${all.slice(0, 20).join('\n  ')}`)
+    }
+  } catch (err) {
+    failed = true
+    console.error(`chaos[${name}]: FAILED: ${err.stack ?? err}`)
+  } finally {
+    await deployment.stopPolling().catch(() => {})
     await processes.killAll()
-    console.error(`chaos: replica and Redis logs are in ${work}`)
-  } else {
-    await cleanup()
+    await deployment.close().catch(() => {})
   }
 }
+console.log(failed ? `chaos: FAILED (logs kept in ${work})` : `chaos: ${lines.length} faults passed, 0 failed`)
+if (!failed) rmSync(work, { recursive: true, force: true })
 process.exit(failed ? 1 : 0)

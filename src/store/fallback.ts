@@ -199,9 +199,12 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     const gate = this.#gate
     const reconciler = this.#reconciler
     if (gate === undefined || reconciler === undefined) return { job: local, absenceConfirmed: true }
+    // Without Redis, a copy answers only what nothing can contradict: a final state, or a job
+    // this process owns. An unfinished job's copy may be behind what a client saw elsewhere.
+    const answerable = local !== null && (isFinal(local.status) || reconciler.ledger.has(id))
     let remote = await gate.call((redis) => redis.read(id))
-    if (!remote.ok && local === null) {
-      // Nothing to answer from: give a restarting Redis a moment rather than fail the read.
+    if (!remote.ok && !answerable) {
+      // Give a restarting Redis a moment rather than fail the read.
       const deadline = Date.now() + this.#readWaitMs
       while (!remote.ok && Date.now() < deadline) {
         await gate.backWithin(deadline - Date.now())
@@ -210,7 +213,11 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
       }
     }
     if (!remote.ok) {
-      if (local === null) throw new StoreUnavailableError('The job store (Redis) is unreachable and this process has no copy of the job')
+      if (!answerable) {
+        throw new StoreUnavailableError(local === null
+          ? 'The job store (Redis) is unreachable and this process has no copy of the job'
+          : 'The job store (Redis) is unreachable and this process\'s copy of the running job may be behind')
+      }
       this.#onFallback?.('read')
       return { job: local, absenceConfirmed: false }
     }

@@ -1,0 +1,254 @@
+// A deployment for the chaos suite: one real Redis (or a Cluster endpoint), replicas of the built
+// service as child processes (optionally behind a stall-able TCP proxy, or with a clock running
+// ahead), clients that create and poll jobs, and the checks made from what they saw, from what
+// Redis holds at the end, and from the replicas' own logs.
+import { mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { RedisServer } from '../../test/helpers/redis-server.ts'
+import { TcpProxy } from '../../test/helpers/tcp-proxy.ts'
+import { freePort, until } from './processes.mjs'
+
+const FINAL = new Set(['completed', 'failed', 'cancelled'])
+const SKEW_PRELOAD = new URL('../../test/helpers/skewed-clock.mjs', import.meta.url).pathname
+
+export class Deployment {
+  /** @param {{ name: string, work: string, processes: import('./processes.mjs').Processes, env?: Record<string, string>, maxAttempts?: number }} options */
+  constructor (options) {
+    this.name = options.name
+    this.dir = join(options.work, options.name)
+    mkdirSync(this.dir, { recursive: true })
+    this.processes = options.processes
+    this.maxAttempts = options.maxAttempts ?? 3
+    this.env = options.env ?? {}
+    /** @type {Map<string, any>} */
+    this.replicas = new Map()
+    /** Accepted jobs: id -> creating replica. */
+    this.accepted = new Map()
+    this.refused = {}
+    this.polls = { total: 0, byStatus: {}, regressions: [], confident404: [], other5xx: [] }
+    this.started = Date.now()
+    this.redis = null
+    this.proxies = []
+  }
+
+  async startRedis (options = {}) {
+    this.redis = await RedisServer.start(options)
+    return this.redis
+  }
+
+  async admin () {
+    this.adminClient ??= await this.redis.client()
+    return this.adminClient
+  }
+
+  /** Starts a replica; `proxy`: reach Redis through a TCP proxy the suite can stall; `skewMs`: its wall clock runs ahead. */
+  async startReplica (name, { proxy = false, skewMs = 0, env = {} } = {}) {
+    let redisUrl = this.redis.url
+    let tcpProxy = null
+    if (proxy) {
+      tcpProxy = await TcpProxy.start(this.redis.port)
+      this.proxies.push(tcpProxy)
+      redisUrl = tcpProxy.url
+    }
+    const port = await freePort()
+    const args = skewMs !== 0 ? ['--import', SKEW_PRELOAD, 'dist/server.js'] : ['dist/server.js']
+    const child = this.processes.start('node', args, {
+      PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', WORKER_ID: name, CLOCK_SKEW_MS: String(skewMs),
+      REDIS_URL: redisUrl, REDIS_TIMEOUT_MS: '500', REDIS_BREAKER_MS: '200', REDIS_READ_WAIT_MS: '2000',
+      JOB_LEASE_MS: '2000', JOB_MAX_ATTEMPTS: String(this.maxAttempts), JOB_RETRY_BASE_MS: '200',
+      RUNNER_CONCURRENCY: '4', RESEARCH_STEP_DELAY_MS: '60', SHUTDOWN_TIMEOUT_MS: '2000', RATE_LIMIT_ENABLED: 'false',
+      ...this.env, ...env
+    }, join(this.dir, `${name}.log`))
+    const replica = { name, port, child, url: `http://127.0.0.1:${port}`, live: false, skewMs, proxy: tcpProxy, killedAt: null }
+    this.replicas.set(name, replica)
+    await until(`${name} to answer /health`, async () => (await fetch(`${replica.url}/health`)).ok, 30_000)
+    replica.live = true
+    return replica
+  }
+
+  live () {
+    return [...this.replicas.values()].filter((r) => r.live)
+  }
+
+  async kill (name, signal = 'SIGKILL') {
+    const replica = this.replicas.get(name)
+    replica.live = false
+    replica.killedAt = Date.now()
+    replica.child.kill(signal)
+    return await replica.child.exited
+  }
+
+  /** POSTs `count` jobs round-robin over the live replicas, 20 at a time; refusals are counted by status. */
+  async create (count, label = 'job') {
+    const rotation = this.live()
+    let made = 0
+    for (let i = 0; i < count; i += 20) {
+      await Promise.all(Array.from({ length: Math.min(20, count - i) }, async (_v, k) => {
+        const replica = rotation[(i + k) % rotation.length]
+        const res = await fetch(`${replica.url}/v1/research`, {
+          method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: `${this.name} ${label} ${i + k}: how do leases and retries keep jobs alive when workers die?`, depth: 'standard' })
+        })
+        const body = await res.json()
+        if (res.status === 202) {
+          this.accepted.set(body.job_id, replica.name)
+          made++
+        } else {
+          this.refused[`${res.status} ${body.error}`] = (this.refused[`${res.status} ${body.error}`] ?? 0) + 1
+        }
+      }))
+    }
+    return made
+  }
+
+  /**
+   * Clients behind a load balancer: each polls random accepted jobs on random live replicas and
+   * keeps its own view of each job, so it notices a job going back from a final state, or being
+   * denied (a confident 404) after it was accepted.
+   */
+  startPolling (clients = 6) {
+    this.polling = true
+    this.pollers = Promise.all(Array.from({ length: clients }, async (_v, client) => {
+      const seen = new Map()
+      while (this.polling) {
+        const ids = [...this.accepted.keys()]
+        const replicas = this.live()
+        if (ids.length === 0 || replicas.length === 0) { await sleep(50); continue }
+        const id = ids[Math.floor(Math.random() * ids.length)]
+        const replica = replicas[Math.floor(Math.random() * replicas.length)]
+        try {
+          const res = await fetch(`${replica.url}/v1/jobs/${id}`)
+          const body = await res.json()
+          this.polls.total++
+          this.polls.byStatus[res.status] = (this.polls.byStatus[res.status] ?? 0) + 1
+          if (res.status === 404) this.polls.confident404.push(`${replica.name} ${id}`)
+          else if (res.status >= 500 && res.status !== 503) this.polls.other5xx.push(`${replica.name} ${res.status}`)
+          if (res.status === 200) {
+            const before = seen.get(id)
+            if (FINAL.has(before) && before !== body.status) this.polls.regressions.push(`client ${client}: ${id} ${before} -> ${body.status} on ${replica.name}`)
+            seen.set(id, body.status)
+          }
+        } catch {
+          // A replica taken out of rotation a moment ago: the load balancer's problem, not an HTTP answer.
+        }
+        await sleep(15)
+      }
+    }))
+  }
+
+  async stopPolling () {
+    this.polling = false
+    await this.pollers
+  }
+
+  /** Waits until every accepted job is final in Redis; returns the jobs that are not. */
+  async drain (timeoutMs = 120_000) {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const records = await this.records()
+      const open = [...this.accepted.keys()].filter((id) => !FINAL.has(records.get(id)?.status))
+      if (open.length === 0 || Date.now() > deadline) return open
+      await sleep(250)
+    }
+  }
+
+  /** What Redis holds for every accepted job. */
+  async records () {
+    const admin = await this.admin()
+    const ids = [...this.accepted.keys()]
+    const out = new Map()
+    for (let i = 0; i < ids.length; i += 200) {
+      const batch = ids.slice(i, i + 200)
+      const raw = await admin.mGet(batch.map((id) => `job:${id}`))
+      batch.forEach((id, k) => { if (raw[k] !== null) out.set(id, JSON.parse(raw[k])) })
+    }
+    return out
+  }
+
+  /**
+   * Runs of the engine as the replicas logged them ("job started" .. "job run ended"), on one
+   * clock (each replica's skew taken off); a run open when its replica was killed ends then.
+   */
+  runs () {
+    const spans = []
+    for (const replica of this.replicas.values()) {
+      const open = new Map()
+      const lines = readFileSync(join(this.dir, `${replica.name}.log`), 'utf8').split('\n')
+      for (const line of lines) {
+        if (!line.startsWith('{')) continue
+        const entry = JSON.parse(line)
+        const key = `${entry.job_id}#${entry.attempt}`
+        const time = entry.time - replica.skewMs
+        if (entry.msg === 'job started') open.set(key, { job: entry.job_id, worker: replica.name, attempt: entry.attempt, start: time, end: Infinity })
+        if (entry.msg === 'job run ended' && open.has(key)) {
+          spans.push({ ...open.get(key), end: time })
+          open.delete(key)
+        }
+      }
+      for (const span of open.values()) spans.push({ ...span, end: replica.killedAt ?? Infinity })
+    }
+    return spans
+  }
+
+  /** The summary of this fault: what the issue counts, and the problems found. */
+  async report (extra = {}) {
+    const records = await this.records()
+    const open = [...this.accepted.keys()].filter((id) => !FINAL.has(records.get(id)?.status))
+    const lost = []
+    for (const id of open) {
+      if (records.has(id)) continue
+      const answers = await Promise.all(this.live().map(async (r) => (await fetch(`${r.url}/v1/jobs/${id}`)).status))
+      if (!answers.includes(200)) lost.push(id)
+    }
+    const finals = [...records.values()].filter((job) => FINAL.has(job.status))
+    const spans = this.runs()
+    const concurrent = []
+    const byJob = new Map()
+    for (const span of spans) byJob.set(span.job, [...(byJob.get(span.job) ?? []), span])
+    for (const [job, list] of byJob) {
+      list.sort((a, b) => a.start - b.start)
+      for (let i = 1; i < list.length; i++) {
+        if (list[i].start < list[i - 1].end) concurrent.push(`${job}: ${list[i - 1].worker}#${list[i - 1].attempt} and ${list[i].worker}#${list[i].attempt}`)
+      }
+    }
+    const summary = {
+      accepted: this.accepted.size,
+      refused: Object.values(this.refused).reduce((a, b) => a + b, 0),
+      completed: finals.filter((j) => j.status === 'completed').length,
+      failed: finals.filter((j) => j.status === 'failed').length,
+      lost: lost.length,
+      stuck: open.length - lost.length,
+      concurrent: concurrent.length,
+      over_max: finals.filter((j) => j.attempts > this.maxAttempts).length,
+      regressions: this.polls.regressions.length,
+      confident_404: this.polls.confident404.length,
+      polls: this.polls.total,
+      polls_503: this.polls.byStatus[503] ?? 0,
+      other_5xx: this.polls.other5xx.length,
+      runs: spans.length,
+      time_s: ((Date.now() - this.started) / 1000).toFixed(1),
+      ...extra
+    }
+    const problems = []
+    for (const key of ['failed', 'lost', 'stuck', 'concurrent', 'over_max', 'regressions', 'confident_404', 'other_5xx']) {
+      if (summary[key] > 0) problems.push(`${key}=${summary[key]}`)
+    }
+    if (concurrent.length > 0) problems.push(`concurrent runs, e.g. ${concurrent.slice(0, 3).join(' | ')}`)
+    if (this.polls.regressions.length > 0) problems.push(`regressions, e.g. ${this.polls.regressions.slice(0, 3).join(' | ')}`)
+    if (this.polls.confident404.length > 0) problems.push(`confident 404s, e.g. ${this.polls.confident404.slice(0, 3).join(' | ')}`)
+    if (lost.length > 0) problems.push(`lost, e.g. ${lost.slice(0, 3).join(' ')}`)
+    return { summary, problems }
+  }
+
+  async close () {
+    await this.adminClient?.close().catch(() => {})
+    for (const proxy of this.proxies) await proxy.close()
+    await this.redis?.stop()
+  }
+}
+
+/** One line per fault, in the form the issue asks for. */
+export function summaryLine (name, summary) {
+  return `chaos[${name}]: ${Object.entries(summary).map(([k, v]) => `${k}=${v}`).join(' ')}`
+}
