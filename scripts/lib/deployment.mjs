@@ -142,12 +142,13 @@ export class Deployment {
     await this.pollers
   }
 
-  /** Waits until every accepted job is final in Redis; returns the jobs that are not. */
-  async drain (timeoutMs = 120_000) {
+  /** Waits until every accepted job (but those known to be lost) is final in Redis; returns the jobs that are not. */
+  async drain (expectedLost = [], timeoutMs = 120_000) {
     const deadline = Date.now() + timeoutMs
+    const lost = new Set(expectedLost)
     for (;;) {
       const records = await this.records()
-      const open = [...this.accepted.keys()].filter((id) => !FINAL.has(records.get(id)?.status))
+      const open = [...this.accepted.keys()].filter((id) => !lost.has(id) && !FINAL.has(records.get(id)?.status))
       if (open.length === 0 || Date.now() > deadline) return open
       await sleep(250)
     }
@@ -191,8 +192,13 @@ export class Deployment {
     return spans
   }
 
-  /** The summary of this fault: what the issue counts, and the problems found. */
-  async report (extra = {}) {
+  /**
+   * The summary of this fault: what the issue counts, and the problems found. `expectedLost`:
+   * jobs only a dead replica held, which no design that keeps accepting during an outage can
+   * save (some may survive: a create whose reply was lost may have reached Redis). They are
+   * counted apart; losing any other job is a problem.
+   */
+  async report (extra = {}, expectedLost = []) {
     const records = await this.records()
     const open = [...this.accepted.keys()].filter((id) => !FINAL.has(records.get(id)?.status))
     const lost = []
@@ -212,12 +218,15 @@ export class Deployment {
         if (list[i].start < list[i - 1].end) concurrent.push(`${job}: ${list[i - 1].worker}#${list[i - 1].attempt} and ${list[i].worker}#${list[i].attempt}`)
       }
     }
+    const knownLoss = new Set(expectedLost)
+    const unexpectedLoss = lost.filter((id) => !knownLoss.has(id))
     const summary = {
       accepted: this.accepted.size,
       refused: Object.values(this.refused).reduce((a, b) => a + b, 0),
       completed: finals.filter((j) => j.status === 'completed').length,
       failed: finals.filter((j) => j.status === 'failed').length,
-      lost: lost.length,
+      lost: unexpectedLoss.length,
+      ...(expectedLost.length > 0 ? { lost_held_only_by_dead_replica: `${lost.length - unexpectedLoss.length}/${knownLoss.size}` } : {}),
       stuck: open.length - lost.length,
       concurrent: concurrent.length,
       over_max: finals.filter((j) => j.attempts > this.maxAttempts).length,
@@ -237,7 +246,7 @@ export class Deployment {
     if (concurrent.length > 0) problems.push(`concurrent runs, e.g. ${concurrent.slice(0, 3).join(' | ')}`)
     if (this.polls.regressions.length > 0) problems.push(`regressions, e.g. ${this.polls.regressions.slice(0, 3).join(' | ')}`)
     if (this.polls.confident404.length > 0) problems.push(`confident 404s, e.g. ${this.polls.confident404.slice(0, 3).join(' | ')}`)
-    if (lost.length > 0) problems.push(`lost, e.g. ${lost.slice(0, 3).join(' ')}`)
+    if (unexpectedLoss.length > 0) problems.push(`lost, e.g. ${unexpectedLoss.slice(0, 3).join(' ')}`)
     return { summary, problems }
   }
 
