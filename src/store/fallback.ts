@@ -8,7 +8,7 @@ import { type JobEvent, type JobEventLog, LocalEventLog } from './job-events.js'
 import { issuedWithin } from './job-ids.js'
 import type { MemoryJobStore } from './memory.js'
 import type { RedisJobStore } from './redis.js'
-import { type Failure, RedisGate, type StoreLogger } from './redis-gate.js'
+import { type CallKind, type Failure, RedisGate, type StoreLogger } from './redis-gate.js'
 import { Reconciler } from './reconciler.js'
 
 export type { StoreLogger }
@@ -256,7 +256,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
       if (localOnly.kind === 'unseen') return await this.#putHere(job, expectedVersion, options)
       return unavailable('no', 'the job was created while Redis was out of reach and is not in Redis yet')
     }
-    const remote = await gate.call((redis) => redis.put(job, expectedVersion, options), 'write')
+    const remote = await gate.call((redis) => redis.put(job, expectedVersion, options), 'record')
     if (remote.ok) {
       const result = remote.value
       if (result.ok) this.#memory.adopt(result.job)
@@ -297,7 +297,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   async delete (id: string): Promise<boolean> {
     const gate = this.#gate
     if (gate === undefined || this.#reconciler?.ledger.get(id)?.kind === 'unseen') return await this.#forget(id)
-    const remote = await gate.call((redis) => redis.delete(id), 'write')
+    const remote = await gate.call((redis) => redis.delete(id), 'record')
     if (!remote.ok) throw new StoreUnavailableError(`The job cannot be deleted while Redis cannot store the change (${remote.cause})`)
     return await this.#forget(id) || remote.value
   }
@@ -379,7 +379,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     return await this.#memory.delete(id)
   }
 
-  async #call<T> (call: (redis: RedisJobStore) => Promise<T>, kind: 'read' | 'write' = 'read'): Promise<{ ok: true, value: T } | { ok: false, failure: Failure | 'none', cause: string }> {
+  async #call<T> (call: (redis: RedisJobStore) => Promise<T>, kind: CallKind = 'read'): Promise<{ ok: true, value: T } | { ok: false, failure: Failure | 'none', cause: string }> {
     if (this.#gate === undefined) return { ok: false, failure: 'none', cause: 'Redis is not configured' }
     return await this.#gate.call(call, kind)
   }

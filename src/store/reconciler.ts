@@ -116,7 +116,7 @@ export class Reconciler {
   async checkEpoch (): Promise<void> {
     this.#checking ??= (async () => {
       try {
-        const read = await this.#gate.call(async (redis) => await redis.epoch(randomUUID()), 'write')
+        const read = await this.#gate.call(async (redis) => await redis.epoch(randomUUID()))
         if (!read.ok) return
         const known = this.#epoch
         this.#epoch = read.value.epoch
@@ -178,7 +178,7 @@ export class Reconciler {
       return false
     }
     if (entry.kind === 'unknown') {
-      const copied = await this.#gate.call(async (redis) => await redis.sync(job, { mode: 'create', queue: job.status === 'pending' }), 'write')
+      const copied = await this.#gate.call(async (redis) => await redis.sync(job, { mode: 'create', queue: job.status === 'pending' }), 'record')
       if (!copied.ok) return false
       // Copied, or its create had run after all: either way Redis holds it now, once.
       this.ledger.delete(id)
@@ -190,7 +190,7 @@ export class Reconciler {
       base: entry.base,
       queue: job.status === 'pending' && claim === null,
       claim: claim === null ? undefined : { fence: claim.fence, leaseMs: claim.remainingMs }
-    }), 'write')
+    }), 'record')
     if (!copied.ok) return false
     if (!copied.value) return await this.#redisWins(id, job)
     if (this.#memory.peek(id)?.version !== job.version) {
@@ -221,7 +221,7 @@ export class Reconciler {
 
   async #reseedOne (copy: StoredJob): Promise<boolean> {
     const record = reseeded(copy)
-    const copied = await this.#gate.call(async (redis) => await redis.sync(record, { mode: 'reseed', queue: record.status === 'pending', delayMs: this.#holdMs }), 'write')
+    const copied = await this.#gate.call(async (redis) => await redis.sync(record, { mode: 'reseed', queue: record.status === 'pending', delayMs: this.#holdMs }), 'record')
     if (!copied.ok || !copied.value) return false
     this.#memory.adopt(record)
     return true

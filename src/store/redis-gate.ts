@@ -18,6 +18,13 @@ export type Failure = 'unsent' | 'unknown' | 'refused'
 
 export type Outcome<T> = { ok: true, value: T } | { ok: false, failure: Failure, cause: string }
 
+/**
+ * What a call does: reads; writes, whose refusal means Redis refuses writes; and record writes,
+ * whose success also proves writes work again (a claim of an empty queue writes nothing, so it
+ * proves nothing).
+ */
+export type CallKind = 'read' | 'write' | 'record'
+
 /** How long a refused write keeps /health degraded after it, unless a write succeeds first. */
 const REFUSAL_SHOWN_MS = 30_000
 
@@ -67,7 +74,7 @@ export class RedisGate {
     this.#breaker.succeed()
   }
 
-  async call<T> (call: (redis: RedisJobStore) => Promise<T>, kind: 'read' | 'write' = 'read'): Promise<Outcome<T>> {
+  async call<T> (call: (redis: RedisJobStore) => Promise<T>, kind: CallKind = 'read'): Promise<Outcome<T>> {
     if (!this.redis.client.isReady) {
       // The connection dropped: same as a failed call, so mode and logs say so at once.
       if (!this.#breaker.isOpen) this.#unreachable(new Error(this.#lastError ?? 'Redis is not connected'))
@@ -77,7 +84,7 @@ export class RedisGate {
     try {
       const value = await call(this.redis)
       this.#lastError = null
-      if (kind === 'write') this.#refusal = null
+      if (kind === 'record') this.#refusal = null
       if (this.#breaker.succeed()) {
         this.#logger?.info({}, 'Redis answers again; leaving fallback mode')
         this.#onRecovered()
@@ -112,11 +119,11 @@ export class RedisGate {
     })
   }
 
-  #refused (cause: string, kind: 'read' | 'write'): void {
+  #refused (cause: string, kind: CallKind): void {
     const first = this.writesRefused === null
-    if (kind === 'write') this.#refusal = { cause, atMs: Date.now() }
+    if (kind !== 'read') this.#refusal = { cause, atMs: Date.now() }
     this.#lastError = cause
-    if (first && kind === 'write') this.#logger?.error({ err: cause }, 'Redis refuses writes; creates answer 503 until it accepts them again')
+    if (first && kind !== 'read') this.#logger?.error({ err: cause }, 'Redis refuses writes; creates answer 503 until it accepts them again')
   }
 
   #unreachable (err: unknown): void {

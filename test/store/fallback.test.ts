@@ -22,7 +22,7 @@ function rig (t: Tap.Test, url: string, timeoutMs = 200): Rig {
   const logs: string[] = []
   const client = createRedisClient({ url, rejectUnauthorized: true, maxReconnectDelayMs: 100 })
   const memory = new MemoryJobStore({ ttlSeconds: 3600, maxJobs: 1000 })
-  const log = (level: string) => (_o: object, msg: string) => { logs.push(`${level}: ${msg}`) }
+  const log = (level: string) => (o: object, msg: string) => { logs.push(`${level}: ${msg} ${JSON.stringify(o)}`) }
   const store = new FallbackJobStore({
     memory,
     redis: new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs }),
@@ -117,7 +117,7 @@ t.test('a create whose reply never came may have run: it is held, never run here
   t.teardown(() => server.stop())
   const proxy = await TcpProxy.start(server.port)
   t.teardown(() => proxy.close())
-  const { store, client } = rig(t, proxy.url, 100)
+  const { store, client, logs } = rig(t, proxy.url, 100)
   await waitFor('Redis ready', () => client.isReady)
   proxy.stall()
   const job = await create(store, 'sent into a stalled link')
@@ -125,7 +125,7 @@ t.test('a create whose reply never came may have run: it is held, never run here
   t.same(await store.claim(60_000, 5), [], 'but not queued here: Redis may run it')
   t.equal((await store.lookup(job.job_id)).job?.job_id, job.job_id, 'and answered from here')
   proxy.resume()
-  await waitFor('reconciled', () => store.unsyncedCount === 0)
+  await waitFor('reconciled', () => store.unsyncedCount === 0).catch((err) => { t.comment(`${store.mode} ${String(client.isReady)} ${store.lastRedisError ?? ''}\n${logs.join('\n')}`); throw err })
   const admin = await server.client()
   t.teardown(() => admin.close())
   t.same(await admin.zRange(KEYS.queue, 0, -1), [job.job_id], 'queued once in Redis (the stalled create had run)')
@@ -144,6 +144,9 @@ t.test('Redis refusing writes (full under noeviction): creates fail with a clear
   await admin.configSet('maxmemory', '1mb')
   await t.rejects(create(store, 'refused'), StoreUnavailableError, 'a create answers "unavailable", not "accepted"')
   t.match(store.writesRefused, /OOM/)
+  await store.claim(60_000, 5)
+  await store.reconcile()
+  t.match(store.writesRefused, /OOM/, 'calls that wrote nothing (a claim of an empty queue, the epoch check) prove nothing')
   t.equal(store.mode, 'redis', 'the breaker stays closed: Redis answers')
   t.equal((await store.get(before.job_id))?.job_id, before.job_id, 'reads still come from Redis')
   t.equal(store.unsyncedCount, 0, 'nothing was accepted here that other replicas cannot see')
@@ -231,8 +234,9 @@ t.test('list merges what only this process holds, newest version first', async (
   await server.start()
   await waitFor('Redis ready', () => client.isReady && store.mode === 'redis')
   // Whether the local job was handed over yet or is merged in, each job is listed once.
-  const page = await store.list({ limit: 10 })
-  t.same(page.jobs.map((j) => j.job_id).sort(), [inRedis.job_id, onlyLocal.job_id].sort(), 'each job once, the emptied Redis re-seeded')
+  const listed = async (): Promise<string[]> => (await store.list({ limit: 10 })).jobs.map((j) => j.job_id).sort()
+  await waitFor('the emptied Redis re-seeded', async () => (await listed()).includes(inRedis.job_id))
+  t.same(await listed(), [inRedis.job_id, onlyLocal.job_id].sort(), 'each job once')
   t.equal((await store.list({ limit: 0 })).hasMore, true)
 })
 
