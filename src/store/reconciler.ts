@@ -114,21 +114,21 @@ export class Reconciler {
   }
 
   async checkEpoch (): Promise<void> {
-    this.#checking ??= (async () => {
-      try {
-        const read = await this.#gate.call(async (redis) => await redis.epoch(randomUUID()))
-        if (!read.ok) return
-        const known = this.#epoch
-        this.#epoch = read.value.epoch
-        if (known === null || known === read.value.epoch) return
-        this.#recoveringUntil = Date.now() + this.#recoveryMs
-        this.#logger?.error({ previous_epoch: known, epoch: read.value.epoch }, 'Redis lost its data (its epoch changed): putting back every job this process holds a copy of')
-        await this.reseed()
-      } finally {
-        this.#checking = null
-      }
-    })()
+    // Cleared when settled, not inside the run: a run that ends before its first await would
+    // otherwise clear it before it is even assigned, and no check would ever run again.
+    this.#checking ??= this.#checkEpochNow().finally(() => { this.#checking = null })
     await this.#checking
+  }
+
+  async #checkEpochNow (): Promise<void> {
+    const read = await this.#gate.call(async (redis) => await redis.epoch(randomUUID()))
+    if (!read.ok) return
+    const known = this.#epoch
+    this.#epoch = read.value.epoch
+    if (known === null || known === read.value.epoch) return
+    this.#recoveringUntil = Date.now() + this.#recoveryMs
+    this.#logger?.error({ previous_epoch: known, epoch: read.value.epoch }, 'Redis lost its data (its epoch changed): putting back every job this process holds a copy of')
+    await this.reseed()
   }
 
   /** Puts every copy held here back into Redis (see sync.lua, mode 'reseed'). */
@@ -153,19 +153,17 @@ export class Reconciler {
   /** Hands every ledger job to Redis; concurrent calls share one run. */
   async syncAll (): Promise<void> {
     if (this.ledger.size === 0) return
-    this.#syncing ??= (async () => {
-      let copied = 0
-      try {
-        for (const id of [...this.ledger.keys()]) {
-          if (!this.#gate.reachable) return
-          if (await this.syncOne(id)) copied++
-        }
-      } finally {
-        this.#syncing = null
-        if (copied > 0) this.#logger?.info({ copied, left: this.ledger.size }, 'handed jobs created during the Redis outage over to Redis')
-      }
-    })()
+    this.#syncing ??= this.#syncAllNow().finally(() => { this.#syncing = null })
     await this.#syncing
+  }
+
+  async #syncAllNow (): Promise<void> {
+    let copied = 0
+    for (const id of [...this.ledger.keys()]) {
+      if (!this.#gate.reachable) break
+      if (await this.syncOne(id)) copied++
+    }
+    if (copied > 0) this.#logger?.info({ copied, left: this.ledger.size }, 'handed jobs created during the Redis outage over to Redis')
   }
 
   /** Hands one ledger job to Redis; true once it left the ledger. */

@@ -15,8 +15,8 @@ import { RedisKeys, luaKeyTable } from './keys.js'
 const PARSED_KEPT = 1000
 /** Retries moved from the delayed set into the queue by one claim, at most. */
 const PROMOTE_PER_CLAIM = 100
-/** However long Redis keeps answering a backlog, no call waits longer than this many deadlines. */
-const MAX_DEADLINES_PER_CALL = 4
+/** However long Redis keeps answering a backlog, or this process stays too busy to read, no call waits longer than this many deadlines. */
+const MAX_DEADLINES_PER_CALL = 8
 
 const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
 
@@ -59,7 +59,7 @@ export interface RedisJobStoreOptions {
   ttlSeconds: number
   /**
    * How long Redis may stay silent before a call fails with RedisTimeoutError. A call waiting
-   * behind a backlog that Redis is still answering is not failed (up to 4 such deadlines).
+   * behind a backlog that Redis is still answering is not failed (up to 8 such deadlines).
    */
   timeoutMs: number
   /** Most events kept per job in its stream (default 500). */
@@ -379,25 +379,22 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
     return await new Promise<T>((resolve, reject) => {
       let settled = false
       let due = sentAt + this.#timeoutMs
+      const giveUpAt = sentAt + this.#timeoutMs * MAX_DEADLINES_PER_CALL
       /** Silence is counted from here: the send, or the end of a stretch this process was too busy to send or read. */
       let quietFrom = sentAt
-      let busyMs = 0
       let timer: NodeJS.Timeout
       const check = (): void => {
         const firedAt = performance.now()
-        const late = firedAt - due
-        if (late > Math.min(20, this.#timeoutMs / 5)) {
-          busyMs += late
-          quietFrom = firedAt
-        }
+        if (firedAt - due > Math.min(20, this.#timeoutMs / 5)) quietFrom = firedAt
         // Replies that arrived while this process was busy are read before anything is decided.
         setImmediate(() => {
           if (settled) return
           const now = performance.now()
           const silentMs = now - Math.max(quietFrom, this.#lastReplyAt)
-          if (silentMs < this.#timeoutMs && now - sentAt - busyMs < this.#timeoutMs * MAX_DEADLINES_PER_CALL) {
-            due = now + this.#timeoutMs - silentMs
-            timer = setTimeout(check, this.#timeoutMs - silentMs)
+          if (silentMs < this.#timeoutMs && now < giveUpAt) {
+            const wait = Math.min(this.#timeoutMs - silentMs, giveUpAt - now)
+            due = now + wait
+            timer = setTimeout(check, wait)
             return
           }
           settled = true

@@ -73,6 +73,8 @@ t.test('Redis down at start: creates are queued and run here, and are handed to 
   await t.rejects(store.get('00000000-0000-4000-8000-000000000000'), StoreUnavailableError, 'an id this process does not hold cannot be answered while Redis is down')
   t.equal(store.unsyncedCount, 2)
   await write(store, pending, 2, { enqueue: 'tail' }).catch(() => {})
+  await store.syncToRedis()
+  t.equal(store.unsyncedCount, 2, 'a hand-over tried while Redis is down does nothing (and must not block the next one)')
 
   await server.start()
   await waitFor('Redis ready', () => client.isReady)

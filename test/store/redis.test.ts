@@ -209,3 +209,22 @@ t.test('list drops records evicted behind its back; expired records are trimmed 
   t.equal((await store.stats()).counts.pending, 0, 'stats trim first (by Redis\'s clock)')
   t.equal(await admin.zCard(KEYS.created), 0)
 })
+
+t.test('a process so busy that every timer fires late still gives up on a Redis that never answers', async (t) => {
+  const quick = await connectedStore({ timeoutMs: 50 })
+  server.pause()
+  t.teardown(() => server.resume())
+  // Every timer of this process fires 30 ms late (a machine under heavy load), deadline checks included.
+  const realSetTimeout = globalThis.setTimeout
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => realSetTimeout(fn, (ms ?? 0) + 30)) as typeof setTimeout
+  t.teardown(() => { globalThis.setTimeout = realSetTimeout })
+  const started = performance.now()
+  const outcome = await Promise.race([
+    quick.get('00000000-0000-4000-8000-000000000000').then(() => 'answered', (err: unknown) => err instanceof RedisTimeoutError ? 'timed out' : String(err)),
+    new Promise((resolve) => realSetTimeout(() => resolve('still waiting after 3 s'), 3000))
+  ])
+  globalThis.setTimeout = realSetTimeout
+  server.resume()
+  t.equal(outcome, 'timed out')
+  t.ok(performance.now() - started < 50 * 8 + 200, `gave up within 8 deadlines: ${Math.round(performance.now() - started)} ms`)
+})
