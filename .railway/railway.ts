@@ -32,6 +32,9 @@ export default defineRailway((ctx) => {
       JOB_LEASE_MS: '30000',
       JOB_MAX_ATTEMPTS: '3',
       SHUTDOWN_TIMEOUT_MS: '2000',
+      // Railway's edge proxy is one hop in front of the service: believe its X-Forwarded-For
+      // (the client address the per-IP limits count), and nobody else's.
+      TRUST_PROXY: '1',
       // Secrets are set in Railway, never in this file: keep whatever value the service holds.
       API_KEYS: preserve(),
       ADMIN_KEYS: preserve()

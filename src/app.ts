@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
-import type { Config } from './config.js'
+import { type Config, trustProxyOption } from './config.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin from './plugins/errors.js'
 import httpSecurityPlugin from './plugins/http-security.js'
@@ -44,7 +44,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
       redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'], censor: '***' }
     },
     requestIdHeader: 'x-request-id',
-    trustProxy: true,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT_BYTES,
     return503OnClosing: true
   }).withTypeProvider<TypeBoxTypeProvider>()

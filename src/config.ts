@@ -15,7 +15,9 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true, description: '`false` turns every rate limit off (benchmarks, load tests).' }),
   RATE_LIMIT_CREATE_MAX: Type.Integer({ minimum: 1, maximum: 1000000, default: 10, description: 'Jobs a client (API key, or IP when the API is open) may create per window, across replicas.' }),
   RATE_LIMIT_POLL_MAX: Type.Integer({ minimum: 1, maximum: 10000000, default: 600, description: 'Reads, lists, cancels and deletes of jobs a client may make per window, across replicas.' }),
+  RATE_LIMIT_AUTH_FAILURES_MAX: Type.Integer({ minimum: 1, maximum: 1000000, default: 20, description: 'Wrong API keys a client address may send per window, across replicas; past it, every request with a key from that address answers 429 until the window ends.' }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 86400000, default: 60000, description: 'Length of the rate-limit window (a fixed window per client and budget).' }),
+  TRUST_PROXY: Type.String({ default: '', pattern: '^(|true|false|\\d{1,2}|[0-9A-Fa-f.:/]+(\\s*,\\s*[0-9A-Fa-f.:/]+)*)$', description: 'Whose `X-Forwarded-For` to believe for the client address (the per-IP rate-limit key): empty trusts no proxy; a number of proxy hops (`1` on Railway, whose edge proxy is one hop); comma-separated proxy addresses or CIDRs; `true` believes anyone (only behind a proxy that overwrites the header).' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 10485760, default: 65536, description: 'Largest request body accepted; larger ones answer 413.' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Origins allowed to call the API from a browser: comma-separated (`https://a.example,https://b.example`) or `*`. Empty: no cross-origin access.' }),
   REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$', description: 'redis:// or rediss:// (TLS) URL. Empty: run on the in-memory store only.' }),
@@ -98,6 +100,17 @@ function describe (err: unknown): string {
 /** A config for tests and tools: defaults plus overrides, no process.env. */
 export function defaultConfig (overrides: Partial<Config> = {}): Config {
   return { ...loadConfig({}), ...overrides }
+}
+
+/** TRUST_PROXY as Fastify's `trustProxy` option (a number of hops: the first `n` addresses of the chain, nearest first). */
+export function trustProxyOption (value: string): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (value === '' || value === 'false') return false
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return value.split(',').map((part) => part.trim())
 }
 
 /** redis://user:secret@host -> redis://user:***@host, for logs and health output. */

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { Config } from '../config.js'
+import { AuthFailureThrottle } from '../auth/failure-throttle.js'
 import { KeyRing, OPEN_ACCESS, type Principal, keyFromHeaders } from '../auth/keys.js'
 
 /** Who may call a route: anyone, any valid key (the default), or an admin key. */
@@ -35,6 +36,16 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
     })
     return
   }
+  // Counted in the store (registered after this plugin, used at request time), so replicas share it.
+  const throttle = config.RATE_LIMIT_ENABLED
+    ? new AuthFailureThrottle({ counter: () => app.store, max: config.RATE_LIMIT_AUTH_FAILURES_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS })
+    : null
+  const tooMany = (reply: FastifyReply, ms: number): void => {
+    reply.code(429).header('retry-after', String(Math.max(1, Math.ceil(ms / 1000)))).send({
+      error: 'too_many_auth_failures',
+      message: `Too many wrong API keys from this address; retry in ${Math.max(1, Math.ceil(ms / 1000))} s`
+    })
+  }
   app.addHook('onRequest', (request, reply, done) => {
     // routeOptions builds a new object on every read: read it once.
     const route = request.routeOptions
@@ -48,11 +59,23 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
       done()
       return
     }
+    const blockedMs = key === null ? 0 : throttle?.blockedFor(request.ip) ?? 0
+    if (blockedMs > 0) {
+      tooMany(reply, blockedMs)
+      return
+    }
     if (principal === null) {
-      reply.code(401).header('www-authenticate', 'Bearer').send({
-        error: 'unauthorized',
-        message: key === null ? 'Send an API key: Authorization: Bearer <key> (or X-API-Key)' : 'The API key is not valid'
-      })
+      const unauthorized = (): void => {
+        reply.code(401).header('www-authenticate', 'Bearer').send({
+          error: 'unauthorized',
+          message: key === null ? 'Send an API key: Authorization: Bearer <key> (or X-API-Key)' : 'The API key is not valid'
+        })
+      }
+      if (key === null || throttle === null) {
+        unauthorized()
+        return
+      }
+      throttle.failed(request.ip).then((ms) => { if (ms > 0) tooMany(reply, ms); else unauthorized() }, unauthorized)
       return
     }
     if (access === 'admin' && !principal.admin) {

@@ -33,8 +33,9 @@ const rateLimitPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { co
       )
     }
 
-    child (routeOptions: { config?: { budget?: RateBudget } }): SharedWindowStore {
-      return new SharedWindowStore(`${routeOptions.config?.budget ?? 'other'}:`)
+    /** @fastify/rate-limit passes the route's merged settings, the route itself under `routeInfo`. */
+    child (settings: { routeInfo?: { config?: { budget?: RateBudget } } }): SharedWindowStore {
+      return new SharedWindowStore(`${settings.routeInfo?.config?.budget ?? 'other'}:`)
     }
   }
 
@@ -51,12 +52,17 @@ const rateLimitPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { co
     global: false,
     store: SharedWindowStore as never,
     keyGenerator: (request) => request.principal?.tenant != null ? `key:${request.principal.tenant}` : `ip:${request.ip}`,
-    errorResponseBuilder: (_request, context) => ({
+    errorResponseBuilder: (request, context) => ({
       statusCode: 429,
       error: 'rate_limited',
-      message: `Rate limit reached: ${context.max} requests per ${context.after}; retry in ${Math.ceil(context.ttl / 1000)} s`
+      message: `Rate limit reached: ${context.max} ${request.routeOptions.config.budget === 'create' ? 'creates' : 'reads'} per ${duration(config.RATE_LIMIT_WINDOW_MS)}; retry in ${Math.ceil(context.ttl / 1000)} s`
     })
   })
+}
+
+/** 60000 -> "60 s", 1500 -> "1.5 s". */
+function duration (ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`
 }
 
 export default fp(rateLimitPlugin, { name: 'rate-limit', dependencies: ['store', 'auth'] })
