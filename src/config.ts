@@ -113,7 +113,14 @@ export function trustProxyOption (value: string): boolean | string[] | ((address
   return value.split(',').map((part) => part.trim())
 }
 
-/** redis://user:secret@host -> redis://user:***@host, for logs and health output. */
+/**
+ * redis://user:secret@host -> redis://user:***@host, for logs and health output. The user info
+ * ends at the last @ before the path, so a password holding @ or : is hidden whole.
+ */
 export function redactUrl (url: string): string {
-  return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@').replace(/(\/\/)([^:/@]+)@/, '$1***@')
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i.exec(url)
+  if (match === null) return url
+  const [whole, scheme, userinfo] = match as unknown as [string, string, string]
+  const colon = userinfo.indexOf(':')
+  return `${scheme}${colon === -1 ? '***' : `${userinfo.slice(0, colon)}:***`}@${url.slice(whole.length)}`
 }

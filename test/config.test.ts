@@ -28,6 +28,9 @@ t.test('Redis credentials are redacted from URLs', async (t) => {
   t.equal(redactUrl('rediss://:s3cret@host:6380/0'), 'rediss://:***@host:6380/0')
   t.equal(redactUrl('redis://token@host'), 'redis://***@host')
   t.equal(redactUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379')
+  t.equal(redactUrl('redis://default:p@ss:w0rd@host:6379'), 'redis://default:***@host:6379', 'an @ and a : in the password')
+  t.equal(redactUrl('redis://default:p%40ss@host'), 'redis://default:***@host', 'a percent-encoded @')
+  t.equal(redactUrl('rediss://user:a@b@c@host/0?x=@'), 'rediss://user:***@host/0?x=@', 'nothing of the password, whatever it holds')
 })
 
 t.test('the README documents every variable with its default', async (t) => {

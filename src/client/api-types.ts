@@ -475,7 +475,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The job id returned on creation */
+                    /** @description The job id returned on creation: a UUID in its canonical form (either case) */
                     job_id: string;
                 };
                 cookie?: never;
@@ -696,7 +696,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The job id returned on creation */
+                    /** @description The job id returned on creation: a UUID in its canonical form (either case) */
                     job_id: string;
                 };
                 cookie?: never;
@@ -940,7 +940,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The job id returned on creation */
+                    /** @description The job id returned on creation: a UUID in its canonical form (either case) */
                     job_id: string;
                 };
                 cookie?: never;
@@ -1351,7 +1351,7 @@ export interface paths {
                     "last-event-id"?: string;
                 };
                 path: {
-                    /** @description The job id returned on creation */
+                    /** @description The job id returned on creation: a UUID in its canonical form (either case) */
                     job_id: string;
                 };
                 cookie?: never;

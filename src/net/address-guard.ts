@@ -18,13 +18,34 @@ export type AddressPolicy = (address: string) => boolean
 /**
  * Only globally routable unicast addresses: no loopback, private (RFC 1918, ULA), link-local
  * (cloud metadata at 169.254.169.254 included), carrier-grade NAT, multicast or reserved.
- * IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
+ * IPv6 forms that carry an IPv4 address (mapped, 6to4, NAT64) are judged as that address; the
+ * deprecated IPv4-compatible form (`::a.b.c.d`) and Teredo, whose embedded address is obscured,
+ * are refused.
  */
 export const publicAddressesOnly: AddressPolicy = (address) => {
   if (!ipaddr.isValid(address)) return false
-  let parsed = ipaddr.parse(address)
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) parsed = (parsed as ipaddr.IPv6).toIPv4Address()
-  return parsed.range() === 'unicast'
+  const parsed = ipaddr.parse(address)
+  if (parsed.kind() === 'ipv4') return parsed.range() === 'unicast'
+  // ipaddr.js reads any `::a.b.c.d` as IPv4-mapped; the URL parser writes the digits out as they are.
+  const v6 = ipaddr.parse(new URL(`http://[${address}]`).hostname.slice(1, -1)) as ipaddr.IPv6
+  const embedded = embeddedIPv4(v6)
+  if (embedded !== undefined) return embedded !== null && embedded.range() === 'unicast'
+  return v6.range() === 'unicast'
+}
+
+/** The IPv4 address an IPv6 form carries; null: a form that carries one but is refused; undefined: none. */
+function embeddedIPv4 (v6: ipaddr.IPv6): ipaddr.IPv4 | null | undefined {
+  const parts = v6.parts
+  const v4 = (high: number, low: number): ipaddr.IPv4 => new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff])
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address()
+  // 6to4: 2002:AABB:CCDD::/48 carries AA.BB.CC.DD.
+  if (parts[0] === 0x2002) return v4(parts[1] as number, parts[2] as number)
+  // NAT64 (RFC 6052 well-known prefix): 64:ff9b::/96 carries its last 32 bits.
+  if (parts[0] === 0x64 && parts[1] === 0xff9b && parts.slice(2, 6).every((p) => p === 0)) return v4(parts[6] as number, parts[7] as number)
+  // Teredo (2001::/32), and the deprecated IPv4-compatible form (::/96 but :: and ::1).
+  if (parts[0] === 0x2001 && parts[1] === 0) return null
+  if (parts.slice(0, 6).every((p) => p === 0) && ((parts[6] as number) !== 0 || (parts[7] as number) > 1)) return null
+  return undefined
 }
 
 export const anyAddress: AddressPolicy = () => true

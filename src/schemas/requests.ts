@@ -36,7 +36,7 @@ export const CreateResearchBody = Type.Object({
 export type CreateResearchInput = Static<typeof CreateResearchBody>
 
 export const JobIdParams = Type.Object({
-  job_id: Type.String({ format: 'uuid', description: 'The job id returned on creation' })
+  job_id: Type.String({ pattern: '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$', description: 'The job id returned on creation: a UUID in its canonical form (either case)' })
 })
 
 export const ListJobsQuery = Type.Object({

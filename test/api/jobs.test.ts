@@ -86,7 +86,7 @@ t.test('GET: 404 for unknown ids, 400 for ids that are not UUIDs, upper-case UUI
   for (const bad of ['123', 'job:abc', `${UNKNOWN}x`, '%2A']) {
     const res = await app.inject({ url: `/v1/jobs/${bad}` })
     t.equal(res.statusCode, 400, bad)
-    t.match(json(res), { error: 'validation_error', message: /params\/job_id must match format "uuid"/ })
+    t.match(json(res), { error: 'validation_error', message: /params\/job_id must be a UUID: 32 hex digits as 8-4-4-4-12/ })
   }
   const job = await createJob(app)
   t.equal((await app.inject({ url: `/v1/jobs/${job.job_id.toUpperCase()}` })).statusCode, 200)
@@ -190,4 +190,15 @@ t.test('the store being full answers 503 with Retry-After, not 500', async (t) =
   t.equal(res.statusCode, 503)
   t.equal(res.headers['retry-after'], '5')
   t.match(json(res), { error: 'store_full', message: /full/ })
+})
+
+t.test('job ids are canonical UUIDs: other spellings of one (urn:uuid:, braces) are a 400, and never reach the store', async (t) => {
+  const app = await startApp(t)
+  const job = await createJob(app, { query: 'canonical ids', depth: 'quick' })
+  for (const id of [`urn:uuid:${job.job_id as string}`, `{${job.job_id as string}}`, (job.job_id as string).replaceAll('-', '')]) {
+    const res = await app.inject({ url: `/v1/jobs/${encodeURIComponent(id)}` })
+    t.equal(res.statusCode, 400, id)
+    t.equal(json(res).error, 'validation_error')
+  }
+  t.equal((await app.inject({ url: `/v1/jobs/${(job.job_id as string).toUpperCase()}` })).statusCode, 200, 'upper case is the same id')
 })

@@ -103,3 +103,10 @@ t.test('which addresses count as public', async (t) => {
   }
   t.match(new BlockedAddressError('db.internal', '10.0.0.5').message, 'db.internal resolves to 10.0.0.5')
 })
+
+t.test('IPv6 forms that carry an IPv4 address are judged by it, or refused: IPv4-compatible, 6to4, Teredo, NAT64', async (t) => {
+  for (const address of ['::127.0.0.1', '::a9fe:a9fe', '::8.8.8.8', '2002:7f00:1::1', '2002:c0a8:101::1', '2002:a9fe:a9fe::', '64:ff9b::a9fe:a9fe', '64:ff9b::10.0.0.1', '2001:0:4136:e378:8000:63bf:3fff:fdd2']) {
+    t.notOk(publicAddressesOnly(address), `${address} refused`)
+  }
+  for (const address of ['2002:808:808::1', '64:ff9b::808:808']) t.ok(publicAddressesOnly(address), `${address} (carries 8.8.8.8) allowed`)
+})
