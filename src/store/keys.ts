@@ -6,7 +6,7 @@ import { JOB_STATUSES, type JobStatusName } from '../schemas/job.js'
  * alone.
  */
 export const SCRIPT_KEY_NAMES = [
-  'job', 'events', 'created', 'expiry', 'queue', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch',
+  'job', 'events', 'created', 'owner_created', 'expiry', 'queue', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch',
   ...JOB_STATUSES.map((status) => `status_${status}`)
 ] as const
 
@@ -49,6 +49,11 @@ export class RedisKeys {
     return `${this.prefix}job:${id}:events`
   }
 
+  /** One tenant's jobs by creation time: its list costs its own jobs, not everyone's. */
+  ownerCreated (owner: string): string {
+    return `${this.prefix}jobs:created:owner:${owner}`
+  }
+
   status (status: JobStatusName): string {
     return `${this.prefix}jobs:status:${status}`
   }
@@ -62,10 +67,10 @@ export class RedisKeys {
   }
 
   /** KEYS for a job script, in SCRIPT_KEY_NAMES order; `id` null for scripts about no one job. */
-  forScript (id: string | null): string[] {
+  forScript (id: string | null, owner: string | null = null): string[] {
     const job = id ?? ''
     return [
-      this.job(job), this.events(job), this.created, this.expiry, this.queue, this.leases, this.fences, this.delayed, this.seq, this.webhooks, this.epoch,
+      this.job(job), this.events(job), this.created, this.ownerCreated(owner ?? ''), this.expiry, this.queue, this.leases, this.fences, this.delayed, this.seq, this.webhooks, this.epoch,
       ...JOB_STATUSES.map((status) => this.status(status))
     ]
   }

@@ -33,6 +33,8 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
   readonly #leases = new Map<string, Lease>()
   /** Webhook deliveries due (ms), for jobs written here. */
   readonly #webhooksDue = new Map<string, number>()
+  /** Each tenant's job ids: a tenant's list looks at its own jobs only. */
+  readonly #byOwner = new Map<string, Set<string>>()
   readonly #ttlSeconds: number
   readonly #maxJobs: number
   readonly #evictBatch: number
@@ -170,15 +172,19 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     this.unqueue(id)
     this.#delayed.delete(id)
     this.#leases.delete(id)
-    this.#evictable.delete(id)
-    return this.#entries.delete(id)
+    const held = this.#entries.has(id)
+    this.#drop(id)
+    return held
   }
 
   /** `include` narrows the list to some ids (the fallback store lists only records Redis lacks). */
   async list (query: ListQuery, include?: (id: string) => boolean): Promise<ListPage> {
     const now = this.#now()
     const matches: StoredJob[] = []
-    for (const { job, expiresAtMs } of this.#entries.values()) {
+    const candidates = query.owner === undefined
+      ? this.#entries.values()
+      : [...this.#byOwner.get(query.owner) ?? []].map((id) => this.#entries.get(id) as Entry)
+    for (const { job, expiresAtMs } of candidates) {
       if (expiresAtMs <= now) continue
       if (include !== undefined && !include(job.job_id)) continue
       if (!matchesQuery(job, query)) continue
@@ -268,8 +274,13 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
   }
 
   #drop (id: string): void {
+    const owner = this.#entries.get(id)?.job.owner
     this.#entries.delete(id)
     this.#evictable.delete(id)
+    if (owner == null) return
+    const ids = this.#byOwner.get(owner)
+    ids?.delete(id)
+    if (ids?.size === 0) this.#byOwner.delete(owner)
   }
 
   /** Keeps the queue, retry and lease entries in step with the record, as put.lua does in Redis. */
@@ -291,6 +302,11 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     const expiresAtMs = Date.parse(job.expires_at)
     if (!this.#entries.delete(id) && this.#entries.size >= this.#maxJobs) this.#makeRoom()
     this.#entries.set(id, { job, expiresAtMs, cached })
+    if (job.owner != null) {
+      let ids = this.#byOwner.get(job.owner)
+      if (ids === undefined) this.#byOwner.set(job.owner, ids = new Set())
+      ids.add(id)
+    }
     this.#evictable.delete(id)
     if (cached || isFinal(job.status)) this.#evictable.add(id)
   }

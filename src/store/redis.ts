@@ -149,7 +149,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   async put (job: StoredJob, expectedVersion: number, options: PutOptions = {}): Promise<PutResult> {
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds)
     const { enqueue } = options
-    const reply = await this.#script<[number, (string | null)?, string?]>(SCRIPTS.put, job.job_id, [JSON.stringify({
+    const reply = await this.#script<[number, (string | null)?, string?]>(SCRIPTS.put, [JSON.stringify({
       expected: expectedVersion,
       ttl: this.#ttlSeconds,
       created_ms: createdMs(written),
@@ -162,8 +162,9 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
       amend_final: options.amendFinal === true,
       fence: options.fence,
       lease_ms: options.leaseMs,
-      takeover: options.takeover === true
-    }), serializeJob(written), job.job_id])
+      takeover: options.takeover === true,
+      owned: written.owner != null
+    }), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner })
     if (reply[0] === 1) return { ok: true, job: written, authoritative: true }
     const current = reply[1] == null ? null : parseLive(reply[1])
     return { ok: false, reason: reply[2] === 'fenced' ? 'fenced' : 'conflict', current }
@@ -173,7 +174,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   async sync (job: StoredJob, options: SyncOptions): Promise<boolean> {
     const ttlMs = Date.parse(job.expires_at) - Date.now()
     if (ttlMs <= 0) return false
-    return await this.#script<number>(SCRIPTS.sync, job.job_id, [JSON.stringify({
+    return await this.#script<number>(SCRIPTS.sync, [JSON.stringify({
       mode: options.mode,
       base: options.base ?? 0,
       version: job.version,
@@ -184,29 +185,30 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
       delay_ms: options.delayMs ?? 0,
       webhook: webhookDue(job),
       fence: options.claim?.fence,
-      lease_ms: options.claim?.leaseMs
-    }), serializeJob(job), job.job_id]) === 1
+      lease_ms: options.claim?.leaseMs,
+      owned: job.owner != null
+    }), serializeJob(job), job.job_id], { id: job.job_id, owner: job.owner }) === 1
   }
 
   async claim (leaseMs: number, limit: number): Promise<Claim[]> {
-    const rows = await this.#script<Array<[string, string, string]>>(SCRIPTS.claim, null, [JSON.stringify({ lease_ms: leaseMs, limit, promote: PROMOTE_PER_CLAIM })])
+    const rows = await this.#script<Array<[string, string, string]>>(SCRIPTS.claim, [JSON.stringify({ lease_ms: leaseMs, limit, promote: PROMOTE_PER_CLAIM })])
     return rows.map(([, fence, json]) => ({ job: JSON.parse(json) as StoredJob, fence }))
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
-    return await this.#script<number>(SCRIPTS.renew, null, [id, fence, String(leaseMs)]) === 1 ? 'renewed' : 'lost'
+    return await this.#script<number>(SCRIPTS.renew, [id, fence, String(leaseMs)]) === 1 ? 'renewed' : 'lost'
   }
 
   async expiredLeases (limit: number): Promise<string[]> {
-    return await this.#script<string[]>(SCRIPTS.expiredLeases, null, [String(limit)])
+    return await this.#script<string[]>(SCRIPTS.expiredLeases, [String(limit)])
   }
 
   async dropLease (id: string): Promise<void> {
-    await this.#script(SCRIPTS.dropLease, null, [id])
+    await this.#script(SCRIPTS.dropLease, [id])
   }
 
   async sweepOrphans (limit: number): Promise<number> {
-    const [pending, processing, repaired] = await this.#script<[number, number, number]>(SCRIPTS.sweepOrphans, null, [JSON.stringify({
+    const [pending, processing, repaired] = await this.#script<[number, number, number]>(SCRIPTS.sweepOrphans, [JSON.stringify({
       pending_from: this.#sweep.pending, processing_from: this.#sweep.processing, count: limit
     })])
     this.#sweep.pending = pending
@@ -215,12 +217,12 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   }
 
   async claimWebhooks (leaseMs: number, limit: number): Promise<string[]> {
-    return await this.#script<string[]>(SCRIPTS.webhookClaim, null, [String(leaseMs), String(limit)])
+    return await this.#script<string[]>(SCRIPTS.webhookClaim, [String(leaseMs), String(limit)])
   }
 
   async scheduleWebhook (id: string, delayMs: number | null): Promise<void> {
     if (delayMs === null) await this.#send(['ZREM', this.keys.webhooks, id])
-    else await this.#script(SCRIPTS.webhookSchedule, null, [id, String(Math.max(0, Math.round(delayMs)))])
+    else await this.#script(SCRIPTS.webhookSchedule, [id, String(Math.max(0, Math.round(delayMs)))])
   }
 
   /** The job's events after `afterId` (exclusive), oldest first, from its stream. */
@@ -234,17 +236,19 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
 
   async delete (id: string): Promise<boolean> {
     this.#parsed.delete(id)
-    return await this.#script<number>(SCRIPTS.delete, id, [id]) === 1
+    return await this.#script<number>(SCRIPTS.delete, [id], { id }) === 1
   }
 
+  /** From the tenant's own index when the query names one, so one tenant's list never scans another's jobs. */
   async list (query: ListQuery): Promise<ListPage> {
     await this.#trimIndexes()
+    const index = query.owner === undefined ? this.keys.created : this.keys.ownerCreated(query.owner)
     const jobs: StoredJob[] = []
     const batch = Math.min(Math.max(query.limit * 2, 20), 500)
     let max = query.after === undefined ? '+inf' : String(query.after.createdMs)
     let offset = 0
     for (;;) {
-      const entries = scoredMembers(await this.#send<unknown[]>(['ZRANGE', this.keys.created, max, '-inf', 'BYSCORE', 'REV', 'LIMIT', String(offset), String(batch), 'WITHSCORES']))
+      const entries = scoredMembers(await this.#send<unknown[]>(['ZRANGE', index, max, '-inf', 'BYSCORE', 'REV', 'LIMIT', String(offset), String(batch), 'WITHSCORES']))
       if (entries.length === 0) return { jobs, hasMore: false }
       const ids = entries.filter(([id, score]) => isAfterCursor(score, id, query.after)).map(([id]) => id)
       const records = ids.length === 0 ? [] : await this.#send<Array<string | null>>(['MGET', ...ids.map((id) => this.keys.job(id))])
@@ -252,14 +256,15 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
       let full = false
       for (let i = 0; i < ids.length && !full; i++) {
         const json = records[i]
-        if (json == null) { vanished.push(ids[i] as string); continue }
-        const job = parseLive(json)
-        if (job === null || !matchesQuery(job, query)) continue
+        const job = json == null ? null : parseLive(json)
+        // Expired, evicted or deleted: a tenant's index is cleaned here, as it is read.
+        if (job === null) { vanished.push(ids[i] as string); continue }
+        if (!matchesQuery(job, query)) continue
         if (jobs.length === query.limit) full = true
         else jobs.push(job)
       }
       // Evicted or expired before the trim saw them: drop them from the index now.
-      if (vanished.length > 0) await this.#send(['ZREM', this.keys.created, ...vanished])
+      if (vanished.length > 0) await this.#send(['ZREM', index, ...vanished])
       if (full) return { jobs, hasMore: true }
       if (entries.length < batch) return { jobs, hasMore: false }
       // Continue at the last score seen; entries sharing it that were already read are skipped by offset.
@@ -281,7 +286,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
       this.#send<number>(['ZCARD', this.keys.queue]),
       this.#send<number>(['ZCARD', this.keys.delayed]),
       this.#send<string[]>(['ZRANGE', this.keys.queue, '0', '0']),
-      this.#script<string[]>(SCRIPTS.liveLeases, null, ['10000']),
+      this.#script<string[]>(SCRIPTS.liveLeases, ['10000']),
       ...JOB_STATUSES.map((status) => this.#send<number>(['ZCARD', this.keys.status(status)]))
     ])
     const result: QueueStats = { counts: emptyCounts(), queued, delayed, oldestQueuedAt: null, leasesByWorker: {} }
@@ -297,7 +302,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
 
   /** Reads this Redis's data generation, founding it with `candidate` when none is stored. */
   async epoch (candidate: string): Promise<{ epoch: string, founded: boolean }> {
-    const [epoch, founded] = await this.#script<[string, number]>(SCRIPTS.epoch, null, [candidate])
+    const [epoch, founded] = await this.#script<[string, number]>(SCRIPTS.epoch, [candidate])
     return { epoch, founded: founded === 1 }
   }
 
@@ -334,11 +339,12 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
     const now = Date.now()
     if (now - this.#lastTrimMs < 1000) return
     this.#lastTrimMs = now
-    await this.#script(SCRIPTS.trim, null, ['1000'])
+    await this.#script(SCRIPTS.trim, ['1000'])
   }
 
-  async #script<T> (script: LuaScript, id: string | null, args: string[]): Promise<T> {
-    return await this.#evalsha<T>(script, this.keys.forScript(id), args)
+  /** A job script, with the keys of the job (and tenant) it is about, if any. */
+  async #script<T> (script: LuaScript, args: string[], about: { id?: string, owner?: string | null } = {}): Promise<T> {
+    return await this.#evalsha<T>(script, this.keys.forScript(about.id ?? null, about.owner ?? null), args)
   }
 
   async #evalsha<T> (script: LuaScript, keys: string[], args: string[]): Promise<T> {

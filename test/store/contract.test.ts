@@ -180,6 +180,28 @@ for (const [name, make] of Object.entries(STORES)) {
       t.ok(failed.jobs.every((j) => j.status === 'failed'))
     })
 
+    t.test('a tenant\'s list holds only its jobs, paged by cursor, newest first', async (t) => {
+      const store = await make(t)
+      const mine: string[] = []
+      for (let i = 0; i < 7; i++) {
+        const owner = i % 3 === 0 ? 'alice' : 'bob'
+        const job = await write(store, { ...newJob(`q${i}`, 'quick', new Date(Date.parse('2026-01-01T00:00:00Z') + i)), owner }, 0)
+        if (owner === 'alice') mine.unshift(job.job_id)
+      }
+      const seen: string[] = []
+      let after
+      for (let pages = 0; pages < 10; pages++) {
+        const page = await store.list({ limit: 2, owner: 'alice', after })
+        seen.push(...page.jobs.map((j) => j.job_id))
+        if (!page.hasMore) break
+        after = decodeCursor(encodeCursor(page.jobs.at(-1) as StoredJob)) ?? undefined
+      }
+      t.same(seen, mine)
+      await store.delete(mine[0] as string)
+      t.same((await store.list({ limit: 10, owner: 'alice' })).jobs.map((j) => j.job_id), mine.slice(1), 'a deleted job leaves it')
+      t.same((await store.list({ limit: 10, owner: 'carol' })).jobs, [])
+    })
+
     t.test('a final write with a pending webhook queues its delivery; claims hold it for a while', async (t) => {
       const store = await make(t)
       const job = await create(store)

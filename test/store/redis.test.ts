@@ -195,6 +195,22 @@ t.test('an unchanged record is parsed once and shared by repeated reads; any cha
   t.equal((await store.get(job.job_id))?.current_step, 'Written by another replica', 'a write from elsewhere is seen at once')
 })
 
+t.test('a tenant\'s list reads its own index: its cost does not grow with other tenants\' jobs', async (t) => {
+  const sent: string[] = []
+  const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
+  connectInBackground(client)
+  await once(client, 'ready')
+  t.teardown(() => client.destroy())
+  const counted = new RedisJobStore(client, { ttlSeconds: 600, timeoutMs: 500, onCommand: (command) => sent.push(command) })
+  const alice = await counted.put({ ...newJob('the only one of alice', 'quick', new Date(Date.parse('2026-01-01T00:00:00Z'))), owner: 'alice' }, 0)
+  for (let i = 0; i < 300; i++) await counted.put({ ...newJob(`bob ${i}`, 'quick'), owner: 'bob' }, 0)
+  sent.length = 0
+  const page = await counted.list({ limit: 20, owner: 'alice' })
+  t.same(page.jobs.map((j) => j.job_id), [alice.ok ? alice.job.job_id : ''])
+  t.same(sent.filter((c) => c !== 'trim'), ['ZRANGE', 'MGET'], `one page of the tenant's own index: ${sent.join(' ')}`)
+  t.ok(await admin.ttl(KEYS.ownerCreated('alice')) > 500, 'a tenant\'s index lives as long as its newest job')
+})
+
 t.test('list drops records evicted behind its back; expired records are trimmed from the indexes', async (t) => {
   const a = await create()
   const b = await create()

@@ -2,7 +2,8 @@
 -- ARGV[1] options: expected (version; 0: must not exist), ttl (s), created_ms, status,
 --   enqueue ('' | 'tail' | 'head' | 'delayed'), retry_in_ms, event (event data JSON),
 --   max_events, webhook (true: final with a webhook to deliver), amend_final, fence (the
---   writer's claim), lease_ms (extend the lease of a processing write), takeover (reaper)
+--   writer's claim), lease_ms (extend the lease of a processing write), takeover (reaper),
+--   owned (the record has a tenant: a new one joins its tenant's index)
 -- ARGV[2] record JSON   ARGV[3] job id
 -- Returns {1} when written; {0, current} on a version or final-state conflict ({0} when the
 -- record is gone); {0, current, 'fenced'} when the claim moved on or a taken-over lease is alive.
@@ -33,7 +34,7 @@ if o.takeover then
   end
 end
 redis.call('SETEX', K.job, o.ttl, ARGV[2])
-index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000)
+index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.owned)
 if o.status ~= 'processing' then
   end_claim(id)
 elseif o.lease_ms then

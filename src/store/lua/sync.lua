@@ -8,7 +8,7 @@
 --     version above Redis's.
 -- ARGV[1] options: mode, base, version, ttl_ms (remaining), created_ms, status, queue (true: a
 --   pending job nobody runs: queue it), delay_ms (queue it only after this long), webhook,
---   fence and lease_ms (a claim held here: it moves with the record)
+--   fence and lease_ms (a claim held here: it moves with the record), owned (see put.lua)
 -- ARGV[2] record JSON   ARGV[3] job id
 -- Returns 1 when copied, 0 when Redis's record wins.
 local o = cjson.decode(ARGV[1])
@@ -34,7 +34,7 @@ if current then
   end
 end
 redis.call('SET', K.job, json, 'PX', o.ttl_ms)
-index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms)
+index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms, o.owned)
 if o.fence then
   redis.call('HSET', K.fences, id, o.fence)
   redis.call('ZADD', K.leases, now + o.lease_ms, id)

@@ -47,10 +47,15 @@ local function end_claim(id)
 end
 
 -- Keeps the indexes of one record in step with a write of it: creation order (new records
--- only), expiry, status set. `previous` is the status held before (nil for a new record).
-local function index_record(id, previous, status, created_ms, expires_ms)
+-- only, also in its tenant's index when `owned`, which lives as long as the tenant's newest
+-- job), expiry, status set. `previous` is the status held before (nil for a new record).
+local function index_record(id, previous, status, created_ms, expires_ms, owned)
   if not previous then
     redis.call('ZADD', K.created, created_ms, id)
+    if owned then
+      redis.call('ZADD', K.owner_created, created_ms, id)
+      redis.call('PEXPIREAT', K.owner_created, expires_ms)
+    end
   elseif previous ~= status then
     redis.call('ZREM', status_key(previous), id)
   end
