@@ -69,7 +69,13 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
 
   await app.register(researchRoutes)
   await app.register(jobRoutes)
-  await app.register(eventRoutes, { heartbeatMs: config.SSE_HEARTBEAT_MS, pollMs: config.SSE_POLL_MS })
+  await app.register(eventRoutes, {
+    heartbeatMs: config.SSE_HEARTBEAT_MS,
+    pollMs: config.SSE_POLL_MS,
+    maxStreams: config.SSE_MAX_STREAMS,
+    maxStreamsPerClient: config.SSE_MAX_STREAMS_PER_CLIENT,
+    ttlSeconds: config.JOB_TTL_SECONDS
+  })
   await app.register(healthRoutes, { version: VERSION })
   await app.register(statsRoutes)
   await app.register(metricsRoutes)

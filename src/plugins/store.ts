@@ -22,6 +22,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
   const memory = new MemoryJobStore({ ttlSeconds: config.JOB_TTL_SECONDS, maxJobs: config.MEMORY_MAX_JOBS })
   let client: RedisClient | undefined
   let redis: RedisJobStore | undefined
+  let subscriber: RedisClient | undefined
   let lastErrorLog = 0
   if (config.REDIS_URL !== '') {
     client = createRedisClient({
@@ -57,7 +58,10 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
     logger: log,
     onFallback: (operation) => app.metrics.fallback(operation)
   })
-  if (client !== undefined) connectInBackground(client)
+  if (client !== undefined && redis !== undefined) {
+    connectInBackground(client)
+    subscriber = subscribeToNotices(client, redis.keys.notices, store)
+  }
 
   const sweeper = setInterval(() => memory.sweep(), SWEEP_INTERVAL_MS)
   sweeper.unref()
@@ -65,6 +69,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
   app.addHook('onClose', async () => {
     clearInterval(sweeper)
     store.close()
+    subscriber?.destroy()
     if (client === undefined) return
     // Last chance to hand what only this process holds to Redis.
     await store.syncToRedis()
@@ -78,6 +83,31 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
       client.destroy()
     }
   })
+}
+
+/**
+ * One subscriber connection per process for the record-change notices every write publishes;
+ * node-redis subscribes again on every reconnect before it is ready, and then every waiter is
+ * woken to read again, since notices may have been missed meanwhile.
+ */
+function subscribeToNotices (client: RedisClient, channel: string, store: FallbackJobStore): RedisClient {
+  const subscriber = client.duplicate()
+  subscriber.on('error', () => { /* the main client reports Redis errors */ })
+  subscriber.on('reconnecting', () => store.notices.lost())
+  subscriber.on('end', () => store.notices.lost())
+  let subscribed = false
+  subscriber.on('ready', () => {
+    if (subscribed) {
+      store.notices.resynced()
+      return
+    }
+    subscriber.subscribe(channel, (message) => store.notices.emitMessage(message)).then(() => {
+      subscribed = true
+      store.notices.resynced()
+    }, () => { /* tried again at the next ready */ })
+  })
+  connectInBackground(subscriber)
+  return subscriber
 }
 
 export default fp(storePlugin, { name: 'store', dependencies: ['metrics'] })

@@ -10,6 +10,7 @@ import type { MemoryJobStore } from './memory.js'
 import type { RedisJobStore } from './redis.js'
 import { type CallKind, type Failure, RedisGate, type StoreLogger } from './redis-gate.js'
 import { Reconciler } from './reconciler.js'
+import { JobNotices } from './notices.js'
 
 export type { StoreLogger }
 export { StoreUnavailableError }
@@ -42,6 +43,7 @@ export interface FallbackJobStoreOptions {
 }
 
 const LOCAL_WINDOWS_MAX = 10_000
+const TRUSTED_MAX = 100_000
 
 /**
  * The store every route and the runner use; its rules, each in one place:
@@ -67,6 +69,14 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   readonly #localWindows = new Map<string, { count: number, endsAt: number }>()
   /** Idempotency claims made here while Redis cannot hold them (bounded, oldest dropped first). */
   readonly #localClaims = new Map<string, { value: string, expiresAt: number }>()
+  /**
+   * Jobs whose final copy here is known to be current: a final record changes only by a
+   * webhook amendment or a delete, and either publishes a notice that drops the id from here.
+   * Reads of them need no Redis round trip while notices arrive.
+   */
+  readonly #trusted = new Map<string, true>()
+  /** Changes of records, for readers that wait for them (event streams, long polls). */
+  readonly notices: JobNotices
 
   constructor (options: FallbackJobStoreOptions) {
     this.#memory = options.memory
@@ -75,6 +85,14 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     this.#visibilityGraceMs = options.visibilityGraceMs ?? 300_000
     this.#onFallback = options.onFallback
     const redis = options.redis
+    this.notices = new JobNotices(redis === undefined)
+    this.notices.onNotice((notice) => {
+      const copy = this.#memory.peek(notice.id)
+      if (copy !== null && copy.version >= notice.version && notice.status !== 'deleted') return
+      this.#trusted.delete(notice.id)
+      if (notice.status === 'deleted') void this.#memory.delete(notice.id)
+    })
+    this.notices.onResync(() => this.#trusted.clear())
     if (redis === undefined) return
     this.#gate = new RedisGate(redis, { breakerMs: options.breakerMs, logger: options.logger, onRecovered: () => { void this.#reconciler?.syncAll() } })
     const reconciler = new Reconciler({ gate: this.#gate, memory: this.#memory, logger: options.logger, checkEveryMs: options.reconcileEveryMs, holdMs: options.reseedHoldMs })
@@ -199,6 +217,9 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     const gate = this.#gate
     const reconciler = this.#reconciler
     if (gate === undefined || reconciler === undefined) return { job: local, absenceConfirmed: true }
+    if (local !== null && this.#trusted.has(id) && this.notices.live && !reconciler.recovering) {
+      return { job: local, absenceConfirmed: !issuedWithin(id, this.#visibilityGraceMs) }
+    }
     // Without Redis, a copy answers only what nothing can contradict: a final state, or a job
     // this process owns. An unfinished job's copy may be behind what a client saw elsewhere.
     const answerable = local !== null && (isFinal(local.status) || reconciler.ledger.has(id))
@@ -242,7 +263,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
       reconciler.repair(local)
       return { job: local, absenceConfirmed: false }
     }
-    this.#memory.adopt(job)
+    this.#adopt(job)
     return { job, absenceConfirmed: certain }
   }
 
@@ -259,8 +280,8 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     const remote = await gate.call((redis) => redis.put(job, expectedVersion, options), 'record')
     if (remote.ok) {
       const result = remote.value
-      if (result.ok) this.#memory.adopt(result.job)
-      else if (result.reason !== 'unavailable' && result.current !== null) this.#memory.adopt(result.current)
+      if (result.ok) this.#adopt(result.job)
+      else if (result.reason !== 'unavailable' && result.current !== null) this.#adopt(result.current)
       return result
     }
     if (expectedVersion !== 0) return unavailable(remote.failure === 'unknown' ? 'unknown' : 'no', remote.cause)
@@ -366,17 +387,31 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     return this.#gate === undefined || this.#reconciler?.ledger.has(id) === true
   }
 
+  /** A copy of what Redis holds; a final one is answered without Redis until a notice says otherwise. */
+  #adopt (job: StoredJob): void {
+    this.#memory.adopt(job)
+    if (!isFinal(job.status) || !this.notices.live) return
+    if (this.#trusted.size >= TRUSTED_MAX) dropOldest(this.#trusted, TRUSTED_MAX / 100)
+    this.#trusted.set(job.job_id, true)
+  }
+
   async #putHere (job: StoredJob, expectedVersion: number, options: PutOptions): Promise<PutResult> {
     const held = this.#memory.peek(job.job_id)
     const result = await this.#memory.put(job, expectedVersion, options)
-    if (result.ok) this.#localEvents.append(result.job, held?.status ?? null)
+    if (result.ok) {
+      this.#localEvents.append(result.job, held?.status ?? null)
+      this.notices.emit({ id: job.job_id, version: result.job.version, status: result.job.status })
+    }
     return result
   }
 
   async #forget (id: string): Promise<boolean> {
     this.#localEvents.delete(id)
     this.#reconciler?.ledger.delete(id)
-    return await this.#memory.delete(id)
+    this.#trusted.delete(id)
+    const held = await this.#memory.delete(id)
+    if (held) this.notices.emit({ id, version: 0, status: 'deleted' })
+    return held
   }
 
   async #call<T> (call: (redis: RedisJobStore) => Promise<T>, kind: CallKind = 'read'): Promise<{ ok: true, value: T } | { ok: false, failure: Failure | 'none', cause: string }> {

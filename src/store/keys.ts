@@ -6,7 +6,7 @@ import { JOB_STATUSES, type JobStatusName } from '../schemas/job.js'
  * alone.
  */
 export const SCRIPT_KEY_NAMES = [
-  'job', 'events', 'created', 'owner_created', 'expiry', 'queue', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch',
+  'job', 'events', 'created', 'owner_created', 'expiry', 'queue', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch', 'notices',
   ...JOB_STATUSES.map((status) => `status_${status}`)
 ] as const
 
@@ -27,6 +27,8 @@ export class RedisKeys {
   readonly webhooks: string
   /** This Redis's data generation: a new value means the data was lost (restart without persistence, FLUSHALL). */
   readonly epoch: string
+  /** Pub/sub channel: every record write publishes `<id> <version> <status>` on it ('deleted' for a delete). */
+  readonly notices: string
 
   constructor (prefix = '') {
     this.prefix = prefix
@@ -39,6 +41,7 @@ export class RedisKeys {
     this.seq = `${prefix}jobs:seq`
     this.webhooks = `${prefix}webhooks:due`
     this.epoch = `${prefix}epoch`
+    this.notices = `${prefix}jobs:notices`
   }
 
   job (id: string): string {
@@ -70,7 +73,7 @@ export class RedisKeys {
   forScript (id: string | null, owner: string | null = null): string[] {
     const job = id ?? ''
     return [
-      this.job(job), this.events(job), this.created, this.ownerCreated(owner ?? ''), this.expiry, this.queue, this.leases, this.fences, this.delayed, this.seq, this.webhooks, this.epoch,
+      this.job(job), this.events(job), this.created, this.ownerCreated(owner ?? ''), this.expiry, this.queue, this.leases, this.fences, this.delayed, this.seq, this.webhooks, this.epoch, this.notices,
       ...JOB_STATUSES.map((status) => this.status(status))
     ]
   }

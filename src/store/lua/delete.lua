@@ -9,6 +9,7 @@ if current then
   local version, status = header(current)
   if status ~= 'deleted' then
     redis.call('SET', K.job, '{"version":' .. (version + 1) .. ',"status":"deleted"}', 'KEEPTTL')
+    notify(id, version + 1, 'deleted')
     deleted = 1
   end
 end

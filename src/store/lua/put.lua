@@ -69,4 +69,5 @@ redis.call('EXPIRE', K.events, o.ttl)
 if o.enqueue == 'tail' or o.enqueue == 'head' then
   enqueue(id, o.enqueue)
 end
+notify(id, o.expected + 1, o.status)
 return {1}

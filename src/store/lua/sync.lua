@@ -17,6 +17,7 @@ local json = ARGV[2]
 local now = now_ms()
 local current = redis.call('GET', K.job)
 local previous = nil
+local written_version = o.version
 if current then
   local version
   version, previous = header(current)
@@ -31,6 +32,7 @@ if current then
       return 0
     end
     json = string.gsub(json, '^{"version":%d+', '{"version":' .. (version + 1), 1)
+    written_version = version + 1
   end
 end
 redis.call('SET', K.job, json, 'PX', o.ttl_ms)
@@ -52,4 +54,5 @@ if o.queue and o.delay_ms and o.delay_ms > 0 then
 elseif o.queue then
   enqueue(id, 'tail')
 end
+notify(id, written_version, o.status)
 return 1

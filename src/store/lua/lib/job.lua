@@ -62,3 +62,9 @@ local function index_record(id, previous, status, created_ms, expires_ms, owned)
   redis.call('ZADD', K.expiry, expires_ms, id)
   redis.call('ZADD', status_key(status), expires_ms, id)
 end
+
+-- Tells every replica's subscriber that a record changed, so waiting readers (event streams,
+-- long polls) wake at once instead of polling. K.notices is a channel, passed with the keys.
+local function notify(id, version, status)
+  redis.call('PUBLISH', K.notices, id .. ' ' .. version .. ' ' .. status)
+end

@@ -1,0 +1,134 @@
+/** A record changed: its new version and status ('deleted' when it was deleted). */
+export interface JobNotice { id: string, version: number, status: string }
+
+/** What a wait for a job's next change ended with. */
+export type WaitEnd = 'changed' | 'deleted' | 'timeout' | 'resync' | 'aborted'
+
+/**
+ * Notices of record changes, fanned out to the readers waiting in this process: from Redis's
+ * pub/sub (one subscriber per process, every replica's writes) or, without Redis, straight from
+ * the local store. A reader subscribes to a job before it reads it, so no change can slip
+ * between its read and its wait. When the subscriber reconnects, notices may have been missed:
+ * every waiter is woken to read again (`resync`).
+ */
+export class JobNotices {
+  readonly #watchers = new Map<string, Set<JobWatch>>()
+  readonly #resyncListeners = new Set<() => void>()
+  readonly #listeners = new Set<(notice: JobNotice) => void>()
+  /** Whether notices arrive now (a live subscriber, or no Redis at all). */
+  live: boolean
+
+  constructor (live = true) {
+    this.live = live
+  }
+
+  /** Waiting readers in this process. */
+  get watching (): number {
+    let count = 0
+    for (const set of this.#watchers.values()) count += set.size
+    return count
+  }
+
+  emit (notice: JobNotice): void {
+    for (const listener of this.#listeners) listener(notice)
+    for (const watch of this.#watchers.get(notice.id) ?? []) watch.notify(notice)
+  }
+
+  /** Parses a notice as published by the scripts: `<id> <version> <status>`. */
+  emitMessage (message: string): void {
+    const [id, version, status] = message.split(' ')
+    if (id !== undefined && version !== undefined && status !== undefined) this.emit({ id, version: Number(version), status })
+  }
+
+  /** The subscriber (re)connected: notices may have been missed meanwhile. */
+  resynced (): void {
+    this.live = true
+    for (const watches of this.#watchers.values()) for (const watch of watches) watch.resync()
+    for (const listener of this.#resyncListeners) listener()
+  }
+
+  /** Told of every notice (the store keeps its copies current with them). */
+  onNotice (listener: (notice: JobNotice) => void): void {
+    this.#listeners.add(listener)
+  }
+
+  /** The subscriber lost its connection: until it is back, notices may be missed. */
+  lost (): void {
+    this.live = false
+  }
+
+  onResync (listener: () => void): void {
+    this.#resyncListeners.add(listener)
+  }
+
+  /** Starts watching a job: changes after `version` are remembered until `next` is asked. */
+  watch (id: string, version: number): JobWatch {
+    const watch = new JobWatch(version, () => {
+      const set = this.#watchers.get(id)
+      set?.delete(watch)
+      if (set?.size === 0) this.#watchers.delete(id)
+    })
+    let set = this.#watchers.get(id)
+    if (set === undefined) this.#watchers.set(id, set = new Set())
+    set.add(watch)
+    return watch
+  }
+}
+
+/** One reader's watch on one job. Call `close` when done. */
+export class JobWatch {
+  version: number
+  #pending: WaitEnd | null = null
+  #wake: ((end: WaitEnd) => void) | null = null
+  readonly #close: () => void
+
+  constructor (version: number, close: () => void) {
+    this.version = version
+    this.#close = close
+  }
+
+  notify (notice: JobNotice): void {
+    if (notice.status === 'deleted') this.#settle('deleted')
+    else if (notice.version > this.version) {
+      this.version = notice.version
+      this.#settle('changed')
+    }
+  }
+
+  resync (): void {
+    this.#settle('resync')
+  }
+
+  /** Resolves at the next change (or one that came since the last call), after `ms`, or on abort. */
+  async next (ms: number, signal?: AbortSignal): Promise<WaitEnd> {
+    if (this.#pending !== null) {
+      const end = this.#pending
+      this.#pending = null
+      return end
+    }
+    if (signal?.aborted === true) return 'aborted'
+    return await new Promise<WaitEnd>((resolve) => {
+      const done = (end: WaitEnd): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        this.#wake = null
+        resolve(end)
+      }
+      const onAbort = (): void => done('aborted')
+      const timer = setTimeout(() => done('timeout'), ms)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.#wake = done
+    })
+  }
+
+  close (): void {
+    this.#wake?.('aborted')
+    this.#close()
+  }
+
+  #settle (end: WaitEnd): void {
+    if (this.#wake !== null) this.#wake(end)
+    // A deletion outranks a change still waiting to be read.
+    else if (this.#pending === null || end === 'deleted') this.#pending = end
+  }
+}
