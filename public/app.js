@@ -74,6 +74,11 @@ async function watch (jobId) {
   for (let tries = 0; tries < 5 && watching.has(jobId); tries++) {
     try {
       const response = await fetch(`/v1/jobs/${jobId}/events`, { headers: headers(lastEventId === null ? {} : { 'last-event-id': lastEventId }), signal: controller.signal })
+      // 204: the stream is over (resumed after its final event): show the final record.
+      if (response.status === 204) {
+        renderReport(await api(`/v1/jobs/${jobId}`))
+        return
+      }
       if (!response.ok) break
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
       let buffer = ''

@@ -84,3 +84,17 @@ t.test('waitForJob rides out 503s (a job not visible on this replica yet, a stor
   t.equal(done.status, 'completed')
   t.same(api.requests.map((r) => r.path.replace(record.job_id, 'ID')), ['/v1/jobs/ID/events', '/v1/jobs/ID', '/v1/jobs/ID', '/v1/jobs/ID'], 'the stream answered 503, then polls until the record came')
 })
+
+t.test('without the stream, waitForJob long polls: one request per change, plus one', async (t) => {
+  const app = await startApp(t, {}, { engine: new PacedEngine(150) })
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const requests: string[] = []
+  const client = new ResearchClient({ baseUrl: base, fetch: async (input, init) => { requests.push(String(input instanceof Request ? input.url : input)); return await fetch(input, init) } })
+  const job = await client.submit({ query: 'long polls from the client', depth: 'quick' })
+  const changes: string[] = []
+  const done = await client.waitForJob(job.job_id, { stream: false, onProgress: (p) => changes.push(`${p.status} ${p.progress}`) })
+  t.equal(done.status, 'completed')
+  const polls = requests.filter((url) => url.includes(`/v1/jobs/${job.job_id}?wait=30`))
+  t.ok(polls.length <= changes.length + 1, `${polls.length} polls for ${changes.length} changes seen`)
+  t.ok(changes.length >= 3, `it saw the job move: ${changes.join(', ')}`)
+})

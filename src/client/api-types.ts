@@ -469,11 +469,22 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a job: status, progress, current step, and the report once completed */
+        /**
+         * Get a job: status, progress, current step, and the report once completed
+         * @description Answers with an `ETag` (the record's version); send it back in `If-None-Match` to get **304** while nothing changed. Long poll with `?wait=N` or `Prefer: wait=N` (N <= 60 s): the answer comes as soon as the job changes (from the version in `If-None-Match`, else from now), or after N seconds. Unfinished jobs carry `Retry-After`: when asking again is worth it.
+         */
         get: {
             parameters: {
-                query?: never;
-                header?: never;
+                query?: {
+                    /** @description Long poll: answer as soon as the job changes, or after this many seconds */
+                    wait?: number;
+                };
+                header?: {
+                    /** @description The ETag of the record the client has: 304 while it is current */
+                    "if-none-match"?: string;
+                    /** @description RFC 7240 `wait=N` (N <= 60): like `?wait=N`; the answer says `Preference-Applied` */
+                    prefer?: string;
+                };
                 path: {
                     /** @description The job id returned on creation: a UUID in its canonical form (either case) */
                     job_id: string;
@@ -643,6 +654,13 @@ export interface paths {
                             error: string | null;
                         };
                     };
+                };
+                /** @description Not modified: the record in If-None-Match is current */
+                304: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description Default Response */
                 400: {
@@ -1338,7 +1356,7 @@ export interface paths {
         };
         /**
          * Watch a job live (Server-Sent Events)
-         * @description A `text/event-stream` of events `status`, `progress`, then one of `completed`, `failed`, `cancelled`, after which the server ends the stream. Each event has an `id:` and JSON `data`: `{ job_id, status, progress, current_step, attempts, error }`. Reconnect with `Last-Event-ID` to resume without gaps or repeats, on any replica. Comment lines (`: heartbeat`) keep idle connections open through proxies.
+         * @description A `text/event-stream` of events `status`, `progress`, then one of `completed`, `failed`, `cancelled`, after which the server ends the stream. Each event has an `id:` and JSON `data`: `{ job_id, status, progress, current_step, attempts, error }`. Reconnect with `Last-Event-ID` to resume without gaps or repeats, on any replica; resumed at or after the final event, the answer is 204 (an EventSource stops reconnecting). The stream also ends when the job is deleted or expires. Comment lines (`: heartbeat`) keep idle connections open through proxies.
          */
         get: {
             parameters: {
@@ -1367,6 +1385,13 @@ export interface paths {
                         "text/event-stream": string;
                     };
                 };
+                /** @description The stream is over: resumed at or after the final event */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
                 /** @description Default Response */
                 400: {
                     headers: {
@@ -1383,6 +1408,20 @@ export interface paths {
                 };
                 /** @description Default Response */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Machine-readable code, e.g. validation_error, not_found */
+                            error: string;
+                            /** @description What went wrong, for a person */
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };

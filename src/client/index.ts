@@ -39,9 +39,9 @@ export interface WaitOptions {
   signal?: AbortSignal
   /** Told of every change (from the event stream, or from polls when streaming is not possible). */
   onProgress?: (progress: JobProgress) => void
-  /** Poll interval when falling back to polling (default 1000 ms). */
+  /** Without the stream, long polls are used (each answers as soon as the job changes); set this to poll plainly at this interval instead. */
   pollIntervalMs?: number
-  /** false: poll only. */
+  /** false: no event stream, long polls (or plain polls, with pollIntervalMs). */
   stream?: boolean
 }
 
@@ -101,6 +101,8 @@ export class ResearchClient {
       if (lastEventId !== null) headers['last-event-id'] = lastEventId
       try {
         const response = await this.#fetch(`${this.#options.baseUrl.replace(/\/+$/, '')}/v1/jobs/${encodeURIComponent(jobId)}/events`, { headers, signal: options.signal })
+        // 204: resumed at or after the final event; the stream is over.
+        if (response.status === 204) return
         if (!response.ok || response.body === null) {
           const body = await response.json().catch(() => ({})) as { error?: string, message?: string }
           throw new ApiError(response.status, body.error ?? 'http_error', body.message ?? `HTTP ${response.status}`)
@@ -125,8 +127,25 @@ export class ResearchClient {
   }
 
   /**
-   * Waits for the job to end and returns its final record: follows the event stream, and polls
-   * when the stream cannot be used (an old server, a proxy that buffers it).
+   * One conditional long poll: answers as soon as the job differs from the record whose ETag is
+   * given (or, without one, as soon as it changes), or after `wait` seconds. `job` is null when
+   * the record is unchanged (304).
+   */
+  async poll (jobId: string, options: { wait?: number, etag?: string | null, signal?: AbortSignal } = {}): Promise<{ job: JobRecord | null, etag: string | null }> {
+    const headers: Record<string, string> = { ...this.#headers(), accept: 'application/json' }
+    if (options.etag != null) headers['if-none-match'] = options.etag
+    const query = options.wait === undefined ? '' : `?wait=${options.wait}`
+    const response = await this.#fetch(`${this.#options.baseUrl.replace(/\/+$/, '')}/v1/jobs/${encodeURIComponent(jobId)}${query}`, { headers, signal: options.signal })
+    const etag = response.headers.get('etag')
+    if (response.status === 304) return { job: null, etag: etag ?? options.etag ?? null }
+    const body = await response.json().catch(() => ({})) as JobRecord & { error?: string, message?: string }
+    if (!response.ok) throw new ApiError(response.status, body.error ?? 'http_error', body.message ?? `HTTP ${response.status}`)
+    return { job: body, etag }
+  }
+
+  /**
+   * Waits for the job to end and returns its final record: follows the event stream, and long
+   * polls when the stream cannot be used (an old server, a proxy that buffers it).
    */
   async waitForJob (jobId: string, options: WaitOptions = {}): Promise<JobRecord> {
     if (options.stream !== false) {
@@ -140,23 +159,25 @@ export class ResearchClient {
       }
     }
     let last = ''
+    let etag: string | null = null
+    let job: JobRecord | null = null
     for (;;) {
-      const job = await this.get(jobId).catch((err: unknown) => {
+      const answer: { job: JobRecord | null, etag: string | null } | null = await this.poll(jobId, { wait: options.pollIntervalMs === undefined ? 30 : undefined, etag, signal: options.signal }).catch((err: unknown) => {
         // 503: the store is unavailable for a moment, or the job is not visible on this replica yet.
         if (err instanceof ApiError && err.status === 503) return null
         throw err
       })
-      if (job === null) {
-        await sleep(options.pollIntervalMs ?? 1000, undefined, { signal: options.signal })
-        continue
-      }
+      if (answer === null || options.pollIntervalMs !== undefined) await sleep(options.pollIntervalMs ?? 1000, undefined, { signal: options.signal })
+      if (answer === null) continue
+      etag = answer.etag
+      job = answer.job ?? job
+      if (job === null) continue
       const seen = `${job.status}|${job.progress}|${job.current_step}`
       if (seen !== last) {
         last = seen
         options.onProgress?.({ job_id: job.job_id, status: job.status, progress: job.progress, current_step: job.current_step, attempts: job.attempts, error: job.error })
       }
       if (FINAL.has(job.status)) return job
-      await sleep(options.pollIntervalMs ?? 1000, undefined, { signal: options.signal })
     }
   }
 

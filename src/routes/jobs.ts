@@ -1,9 +1,42 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { toPublic } from '../jobs/records.js'
-import { JobRecord } from '../schemas/job.js'
-import { JobIdParams, ListJobsQuery } from '../schemas/requests.js'
+import { JobRecord, type StoredJob } from '../schemas/job.js'
+import { GetJobQuery, JobIdParams, ListJobsQuery } from '../schemas/requests.js'
 import { ErrorBody, JobList } from '../schemas/responses.js'
+import { isFinal } from '../store/job-store.js'
+
+/** Longest long poll, in seconds. */
+const MAX_WAIT_S = 60
+
+const GetJobHeaders = Type.Object({
+  'if-none-match': Type.Optional(Type.String({ description: 'The ETag of the record the client has: 304 while it is current' })),
+  prefer: Type.Optional(Type.String({ description: 'RFC 7240 `wait=N` (N <= 60): like `?wait=N`; the answer says `Preference-Applied`' }))
+})
+
+/** The ETag of a record: its version, which every write bumps. */
+function etagOf (job: StoredJob): string {
+  return `"${job.version}"`
+}
+
+/** Whether If-None-Match names this ETag (weak tags and lists included, `*` matches any). */
+function matches (ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false
+  return ifNoneMatch.split(',').some((tag) => { const bare = tag.trim().replace(/^W\//, ''); return bare === etag || bare === '*' })
+}
+
+/** When to ask again about an unfinished job, in seconds: its retry time, else by its stage. */
+function retryAfterS (job: StoredJob): number {
+  if (job.next_attempt_at !== null) return Math.max(1, Math.ceil((Date.parse(job.next_attempt_at) - Date.now()) / 1000))
+  return job.status === 'pending' ? 2 : 1
+}
+
+/** The wait asked for, from ?wait=N or Prefer: wait=N, capped; and whether Prefer asked. */
+function waitAsked (query: number | undefined, preferHeader: string | undefined): { seconds: number, preferred: boolean } {
+  if (query !== undefined) return { seconds: query, preferred: false }
+  const prefer = /(?:^|[;,\s])wait=(\d+)/i.exec(preferHeader ?? '')
+  return prefer === null ? { seconds: 0, preferred: false } : { seconds: Math.min(MAX_WAIT_S, Number(prefer[1])), preferred: true }
+}
 
 const ConflictBody = Type.Object({
   error: Type.String(),
@@ -15,16 +48,52 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   /** Response bodies by record object: records are immutable, so a body stays right for its record. */
   const serialized = new WeakMap<object, string>()
 
+  const closing = new AbortController()
+  app.addHook('preClose', async () => closing.abort())
+
   app.get('/v1/jobs/:job_id', {
     config: { budget: 'poll' },
     schema: {
       tags: ['jobs'],
       summary: 'Get a job: status, progress, current step, and the report once completed',
+      description: 'Answers with an `ETag` (the record\'s version); send it back in `If-None-Match` to get **304** while nothing changed. ' +
+        'Long poll with `?wait=N` or `Prefer: wait=N` (N <= 60 s): the answer comes as soon as the job changes (from the version in `If-None-Match`, else from now), or after N seconds. ' +
+        'Unfinished jobs carry `Retry-After`: when asking again is worth it.',
       params: JobIdParams,
-      response: { 200: JobRecord, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+      querystring: GetJobQuery,
+      headers: GetJobHeaders,
+      response: { 200: JobRecord, 304: Type.Null({ description: 'Not modified: the record in If-None-Match is current' }), 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
     }
   }, async (request, reply) => {
-    const job = await app.jobs.get(request.params.job_id, request.principal.tenant)
+    const { job_id: id } = request.params
+    const tenant = request.principal.tenant
+    const ifNoneMatch = request.headers['if-none-match']
+    const wait = waitAsked(request.query.wait, request.headers.prefer)
+    let job: StoredJob
+    if (wait.seconds === 0) {
+      job = await app.jobs.get(id, tenant)
+    } else {
+      // Watched before the read, so a change between the read and the wait is not missed.
+      const watch = app.store.notices.watch(id.toLowerCase(), 0)
+      const gone = new AbortController()
+      request.raw.on('close', () => gone.abort())
+      try {
+        job = await app.jobs.get(id, tenant)
+        watch.settle(job.version)
+        const behind = ifNoneMatch !== undefined && !matches(ifNoneMatch, etagOf(job))
+        if (!behind && !isFinal(job.status)) {
+          const end = await watch.next(wait.seconds * 1000, AbortSignal.any([gone.signal, closing.signal]))
+          if (end !== 'timeout' && end !== 'aborted') job = await app.jobs.get(id, tenant)
+        }
+      } finally {
+        watch.close()
+      }
+      if (wait.preferred) void reply.header('preference-applied', `wait=${wait.seconds}`)
+    }
+    const etag = etagOf(job)
+    void reply.header('etag', etag)
+    if (!isFinal(job.status)) void reply.header('retry-after', String(retryAfterS(job)))
+    if (matches(ifNoneMatch, etag)) return await reply.code(304).send(null)
     // The same record object comes back while a job does not change: serialize it once.
     let body = serialized.get(job)
     if (body === undefined) {

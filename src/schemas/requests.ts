@@ -39,6 +39,10 @@ export const JobIdParams = Type.Object({
   job_id: Type.String({ pattern: '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$', description: 'The job id returned on creation: a UUID in its canonical form (either case)' })
 })
 
+export const GetJobQuery = Type.Object({
+  wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 60, description: 'Long poll: answer as soon as the job changes, or after this many seconds' }))
+}, { additionalProperties: false })
+
 export const ListJobsQuery = Type.Object({
   status: Type.Optional(JobStatus),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Jobs per page, 1-100' })),

@@ -87,6 +87,16 @@ export class JobWatch {
     this.#close = close
   }
 
+  /**
+   * The reader read `version` after it started watching: changes up to it are not news. (Watch
+   * first, then read, then settle: no change can fall between the read and the wait.)
+   */
+  settle (version: number): void {
+    if (version < this.version) return
+    this.version = version
+    if (this.#pending === 'changed' || this.#pending === 'resync') this.#pending = null
+  }
+
   notify (notice: JobNotice): void {
     if (notice.status === 'deleted') this.#settle('deleted')
     else if (notice.version > this.version) {

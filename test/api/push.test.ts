@@ -95,3 +95,78 @@ t.test('open streams are capped per client: past the cap, 429', async (t) => {
   controller.abort()
   await waitFor('the two closed', async () => (await fetch(`${base}/v1/jobs/${job.job_id as string}/events`, { signal: AbortSignal.timeout(200) }).then((r) => r.status, () => 0)) === 200)
 })
+
+t.test('ETag on every read; If-None-Match answers 304 while the record is unchanged, 200 once it changed', async (t) => {
+  const app = await startApp(t, {}, { engine: new StuckEngine() })
+  const job = await createJob(app, { query: 'conditional polls', depth: 'quick' })
+  await pollJob(app, job.job_id, (j) => j.status === 'processing')
+  const first = await app.inject({ url: `/v1/jobs/${job.job_id as string}` })
+  const etag = first.headers.etag as string
+  t.match(etag, /^"\d+"$/)
+  const same = await app.inject({ url: `/v1/jobs/${job.job_id as string}`, headers: { 'if-none-match': etag } })
+  t.equal(same.statusCode, 304)
+  t.equal(same.body, '')
+  t.equal(same.headers.etag, etag)
+  t.equal((await app.inject({ url: `/v1/jobs/${job.job_id as string}`, headers: { 'if-none-match': `"0", W/${etag}` } })).statusCode, 304, 'lists and weak tags match too')
+  t.equal((await app.inject({ method: 'POST', url: `/v1/jobs/${job.job_id as string}/cancel` })).statusCode, 200)
+  const changed = await app.inject({ url: `/v1/jobs/${job.job_id as string}`, headers: { 'if-none-match': etag } })
+  t.equal(changed.statusCode, 200)
+  t.not(changed.headers.etag, etag)
+})
+
+t.test('Retry-After on reads of unfinished jobs, sized to their stage; none once final', async (t) => {
+  const app = await startApp(t, {}, { engine: new StuckEngine() })
+  const job = await createJob(app, { query: 'when to ask again', depth: 'quick' })
+  const processing = await pollJob(app, job.job_id, (j) => j.status === 'processing')
+  t.equal((await app.inject({ url: `/v1/jobs/${processing.job_id as string}` })).headers['retry-after'], '1', 'running: every second')
+  await app.inject({ method: 'POST', url: `/v1/jobs/${job.job_id as string}/cancel` })
+  t.equal((await app.inject({ url: `/v1/jobs/${job.job_id as string}` })).headers['retry-after'], undefined, 'final: nothing more to wait for')
+})
+
+t.test('long poll: ?wait=N or Prefer: wait=N answers as soon as the job changes, or after N s with what it has', async (t) => {
+  const app = await startApp(t, {}, { engine: new StuckEngine() })
+  const job = await createJob(app, { query: 'long polls', depth: 'quick' })
+  await pollJob(app, job.job_id, (j) => j.status === 'processing')
+  const etag = (await app.inject({ url: `/v1/jobs/${job.job_id as string}` })).headers.etag as string
+
+  let started = performance.now()
+  const quiet = await app.inject({ url: `/v1/jobs/${job.job_id as string}`, headers: { prefer: 'wait=1', 'if-none-match': etag } })
+  const quietMs = performance.now() - started
+  t.equal(quiet.statusCode, 304, 'nothing changed in 1 s, and the client has this version')
+  t.equal(quiet.headers['preference-applied'], 'wait=1')
+  t.ok(quietMs >= 900 && quietMs < 2000, `answered after the wait: ${Math.round(quietMs)} ms`)
+
+  started = performance.now()
+  const waiting = app.inject({ url: `/v1/jobs/${job.job_id as string}?wait=10`, headers: { 'if-none-match': etag } })
+  await sleep(300)
+  await app.inject({ method: 'POST', url: `/v1/jobs/${job.job_id as string}/cancel` })
+  const woken = await waiting
+  t.equal(woken.statusCode, 200)
+  t.equal(json(woken).status, 'cancelled', 'the new state')
+  t.ok(performance.now() - started < 1500, `as soon as it changed: ${Math.round(performance.now() - started)} ms`)
+  t.equal((await app.inject({ url: `/v1/jobs/${job.job_id as string}?wait=61` })).statusCode, 400, 'at most 60 s')
+  const final = await app.inject({ url: `/v1/jobs/${job.job_id as string}?wait=30` })
+  t.equal(final.statusCode, 200, 'a final job is answered at once: it will not change')
+})
+
+t.test('a final record is served from this replica without Redis, until a delete on another replica drops it', async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  const admin = await redis.client()
+  t.teardown(() => admin.close())
+  const a = await startApp(t, { REDIS_URL: redis.url }, { engine: new PacedEngine(0) })
+  const b = await startApp(t, { REDIS_URL: redis.url }, { engine: new PacedEngine(0) })
+  await waitFor('subscribed', () => a.store.notices.live && b.store.notices.live)
+  const job = await createJob(a, { query: 'cached finals', depth: 'quick' })
+  const done = await pollJob(a, job.job_id)
+  const etag = (await a.inject({ url: `/v1/jobs/${job.job_id as string}` })).headers.etag as string
+  await admin.configResetStat()
+  for (let i = 0; i < 20; i++) {
+    t.equal((await a.inject({ url: `/v1/jobs/${job.job_id as string}`, headers: { 'if-none-match': etag } })).statusCode, 304)
+  }
+  t.equal(json(await a.inject({ url: `/v1/jobs/${job.job_id as string}` })).status, done.status)
+  const stats = await admin.info('commandstats')
+  t.notMatch(stats, /cmdstat_(get|mget):/, 'no read of the record reached Redis')
+  t.equal((await b.inject({ method: 'DELETE', url: `/v1/jobs/${job.job_id as string}` })).statusCode, 204)
+  await waitFor('replica A hears of the delete', async () => (await a.inject({ url: `/v1/jobs/${job.job_id as string}` })).statusCode === 404)
+})
