@@ -5,7 +5,7 @@ import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
 import { type Config, trustProxyOption } from './config.js'
 import authPlugin from './plugins/auth.js'
-import errorsPlugin from './plugins/errors.js'
+import errorsPlugin, { frameworkErrors } from './plugins/errors.js'
 import httpSecurityPlugin from './plugins/http-security.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
@@ -46,7 +46,8 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     requestIdHeader: 'x-request-id',
     trustProxy: trustProxyOption(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT_BYTES,
-    return503OnClosing: true
+    return503OnClosing: true,
+    frameworkErrors
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   useStrictBodies(app)

@@ -15,447 +15,9 @@ export interface paths {
         put?: never;
         /**
          * Start a research job
-         * @description Answers 202 at once with the job record; the work runs in the background. Poll the `Location` header.
+         * @description Answers 202 at once with the job record; the work runs in the background. Follow it at `Location`: poll (long poll with `?wait=`), or watch its events. With an `Idempotency-Key`, a retry of the same request answers 200 with the job it created.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Any unique string (e.g. a UUID). The same key and body within 24 h return the same job (200) instead of creating another; the same key with another body is a 422. */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description The research question: 1-2000 characters, not blank. Surrounding whitespace is trimmed. */
-                        query: string;
-                        /**
-                         * @description quick = 1 retrieval pass, standard = 3, deep = 5. Deeper runs also plan more web searches and follow links from the pages they read.
-                         * @default standard
-                         * @enum {unknown}
-                         */
-                        depth?: "quick" | "standard" | "deep";
-                        /** @description Where to look. Default: `corpus`, plus `urls` when `urls` is given. */
-                        sources?: ("corpus" | "urls" | "web")[];
-                        /** @description Up to 20 http(s) pages to read. Private, loopback and link-local addresses are refused unless ALLOW_PRIVATE_URLS=true. */
-                        urls?: string[];
-                        /** @description Most pages fetched and most sources cited. Default by depth: 4, 8, 12. */
-                        max_sources?: number;
-                        /** @description Time budget in seconds: reading stops at 80% of it to leave time for the report; the run fails past it. JOB_TIMEOUT_MS still applies. */
-                        max_duration_s?: number;
-                        /**
-                         * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
-                         * @enum {unknown}
-                         */
-                        report_format?: "markdown" | "json";
-                        /**
-                         * Format: uri
-                         * @description Called (POST, signed per Standard Webhooks) when the job reaches a final state, retried with backoff for 24 h. Needs WEBHOOK_SECRET on the server; private addresses are refused unless ALLOW_PRIVATE_URLS=true.
-                         */
-                        webhook_url?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description A research job. `result` holds the report once `status` is completed. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            job_id: string;
-                            /**
-                             * JobStatus
-                             * @description pending -> processing -> completed | failed | cancelled. The last three are final.
-                             * @enum {unknown}
-                             */
-                            status: "pending" | "processing" | "completed" | "failed" | "cancelled";
-                            progress: number;
-                            current_step: string;
-                            query: string;
-                            /**
-                             * Depth
-                             * @description quick = 1 retrieval pass, standard = 3, deep = 5.
-                             * @enum {unknown}
-                             */
-                            depth: "quick" | "standard" | "deep";
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            updated_at: string;
-                            started_at: string | null;
-                            completed_at: string | null;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            expires_at: string;
-                            /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
-                            attempts: number;
-                            /** @description The process holding the job's lease while it is processing */
-                            worker: string | null;
-                            /** @description When a failed attempt will be retried */
-                            next_attempt_at: string | null;
-                            /** @description Every attempt: who ran it, when, and how it ended */
-                            attempt_history: {
-                                attempt: number;
-                                /** @description The process that ran this attempt */
-                                worker: string;
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                started_at: string;
-                                ended_at: string | null;
-                                /**
-                                 * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
-                                 * @enum {unknown}
-                                 */
-                                outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
-                                error: string | null;
-                            }[];
-                            /**
-                             * ResearchOptions
-                             * @description What the job was asked to do, defaults filled in.
-                             */
-                            options: {
-                                sources: ("corpus" | "urls" | "web")[];
-                                urls: string[];
-                                /** @description Most pages fetched, and most sources cited */
-                                max_sources: number;
-                                /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
-                                max_duration_s: number | null;
-                                /**
-                                 * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
-                                 * @enum {unknown}
-                                 */
-                                report_format: "markdown" | "json";
-                            };
-                            webhook: {
-                                url: string;
-                                /**
-                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
-                                 * @enum {unknown}
-                                 */
-                                status: "pending" | "delivered" | "failed";
-                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
-                                message_id: string;
-                                /** @description Every delivery attempt (the latest 30) */
-                                deliveries: {
-                                    attempt: number;
-                                    /**
-                                     * Format: date-time
-                                     * @description ISO-8601 UTC time
-                                     */
-                                    at: string;
-                                    /** @description HTTP status the receiver answered; null when no answer came */
-                                    status_code: number | null;
-                                    error: string | null;
-                                    duration_ms: number;
-                                }[];
-                                next_attempt_at: string | null;
-                                delivered_at: string | null;
-                            } | null;
-                            result: {
-                                title: string;
-                                summary: string;
-                                /** @description The whole report as Markdown; null when report_format is json */
-                                markdown: string | null;
-                                sections: {
-                                    heading: string;
-                                    body: string;
-                                }[];
-                                /** @description Exactly the sources cited; each one was read */
-                                sources: {
-                                    /** @description Citation number used as [n] in the report */
-                                    id: number;
-                                    title: string;
-                                    path_or_url: string;
-                                    /**
-                                     * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
-                                     * @enum {unknown}
-                                     */
-                                    kind?: "corpus" | "url" | "web";
-                                    snippet: string;
-                                    score: number;
-                                }[];
-                                /** @description Pages that could not be read, and why */
-                                unread?: {
-                                    url: string;
-                                    reason: string;
-                                }[];
-                                /** @description `extractive`, or the LLM model that wrote the report */
-                                writer?: string;
-                                stats: {
-                                    documents_searched: number;
-                                    passages_read: number;
-                                    duration_ms: number;
-                                };
-                                /**
-                                 * Usage
-                                 * @description What the run spent.
-                                 */
-                                usage?: {
-                                    llm_calls: number;
-                                    input_tokens: number;
-                                    output_tokens: number;
-                                    pages_fetched: number;
-                                    bytes_fetched: number;
-                                    search_queries: number;
-                                    duration_ms: number;
-                                    /** @description From the configured prices; null when a paid call's price is not configured */
-                                    cost_usd: number | null;
-                                };
-                            } | null;
-                            error: string | null;
-                        };
-                    };
-                };
-                /** @description A research job. `result` holds the report once `status` is completed. */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            job_id: string;
-                            /**
-                             * JobStatus
-                             * @description pending -> processing -> completed | failed | cancelled. The last three are final.
-                             * @enum {unknown}
-                             */
-                            status: "pending" | "processing" | "completed" | "failed" | "cancelled";
-                            progress: number;
-                            current_step: string;
-                            query: string;
-                            /**
-                             * Depth
-                             * @description quick = 1 retrieval pass, standard = 3, deep = 5.
-                             * @enum {unknown}
-                             */
-                            depth: "quick" | "standard" | "deep";
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            updated_at: string;
-                            started_at: string | null;
-                            completed_at: string | null;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            expires_at: string;
-                            /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
-                            attempts: number;
-                            /** @description The process holding the job's lease while it is processing */
-                            worker: string | null;
-                            /** @description When a failed attempt will be retried */
-                            next_attempt_at: string | null;
-                            /** @description Every attempt: who ran it, when, and how it ended */
-                            attempt_history: {
-                                attempt: number;
-                                /** @description The process that ran this attempt */
-                                worker: string;
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                started_at: string;
-                                ended_at: string | null;
-                                /**
-                                 * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
-                                 * @enum {unknown}
-                                 */
-                                outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
-                                error: string | null;
-                            }[];
-                            /**
-                             * ResearchOptions
-                             * @description What the job was asked to do, defaults filled in.
-                             */
-                            options: {
-                                sources: ("corpus" | "urls" | "web")[];
-                                urls: string[];
-                                /** @description Most pages fetched, and most sources cited */
-                                max_sources: number;
-                                /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
-                                max_duration_s: number | null;
-                                /**
-                                 * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
-                                 * @enum {unknown}
-                                 */
-                                report_format: "markdown" | "json";
-                            };
-                            webhook: {
-                                url: string;
-                                /**
-                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
-                                 * @enum {unknown}
-                                 */
-                                status: "pending" | "delivered" | "failed";
-                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
-                                message_id: string;
-                                /** @description Every delivery attempt (the latest 30) */
-                                deliveries: {
-                                    attempt: number;
-                                    /**
-                                     * Format: date-time
-                                     * @description ISO-8601 UTC time
-                                     */
-                                    at: string;
-                                    /** @description HTTP status the receiver answered; null when no answer came */
-                                    status_code: number | null;
-                                    error: string | null;
-                                    duration_ms: number;
-                                }[];
-                                next_attempt_at: string | null;
-                                delivered_at: string | null;
-                            } | null;
-                            result: {
-                                title: string;
-                                summary: string;
-                                /** @description The whole report as Markdown; null when report_format is json */
-                                markdown: string | null;
-                                sections: {
-                                    heading: string;
-                                    body: string;
-                                }[];
-                                /** @description Exactly the sources cited; each one was read */
-                                sources: {
-                                    /** @description Citation number used as [n] in the report */
-                                    id: number;
-                                    title: string;
-                                    path_or_url: string;
-                                    /**
-                                     * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
-                                     * @enum {unknown}
-                                     */
-                                    kind?: "corpus" | "url" | "web";
-                                    snippet: string;
-                                    score: number;
-                                }[];
-                                /** @description Pages that could not be read, and why */
-                                unread?: {
-                                    url: string;
-                                    reason: string;
-                                }[];
-                                /** @description `extractive`, or the LLM model that wrote the report */
-                                writer?: string;
-                                stats: {
-                                    documents_searched: number;
-                                    passages_read: number;
-                                    duration_ms: number;
-                                };
-                                /**
-                                 * Usage
-                                 * @description What the run spent.
-                                 */
-                                usage?: {
-                                    llm_calls: number;
-                                    input_tokens: number;
-                                    output_tokens: number;
-                                    pages_fetched: number;
-                                    bytes_fetched: number;
-                                    search_queries: number;
-                                    duration_ms: number;
-                                    /** @description From the configured prices; null when a paid call's price is not configured */
-                                    cost_usd: number | null;
-                                };
-                            } | null;
-                            error: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["createResearch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -473,305 +35,14 @@ export interface paths {
          * Get a job: status, progress, current step, and the report once completed
          * @description Answers with an `ETag` (the record's version); send it back in `If-None-Match` to get **304** while nothing changed. Long poll with `?wait=N` or `Prefer: wait=N` (N <= 60 s): the answer comes as soon as the job changes (from the version in `If-None-Match`, else from now), or after N seconds. Unfinished jobs carry `Retry-After`: when asking again is worth it.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Long poll: answer as soon as the job changes, or after this many seconds */
-                    wait?: number;
-                };
-                header?: {
-                    /** @description The ETag of the record the client has: 304 while it is current */
-                    "if-none-match"?: string;
-                    /** @description RFC 7240 `wait=N` (N <= 60): like `?wait=N`; the answer says `Preference-Applied` */
-                    prefer?: string;
-                };
-                path: {
-                    /** @description The job id returned on creation: a UUID in its canonical form (either case) */
-                    job_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A research job. `result` holds the report once `status` is completed. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            job_id: string;
-                            /**
-                             * JobStatus
-                             * @description pending -> processing -> completed | failed | cancelled. The last three are final.
-                             * @enum {unknown}
-                             */
-                            status: "pending" | "processing" | "completed" | "failed" | "cancelled";
-                            progress: number;
-                            current_step: string;
-                            query: string;
-                            /**
-                             * Depth
-                             * @description quick = 1 retrieval pass, standard = 3, deep = 5.
-                             * @enum {unknown}
-                             */
-                            depth: "quick" | "standard" | "deep";
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            updated_at: string;
-                            started_at: string | null;
-                            completed_at: string | null;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            expires_at: string;
-                            /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
-                            attempts: number;
-                            /** @description The process holding the job's lease while it is processing */
-                            worker: string | null;
-                            /** @description When a failed attempt will be retried */
-                            next_attempt_at: string | null;
-                            /** @description Every attempt: who ran it, when, and how it ended */
-                            attempt_history: {
-                                attempt: number;
-                                /** @description The process that ran this attempt */
-                                worker: string;
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                started_at: string;
-                                ended_at: string | null;
-                                /**
-                                 * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
-                                 * @enum {unknown}
-                                 */
-                                outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
-                                error: string | null;
-                            }[];
-                            /**
-                             * ResearchOptions
-                             * @description What the job was asked to do, defaults filled in.
-                             */
-                            options: {
-                                sources: ("corpus" | "urls" | "web")[];
-                                urls: string[];
-                                /** @description Most pages fetched, and most sources cited */
-                                max_sources: number;
-                                /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
-                                max_duration_s: number | null;
-                                /**
-                                 * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
-                                 * @enum {unknown}
-                                 */
-                                report_format: "markdown" | "json";
-                            };
-                            webhook: {
-                                url: string;
-                                /**
-                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
-                                 * @enum {unknown}
-                                 */
-                                status: "pending" | "delivered" | "failed";
-                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
-                                message_id: string;
-                                /** @description Every delivery attempt (the latest 30) */
-                                deliveries: {
-                                    attempt: number;
-                                    /**
-                                     * Format: date-time
-                                     * @description ISO-8601 UTC time
-                                     */
-                                    at: string;
-                                    /** @description HTTP status the receiver answered; null when no answer came */
-                                    status_code: number | null;
-                                    error: string | null;
-                                    duration_ms: number;
-                                }[];
-                                next_attempt_at: string | null;
-                                delivered_at: string | null;
-                            } | null;
-                            result: {
-                                title: string;
-                                summary: string;
-                                /** @description The whole report as Markdown; null when report_format is json */
-                                markdown: string | null;
-                                sections: {
-                                    heading: string;
-                                    body: string;
-                                }[];
-                                /** @description Exactly the sources cited; each one was read */
-                                sources: {
-                                    /** @description Citation number used as [n] in the report */
-                                    id: number;
-                                    title: string;
-                                    path_or_url: string;
-                                    /**
-                                     * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
-                                     * @enum {unknown}
-                                     */
-                                    kind?: "corpus" | "url" | "web";
-                                    snippet: string;
-                                    score: number;
-                                }[];
-                                /** @description Pages that could not be read, and why */
-                                unread?: {
-                                    url: string;
-                                    reason: string;
-                                }[];
-                                /** @description `extractive`, or the LLM model that wrote the report */
-                                writer?: string;
-                                stats: {
-                                    documents_searched: number;
-                                    passages_read: number;
-                                    duration_ms: number;
-                                };
-                                /**
-                                 * Usage
-                                 * @description What the run spent.
-                                 */
-                                usage?: {
-                                    llm_calls: number;
-                                    input_tokens: number;
-                                    output_tokens: number;
-                                    pages_fetched: number;
-                                    bytes_fetched: number;
-                                    search_queries: number;
-                                    duration_ms: number;
-                                    /** @description From the configured prices; null when a paid call's price is not configured */
-                                    cost_usd: number | null;
-                                };
-                            } | null;
-                            error: string | null;
-                        };
-                    };
-                };
-                /** @description Not modified: the record in If-None-Match is current */
-                304: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getJob"];
         put?: never;
         post?: never;
-        /** Delete a job (cancelling it first if it is still running) */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The job id returned on creation: a UUID in its canonical form (either case) */
-                    job_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Delete a job (cancelling it first if it is still running)
+         * @description Removes the job, its events and its queue entry; later reads answer 404.
+         */
+        delete: operations["deleteJob"];
         options?: never;
         head?: never;
         patch?: never;
@@ -788,153 +59,7 @@ export interface paths {
          * List jobs, newest first
          * @description Records without their reports. Page with `cursor` = the previous page's `next_cursor`.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description pending -> processing -> completed | failed | cancelled. The last three are final. */
-                    status?: "pending" | "processing" | "completed" | "failed" | "cancelled";
-                    /** @description Jobs per page, 1-100 */
-                    limit?: number;
-                    /** @description next_cursor of the previous page */
-                    cursor?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            jobs: {
-                                /** Format: uuid */
-                                job_id: string;
-                                /**
-                                 * JobStatus
-                                 * @description pending -> processing -> completed | failed | cancelled. The last three are final.
-                                 * @enum {unknown}
-                                 */
-                                status: "pending" | "processing" | "completed" | "failed" | "cancelled";
-                                progress: number;
-                                current_step: string;
-                                query: string;
-                                /**
-                                 * Depth
-                                 * @description quick = 1 retrieval pass, standard = 3, deep = 5.
-                                 * @enum {unknown}
-                                 */
-                                depth: "quick" | "standard" | "deep";
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                created_at: string;
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                updated_at: string;
-                                started_at: string | null;
-                                completed_at: string | null;
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                expires_at: string;
-                                /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
-                                attempts: number;
-                                /** @description The process holding the job's lease while it is processing */
-                                worker: string | null;
-                                /** @description When a failed attempt will be retried */
-                                next_attempt_at: string | null;
-                                /** @description Every attempt: who ran it, when, and how it ended */
-                                attempt_history: {
-                                    attempt: number;
-                                    /** @description The process that ran this attempt */
-                                    worker: string;
-                                    /**
-                                     * Format: date-time
-                                     * @description ISO-8601 UTC time
-                                     */
-                                    started_at: string;
-                                    ended_at: string | null;
-                                    /**
-                                     * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
-                                     * @enum {unknown}
-                                     */
-                                    outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
-                                    error: string | null;
-                                }[];
-                                /**
-                                 * ResearchOptions
-                                 * @description What the job was asked to do, defaults filled in.
-                                 */
-                                options: {
-                                    sources: ("corpus" | "urls" | "web")[];
-                                    urls: string[];
-                                    /** @description Most pages fetched, and most sources cited */
-                                    max_sources: number;
-                                    /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
-                                    max_duration_s: number | null;
-                                    /**
-                                     * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
-                                     * @enum {unknown}
-                                     */
-                                    report_format: "markdown" | "json";
-                                };
-                                webhook: {
-                                    url: string;
-                                    /**
-                                     * @description pending until a 2xx answer (delivered), or until retries end (failed)
-                                     * @enum {unknown}
-                                     */
-                                    status: "pending" | "delivered" | "failed";
-                                    /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
-                                    message_id: string;
-                                    /** @description Every delivery attempt (the latest 30) */
-                                    deliveries: {
-                                        attempt: number;
-                                        /**
-                                         * Format: date-time
-                                         * @description ISO-8601 UTC time
-                                         */
-                                        at: string;
-                                        /** @description HTTP status the receiver answered; null when no answer came */
-                                        status_code: number | null;
-                                        error: string | null;
-                                        duration_ms: number;
-                                    }[];
-                                    next_attempt_at: string | null;
-                                    delivered_at: string | null;
-                                } | null;
-                                error: string | null;
-                            }[];
-                            /** @description Pass as `cursor` for the next page; null on the last page */
-                            next_cursor: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listJobs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -952,395 +77,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel a job; its run stops */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The job id returned on creation: a UUID in its canonical form (either case) */
-                    job_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A research job. `result` holds the report once `status` is completed. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            job_id: string;
-                            /**
-                             * JobStatus
-                             * @description pending -> processing -> completed | failed | cancelled. The last three are final.
-                             * @enum {unknown}
-                             */
-                            status: "pending" | "processing" | "completed" | "failed" | "cancelled";
-                            progress: number;
-                            current_step: string;
-                            query: string;
-                            /**
-                             * Depth
-                             * @description quick = 1 retrieval pass, standard = 3, deep = 5.
-                             * @enum {unknown}
-                             */
-                            depth: "quick" | "standard" | "deep";
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            updated_at: string;
-                            started_at: string | null;
-                            completed_at: string | null;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            expires_at: string;
-                            /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
-                            attempts: number;
-                            /** @description The process holding the job's lease while it is processing */
-                            worker: string | null;
-                            /** @description When a failed attempt will be retried */
-                            next_attempt_at: string | null;
-                            /** @description Every attempt: who ran it, when, and how it ended */
-                            attempt_history: {
-                                attempt: number;
-                                /** @description The process that ran this attempt */
-                                worker: string;
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                started_at: string;
-                                ended_at: string | null;
-                                /**
-                                 * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
-                                 * @enum {unknown}
-                                 */
-                                outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
-                                error: string | null;
-                            }[];
-                            /**
-                             * ResearchOptions
-                             * @description What the job was asked to do, defaults filled in.
-                             */
-                            options: {
-                                sources: ("corpus" | "urls" | "web")[];
-                                urls: string[];
-                                /** @description Most pages fetched, and most sources cited */
-                                max_sources: number;
-                                /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
-                                max_duration_s: number | null;
-                                /**
-                                 * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
-                                 * @enum {unknown}
-                                 */
-                                report_format: "markdown" | "json";
-                            };
-                            webhook: {
-                                url: string;
-                                /**
-                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
-                                 * @enum {unknown}
-                                 */
-                                status: "pending" | "delivered" | "failed";
-                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
-                                message_id: string;
-                                /** @description Every delivery attempt (the latest 30) */
-                                deliveries: {
-                                    attempt: number;
-                                    /**
-                                     * Format: date-time
-                                     * @description ISO-8601 UTC time
-                                     */
-                                    at: string;
-                                    /** @description HTTP status the receiver answered; null when no answer came */
-                                    status_code: number | null;
-                                    error: string | null;
-                                    duration_ms: number;
-                                }[];
-                                next_attempt_at: string | null;
-                                delivered_at: string | null;
-                            } | null;
-                            result: {
-                                title: string;
-                                summary: string;
-                                /** @description The whole report as Markdown; null when report_format is json */
-                                markdown: string | null;
-                                sections: {
-                                    heading: string;
-                                    body: string;
-                                }[];
-                                /** @description Exactly the sources cited; each one was read */
-                                sources: {
-                                    /** @description Citation number used as [n] in the report */
-                                    id: number;
-                                    title: string;
-                                    path_or_url: string;
-                                    /**
-                                     * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
-                                     * @enum {unknown}
-                                     */
-                                    kind?: "corpus" | "url" | "web";
-                                    snippet: string;
-                                    score: number;
-                                }[];
-                                /** @description Pages that could not be read, and why */
-                                unread?: {
-                                    url: string;
-                                    reason: string;
-                                }[];
-                                /** @description `extractive`, or the LLM model that wrote the report */
-                                writer?: string;
-                                stats: {
-                                    documents_searched: number;
-                                    passages_read: number;
-                                    duration_ms: number;
-                                };
-                                /**
-                                 * Usage
-                                 * @description What the run spent.
-                                 */
-                                usage?: {
-                                    llm_calls: number;
-                                    input_tokens: number;
-                                    output_tokens: number;
-                                    pages_fetched: number;
-                                    bytes_fetched: number;
-                                    search_queries: number;
-                                    duration_ms: number;
-                                    /** @description From the configured prices; null when a paid call's price is not configured */
-                                    cost_usd: number | null;
-                                };
-                            } | null;
-                            error: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description The job is already finished; `job` is its record. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: string;
-                            message: string;
-                            /**
-                             * JobRecord
-                             * @description A research job. `result` holds the report once `status` is completed.
-                             */
-                            job: {
-                                /** Format: uuid */
-                                job_id: string;
-                                /**
-                                 * JobStatus
-                                 * @description pending -> processing -> completed | failed | cancelled. The last three are final.
-                                 * @enum {unknown}
-                                 */
-                                status: "pending" | "processing" | "completed" | "failed" | "cancelled";
-                                progress: number;
-                                current_step: string;
-                                query: string;
-                                /**
-                                 * Depth
-                                 * @description quick = 1 retrieval pass, standard = 3, deep = 5.
-                                 * @enum {unknown}
-                                 */
-                                depth: "quick" | "standard" | "deep";
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                created_at: string;
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                updated_at: string;
-                                started_at: string | null;
-                                completed_at: string | null;
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                expires_at: string;
-                                /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
-                                attempts: number;
-                                /** @description The process holding the job's lease while it is processing */
-                                worker: string | null;
-                                /** @description When a failed attempt will be retried */
-                                next_attempt_at: string | null;
-                                /** @description Every attempt: who ran it, when, and how it ended */
-                                attempt_history: {
-                                    attempt: number;
-                                    /** @description The process that ran this attempt */
-                                    worker: string;
-                                    /**
-                                     * Format: date-time
-                                     * @description ISO-8601 UTC time
-                                     */
-                                    started_at: string;
-                                    ended_at: string | null;
-                                    /**
-                                     * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
-                                     * @enum {unknown}
-                                     */
-                                    outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
-                                    error: string | null;
-                                }[];
-                                /**
-                                 * ResearchOptions
-                                 * @description What the job was asked to do, defaults filled in.
-                                 */
-                                options: {
-                                    sources: ("corpus" | "urls" | "web")[];
-                                    urls: string[];
-                                    /** @description Most pages fetched, and most sources cited */
-                                    max_sources: number;
-                                    /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
-                                    max_duration_s: number | null;
-                                    /**
-                                     * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
-                                     * @enum {unknown}
-                                     */
-                                    report_format: "markdown" | "json";
-                                };
-                                webhook: {
-                                    url: string;
-                                    /**
-                                     * @description pending until a 2xx answer (delivered), or until retries end (failed)
-                                     * @enum {unknown}
-                                     */
-                                    status: "pending" | "delivered" | "failed";
-                                    /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
-                                    message_id: string;
-                                    /** @description Every delivery attempt (the latest 30) */
-                                    deliveries: {
-                                        attempt: number;
-                                        /**
-                                         * Format: date-time
-                                         * @description ISO-8601 UTC time
-                                         */
-                                        at: string;
-                                        /** @description HTTP status the receiver answered; null when no answer came */
-                                        status_code: number | null;
-                                        error: string | null;
-                                        duration_ms: number;
-                                    }[];
-                                    next_attempt_at: string | null;
-                                    delivered_at: string | null;
-                                } | null;
-                                result: {
-                                    title: string;
-                                    summary: string;
-                                    /** @description The whole report as Markdown; null when report_format is json */
-                                    markdown: string | null;
-                                    sections: {
-                                        heading: string;
-                                        body: string;
-                                    }[];
-                                    /** @description Exactly the sources cited; each one was read */
-                                    sources: {
-                                        /** @description Citation number used as [n] in the report */
-                                        id: number;
-                                        title: string;
-                                        path_or_url: string;
-                                        /**
-                                         * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
-                                         * @enum {unknown}
-                                         */
-                                        kind?: "corpus" | "url" | "web";
-                                        snippet: string;
-                                        score: number;
-                                    }[];
-                                    /** @description Pages that could not be read, and why */
-                                    unread?: {
-                                        url: string;
-                                        reason: string;
-                                    }[];
-                                    /** @description `extractive`, or the LLM model that wrote the report */
-                                    writer?: string;
-                                    stats: {
-                                        documents_searched: number;
-                                        passages_read: number;
-                                        duration_ms: number;
-                                    };
-                                    /**
-                                     * Usage
-                                     * @description What the run spent.
-                                     */
-                                    usage?: {
-                                        llm_calls: number;
-                                        input_tokens: number;
-                                        output_tokens: number;
-                                        pages_fetched: number;
-                                        bytes_fetched: number;
-                                        search_queries: number;
-                                        duration_ms: number;
-                                        /** @description From the configured prices; null when a paid call's price is not configured */
-                                        cost_usd: number | null;
-                                    };
-                                } | null;
-                                error: string | null;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Cancel a job; its run stops
+         * @description Marks the job cancelled (a compare-and-set: it cannot undo a completion) and stops its run on whichever replica holds it. A job already final answers 409 with its record.
+         */
+        post: operations["cancelJob"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1358,98 +99,7 @@ export interface paths {
          * Watch a job live (Server-Sent Events)
          * @description A `text/event-stream` of events `status`, `progress`, then one of `completed`, `failed`, `cancelled`, after which the server ends the stream. Each event has an `id:` and JSON `data`: `{ job_id, status, progress, current_step, attempts, error }`. Reconnect with `Last-Event-ID` to resume without gaps or repeats, on any replica; resumed at or after the final event, the answer is 204 (an EventSource stops reconnecting). The stream also ends when the job is deleted or expires. Comment lines (`: heartbeat`) keep idle connections open through proxies.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Same as the Last-Event-ID header, for clients that cannot set headers. */
-                    last_event_id?: string;
-                };
-                header?: {
-                    /** @description The `id:` of the last event received: the stream resumes after it (browsers send it when they reconnect). */
-                    "last-event-id"?: string;
-                };
-                path: {
-                    /** @description The job id returned on creation: a UUID in its canonical form (either case) */
-                    job_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The event stream */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/event-stream": string;
-                    };
-                };
-                /** @description The stream is over: resumed at or after the final event */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Machine-readable code, e.g. validation_error, not_found */
-                            error: string;
-                            /** @description What went wrong, for a person */
-                            message: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["watchJobEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1469,60 +119,7 @@ export interface paths {
          * Liveness and dependencies
          * @description Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), or is being re-seeded after losing its data.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            status: "ok" | "degraded";
-                            store: "redis" | "memory";
-                            redis: {
-                                configured: boolean;
-                                connected: boolean;
-                                latency_ms: number | null;
-                                error: string | null;
-                                /** @description Why Redis refuses writes (OOM under noeviction, READONLY, CROSSSLOT...): creates answer 503 meanwhile. null: writes work */
-                                writes_refused: string | null;
-                                /** @description Redis's eviction policy; anything but `noeviction` can silently drop jobs when Redis fills up */
-                                maxmemory_policy: string | null;
-                                /** @description Redis lost its data moments ago; replicas are putting their copies back */
-                                recovering: boolean;
-                                /** @description Jobs created here during an outage that Redis does not hold yet */
-                                unsynced: number;
-                                warnings: string[];
-                            };
-                            runner: {
-                                running: number;
-                                queued: number;
-                                concurrency: number;
-                            };
-                            /** @description `open`: no API keys are configured, anyone can call the API */
-                            auth: "open" | "keys";
-                            research: {
-                                engine: string;
-                                /** @description The web search provider; null: the `web` source is unavailable */
-                                web_search: string | null;
-                                /** @description The LLM model; null: reports are extractive */
-                                llm: string | null;
-                            };
-                            uptime_s: number;
-                            version: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1542,48 +139,7 @@ export interface paths {
          * Queue statistics for operators
          * @description Counts by status, queue depth, the age of the oldest queued job and active leases per worker, across every replica sharing the Redis.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @description Where these numbers come from */
-                            store: "redis" | "memory";
-                            counts: {
-                                pending: number;
-                                processing: number;
-                                completed: number;
-                                failed: number;
-                                cancelled: number;
-                            };
-                            /** @description Jobs waiting to start */
-                            queue_depth: number;
-                            /** @description Failed attempts waiting for their retry time */
-                            delayed: number;
-                            /** @description How long the job at the head of the queue has waited */
-                            oldest_pending_age_s: number | null;
-                            /** @description Running jobs by the worker holding their lease */
-                            active_leases: {
-                                [key: string]: number;
-                            };
-                            /** @description The worker id of the process that answered */
-                            worker: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getStats"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1603,26 +159,7 @@ export interface paths {
          * Prometheus metrics
          * @description Text exposition format: HTTP request histograms by route, job counters and durations, queue depth, active jobs, store mode, Redis command latency, fallback operations, process metrics.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": string;
-                    };
-                };
-            };
-        };
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1640,250 +177,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start a research job (original route) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description The research question: 1-2000 characters, not blank. Surrounding whitespace is trimmed. */
-                        query: string;
-                        /**
-                         * @description quick = 1 retrieval pass, standard = 3, deep = 5. Deeper runs also plan more web searches and follow links from the pages they read.
-                         * @default standard
-                         * @enum {unknown}
-                         */
-                        depth?: "quick" | "standard" | "deep";
-                        /** @description Where to look. Default: `corpus`, plus `urls` when `urls` is given. */
-                        sources?: ("corpus" | "urls" | "web")[];
-                        /** @description Up to 20 http(s) pages to read. Private, loopback and link-local addresses are refused unless ALLOW_PRIVATE_URLS=true. */
-                        urls?: string[];
-                        /** @description Most pages fetched and most sources cited. Default by depth: 4, 8, 12. */
-                        max_sources?: number;
-                        /** @description Time budget in seconds: reading stops at 80% of it to leave time for the report; the run fails past it. JOB_TIMEOUT_MS still applies. */
-                        max_duration_s?: number;
-                        /**
-                         * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
-                         * @enum {unknown}
-                         */
-                        report_format?: "markdown" | "json";
-                        /**
-                         * Format: uri
-                         * @description Called (POST, signed per Standard Webhooks) when the job reaches a final state, retried with backoff for 24 h. Needs WEBHOOK_SECRET on the server; private addresses are refused unless ALLOW_PRIVATE_URLS=true.
-                         */
-                        webhook_url?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description A research job. `result` holds the report once `status` is completed. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            job_id: string;
-                            /**
-                             * JobStatus
-                             * @description pending -> processing -> completed | failed | cancelled. The last three are final.
-                             * @enum {unknown}
-                             */
-                            status: "pending" | "processing" | "completed" | "failed" | "cancelled";
-                            progress: number;
-                            current_step: string;
-                            query: string;
-                            /**
-                             * Depth
-                             * @description quick = 1 retrieval pass, standard = 3, deep = 5.
-                             * @enum {unknown}
-                             */
-                            depth: "quick" | "standard" | "deep";
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            updated_at: string;
-                            started_at: string | null;
-                            completed_at: string | null;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            expires_at: string;
-                            /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
-                            attempts: number;
-                            /** @description The process holding the job's lease while it is processing */
-                            worker: string | null;
-                            /** @description When a failed attempt will be retried */
-                            next_attempt_at: string | null;
-                            /** @description Every attempt: who ran it, when, and how it ended */
-                            attempt_history: {
-                                attempt: number;
-                                /** @description The process that ran this attempt */
-                                worker: string;
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                started_at: string;
-                                ended_at: string | null;
-                                /**
-                                 * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
-                                 * @enum {unknown}
-                                 */
-                                outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
-                                error: string | null;
-                            }[];
-                            /**
-                             * ResearchOptions
-                             * @description What the job was asked to do, defaults filled in.
-                             */
-                            options: {
-                                sources: ("corpus" | "urls" | "web")[];
-                                urls: string[];
-                                /** @description Most pages fetched, and most sources cited */
-                                max_sources: number;
-                                /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
-                                max_duration_s: number | null;
-                                /**
-                                 * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
-                                 * @enum {unknown}
-                                 */
-                                report_format: "markdown" | "json";
-                            };
-                            webhook: {
-                                url: string;
-                                /**
-                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
-                                 * @enum {unknown}
-                                 */
-                                status: "pending" | "delivered" | "failed";
-                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
-                                message_id: string;
-                                /** @description Every delivery attempt (the latest 30) */
-                                deliveries: {
-                                    attempt: number;
-                                    /**
-                                     * Format: date-time
-                                     * @description ISO-8601 UTC time
-                                     */
-                                    at: string;
-                                    /** @description HTTP status the receiver answered; null when no answer came */
-                                    status_code: number | null;
-                                    error: string | null;
-                                    duration_ms: number;
-                                }[];
-                                next_attempt_at: string | null;
-                                delivered_at: string | null;
-                            } | null;
-                            result: {
-                                title: string;
-                                summary: string;
-                                /** @description The whole report as Markdown; null when report_format is json */
-                                markdown: string | null;
-                                sections: {
-                                    heading: string;
-                                    body: string;
-                                }[];
-                                /** @description Exactly the sources cited; each one was read */
-                                sources: {
-                                    /** @description Citation number used as [n] in the report */
-                                    id: number;
-                                    title: string;
-                                    path_or_url: string;
-                                    /**
-                                     * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
-                                     * @enum {unknown}
-                                     */
-                                    kind?: "corpus" | "url" | "web";
-                                    snippet: string;
-                                    score: number;
-                                }[];
-                                /** @description Pages that could not be read, and why */
-                                unread?: {
-                                    url: string;
-                                    reason: string;
-                                }[];
-                                /** @description `extractive`, or the LLM model that wrote the report */
-                                writer?: string;
-                                stats: {
-                                    documents_searched: number;
-                                    passages_read: number;
-                                    duration_ms: number;
-                                };
-                                /**
-                                 * Usage
-                                 * @description What the run spent.
-                                 */
-                                usage?: {
-                                    llm_calls: number;
-                                    input_tokens: number;
-                                    output_tokens: number;
-                                    pages_fetched: number;
-                                    bytes_fetched: number;
-                                    search_queries: number;
-                                    duration_ms: number;
-                                    /** @description From the configured prices; null when a paid call's price is not configured */
-                                    cost_usd: number | null;
-                                };
-                            } | null;
-                            error: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                            error: string;
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                            error: string;
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                            error: string;
-                            message: string;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Start a research job (original route)
+         * @description The original FastAPI route: `{ query, depth? }` only (the options of `POST /v1/research` are refused with 422), answered 200 with the record.
+         */
+        post: operations["legacyCreateResearch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1897,208 +195,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a job (original route) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    job_id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A research job. `result` holds the report once `status` is completed. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            job_id: string;
-                            /**
-                             * JobStatus
-                             * @description pending -> processing -> completed | failed | cancelled. The last three are final.
-                             * @enum {unknown}
-                             */
-                            status: "pending" | "processing" | "completed" | "failed" | "cancelled";
-                            progress: number;
-                            current_step: string;
-                            query: string;
-                            /**
-                             * Depth
-                             * @description quick = 1 retrieval pass, standard = 3, deep = 5.
-                             * @enum {unknown}
-                             */
-                            depth: "quick" | "standard" | "deep";
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            created_at: string;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            updated_at: string;
-                            started_at: string | null;
-                            completed_at: string | null;
-                            /**
-                             * Format: date-time
-                             * @description ISO-8601 UTC time
-                             */
-                            expires_at: string;
-                            /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
-                            attempts: number;
-                            /** @description The process holding the job's lease while it is processing */
-                            worker: string | null;
-                            /** @description When a failed attempt will be retried */
-                            next_attempt_at: string | null;
-                            /** @description Every attempt: who ran it, when, and how it ended */
-                            attempt_history: {
-                                attempt: number;
-                                /** @description The process that ran this attempt */
-                                worker: string;
-                                /**
-                                 * Format: date-time
-                                 * @description ISO-8601 UTC time
-                                 */
-                                started_at: string;
-                                ended_at: string | null;
-                                /**
-                                 * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
-                                 * @enum {unknown}
-                                 */
-                                outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
-                                error: string | null;
-                            }[];
-                            /**
-                             * ResearchOptions
-                             * @description What the job was asked to do, defaults filled in.
-                             */
-                            options: {
-                                sources: ("corpus" | "urls" | "web")[];
-                                urls: string[];
-                                /** @description Most pages fetched, and most sources cited */
-                                max_sources: number;
-                                /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
-                                max_duration_s: number | null;
-                                /**
-                                 * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
-                                 * @enum {unknown}
-                                 */
-                                report_format: "markdown" | "json";
-                            };
-                            webhook: {
-                                url: string;
-                                /**
-                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
-                                 * @enum {unknown}
-                                 */
-                                status: "pending" | "delivered" | "failed";
-                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
-                                message_id: string;
-                                /** @description Every delivery attempt (the latest 30) */
-                                deliveries: {
-                                    attempt: number;
-                                    /**
-                                     * Format: date-time
-                                     * @description ISO-8601 UTC time
-                                     */
-                                    at: string;
-                                    /** @description HTTP status the receiver answered; null when no answer came */
-                                    status_code: number | null;
-                                    error: string | null;
-                                    duration_ms: number;
-                                }[];
-                                next_attempt_at: string | null;
-                                delivered_at: string | null;
-                            } | null;
-                            result: {
-                                title: string;
-                                summary: string;
-                                /** @description The whole report as Markdown; null when report_format is json */
-                                markdown: string | null;
-                                sections: {
-                                    heading: string;
-                                    body: string;
-                                }[];
-                                /** @description Exactly the sources cited; each one was read */
-                                sources: {
-                                    /** @description Citation number used as [n] in the report */
-                                    id: number;
-                                    title: string;
-                                    path_or_url: string;
-                                    /**
-                                     * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
-                                     * @enum {unknown}
-                                     */
-                                    kind?: "corpus" | "url" | "web";
-                                    snippet: string;
-                                    score: number;
-                                }[];
-                                /** @description Pages that could not be read, and why */
-                                unread?: {
-                                    url: string;
-                                    reason: string;
-                                }[];
-                                /** @description `extractive`, or the LLM model that wrote the report */
-                                writer?: string;
-                                stats: {
-                                    documents_searched: number;
-                                    passages_read: number;
-                                    duration_ms: number;
-                                };
-                                /**
-                                 * Usage
-                                 * @description What the run spent.
-                                 */
-                                usage?: {
-                                    llm_calls: number;
-                                    input_tokens: number;
-                                    output_tokens: number;
-                                    pages_fetched: number;
-                                    bytes_fetched: number;
-                                    search_queries: number;
-                                    duration_ms: number;
-                                    /** @description From the configured prices; null when a paid call's price is not configured */
-                                    cost_usd: number | null;
-                                };
-                            } | null;
-                            error: string | null;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                            error: string;
-                            message: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            detail: string;
-                            error: string;
-                            message: string;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Get a job (original route)
+         * @description The original FastAPI route: the record, or 404 `{ "detail": "Job not found" }` for any unknown id.
+         */
+        get: operations["legacyGetJob"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2117,33 +218,11 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Explains job cleanup (original route): records expire by TTL, nothing to run */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            message: string;
-                            store: "redis" | "memory";
-                            redis_connected: boolean;
-                            cleanup_method: string;
-                            ttl_seconds: number;
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Explains job cleanup (original route): records expire by TTL, nothing to run
+         * @description Kept for the original service's clients: job records expire on their own, so there is nothing to clean up.
+         */
+        delete: operations["legacyCleanupJobs"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2160,4 +239,2849 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    createResearch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Any unique string (e.g. a UUID). The same key and body within 24 h return the same job (200) instead of creating another; the same key with another body is a 422. */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "query": "How does Redis AOF persistence protect queued jobs?",
+                 *       "depth": "quick"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description The research question: 1-2000 characters, not blank. Surrounding whitespace is trimmed. */
+                    query: string;
+                    /**
+                     * @description quick = 1 retrieval pass, standard = 3, deep = 5. Deeper runs also plan more web searches and follow links from the pages they read.
+                     * @default standard
+                     * @enum {unknown}
+                     */
+                    depth?: "quick" | "standard" | "deep";
+                    /** @description Where to look. Default: `corpus`, plus `urls` when `urls` is given. */
+                    sources?: ("corpus" | "urls" | "web")[];
+                    /** @description Up to 20 http(s) pages to read. Private, loopback and link-local addresses are refused unless ALLOW_PRIVATE_URLS=true. */
+                    urls?: string[];
+                    /** @description Most pages fetched and most sources cited. Default by depth: 4, 8, 12. */
+                    max_sources?: number;
+                    /** @description Time budget in seconds: reading stops at 80% of it to leave time for the report; the run fails past it. JOB_TIMEOUT_MS still applies. */
+                    max_duration_s?: number;
+                    /**
+                     * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
+                     * @enum {unknown}
+                     */
+                    report_format?: "markdown" | "json";
+                    /**
+                     * Format: uri
+                     * @description Called (POST, signed per Standard Webhooks) when the job reaches a final state, retried with backoff for 24 h. Needs WEBHOOK_SECRET on the server; private addresses are refused unless ALLOW_PRIVATE_URLS=true.
+                     */
+                    webhook_url?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A replay: this Idempotency-Key already created this job */
+            200: {
+                headers: {
+                    /** @description The job: `/v1/jobs/{job_id}` */
+                    location?: string;
+                    /** @description `true` */
+                    "idempotent-replayed"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        job_id: string;
+                        /**
+                         * JobStatus
+                         * @description pending -> processing -> completed | failed | cancelled. The last three are final.
+                         * @enum {unknown}
+                         */
+                        status: "pending" | "processing" | "completed" | "failed" | "cancelled";
+                        progress: number;
+                        current_step: string;
+                        query: string;
+                        /**
+                         * Depth
+                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @enum {unknown}
+                         */
+                        depth: "quick" | "standard" | "deep";
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        created_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        updated_at: string;
+                        started_at: string | null;
+                        completed_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        expires_at: string;
+                        /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
+                        attempts: number;
+                        /** @description The process holding the job's lease while it is processing */
+                        worker: string | null;
+                        /** @description When a failed attempt will be retried */
+                        next_attempt_at: string | null;
+                        /** @description Every attempt: who ran it, when, and how it ended */
+                        attempt_history: {
+                            attempt: number;
+                            /** @description The process that ran this attempt */
+                            worker: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            started_at: string;
+                            ended_at: string | null;
+                            /**
+                             * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
+                             * @enum {unknown}
+                             */
+                            outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
+                            error: string | null;
+                        }[];
+                        /**
+                         * ResearchOptions
+                         * @description What the job was asked to do, defaults filled in.
+                         */
+                        options: {
+                            sources: ("corpus" | "urls" | "web")[];
+                            urls: string[];
+                            /** @description Most pages fetched, and most sources cited */
+                            max_sources: number;
+                            /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
+                            max_duration_s: number | null;
+                            /**
+                             * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
+                             * @enum {unknown}
+                             */
+                            report_format: "markdown" | "json";
+                        };
+                        webhook: {
+                            url: string;
+                            /**
+                             * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                             * @enum {unknown}
+                             */
+                            status: "pending" | "delivered" | "failed";
+                            /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                            message_id: string;
+                            /** @description Every delivery attempt (the latest 30) */
+                            deliveries: {
+                                attempt: number;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
+                                at: string;
+                                /** @description HTTP status the receiver answered; null when no answer came */
+                                status_code: number | null;
+                                error: string | null;
+                                duration_ms: number;
+                            }[];
+                            next_attempt_at: string | null;
+                            delivered_at: string | null;
+                        } | null;
+                        result: {
+                            title: string;
+                            summary: string;
+                            /** @description The whole report as Markdown; null when report_format is json */
+                            markdown: string | null;
+                            sections: {
+                                heading: string;
+                                body: string;
+                            }[];
+                            /** @description Exactly the sources cited; each one was read */
+                            sources: {
+                                /** @description Citation number used as [n] in the report */
+                                id: number;
+                                title: string;
+                                path_or_url: string;
+                                /**
+                                 * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
+                                 * @enum {unknown}
+                                 */
+                                kind?: "corpus" | "url" | "web";
+                                snippet: string;
+                                score: number;
+                            }[];
+                            /** @description Pages that could not be read, and why */
+                            unread?: {
+                                url: string;
+                                reason: string;
+                            }[];
+                            /** @description `extractive`, or the LLM model that wrote the report */
+                            writer?: string;
+                            stats: {
+                                documents_searched: number;
+                                passages_read: number;
+                                duration_ms: number;
+                            };
+                            /**
+                             * Usage
+                             * @description What the run spent.
+                             */
+                            usage?: {
+                                llm_calls: number;
+                                input_tokens: number;
+                                output_tokens: number;
+                                pages_fetched: number;
+                                bytes_fetched: number;
+                                search_queries: number;
+                                duration_ms: number;
+                                /** @description From the configured prices; null when a paid call's price is not configured */
+                                cost_usd: number | null;
+                            };
+                        } | null;
+                        error: string | null;
+                    };
+                };
+            };
+            /** @description Accepted: the job is queued */
+            202: {
+                headers: {
+                    /** @description The job: `/v1/jobs/{job_id}` */
+                    location?: string;
+                    /** @description Seconds before the first poll is worth it */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        job_id: string;
+                        /**
+                         * JobStatus
+                         * @description pending -> processing -> completed | failed | cancelled. The last three are final.
+                         * @enum {unknown}
+                         */
+                        status: "pending" | "processing" | "completed" | "failed" | "cancelled";
+                        progress: number;
+                        current_step: string;
+                        query: string;
+                        /**
+                         * Depth
+                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @enum {unknown}
+                         */
+                        depth: "quick" | "standard" | "deep";
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        created_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        updated_at: string;
+                        started_at: string | null;
+                        completed_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        expires_at: string;
+                        /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
+                        attempts: number;
+                        /** @description The process holding the job's lease while it is processing */
+                        worker: string | null;
+                        /** @description When a failed attempt will be retried */
+                        next_attempt_at: string | null;
+                        /** @description Every attempt: who ran it, when, and how it ended */
+                        attempt_history: {
+                            attempt: number;
+                            /** @description The process that ran this attempt */
+                            worker: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            started_at: string;
+                            ended_at: string | null;
+                            /**
+                             * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
+                             * @enum {unknown}
+                             */
+                            outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
+                            error: string | null;
+                        }[];
+                        /**
+                         * ResearchOptions
+                         * @description What the job was asked to do, defaults filled in.
+                         */
+                        options: {
+                            sources: ("corpus" | "urls" | "web")[];
+                            urls: string[];
+                            /** @description Most pages fetched, and most sources cited */
+                            max_sources: number;
+                            /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
+                            max_duration_s: number | null;
+                            /**
+                             * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
+                             * @enum {unknown}
+                             */
+                            report_format: "markdown" | "json";
+                        };
+                        webhook: {
+                            url: string;
+                            /**
+                             * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                             * @enum {unknown}
+                             */
+                            status: "pending" | "delivered" | "failed";
+                            /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                            message_id: string;
+                            /** @description Every delivery attempt (the latest 30) */
+                            deliveries: {
+                                attempt: number;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
+                                at: string;
+                                /** @description HTTP status the receiver answered; null when no answer came */
+                                status_code: number | null;
+                                error: string | null;
+                                duration_ms: number;
+                            }[];
+                            next_attempt_at: string | null;
+                            delivered_at: string | null;
+                        } | null;
+                        result: {
+                            title: string;
+                            summary: string;
+                            /** @description The whole report as Markdown; null when report_format is json */
+                            markdown: string | null;
+                            sections: {
+                                heading: string;
+                                body: string;
+                            }[];
+                            /** @description Exactly the sources cited; each one was read */
+                            sources: {
+                                /** @description Citation number used as [n] in the report */
+                                id: number;
+                                title: string;
+                                path_or_url: string;
+                                /**
+                                 * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
+                                 * @enum {unknown}
+                                 */
+                                kind?: "corpus" | "url" | "web";
+                                snippet: string;
+                                score: number;
+                            }[];
+                            /** @description Pages that could not be read, and why */
+                            unread?: {
+                                url: string;
+                                reason: string;
+                            }[];
+                            /** @description `extractive`, or the LLM model that wrote the report */
+                            writer?: string;
+                            stats: {
+                                documents_searched: number;
+                                passages_read: number;
+                                duration_ms: number;
+                            };
+                            /**
+                             * Usage
+                             * @description What the run spent.
+                             */
+                            usage?: {
+                                llm_calls: number;
+                                input_tokens: number;
+                                output_tokens: number;
+                                pages_fetched: number;
+                                bytes_fetched: number;
+                                search_queries: number;
+                                duration_ms: number;
+                                /** @description From the configured prices; null when a paid call's price is not configured */
+                                cost_usd: number | null;
+                            };
+                        } | null;
+                        error: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `already_finished` (the record is in `job`), or `idempotent_job_missing` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `payload_too_large`: the body is over BODY_LIMIT_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `unsupported_media_type`: send `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `idempotency_key_reused`: this Idempotency-Key came with another body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: {
+                /** @description Long poll: answer as soon as the job changes, or after this many seconds */
+                wait?: number;
+            };
+            header?: {
+                /** @description The ETag of the record the client has: 304 while it is current */
+                "if-none-match"?: string;
+                /** @description RFC 7240 `wait=N` (N <= 60): like `?wait=N`; the answer says `Preference-Applied` */
+                prefer?: string;
+            };
+            path: {
+                /** @description The job id returned on creation: a UUID in its canonical form (either case) */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    /** @description The record's version: send it back in If-None-Match */
+                    etag?: string;
+                    /** @description Unfinished jobs: seconds before asking again is worth it */
+                    "retry-after"?: number;
+                    /** @description `wait=N`, when the wait came from Prefer */
+                    "preference-applied"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        job_id: string;
+                        /**
+                         * JobStatus
+                         * @description pending -> processing -> completed | failed | cancelled. The last three are final.
+                         * @enum {unknown}
+                         */
+                        status: "pending" | "processing" | "completed" | "failed" | "cancelled";
+                        progress: number;
+                        current_step: string;
+                        query: string;
+                        /**
+                         * Depth
+                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @enum {unknown}
+                         */
+                        depth: "quick" | "standard" | "deep";
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        created_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        updated_at: string;
+                        started_at: string | null;
+                        completed_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        expires_at: string;
+                        /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
+                        attempts: number;
+                        /** @description The process holding the job's lease while it is processing */
+                        worker: string | null;
+                        /** @description When a failed attempt will be retried */
+                        next_attempt_at: string | null;
+                        /** @description Every attempt: who ran it, when, and how it ended */
+                        attempt_history: {
+                            attempt: number;
+                            /** @description The process that ran this attempt */
+                            worker: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            started_at: string;
+                            ended_at: string | null;
+                            /**
+                             * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
+                             * @enum {unknown}
+                             */
+                            outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
+                            error: string | null;
+                        }[];
+                        /**
+                         * ResearchOptions
+                         * @description What the job was asked to do, defaults filled in.
+                         */
+                        options: {
+                            sources: ("corpus" | "urls" | "web")[];
+                            urls: string[];
+                            /** @description Most pages fetched, and most sources cited */
+                            max_sources: number;
+                            /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
+                            max_duration_s: number | null;
+                            /**
+                             * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
+                             * @enum {unknown}
+                             */
+                            report_format: "markdown" | "json";
+                        };
+                        webhook: {
+                            url: string;
+                            /**
+                             * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                             * @enum {unknown}
+                             */
+                            status: "pending" | "delivered" | "failed";
+                            /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                            message_id: string;
+                            /** @description Every delivery attempt (the latest 30) */
+                            deliveries: {
+                                attempt: number;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
+                                at: string;
+                                /** @description HTTP status the receiver answered; null when no answer came */
+                                status_code: number | null;
+                                error: string | null;
+                                duration_ms: number;
+                            }[];
+                            next_attempt_at: string | null;
+                            delivered_at: string | null;
+                        } | null;
+                        result: {
+                            title: string;
+                            summary: string;
+                            /** @description The whole report as Markdown; null when report_format is json */
+                            markdown: string | null;
+                            sections: {
+                                heading: string;
+                                body: string;
+                            }[];
+                            /** @description Exactly the sources cited; each one was read */
+                            sources: {
+                                /** @description Citation number used as [n] in the report */
+                                id: number;
+                                title: string;
+                                path_or_url: string;
+                                /**
+                                 * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
+                                 * @enum {unknown}
+                                 */
+                                kind?: "corpus" | "url" | "web";
+                                snippet: string;
+                                score: number;
+                            }[];
+                            /** @description Pages that could not be read, and why */
+                            unread?: {
+                                url: string;
+                                reason: string;
+                            }[];
+                            /** @description `extractive`, or the LLM model that wrote the report */
+                            writer?: string;
+                            stats: {
+                                documents_searched: number;
+                                passages_read: number;
+                                duration_ms: number;
+                            };
+                            /**
+                             * Usage
+                             * @description What the run spent.
+                             */
+                            usage?: {
+                                llm_calls: number;
+                                input_tokens: number;
+                                output_tokens: number;
+                                pages_fetched: number;
+                                bytes_fetched: number;
+                                search_queries: number;
+                                duration_ms: number;
+                                /** @description From the configured prices; null when a paid call's price is not configured */
+                                cost_usd: number | null;
+                            };
+                        } | null;
+                        error: string | null;
+                    };
+                };
+            };
+            /** @description Not modified: the record in If-None-Match is current */
+            304: {
+                headers: {
+                    /** @description The same ETag */
+                    etag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `not_found`: no such job (never created, deleted, or expired), or no such route */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `uri_too_long`: the id is far too long to be one */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    deleteJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job id returned on creation: a UUID in its canonical form (either case) */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `not_found`: no such job (never created, deleted, or expired), or no such route */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `uri_too_long`: the id is far too long to be one */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    listJobs: {
+        parameters: {
+            query?: {
+                /** @description pending -> processing -> completed | failed | cancelled. The last three are final. */
+                status?: "pending" | "processing" | "completed" | "failed" | "cancelled";
+                /** @description Jobs per page, 1-100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jobs: {
+                            /** Format: uuid */
+                            job_id: string;
+                            /**
+                             * JobStatus
+                             * @description pending -> processing -> completed | failed | cancelled. The last three are final.
+                             * @enum {unknown}
+                             */
+                            status: "pending" | "processing" | "completed" | "failed" | "cancelled";
+                            progress: number;
+                            current_step: string;
+                            query: string;
+                            /**
+                             * Depth
+                             * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                             * @enum {unknown}
+                             */
+                            depth: "quick" | "standard" | "deep";
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            created_at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            updated_at: string;
+                            started_at: string | null;
+                            completed_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            expires_at: string;
+                            /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
+                            attempts: number;
+                            /** @description The process holding the job's lease while it is processing */
+                            worker: string | null;
+                            /** @description When a failed attempt will be retried */
+                            next_attempt_at: string | null;
+                            /** @description Every attempt: who ran it, when, and how it ended */
+                            attempt_history: {
+                                attempt: number;
+                                /** @description The process that ran this attempt */
+                                worker: string;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
+                                started_at: string;
+                                ended_at: string | null;
+                                /**
+                                 * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
+                                 * @enum {unknown}
+                                 */
+                                outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
+                                error: string | null;
+                            }[];
+                            /**
+                             * ResearchOptions
+                             * @description What the job was asked to do, defaults filled in.
+                             */
+                            options: {
+                                sources: ("corpus" | "urls" | "web")[];
+                                urls: string[];
+                                /** @description Most pages fetched, and most sources cited */
+                                max_sources: number;
+                                /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
+                                max_duration_s: number | null;
+                                /**
+                                 * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
+                                 * @enum {unknown}
+                                 */
+                                report_format: "markdown" | "json";
+                            };
+                            webhook: {
+                                url: string;
+                                /**
+                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                                 * @enum {unknown}
+                                 */
+                                status: "pending" | "delivered" | "failed";
+                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                                message_id: string;
+                                /** @description Every delivery attempt (the latest 30) */
+                                deliveries: {
+                                    attempt: number;
+                                    /**
+                                     * Format: date-time
+                                     * @description ISO-8601 UTC time
+                                     */
+                                    at: string;
+                                    /** @description HTTP status the receiver answered; null when no answer came */
+                                    status_code: number | null;
+                                    error: string | null;
+                                    duration_ms: number;
+                                }[];
+                                next_attempt_at: string | null;
+                                delivered_at: string | null;
+                            } | null;
+                            error: string | null;
+                        }[];
+                        /** @description Pass as `cursor` for the next page; null on the last page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job id returned on creation: a UUID in its canonical form (either case) */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A research job. `result` holds the report once `status` is completed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        job_id: string;
+                        /**
+                         * JobStatus
+                         * @description pending -> processing -> completed | failed | cancelled. The last three are final.
+                         * @enum {unknown}
+                         */
+                        status: "pending" | "processing" | "completed" | "failed" | "cancelled";
+                        progress: number;
+                        current_step: string;
+                        query: string;
+                        /**
+                         * Depth
+                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @enum {unknown}
+                         */
+                        depth: "quick" | "standard" | "deep";
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        created_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        updated_at: string;
+                        started_at: string | null;
+                        completed_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        expires_at: string;
+                        /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
+                        attempts: number;
+                        /** @description The process holding the job's lease while it is processing */
+                        worker: string | null;
+                        /** @description When a failed attempt will be retried */
+                        next_attempt_at: string | null;
+                        /** @description Every attempt: who ran it, when, and how it ended */
+                        attempt_history: {
+                            attempt: number;
+                            /** @description The process that ran this attempt */
+                            worker: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            started_at: string;
+                            ended_at: string | null;
+                            /**
+                             * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
+                             * @enum {unknown}
+                             */
+                            outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
+                            error: string | null;
+                        }[];
+                        /**
+                         * ResearchOptions
+                         * @description What the job was asked to do, defaults filled in.
+                         */
+                        options: {
+                            sources: ("corpus" | "urls" | "web")[];
+                            urls: string[];
+                            /** @description Most pages fetched, and most sources cited */
+                            max_sources: number;
+                            /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
+                            max_duration_s: number | null;
+                            /**
+                             * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
+                             * @enum {unknown}
+                             */
+                            report_format: "markdown" | "json";
+                        };
+                        webhook: {
+                            url: string;
+                            /**
+                             * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                             * @enum {unknown}
+                             */
+                            status: "pending" | "delivered" | "failed";
+                            /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                            message_id: string;
+                            /** @description Every delivery attempt (the latest 30) */
+                            deliveries: {
+                                attempt: number;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
+                                at: string;
+                                /** @description HTTP status the receiver answered; null when no answer came */
+                                status_code: number | null;
+                                error: string | null;
+                                duration_ms: number;
+                            }[];
+                            next_attempt_at: string | null;
+                            delivered_at: string | null;
+                        } | null;
+                        result: {
+                            title: string;
+                            summary: string;
+                            /** @description The whole report as Markdown; null when report_format is json */
+                            markdown: string | null;
+                            sections: {
+                                heading: string;
+                                body: string;
+                            }[];
+                            /** @description Exactly the sources cited; each one was read */
+                            sources: {
+                                /** @description Citation number used as [n] in the report */
+                                id: number;
+                                title: string;
+                                path_or_url: string;
+                                /**
+                                 * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
+                                 * @enum {unknown}
+                                 */
+                                kind?: "corpus" | "url" | "web";
+                                snippet: string;
+                                score: number;
+                            }[];
+                            /** @description Pages that could not be read, and why */
+                            unread?: {
+                                url: string;
+                                reason: string;
+                            }[];
+                            /** @description `extractive`, or the LLM model that wrote the report */
+                            writer?: string;
+                            stats: {
+                                documents_searched: number;
+                                passages_read: number;
+                                duration_ms: number;
+                            };
+                            /**
+                             * Usage
+                             * @description What the run spent.
+                             */
+                            usage?: {
+                                llm_calls: number;
+                                input_tokens: number;
+                                output_tokens: number;
+                                pages_fetched: number;
+                                bytes_fetched: number;
+                                search_queries: number;
+                                duration_ms: number;
+                                /** @description From the configured prices; null when a paid call's price is not configured */
+                                cost_usd: number | null;
+                            };
+                        } | null;
+                        error: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `not_found`: no such job (never created, deleted, or expired), or no such route */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `already_finished`: the job is final; `job` is its record */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                        /**
+                         * JobRecord
+                         * @description A research job. `result` holds the report once `status` is completed.
+                         */
+                        job: {
+                            /** Format: uuid */
+                            job_id: string;
+                            /**
+                             * JobStatus
+                             * @description pending -> processing -> completed | failed | cancelled. The last three are final.
+                             * @enum {unknown}
+                             */
+                            status: "pending" | "processing" | "completed" | "failed" | "cancelled";
+                            progress: number;
+                            current_step: string;
+                            query: string;
+                            /**
+                             * Depth
+                             * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                             * @enum {unknown}
+                             */
+                            depth: "quick" | "standard" | "deep";
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            created_at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            updated_at: string;
+                            started_at: string | null;
+                            completed_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            expires_at: string;
+                            /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
+                            attempts: number;
+                            /** @description The process holding the job's lease while it is processing */
+                            worker: string | null;
+                            /** @description When a failed attempt will be retried */
+                            next_attempt_at: string | null;
+                            /** @description Every attempt: who ran it, when, and how it ended */
+                            attempt_history: {
+                                attempt: number;
+                                /** @description The process that ran this attempt */
+                                worker: string;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
+                                started_at: string;
+                                ended_at: string | null;
+                                /**
+                                 * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
+                                 * @enum {unknown}
+                                 */
+                                outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
+                                error: string | null;
+                            }[];
+                            /**
+                             * ResearchOptions
+                             * @description What the job was asked to do, defaults filled in.
+                             */
+                            options: {
+                                sources: ("corpus" | "urls" | "web")[];
+                                urls: string[];
+                                /** @description Most pages fetched, and most sources cited */
+                                max_sources: number;
+                                /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
+                                max_duration_s: number | null;
+                                /**
+                                 * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
+                                 * @enum {unknown}
+                                 */
+                                report_format: "markdown" | "json";
+                            };
+                            webhook: {
+                                url: string;
+                                /**
+                                 * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                                 * @enum {unknown}
+                                 */
+                                status: "pending" | "delivered" | "failed";
+                                /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                                message_id: string;
+                                /** @description Every delivery attempt (the latest 30) */
+                                deliveries: {
+                                    attempt: number;
+                                    /**
+                                     * Format: date-time
+                                     * @description ISO-8601 UTC time
+                                     */
+                                    at: string;
+                                    /** @description HTTP status the receiver answered; null when no answer came */
+                                    status_code: number | null;
+                                    error: string | null;
+                                    duration_ms: number;
+                                }[];
+                                next_attempt_at: string | null;
+                                delivered_at: string | null;
+                            } | null;
+                            result: {
+                                title: string;
+                                summary: string;
+                                /** @description The whole report as Markdown; null when report_format is json */
+                                markdown: string | null;
+                                sections: {
+                                    heading: string;
+                                    body: string;
+                                }[];
+                                /** @description Exactly the sources cited; each one was read */
+                                sources: {
+                                    /** @description Citation number used as [n] in the report */
+                                    id: number;
+                                    title: string;
+                                    path_or_url: string;
+                                    /**
+                                     * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
+                                     * @enum {unknown}
+                                     */
+                                    kind?: "corpus" | "url" | "web";
+                                    snippet: string;
+                                    score: number;
+                                }[];
+                                /** @description Pages that could not be read, and why */
+                                unread?: {
+                                    url: string;
+                                    reason: string;
+                                }[];
+                                /** @description `extractive`, or the LLM model that wrote the report */
+                                writer?: string;
+                                stats: {
+                                    documents_searched: number;
+                                    passages_read: number;
+                                    duration_ms: number;
+                                };
+                                /**
+                                 * Usage
+                                 * @description What the run spent.
+                                 */
+                                usage?: {
+                                    llm_calls: number;
+                                    input_tokens: number;
+                                    output_tokens: number;
+                                    pages_fetched: number;
+                                    bytes_fetched: number;
+                                    search_queries: number;
+                                    duration_ms: number;
+                                    /** @description From the configured prices; null when a paid call's price is not configured */
+                                    cost_usd: number | null;
+                                };
+                            } | null;
+                            error: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description `uri_too_long`: the id is far too long to be one */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    watchJobEvents: {
+        parameters: {
+            query?: {
+                /** @description Same as the Last-Event-ID header, for clients that cannot set headers. */
+                last_event_id?: string;
+            };
+            header?: {
+                /** @description The `id:` of the last event received: the stream resumes after it (browsers send it when they reconnect). */
+                "last-event-id"?: string;
+            };
+            path: {
+                /** @description The job id returned on creation: a UUID in its canonical form (either case) */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The stream is over: resumed at or after the final event */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `not_found`: no such job (never created, deleted, or expired), or no such route */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `uri_too_long`: the id is far too long to be one */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: "ok" | "degraded";
+                        store: "redis" | "memory";
+                        redis: {
+                            configured: boolean;
+                            connected: boolean;
+                            latency_ms: number | null;
+                            error: string | null;
+                            /** @description Why Redis refuses writes (OOM under noeviction, READONLY, CROSSSLOT...): creates answer 503 meanwhile. null: writes work */
+                            writes_refused: string | null;
+                            /** @description Redis's eviction policy; anything but `noeviction` can silently drop jobs when Redis fills up */
+                            maxmemory_policy: string | null;
+                            /** @description Redis lost its data moments ago; replicas are putting their copies back */
+                            recovering: boolean;
+                            /** @description Jobs created here during an outage that Redis does not hold yet */
+                            unsynced: number;
+                            warnings: string[];
+                        };
+                        runner: {
+                            running: number;
+                            queued: number;
+                            concurrency: number;
+                        };
+                        /** @description `open`: no API keys are configured, anyone can call the API */
+                        auth: "open" | "keys";
+                        research: {
+                            engine: string;
+                            /** @description The web search provider; null: the `web` source is unavailable */
+                            web_search: string | null;
+                            /** @description The LLM model; null: reports are extractive */
+                            llm: string | null;
+                        };
+                        uptime_s: number;
+                        version: string;
+                    };
+                };
+            };
+        };
+    };
+    getStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Where these numbers come from */
+                        store: "redis" | "memory";
+                        counts: {
+                            pending: number;
+                            processing: number;
+                            completed: number;
+                            failed: number;
+                            cancelled: number;
+                        };
+                        /** @description Jobs waiting to start */
+                        queue_depth: number;
+                        /** @description Failed attempts waiting for their retry time */
+                        delayed: number;
+                        /** @description How long the job at the head of the queue has waited */
+                        oldest_pending_age_s: number | null;
+                        /** @description Running jobs by the worker holding their lease */
+                        active_leases: {
+                            [key: string]: number;
+                        };
+                        /** @description The worker id of the process that answered */
+                        worker: string;
+                    };
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `forbidden`: this route needs an admin key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `forbidden`: this route needs an admin key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    legacyCreateResearch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "query": "How does Redis AOF persistence protect queued jobs?",
+                 *       "depth": "quick"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description The research question */
+                    query: string;
+                    /**
+                     * @default standard
+                     * @enum {unknown}
+                     */
+                    depth?: "quick" | "standard" | "deep";
+                };
+            };
+        };
+        responses: {
+            /** @description A research job. `result` holds the report once `status` is completed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        job_id: string;
+                        /**
+                         * JobStatus
+                         * @description pending -> processing -> completed | failed | cancelled. The last three are final.
+                         * @enum {unknown}
+                         */
+                        status: "pending" | "processing" | "completed" | "failed" | "cancelled";
+                        progress: number;
+                        current_step: string;
+                        query: string;
+                        /**
+                         * Depth
+                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @enum {unknown}
+                         */
+                        depth: "quick" | "standard" | "deep";
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        created_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        updated_at: string;
+                        started_at: string | null;
+                        completed_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        expires_at: string;
+                        /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
+                        attempts: number;
+                        /** @description The process holding the job's lease while it is processing */
+                        worker: string | null;
+                        /** @description When a failed attempt will be retried */
+                        next_attempt_at: string | null;
+                        /** @description Every attempt: who ran it, when, and how it ended */
+                        attempt_history: {
+                            attempt: number;
+                            /** @description The process that ran this attempt */
+                            worker: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            started_at: string;
+                            ended_at: string | null;
+                            /**
+                             * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
+                             * @enum {unknown}
+                             */
+                            outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
+                            error: string | null;
+                        }[];
+                        /**
+                         * ResearchOptions
+                         * @description What the job was asked to do, defaults filled in.
+                         */
+                        options: {
+                            sources: ("corpus" | "urls" | "web")[];
+                            urls: string[];
+                            /** @description Most pages fetched, and most sources cited */
+                            max_sources: number;
+                            /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
+                            max_duration_s: number | null;
+                            /**
+                             * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
+                             * @enum {unknown}
+                             */
+                            report_format: "markdown" | "json";
+                        };
+                        webhook: {
+                            url: string;
+                            /**
+                             * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                             * @enum {unknown}
+                             */
+                            status: "pending" | "delivered" | "failed";
+                            /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                            message_id: string;
+                            /** @description Every delivery attempt (the latest 30) */
+                            deliveries: {
+                                attempt: number;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
+                                at: string;
+                                /** @description HTTP status the receiver answered; null when no answer came */
+                                status_code: number | null;
+                                error: string | null;
+                                duration_ms: number;
+                            }[];
+                            next_attempt_at: string | null;
+                            delivered_at: string | null;
+                        } | null;
+                        result: {
+                            title: string;
+                            summary: string;
+                            /** @description The whole report as Markdown; null when report_format is json */
+                            markdown: string | null;
+                            sections: {
+                                heading: string;
+                                body: string;
+                            }[];
+                            /** @description Exactly the sources cited; each one was read */
+                            sources: {
+                                /** @description Citation number used as [n] in the report */
+                                id: number;
+                                title: string;
+                                path_or_url: string;
+                                /**
+                                 * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
+                                 * @enum {unknown}
+                                 */
+                                kind?: "corpus" | "url" | "web";
+                                snippet: string;
+                                score: number;
+                            }[];
+                            /** @description Pages that could not be read, and why */
+                            unread?: {
+                                url: string;
+                                reason: string;
+                            }[];
+                            /** @description `extractive`, or the LLM model that wrote the report */
+                            writer?: string;
+                            stats: {
+                                documents_searched: number;
+                                passages_read: number;
+                                duration_ms: number;
+                            };
+                            /**
+                             * Usage
+                             * @description What the run spent.
+                             */
+                            usage?: {
+                                llm_calls: number;
+                                input_tokens: number;
+                                output_tokens: number;
+                                pages_fetched: number;
+                                bytes_fetched: number;
+                                search_queries: number;
+                                duration_ms: number;
+                                /** @description From the configured prices; null when a paid call's price is not configured */
+                                cost_usd: number | null;
+                            };
+                        } | null;
+                        error: string | null;
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description What went wrong */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        detail: {
+                            /** @description Where: `body`, then the field */
+                            loc: (string | number)[];
+                            msg: string;
+                            /** @description e.g. `missing`, `extra_forbidden`, `enum`, `json_invalid` */
+                            type: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description What went wrong */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description What went wrong */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    legacyGetJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job id */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A research job. `result` holds the report once `status` is completed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        job_id: string;
+                        /**
+                         * JobStatus
+                         * @description pending -> processing -> completed | failed | cancelled. The last three are final.
+                         * @enum {unknown}
+                         */
+                        status: "pending" | "processing" | "completed" | "failed" | "cancelled";
+                        progress: number;
+                        current_step: string;
+                        query: string;
+                        /**
+                         * Depth
+                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @enum {unknown}
+                         */
+                        depth: "quick" | "standard" | "deep";
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        created_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        updated_at: string;
+                        started_at: string | null;
+                        completed_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
+                        expires_at: string;
+                        /** @description Attempts started that count against JOB_MAX_ATTEMPTS */
+                        attempts: number;
+                        /** @description The process holding the job's lease while it is processing */
+                        worker: string | null;
+                        /** @description When a failed attempt will be retried */
+                        next_attempt_at: string | null;
+                        /** @description Every attempt: who ran it, when, and how it ended */
+                        attempt_history: {
+                            attempt: number;
+                            /** @description The process that ran this attempt */
+                            worker: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
+                            started_at: string;
+                            ended_at: string | null;
+                            /**
+                             * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
+                             * @enum {unknown}
+                             */
+                            outcome: "running" | "completed" | "failed" | "retrying" | "lease_expired" | "handed_back" | "cancelled";
+                            error: string | null;
+                        }[];
+                        /**
+                         * ResearchOptions
+                         * @description What the job was asked to do, defaults filled in.
+                         */
+                        options: {
+                            sources: ("corpus" | "urls" | "web")[];
+                            urls: string[];
+                            /** @description Most pages fetched, and most sources cited */
+                            max_sources: number;
+                            /** @description Time budget of a run; null: JOB_TIMEOUT_MS alone */
+                            max_duration_s: number | null;
+                            /**
+                             * @description `markdown`: the report as one Markdown document plus its parts; `json`: the parts only (`markdown` is null).
+                             * @enum {unknown}
+                             */
+                            report_format: "markdown" | "json";
+                        };
+                        webhook: {
+                            url: string;
+                            /**
+                             * @description pending until a 2xx answer (delivered), or until retries end (failed)
+                             * @enum {unknown}
+                             */
+                            status: "pending" | "delivered" | "failed";
+                            /** @description The webhook-id header: the same on every retry, so receivers can drop duplicates */
+                            message_id: string;
+                            /** @description Every delivery attempt (the latest 30) */
+                            deliveries: {
+                                attempt: number;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
+                                at: string;
+                                /** @description HTTP status the receiver answered; null when no answer came */
+                                status_code: number | null;
+                                error: string | null;
+                                duration_ms: number;
+                            }[];
+                            next_attempt_at: string | null;
+                            delivered_at: string | null;
+                        } | null;
+                        result: {
+                            title: string;
+                            summary: string;
+                            /** @description The whole report as Markdown; null when report_format is json */
+                            markdown: string | null;
+                            sections: {
+                                heading: string;
+                                body: string;
+                            }[];
+                            /** @description Exactly the sources cited; each one was read */
+                            sources: {
+                                /** @description Citation number used as [n] in the report */
+                                id: number;
+                                title: string;
+                                path_or_url: string;
+                                /**
+                                 * @description Found in the corpus, given in `urls` (or linked from one), or found by web search
+                                 * @enum {unknown}
+                                 */
+                                kind?: "corpus" | "url" | "web";
+                                snippet: string;
+                                score: number;
+                            }[];
+                            /** @description Pages that could not be read, and why */
+                            unread?: {
+                                url: string;
+                                reason: string;
+                            }[];
+                            /** @description `extractive`, or the LLM model that wrote the report */
+                            writer?: string;
+                            stats: {
+                                documents_searched: number;
+                                passages_read: number;
+                                duration_ms: number;
+                            };
+                            /**
+                             * Usage
+                             * @description What the run spent.
+                             */
+                            usage?: {
+                                llm_calls: number;
+                                input_tokens: number;
+                                output_tokens: number;
+                                pages_fetched: number;
+                                bytes_fetched: number;
+                                search_queries: number;
+                                duration_ms: number;
+                                /** @description From the configured prices; null when a paid call's price is not configured */
+                                cost_usd: number | null;
+                            };
+                        } | null;
+                        error: string | null;
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description What went wrong */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description What went wrong */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description What went wrong */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+    legacyCleanupJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        message: string;
+                        store: "redis" | "memory";
+                        redis_connected: boolean;
+                        cleanup_method: string;
+                        ttl_seconds: number;
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description What went wrong */
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description What went wrong */
+                        detail: string;
+                    };
+                };
+            };
+        };
+    };
+}

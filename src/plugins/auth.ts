@@ -3,6 +3,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { Config } from '../config.js'
 import { AuthFailureThrottle } from '../auth/failure-throttle.js'
 import { KeyRing, OPEN_ACCESS, type Principal, keyFromHeaders } from '../auth/keys.js'
+import { sendProblem } from './errors.js'
 
 /** Who may call a route: anyone, any valid key (the default), or an admin key. */
 export type Access = 'public' | 'tenant' | 'admin'
@@ -41,10 +42,8 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
     ? new AuthFailureThrottle({ counter: () => app.store, max: config.RATE_LIMIT_AUTH_FAILURES_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS })
     : null
   const tooMany = (reply: FastifyReply, ms: number): void => {
-    reply.code(429).header('retry-after', String(Math.max(1, Math.ceil(ms / 1000)))).send({
-      error: 'too_many_auth_failures',
-      message: `Too many wrong API keys from this address; retry in ${Math.max(1, Math.ceil(ms / 1000))} s`
-    })
+    const seconds = Math.max(1, Math.ceil(ms / 1000))
+    sendProblem(reply, { statusCode: 429, error: 'too_many_auth_failures', message: `Too many wrong API keys from this address; retry in ${seconds} s`, retryAfter: seconds })
   }
   app.addHook('onRequest', (request, reply, done) => {
     // routeOptions builds a new object on every read: read it once.
@@ -66,7 +65,8 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
     }
     if (principal === null) {
       const unauthorized = (): void => {
-        reply.code(401).header('www-authenticate', 'Bearer').send({
+        sendProblem(reply.header('www-authenticate', 'Bearer'), {
+          statusCode: 401,
           error: 'unauthorized',
           message: key === null ? 'Send an API key: Authorization: Bearer <key> (or X-API-Key)' : 'The API key is not valid'
         })
@@ -79,7 +79,7 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
       return
     }
     if (access === 'admin' && !principal.admin) {
-      reply.code(403).send({ error: 'forbidden', message: 'This route needs an admin key' })
+      sendProblem(reply, { statusCode: 403, error: 'forbidden', message: 'This route needs an admin key' })
       return
     }
     request.principal = principal

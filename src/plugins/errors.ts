@@ -1,5 +1,8 @@
+import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { ServiceError } from '../errors.js'
+import { API_SECURITY_HEADERS } from './http-security.js'
 import { IdempotencyKeyReusedError, IdempotentJobMissingError, InvalidCursorError, JobAlreadyFinishedError, JobNotFoundError, JobNotVisibleYetError, UnusableOptionsError } from '../jobs/service.js'
 import { toPublic } from '../jobs/records.js'
 import { StoreFullError, StoreUnavailableError } from '../store/job-store.js'
@@ -11,18 +14,29 @@ export interface HttpProblem {
   /** Extra fields for the body (a conflicting job's record). */
   extra?: Record<string, unknown>
   retryAfter?: number
+  /** For a 405: the methods the resource allows. */
+  allow?: string
 }
+
+/** Where problem types live: one URN per code (documented in the README's errors section). */
+export const PROBLEM_TYPE_PREFIX = 'urn:deep-research:problem:'
 
 const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_body',
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_body'
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_body',
+  FST_ERR_BAD_URL: 'invalid_url',
+  FST_ERR_MAX_PARAM_LENGTH: 'uri_too_long'
 }
+
+/** Status codes the framework reports under codes of its own that mean something else to a client. */
+const FASTIFY_STATUS: Record<string, number> = { FST_ERR_MAX_PARAM_LENGTH: 414 }
 
 /** Maps any error to what the client is told. Nothing of a 5xx's cause reaches the client. */
 export function describeError (err: FastifyError | Error): HttpProblem {
+  if (err instanceof ServiceError) return { statusCode: err.statusCode, error: err.code, message: err.message, retryAfter: err.retryAfter }
   if (err instanceof JobNotFoundError) return { statusCode: 404, error: 'not_found', message: err.message }
   if (err instanceof JobNotVisibleYetError) return { statusCode: 503, error: 'job_not_visible_yet', message: `${err.message}; retry shortly`, retryAfter: 1 }
   if (err instanceof JobAlreadyFinishedError) {
@@ -41,7 +55,7 @@ export function describeError (err: FastifyError | Error): HttpProblem {
   if (err instanceof SyntaxError && fastifyError.statusCode === 400) {
     return { statusCode: 400, error: 'invalid_json', message: `Body is not valid JSON: ${err.message}` }
   }
-  const status = fastifyError.statusCode ?? 500
+  const status = FASTIFY_STATUS[fastifyError.code] ?? fastifyError.statusCode ?? 500
   if (status >= 400 && status < 500) {
     return { statusCode: status, error: FASTIFY_CODES[fastifyError.code] ?? snakeCase(statusName(status)), message: err.message }
   }
@@ -61,7 +75,7 @@ function validationMessage (err: FastifyError): string {
 }
 
 function statusName (status: number): string {
-  const names: Record<number, string> = { 404: 'not found', 405: 'method not allowed', 406: 'not acceptable', 413: 'payload too large', 415: 'unsupported media type', 429: 'rate limited' }
+  const names: Record<number, string> = { 404: 'not found', 405: 'method not allowed', 406: 'not acceptable', 413: 'payload too large', 414: 'uri too long', 415: 'unsupported media type', 429: 'rate limited' }
   return names[status] ?? 'bad request'
 }
 
@@ -69,23 +83,74 @@ function snakeCase (text: string): string {
   return text.replace(/\s+/g, '_')
 }
 
-export function sendProblem (reply: FastifyReply, problem: HttpProblem, body: object): FastifyReply {
+/** The RFC 9457 document of a problem, with `error`/`message` (this API's shape) and `code` beside it. */
+export function problemBody (problem: HttpProblem): Record<string, unknown> {
+  return {
+    type: `${PROBLEM_TYPE_PREFIX}${problem.error}`,
+    title: STATUS_CODES[problem.statusCode] ?? 'Error',
+    status: problem.statusCode,
+    detail: problem.message,
+    code: problem.error,
+    error: problem.error,
+    message: problem.message,
+    ...problem.extra
+  }
+}
+
+/** Sends an error: the API's security headers (hooks may not have run), Retry-After, Allow. */
+export function sendProblem (reply: FastifyReply, problem: HttpProblem, body: object = problemBody(problem), type = 'application/problem+json; charset=utf-8'): FastifyReply {
+  void reply.headers(API_SECURITY_HEADERS)
   if (problem.retryAfter !== undefined) void reply.header('retry-after', String(problem.retryAfter))
-  return reply.code(problem.statusCode).type('application/json; charset=utf-8').send(body)
+  if (problem.allow !== undefined) void reply.header('allow', problem.allow)
+  return reply.code(problem.statusCode).type(type).send(body)
+}
+
+/** Errors the framework meets before a route is found (bad URL encoding, an over-long id). */
+export function frameworkErrors (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  sendProblem(reply, describeError(err))
 }
 
 /**
- * One error shape for the whole API: `{ error, message }`, 4xx for the client's mistakes,
- * a bare 500 (logged with its cause) for ours.
+ * The methods each path allows, from the routes as they are registered: an unknown method on a
+ * known path is a 405 naming them, and OPTIONS answers with them.
+ */
+class AllowedMethods {
+  readonly #routes: Array<{ pattern: RegExp, method: string }> = []
+
+  add (url: string, methods: string | string[]): void {
+    const source = url.split('/').map((part) => part.startsWith(':') ? '[^/]+' : part === '*' ? '.*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('/')
+    for (const method of Array.isArray(methods) ? methods : [methods]) this.#routes.push({ pattern: new RegExp(`^${source}/?$`), method })
+  }
+
+  for (url: string): string[] {
+    const path = url.split('?')[0] ?? ''
+    return [...new Set(this.#routes.filter((route) => route.pattern.test(path)).map((route) => route.method))].sort()
+  }
+}
+
+/**
+ * One error shape for the whole API: RFC 9457 problem details (`application/problem+json`) that
+ * also carry `{ error, message }`, 4xx for the client's mistakes, a bare 500 (logged with its
+ * cause) for ours.
  */
 const errorsPlugin: FastifyPluginAsync = async (app) => {
+  const allowed = new AllowedMethods()
+  app.addHook('onRoute', (route) => { allowed.add(route.url, route.method) })
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const problem = describeError(err)
     if (problem.statusCode === 500) request.log.error({ err }, 'request failed')
-    return sendProblem(reply, problem, { error: problem.error, message: problem.message, ...problem.extra })
+    return sendProblem(reply, problem)
   })
   app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).send({ error: 'not_found', message: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found` })
+    const methods = allowed.for(request.url)
+    const path = request.url.split('?')[0] ?? ''
+    if (methods.length > 0 && request.method === 'OPTIONS') {
+      return reply.code(204).header('allow', [...methods, 'OPTIONS'].sort().join(', ')).send()
+    }
+    if (methods.length > 0) {
+      return sendProblem(reply, { statusCode: 405, error: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${methods.join(', ')}`, allow: [...methods, 'OPTIONS'].sort().join(', ') })
+    }
+    return sendProblem(reply, { statusCode: 404, error: 'not_found', message: `Route ${request.method} ${path} not found` })
   })
 }
 

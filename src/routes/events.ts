@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { ServiceError } from '../errors.js'
 import { JobIdParams } from '../schemas/requests.js'
-import { ErrorBody } from '../schemas/responses.js'
+import { problems } from '../schemas/responses.js'
 import { EVENT_ID, FINAL_EVENT_TYPES, type JobEvent, eventData, eventType } from '../store/job-events.js'
 import { isFinal } from '../store/job-store.js'
 
@@ -46,6 +47,7 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventStreamOptions> = async (app, o
   app.get('/v1/jobs/:job_id/events', {
     config: { budget: 'poll' },
     schema: {
+      operationId: 'watchJobEvents',
       tags: ['jobs'],
       summary: 'Watch a job live (Server-Sent Events)',
       description: 'A `text/event-stream` of events `status`, `progress`, then one of `completed`, `failed`, `cancelled`, after which the server ends the stream. ' +
@@ -58,17 +60,14 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventStreamOptions> = async (app, o
       response: {
         200: { description: 'The event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
         204: Type.Null({ description: 'The stream is over: resumed at or after the final event' }),
-        400: ErrorBody,
-        404: ErrorBody,
-        429: ErrorBody,
-        503: ErrorBody
+        ...problems(400, 401, 404, 414, 429, 503)
       }
     }
   }, async (request, reply) => {
     const job = await app.jobs.get(request.params.job_id, request.principal.tenant)
     const client = request.principal.tenant ?? `ip:${request.ip}`
     if (open.size >= options.maxStreams || (perClient.get(client) ?? 0) >= options.maxStreamsPerClient) {
-      return await reply.code(429).header('retry-after', '5').send({ error: 'too_many_streams', message: `Too many open event streams (at most ${options.maxStreamsPerClient} per client); close one, or poll with ?wait=` })
+      throw new ServiceError(429, 'too_many_streams', `Too many open event streams (at most ${options.maxStreamsPerClient} per client); close one, or long poll with ?wait=`, 5)
     }
     let cursor = request.headers['last-event-id'] ?? request.query.last_event_id ?? null
     const notices = app.store.notices

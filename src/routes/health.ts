@@ -8,6 +8,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async (app,
     config: { access: 'public' },
     schema: {
       security: [],
+      operationId: 'getHealth',
       tags: ['ops'],
       summary: 'Liveness and dependencies',
       description: 'Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), or is being re-seeded after losing its data.',

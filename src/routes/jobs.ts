@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { toPublic } from '../jobs/records.js'
 import { JobRecord, type StoredJob } from '../schemas/job.js'
 import { GetJobQuery, JobIdParams, ListJobsQuery } from '../schemas/requests.js'
-import { ErrorBody, JobList } from '../schemas/responses.js'
+import { JobList, Problem, problems, withHeaders } from '../schemas/responses.js'
 import { isFinal } from '../store/job-store.js'
 
 /** Longest long poll, in seconds. */
@@ -38,11 +38,7 @@ function waitAsked (query: number | undefined, preferHeader: string | undefined)
   return prefer === null ? { seconds: 0, preferred: false } : { seconds: Math.min(MAX_WAIT_S, Number(prefer[1])), preferred: true }
 }
 
-const ConflictBody = Type.Object({
-  error: Type.String(),
-  message: Type.String(),
-  job: JobRecord
-}, { title: 'ConflictBody', description: 'The job is already finished; `job` is its record.' })
+const ConflictProblem = Type.Object({ ...Problem.properties, job: JobRecord }, { title: 'ConflictProblem', description: 'The job is already finished; `job` is its record.' })
 
 const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   /** Response bodies by record object: records are immutable, so a body stays right for its record. */
@@ -54,6 +50,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/jobs/:job_id', {
     config: { budget: 'poll' },
     schema: {
+      operationId: 'getJob',
       tags: ['jobs'],
       summary: 'Get a job: status, progress, current step, and the report once completed',
       description: 'Answers with an `ETag` (the record\'s version); send it back in `If-None-Match` to get **304** while nothing changed. ' +
@@ -62,7 +59,15 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: JobIdParams,
       querystring: GetJobQuery,
       headers: GetJobHeaders,
-      response: { 200: JobRecord, 304: Type.Null({ description: 'Not modified: the record in If-None-Match is current' }), 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+      response: {
+        200: withHeaders('The job', JobRecord, {
+          etag: { type: 'string', description: 'The record\'s version: send it back in If-None-Match' },
+          'retry-after': { type: 'integer', description: 'Unfinished jobs: seconds before asking again is worth it' },
+          'preference-applied': { type: 'string', description: '`wait=N`, when the wait came from Prefer' }
+        }),
+        304: { description: 'Not modified: the record in If-None-Match is current', headers: { etag: { type: 'string', description: 'The same ETag' } }, type: 'null' },
+        ...problems(400, 401, 404, 414, 429, 503)
+      }
     }
   }, async (request, reply) => {
     const { job_id: id } = request.params
@@ -94,24 +99,25 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     void reply.header('etag', etag)
     if (!isFinal(job.status)) void reply.header('retry-after', String(retryAfterS(job)))
     if (matches(ifNoneMatch, etag)) return await reply.code(304).send(null)
-    // The same record object comes back while a job does not change: serialize it once.
+    // The same record object comes back while a job does not change: serialize it once (by this
+    // route's schema for the type; a string payload is then sent as it is).
     let body = serialized.get(job)
     if (body === undefined) {
-      body = reply.serialize(toPublic(job)) as string
+      body = reply.serializeInput(toPublic(job), '200', 'application/json') as string
       serialized.set(job, body)
     }
-    // A string payload is sent as it is (already serialized by this route's schema above).
     return await reply.type('application/json; charset=utf-8').send(body as unknown as ReturnType<typeof toPublic>)
   })
 
   app.get('/v1/jobs', {
     config: { budget: 'poll' },
     schema: {
+      operationId: 'listJobs',
       tags: ['jobs'],
       summary: 'List jobs, newest first',
       description: 'Records without their reports. Page with `cursor` = the previous page\'s `next_cursor`.',
       querystring: ListJobsQuery,
-      response: { 200: JobList, 400: ErrorBody }
+      response: { 200: JobList, ...problems(400, 401, 429, 503) }
     }
   }, async (request) => {
     const { status, limit = 20, cursor } = request.query
@@ -128,20 +134,28 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/jobs/:job_id/cancel', {
     config: { budget: 'poll' },
     schema: {
+      operationId: 'cancelJob',
       tags: ['jobs'],
       summary: 'Cancel a job; its run stops',
+      description: 'Marks the job cancelled (a compare-and-set: it cannot undo a completion) and stops its run on whichever replica holds it. A job already final answers 409 with its record.',
       params: JobIdParams,
-      response: { 200: JobRecord, 400: ErrorBody, 404: ErrorBody, 409: ConflictBody, 503: ErrorBody }
+      response: {
+        200: JobRecord,
+        ...problems(400, 401, 404, 414, 429, 503),
+        409: { description: '`already_finished`: the job is final; `job` is its record', content: { 'application/problem+json': { schema: ConflictProblem } } }
+      }
     }
   }, async (request) => toPublic(await app.jobs.cancel(request.params.job_id, request.principal.tenant)))
 
   app.delete('/v1/jobs/:job_id', {
     config: { budget: 'poll' },
     schema: {
+      operationId: 'deleteJob',
       tags: ['jobs'],
       summary: 'Delete a job (cancelling it first if it is still running)',
+      description: 'Removes the job, its events and its queue entry; later reads answer 404.',
       params: JobIdParams,
-      response: { 204: Type.Null({ description: 'Deleted' }), 400: ErrorBody, 404: ErrorBody, 503: ErrorBody }
+      response: { 204: Type.Null({ description: 'Deleted' }), ...problems(400, 401, 404, 414, 429, 503) }
     }
   }, async (request, reply) => {
     await app.jobs.delete(request.params.job_id, request.principal.tenant)

@@ -5,40 +5,72 @@ import { JobNotFoundError } from '../jobs/service.js'
 import { toPublic } from '../jobs/records.js'
 import { describeError, sendProblem } from '../plugins/errors.js'
 import { JobRecord } from '../schemas/job.js'
-import { CreateResearchBody } from '../schemas/requests.js'
-import { CleanupInfo, LegacyErrorBody } from '../schemas/responses.js'
+import { CleanupInfo, LegacyErrorBody, LegacyValidationError } from '../schemas/responses.js'
+
+/** The original route's body: a question and a depth, nothing else (FastAPI's model). */
+const LegacyCreateBody = Type.Object({
+  query: Type.String({ minLength: 1, maxLength: 2000, pattern: '\\S', description: 'The research question' }),
+  depth: Type.Optional(Type.Enum(['quick', 'standard', 'deep'], { default: 'standard' }))
+}, { additionalProperties: false, examples: [{ query: 'How does Redis AOF persistence protect queued jobs?', depth: 'quick' }] })
+
+type FastApiIssue = { loc: Array<string | number>, msg: string, type: string }
+
+/** One request validation error as FastAPI (Pydantic v2) words it. */
+function fastApiIssue (err: FastifyError): FastApiIssue {
+  const first = err.validation?.[0]
+  const params = (first?.params ?? {}) as Record<string, unknown>
+  const field = first?.instancePath.split('/').filter((p) => p !== '') ?? []
+  if (typeof params.additionalProperty === 'string') return { loc: ['body', ...field, params.additionalProperty], msg: 'Extra inputs are not permitted', type: 'extra_forbidden' }
+  if (typeof params.missingProperty === 'string') return { loc: ['body', ...field, params.missingProperty], msg: 'Field required', type: 'missing' }
+  if (Array.isArray(params.allowedValues)) {
+    const values = params.allowedValues.map((v) => `'${String(v)}'`)
+    return { loc: ['body', ...field], msg: `Input should be ${values.slice(0, -1).join(', ')} or ${values.at(-1) ?? ''}`, type: 'enum' }
+  }
+  if (first?.keyword === 'type') return { loc: ['body', ...field], msg: `Input should be a valid ${String(params.type)}`, type: `${String(params.type)}_type` }
+  if (first?.keyword === 'minLength' || first?.keyword === 'pattern') return { loc: ['body', ...field], msg: 'String should have at least 1 character', type: 'string_too_short' }
+  if (first?.keyword === 'maxLength') return { loc: ['body', ...field], msg: `String should have at most ${String(params.limit)} characters`, type: 'string_too_long' }
+  return { loc: ['body', ...field], msg: first?.message ?? 'Invalid input', type: 'value_error' }
+}
 
 /**
- * The original FastAPI service's routes and answers, for its existing clients: errors carry
- * `detail` (as FastAPI's do) next to our `error`/`message`, and unknown ids are a plain 404.
+ * The original FastAPI service's routes and answers, for its existing clients: errors are
+ * `{ "detail": ... }` exactly as FastAPI sends them (a 422 lists what is wrong with the body; an
+ * unknown job is `{ "detail": "Job not found" }`).
  */
 const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (app, { ttlSeconds }) => {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const problem = describeError(err)
     if (problem.statusCode === 500) request.log.error({ err }, 'request failed')
-    // FastAPI answers request validation errors with 422.
-    const statusCode = problem.error === 'validation_error' ? 422 : problem.statusCode
-    const detail = problem.statusCode === 404 ? 'Job not found' : problem.message
-    return sendProblem(reply, { ...problem, statusCode }, { detail, error: problem.error, message: problem.message })
+    const json = 'application/json; charset=utf-8'
+    if (problem.error === 'validation_error') return sendProblem(reply, { ...problem, statusCode: 422 }, { detail: [fastApiIssue(err)] }, json)
+    if (problem.error === 'invalid_json') return sendProblem(reply, { ...problem, statusCode: 422 }, { detail: [{ loc: ['body', 0], msg: 'JSON decode error', type: 'json_invalid' }] }, json)
+    if (problem.error === 'unsupported_media_type') {
+      return sendProblem(reply, { ...problem, statusCode: 422 }, { detail: [{ loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', type: 'model_attributes_type' }] }, json)
+    }
+    return sendProblem(reply, problem, { detail: problem.statusCode === 404 ? 'Job not found' : problem.message }, json)
   })
 
   app.post('/api/v4/deep-research', {
     config: { budget: 'create' },
     schema: {
+      operationId: 'legacyCreateResearch',
       tags: ['legacy'],
       summary: 'Start a research job (original route)',
-      body: CreateResearchBody,
-      response: { 200: JobRecord, 415: LegacyErrorBody, 422: LegacyErrorBody, 503: LegacyErrorBody }
+      description: 'The original FastAPI route: `{ query, depth? }` only (the options of `POST /v1/research` are refused with 422), answered 200 with the record.',
+      body: LegacyCreateBody,
+      response: { 200: JobRecord, 413: LegacyErrorBody, 422: LegacyValidationError, 429: LegacyErrorBody, 503: LegacyErrorBody }
     }
   }, async (request) => toPublic(await app.jobs.create(request.body.query, request.body.depth ?? 'standard', request.principal.tenant)))
 
   app.get('/api/v4/job/:job_id', {
     config: { budget: 'poll' },
     schema: {
+      operationId: 'legacyGetJob',
       tags: ['legacy'],
       summary: 'Get a job (original route)',
-      params: Type.Object({ job_id: Type.String({ maxLength: 200 }) }),
-      response: { 200: JobRecord, 404: LegacyErrorBody, 503: LegacyErrorBody }
+      description: 'The original FastAPI route: the record, or 404 `{ "detail": "Job not found" }` for any unknown id.',
+      params: Type.Object({ job_id: Type.String({ maxLength: 100, description: 'The job id' }) }),
+      response: { 200: JobRecord, 404: LegacyErrorBody, 429: LegacyErrorBody, 503: LegacyErrorBody }
     }
   }, async (request) => {
     const id = request.params.job_id
@@ -50,9 +82,11 @@ const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (a
   app.delete('/api/v4/admin/cleanup-jobs', {
     config: { access: 'admin' },
     schema: {
+      operationId: 'legacyCleanupJobs',
       tags: ['legacy'],
       summary: 'Explains job cleanup (original route): records expire by TTL, nothing to run',
-      response: { 200: CleanupInfo }
+      description: 'Kept for the original service\'s clients: job records expire on their own, so there is nothing to clean up.',
+      response: { 200: CleanupInfo, 401: LegacyErrorBody, 403: LegacyErrorBody }
     }
   }, async () => {
     const mode = app.store.mode

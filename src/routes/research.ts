@@ -4,7 +4,7 @@ import { UnusableOptionsError } from '../jobs/service.js'
 import { JobRecord } from '../schemas/job.js'
 import { CreateResearchBody } from '../schemas/requests.js'
 import { Type } from 'typebox'
-import { ErrorBody } from '../schemas/responses.js'
+import { problems, withHeaders } from '../schemas/responses.js'
 
 const CreateHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({
@@ -15,6 +15,8 @@ const CreateHeaders = Type.Object({
   }))
 })
 
+const LOCATION = { type: 'string', description: 'The job: `/v1/jobs/{job_id}`' }
+
 /** Seconds a client should wait before its first poll. */
 export const POLL_AFTER_SECONDS = 1
 
@@ -22,19 +24,17 @@ const researchRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/research', {
     config: { budget: 'create' },
     schema: {
+      operationId: 'createResearch',
       tags: ['research'],
       summary: 'Start a research job',
-      description: 'Answers 202 at once with the job record; the work runs in the background. Poll the `Location` header.',
+      description: 'Answers 202 at once with the job record; the work runs in the background. Follow it at `Location`: poll (long poll with `?wait=`), or watch its events. ' +
+        'With an `Idempotency-Key`, a retry of the same request answers 200 with the job it created.',
       body: CreateResearchBody,
       headers: CreateHeaders,
       response: {
-        200: JobRecord,
-        202: JobRecord,
-        400: ErrorBody,
-        409: ErrorBody,
-        422: ErrorBody,
-        415: ErrorBody,
-        503: ErrorBody
+        200: withHeaders('A replay: this Idempotency-Key already created this job', JobRecord, { location: LOCATION, 'idempotent-replayed': { type: 'string', description: '`true`' } }),
+        202: withHeaders('Accepted: the job is queued', JobRecord, { location: LOCATION, 'retry-after': { type: 'integer', description: 'Seconds before the first poll is worth it' } }),
+        ...problems(400, 401, 409, 413, 415, 422, 429, 503)
       }
     }
   }, async (request, reply) => {

@@ -1,14 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { QueueStatsBody } from '../schemas/responses.js'
+import { QueueStatsBody, problems } from '../schemas/responses.js'
 
 const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/stats', {
     config: { access: 'admin' },
     schema: {
+      operationId: 'getStats',
       tags: ['ops'],
       summary: 'Queue statistics for operators',
       description: 'Counts by status, queue depth, the age of the oldest queued job and active leases per worker, across every replica sharing the Redis.',
-      response: { 200: QueueStatsBody }
+      response: { 200: QueueStatsBody, ...problems(401, 403, 503) }
     }
   }, async () => {
     const now = Date.now()

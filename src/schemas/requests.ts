@@ -32,7 +32,7 @@ export const CreateResearchBody = Type.Object({
     maxLength: 2048,
     description: 'Called (POST, signed per Standard Webhooks) when the job reaches a final state, retried with backoff for 24 h. Needs WEBHOOK_SECRET on the server; private addresses are refused unless ALLOW_PRIVATE_URLS=true.'
   }))
-}, { additionalProperties: false, title: 'CreateResearchBody' })
+}, { additionalProperties: false, title: 'CreateResearchBody', examples: [{ query: 'How does Redis AOF persistence protect queued jobs?', depth: 'quick' }] })
 export type CreateResearchInput = Static<typeof CreateResearchBody>
 
 export const JobIdParams = Type.Object({

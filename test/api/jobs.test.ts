@@ -92,7 +92,7 @@ t.test('GET: 404 for unknown ids, 400 for ids that are not UUIDs, upper-case UUI
   t.equal((await app.inject({ url: `/v1/jobs/${job.job_id.toUpperCase()}` })).statusCode, 200)
   const route = await app.inject({ url: '/v2/nothing' })
   t.equal(route.statusCode, 404)
-  t.same(json(route), { error: 'not_found', message: 'Route GET /v2/nothing not found' })
+  t.match(json(route), { status: 404, error: 'not_found', message: 'Route GET /v2/nothing not found' })
 })
 
 t.test('list: newest first, records without reports, paging, status filter, bad parameters', async (t) => {
