@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { cpus, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Processes, cleanUpOnSignals, freePort, until } from './lib/processes.mjs'
+import { conditionalFinalPolls, crossReplicaDelivery, idleStreams, longPollFollow } from './lib/bench-push.mjs'
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -92,7 +93,7 @@ function sideBySide (target, baseline) {
 
 async function startService (env) {
   const port = await freePort()
-  const child = start('node', ['dist/server.js'], { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', RESEARCH_ENGINE: 'noop', RATE_LIMIT_ENABLED: 'false', ...env })
+  const child = start('node', ['dist/server.js'], { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', RESEARCH_ENGINE: 'noop', RATE_LIMIT_ENABLED: 'false', SSE_MAX_STREAMS_PER_CLIENT: '5000', ...env })
   const url = `http://127.0.0.1:${port}`
   await until('the service', async () => (await fetch(`${url}/health`)).ok)
   return { url, child, stop: async () => { child.kill('SIGTERM'); await child.exited } }
@@ -124,7 +125,7 @@ async function settledRoundTrips (url) {
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 300))
     const now = await clientRoundTrips(url)
-    if ((now.GET ?? 0) === (previous.GET ?? 0)) return now
+    if ((now.GET ?? 0) + (now.MGET ?? 0) === (previous.GET ?? 0) + (previous.MGET ?? 0)) return now
     previous = now
   }
 }
@@ -182,7 +183,7 @@ try {
   load(pollUrl, { seconds: 2 })
   const pollRedis = sideBySide({ url: pollUrl, pid: service.child.pid }, baseline)
   rows.push(['baseline: bare Fastify, same record (median round)', pollRedis.base, null, ''])
-  rows.push(['1. poll GET /v1/jobs/{id}, Redis up', pollRedis.run, pollRedis.ratio, '>= 0.85x baseline'])
+  rows.push(['1. poll of a finished job GET /v1/jobs/{id}, Redis up (final-record copy)', pollRedis.run, pollRedis.ratio, '>= 0.95x baseline'])
   console.log(`bench: poll with Redis ${pollRedis.run.rps.toFixed(0)} req/s, ${pollRedis.ratio.toFixed(2)}x the baseline`)
 
   // 5a. round trips per poll: counted by the service itself (its Redis client metrics) and by Redis
@@ -191,8 +192,9 @@ try {
   for (let i = 0; i < 1000; i++) await (await fetch(pollUrl)).arrayBuffer()
   const pollCalls = delta(before, commandCalls(redisPort))
   const pollTripsByCommand = delta(tripsBefore, await clientRoundTrips(service.url))
-  const pollTrips = (pollTripsByCommand.GET ?? 0) / 1000
-  notes.push(`Round trips the service made during 1000 sequential polls, by command: ${JSON.stringify(pollTripsByCommand)} (claims are the idle runner checking the queue every 250 ms, not the polls); Redis's own INFO commandstats agrees: ${JSON.stringify(pollCalls)}.`)
+  const pollTrips = ((pollTripsByCommand.GET ?? 0) + (pollTripsByCommand.MGET ?? 0)) / 1000
+  notes.push(`Round trips the service made during 1000 sequential polls of the finished job, by command: ${JSON.stringify(pollTripsByCommand)} (a finished record is answered from the replica's copy while its notice subscriber is connected; claims and the epoch check are the idle replica's upkeep, not the polls); Redis's own INFO commandstats agrees: ${JSON.stringify(pollCalls)}.`)
+  const conditional = await conditionalFinalPolls({ base: service.url, jobId: job.job_id, roundTrips: async () => await clientRoundTrips(service.url) })
 
   redis.kill('SIGKILL')
   await redis.exited
@@ -221,7 +223,7 @@ try {
   const sent = {}
   const store = new RedisJobStore(client, { ttlSeconds: 86400, timeoutMs: 2000, onCommand: (command) => { sent[command] = (sent[command] ?? 0) + 1 } })
   let held = (await store.put(newJob('write path', 'quick'), 0)).job
-  held = (await store.put({ ...held, status: 'processing', lease_expires_at: new Date(Date.now() + 30_000).toISOString() }, held.version)).job
+  held = (await store.put({ ...held, status: 'processing' }, held.version)).job
   before = commandCalls(redisPort)
   for (const key of Object.keys(sent)) delete sent[key]
   for (let i = 1; i <= 1000; i++) held = (await store.put({ ...held, progress: Math.min(99, i), current_step: `step ${i}` }, held.version)).job
@@ -237,6 +239,21 @@ try {
   await until('redis for e2e', () => redisCli(redisPort, 'PING') === 'PONG')
   const e2e1 = await e2e(redisPort, 1)
   const e2e16 = await e2e(redisPort, 16)
+
+  // Push rows: idle streams, delivery across replicas, long polls.
+  redisCli(redisPort, 'FLUSHALL')
+  const still = await startService({ REDIS_URL: `redis://127.0.0.1:${redisPort}`, RESEARCH_ENGINE: 'research', RESEARCH_STEP_DELAY_MS: '60000', RUNNER_CONCURRENCY: '1' })
+  const idle = await idleStreams({ base: still.url, commandCalls: () => commandCalls(redisPort), seconds: Number(process.env.BENCH_IDLE_SECONDS ?? 20) })
+  await still.stop()
+  console.log(`bench: ${idle.streams} idle streams: ${idle.causedPerSecond.toFixed(2)} Redis commands/s caused by them`)
+  redisCli(redisPort, 'FLUSHALL')
+  const writer = await startService({ REDIS_URL: `redis://127.0.0.1:${redisPort}`, RESEARCH_ENGINE: 'research', RESEARCH_STEP_DELAY_MS: '20', RUNNER_CONCURRENCY: '16' })
+  const watcher = await startService({ REDIS_URL: `redis://127.0.0.1:${redisPort}`, RESEARCH_ENGINE: 'research', RESEARCH_STEP_DELAY_MS: '20', RUNNER_CONCURRENCY: '1' })
+  const delivery = await crossReplicaDelivery({ writer: writer.url, watcher: watcher.url })
+  const follow = await longPollFollow({ base: watcher.url })
+  await writer.stop()
+  await watcher.stop()
+  console.log(`bench: delivery across replicas p99 ${delivery.p99} ms; long poll ${follow.requests} requests for ${follow.changes} changes`)
   redis3.kill('SIGTERM')
 
   const memory = JSON.parse(execFileSync('node', ['--expose-gc', 'bench/memory-probe.mjs'], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH, RECORD: recordBody } }))
@@ -255,6 +272,10 @@ try {
     `| 4b. end to end, RUNNER_CONCURRENCY=16: ${fmt(e2e16.jobs)} jobs created -> completed | ${fmt(e2e16.jobsPerSecond)} jobs/s | | | | ${micros(e2e16.cpuMicros)} per job | >= 5,000 jobs/s | ${verdict(e2e16.jobsPerSecond >= 5000)} |`,
     `| 5a. Redis round trips per poll | ${fmt(pollTrips, 2)} | | | | | 1 | ${verdict(pollTrips <= 1.0001)} |`,
     `| 5b. Redis round trips per progress write | ${fmt(writeTrips, 2)} | | | | | 1 | ${verdict(writeTrips <= 1.0001)} |`,
+    `| 7a. Redis commands per second caused by ${fmt(idle.streams)} idle event streams (${idle.seconds} s) | ${fmt(idle.causedPerSecond, 2)} | | | | | <= 1 | ${verdict(idle.causedPerSecond <= 1)} |`,
+    `| 7b. event delivery, write on one replica to a stream on another: p99 (${fmt(delivery.events)} events) | ${fmt(delivery.p99)} ms (p50 ${fmt(delivery.p50)}) | | | | | < 50 ms | ${verdict(delivery.p99 < 50)} |`,
+    `| 7c. long poll following a job: requests for its changes | ${follow.requests} for ${follow.changes} | | | | | <= changes + 1 | ${verdict(follow.requests <= follow.changes + 1)} |`,
+    `| 7d. conditional poll of a finished job: Redis reads per 1000 (${conditional.notModified} answered 304) | ${fmt(conditional.redisReads)} | | | | | 0 | ${verdict(conditional.redisReads === 0 && conditional.notModified === 1000)} |`,
     `| 6a. heap per record in the Map (10k records) | ${fmt(memory.bytesPerRecord)} bytes | | | | | <= 2 KB | ${verdict(memory.bytesPerRecord <= 2048)} |`,
     `| 6b. Redis MEMORY USAGE of one record | ${fmt(redisRecordBytes)} bytes | | | | | | |`
   ].join('\n')
@@ -283,7 +304,7 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 ## Missed targets: by how much, and why
 
 ${shortfalls([
-    ['poll with Redis', pollRedis.ratio, 0.85, 'x baseline'],
+    ['poll of a finished job with Redis', pollRedis.ratio, 0.95, 'x baseline'],
     ['poll in fallback', pollFallback.ratio, 0.9, 'x baseline'],
     ['create', create.rps, 10_000, ' req/s'],
     ['end to end (concurrency 16)', e2e16.jobsPerSecond, 5000, ' jobs/s']
@@ -298,26 +319,27 @@ Why, as measured (server CPU per request in the table; \`perf record -e cpu-cloc
   ${micros(pollRedis.base.cpuMicros)}. The rest of a poll's ${micros(pollRedis.run.cpuMicros)} is JavaScript spread thin
   over Fastify's hook chain, auth, the security headers, validating the id, the store lookup,
   the Redis client and the metrics histogram: no single function above ~2% of samples.
-- **Polls** answer a record that did not change from a parse-once cache (per stored version) and
-  a serialize-once cache (per record object), with one \`GET\` when Redis is up and none in
-  fallback. Their JavaScript costs about the same either way (29-31 µs of user time per request
-  in a separate measurement), but in fallback Node is charged more kernel time per request
-  (16-17 µs against 12-14 µs with Redis up) for the same one \`read\` and one \`writev\`
-  (\`strace -c\`): loopback TCP work for the load tool's packets that the kernel does in the
-  context of whichever process is running, and a Node that never waits on Redis runs more. JSON
-  answers carry six security headers (OWASP's API set) instead of helmet's thirteen page
-  headers: about 5 µs less per poll. An experiment (not a configuration) with the logger, the
-  security headers, the auth hook and the metrics hook all removed still cost about 38 µs per
-  poll against the baseline's 30 µs (0.8x): routing with a parameter, validating it, the store
-  lookup and an async handler are most of the remaining gap.
+- **Polls of a finished job** are answered from the replica's own copy (a finished record
+  changes only by a delete or a webhook's delivery state, and both publish a notice that drops
+  the copy), serialized once per record object: no Redis round trip at all (row 5a), and a
+  conditional poll answers 304 (row 7d). What is left is the HTTP path itself: routing with a
+  parameter, validating it, the auth and metrics hooks, the security headers, the ETag and
+  Retry-After headers, an async handler. An experiment with the logger, the security headers, the
+  auth hook and the metrics hook all removed still cost about 38 µs per poll against the
+  baseline's 30 µs (0.8x) in an earlier session.
+- **Polls in fallback** (Redis down) serve the same copy; they also go through the store's gate
+  (is Redis reachable, the breaker) and count a fallback read in the metrics.
 - **Creates** cost ${micros(create.cpuMicros)} of server CPU each here, because the same process
   also runs the jobs being created (claim, start, progress and completion writes): the
   runner now claims every free slot in one script call, so it keeps up better and takes a larger
   share of the core than it did when it claimed one job per round trip.
 - **End to end** costs ${micros(e2e16.cpuMicros)} of server CPU per job (the create plus the run:
-  one batched claim, no read for a job this process created (it starts from its own copy; the
-  claim write is a compare-and-set) and three compare-and-set writes, each a Lua script that also
-  keeps the indexes, event stream and webhook outbox in step). At one core that bounds the
+  one batched claim script, which leases the job, hands out its fencing token and returns its
+  record, then a start and a final write, each a compare-and-set Lua script that also keeps the
+  indexes, the event stream, the webhook outbox and the change notice in step). The same
+  measurement of the code before this round's fault work, on the same machine and day, gave
+  575-588 µs per job against 523-697 µs now: the gap to the earlier RESULTS.md is this VM's speed
+  that day, not the code. At one core that bounds the
   service near ${fmt(1e6 / e2e16.cpuMicros)} jobs/s before Redis and the load tool take their share.
   Reaching 5,000 on one core needs at most 200 µs per job, with Redis and the load tool fed from
   the other core: fewer durable writes per job (no separate progress write for jobs that finish

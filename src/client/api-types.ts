@@ -1391,7 +1391,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description One page of jobs, newest first */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2339,7 +2339,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Always, while the process serves requests: `ok`, or `degraded` naming why */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2393,7 +2393,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description The queue across every replica sharing the Redis */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2605,7 +2605,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A research job. `result` holds the report once `status` is completed. */
+            /** @description The job, created */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2767,7 +2767,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description The body is over BODY_LIMIT_BYTES */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2779,7 +2779,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description What is wrong with the body, field by field, as FastAPI words it */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2796,7 +2796,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description Too many creates; Retry-After says when to try again */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -2808,7 +2808,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description The store cannot take the job now; retry shortly */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2834,7 +2834,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A research job. `result` holds the report once `status` is completed. */
+            /** @description The job */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2996,7 +2996,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description `{ "detail": "Job not found" }`, for any unknown id */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3008,7 +3008,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description Too many reads; Retry-After says when to try again */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3020,7 +3020,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description The store cannot answer now; retry shortly */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3043,7 +3043,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description How jobs are cleaned up here */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3058,7 +3058,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description No API key, or a wrong one */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3070,7 +3070,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Default Response */
+            /** @description This route needs an admin key */
             403: {
                 headers: {
                     [name: string]: unknown;

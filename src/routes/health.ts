@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Health } from '../schemas/responses.js'
+import { Health, described } from '../schemas/responses.js'
 
 const startedAt = Date.now()
 
@@ -12,7 +12,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async (app,
       tags: ['ops'],
       summary: 'Liveness and dependencies',
       description: 'Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), or is being re-seeded after losing its data.',
-      response: { 200: Health }
+      response: { 200: described('Always, while the process serves requests: `ok`, or `degraded` naming why', Health) }
     }
   }, async () => {
     const { store, runner } = app

@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { toPublic } from '../jobs/records.js'
 import { JobRecord, type StoredJob } from '../schemas/job.js'
 import { GetJobQuery, JobIdParams, ListJobsQuery } from '../schemas/requests.js'
-import { JobList, Problem, problems, withHeaders } from '../schemas/responses.js'
+import { JobList, Problem, described, problems, withHeaders } from '../schemas/responses.js'
 import { isFinal } from '../store/job-store.js'
 
 /** Longest long poll, in seconds. */
@@ -117,7 +117,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List jobs, newest first',
       description: 'Records without their reports. Page with `cursor` = the previous page\'s `next_cursor`.',
       querystring: ListJobsQuery,
-      response: { 200: JobList, ...problems(400, 401, 429, 503) }
+      response: { 200: described('One page of jobs, newest first', JobList), ...problems(400, 401, 429, 503) }
     }
   }, async (request) => {
     const { status, limit = 20, cursor } = request.query

@@ -5,7 +5,7 @@ import { JobNotFoundError } from '../jobs/service.js'
 import { toPublic } from '../jobs/records.js'
 import { describeError, sendProblem } from '../plugins/errors.js'
 import { JobRecord } from '../schemas/job.js'
-import { CleanupInfo, LegacyErrorBody, LegacyValidationError } from '../schemas/responses.js'
+import { CleanupInfo, LegacyErrorBody, LegacyValidationError, described } from '../schemas/responses.js'
 
 /** The original route's body: a question and a depth, nothing else (FastAPI's model). */
 const LegacyCreateBody = Type.Object({
@@ -58,7 +58,13 @@ const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (a
       summary: 'Start a research job (original route)',
       description: 'The original FastAPI route: `{ query, depth? }` only (the options of `POST /v1/research` are refused with 422), answered 200 with the record.',
       body: LegacyCreateBody,
-      response: { 200: JobRecord, 413: LegacyErrorBody, 422: LegacyValidationError, 429: LegacyErrorBody, 503: LegacyErrorBody }
+      response: {
+        200: described('The job, created', JobRecord),
+        413: described('The body is over BODY_LIMIT_BYTES', LegacyErrorBody),
+        422: described('What is wrong with the body, field by field, as FastAPI words it', LegacyValidationError),
+        429: described('Too many creates; Retry-After says when to try again', LegacyErrorBody),
+        503: described('The store cannot take the job now; retry shortly', LegacyErrorBody)
+      }
     }
   }, async (request) => toPublic(await app.jobs.create(request.body.query, request.body.depth ?? 'standard', request.principal.tenant)))
 
@@ -70,7 +76,12 @@ const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (a
       summary: 'Get a job (original route)',
       description: 'The original FastAPI route: the record, or 404 `{ "detail": "Job not found" }` for any unknown id.',
       params: Type.Object({ job_id: Type.String({ maxLength: 100, description: 'The job id' }) }),
-      response: { 200: JobRecord, 404: LegacyErrorBody, 429: LegacyErrorBody, 503: LegacyErrorBody }
+      response: {
+        200: described('The job', JobRecord),
+        404: described('`{ "detail": "Job not found" }`, for any unknown id', LegacyErrorBody),
+        429: described('Too many reads; Retry-After says when to try again', LegacyErrorBody),
+        503: described('The store cannot answer now; retry shortly', LegacyErrorBody)
+      }
     }
   }, async (request) => {
     const id = request.params.job_id
@@ -86,7 +97,11 @@ const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (a
       tags: ['legacy'],
       summary: 'Explains job cleanup (original route): records expire by TTL, nothing to run',
       description: 'Kept for the original service\'s clients: job records expire on their own, so there is nothing to clean up.',
-      response: { 200: CleanupInfo, 401: LegacyErrorBody, 403: LegacyErrorBody }
+      response: {
+        200: described('How jobs are cleaned up here', CleanupInfo),
+        401: described('No API key, or a wrong one', LegacyErrorBody),
+        403: described('This route needs an admin key', LegacyErrorBody)
+      }
     }
   }, async () => {
     const mode = app.store.mode

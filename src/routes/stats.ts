@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { QueueStatsBody, problems } from '../schemas/responses.js'
+import { QueueStatsBody, described, problems } from '../schemas/responses.js'
 
 const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/stats', {
@@ -9,7 +9,7 @@ const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['ops'],
       summary: 'Queue statistics for operators',
       description: 'Counts by status, queue depth, the age of the oldest queued job and active leases per worker, across every replica sharing the Redis.',
-      response: { 200: QueueStatsBody, ...problems(401, 403, 503) }
+      response: { 200: described('The queue across every replica sharing the Redis', QueueStatsBody), ...problems(401, 403, 503) }
     }
   }, async () => {
     const now = Date.now()

@@ -37,6 +37,11 @@ export function problems (...statuses: number[]): Record<number, object> {
   }]))
 }
 
+/** An answer with what it means. */
+export function described (description: string, schema: object, media = 'application/json'): object {
+  return { description, content: { [media]: { schema } } }
+}
+
 /** A success answer with response headers to document. */
 export function withHeaders (description: string, schema: object, headers: Record<string, { type: string, description: string }>, media = 'application/json'): object {
   return { description, headers, content: { [media]: { schema } } }

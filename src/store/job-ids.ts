@@ -1,17 +1,16 @@
-import { randomBytes } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 
 /**
  * A new job id: a UUIDv7 (RFC 9562), whose first 48 bits are its creation time in ms. The time
  * lets any replica tell a job that may still be on its way to Redis (created moments ago on a
- * replica cut off from it) from one that does not exist.
+ * replica cut off from it) from one that does not exist. The random bits and the variant come
+ * from randomUUID (which draws from a pooled buffer: a fresh randomBytes call per id cost a
+ * measurable share of a create).
  */
 export function newJobId (nowMs = Date.now()): string {
-  const bytes = randomBytes(16)
-  bytes.writeUIntBE(nowMs, 0, 6)
-  bytes[6] = 0x70 | ((bytes[6] as number) & 0x0f)
-  bytes[8] = 0x80 | ((bytes[8] as number) & 0x3f)
-  const hex = bytes.toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  const time = nowMs.toString(16).padStart(12, '0')
+  const random = randomUUID()
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${random.slice(15)}`
 }
 
 /** When a UUIDv7 id was issued (ms), or null for any other id. */
