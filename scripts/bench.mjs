@@ -330,9 +330,12 @@ Why, as measured (server CPU per request in the table; \`perf record -e cpu-cloc
 - **Polls in fallback** (Redis down) serve the same copy; they also go through the store's gate
   (is Redis reachable, the breaker) and count a fallback read in the metrics.
 - **Creates** cost ${micros(create.cpuMicros)} of server CPU each here, because the same process
-  also runs the jobs being created (claim, start, progress and completion writes): the
-  runner now claims every free slot in one script call, so it keeps up better and takes a larger
-  share of the core than it did when it claimed one job per round trip.
+  also runs the jobs being created (the claim, the start and the final write). Creates vary the
+  most between runs on this VM. Side by side on one day (wrk, 5 s, the same settings), the code
+  before this round's fault work made 4.8-5.7k creates/s at 195-228 µs each and this code
+  3.8-4.2k at 259-275 µs: about 50 µs more per job, from the claim now returning each job's
+  record (parsed here), writes carrying fencing tokens, and a change notice per write that every
+  replica's subscriber receives back (three per job). Issue #17 is where that is won back.
 - **End to end** costs ${micros(e2e16.cpuMicros)} of server CPU per job (the create plus the run:
   one batched claim script, which leases the job, hands out its fencing token and returns its
   record, then a start and a final write, each a compare-and-set Lua script that also keeps the
