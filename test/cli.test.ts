@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { ResearchEngine } from '../src/research/engine.js'
 import { EXIT, main } from '../src/cli/main.js'
 import { PermanentError } from '../src/research/engine.js'
 import { startApp, waitFor } from './helpers/app.js'
@@ -12,7 +13,7 @@ function io (env: Record<string, string> = {}): { stdout: { text: string, write:
   return { stdout: out, stderr: err, env }
 }
 
-async function api (t: Tap.Test, engine = new PacedEngine(20)): Promise<string> {
+async function api (t: Test, engine: ResearchEngine = new PacedEngine(20)): Promise<string> {
   const app = await startApp(t, { SSE_POLL_MS: 20 }, { engine })
   return await app.listen({ port: 0, host: '127.0.0.1' })
 }

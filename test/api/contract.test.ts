@@ -1,12 +1,12 @@
 // The HTTP contract: RFC 9457 problem details for every error, the framework's own included
 // (unknown route, wrong method, bad URL encoding, an over-long id, bad JSON), with the security
 // headers; OPTIONS and 405 with Allow; and the legacy routes in the original FastAPI shapes.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { json, startApp } from '../helpers/app.js'
 
 const ID = '6f1c1a52-4a37-4e6b-9f3e-1d7a0c2b9e55'
 
-function isProblem (t: Tap.Test, res: { statusCode: number, headers: Record<string, unknown>, body: string }, status: number, code: string): void {
+function isProblem (t: Test, res: { statusCode: number, headers: Record<string, unknown>, body: string }, status: number, code: string): void {
   t.equal(res.statusCode, status, `${status} ${code}`)
   t.match(res.headers['content-type'], /^application\/problem\+json/, 'problem+json')
   const body = json(res as never)

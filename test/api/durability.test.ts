@@ -75,7 +75,7 @@ t.test('a Redis restart with AOF loses no job: pending and running jobs go on af
   // within the test's patience (seen once under CI load; the guarantee under test is "no job lost").
   const app = await startApp(t, { REDIS_URL: redis.url, REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 100, RUNNER_CONCURRENCY: 2, JOB_LEASE_MS: 2000 }, { engine })
   await waitFor('Redis ready', () => app.store.mode === 'redis')
-  const jobs = []
+  const jobs: any[] = []
   for (let i = 0; i < 6; i++) jobs.push(await createJob(app, { query: `aof restart ${i}`, depth: 'standard' }))
   await pollJob(app, jobs[0].job_id, (j) => j.status === 'processing')
   await redis.shutdown()
@@ -123,7 +123,7 @@ t.test('GET /v1/stats: counts by status, queue depth, oldest queued job and leas
   const a = await startApp(t, { ...config, WORKER_ID: 'replica-a' }, { engine })
   const b = await startApp(t, { ...config, WORKER_ID: 'replica-b' }, { engine })
   await waitFor('both ready', () => a.store.mode === 'redis' && b.store.mode === 'redis')
-  const jobs = []
+  const jobs: any[] = []
   for (let i = 0; i < 4; i++) jobs.push(await createJob(i % 2 === 0 ? a : b, { query: `stats ${i}`, depth: 'quick' }))
   await waitFor('two running', async () => json(await a.inject({ url: '/v1/stats' })).counts.processing === 2)
   const cancelled = await a.inject({ method: 'POST', url: `/v1/jobs/${jobs[3].job_id}/cancel` })

@@ -59,7 +59,7 @@ t.test('idle streams cost Redis nothing; a write on another replica reaches them
   const watcher = await startApp(t, config, { engine: new StuckEngine() })
   await waitFor('both subscribed', () => writer.store.notices.live && watcher.store.notices.live)
   const base = await listen(watcher)
-  const jobs = []
+  const jobs: any[] = []
   for (let i = 0; i < 30; i++) jobs.push(await createJob(writer, { query: `idle ${i}`, depth: 'quick' }))
   await waitFor('all running', async () => (await Promise.all(jobs.map(async (j) => json(await writer.inject({ url: `/v1/jobs/${j.job_id as string}` })).status))).every((s) => s === 'processing'))
   const streams = jobs.map((job) => readEvents(`${base}/v1/jobs/${job.job_id as string}/events`, { timeoutMs: 15_000 }))

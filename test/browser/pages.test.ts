@@ -1,8 +1,12 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { type Browser, chromium } from 'playwright-core'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startApp } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
+
+// Used only inside page.evaluate(), which runs them in the browser.
+declare const document: { body: { scrollHeight: number } } & Record<string, any>
+declare const localStorage: { getItem: (key: string) => string | null, setItem: (key: string, value: string) => void }
 
 // Debian's chromium package (`.ci/run` installs it); CHROMIUM_PATH points elsewhere if needed.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -10,7 +14,7 @@ const OUTPUT = new URL('../../test-output/', import.meta.url).pathname
 // Without the background-networking flags Chromium keeps trying hosts this closed network refuses.
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
-async function browser (t: Tap.Test): Promise<Browser> {
+async function browser (t: Test): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`)
   const launched = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
   t.teardown(() => launched.close())

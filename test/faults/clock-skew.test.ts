@@ -25,7 +25,7 @@ t.test('a replica whose clock is 10 s fast takes over no healthy lease: no job f
   t.teardown(() => { fast.kill('SIGKILL') })
   const url = `http://127.0.0.1:${port}`
   await waitFor('the fast replica is up on Redis', async () => {
-    try { return (await (await fetch(`${url}/health`)).json()).store === 'redis' } catch { return false }
+    try { return (await (await fetch(`${url}/health`)).json() as { store: string }).store === 'redis' } catch { return false }
   }, 30_000)
   const spans: RunSpan[] = []
   const onTime = await startApp(t, { ...config, REDIS_URL: redis.url, WORKER_ID: 'on-time' }, { engine: new SpanEngine('on-time', spans, 150, 8) })
@@ -37,7 +37,7 @@ t.test('a replica whose clock is 10 s fast takes over no healthy lease: no job f
       ids.push((await createJob(onTime, { query: `skew ${i}: created on time`, depth: 'quick' })).job_id)
     } else {
       const res = await fetch(`${url}/v1/research`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `skew ${i}: created fast`, depth: 'quick' }) })
-      ids.push((await res.json()).job_id)
+      ids.push((await res.json() as { job_id: string }).job_id)
     }
   }
   const done = []

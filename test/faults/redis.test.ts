@@ -17,7 +17,7 @@ t.test('Redis restarted empty: every job a living replica holds is back in Redis
   const creator = await startApp(t, { ...config, WORKER_ID: 'creator' }, { engine: new SpanEngine('creator', spans, 100, 4) })
   const runner = await startApp(t, { ...config, WORKER_ID: 'runner' }, { engine: new SpanEngine('runner', spans, 100, 4) })
   await waitFor('ready', () => creator.store.mode === 'redis' && runner.store.mode === 'redis')
-  const jobs = []
+  const jobs: any[] = []
   for (let i = 0; i < 12; i++) jobs.push(await createJob(creator, { query: `restart empty ${i}`, depth: 'quick' }))
   await waitFor('some finished, some running', () => spans.some((s) => s.end !== null) && spans.some((s) => s.end === null))
   const finishedBefore = new Set<string>()

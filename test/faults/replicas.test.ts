@@ -96,7 +96,7 @@ t.test('a replica cut off from Redis stops its runs and re-runs nothing; nobody 
   const config = { ...FAST, JOB_LEASE_MS: 900, RUNNER_CONCURRENCY: 2, JOB_MAX_ATTEMPTS: 3 }
   const cut = await startApp(t, { ...config, REDIS_URL: proxy.url, WORKER_ID: 'cut-off' }, { engine: new SpanEngine('cut-off', spans, 150, 8) })
   await waitFor('ready', () => cut.store.mode === 'redis')
-  const jobs = []
+  const jobs: any[] = []
   for (let i = 0; i < 4; i++) jobs.push(await createJob(cut, { query: `partition ${i}`, depth: 'quick' }))
   await waitFor('the cut-off replica runs jobs', () => spans.some((s) => s.end === null))
   const healthy = await startApp(t, { ...config, REDIS_URL: redis.url, WORKER_ID: 'healthy' }, { engine: new SpanEngine('healthy', spans, 150, 8) })

@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createClient } from 'redis'
+import { type RedisClientType, createClient } from 'redis'
 
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -111,8 +111,8 @@ export class RedisServer {
   }
 
   /** A separate client for assertions on what is really in Redis. */
-  async client (): Promise<ReturnType<typeof createClient>> {
-    const client = createClient({ url: this.url, socket: this.#options.tls === true ? { tls: true, rejectUnauthorized: false } : {} })
+  async client (): Promise<RedisClientType> {
+    const client: RedisClientType = createClient({ url: this.url, socket: this.#options.tls === true ? { tls: true, rejectUnauthorized: false } : {} })
     client.on('error', () => {})
     await client.connect()
     return client

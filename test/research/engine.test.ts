@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { CorpusRetriever } from '../../src/research/corpus-retriever.js'
 import { splitDocument } from '../../src/research/corpus.js'
 import { DEPTH_PLAN } from '../../src/research/corpus-retriever.js'
@@ -17,7 +17,7 @@ function recorder (signal = new AbortController().signal): RunContext & { steps:
 }
 
 /** Every [n] in the text points at a listed source, and every source is cited. */
-function citationsHold (t: Tap.Test, report: Report): void {
+function citationsHold (t: Test, report: Report): void {
   const cited = new Set([...(report.markdown ?? "").matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])))
   const ids = new Set(report.sources.map((s) => s.id))
   t.ok([...cited].every((n) => ids.has(n)), `citations ${[...cited].join(',')} all point at sources`)

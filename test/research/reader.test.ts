@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { BlockedAddressError, anyAddress, publicAddressesOnly } from '../../src/net/address-guard.js'
 import { PageFetcher } from '../../src/research/reader/page-fetcher.js'
 import { PageReader } from '../../src/research/reader/page-reader.js'
@@ -6,7 +6,7 @@ import { startTestSite } from '../helpers/test-site.js'
 
 const never = new AbortController().signal
 
-function reader (t: Tap.Test, options: ConstructorParameters<typeof PageFetcher>[0] = {}): PageReader {
+function reader (t: Test, options: ConstructorParameters<typeof PageFetcher>[0] = {}): PageReader {
   const r = new PageReader(new PageFetcher({ policy: anyAddress, ...options }))
   t.teardown(() => r.close())
   return r

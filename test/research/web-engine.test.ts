@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { Report, RunContext } from '../../src/research/engine.js'
 import { SearxngSearch } from '../../src/research/providers/web-search.js'
 import { OpenAiCompatibleChat } from '../../src/research/providers/llm.js'
@@ -21,7 +21,7 @@ function request (body: Omit<CreateResearchInput, 'query'>, query = QUESTION): {
 }
 
 /** Every [n] resolves to a listed source, every source is cited, and every source was fetched from the site. */
-function citationsResolve (t: Tap.Test, report: Report, site: TestSite): void {
+function citationsResolve (t: Test, report: Report, site: TestSite): void {
   const text = [report.summary, ...report.sections.map((s) => s.body)].join('\n')
   const cited = new Set([...text.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])))
   t.ok(cited.size > 0, 'the report cites something')

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { JobService } from '../../src/jobs/service.js'
 import { newJob } from '../../src/jobs/records.js'
 import { LeaseLostError } from '../../src/runner/errors.js'
@@ -10,7 +10,7 @@ import { PacedEngine } from '../helpers/engines.js'
 import { waitFor } from '../helpers/app.js'
 import { recordingLogger } from '../helpers/logger.js'
 
-function runner (t: Tap.Test, store: MemoryJobStore, engine: PacedEngine, workerId: string, leaseMs = 300, maxAttempts = 3) {
+function runner (t: Test, store: MemoryJobStore, engine: PacedEngine, workerId: string, leaseMs = 300, maxAttempts = 3) {
   const log = recordingLogger()
   const r = new ResearchRunner({ store, engine, logger: log, workerId, leaseMs, maxAttempts, pollIntervalMs: 20, retryBaseMs: 10 })
   r.start()

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import { NoopEngine } from '../../src/research/noop.js'
 import type { Report, ResearchRequest, RunContext } from '../../src/research/engine.js'
@@ -14,7 +14,7 @@ import { recordingLogger } from '../helpers/logger.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
 /** A replica's store: Redis first, with its own in-process copies. */
-async function replicaStore (t: Tap.Test, url: string, sent: string[] = []): Promise<FallbackJobStore> {
+async function replicaStore (t: Test, url: string, sent: string[] = []): Promise<FallbackJobStore> {
   const client = createRedisClient({ url, rejectUnauthorized: true })
   connectInBackground(client)
   t.teardown(() => client.destroy())

@@ -1,7 +1,7 @@
 // One contract for every JobStore: the in-memory store, the Redis store, and the fallback store
 // with and without Redis behind it. Each case runs against each store, on real Redis.
 import { setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import { FallbackJobStore } from '../../src/store/fallback.js'
 import { type JobStore, type PutOptions, type WebhookOutbox, decodeCursor, encodeCursor } from '../../src/store/job-store.js'
@@ -19,7 +19,7 @@ t.teardown(() => server.stop())
 const admin = await server.client()
 t.teardown(() => admin.close())
 
-async function redisStore (test: Tap.Test): Promise<RedisJobStore> {
+async function redisStore (test: Test): Promise<RedisJobStore> {
   const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
   connectInBackground(client)
   test.teardown(() => client.destroy())
@@ -30,7 +30,7 @@ async function redisStore (test: Tap.Test): Promise<RedisJobStore> {
 const memory = (): MemoryJobStore => new MemoryJobStore({ ttlSeconds: 600, maxJobs: 1000 })
 // Each store lives for one test: a fallback store left running would see the next test's
 // FLUSHALL as Redis losing its data, and rightly put its copies back.
-const STORES: Record<string, (test: Tap.Test) => Promise<Store>> = {
+const STORES: Record<string, (test: Test) => Promise<Store>> = {
   memory: async () => memory(),
   redis: async (test) => await redisStore(test),
   'fallback without Redis': async () => new FallbackJobStore({ memory: memory(), breakerMs: 100 }),

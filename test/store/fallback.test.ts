@@ -1,6 +1,6 @@
 // The fallback store's rules under faults, on real Redis servers killed, paused, stalled and
 // emptied by the tests. The behaviour every store shares is in contract.test.ts.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import { newJobId } from '../../src/store/job-ids.js'
 import { FallbackJobStore, StoreUnavailableError } from '../../src/store/fallback.js'
@@ -18,7 +18,7 @@ const KEYS = new RedisKeys()
 
 interface Rig { store: FallbackJobStore, client: RedisClient, memory: MemoryJobStore, logs: string[] }
 
-function rig (t: Tap.Test, url: string, timeoutMs = 200): Rig {
+function rig (t: Test, url: string, timeoutMs = 200): Rig {
   const logs: string[] = []
   const client = createRedisClient({ url, rejectUnauthorized: true, maxReconnectDelayMs: 100 })
   const memory = new MemoryJobStore({ ttlSeconds: 3600, maxJobs: 1000 })
