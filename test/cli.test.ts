@@ -34,6 +34,7 @@ t.test('on a terminal the bar is redrawn in place', async (t) => {
   const streams = io()
   streams.stderr.isTTY = true
   t.equal(await main(['submit', 'lease expiry', '--depth', 'quick', '--wait', '--url', url], streams), EXIT.ok)
+  // eslint-disable-next-line no-control-regex -- the bar is redrawn with ANSI escapes, which is what this checks
   t.match(streams.stderr.text, /\r\x1b\[2K\[#+-*\] +\d+% /)
   t.match(streams.stderr.text, /\[#{24}\] 100% Completed\n$/)
 })

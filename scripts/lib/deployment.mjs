@@ -54,11 +54,24 @@ export class Deployment {
     const port = await freePort()
     const args = skewMs !== 0 ? ['--import', SKEW_PRELOAD, 'dist/server.js'] : ['dist/server.js']
     const child = this.processes.start('node', args, {
-      PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', WORKER_ID: name, CLOCK_SKEW_MS: String(skewMs),
-      REDIS_URL: redisUrl, REDIS_TIMEOUT_MS: '500', REDIS_BREAKER_MS: '200', REDIS_READ_WAIT_MS: '2000',
-      JOB_LEASE_MS: '2000', JOB_MAX_ATTEMPTS: String(this.maxAttempts), JOB_RETRY_BASE_MS: '200',
-      RUNNER_CONCURRENCY: '4', RESEARCH_STEP_DELAY_MS: '60', SHUTDOWN_TIMEOUT_MS: '2000', RATE_LIMIT_ENABLED: 'false',
-      ...this.env, ...env
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      WORKER_ID: name,
+      CLOCK_SKEW_MS: String(skewMs),
+      REDIS_URL: redisUrl,
+      REDIS_TIMEOUT_MS: '500',
+      REDIS_BREAKER_MS: '200',
+      REDIS_READ_WAIT_MS: '2000',
+      JOB_LEASE_MS: '2000',
+      JOB_MAX_ATTEMPTS: String(this.maxAttempts),
+      JOB_RETRY_BASE_MS: '200',
+      RUNNER_CONCURRENCY: '4',
+      RESEARCH_STEP_DELAY_MS: '60',
+      SHUTDOWN_TIMEOUT_MS: '2000',
+      RATE_LIMIT_ENABLED: 'false',
+      ...this.env,
+      ...env
     }, join(this.dir, `${name}.log`))
     const replica = { name, port, child, url: `http://127.0.0.1:${port}`, live: false, skewMs, proxy: tcpProxy, killedAt: null }
     this.replicas.set(name, replica)
@@ -87,7 +100,8 @@ export class Deployment {
       await Promise.all(Array.from({ length: Math.min(20, count - i) }, async (_v, k) => {
         const replica = rotation[(i + k) % rotation.length]
         const res = await fetch(`${replica.url}/v1/research`, {
-          method: 'POST', headers: { 'content-type': 'application/json' },
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ query: `${this.name} ${label} ${i + k}: how do leases and retries keep jobs alive when workers die?`, depth: 'standard' })
         })
         const body = await res.json()

@@ -49,16 +49,26 @@ export class ServiceMetrics {
   constructor () {
     collectDefaultMetrics({ register: this.registry })
     const metrics = this
+    // eslint-disable-next-line no-new -- a prom-client gauge registers itself (registers: [...]); nothing else needs to hold it
     new Gauge({
-      name: 'research_queue_depth', help: 'Jobs waiting to start', registers: [this.registry],
+      name: 'research_queue_depth',
+      help: 'Jobs waiting to start',
+      registers: [this.registry],
       async collect () { this.set(await metrics.#sources?.queueDepth().catch(() => 0) ?? 0) }
     })
+    // eslint-disable-next-line no-new -- a prom-client gauge registers itself (registers: [...]); nothing else needs to hold it
     new Gauge({
-      name: 'research_active_jobs', help: 'Jobs this process is running', registers: [this.registry],
+      name: 'research_active_jobs',
+      help: 'Jobs this process is running',
+      registers: [this.registry],
       collect () { this.set(metrics.#sources?.activeJobs() ?? 0) }
     })
+    // eslint-disable-next-line no-new -- a prom-client gauge registers itself (registers: [...]); nothing else needs to hold it
     new Gauge({
-      name: 'research_store_mode', help: '1 for the store answering now (redis or memory), 0 for the other', labelNames: ['mode'], registers: [this.registry],
+      name: 'research_store_mode',
+      help: '1 for the store answering now (redis or memory), 0 for the other',
+      labelNames: ['mode'],
+      registers: [this.registry],
       collect () {
         const mode = metrics.#sources?.storeMode() ?? 'memory'
         this.set({ mode: 'redis' }, mode === 'redis' ? 1 : 0)

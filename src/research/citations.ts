@@ -29,4 +29,3 @@ export function resolveCitations<T extends Citable> (text: string, sources: T[])
   })
   return { text: rewritten, sources: cited.map((source, i) => ({ ...source, id: i + 1 })) }
 }
-

@@ -18,8 +18,16 @@ t.test('a replica whose clock is 10 s fast takes over no healthy lease: no job f
     cwd: root,
     stdio: 'ignore',
     env: {
-      PATH: process.env.PATH, CLOCK_SKEW_MS: '10000', PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, WORKER_ID: 'ten-seconds-fast',
-      LOG_LEVEL: 'warn', RATE_LIMIT_ENABLED: 'false', RESEARCH_STEP_DELAY_MS: '150', ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)]))
+      PATH: process.env.PATH,
+      CLOCK_SKEW_MS: '10000',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      REDIS_URL: redis.url,
+      WORKER_ID: 'ten-seconds-fast',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_ENABLED: 'false',
+      RESEARCH_STEP_DELAY_MS: '150',
+      ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)]))
     }
   })
   t.teardown(() => { fast.kill('SIGKILL') })

@@ -105,10 +105,10 @@ t.test('a replica cut off from Redis stops its runs and re-runs nothing; nobody 
   const seen = new Map<string, string[]>()
   const problems: string[] = []
   const replicas = { cut, healthy }
-  let polling = true
+  const state = { polling: true }
   const ids = (): string[] => jobs.map((j) => j.job_id)
   const poller = (async () => {
-    while (polling) {
+    while (state.polling) {
       for (const [name, app] of Object.entries(replicas)) {
         for (const id of ids()) {
           const res = await app.inject({ url: `/v1/jobs/${id}` })
@@ -136,7 +136,7 @@ t.test('a replica cut off from Redis stops its runs and re-runs nothing; nobody 
   for (const job of jobs) {
     await waitFor(`${job.query as string} completed`, async () => json(await healthy.inject({ url: `/v1/jobs/${job.job_id}` })).status === 'completed', 20_000)
   }
-  polling = false
+  state.polling = false
   await poller
 
   t.same(overlappingRuns(spans), [], 'no two runs of one job overlapped')

@@ -34,11 +34,11 @@ export class PacedEngine implements ResearchEngine {
 export class FailingEngine implements ResearchEngine {
   readonly name = 'failing'
   runs = 0
-  constructor (readonly error: Error, readonly afterStep = 'Reading sources', readonly failures = Infinity) {}
+  constructor (readonly thrown: Error, readonly afterStep = 'Reading sources', readonly failures = Infinity) {}
   async run (request: ResearchRequest, context: RunContext): Promise<Report> {
     this.runs++
     await context.progress(30, this.afterStep)
-    if (this.runs <= this.failures) throw this.error
+    if (this.runs <= this.failures) throw this.thrown
     return { title: request.query, summary: 'ok', markdown: `# ${request.query}\n`, sections: [], sources: [], stats: { documents_searched: 0, passages_read: 0, duration_ms: 0 } }
   }
 }

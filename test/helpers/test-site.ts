@@ -33,14 +33,14 @@ async function handle (site: TestSite, req: IncomingMessage, res: ServerResponse
   const url = new URL(req.url ?? '/', site.url)
   site.requests.push(url.pathname)
   switch (url.pathname) {
-    case '/moved': return void res.writeHead(301, { location: '/retry-backoff.html' }).end()
-    case '/loop': return void res.writeHead(302, { location: '/loop' }).end()
-    case '/redirect': return void res.writeHead(302, { location: url.searchParams.get('to') ?? '/' }).end()
-    case '/missing': return void res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not found</h1>')
-    case '/paper.pdf': return void res.writeHead(200, { 'content-type': 'application/pdf' }).end('%PDF-1.4\n%...')
-    case '/photo.png': return void res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(64))
-    case '/empty.html': return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body><script>1</script></body></html>')
-    case '/huge-declared': return void res.writeHead(200, { 'content-type': 'text/html', 'content-length': String(3 * 1024 * 1024) }).end()
+    case '/moved': res.writeHead(301, { location: '/retry-backoff.html' }).end(); return
+    case '/loop': res.writeHead(302, { location: '/loop' }).end(); return
+    case '/redirect': res.writeHead(302, { location: url.searchParams.get('to') ?? '/' }).end(); return
+    case '/missing': res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not found</h1>'); return
+    case '/paper.pdf': res.writeHead(200, { 'content-type': 'application/pdf' }).end('%PDF-1.4\n%...'); return
+    case '/photo.png': res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(64)); return
+    case '/empty.html': res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body><script>1</script></body></html>'); return
+    case '/huge-declared': res.writeHead(200, { 'content-type': 'text/html', 'content-length': String(3 * 1024 * 1024) }).end(); return
     case '/huge': {
       // No Content-Length: the reader has to count as it goes.
       res.writeHead(200, { 'content-type': 'text/html' })
@@ -48,7 +48,8 @@ async function handle (site: TestSite, req: IncomingMessage, res: ServerResponse
       for (let sent = 0; sent < 3 * 1024 * 1024 && !res.destroyed; sent += chunk.length) {
         if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve))
       }
-      return void res.end()
+      res.end()
+      return
     }
     case '/slow': {
       // Headers, then silence: only the client giving up ends this request.
@@ -59,7 +60,8 @@ async function handle (site: TestSite, req: IncomingMessage, res: ServerResponse
     }
     case '/search': {
       const results = site.searchResults(url.searchParams.get('q') ?? '')
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ query: url.searchParams.get('q'), results }))
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ query: url.searchParams.get('q'), results }))
+      return
     }
   }
   const file = url.pathname === '/' ? 'index.html' : url.pathname.slice(1)

@@ -18,7 +18,7 @@ function recorder (signal = new AbortController().signal): RunContext & { steps:
 
 /** Every [n] in the text points at a listed source, and every source is cited. */
 function citationsHold (t: Test, report: Report): void {
-  const cited = new Set([...(report.markdown ?? "").matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])))
+  const cited = new Set([...(report.markdown ?? '').matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])))
   const ids = new Set(report.sources.map((s) => s.id))
   t.ok([...cited].every((n) => ids.has(n)), `citations ${[...cited].join(',')} all point at sources`)
   t.ok([...ids].every((n) => cited.has(n)), 'every source is cited')

@@ -201,7 +201,10 @@ t.test('Redis emptied (restart without persistence, FLUSHALL): detected by its e
   const [claim] = (await store.claim(60_000, 3)).filter((c) => c.job.job_id === runningJob.job_id)
   const now = new Date().toISOString()
   const running = await write(store, {
-    ...runningJob, status: 'processing', attempts: 1, worker: 'w1',
+    ...runningJob,
+    status: 'processing',
+    attempts: 1,
+    worker: 'w1',
     attempt_history: [{ attempt: 1, worker: 'w1', started_at: now, ended_at: null, outcome: 'running', error: null }]
   }, 1, { fence: claim?.fence, leaseMs: 60_000 })
   await store.reconcile()
