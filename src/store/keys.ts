@@ -25,7 +25,7 @@ export class RedisKeys {
   /** Counter behind queue positions and fencing tokens. */
   readonly seq: string
   readonly webhooks: string
-  /** This Redis's data generation: a new value means the data was lost (restart without persistence, FLUSHALL). */
+  /** This Redis's data generation: a new value means the data was lost (restart without persistence, a flush of every key). */
   readonly epoch: string
   /** Pub/sub channel: every record write publishes `<id> <version> <status>` on it ('deleted' for a delete). */
   readonly notices: string

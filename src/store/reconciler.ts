@@ -35,7 +35,7 @@ export interface ReconcilerOptions {
  * - jobs created here while Redis was out of reach (the ledger) are copied to Redis when it
  *   answers again, and leave the ledger;
  * - Redis losing its data (restart without persistence, failover to an empty replica,
- *   FLUSHALL) is detected by its epoch key and answered by re-seeding Redis from every copy held
+ *   every key flushed) is detected by its epoch key and answered by re-seeding Redis from every copy held
  *   here: unfinished jobs go back to the queue, finished ones are kept;
  * - a read that finds Redis behind a copy (a lost or rolled-back record) re-seeds that copy.
  */
@@ -159,7 +159,7 @@ export class Reconciler {
 
   async #syncAllNow (): Promise<void> {
     let copied = 0
-    for (const id of [...this.ledger.keys()]) {
+    for (const [id] of [...this.ledger]) {
       if (!this.#gate.reachable) break
       if (await this.syncOne(id)) copied++
     }
