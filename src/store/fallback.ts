@@ -208,11 +208,21 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     return await gate.redis.ping()
   }
 
+  /** The record for this process's own work (runner, reaper, webhooks): what Redis holds now. */
   async get (id: string): Promise<StoredJob | null> {
-    return (await this.lookup(id)).job
+    return (await this.#lookup(id)).job
   }
 
+  /** The answer for a client: never behind what a client may have seen elsewhere. */
   async lookup (id: string): Promise<Lookup> {
+    const found = await this.#lookup(id)
+    if (found.job !== null && this.#reconciler?.mayBeBehind(found.job) === true) {
+      throw new StoreUnavailableError('Redis lost its data moments ago and replicas are putting their copies back; another replica may hold a newer state of this job')
+    }
+    return found
+  }
+
+  async #lookup (id: string): Promise<Lookup> {
     const local = this.#memory.peek(id)
     const gate = this.#gate
     const reconciler = this.#reconciler

@@ -50,6 +50,9 @@ export class Reconciler {
   readonly #repairing = new Set<string>()
   #epoch: string | null = null
   #recoveringUntil = 0
+  /** When the current (or last) data loss was first suspected: jobs created before it may have copies elsewhere. */
+  #lostAt = 0
+  #suspected = false
   #memoryPolicy: string | null = null
   #timer: NodeJS.Timeout | null = null
   #syncing: Promise<void> | null = null
@@ -73,9 +76,19 @@ export class Reconciler {
     return this.#epoch
   }
 
-  /** Redis lost its data a moment ago: replicas are still putting their copies back. */
+  /** Redis lost its data a moment ago (or a read just suggested so): replicas are still putting their copies back. */
   get recovering (): boolean {
-    return Date.now() < this.#recoveringUntil
+    return this.#suspected || Date.now() < this.#recoveringUntil
+  }
+
+  /**
+   * Whether an unfinished answer for this job may be behind a copy on another replica: Redis
+   * lost its data moments ago, the job existed before, and replicas are still putting their
+   * copies back (a replica that saw it finish may not have yet). Jobs created here and not
+   * handed over yet are this process's own, and jobs created since the loss have no older copy.
+   */
+  mayBeBehind (job: StoredJob): boolean {
+    return this.recovering && !isFinal(job.status) && !this.ledger.has(job.job_id) && Date.parse(job.created_at) < this.#lostAt
   }
 
   start (): void {
@@ -108,15 +121,25 @@ export class Reconciler {
     await this.syncAll()
   }
 
-  /** What a read saw of the epoch: a missing or different one means Redis lost its data. */
+  /**
+   * What a read saw of the epoch: a missing or different one means Redis lost its data. Until the
+   * check says, this process counts as recovering, so the read that noticed answers no less
+   * carefully than the ones after the check.
+   */
   observeEpoch (epoch: string | null): void {
-    if (epoch === null || (this.#epoch !== null && epoch !== this.#epoch)) void this.checkEpoch()
+    if (epoch !== null && (this.#epoch === null || epoch === this.#epoch)) return
+    if (!this.recovering) this.#lostAt = Date.now()
+    this.#suspected = true
+    void this.checkEpoch()
   }
 
   async checkEpoch (): Promise<void> {
     // Cleared when settled, not inside the run: a run that ends before its first await would
     // otherwise clear it before it is even assigned, and no check would ever run again.
-    this.#checking ??= this.#checkEpochNow().finally(() => { this.#checking = null })
+    this.#checking ??= this.#checkEpochNow().finally(() => {
+      this.#checking = null
+      this.#suspected = false
+    })
     await this.#checking
   }
 
@@ -126,6 +149,7 @@ export class Reconciler {
     const known = this.#epoch
     this.#epoch = read.value.epoch
     if (known === null || known === read.value.epoch) return
+    if (!this.recovering) this.#lostAt = Date.now()
     this.#recoveringUntil = Date.now() + this.#recoveryMs
     this.#logger?.error({ previous_epoch: known, epoch: read.value.epoch }, 'Redis lost its data (its epoch changed): putting back every job this process holds a copy of')
     await this.reseed()

@@ -227,6 +227,34 @@ t.test('Redis emptied (restart without persistence, FLUSHALL): detected by its e
   t.same(await store.lookup(newJobId(Date.now() - 3600_000)), { job: null, absenceConfirmed: false }, 'while replicas re-seed, no absence is certain')
 })
 
+t.test('after Redis lost its data, a replica whose copy of a job is behind does not answer it (no completed -> pending)', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(() => server.stop())
+  const proxy = await TcpProxy.start(server.port)
+  t.teardown(() => proxy.close())
+  const poller = rig(t, server.url)
+  const worker = rig(t, proxy.url)
+  await waitFor('Redis ready', () => poller.client.isReady && worker.client.isReady)
+  const job = await create(poller.store, 'seen pending here, finished elsewhere')
+  t.match((await poller.store.lookup(job.job_id)).job, { status: 'pending' }, 'the poller holds a pending copy')
+  const [claim] = await worker.store.claim(60_000, 1)
+  await write(worker.store, { ...job, status: 'completed', progress: 100 }, job.version, { fence: claim?.fence })
+  await poller.store.reconcile()
+  await worker.store.reconcile()
+
+  proxy.stall() // the worker, holding the only finished copy, re-seeds last
+  await server.restart()
+  await waitFor('the poller re-seeded its copy', async () => poller.store.recovering && (await server.client().then(async (c) => await c.get(KEYS.job(job.job_id)).finally(() => c.close()))) !== null)
+  await t.rejects(poller.store.lookup(job.job_id), StoreUnavailableError, 'the poller\'s own (pending) copy may be behind another replica\'s: 503, not pending')
+  t.match(await poller.store.get(job.job_id), { status: 'pending' }, 'internal reads (reaper, webhooks) still see the record')
+
+  proxy.resume()
+  await waitFor('the worker re-seeded the finished copy', async () => (await poller.store.get(job.job_id))?.status === 'completed')
+  t.match((await poller.store.lookup(job.job_id)).job, { status: 'completed' }, 'then the finished job is answered')
+  const later = await create(poller.store, 'created after the loss')
+  t.match((await poller.store.lookup(later.job_id)).job, { status: 'pending' }, 'a job created after the loss has no older copy anywhere: answered while others recover')
+})
+
 t.test('list merges what only this process holds, newest version first', async (t) => {
   const server = await RedisServer.start()
   t.teardown(() => server.stop())
