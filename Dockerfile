@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
 # Build stage: all dependencies, compile TypeScript to dist/.
-FROM node:20.20.2-bookworm-slim AS build
+FROM node:24.22.3-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,7 +11,7 @@ COPY src ./src
 RUN npm run build
 
 # Runtime stage: production dependencies, the compiled service, its corpus and the jobs page, as the unprivileged node user.
-FROM node:20.20.2-bookworm-slim AS runtime
+FROM node:24.22.3-trixie-slim AS runtime
 ENV NODE_ENV=production \
     HOST=:: \
     PORT=3000

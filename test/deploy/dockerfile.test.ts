@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -17,7 +17,11 @@ t.test('the Dockerfile lints clean (dockerfile-utils: no errors, no warnings)', 
 
 t.test('the Dockerfile follows the deployment rules', async (t) => {
   t.equal(stages.length, 2, 'multi-stage: build, then runtime')
-  for (const stage of stages) t.match(stage.base, /^node:20\.\d+\.\d+-[a-z]+-slim$/, `${stage.name} pins a node 20 base image`)
+  const nodeVersion = readFileSync(join(root, '.node-version'), 'utf8').trim()
+  t.match(nodeVersion, /^24\.\d+\.\d+$/, '.node-version names a Node 24 LTS release (.ci/run runs the tests on it)')
+  for (const stage of stages) t.match(stage.base, new RegExp(`^node:${nodeVersion.replaceAll('.', '\\.')}-[a-z]+-slim$`), `${stage.name} pins the slim image of Node ${nodeVersion}`)
+  const engines = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).engines.node
+  t.equal(engines, '>=22', 'the package asks for a Node its production dependencies support (>= 22)')
   const runtime = stages.at(-1) as Stage
   const find = (keyword: string) => runtime.instructions.filter((i) => i.keyword === keyword)
   t.ok(find('RUN').some((i) => i.args.includes('npm ci --omit=dev')), 'runtime installs production dependencies only')
