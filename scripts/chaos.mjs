@@ -1,5 +1,5 @@
-// npm run chaos [fault ...]: for each fault, 3 replicas of the built service on a Redis of their
-// own, jobs created and polled through the HTTP API while the fault happens, then the count of
+// npm run chaos [fault ...]: for each fault, replicas of the built service (3, or an API and two
+// workers) on a Redis of their own, jobs created and polled through the HTTP API while the fault happens, then the count of
 // what went wrong: lost, stuck, concurrent runs (from the replicas' own logs), attempts over the
 // max, regressions and confident 404s seen by polling clients. Starts everything it needs on
 // free loopback ports and cleans up after itself, also when it fails.
@@ -79,6 +79,28 @@ const FAULTS = {
     d.replicas.get('replica-c').proxy.resume()
     await d.create(JOBS / 2, 'after')
     return { expectedLost: heldOnlyByC }
+  },
+  // ROLE split: one API process that runs nothing, two workers; one worker kill -9'd mid-run.
+  'roles-worker-killed': async (d) => {
+    await d.startRedis()
+    await d.startReplica('api', { role: 'api' })
+    await d.startReplica('worker-a', { role: 'worker' })
+    await d.startReplica('worker-b', { role: 'worker' })
+    await d.create(JOBS)
+    d.startPolling()
+    await sleep(1500)
+    await d.kill('worker-a')
+    await d.drain()
+    const runs = d.runs()
+    const cut = new Set(runs.filter((r) => r.worker === 'worker-a' && r.end === d.replicas.get('worker-a').killedAt).map((r) => r.job))
+    const records = await d.records()
+    const finishedByB = [...cut].filter((id) => records.get(id)?.status === 'completed' && records.get(id)?.attempt_history.at(-1)?.worker === 'worker-b').length
+    const ranOnApi = runs.filter((r) => r.worker === 'api').length
+    const problems = []
+    if (ranOnApi > 0) problems.push(`${ranOnApi} runs on the api process (ROLE=api runs nothing)`)
+    if (cut.size === 0) problems.push('no job was running on worker-a when it was killed: the fault tested nothing')
+    if (finishedByB < cut.size) problems.push(`${cut.size - finishedByB} of the ${cut.size} jobs cut short on worker-a were not finished by worker-b`)
+    return { problems, strict5xx: true, runs_on_api: ranOnApi, cut_on_killed_worker: cut.size, finished_by_other: finishedByB }
   },
   // Redis stopped (SIGSTOP) for 5 s.
   'redis-pause': async (d) => {

@@ -58,7 +58,9 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(httpSecurityPlugin, { config })
   await app.register(authPlugin, { config })
   await app.register(metricsPlugin)
-  await app.register(swaggerPlugin, { version: VERSION })
+  // ROLE=worker serves only what its platform probes and scrapes.
+  const servesApi = config.ROLE !== 'worker'
+  if (servesApi) await app.register(swaggerPlugin, { version: VERSION })
   await app.register(storePlugin, { config })
   await app.register(rateLimitPlugin, { config })
   await app.register(runnerPlugin, {
@@ -68,20 +70,24 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
 
   await app.register(webhooksPlugin, { config })
 
-  await app.register(researchRoutes)
-  await app.register(jobRoutes)
-  await app.register(eventRoutes, {
-    heartbeatMs: config.SSE_HEARTBEAT_MS,
-    pollMs: config.SSE_POLL_MS,
-    maxStreams: config.SSE_MAX_STREAMS,
-    maxStreamsPerClient: config.SSE_MAX_STREAMS_PER_CLIENT,
-    ttlSeconds: config.JOB_TTL_SECONDS
-  })
-  await app.register(healthRoutes, { version: VERSION })
-  await app.register(statsRoutes)
+  if (servesApi) {
+    await app.register(researchRoutes)
+    await app.register(jobRoutes)
+    await app.register(eventRoutes, {
+      heartbeatMs: config.SSE_HEARTBEAT_MS,
+      pollMs: config.SSE_POLL_MS,
+      maxStreams: config.SSE_MAX_STREAMS,
+      maxStreamsPerClient: config.SSE_MAX_STREAMS_PER_CLIENT,
+      ttlSeconds: config.JOB_TTL_SECONDS
+    })
+  }
+  await app.register(healthRoutes, { version: VERSION, role: config.ROLE })
   await app.register(metricsRoutes)
-  await app.register(uiRoutes)
-  await app.register(legacyRoutes, { ttlSeconds: config.JOB_TTL_SECONDS })
+  if (servesApi) {
+    await app.register(statsRoutes)
+    await app.register(uiRoutes)
+    await app.register(legacyRoutes, { ttlSeconds: config.JOB_TTL_SECONDS })
+  }
   return app
 }
 

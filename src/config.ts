@@ -28,6 +28,7 @@ export const ConfigSchema = Type.Object({
   REDIS_TLS_REJECT_UNAUTHORIZED: Type.Boolean({ default: true, description: 'For rediss:// URLs: `false` accepts self-signed certificates (some managed Redis hosts need it).' }),
   JOB_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 2592000, default: 86400, description: 'How long a job record lives after its last change (Redis SETEX and the in-memory store).' }),
   MEMORY_MAX_JOBS: Type.Integer({ minimum: 10, maximum: 1000000, default: 10000, description: 'Most records the in-memory store holds; past it, expired then oldest finished records are evicted.' }),
+  ROLE: Type.Enum(['all', 'api', 'worker'], { default: 'all', description: 'What this process does. `all`: serves the API and runs jobs. `api`: serves the API and runs no jobs (workers take them from Redis; a create wakes them). `worker`: runs jobs, the lease reaper and webhook deliveries, and serves only `/health` and `/metrics`. `api` and `worker` need REDIS_URL: that is where they meet.' }),
   RUNNER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 4, description: 'Jobs run at once by this process.' }),
   JOB_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 86400000, default: 300000, description: 'Deadline for one job run; past it the job fails with a timeout error.' }),
   JOB_LEASE_MS: Type.Integer({ minimum: 100, maximum: 3600000, default: 30000, description: 'Lease a worker holds on a running job; renewed every third of it. A job whose worker dies is taken over once its lease runs out.' }),
@@ -78,16 +79,20 @@ export class ConfigError extends Error {
 /** Reads and validates configuration; throws a ConfigError naming the offending variable. */
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const data: Record<string, string> = {}
+  let config: Config
   for (const key in ConfigSchema.properties) {
     const value = env[key]
     if (value !== undefined && value !== '') data[key] = value.trim()
   }
   try {
-    const config = envSchema<Config>({ schema: ConfigSchema as object, data })
-    return { ...config, RESEARCH_CORPUS_DIR: config.RESEARCH_CORPUS_DIR || SHIPPED_CORPUS_DIR }
+    config = envSchema<Config>({ schema: ConfigSchema as object, data })
   } catch (err) {
     throw new ConfigError(`Invalid configuration: ${describe(err)}`)
   }
+  if (config.ROLE !== 'all' && config.REDIS_URL === '') {
+    throw new ConfigError(`Invalid configuration: ROLE=${config.ROLE} needs REDIS_URL (api and worker processes share their jobs through Redis)`)
+  }
+  return { ...config, RESEARCH_CORPUS_DIR: config.RESEARCH_CORPUS_DIR || SHIPPED_CORPUS_DIR }
 }
 
 function describe (err: unknown): string {

@@ -17,10 +17,14 @@ t.test('values are parsed and validated; errors name the variable', async (t) =>
     [{ REDIS_URL: 'http://x' }, /REDIS_URL must match pattern/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     [{ RUNNER_CONCURRENCY: '0' }, /RUNNER_CONCURRENCY must be >= 1/],
-    [{ REDIS_TLS_REJECT_UNAUTHORIZED: 'maybe' }, /REDIS_TLS_REJECT_UNAUTHORIZED must be boolean/]
+    [{ REDIS_TLS_REJECT_UNAUTHORIZED: 'maybe' }, /REDIS_TLS_REJECT_UNAUTHORIZED must be boolean/],
+    [{ ROLE: 'both' }, /ROLE is not one of the allowed values/],
+    [{ ROLE: 'api' }, /ROLE=api needs REDIS_URL/],
+    [{ ROLE: 'worker' }, /ROLE=worker needs REDIS_URL/]
   ]
   for (const [env, message] of bad) t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
   t.type(new ConfigError('x'), Error)
+  t.equal(loadConfig({ ROLE: 'worker', REDIS_URL: 'redis://redis:6379' }).ROLE, 'worker', 'a worker with its Redis is fine')
 })
 
 t.test('Redis credentials are redacted from URLs', async (t) => {

@@ -42,8 +42,11 @@ export class Deployment {
     return this.adminClient
   }
 
-  /** Starts a replica; `proxy`: reach Redis through a TCP proxy the suite can stall; `skewMs`: its wall clock runs ahead. */
-  async startReplica (name, { proxy = false, skewMs = 0, env = {} } = {}) {
+  /**
+   * Starts a replica; `proxy`: reach Redis through a TCP proxy the suite can stall; `skewMs`: its
+   * wall clock runs ahead; `role`: ROLE (a `worker` takes no client traffic).
+   */
+  async startReplica (name, { proxy = false, skewMs = 0, role = 'all', env = {} } = {}) {
     let redisUrl = this.redis.url
     let tcpProxy = null
     if (proxy) {
@@ -70,10 +73,11 @@ export class Deployment {
       RESEARCH_STEP_DELAY_MS: '60',
       SHUTDOWN_TIMEOUT_MS: '2000',
       RATE_LIMIT_ENABLED: 'false',
+      ROLE: role,
       ...this.env,
       ...env
     }, join(this.dir, `${name}.log`))
-    const replica = { name, port, child, url: `http://127.0.0.1:${port}`, live: false, skewMs, proxy: tcpProxy, killedAt: null }
+    const replica = { name, port, child, url: `http://127.0.0.1:${port}`, live: false, skewMs, role, proxy: tcpProxy, killedAt: null }
     this.replicas.set(name, replica)
     await until(`${name} to answer /health`, async () => (await fetch(`${replica.url}/health`)).ok, 30_000)
     replica.live = true
@@ -82,6 +86,11 @@ export class Deployment {
 
   live () {
     return [...this.replicas.values()].filter((r) => r.live)
+  }
+
+  /** The live replicas a load balancer sends clients to (workers serve no API). */
+  serving () {
+    return this.live().filter((r) => r.role !== 'worker')
   }
 
   async kill (name, signal = 'SIGKILL') {
@@ -94,7 +103,7 @@ export class Deployment {
 
   /** POSTs `count` jobs round-robin over the live replicas, 20 at a time; refusals are counted by status. */
   async create (count, label = 'job') {
-    const rotation = this.live()
+    const rotation = this.serving()
     let made = 0
     for (let i = 0; i < count; i += 20) {
       await Promise.all(Array.from({ length: Math.min(20, count - i) }, async (_v, k) => {
@@ -127,7 +136,7 @@ export class Deployment {
       const seen = new Map()
       while (this.polling) {
         const ids = [...this.accepted.keys()]
-        const replicas = this.live()
+        const replicas = this.serving()
         if (ids.length === 0 || replicas.length === 0) { await sleep(50); continue }
         const id = ids[Math.floor(Math.random() * ids.length)]
         const replica = replicas[Math.floor(Math.random() * replicas.length)]
@@ -218,7 +227,7 @@ export class Deployment {
     const lost = []
     for (const id of open) {
       if (records.has(id)) continue
-      const answers = await Promise.all(this.live().map(async (r) => (await fetch(`${r.url}/v1/jobs/${id}`)).status))
+      const answers = await Promise.all(this.serving().map(async (r) => (await fetch(`${r.url}/v1/jobs/${id}`)).status))
       if (!answers.includes(200)) lost.push(id)
     }
     const finals = [...records.values()].filter((job) => FINAL.has(job.status))

@@ -128,26 +128,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/stats": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Queue statistics for operators
-         * @description Counts by status, queue depth, the age of the oldest queued job and active leases per worker, across every replica sharing the Redis.
-         */
-        get: operations["getStats"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -160,6 +140,26 @@ export interface paths {
          * @description Text exposition format: HTTP request histograms by route, job counters and durations, queue depth, active jobs, store mode, Redis command latency, fallback operations, process metrics.
          */
         get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Queue statistics for operators
+         * @description Counts by status, queue depth, the age of the oldest queued job and active leases per worker, across every replica sharing the Redis.
+         */
+        get: operations["getStats"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2347,6 +2347,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         status: "ok" | "degraded";
+                        /** @description What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API */
+                        role: "all" | "api" | "worker";
                         store: "redis" | "memory";
                         redis: {
                             configured: boolean;
@@ -2379,6 +2381,78 @@ export interface operations {
                         };
                         uptime_s: number;
                         version: string;
+                    };
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `forbidden`: this route needs an admin key */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -2481,78 +2555,6 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": {
-                        /** @description `urn:deep-research:problem:<code>` */
-                        type: string;
-                        /** @description The status code's reason phrase */
-                        title: string;
-                        /** @description The HTTP status code */
-                        status: number;
-                        /** @description What went wrong, for a person */
-                        detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
-                        code: string;
-                        /** @description The same code (the API's original field) */
-                        error: string;
-                        /** @description The same text as `detail` (the API's original field) */
-                        message: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-        };
-    };
-    getMetrics: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Prometheus text exposition format */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/plain": string;
-                };
-            };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": {
-                        /** @description `urn:deep-research:problem:<code>` */
-                        type: string;
-                        /** @description The status code's reason phrase */
-                        title: string;
-                        /** @description The HTTP status code */
-                        status: number;
-                        /** @description What went wrong, for a person */
-                        detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
-                        code: string;
-                        /** @description The same code (the API's original field) */
-                        error: string;
-                        /** @description The same text as `detail` (the API's original field) */
-                        message: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-            /** @description `forbidden`: this route needs an admin key */
-            403: {
-                headers: {
                     [name: string]: unknown;
                 };
                 content: {

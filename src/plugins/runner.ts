@@ -16,6 +16,7 @@ declare module 'fastify' {
 /**
  * The background runner and the job service the routes use. On close it stops first
  * (preClose: while the store is still open) so running jobs are handed back to the queue.
+ * With ROLE=api it is never started.
  */
 const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine }> = async (app, { config, engine }) => {
   const runner = new ResearchRunner({
@@ -44,9 +45,18 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
       log.info({ job_id: job.job_id, status: job.status, attempt: job.attempts }, 'job cancelled')
     }
   }, app.store))
+  app.addHook('onClose', async () => engine.close?.())
+  // ROLE=api runs nothing: the runner stays stopped (notify is a no-op, cancel finds nothing).
+  if (config.ROLE === 'api') return
+  // Every replica's writes reach this process as notices: a job queued anywhere wakes this
+  // runner at once, and a job cancelled or deleted anywhere stops here without waiting for the
+  // next lease renewal to find out.
+  app.store.notices.onNotice(({ id, status }) => {
+    if (status === 'pending') runner.notify()
+    else if (status === 'cancelled' || status === 'deleted') runner.cancel(id)
+  })
   app.addHook('onReady', async () => runner.start())
   app.addHook('preClose', async () => runner.stop(config.SHUTDOWN_TIMEOUT_MS))
-  app.addHook('onClose', async () => engine.close?.())
 }
 
 export default fp(runnerPlugin, { name: 'runner', dependencies: ['store', 'metrics'] })

@@ -12,7 +12,7 @@ declare module 'fastify' {
   }
 }
 
-/** Webhook deliveries of finished jobs, run by every replica (they share the due set in Redis). */
+/** Webhook deliveries of finished jobs, run by every replica that runs jobs (they share the due set in Redis). */
 const webhooksPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config }) => {
   if (config.WEBHOOK_SECRET === '') {
     app.decorate('webhooks', null)
@@ -35,8 +35,11 @@ const webhooksPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { con
     onAttempt: (outcome) => app.metrics.webhookAttempt(outcome)
   })
   app.decorate('webhooks', { dispatcher, refuses: (url: string) => sender.refuses(url) })
-  app.addHook('onReady', async () => dispatcher.start())
-  app.addHook('preClose', async () => dispatcher.stop())
+  // ROLE=api checks webhook URLs at create; the workers deliver.
+  if (config.ROLE !== 'api') {
+    app.addHook('onReady', async () => dispatcher.start())
+    app.addHook('preClose', async () => dispatcher.stop())
+  }
   app.addHook('onClose', async () => sender.close())
 }
 

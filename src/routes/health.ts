@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Config } from '../config.js'
 import { Health, described } from '../schemas/responses.js'
 
 const startedAt = Date.now()
 
-const healthRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async (app, { version }) => {
+const healthRoutes: FastifyPluginAsyncTypebox<{ version: string, role: Config['ROLE'] }> = async (app, { version, role }) => {
   app.get('/health', {
     config: { access: 'public' },
     schema: {
@@ -40,9 +41,10 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string }> = async (app,
     const { running, concurrency } = runner.stats()
     return {
       status: redis.configured && (!redis.connected || redis.writes_refused !== null || redis.recovering) ? 'degraded' as const : 'ok' as const,
+      role,
       store: store.mode,
       redis,
-      runner: { running, queued: await store.queueDepth(), concurrency },
+      runner: { running, queued: await store.queueDepth(), concurrency: role === 'api' ? 0 : concurrency },
       auth: app.authOpen ? 'open' as const : 'keys' as const,
       research: { engine: app.engine.name, ...(app.engine.providers?.() ?? { web_search: null, llm: null }) },
       uptime_s: Math.round((Date.now() - startedAt) / 1000),

@@ -68,6 +68,7 @@ export const JobList = Type.Object({
 
 export const Health = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  role: Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], { description: 'What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API' }),
   store: Type.Union([Type.Literal('redis'), Type.Literal('memory')]),
   redis: Type.Object({
     configured: Type.Boolean(),
