@@ -230,7 +230,7 @@ try {
   const writeCalls = delta(before, commandCalls(redisPort))
   const writeTrips = Object.values(sent).reduce((a, b) => a + b, 0) / 1000
   notes.push(`Round trips for 1000 progress writes through RedisJobStore: ${JSON.stringify(sent)}; inside Redis each runs the put script, which INFO commandstats lists as: ${JSON.stringify(writeCalls)}.`)
-  const redisRecordBytes = Number(redisCli(redisPort, 'MEMORY', 'USAGE', `job:${held.job_id}`))
+  const redisRecordBytes = Number(redisCli(redisPort, 'MEMORY', 'USAGE', store.keys.job(held.job_id)))
   await client.close()
   redis2.kill('SIGTERM')
   await redis2.exited

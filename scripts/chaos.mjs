@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Deployment, summaryLine } from './lib/deployment.mjs'
+import { Deployment, KEYS, summaryLine } from './lib/deployment.mjs'
 import { Processes, cleanUpOnSignals } from './lib/processes.mjs'
 
 const JOBS = Number(process.env.CHAOS_JOBS ?? 150)
@@ -126,7 +126,7 @@ const FAULTS = {
     const ids = [...d.accepted.keys()]
     for (;;) {
       const admin = await d.admin()
-      const present = (await admin.mGet(ids.map((id) => `job:${id}`))).filter((raw) => raw !== null).length
+      const present = (await admin.mGet(ids.map((id) => KEYS.job(id)))).filter((raw) => raw !== null).length
       if (present === ids.length || Date.now() - back > 10_000) return { back_in_redis_s: ((Date.now() - back) / 1000).toFixed(1), problems: present === ids.length ? [] : [`${ids.length - present} jobs not back in Redis within 10 s`] }
       await sleep(100)
     }
@@ -151,12 +151,13 @@ const FAULTS = {
     if ((d.refused['503 store_unavailable'] ?? 0) !== 30) problems.push(`expected 30 answers 503 store_unavailable, got ${JSON.stringify(d.refused)}`)
     return { problems }
   },
-  // A Redis Cluster endpoint reached with a plain client: every script is refused with CROSSSLOT.
+  // A Redis Cluster endpoint with a key prefix that has no hash tag: the keys of one script
+  // fall into different slots, and every script is refused with CROSSSLOT.
   'cluster-endpoint': async (d) => {
     await d.startRedis({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'] })
     const admin = await d.admin()
     await admin.sendCommand(['CLUSTER', 'ADDSLOTSRANGE', '0', '16383'])
-    await threeReplicas(d)
+    await threeReplicas(d, Object.fromEntries(['replica-a', 'replica-b', 'replica-c'].map((name) => [name, { env: { REDIS_KEY_PREFIX: 'dr:' } }])))
     await d.create(30)
     const health = await (await fetch(`${d.live()[0].url}/health`)).json()
     const problems = []

@@ -5,11 +5,14 @@
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { RedisKeys } from '../../src/store/keys.ts'
 import { RedisServer } from '../../test/helpers/redis-server.ts'
 import { TcpProxy } from '../../test/helpers/tcp-proxy.ts'
 import { freePort, until } from './processes.mjs'
 
 const FINAL = new Set(['completed', 'failed', 'cancelled'])
+/** The replicas run with the default REDIS_KEY_PREFIX. */
+export const KEYS = new RedisKeys()
 const SKEW_PRELOAD = new URL('../../test/helpers/skewed-clock.mjs', import.meta.url).pathname
 
 export class Deployment {
@@ -184,7 +187,7 @@ export class Deployment {
     const out = new Map()
     for (let i = 0; i < ids.length; i += 200) {
       const batch = ids.slice(i, i + 200)
-      const raw = await admin.mGet(batch.map((id) => `job:${id}`))
+      const raw = await admin.mGet(batch.map((id) => KEYS.job(id)))
       batch.forEach((id, k) => { if (raw[k] !== null) out.set(id, JSON.parse(raw[k])) })
     }
     return out

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { type Config, redactUrl } from '../config.js'
 import { FallbackJobStore } from '../store/fallback.js'
+import { RedisKeys } from '../store/keys.js'
 import { LocalEventLog } from '../store/job-events.js'
 import { MemoryJobStore } from '../store/memory.js'
 import { RedisJobStore } from '../store/redis.js'
@@ -39,6 +40,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
     })
     client.on('ready', () => log.info({ redis: redactUrl(config.REDIS_URL) }, 'Redis ready'))
     redis = new RedisJobStore(client, {
+      keys: new RedisKeys(config.REDIS_KEY_PREFIX),
       ttlSeconds: config.JOB_TTL_SECONDS,
       maxEvents: config.JOB_EVENTS_MAX,
       timeoutMs: config.REDIS_TIMEOUT_MS,

@@ -10,6 +10,12 @@ export const SCRIPT_KEY_NAMES = [
   ...JOB_STATUSES.map((status) => `status_${status}`)
 ] as const
 
+/**
+ * The default REDIS_KEY_PREFIX: a namespace, so deployments can share a Redis, and a hash tag,
+ * so every key lands in one Redis Cluster slot (a script's keys must share one).
+ */
+export const DEFAULT_KEY_PREFIX = 'dr:{0}:'
+
 /** Every Redis key the job store touches, built in one place from one prefix. */
 export class RedisKeys {
   readonly prefix: string
@@ -30,7 +36,7 @@ export class RedisKeys {
   /** Pub/sub channel: every record write publishes `<id> <version> <status>` on it ('deleted' for a delete). */
   readonly notices: string
 
-  constructor (prefix = '') {
+  constructor (prefix = DEFAULT_KEY_PREFIX) {
     this.prefix = prefix
     this.created = `${prefix}jobs:created`
     this.expiry = `${prefix}jobs:expiry`

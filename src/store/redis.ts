@@ -91,8 +91,8 @@ export interface SyncOptions {
 }
 
 /**
- * Jobs in Redis: `job:<id>` holds the record as JSON written with SETEX; indexes list it
- * without KEYS; `jobs:queue` is the FIFO of work to run; claims are leases and fencing tokens
+ * Jobs in Redis, every key under one prefix (RedisKeys): `job:<id>` holds the record as JSON
+ * written with SETEX; indexes list it without KEYS; `jobs:queue` is the FIFO of work to run; claims are leases and fencing tokens
  * kept and timed by Redis. Every multi-key change is one Lua script, so no state is ever
  * half-written, and every decision about time uses Redis's clock.
  */

@@ -4,6 +4,7 @@ import { createJob, json, startApp, waitFor } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { readEvents } from '../helpers/sse.js'
+import { RedisKeys } from '../../src/store/keys.js'
 
 async function listen (app: FastifyInstance): Promise<string> {
   return await app.listen({ port: 0, host: '127.0.0.1' })
@@ -62,7 +63,7 @@ t.test('resume with Last-Event-ID on another replica: no gaps, no duplicates (ev
   t.ok(full.events.length >= 6, `${full.events.length} events`)
   const viaQuery = await readEvents(`${baseB}/v1/jobs/${job.job_id}/events?last_event_id=${full.events.at(-2)?.id as string}`)
   t.same(viaQuery.events, full.events.slice(-1), 'last_event_id in the query string works too')
-  t.equal(await redis.client().then(async (c) => { const ttl = await c.ttl(`job:${job.job_id}:events`); await c.close(); return ttl > 86_000 }), true, 'the stream has the record\'s TTL')
+  t.equal(await redis.client().then(async (c) => { const ttl = await c.ttl(new RedisKeys().events(job.job_id)); await c.close(); return ttl > 86_000 }), true, 'the stream has the record\'s TTL')
 })
 
 t.test('an idle stream sends heartbeat comments; a cancel ends it with a cancelled event', async (t) => {

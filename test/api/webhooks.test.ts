@@ -5,6 +5,7 @@ import { createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
 import { startReceiver } from '../helpers/receiver.js'
 import { RedisServer } from '../helpers/redis-server.js'
+import { RedisKeys } from '../../src/store/keys.js'
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`
 const FAST = { WEBHOOK_SECRET: SECRET, ALLOW_PRIVATE_URLS: true, WEBHOOK_POLL_MS: 20, WEBHOOK_RETRY_BASE_MS: 50 }
@@ -100,6 +101,6 @@ t.test('at least once across replicas and restarts: a delivery another replica c
   t.same(receiver.received.map((r) => r.answered), [503, 200])
   t.same(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size, 1)
   const admin = await redis.client()
-  t.equal(await admin.zScore('webhooks:due', created.job_id), null, 'the delivery left the due set once made')
+  t.equal(await admin.zScore(new RedisKeys().webhooks, created.job_id), null, 'the delivery left the due set once made')
   await admin.close()
 })

@@ -6,6 +6,7 @@ import { createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { type RunSpan, SpanEngine, overlappingRuns } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
+import { RedisKeys } from '../../src/store/keys.js'
 
 const FAST = { REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 200, REDIS_READ_WAIT_MS: 200 }
 
@@ -30,7 +31,7 @@ t.test('Redis restarted empty: every job a living replica holds is back in Redis
   const answers = new Set<number>()
   await waitFor('every job back in Redis', async () => {
     for (const job of jobs) answers.add((await creator.inject({ url: `/v1/jobs/${job.job_id}` })).statusCode)
-    for (const job of jobs) if (await admin.get(`job:${job.job_id as string}`) === null) return false
+    for (const job of jobs) if (await admin.get(new RedisKeys().job(job.job_id as string)) === null) return false
     return true
   }, 10_000)
   t.ok(Date.now() - restartedAt < 10_000, `back in ${Date.now() - restartedAt} ms`)
@@ -88,14 +89,14 @@ t.test('a create whose reply comes after the deadline runs once: held, never run
   t.equal(done.attempts, 1)
 })
 
-t.test('a Redis Cluster endpoint (scripts refused with CROSSSLOT): creates answer 503 and /health is degraded, naming it', async (t) => {
+t.test('a Redis Cluster endpoint with a key prefix that has no hash tag (scripts refused with CROSSSLOT): creates answer 503 and /health is degraded, naming it', async (t) => {
   const redis = await RedisServer.start({ extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'] })
   t.teardown(() => redis.stop())
   const admin = await redis.client()
   t.teardown(() => admin.close())
   await admin.sendCommand(['CLUSTER', 'ADDSLOTSRANGE', '0', '16383'])
   await waitFor('the one-node cluster is up', async () => /cluster_state:ok/.test(await admin.sendCommand(['CLUSTER', 'INFO']) as string))
-  const app = await startApp(t, { REDIS_URL: redis.url, ...FAST })
+  const app = await startApp(t, { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'dr:', ...FAST })
   await waitFor('connected', () => app.store.redisConfigured && app.store.mode === 'redis')
   const res = await app.inject({ method: 'POST', url: '/v1/research', payload: { query: 'on a cluster endpoint', depth: 'quick' } })
   t.equal(res.statusCode, 503)

@@ -8,6 +8,7 @@ import { createJob, json, startApp, waitFor } from '../helpers/app.js'
 import { type RunSpan, SpanEngine, overlappingRuns } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
+import { RedisKeys } from '../../src/store/keys.js'
 
 const FAST = { REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 200, REDIS_READ_WAIT_MS: 200 }
 
@@ -30,7 +31,7 @@ function gate (): { wait: Promise<void>, open: () => void } {
 }
 
 async function inRedis (admin: Awaited<ReturnType<RedisServer['client']>>, id: string): Promise<StoredJob | null> {
-  const raw = await admin.get(`job:${id}`)
+  const raw = await admin.get(new RedisKeys().job(id))
   return raw === null ? null : JSON.parse(raw) as StoredJob
 }
 
