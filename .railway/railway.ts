@@ -1,45 +1,74 @@
-// Railway Infrastructure as Code for the deep-research job API: `railway config plan`, then
-// `railway config apply` (Railway CLI 5.42.1 or newer). It replaces railway.json for services
-// created after Railway stopped reading config-as-code files; railway.json stays for the
-// services that still use it, and a test keeps the two in agreement.
-import { defineRailway, preserve, project, redis, service } from 'railway/iac'
+// Railway Infrastructure as Code for the deep-research job API: the whole project, previewed with
+// `railway config plan` and applied with `railway config apply`. A service is managed either by
+// this file or by railway.json (Config as Code), never both: see the README's Deploy section.
+import { defineRailway, github, preserve, project, redis, service } from 'railway/iac'
 
 export default defineRailway((ctx) => {
   const production = ctx.isEnvironment('production')
+  // Deploy from GitHub when the plan names the repository (DEPLOY_REPO=owner/name at plan time);
+  // without it the services have no source and `railway up` uploads this folder.
+  const repository = process.env.DEPLOY_REPO
+  const source = repository === undefined || repository === '' ? undefined : github(repository, { branch: process.env.DEPLOY_BRANCH ?? 'main' })
 
-  // Job records, the queue and leases. Set it to persist (AOF, noeviction): see the README.
+  // Job records, the queue and leases (Railway's Redis, on a volume). Check its durability
+  // settings (AOF, noeviction) once after the first apply: see the README.
   const jobStore = redis('redis')
 
-  const api = service('deep-research-api', {
-    build: { builder: 'DOCKERFILE', dockerfilePath: 'Dockerfile' },
+  // What both roles share: the image, the restart policy, and how they find each other.
+  const shared = {
+    source,
+    build: { builder: 'DOCKERFILE' as const, dockerfilePath: 'Dockerfile' },
+    // No start command: the Dockerfile's exec-form CMD runs node as PID 1, so SIGTERM reaches it.
     healthcheck: '/health',
     healthcheckTimeout: 60,
-    // Several replicas share the Redis: leases make sure each job runs in one at a time.
-    replicas: production ? 2 : 1,
     deploy: {
-      restartPolicyType: 'ON_FAILURE',
+      restartPolicyType: 'ON_FAILURE' as const,
       restartPolicyMaxRetries: 10,
       // SIGTERM hands running jobs back within SHUTDOWN_TIMEOUT_MS; this leaves room for it.
       drainingSeconds: 5
-    },
+    }
+  }
+  const env = {
+    NODE_ENV: 'production',
+    HOST: '::',
+    LOG_LEVEL: production ? 'info' : 'debug',
+    REDIS_URL: jobStore.env.REDIS_URL,
+    JOB_TTL_SECONDS: production ? '86400' : '3600',
+    JOB_LEASE_MS: '30000',
+    JOB_MAX_ATTEMPTS: '3',
+    SHUTDOWN_TIMEOUT_MS: '2000'
+  }
+
+  // Serves the API and runs no jobs: scale it with the request load.
+  const api = service('api', {
+    ...shared,
+    replicas: production ? 2 : 1,
     env: {
-      NODE_ENV: 'production',
-      HOST: '::',
-      LOG_LEVEL: production ? 'info' : 'debug',
-      REDIS_URL: jobStore.env.REDIS_URL,
-      JOB_TTL_SECONDS: production ? '86400' : '3600',
-      RUNNER_CONCURRENCY: '4',
-      JOB_LEASE_MS: '30000',
-      JOB_MAX_ATTEMPTS: '3',
-      SHUTDOWN_TIMEOUT_MS: '2000',
+      ...env,
+      ROLE: 'api',
       // Railway's edge proxy is one hop in front of the service: believe its X-Forwarded-For
       // (the client address the per-IP limits count), and nobody else's.
       TRUST_PROXY: '1',
       // Secrets are set in Railway, never in this file: keep whatever value the service holds.
       API_KEYS: preserve(),
-      ADMIN_KEYS: preserve()
+      ADMIN_KEYS: preserve(),
+      WEBHOOK_SECRET: preserve()
     }
   })
 
-  return project('deep-research', { resources: [jobStore, api] })
+  // Runs the jobs, the lease reaper and webhook deliveries: scale it with the work. It answers
+  // /health on its port for the health check, and nothing else; it needs no public domain.
+  const worker = service('worker', {
+    ...shared,
+    replicas: production ? 2 : 1,
+    env: {
+      ...env,
+      ROLE: 'worker',
+      RUNNER_CONCURRENCY: '4',
+      ADMIN_KEYS: preserve(),
+      WEBHOOK_SECRET: preserve()
+    }
+  })
+
+  return project('deep-research', { resources: [jobStore, api, worker] })
 })
