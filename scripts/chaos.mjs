@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Deployment, KEYS, summaryLine } from './lib/deployment.mjs'
-import { Processes, cleanUpOnSignals } from './lib/processes.mjs'
+import { Processes, cleanUpOnSignals, until } from './lib/processes.mjs'
 
 const JOBS = Number(process.env.CHAOS_JOBS ?? 150)
 const root = new URL('..', import.meta.url).pathname
@@ -101,6 +101,24 @@ const FAULTS = {
     if (cut.size === 0) problems.push('no job was running on worker-a when it was killed: the fault tested nothing')
     if (finishedByB < cut.size) problems.push(`${cut.size - finishedByB} of the ${cut.size} jobs cut short on worker-a were not finished by worker-b`)
     return { problems, strict5xx: true, runs_on_api: ranOnApi, cut_on_killed_worker: cut.size, finished_by_other: finishedByB }
+  },
+  // A 3+3 Redis Cluster with the jobs over 6 shards: a manual failover of one master, then
+  // another master kill -9'd (its replica takes over after the node timeout).
+  'cluster-failover': async (d) => {
+    await d.startCluster(6)
+    await threeReplicas(d)
+    await d.create(JOBS)
+    d.startPolling()
+    await sleep(1500)
+    const first = d.cluster.masters()[0]
+    await d.cluster.failover(first)
+    await sleep(1500)
+    const second = d.cluster.masters().find((m) => m.port !== first.port)
+    await d.cluster.server(second.port).kill()
+    await until('a replica took over the killed master', () => d.cluster.masters().every((m) => m.port !== second.port) && d.cluster.masters().length === 3, 20_000)
+    const sizes = d.cluster.dbsizes()
+    const problems = Object.values(sizes).some((n) => n === 0) ? [`a master holds no keys: ${JSON.stringify(sizes)}`] : []
+    return { problems, keys_by_master: Object.values(sizes).join('/') }
   },
   // Redis stopped (SIGSTOP) for 5 s.
   'redis-pause': async (d) => {

@@ -22,6 +22,8 @@ export const ConfigSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '', description: 'Origins allowed to call the API from a browser: comma-separated (`https://a.example,https://b.example`) or `*`. Empty: no cross-origin access.' }),
   REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$', description: 'redis:// or rediss:// (TLS) URL. Empty: run on the in-memory store only.' }),
   REDIS_KEY_PREFIX: Type.String({ default: 'dr:{0}:', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]*(\\{[A-Za-z0-9_.:-]+\\})?[A-Za-z0-9_.:-]*$', description: 'Put before every Redis key and channel the service uses, so deployments sharing a Redis never see each other\'s jobs, limits or events. Letters, digits, `_.:-` and at most one hash tag (`{...}`); keep the hash tag on a Redis Cluster, so every key lands in one slot.' }),
+  REDIS_CLUSTER: Type.Boolean({ default: false, description: '`true`: REDIS_URL is one node of a Redis Cluster; the others are discovered from it, and commands go to the master of their slot (failovers are followed). REDIS_KEY_PREFIX must then hold a hash tag.' }),
+  REDIS_SHARDS: Type.Integer({ minimum: 1, maximum: 256, default: 1, description: 'Spread jobs over this many hash tags (`{0}`..`{N-1}` in place of REDIS_KEY_PREFIX\'s hash tag): on a Redis Cluster the shards land on different masters, so the queue is not bound to one slot. A job\'s shard comes from its id; workers claim round the shards. Keep it once jobs exist: changing it hides the jobs of shards that move.' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500, description: 'How long Redis may stay silent before a call fails over to the in-memory fallback. A call queued behind a burst that Redis is still answering waits (no call waits more than 8 times this): load is not an outage.' }),
   REDIS_BREAKER_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1000, description: 'After a Redis failure, how long calls skip Redis before one probe tries it again.' }),
   REDIS_READ_WAIT_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 2000, description: 'While Redis is unreachable, how long a read of a job this process holds no final copy of waits for Redis to come back before answering 503 (so a Redis restart costs pollers latency, not errors).' }),
@@ -92,6 +94,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.ROLE !== 'all' && config.REDIS_URL === '') {
     throw new ConfigError(`Invalid configuration: ROLE=${config.ROLE} needs REDIS_URL (api and worker processes share their jobs through Redis)`)
+  }
+  if (config.REDIS_SHARDS > 1 && !/\{[^}]+\}/.test(config.REDIS_KEY_PREFIX)) {
+    throw new ConfigError(`Invalid configuration: REDIS_SHARDS=${config.REDIS_SHARDS} needs a hash tag in REDIS_KEY_PREFIX (such as dr:{0}:) to number the shards by; got ${config.REDIS_KEY_PREFIX}`)
+  }
+  if (config.REDIS_CLUSTER && !/\{[^}]+\}/.test(config.REDIS_KEY_PREFIX)) {
+    throw new ConfigError(`Invalid configuration: REDIS_CLUSTER=true needs a hash tag in REDIS_KEY_PREFIX (such as dr:{0}:), so each script's keys share one slot; got ${config.REDIS_KEY_PREFIX}`)
   }
   return { ...config, RESEARCH_CORPUS_DIR: config.RESEARCH_CORPUS_DIR || SHIPPED_CORPUS_DIR }
 }

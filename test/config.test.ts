@@ -20,11 +20,17 @@ t.test('values are parsed and validated; errors name the variable', async (t) =>
     [{ REDIS_TLS_REJECT_UNAUTHORIZED: 'maybe' }, /REDIS_TLS_REJECT_UNAUTHORIZED must be boolean/],
     [{ ROLE: 'both' }, /ROLE is not one of the allowed values/],
     [{ ROLE: 'api' }, /ROLE=api needs REDIS_URL/],
-    [{ ROLE: 'worker' }, /ROLE=worker needs REDIS_URL/]
+    [{ ROLE: 'worker' }, /ROLE=worker needs REDIS_URL/],
+    [{ REDIS_KEY_PREFIX: 'a b' }, /REDIS_KEY_PREFIX must match pattern/],
+    [{ REDIS_KEY_PREFIX: 'x:{a}:{b}:' }, /REDIS_KEY_PREFIX must match pattern/],
+    [{ REDIS_CLUSTER: 'true', REDIS_URL: 'redis://node-1:7000', REDIS_KEY_PREFIX: 'dr:' }, /REDIS_CLUSTER=true needs a hash tag in REDIS_KEY_PREFIX/],
+    [{ REDIS_SHARDS: '4', REDIS_KEY_PREFIX: 'dr:' }, /REDIS_SHARDS=4 needs a hash tag in REDIS_KEY_PREFIX/],
+    [{ REDIS_SHARDS: '0' }, /REDIS_SHARDS must be >= 1/]
   ]
   for (const [env, message] of bad) t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
   t.type(new ConfigError('x'), Error)
   t.equal(loadConfig({ ROLE: 'worker', REDIS_URL: 'redis://redis:6379' }).ROLE, 'worker', 'a worker with its Redis is fine')
+  t.match(loadConfig({ REDIS_CLUSTER: 'true', REDIS_URL: 'redis://node-1:7000' }), { REDIS_CLUSTER: true, REDIS_KEY_PREFIX: 'dr:{0}:' }, 'the default prefix has its hash tag')
 })
 
 t.test('Redis credentials are redacted from URLs', async (t) => {

@@ -5,7 +5,10 @@
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { createCluster } from 'redis'
 import { RedisKeys } from '../../src/store/keys.ts'
+import { shardOf, shardPrefix } from '../../src/store/sharded.ts'
+import { RedisCluster } from '../../test/helpers/redis-cluster.ts'
 import { RedisServer } from '../../test/helpers/redis-server.ts'
 import { TcpProxy } from '../../test/helpers/tcp-proxy.ts'
 import { freePort, until } from './processes.mjs'
@@ -40,9 +43,28 @@ export class Deployment {
     return this.redis
   }
 
+  /** A local Redis Cluster (3 masters, 3 replicas) instead; the replicas get REDIS_CLUSTER and `shards`. */
+  async startCluster (shards) {
+    this.cluster = await RedisCluster.start()
+    this.shards = shards
+    this.env = { ...this.env, REDIS_CLUSTER: 'true', REDIS_SHARDS: String(shards) }
+    return this.cluster
+  }
+
   async admin () {
+    if (this.cluster !== undefined) {
+      this.adminClient ??= createCluster({ rootNodes: [{ url: this.cluster.url }] })
+      if (!this.adminClient.isOpen) await this.adminClient.connect()
+      return this.adminClient
+    }
     this.adminClient ??= await this.redis.client()
     return this.adminClient
+  }
+
+  /** The key of a job's record, on its shard. */
+  jobKey (id) {
+    const shards = this.shards ?? 1
+    return shards === 1 ? KEYS.job(id) : new RedisKeys(shardPrefix(KEYS.prefix, shardOf(id, shards))).job(id)
   }
 
   /**
@@ -50,7 +72,7 @@ export class Deployment {
    * wall clock runs ahead; `role`: ROLE (a `worker` takes no client traffic).
    */
   async startReplica (name, { proxy = false, skewMs = 0, role = 'all', env = {} } = {}) {
-    let redisUrl = this.redis.url
+    let redisUrl = this.cluster?.url ?? this.redis.url
     let tcpProxy = null
     if (proxy) {
       tcpProxy = await TcpProxy.start(this.redis.port)
@@ -187,7 +209,8 @@ export class Deployment {
     const out = new Map()
     for (let i = 0; i < ids.length; i += 200) {
       const batch = ids.slice(i, i + 200)
-      const raw = await admin.mGet(batch.map((id) => KEYS.job(id)))
+      // One GET per key on a Cluster: a batch's keys live in different slots.
+      const raw = this.cluster === undefined ? await admin.mGet(batch.map((id) => this.jobKey(id))) : await Promise.all(batch.map(async (id) => await admin.get(this.jobKey(id))))
       batch.forEach((id, k) => { if (raw[k] !== null) out.set(id, JSON.parse(raw[k])) })
     }
     return out
@@ -280,6 +303,7 @@ export class Deployment {
     await this.adminClient?.close().catch(() => {})
     for (const proxy of this.proxies) await proxy.close()
     await this.redis?.stop()
+    await this.cluster?.stop()
   }
 }
 

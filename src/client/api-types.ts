@@ -117,7 +117,7 @@ export interface paths {
         };
         /**
          * Liveness and dependencies
-         * @description Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), or is being re-seeded after losing its data.
+         * @description Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), is being re-seeded after losing its data, or has Cluster nodes failing.
          */
         get: operations["getHealth"];
         put?: never;
@@ -2363,6 +2363,14 @@ export interface operations {
                             recovering: boolean;
                             /** @description Jobs created here during an outage that Redis does not hold yet */
                             unsynced: number;
+                            topology: {
+                                /** @description One Redis server, or a Redis Cluster (REDIS_CLUSTER) */
+                                kind: "single" | "cluster";
+                                /** @description Hash tags the jobs are spread over */
+                                shards: number;
+                                /** @description Cluster nodes (host:port) whose connection is down now; any makes the status `degraded` */
+                                failing_nodes: string[];
+                            };
                             warnings: string[];
                         };
                         runner: {

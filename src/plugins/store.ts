@@ -5,7 +5,8 @@ import { FallbackJobStore } from '../store/fallback.js'
 import { RedisKeys } from '../store/keys.js'
 import { LocalEventLog } from '../store/job-events.js'
 import { MemoryJobStore } from '../store/memory.js'
-import { RedisJobStore } from '../store/redis.js'
+import { RedisJobStore, type RedisStore } from '../store/redis.js'
+import { ShardedRedisJobStore } from '../store/sharded.js'
 import { type RedisClient, connectInBackground, createRedisClient } from '../store/redis-client.js'
 
 declare module 'fastify' {
@@ -22,12 +23,15 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
   const log = app.log.child({ component: 'store' })
   const memory = new MemoryJobStore({ ttlSeconds: config.JOB_TTL_SECONDS, maxJobs: config.MEMORY_MAX_JOBS })
   let client: RedisClient | undefined
-  let redis: RedisJobStore | undefined
+  let redis: RedisStore | undefined
   let subscriber: RedisClient | undefined
   let lastErrorLog = 0
   if (config.REDIS_URL !== '') {
+    const keys = new RedisKeys(config.REDIS_KEY_PREFIX)
     client = createRedisClient({
       url: config.REDIS_URL,
+      cluster: config.REDIS_CLUSTER,
+      homeKey: keys.epoch,
       rejectUnauthorized: config.REDIS_TLS_REJECT_UNAUTHORIZED,
       onError: (err) => {
         store.noteRedisError(err)
@@ -39,13 +43,15 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
       }
     })
     client.on('ready', () => log.info({ redis: redactUrl(config.REDIS_URL) }, 'Redis ready'))
-    redis = new RedisJobStore(client, {
-      keys: new RedisKeys(config.REDIS_KEY_PREFIX),
+    const options = {
+      keys,
+      shardedNotices: config.REDIS_CLUSTER,
       ttlSeconds: config.JOB_TTL_SECONDS,
       maxEvents: config.JOB_EVENTS_MAX,
       timeoutMs: config.REDIS_TIMEOUT_MS,
-      onCommand: (command, ms, ok) => app.metrics.redisCommand(command, ms, ok)
-    })
+      onCommand: (command: string, ms: number, ok: boolean) => app.metrics.redisCommand(command, ms, ok)
+    }
+    redis = config.REDIS_SHARDS > 1 ? new ShardedRedisJobStore(client, { ...options, shards: config.REDIS_SHARDS }) : new RedisJobStore(client, options)
   } else {
     log.info('REDIS_URL is not set: jobs live in this process only')
   }
@@ -62,7 +68,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
   })
   if (client !== undefined && redis !== undefined) {
     connectInBackground(client)
-    subscriber = subscribeToNotices(client, redis.keys.notices, store)
+    subscriber = subscribeToNotices(client, redis.noticeChannels, store)
   }
 
   const sweeper = setInterval(() => memory.sweep(), SWEEP_INTERVAL_MS)
@@ -92,7 +98,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
  * node-redis subscribes again on every reconnect before it is ready, and then every waiter is
  * woken to read again, since notices may have been missed meanwhile.
  */
-function subscribeToNotices (client: RedisClient, channel: string, store: FallbackJobStore): RedisClient {
+function subscribeToNotices (client: RedisClient, channels: string[], store: FallbackJobStore): RedisClient {
   const subscriber = client.duplicate()
   subscriber.on('error', () => { /* the main client reports Redis errors */ })
   subscriber.on('reconnecting', () => store.notices.lost())
@@ -103,7 +109,7 @@ function subscribeToNotices (client: RedisClient, channel: string, store: Fallba
       store.notices.resynced()
       return
     }
-    subscriber.subscribe(channel, (message) => store.notices.emitMessage(message)).then(() => {
+    Promise.all(channels.map(async (channel) => await subscriber.subscribe(channel, (message) => store.notices.emitMessage(message)))).then(() => {
       subscribed = true
       store.notices.resynced()
     }, () => { /* tried again at the next ready */ })

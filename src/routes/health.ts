@@ -12,7 +12,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string, role: Config['R
       operationId: 'getHealth',
       tags: ['ops'],
       summary: 'Liveness and dependencies',
-      description: 'Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), or is being re-seeded after losing its data.',
+      description: 'Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), is being re-seeded after losing its data, or has Cluster nodes failing.',
       response: { 200: described('Always, while the process serves requests: `ok`, or `degraded` naming why', Health) }
     }
   }, async () => {
@@ -27,6 +27,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string, role: Config['R
       maxmemory_policy: policy,
       recovering: store.recovering,
       unsynced: store.unsyncedCount,
+      topology: store.topology,
       warnings: policy !== null && policy !== 'noeviction' ? [`maxmemory-policy is ${policy}: Redis may evict jobs when it fills up; use noeviction`] : []
     }
     if (store.redisConfigured) {
@@ -40,7 +41,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string, role: Config['R
     }
     const { running, concurrency } = runner.stats()
     return {
-      status: redis.configured && (!redis.connected || redis.writes_refused !== null || redis.recovering) ? 'degraded' as const : 'ok' as const,
+      status: redis.configured && (!redis.connected || redis.writes_refused !== null || redis.recovering || redis.topology.failing_nodes.length > 0) ? 'degraded' as const : 'ok' as const,
       role,
       store: store.mode,
       redis,

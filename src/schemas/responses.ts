@@ -79,6 +79,11 @@ export const Health = Type.Object({
     maxmemory_policy: Type.Union([Type.String(), Type.Null()], { description: 'Redis\'s eviction policy; anything but `noeviction` can silently drop jobs when Redis fills up' }),
     recovering: Type.Boolean({ description: 'Redis lost its data moments ago; replicas are putting their copies back' }),
     unsynced: Type.Integer({ description: 'Jobs created here during an outage that Redis does not hold yet' }),
+    topology: Type.Object({
+      kind: Type.Union([Type.Literal('single'), Type.Literal('cluster')], { description: 'One Redis server, or a Redis Cluster (REDIS_CLUSTER)' }),
+      shards: Type.Integer({ description: 'Hash tags the jobs are spread over' }),
+      failing_nodes: Type.Array(Type.String(), { description: 'Cluster nodes (host:port) whose connection is down now; any makes the status `degraded`' })
+    }),
     warnings: Type.Array(Type.String())
   }),
   runner: Type.Object({

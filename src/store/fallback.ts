@@ -7,18 +7,25 @@ import {
 import { type JobEvent, type JobEventLog, LocalEventLog } from './job-events.js'
 import { issuedWithin } from './job-ids.js'
 import type { MemoryJobStore } from './memory.js'
-import type { RedisJobStore } from './redis.js'
+import type { RedisStore } from './redis.js'
 import { type CallKind, type Failure, RedisGate, type StoreLogger } from './redis-gate.js'
+import { ClusterClient } from './redis-client.js'
 import { Reconciler } from './reconciler.js'
 import { JobNotices } from './notices.js'
 
 export type { StoreLogger }
+
+export interface RedisTopology {
+  kind: 'single' | 'cluster'
+  shards: number
+  failing_nodes: string[]
+}
 export { StoreUnavailableError }
 
 export interface FallbackJobStoreOptions {
   memory: MemoryJobStore
   /** Absent when REDIS_URL is not set: the store is the Map alone. */
-  redis?: RedisJobStore
+  redis?: RedisStore
   breakerMs: number
   /**
    * While Redis is unreachable, how long a read of a job this process has no copy of waits for
@@ -128,6 +135,14 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
 
   get recovering (): boolean {
     return this.#reconciler?.recovering ?? false
+  }
+
+  /** What Redis is: one server or a Cluster, the shards jobs are spread over, the nodes failing now. */
+  get topology (): RedisTopology {
+    const redis = this.#gate?.redis
+    const shards = redis?.shardCount ?? 1
+    if (redis?.client instanceof ClusterClient) return { kind: 'cluster', shards, failing_nodes: redis.client.failingNodes }
+    return { kind: 'single', shards, failing_nodes: [] }
   }
 
   /** Connection errors reported by the client (not by a call) also show in /health. */
@@ -424,7 +439,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     return held
   }
 
-  async #call<T> (call: (redis: RedisJobStore) => Promise<T>, kind: CallKind = 'read'): Promise<{ ok: true, value: T } | { ok: false, failure: Failure | 'none', cause: string }> {
+  async #call<T> (call: (redis: RedisStore) => Promise<T>, kind: CallKind = 'read'): Promise<{ ok: true, value: T } | { ok: false, failure: Failure | 'none', cause: string }> {
     if (this.#gate === undefined) return { ok: false, failure: 'none', cause: 'Redis is not configured' }
     return await this.#gate.call(call, kind)
   }

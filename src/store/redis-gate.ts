@@ -1,6 +1,6 @@
 import { ClientClosedError, ClientOfflineError, ErrorReply } from 'redis'
 import { CircuitBreaker } from './breaker.js'
-import type { RedisJobStore } from './redis.js'
+import type { RedisStore } from './redis.js'
 
 export interface StoreLogger {
   warn (obj: object, msg: string): void
@@ -35,14 +35,14 @@ const REFUSAL_SHOWN_MS = 30_000
  * the breaker: reads still work on a Redis that is full or read-only.
  */
 export class RedisGate {
-  readonly redis: RedisJobStore
+  readonly redis: RedisStore
   readonly #breaker: CircuitBreaker
   readonly #logger: StoreLogger | undefined
   readonly #onRecovered: () => void
   #lastError: string | null = null
   #refusal: { cause: string, atMs: number } | null = null
 
-  constructor (redis: RedisJobStore, options: { breakerMs: number, logger?: StoreLogger, onRecovered: () => void }) {
+  constructor (redis: RedisStore, options: { breakerMs: number, logger?: StoreLogger, onRecovered: () => void }) {
     this.redis = redis
     this.#breaker = new CircuitBreaker(options.breakerMs)
     this.#logger = options.logger
@@ -74,7 +74,7 @@ export class RedisGate {
     this.#breaker.succeed()
   }
 
-  async call<T> (call: (redis: RedisJobStore) => Promise<T>, kind: CallKind = 'read'): Promise<Outcome<T>> {
+  async call<T> (call: (redis: RedisStore) => Promise<T>, kind: CallKind = 'read'): Promise<Outcome<T>> {
     if (!this.redis.client.isReady) {
       // The connection dropped: same as a failed call, so mode and logs say so at once.
       if (!this.#breaker.isOpen) this.#unreachable(new Error(this.#lastError ?? 'Redis is not connected'))

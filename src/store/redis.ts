@@ -24,31 +24,41 @@ class LuaScript {
   readonly name: string
   readonly source: string
   readonly sha: string
-  /** `jobScript`: takes the keys of RedisKeys.forScript, named by the generated K table and job.lua. */
-  constructor (name: string, jobScript = true) {
+  /**
+   * `jobScript`: takes the keys of RedisKeys.forScript, named by the generated K table and
+   * job.lua, and publishes its notices with `publish` (SPUBLISH on a Cluster: the notice stays on
+   * the shard that holds the job, where its subscribers listen).
+   */
+  constructor (name: string, jobScript = true, publish = 'PUBLISH') {
     this.name = name
-    this.source = jobScript ? [luaKeyTable(), readLua('lib/job'), readLua(name)].join('\n') : readLua(name)
+    this.source = jobScript ? [luaKeyTable(), `local PUBLISH = '${publish}'`, readLua('lib/job'), readLua(name)].join('\n') : readLua(name)
     this.sha = createHash('sha1').update(this.source).digest('hex')
   }
 }
 
-const SCRIPTS = {
-  put: new LuaScript('put'),
-  sync: new LuaScript('sync'),
-  delete: new LuaScript('delete'),
-  trim: new LuaScript('trim'),
-  claim: new LuaScript('claim'),
-  renew: new LuaScript('renew'),
-  expiredLeases: new LuaScript('expired-leases'),
-  liveLeases: new LuaScript('live-leases'),
-  dropLease: new LuaScript('drop-lease'),
-  sweepOrphans: new LuaScript('sweep-orphans'),
-  webhookClaim: new LuaScript('webhook-claim'),
-  webhookSchedule: new LuaScript('webhook-schedule'),
-  epoch: new LuaScript('epoch'),
-  rateWindow: new LuaScript('rate-window', false),
-  idempotency: new LuaScript('idempotency', false)
+function scriptSet (publish: 'PUBLISH' | 'SPUBLISH') {
+  const job = (name: string): LuaScript => new LuaScript(name, true, publish)
+  return {
+    put: job('put'),
+    sync: job('sync'),
+    delete: job('delete'),
+    trim: job('trim'),
+    claim: job('claim'),
+    renew: job('renew'),
+    expiredLeases: job('expired-leases'),
+    liveLeases: job('live-leases'),
+    dropLease: job('drop-lease'),
+    sweepOrphans: job('sweep-orphans'),
+    webhookClaim: job('webhook-claim'),
+    webhookSchedule: job('webhook-schedule'),
+    epoch: job('epoch'),
+    rateWindow: new LuaScript('rate-window', false),
+    idempotency: new LuaScript('idempotency', false)
+  }
 }
+
+const SCRIPT_SETS = { PUBLISH: scriptSet('PUBLISH'), SPUBLISH: scriptSet('SPUBLISH') }
+type Scripts = ReturnType<typeof scriptSet>
 
 /** Redis did not answer within the deadline: the call may still have run. */
 export class RedisTimeoutError extends Error {
@@ -65,6 +75,8 @@ export interface RedisJobStoreOptions {
   /** Most events kept per job in its stream (default 500). */
   maxEvents?: number
   keys?: RedisKeys
+  /** Notices go out with SPUBLISH (a Redis Cluster: they stay on the job's shard) instead of PUBLISH. */
+  shardedNotices?: boolean
   /** Told about every round trip: the command (EVALSHA is named by its script), its time, success. */
   onCommand?: (command: string, ms: number, ok: boolean) => void
 }
@@ -90,17 +102,49 @@ export interface SyncOptions {
   claim?: { fence: string, leaseMs: number }
 }
 
+/** What the fallback store needs of Redis: one key space (RedisJobStore) or shards of it (ShardedRedisJobStore). */
+export interface RedisStore {
+  readonly client: RedisClient
+  /** The channels record-change notices are published on. */
+  readonly noticeChannels: string[]
+  /** Hash tags the jobs are spread over (REDIS_SHARDS). */
+  readonly shardCount: number
+  get (id: string): Promise<StoredJob | null>
+  read (id: string): Promise<RedisRead>
+  put (job: StoredJob, expectedVersion: number, options?: PutOptions): Promise<PutResult>
+  sync (job: StoredJob, options: SyncOptions): Promise<boolean>
+  delete (id: string): Promise<boolean>
+  events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]>
+  claim (leaseMs: number, limit: number): Promise<Claim[]>
+  renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal>
+  expiredLeases (limit: number): Promise<string[]>
+  dropLease (id: string): Promise<void>
+  sweepOrphans (limit: number): Promise<number>
+  claimWebhooks (leaseMs: number, limit: number): Promise<string[]>
+  scheduleWebhook (id: string, delayMs: number | null): Promise<void>
+  list (query: ListQuery): Promise<ListPage>
+  queueDepth (): Promise<number>
+  stats (): Promise<QueueStats>
+  epoch (candidate: string): Promise<{ epoch: string, founded: boolean }>
+  memoryPolicy (): Promise<string | null>
+  countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }>
+  claimOnce (key: string, value: string, ttlSeconds: number): Promise<string | null>
+  releaseClaim (key: string): Promise<void>
+  ping (): Promise<number>
+}
+
 /**
  * Jobs in Redis, every key under one prefix (RedisKeys): `job:<id>` holds the record as JSON
  * written with SETEX; indexes list it without KEYS; `jobs:queue` is the FIFO of work to run; claims are leases and fencing tokens
  * kept and timed by Redis. Every multi-key change is one Lua script, so no state is ever
  * half-written, and every decision about time uses Redis's clock.
  */
-export class RedisJobStore implements JobStore, WebhookOutbox {
+export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #client: RedisClient
   readonly #ttlSeconds: number
   readonly #maxEvents: number
   readonly keys: RedisKeys
+  readonly #scripts: Scripts
   /** The last record read per job, with the JSON it came from (most recently read last). */
   readonly #parsed = new Map<string, { json: string, job: StoredJob }>()
   readonly #timeoutMs: number
@@ -117,10 +161,19 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
     this.#timeoutMs = options.timeoutMs
     this.#onCommand = options.onCommand
     this.keys = options.keys ?? new RedisKeys()
+    this.#scripts = options.shardedNotices === true ? SCRIPT_SETS.SPUBLISH : SCRIPT_SETS.PUBLISH
   }
 
   get client (): RedisClient {
     return this.#client
+  }
+
+  get noticeChannels (): string[] {
+    return [this.keys.notices]
+  }
+
+  get shardCount (): number {
+    return 1
   }
 
   async get (id: string): Promise<StoredJob | null> {
@@ -149,7 +202,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   async put (job: StoredJob, expectedVersion: number, options: PutOptions = {}): Promise<PutResult> {
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds)
     const { enqueue } = options
-    const reply = await this.#script<[number, (string | null)?, string?]>(SCRIPTS.put, [JSON.stringify({
+    const reply = await this.#script<[number, (string | null)?, string?]>(this.#scripts.put, [JSON.stringify({
       expected: expectedVersion,
       ttl: this.#ttlSeconds,
       created_ms: createdMs(written),
@@ -174,7 +227,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   async sync (job: StoredJob, options: SyncOptions): Promise<boolean> {
     const ttlMs = Date.parse(job.expires_at) - Date.now()
     if (ttlMs <= 0) return false
-    return await this.#script<number>(SCRIPTS.sync, [JSON.stringify({
+    return await this.#script<number>(this.#scripts.sync, [JSON.stringify({
       mode: options.mode,
       base: options.base ?? 0,
       version: job.version,
@@ -191,24 +244,24 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   }
 
   async claim (leaseMs: number, limit: number): Promise<Claim[]> {
-    const rows = await this.#script<Array<[string, string, string]>>(SCRIPTS.claim, [JSON.stringify({ lease_ms: leaseMs, limit, promote: PROMOTE_PER_CLAIM })])
+    const rows = await this.#script<Array<[string, string, string]>>(this.#scripts.claim, [JSON.stringify({ lease_ms: leaseMs, limit, promote: PROMOTE_PER_CLAIM })])
     return rows.map(([, fence, json]) => ({ job: JSON.parse(json) as StoredJob, fence }))
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
-    return await this.#script<number>(SCRIPTS.renew, [id, fence, String(leaseMs)]) === 1 ? 'renewed' : 'lost'
+    return await this.#script<number>(this.#scripts.renew, [id, fence, String(leaseMs)]) === 1 ? 'renewed' : 'lost'
   }
 
   async expiredLeases (limit: number): Promise<string[]> {
-    return await this.#script<string[]>(SCRIPTS.expiredLeases, [String(limit)])
+    return await this.#script<string[]>(this.#scripts.expiredLeases, [String(limit)])
   }
 
   async dropLease (id: string): Promise<void> {
-    await this.#script(SCRIPTS.dropLease, [id])
+    await this.#script(this.#scripts.dropLease, [id])
   }
 
   async sweepOrphans (limit: number): Promise<number> {
-    const [pending, processing, repaired] = await this.#script<[number, number, number]>(SCRIPTS.sweepOrphans, [JSON.stringify({
+    const [pending, processing, repaired] = await this.#script<[number, number, number]>(this.#scripts.sweepOrphans, [JSON.stringify({
       pending_from: this.#sweep.pending, processing_from: this.#sweep.processing, count: limit
     })])
     this.#sweep.pending = pending
@@ -217,12 +270,12 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
   }
 
   async claimWebhooks (leaseMs: number, limit: number): Promise<string[]> {
-    return await this.#script<string[]>(SCRIPTS.webhookClaim, [String(leaseMs), String(limit)])
+    return await this.#script<string[]>(this.#scripts.webhookClaim, [String(leaseMs), String(limit)])
   }
 
   async scheduleWebhook (id: string, delayMs: number | null): Promise<void> {
     if (delayMs === null) await this.#send(['ZREM', this.keys.webhooks, id])
-    else await this.#script(SCRIPTS.webhookSchedule, [id, String(Math.max(0, Math.round(delayMs)))])
+    else await this.#script(this.#scripts.webhookSchedule, [id, String(Math.max(0, Math.round(delayMs)))])
   }
 
   /** The job's events after `afterId` (exclusive), oldest first, from its stream. */
@@ -236,7 +289,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
 
   async delete (id: string): Promise<boolean> {
     this.#parsed.delete(id)
-    return await this.#script<number>(SCRIPTS.delete, [id], { id }) === 1
+    return await this.#script<number>(this.#scripts.delete, [id], { id }) === 1
   }
 
   /** From the tenant's own index when the query names one, so one tenant's list never scans another's jobs. */
@@ -286,7 +339,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
       this.#send<number>(['ZCARD', this.keys.queue]),
       this.#send<number>(['ZCARD', this.keys.delayed]),
       this.#send<string[]>(['ZRANGE', this.keys.queue, '0', '0']),
-      this.#script<string[]>(SCRIPTS.liveLeases, ['10000']),
+      this.#script<string[]>(this.#scripts.liveLeases, ['10000']),
       ...JOB_STATUSES.map((status) => this.#send<number>(['ZCARD', this.keys.status(status)]))
     ])
     const result: QueueStats = { counts: emptyCounts(), queued, delayed, oldestQueuedAt: null, leasesByWorker: {} }
@@ -302,7 +355,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
 
   /** Reads this Redis's data generation, founding it with `candidate` when none is stored. */
   async epoch (candidate: string): Promise<{ epoch: string, founded: boolean }> {
-    const [epoch, founded] = await this.#script<[string, number]>(SCRIPTS.epoch, [candidate])
+    const [epoch, founded] = await this.#script<[string, number]>(this.#scripts.epoch, [candidate])
     return { epoch, founded: founded === 1 }
   }
 
@@ -314,13 +367,13 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
 
   /** Counts one hit of `key` in a fixed window of `windowMs`; returns the count and the ms left. */
   async countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }> {
-    const [count, ttlMs] = await this.#evalsha<[number, number]>(SCRIPTS.rateWindow, [this.keys.rateLimit(key)], [String(windowMs)])
+    const [count, ttlMs] = await this.#evalsha<[number, number]>(this.#scripts.rateWindow, [this.keys.rateLimit(key)], [String(windowMs)])
     return { count, ttlMs }
   }
 
   /** Stores `value` under `key` unless it is taken; returns the holder's value when it is. */
   async claimOnce (key: string, value: string, ttlSeconds: number): Promise<string | null> {
-    return await this.#evalsha<string | null>(SCRIPTS.idempotency, [this.keys.idempotency(key)], [value, String(ttlSeconds)])
+    return await this.#evalsha<string | null>(this.#scripts.idempotency, [this.keys.idempotency(key)], [value, String(ttlSeconds)])
   }
 
   /** Releases a claim made by `claimOnce` (the request it guarded failed). */
@@ -339,7 +392,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox {
     const now = Date.now()
     if (now - this.#lastTrimMs < 1000) return
     this.#lastTrimMs = now
-    await this.#script(SCRIPTS.trim, ['1000'])
+    await this.#script(this.#scripts.trim, ['1000'])
   }
 
   /** A job script, with the keys of the job (and tenant) it is about, if any. */

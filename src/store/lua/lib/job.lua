@@ -64,7 +64,8 @@ local function index_record(id, previous, status, created_ms, expires_ms, owned)
 end
 
 -- Tells every replica's subscriber that a record changed, so waiting readers (event streams,
--- long polls) wake at once instead of polling. K.notices is a channel, passed with the keys.
+-- long polls) wake at once instead of polling. K.notices is a channel, passed with the keys;
+-- PUBLISH is set in the prelude (SPUBLISH on a Cluster, where the channel shares the job's slot).
 local function notify(id, version, status)
-  redis.call('PUBLISH', K.notices, id .. ' ' .. version .. ' ' .. status)
+  redis.call(PUBLISH, K.notices, id .. ' ' .. version .. ' ' .. status)
 end

@@ -1,0 +1,185 @@
+import type { Claim, LeaseRenewal, ListPage, ListQuery, PutOptions, PutResult, QueueStats, StoredJob } from './job-store.js'
+import { compareNewestFirst, emptyCounts } from './job-store.js'
+import type { JobEvent } from './job-events.js'
+import { RedisKeys } from './keys.js'
+import type { RedisClient } from './redis-client.js'
+import { RedisJobStore, type RedisJobStoreOptions, type RedisRead, type RedisStore, type SyncOptions } from './redis.js'
+
+/**
+ * The key prefix of shard `shard`: the prefix's hash tag holds the shard number (`dr:{0}:`,
+ * `dr:{1}:`...), so each shard's keys share one Cluster slot and shards spread over the masters.
+ */
+export function shardPrefix (prefix: string, shard: number): string {
+  return prefix.replace(/\{[^}]*\}/, `{${shard}}`)
+}
+
+/** FNV-1a: a job id (or a rate-limit key) to its shard, the same on every replica. */
+export function shardOf (text: string, shards: number): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193) >>> 0
+  }
+  return hash % shards
+}
+
+/**
+ * Jobs spread over N shards of one Redis (a Cluster: one hash tag per shard, so the shards land
+ * on different masters), behind the single store's interface. A job lives on the shard its id
+ * hashes to, so a read, a write or a poll goes to one shard. Claims go round the shards,
+ * starting one further each time, so no shard's queue starves; lists merge the shards' pages in
+ * the one global order (created time, then id), so a cursor needs no per-shard positions. Each
+ * shard keeps its own epoch; the epoch this store reports joins them, so losing any shard's data
+ * is noticed. Rate-limit and idempotency keys hash to a shard too.
+ */
+export class ShardedRedisJobStore implements RedisStore {
+  readonly shards: RedisJobStore[]
+  readonly #client: RedisClient
+  /** Each shard's epoch as last read by `epoch()` (null: not read yet). */
+  readonly #epochs: Array<string | null>
+  #nextClaim = 0
+
+  constructor (client: RedisClient, options: RedisJobStoreOptions & { shards: number }) {
+    this.#client = client
+    const prefix = (options.keys ?? new RedisKeys()).prefix
+    this.shards = Array.from({ length: options.shards }, (_v, shard) => new RedisJobStore(client, { ...options, keys: new RedisKeys(shardPrefix(prefix, shard)) }))
+    this.#epochs = this.shards.map(() => null)
+  }
+
+  get client (): RedisClient {
+    return this.#client
+  }
+
+  get shardCount (): number {
+    return this.shards.length
+  }
+
+  get noticeChannels (): string[] {
+    return this.shards.map((shard) => shard.keys.notices)
+  }
+
+  #of (id: string): RedisJobStore {
+    return this.shards[shardOf(id, this.shards.length)] as RedisJobStore
+  }
+
+  async get (id: string): Promise<StoredJob | null> {
+    return await this.#of(id).get(id)
+  }
+
+  /** The record, and the epochs with this shard's as just read (null when this shard has none). */
+  async read (id: string): Promise<RedisRead> {
+    const shard = shardOf(id, this.shards.length)
+    const read = await (this.shards[shard] as RedisJobStore).read(id)
+    if (read.epoch === null) return read
+    return { ...read, epoch: this.#epochs.map((known, i) => i === shard ? read.epoch : known ?? '?').join(',') }
+  }
+
+  async put (job: StoredJob, expectedVersion: number, options?: PutOptions): Promise<PutResult> {
+    return await this.#of(job.job_id).put(job, expectedVersion, options)
+  }
+
+  async sync (job: StoredJob, options: SyncOptions): Promise<boolean> {
+    return await this.#of(job.job_id).sync(job, options)
+  }
+
+  async delete (id: string): Promise<boolean> {
+    return await this.#of(id).delete(id)
+  }
+
+  async events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]> {
+    return await this.#of(id).events(id, afterId, limit)
+  }
+
+  async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
+    return await this.#of(id).renewLease(id, fence, leaseMs)
+  }
+
+  async dropLease (id: string): Promise<void> {
+    await this.#of(id).dropLease(id)
+  }
+
+  async scheduleWebhook (id: string, delayMs: number | null): Promise<void> {
+    await this.#of(id).scheduleWebhook(id, delayMs)
+  }
+
+  /** Round the shards from one further than last time, until `limit` claims are made. */
+  async claim (leaseMs: number, limit: number): Promise<Claim[]> {
+    const start = this.#nextClaim
+    this.#nextClaim = (start + 1) % this.shards.length
+    return await this.#roundRobin(start, limit, async (shard, left) => await shard.claim(leaseMs, left))
+  }
+
+  async claimWebhooks (leaseMs: number, limit: number): Promise<string[]> {
+    return await this.#roundRobin(0, limit, async (shard, left) => await shard.claimWebhooks(leaseMs, left))
+  }
+
+  async expiredLeases (limit: number): Promise<string[]> {
+    return await this.#roundRobin(0, limit, async (shard, left) => await shard.expiredLeases(left))
+  }
+
+  async sweepOrphans (limit: number): Promise<number> {
+    let repaired = 0
+    for (const shard of this.shards) repaired += await shard.sweepOrphans(limit)
+    return repaired
+  }
+
+  /** Each shard's page after the cursor, merged in the global order. */
+  async list (query: ListQuery): Promise<ListPage> {
+    const pages = await Promise.all(this.shards.map(async (shard) => await shard.list(query)))
+    const merged = pages.flatMap((page) => page.jobs).sort(compareNewestFirst)
+    return { jobs: merged.slice(0, query.limit), hasMore: merged.length > query.limit || pages.some((page) => page.hasMore) }
+  }
+
+  async queueDepth (): Promise<number> {
+    const depths = await Promise.all(this.shards.map(async (shard) => await shard.queueDepth()))
+    return depths.reduce((a, b) => a + b, 0)
+  }
+
+  async stats (): Promise<QueueStats> {
+    const all = await Promise.all(this.shards.map(async (shard) => await shard.stats()))
+    const total: QueueStats = { counts: emptyCounts(), queued: 0, delayed: 0, oldestQueuedAt: null, leasesByWorker: {} }
+    for (const stats of all) {
+      for (const [status, count] of Object.entries(stats.counts)) total.counts[status as keyof QueueStats['counts']] += count
+      total.queued += stats.queued
+      total.delayed += stats.delayed
+      if (stats.oldestQueuedAt !== null && (total.oldestQueuedAt === null || stats.oldestQueuedAt < total.oldestQueuedAt)) total.oldestQueuedAt = stats.oldestQueuedAt
+      for (const [worker, count] of Object.entries(stats.leasesByWorker)) total.leasesByWorker[worker] = (total.leasesByWorker[worker] ?? 0) + count
+    }
+    return total
+  }
+
+  /** Every shard's epoch, founded where missing, joined: any shard losing its data changes it. */
+  async epoch (candidate: string): Promise<{ epoch: string, founded: boolean }> {
+    const read = await Promise.all(this.shards.map(async (shard) => await shard.epoch(candidate)))
+    read.forEach((one, i) => { this.#epochs[i] = one.epoch })
+    return { epoch: read.map((one) => one.epoch).join(','), founded: read.some((one) => one.founded) }
+  }
+
+  async memoryPolicy (): Promise<string | null> {
+    return await (this.shards[0] as RedisJobStore).memoryPolicy()
+  }
+
+  async countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }> {
+    return await this.#of(key).countInWindow(key, windowMs)
+  }
+
+  async claimOnce (key: string, value: string, ttlSeconds: number): Promise<string | null> {
+    return await this.#of(key).claimOnce(key, value, ttlSeconds)
+  }
+
+  async releaseClaim (key: string): Promise<void> {
+    await this.#of(key).releaseClaim(key)
+  }
+
+  async ping (): Promise<number> {
+    return await (this.shards[0] as RedisJobStore).ping()
+  }
+
+  async #roundRobin<T> (start: number, limit: number, take: (shard: RedisJobStore, left: number) => Promise<T[]>): Promise<T[]> {
+    const out: T[] = []
+    for (let i = 0; i < this.shards.length && out.length < limit; i++) {
+      out.push(...await take(this.shards[(start + i) % this.shards.length] as RedisJobStore, limit - out.length))
+    }
+    return out
+  }
+}
