@@ -5,7 +5,7 @@ import { EXIT, main } from '../src/cli/main.js'
 import { PermanentError } from '../src/research/engine.js'
 import { startApp, waitFor } from './helpers/app.js'
 import { FailingEngine, PacedEngine } from './helpers/engines.js'
-import { freePort } from './helpers/redis-server.js'
+import { RedisServer, freePort } from './helpers/redis-server.js'
 
 function io (env: Record<string, string> = {}): { stdout: { text: string, write: (s: string) => void }, stderr: { text: string, write: (s: string) => void, isTTY?: boolean }, env: Record<string, string> } {
   const out = { text: '', write (s: string) { this.text += s } }
@@ -60,7 +60,7 @@ t.test('--json prints records for scripts; submit without --wait prints the id',
   t.ok(JSON.parse(jsonList.stdout.text).jobs.every((j: any) => j.status === 'completed'))
 })
 
-t.test('a failed job exits 1; cancel prints the cancelled job, and cancelling it again is an API error (1)', async (t) => {
+t.test('a failed job exits 1; cancel prints the cancelled job, and cancelling it again is an API error (3)', async (t) => {
   const failing = await api(t, new FailingEngine(new PermanentError('the corpus is missing')))
   const failed = io()
   t.equal(await main(['submit', 'q', '--wait', '--url', failing], failed), EXIT.failed)
@@ -73,7 +73,7 @@ t.test('a failed job exits 1; cancel prints the cancelled job, and cancelling it
   t.equal(await main(['cancel', id, '--url', url], cancelled), EXIT.failed, 'a cancelled job is not a success')
   t.match(cancelled.stdout.text, /cancelled/)
   const again = io()
-  t.equal(await main(['cancel', id, '--url', url], again), EXIT.failed)
+  t.equal(await main(['cancel', id, '--url', url], again), EXIT.api)
   t.match(again.stderr.text, /error: Job .* is already cancelled \(HTTP 409 already_finished\)/)
 })
 
@@ -84,7 +84,7 @@ t.test('usage errors exit 2 with a message and the usage', async (t) => {
     [['submit'], /submit needs a question/],
     [['submit', 'q', '--depth', 'bottomless'], /--depth must be one of: quick, standard, deep/],
     [['submit', 'q', '--max-sources', 'many'], /--max-sources must be a whole number/],
-    [['submit', 'q', '--bogus'], /Unknown option '--bogus'/],
+    [['submit', 'q', '--bogus'], /unknown option --bogus/],
     [['get'], /usage: deep-research get <job_id>/],
     [['list', '--status', 'sleeping'], /--status must be one of/]
   ] as Array<[string[], RegExp]>) {
@@ -94,13 +94,13 @@ t.test('usage errors exit 2 with a message and the usage', async (t) => {
   }
   const help = io()
   t.equal(await main(['--help'], help), EXIT.ok)
-  t.match(help.stdout.text, /Exit codes: 0 done/)
+  t.match(help.stdout.text, /Exit codes:\n {2}0 +done[^]*\n {2}3 +API or network error[^]*\n {2}4 +timed out/)
 })
 
-t.test('an API that cannot be reached is a clear error, exit 1', async (t) => {
+t.test('an API that cannot be reached is a clear error, exit 3', async (t) => {
   const streams = io()
-  t.equal(await main(['list', '--url', `http://127.0.0.1:${await freePort()}`], streams), EXIT.failed)
-  t.match(streams.stderr.text, /cannot reach the API .*ECONNREFUSED.*is the service running\?/)
+  t.equal(await main(['list', '--url', `http://127.0.0.1:${await freePort()}`], streams), EXIT.api)
+  t.match(streams.stderr.text, /cannot reach the API .*connection refused.*is the service running\?/)
 })
 
 t.test('Ctrl-C while waiting cancels the job on the server and exits 130 (the real command, spawned)', async (t) => {
@@ -120,17 +120,101 @@ t.test('Ctrl-C while waiting cancels the job on the server and exits 130 (the re
   t.equal(JSON.parse(job.body).status, 'cancelled')
 })
 
-t.test('--key (or DEEP_RESEARCH_API_KEY) authenticates; without it a keyed API answers 401, exit 1', async (t) => {
+t.test('--key (or DEEP_RESEARCH_API_KEY) authenticates; without it a keyed API answers 401, exit 3', async (t) => {
   const key = 'cli-test-key-0123456789'
   const { createHash } = await import('node:crypto')
   const app = await startApp(t, { API_KEYS: `cli:${createHash('sha256').update(key).digest('hex')}` })
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
   const denied = io()
-  t.equal(await main(['list', '--url', url], denied), EXIT.failed)
-  t.match(denied.stderr.text, /\(HTTP 401 /)
+  t.equal(await main(['list', '--url', url], denied), EXIT.api)
+  t.match(denied.stderr.text, /the API needs a key: pass --key or set DEEP_RESEARCH_API_KEY \(HTTP 401 /)
   const viaFlag = io()
   t.equal(await main(['submit', 'keyed question', '--url', url, '--key', key], viaFlag), EXIT.ok)
   const viaEnv = io({ DEEP_RESEARCH_API_KEY: key, DEEP_RESEARCH_URL: url })
   t.equal(await main(['get', viaFlag.stdout.text.trim(), '--json'], viaEnv), EXIT.ok)
   t.equal(JSON.parse(viaEnv.stdout.text).query, 'keyed question')
+})
+
+/** The real `deep-research` binary, spawned; resolves with its exit code and output. */
+function runBinary (args: string[], env: Record<string, string> = {}): { done: Promise<{ code: number | null, stdout: string, stderr: string }>, stderr: () => string } {
+  const bin = new URL('../src/cli/bin.ts', import.meta.url).pathname
+  const child = spawn(process.execPath, [...process.execArgv, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  return { done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))), stderr: () => stderr }
+}
+
+t.test('submit --wait rides through a server restart (a redeploy): it reconnects, says so, and prints the report; exit 0', async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  const port = await freePort()
+  const config = { REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: 500 }
+  let app = await startApp(t, config, { engine: new PacedEngine(150) })
+  await app.listen({ port, host: '127.0.0.1' })
+  const run = runBinary(['submit', 'How does Redis AOF everysec work?', '--depth', 'standard', '--wait', '--url', `127.0.0.1:${port}`])
+  await waitFor('progress on stderr', () => /% /.test(run.stderr()), 15_000)
+  await app.close()
+  await new Promise((resolve) => setTimeout(resolve, 700))
+  app = await startApp(t, config, { engine: new PacedEngine(10) })
+  await app.listen({ port, host: '127.0.0.1' })
+  const { code, stdout, stderr } = await run.done
+  t.equal(code, 0, stderr)
+  t.match(stderr, /reconnecting/, 'the wait says it is reconnecting')
+  t.match(stdout, /^# Research: How does Redis AOF everysec work\?/, 'and prints the report')
+})
+
+t.test('exit codes: 3 for an API or network error, 4 for a timeout; a URL without a scheme is http', async (t) => {
+  const url = await api(t, new PacedEngine(1000))
+  const refused = io()
+  t.equal(await main(['list', '--url', `http://127.0.0.1:${await freePort()}`], refused), EXIT.api, 'unreachable: 3')
+  const noHost = io()
+  t.equal(await main(['list', '--url', 'http://no-such-host.invalid:3000'], noHost), EXIT.api)
+  t.match(noHost.stderr.text, /cannot resolve host "no-such-host\.invalid"/)
+  t.notMatch(noHost.stderr.text, /getaddrinfo/, 'no raw resolver error')
+  const bare = io()
+  t.equal(await main(['list', '--url', url.replace('http://', '')], bare), EXIT.ok, 'host:port works')
+  const missing = io()
+  t.equal(await main(['get', '00000000-0000-4000-8000-000000000000', '--url', url], missing), EXIT.api, 'a 404 is an API error, not a failed job')
+  const slow = io()
+  t.equal(await main(['submit', 'a slow one', '--depth', 'deep', '--wait', '--timeout', '1', '--url', url], slow), EXIT.timeout)
+  t.match(slow.stderr.text, /timed out after 1 s waiting for job [0-9a-f-]{36}/)
+})
+
+t.test('watch follows an existing job, delete removes one, list --all follows the cursors, --version prints the version', async (t) => {
+  const url = await api(t)
+  const ids: string[] = []
+  for (let i = 0; i < 7; i++) {
+    const made = io()
+    await main(['submit', `question ${i}`, '--depth', 'quick', '--url', url], made)
+    ids.push(made.stdout.text.trim())
+  }
+  const watched = io()
+  t.equal(await main(['watch', ids[6] as string, '--url', url], watched), EXIT.ok)
+  t.match(watched.stdout.text, /^# Research: question 6/)
+  const all = io()
+  t.equal(await main(['list', '--all', '--limit', '3', '--url', url], all), EXIT.ok)
+  t.same(all.stdout.text.trim().split('\n').map((line) => line.split(' ')[0]).sort(), [...ids].sort(), 'all 7 jobs over pages of 3')
+  const deleted = io()
+  t.equal(await main(['delete', ids[0] as string, '--url', url], deleted), EXIT.ok)
+  t.match(deleted.stdout.text, `deleted ${ids[0] as string}`)
+  const gone = io()
+  t.equal(await main(['get', ids[0] as string, '--url', url], gone), EXIT.api)
+  const version = io()
+  t.equal(await main(['--version'], version), EXIT.ok)
+  t.match(version.stdout.text, /^\d+\.\d+\.\d+\n$/)
+})
+
+t.test('usage errors are one short line that points to --help (exit 2)', async (t) => {
+  for (const [argv, message] of [
+    [['submit', 'q', '--bogus'], /^error: unknown option --bogus\nRun 'deep-research --help' for usage\.\n$/],
+    [['submit', 'q', '--depth'], /^error: --depth needs a value\n/],
+    [['list', '--url', 'http://'], /^error: --url is not a URL/]
+  ] as Array<[string[], RegExp]>) {
+    const streams = io()
+    t.equal(await main(argv, streams), EXIT.usage, argv.join(' '))
+    t.match(streams.stderr.text, message)
+    t.notMatch(streams.stderr.text, /Commands:/, 'not the whole help')
+  }
 })

@@ -24,7 +24,8 @@ export interface JobEvent { id: string, type: 'status' | 'progress' | 'completed
 /** An error answer of the API: its HTTP status, its `error` code and `message`. */
 export class ApiError extends Error {
   override name = 'ApiError'
-  constructor (readonly status: number, readonly code: string, message: string) { super(message) }
+  /** `retryAfter`: seconds the server asked to wait (Retry-After), when it said. */
+  constructor (readonly status: number, readonly code: string, message: string, readonly retryAfter: number | null = null) { super(message) }
 }
 
 export interface ResearchClientOptions {
@@ -84,6 +85,12 @@ export class ResearchClient {
     return ok(data, error, response)
   }
 
+  /** Deletes the job (cancelling it first if it runs). */
+  async delete (jobId: string): Promise<void> {
+    const { error, response } = await this.api.DELETE('/v1/jobs/{job_id}', { params: { path: { job_id: jobId } } })
+    if (!response.ok) ok(undefined, error, response)
+  }
+
   async cancel (jobId: string): Promise<JobRecord> {
     const { data, error, response } = await this.api.POST('/v1/jobs/{job_id}/cancel', { params: { path: { job_id: jobId } } })
     return ok(data, error, response)
@@ -105,7 +112,7 @@ export class ResearchClient {
         if (response.status === 204) return
         if (!response.ok || response.body === null) {
           const body = await response.json().catch(() => ({})) as { error?: string, message?: string }
-          throw new ApiError(response.status, body.error ?? 'http_error', body.message ?? `HTTP ${response.status}`)
+          throw new ApiError(response.status, body.error ?? 'http_error', body.message ?? `HTTP ${response.status}`, retryAfter(response))
         }
         let received = 0
         for await (const message of parseEventStream(response.body)) {
@@ -139,7 +146,7 @@ export class ResearchClient {
     const etag = response.headers.get('etag')
     if (response.status === 304) return { job: null, etag: etag ?? options.etag ?? null }
     const body = await response.json().catch(() => ({})) as JobRecord & { error?: string, message?: string }
-    if (!response.ok) throw new ApiError(response.status, body.error ?? 'http_error', body.message ?? `HTTP ${response.status}`)
+    if (!response.ok) throw new ApiError(response.status, body.error ?? 'http_error', body.message ?? `HTTP ${response.status}`, retryAfter(response))
     return { job: body, etag }
   }
 
@@ -189,5 +196,10 @@ export class ResearchClient {
 function ok<T> (data: T | undefined, error: unknown, response: Response): T {
   if (data !== undefined && response.ok) return data
   const body = (error ?? {}) as { error?: string, message?: string }
-  throw new ApiError(response.status, body.error ?? 'http_error', body.message ?? `HTTP ${response.status}`)
+  throw new ApiError(response.status, body.error ?? 'http_error', body.message ?? `HTTP ${response.status}`, retryAfter(response))
+}
+
+function retryAfter (response: Response): number | null {
+  const value = response.headers.get('retry-after')
+  return value !== null && /^\d+$/.test(value) ? Number(value) : null
 }
