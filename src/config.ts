@@ -113,6 +113,20 @@ function describe (err: unknown): string {
     .replace(/((?:API|ADMIN)_KEYS) must match pattern "[^"]*"/g, '$1 must be comma-separated name:sha256hex pairs (the SHA-256 of each key, never the key)')
 }
 
+/** How long each research step waits with `--demo`, so a person can watch a job's progress. */
+export const DEMO_STEP_DELAY_MS = '400'
+
+/**
+ * `npm start -- --demo` (or `node dist/server.js --demo`): the environment with each research
+ * step slowed down, unless RESEARCH_STEP_DELAY_MS says otherwise. Unknown arguments are errors.
+ */
+export function environmentFor (argv: string[], env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const unknown = argv.filter((arg) => arg !== '--demo')
+  if (unknown.length > 0) throw new ConfigError(`Unknown argument ${unknown[0] as string}: the server takes only --demo; everything else is set by environment variables (see the README)`)
+  if (argv.length === 0 || (env.RESEARCH_STEP_DELAY_MS ?? '') !== '') return env
+  return { ...env, RESEARCH_STEP_DELAY_MS: DEMO_STEP_DELAY_MS }
+}
+
 /** A config for tests and tools: defaults plus overrides, no process.env. */
 export function defaultConfig (overrides: Partial<Config> = {}): Config {
   return { ...loadConfig({}), ...overrides }

@@ -1,10 +1,10 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, environmentFor, loadConfig } from './config.js'
 
 let config
 try {
-  config = loadConfig()
+  config = loadConfig(environmentFor(process.argv.slice(2), process.env))
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err
   process.stderr.write(`${err.message}\n`)

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { ConfigError, ConfigSchema, SHIPPED_CORPUS_DIR, loadConfig, redactUrl } from '../src/config.js'
+import { ConfigError, ConfigSchema, DEMO_STEP_DELAY_MS, SHIPPED_CORPUS_DIR, environmentFor, loadConfig, redactUrl } from '../src/config.js'
 
 t.test('defaults: no environment gives a working local configuration', async (t) => {
   const config = loadConfig({})
@@ -54,4 +54,11 @@ t.test('the README documents every variable with its default', async (t) => {
     t.match(row ?? '', shown, `${name}'s row shows its default`)
     t.not(defaults[name], undefined)
   }
+})
+
+t.test('--demo slows each research step down so progress can be watched, unless RESEARCH_STEP_DELAY_MS is set; other arguments are refused', async (t) => {
+  t.equal(loadConfig(environmentFor(['--demo'], {})).RESEARCH_STEP_DELAY_MS, Number(DEMO_STEP_DELAY_MS))
+  t.equal(loadConfig(environmentFor(['--demo'], { RESEARCH_STEP_DELAY_MS: '50' })).RESEARCH_STEP_DELAY_MS, 50, 'an explicit setting wins')
+  t.equal(loadConfig(environmentFor([], {})).RESEARCH_STEP_DELAY_MS, 0, 'full speed without it')
+  t.throws(() => environmentFor(['--port', '80'], {}), { name: 'ConfigError', message: /Unknown argument --port: the server takes only --demo/ })
 })
