@@ -20,6 +20,13 @@ const LINKS_PER_PAGE = 3
 const MAX_PASSAGES_PER_DOCUMENT = 3
 const NEAR_DUPLICATE = 0.8
 const EXCERPT_CHARS = 1500
+/**
+ * Passages scoring below this share of the best one are left out: below it they were pulled in by
+ * a word or two in common (measured on test/fixtures/evaluation.json: 0.25 keeps every document a
+ * good answer cites and drops every off-topic one; 0.3 starts to lose the second document of
+ * questions that span two).
+ */
+const RELEVANCE_FLOOR = 0.25
 /** Reading stops at this share of max_duration_s, leaving the rest for ranking and writing. */
 const READING_SHARE = 0.8
 
@@ -220,11 +227,16 @@ function normalise (scored: ScoredPassage[]): ScoredPassage[] {
   return best === 0 ? [] : scored.map((s) => ({ passage: s.passage, score: s.score / best }))
 }
 
-/** The best passages: at most three per document, no near-duplicates, at most `maxDocuments` documents. */
+/**
+ * The best passages: none below the relevance floor, at most three per document, no
+ * near-duplicates, at most `maxDocuments` documents.
+ */
 function select (scored: ScoredPassage[], keep: number, maxDocuments: number): ScoredPassage[] {
   const kept: ScoredPassage[] = []
   const perDocument = new Map<string, number>()
+  const floor = (scored[0]?.score ?? 0) * RELEVANCE_FLOOR
   for (const entry of scored) {
+    if (entry.score < floor) break
     const count = perDocument.get(entry.passage.path) ?? 0
     if (count >= MAX_PASSAGES_PER_DOCUMENT || (count === 0 && perDocument.size >= maxDocuments)) continue
     if (kept.some((k) => similarity(k.passage.text, entry.passage.text) >= NEAR_DUPLICATE)) continue

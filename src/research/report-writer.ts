@@ -20,6 +20,8 @@ export interface ReportInput {
 
 const SENTENCES_PER_SECTION = 3
 const SUMMARY_SENTENCES = 3
+/** Below this share of the question's key terms found in the passages, the summary says the sources had little on it. */
+const LITTLE_ON_THE_QUESTION = 0.5
 
 /**
  * An extractive report: each section quotes the most relevant sentences of one retrieved
@@ -51,35 +53,54 @@ export function writeReport (input: ReportInput): Report {
   }
 
   const sections: Report['sections'] = []
-  const candidates: Array<{ text: string, weight: number }> = []
+  // The summary takes the best sentence of each of the best passages, so it is a digest across
+  // them, never one section repeated.
+  const leads: Array<{ text: string, weight: number }> = []
   for (const { passage, score } of input.passages) {
     const n = citationOf.get(passage.path) as number
     const picked = bestSentences(passage.text, focus, SENTENCES_PER_SECTION)
-    for (const s of picked) candidates.push({ text: `${s.text} [${n}]`, weight: s.weight * score })
-    const heading = passage.heading === passage.title ? passage.title : `${passage.heading} (${passage.title})`
-    const existing = sections.find((section) => section.heading === heading)
+    const lead = [...picked].sort((a, b) => b.weight - a.weight)[0]
+    if (lead !== undefined) leads.push({ text: `${lead.text} [${n}]`, weight: lead.weight * score })
+    const existing = sections.find((section) => section.heading === passage.heading)
     const body = picked.map((s) => `${s.text} [${n}]`).join(' ')
-    if (existing === undefined) sections.push({ heading, body })
+    if (existing === undefined) sections.push({ heading: passage.heading, body })
     else existing.body += ` ${body}`
   }
 
-  const summary = candidates
+  const digest = leads
     .sort((a, b) => b.weight - a.weight)
     .slice(0, SUMMARY_SENTENCES)
     .map((c) => c.text)
-    .join(' ')
+  const coverage = termCoverage(input.questionTerms, input.passages)
+  const caveat = coverage < LITTLE_ON_THE_QUESTION
+    ? [`The sources searched had little on this question: ${Math.round(coverage * 100)}% of its key terms appear in the passages found.`]
+    : []
+  const summary = [...caveat, ...digest].join(' ')
 
-  return { title, summary, markdown: renderMarkdown(title, summary, sections, sources), sections, sources, stats: input.stats }
+  const used = new Map<number, string[]>()
+  for (const { passage } of input.passages) {
+    const n = citationOf.get(passage.path) as number
+    const headings = used.get(n) ?? []
+    if (!headings.includes(passage.heading)) used.set(n, [...headings, passage.heading])
+  }
+  return { title, summary, markdown: renderMarkdown(title, summary, sections, sources, used), sections, sources, stats: input.stats }
 }
 
-/** The report as one Markdown document: title, summary, sections, then the numbered sources. */
-export function renderMarkdown (title: string, summary: string, sections: Section[], sources: Source[]): string {
+/**
+ * The report as one Markdown document: title, summary, sections, then the numbered sources, each
+ * once, with the passages of it the report used (`used`: headings by source number) when known.
+ */
+export function renderMarkdown (title: string, summary: string, sections: Section[], sources: Source[], used?: Map<number, string[]>): string {
+  const source = (s: Source): string => {
+    const passages = used?.get(s.id)
+    return `${s.id}. **${s.title}** (\`${s.path_or_url}\`)${passages === undefined ? '' : `, passages used: ${passages.join('; ')}`}: ${s.snippet}`
+  }
   return [
     `# ${title}`,
     '## Summary',
     summary,
     ...sections.flatMap((section) => [`## ${section.heading}`, section.body]),
-    ...(sources.length === 0 ? [] : ['## Sources', sources.map((s) => `${s.id}. **${s.title}** (\`${s.path_or_url}\`): ${s.snippet}`).join('\n')])
+    ...(sources.length === 0 ? [] : ['## Sources', sources.map(source).join('\n')])
   ].join('\n\n') + '\n'
 }
 
@@ -93,4 +114,12 @@ function bestSentences (text: string, focus: Map<string, number>, count: number)
     })
   // Keep the picked sentences in their original order so the section reads naturally.
   return all.sort((a, b) => b.weight - a.weight).slice(0, count).sort((a, b) => a.position - b.position)
+}
+
+/** The share of the question's key terms (stems) that appear in any of the passages. */
+function termCoverage (terms: string[], passages: RankedPassage[]): number {
+  if (terms.length === 0) return 1
+  const found = new Set<string>()
+  for (const { passage } of passages) for (const token of tokenize(`${passage.heading} ${passage.text}`)) found.add(stem(token))
+  return terms.filter((term) => found.has(term)).length / terms.length
 }
