@@ -1,10 +1,14 @@
-// The jobs page: lists jobs, starts new ones, follows each unfinished job's event stream
-// (fetch + a small text/event-stream reader, so an API key can be sent as a header) and renders
-// finished reports from their structured parts. Everything user-supplied goes in as text.
+// The jobs page: lists jobs (20 at a time, more on demand), starts new ones, follows each
+// unfinished job's event stream (fetch + a small text/event-stream reader, so an API key can be
+// sent as a header), and shows finished reports collapsed, one open at a time. Nothing from the
+// API or the user is ever parsed as HTML: every node is built, and text goes in as text.
 const FINAL = new Set(['completed', 'failed', 'cancelled'])
+const PAGE_SIZE = 20
 const jobsList = document.getElementById('jobs')
 const keyInput = document.getElementById('api-key')
+const moreButton = document.getElementById('load-more')
 const watching = new Map()
+let nextCursor = null
 
 keyInput.value = localStorage.getItem('deep-research-key') ?? ''
 keyInput.addEventListener('change', () => { localStorage.setItem('deep-research-key', keyInput.value); void refresh() })
@@ -15,7 +19,7 @@ function headers (extra = {}) {
 
 async function api (path, init = {}) {
   const response = await fetch(path, { ...init, headers: headers(init.headers) })
-  const body = await response.json().catch(() => ({}))
+  const body = response.status === 204 ? {} : await response.json().catch(() => ({}))
   if (!response.ok) throw new Error(body.message ?? `HTTP ${response.status}`)
   return body
 }
@@ -27,44 +31,115 @@ function element (tag, props = {}, ...children) {
   return node
 }
 
+/** "3 min ago", with the exact time on hover. */
+function timeElement (label, iso) {
+  const node = element('time', { dateTime: iso, title: new Date(iso).toLocaleString() })
+  node.textContent = `${label} ${relative(iso)}`
+  return node
+}
+
+function relative (iso) {
+  const seconds = Math.round((Date.now() - Date.parse(iso)) / 1000)
+  if (seconds < 45) return 'just now'
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`
+  if (seconds < 86_400) return `${Math.round(seconds / 3600)} h ago`
+  return new Date(iso).toLocaleDateString()
+}
+
+/** Report text with `code` spans and [n] citations as elements: links to the numbered source. */
+function richText (text, jobId) {
+  const fragment = document.createDocumentFragment()
+  for (const part of text.split(/(`[^`\n]+`|\[\d+\])/)) {
+    if (part === '') continue
+    const citation = /^\[(\d+)\]$/.exec(part)
+    if (citation !== null) fragment.append(element('a', { href: `#source-${jobId}-${citation[1]}`, className: 'cite', textContent: part }))
+    else if (/^`[^`]+`$/.test(part)) fragment.append(element('code', { textContent: part.slice(1, -1) }))
+    else fragment.append(document.createTextNode(part))
+  }
+  return fragment
+}
+
 function rowFor (job) {
   let row = document.getElementById(`job-${job.job_id}`)
   if (row === null) {
     const fill = element('div')
     row = element('li', { id: `job-${job.job_id}`, className: 'job' },
-      element('div', { className: 'meta' }, element('span', { className: 'status' }), element('span', { className: 'id', textContent: job.job_id })),
+      element('div', { className: 'meta' }, element('span', { className: 'status' }), element('span', { className: 'times' }), element('span', { className: 'id', textContent: job.job_id })),
       element('p', { className: 'query', textContent: job.query }),
-      element('div', { className: 'bar', role: 'progressbar' }, fill),
+      element('div', { className: 'bar', role: 'progressbar', ariaLabel: `Progress of "${job.query}"` }, fill),
       element('p', { className: 'step' }),
+      element('div', { className: 'actions' },
+        element('button', { type: 'button', className: 'cancel', textContent: 'Cancel', onclick: () => act(job, 'cancel') }),
+        element('button', { type: 'button', className: 'delete', textContent: 'Delete', onclick: () => act(job, 'delete') })),
       element('div', { className: 'report' }))
     row.querySelector('.bar').setAttribute('aria-valuemin', '0')
     row.querySelector('.bar').setAttribute('aria-valuemax', '100')
-    jobsList.prepend(row)
   }
   return row
 }
 
-function show (job) {
+/** Cancel or delete, after the user confirms. */
+async function act (job, action) {
+  const question = action === 'cancel' ? `Cancel the job "${job.query}"?` : `Delete the job "${job.query}"? Its report is gone for good.`
+  if (!window.confirm(question)) return
+  try {
+    if (action === 'cancel') show(await api(`/v1/jobs/${job.job_id}/cancel`, { method: 'POST' }))
+    else {
+      await api(`/v1/jobs/${job.job_id}`, { method: 'DELETE' })
+      watching.get(job.job_id)?.abort()
+      watching.delete(job.job_id)
+      document.getElementById(`job-${job.job_id}`)?.remove()
+      document.getElementById('no-jobs').hidden = jobsList.childElementCount > 0
+    }
+  } catch (err) {
+    showError(`Could not ${action} the job: ${err.message}`)
+  }
+}
+
+/** Shows a job's state; `place` puts a new row first (a new job) or last (an older page). */
+function show (job, place = 'first') {
   const row = rowFor(job)
+  if (row.parentElement === null) {
+    if (place === 'first') jobsList.prepend(row)
+    else jobsList.append(row)
+  }
   row.dataset.status = job.status
   row.querySelector('.status').textContent = `${job.status} · ${job.progress}%`
   row.querySelector('.bar').setAttribute('aria-valuenow', String(job.progress))
   row.querySelector('.bar > div').style.width = `${job.progress}%`
-  row.querySelector('.step').textContent = job.error ? `${job.current_step}: ${job.error}` : job.current_step
+  row.querySelector('.step').textContent = job.status === 'failed' && job.error ? `${job.current_step}. Reason: ${job.error}` : job.current_step
+  row.querySelector('.cancel').hidden = FINAL.has(job.status)
+  if (job.created_at !== undefined) {
+    const times = row.querySelector('.times')
+    times.replaceChildren(timeElement('created', job.created_at))
+    if (job.completed_at) times.append(' · ', timeElement('finished', job.completed_at))
+  }
   document.getElementById('no-jobs').hidden = true
   if (FINAL.has(job.status)) watching.delete(job.job_id)
   else if (!watching.has(job.job_id)) void watch(job.job_id)
 }
 
+/** The report, collapsed: its title opens it, and opening one closes the others. */
 function renderReport (job) {
   const target = rowFor(job).querySelector('.report')
   if (job.status !== 'completed' || job.result === null || target.childElementCount > 0) return
   const report = job.result
-  target.append(element('h3', { className: 'report-title', textContent: report.title }), element('p', { className: 'summary', textContent: report.summary }))
-  for (const section of report.sections) target.append(element('h4', { textContent: section.heading }), element('p', { textContent: section.body }))
+  const details = element('details', { className: 'report-details' }, element('summary', { className: 'report-title', textContent: report.title }))
+  details.addEventListener('toggle', () => {
+    if (!details.open) return
+    for (const other of document.querySelectorAll('details.report-details[open]')) if (other !== details) other.open = false
+  })
+  details.append(element('p', { className: 'summary' }, richText(report.summary, job.job_id)))
+  for (const section of report.sections) details.append(element('h4', { textContent: section.heading }), element('p', {}, richText(section.body, job.job_id)))
   const sources = element('ol', { className: 'sources' })
-  for (const source of report.sources) sources.append(element('li', { id: `source-${job.job_id}-${source.id}` }, element('strong', { textContent: source.title }), ` (${source.path_or_url})`))
-  if (report.sources.length > 0) target.append(element('h4', { textContent: 'Sources' }), sources)
+  for (const source of report.sources) {
+    const where = /^https?:\/\//.test(source.path_or_url)
+      ? element('a', { href: source.path_or_url, rel: 'noopener noreferrer', target: '_blank', textContent: source.path_or_url })
+      : element('code', { textContent: source.path_or_url })
+    sources.append(element('li', { id: `source-${job.job_id}-${source.id}` }, element('strong', { textContent: source.title }), ' ', where))
+  }
+  if (report.sources.length > 0) details.append(element('h4', { textContent: 'Sources' }), sources)
+  target.append(details)
 }
 
 async function watch (jobId) {
@@ -76,7 +151,7 @@ async function watch (jobId) {
       const response = await fetch(`/v1/jobs/${jobId}/events`, { headers: headers(lastEventId === null ? {} : { 'last-event-id': lastEventId }), signal: controller.signal })
       // 204: the stream is over (resumed after its final event): show the final record.
       if (response.status === 204) {
-        renderReport(await api(`/v1/jobs/${jobId}`))
+        finish(await api(`/v1/jobs/${jobId}`))
         return
       }
       if (!response.ok) break
@@ -98,49 +173,72 @@ async function watch (jobId) {
           if (fields.data === undefined) continue
           if (fields.id !== undefined) lastEventId = fields.id
           const state = JSON.parse(fields.data)
-          const row = rowFor({ job_id: jobId, query: '' })
+          const row = document.getElementById(`job-${jobId}`)
+          if (row === null) return
           show({ ...state, query: row.querySelector('.query').textContent })
           if (FINAL.has(state.status)) {
-            renderReport(await api(`/v1/jobs/${jobId}`))
+            finish(await api(`/v1/jobs/${jobId}`))
             return
           }
         }
       }
     } catch {
+      if (controller.signal.aborted) return
       await new Promise((resolve) => setTimeout(resolve, 500 * (tries + 1)))
     }
   }
 }
 
-async function refresh () {
+function finish (job) {
+  show(job)
+  renderReport(job)
+}
+
+function showError (text) {
+  const error = document.getElementById('form-error')
+  error.hidden = false
+  error.textContent = text
+}
+
+/** One page of jobs, newest first; `cursor` null: the first page (the list starts over). */
+async function loadPage (cursor) {
   try {
-    const page = await api('/v1/jobs?limit=20')
+    const page = await api(`/v1/jobs?limit=${PAGE_SIZE}${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`)
     document.getElementById('form-error').hidden = true
-    document.getElementById('no-jobs').hidden = page.jobs.length > 0
-    for (const job of [...page.jobs].reverse()) {
-      show(job)
-      if (job.status === 'completed') renderReport(await api(`/v1/jobs/${job.job_id}`))
-    }
+    if (cursor === null) document.getElementById('no-jobs').hidden = page.jobs.length > 0
+    for (const job of page.jobs) show(job, 'last')
+    nextCursor = page.next_cursor
+    moreButton.hidden = nextCursor === null
+    // Lists carry no reports: fetch those of the finished jobs, side by side.
+    await Promise.all(page.jobs.filter((job) => job.status === 'completed').map(async (job) => renderReport(await api(`/v1/jobs/${job.job_id}`))))
   } catch (err) {
-    document.getElementById('form-error').hidden = false
-    document.getElementById('form-error').textContent = `Could not list jobs: ${err.message}`
+    showError(`Could not list jobs: ${err.message}`)
   }
 }
 
+async function refresh () {
+  for (const controller of watching.values()) controller.abort()
+  watching.clear()
+  jobsList.replaceChildren()
+  await loadPage(null)
+}
+
+moreButton.addEventListener('click', () => { void loadPage(nextCursor) })
+
 document.getElementById('submit-form').addEventListener('submit', async (event) => {
   event.preventDefault()
-  const error = document.getElementById('form-error')
-  error.hidden = true
+  document.getElementById('form-error').hidden = true
+  const query = document.getElementById('query')
   try {
     const job = await api('/v1/research', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: document.getElementById('query').value, depth: document.getElementById('depth').value })
+      body: JSON.stringify({ query: query.value, depth: document.getElementById('depth').value })
     })
+    query.value = ''
     show(job)
   } catch (err) {
-    error.hidden = false
-    error.textContent = err.message
+    showError(err.message)
   }
 })
 

@@ -109,11 +109,12 @@ export class DeepResearchEngine implements ResearchEngine {
     signal.throwIfAborted()
     const pagePassages = pages.flatMap(({ page, kind }, n) => splitDocument(page.finalUrl, page.text)
       .map((passage, i): Passage => ({ ...passage, id: 1_000_000 + n * 10_000 + i, location: page.finalUrl, kind })))
-    await context.progress(82, `Ranking ${corpusScored.length + pagePassages.length} passages`)
     const merged = [...normalise(corpusScored), ...normalise(scorePages(pagePassages, queries))].sort((a, b) => b.score - a.score || a.passage.id - b.passage.id)
+    // Failing here keeps the step a failure is reported with the one that failed: reading.
     if (merged.length === 0 && unread.length > 0) {
       throw new PermanentError(`No source could be read: ${unread.map((u) => `${u.url} (${u.reason})`).join('; ')}`)
     }
+    await context.progress(82, `Ranking ${corpusScored.length + pagePassages.length} passages`)
     const keep = Math.min(2 * options.max_sources, DEPTH_PLAN[request.depth].keep + pages.length)
     const ranked = select(merged, keep, options.max_sources)
 

@@ -79,6 +79,8 @@ t.test('Swagger UI: "Try it out" creates a job and fetches it', async (t) => {
   t.equal((await get.locator('.live-responses-table tr.response .response-col_status').first().textContent())?.trim(), '200')
   t.match(await get.locator('.live-responses-table .response-col_description pre').first().textContent(), `"job_id": "${jobId}"`)
   await page.screenshot({ path: `${OUTPUT}swagger-ui.png`, fullPage: true })
+  await page.evaluate(() => { (globalThis as any).scrollTo(0, 0) })
+  await page.screenshot({ path: `${OUTPUT}swagger-ui-top.png` })
   t.equal((await app.inject({ url: `/v1/jobs/${jobId}` })).statusCode, 200, 'the job exists on the server')
 })
 
@@ -101,3 +103,82 @@ t.test('the jobs page against an API with keys: refused without one, working onc
   t.equal(await page.locator('.job .bar').first().getAttribute('aria-valuenow'), '100', 'the event stream was followed with the key')
   t.equal(await page.evaluate(() => localStorage.getItem('deep-research-key')), key, 'the key is kept for the next visit')
 })
+
+t.test('the jobs page people keep open: collapsed reports, cancel and delete, times, load more, safe rich text, failures explained, phone width, no serious axe violations', async (t) => {
+  const engine = new PacedEngine(0)
+  const app = await startApp(t, { SSE_POLL_MS: 20 }, { engine })
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const post = async (payload: object): Promise<string> => JSON.parse((await app.inject({ method: 'POST', url: '/v1/research', payload })).body).job_id
+  const ids: string[] = []
+  for (let i = 0; i < 23; i++) ids.push(await post({ query: i % 2 === 0 ? `How does the Redis append-only file work? (${i})` : `What does a job lease do? (${i})`, depth: 'quick' }))
+  const failedId = await post({ query: 'A page that cannot be read', sources: ['urls'], urls: ['http://127.0.0.1:9/'] })
+  for (const id of [...ids, failedId]) await waitForFinal(app, id)
+  engine.stepMs = 3000
+  const slowId = await post({ query: 'A slow one to cancel', depth: 'deep' })
+
+  // bypassCSP: only so the test can inject axe-core; the page itself runs under the real policy.
+  const page = await (await (await browser(t)).newContext({ bypassCSP: true })).newPage()
+  const errors: string[] = []
+  page.on('pageerror', (err) => errors.push(err.message))
+  page.on('dialog', (dialog) => { void dialog.accept() })
+  await page.goto(`${base}/`)
+  await page.waitForSelector(`#job-${ids[10] as string} .report-title`)
+  t.equal(await page.locator('.job').count(), 20, 'the first page holds 20 jobs')
+  t.equal(await page.locator('details.report-details[open]').count(), 0, 'every report starts collapsed')
+  const height = await page.evaluate(() => document.body.scrollHeight)
+  t.ok(height < 20 * 260, `20 jobs fit in ${height} px (about ${Math.round(height / 20)} px each)`)
+  t.ok(await page.isVisible('#load-more'), 'more can be loaded')
+  await page.click('#load-more')
+  await page.waitForFunction(() => document.querySelectorAll('.job').length === 25)
+  await page.waitForSelector('#load-more', { state: 'hidden' })
+  t.pass('and then nothing is left to load')
+
+  const first = page.locator(`#job-${ids[22] as string}`)
+  const second = page.locator(`#job-${ids[21] as string}`)
+  await first.locator('summary').click()
+  t.equal(await first.locator('details').getAttribute('open'), '', 'a report opens from its title')
+  await second.locator('summary').click()
+  t.equal(await first.locator('details').getAttribute('open'), null, 'opening another closes it: one at a time')
+  const cite = second.locator('a.cite').first()
+  const target = (await cite.getAttribute('href') as string).slice(1)
+  t.equal(await page.locator(`[id="${target}"]`).count(), 1, `a citation links to its source (${target})`)
+  t.notMatch(await second.locator('.report').textContent(), /`/, 'Markdown code marks are rendered, not shown raw')
+  t.match(await first.locator('.times time').first().getAttribute('title'), /\d/, 'the exact time is on hover')
+  t.match(await first.locator('.times').textContent(), /created .*· finished /)
+
+  t.match(await page.locator(`#job-${failedId} .step`).textContent(), /^Failed during: Reading 1\/1: http:\/\/127\.0\.0\.1:9\/\. Reason: No source could be read/, 'a failure names the step and the reason')
+
+  await page.waitForSelector(`#job-${slowId}[data-status="processing"]`)
+  await page.click(`#job-${slowId} .cancel`)
+  await page.waitForSelector(`#job-${slowId}[data-status="cancelled"]`)
+  t.equal(JSON.parse((await app.inject({ url: `/v1/jobs/${slowId}` })).body).status, 'cancelled', 'cancelled on the server, after a confirmation')
+  await page.click(`#job-${slowId} .delete`)
+  await page.waitForSelector(`#job-${slowId}`, { state: 'detached' })
+  t.equal((await app.inject({ url: `/v1/jobs/${slowId}` })).statusCode, 404, 'deleted on the server')
+
+  engine.stepMs = 0
+  await page.fill('#query', 'How does a circuit breaker recover?')
+  await page.click('#submit')
+  await page.waitForFunction(() => document.querySelectorAll('.job').length === 25)
+  t.equal(await page.inputValue('#query'), '', 'the question box is cleared after a submit')
+
+  await page.addScriptTag({ path: new URL('../../node_modules/axe-core/axe.min.js', import.meta.url).pathname })
+  const violations = await page.evaluate(async () => (await (globalThis as any).axe.run(document)).violations.filter((v: any) => ['serious', 'critical'].includes(v.impact)).map((v: any) => `${v.id as string}: ${v.help as string}`))
+  t.same(violations, [], 'axe-core: no serious or critical accessibility violations')
+  await page.screenshot({ path: `${OUTPUT}jobs-page-list.png`, fullPage: false })
+
+  await page.setViewportSize({ width: 375, height: 800 })
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth)
+  t.ok(overflow <= 375, `nothing wider than a phone screen (${overflow} px)`)
+  await page.screenshot({ path: `${OUTPUT}jobs-page-phone.png`, fullPage: false })
+  t.same(errors, [], 'no script errors')
+})
+
+async function waitForFinal (app: Awaited<ReturnType<typeof startApp>>, id: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const status = JSON.parse((await app.inject({ url: `/v1/jobs/${id}` })).body).status
+    if (['completed', 'failed', 'cancelled'].includes(status)) return
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error(`job ${id} did not finish`)
+}
