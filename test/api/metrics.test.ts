@@ -69,6 +69,9 @@ t.test('Redis command latency by command, and fallback reads and writes while Re
 
   await redis.kill()
   await createJob(app, { query: 'during the outage', depth: 'quick' })
+  // Until the notice subscriber sees its connection drop, a finished job is still answered from
+  // this replica's trusted copy without asking Redis at all; after that, the read is a fallback.
+  await waitFor('the notice subscriber saw Redis go', () => !app.store.notices.live)
   await app.inject({ url: `/v1/jobs/${job.job_id}` })
   const down = (await app.inject({ url: '/metrics' })).body
   t.ok(value(down, 'store_fallback_operations_total{operation="write"}') >= 1)
