@@ -218,3 +218,17 @@ t.test('usage errors are one short line that points to --help (exit 2)', async (
     t.notMatch(streams.stderr.text, /Commands:/, 'not the whole help')
   }
 })
+
+t.test('in a real pseudo-terminal (util-linux script) the spawned binary redraws its bar in place', async (t) => {
+  const url = await api(t, new PacedEngine(30))
+  const bin = new URL('../src/cli/bin.ts', import.meta.url).pathname
+  const command = [process.execPath, ...process.execArgv, bin, 'submit', 'lease expiry', '--depth', 'quick', '--wait', '--url', url].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ')
+  const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '100' } })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const code = await new Promise((resolve) => child.on('exit', resolve))
+  t.equal(code, 0, output.slice(-500))
+  // eslint-disable-next-line no-control-regex -- the bar is redrawn with ANSI escapes, which is what this checks
+  t.match(output, /\r\x1b\[2K\[#+-*\] +\d+% /, 'the bar is redrawn in place on a terminal')
+  t.match(output, /# Research: lease expiry/, 'then the report')
+})
