@@ -1,4 +1,9 @@
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer as createHttpsServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { ResearchEngine } from '../src/research/engine.js'
 import { EXIT, main } from '../src/cli/main.js'
@@ -231,4 +236,24 @@ t.test('in a real pseudo-terminal (util-linux script) the spawned binary redraws
   // eslint-disable-next-line no-control-regex -- the bar is redrawn with ANSI escapes, which is what this checks
   t.match(output, /\r\x1b\[2K\[#+-*\] +\d+% /, 'the bar is redrawn in place on a terminal')
   t.match(output, /# Research: lease expiry/, 'then the report')
+})
+
+t.test('a 429 says how long to wait, and an untrusted TLS certificate is named as such (exit 3)', async (t) => {
+  const limited = await startApp(t, { RATE_LIMIT_ENABLED: true, RATE_LIMIT_CREATE_MAX: 1 })
+  const url = await limited.listen({ port: 0, host: '127.0.0.1' })
+  t.equal(await main(['submit', 'first', '--url', url], io()), EXIT.ok)
+  const second = io()
+  t.equal(await main(['submit', 'second', '--url', url], second), EXIT.api)
+  t.match(second.stderr.text, /^error: rate limited: .*\(try again in \d+ s\) \(HTTP 429 rate_limited\)\n$/)
+
+  const dir = mkdtempSync(join(tmpdir(), 'cli-tls-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' })
+  t.equal(made.status, 0, 'a self-signed certificate')
+  const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (_req, res) => res.end('{}'))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const tls = io()
+  t.equal(await main(['list', '--url', `https://127.0.0.1:${(server.address() as AddressInfo).port}`], tls), EXIT.api)
+  t.match(tls.stderr.text, /^error: TLS: the certificate of 127\.0\.0\.1 is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\)\n$/)
 })

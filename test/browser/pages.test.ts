@@ -3,6 +3,7 @@ import { type Browser, chromium } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { startApp } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
+import { startTestSite } from '../helpers/test-site.js'
 
 // Used only inside page.evaluate(), which runs them in the browser.
 declare const document: { body: { scrollHeight: number } } & Record<string, any>
@@ -106,13 +107,15 @@ t.test('the jobs page against an API with keys: refused without one, working onc
 
 t.test('the jobs page people keep open: collapsed reports, cancel and delete, times, load more, safe rich text, failures explained, phone width, no serious axe violations', async (t) => {
   const engine = new PacedEngine(0)
-  const app = await startApp(t, { SSE_POLL_MS: 20 }, { engine })
+  const site = await startTestSite(t)
+  const app = await startApp(t, { SSE_POLL_MS: 20, ALLOW_PRIVATE_URLS: true }, { engine })
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
   const post = async (payload: object): Promise<string> => JSON.parse((await app.inject({ method: 'POST', url: '/v1/research', payload })).body).job_id
   const ids: string[] = []
   for (let i = 0; i < 23; i++) ids.push(await post({ query: i % 2 === 0 ? `How does the Redis append-only file work? (${i})` : `What does a job lease do? (${i})`, depth: 'quick' }))
   const failedId = await post({ query: 'A page that cannot be read', sources: ['urls'], urls: ['http://127.0.0.1:9/'] })
-  for (const id of [...ids, failedId]) await waitForFinal(app, id)
+  const webId = await post({ query: 'Why add jitter to retry backoff?', depth: 'quick', sources: ['urls'], urls: [`${site.url}/retry-backoff.html`] })
+  for (const id of [...ids, failedId, webId]) await waitForFinal(app, id)
   engine.stepMs = 3000
   const slowId = await post({ query: 'A slow one to cancel', depth: 'deep' })
 
@@ -129,7 +132,7 @@ t.test('the jobs page people keep open: collapsed reports, cancel and delete, ti
   t.ok(height < 20 * 260, `20 jobs fit in ${height} px (about ${Math.round(height / 20)} px each)`)
   t.ok(await page.isVisible('#load-more'), 'more can be loaded')
   await page.click('#load-more')
-  await page.waitForFunction(() => document.querySelectorAll('.job').length === 25)
+  await page.waitForFunction(() => document.querySelectorAll('.job').length === 26)
   await page.waitForSelector('#load-more', { state: 'hidden' })
   t.pass('and then nothing is left to load')
 
@@ -146,6 +149,9 @@ t.test('the jobs page people keep open: collapsed reports, cancel and delete, ti
   t.match(await first.locator('.times time').first().getAttribute('title'), /\d/, 'the exact time is on hover')
   t.match(await first.locator('.times').textContent(), /created .*· finished /)
 
+  const web = page.locator(`#job-${webId}`)
+  await web.locator('summary').click()
+  t.equal(await web.locator('.sources a').first().getAttribute('href'), `${site.url}/retry-backoff.html`, 'a web source is a link')
   t.match(await page.locator(`#job-${failedId} .step`).textContent(), /^Failed during: Reading 1\/1: http:\/\/127\.0\.0\.1:9\/\. Reason: No source could be read/, 'a failure names the step and the reason')
 
   await page.waitForSelector(`#job-${slowId}[data-status="processing"]`)
@@ -159,7 +165,7 @@ t.test('the jobs page people keep open: collapsed reports, cancel and delete, ti
   engine.stepMs = 0
   await page.fill('#query', 'How does a circuit breaker recover?')
   await page.click('#submit')
-  await page.waitForFunction(() => document.querySelectorAll('.job').length === 25)
+  await page.waitForFunction(() => document.querySelectorAll('.job').length === 26)
   t.equal(await page.inputValue('#query'), '', 'the question box is cleared after a submit')
 
   await page.addScriptTag({ path: new URL('../../node_modules/axe-core/axe.min.js', import.meta.url).pathname })

@@ -37,6 +37,7 @@ for (const depth of ['quick', 'standard', 'deep'] as const) {
     const misses: string[] = []
     const copies: string[] = []
     const doubled: string[] = []
+    const unlisted: string[] = []
     for (const q of questions) {
       const report = await engine.run({ query: q.query, depth, options: resolveOptions({ depth }) }, { signal: new AbortController().signal, progress: async () => {} })
       const docs = new Set(report.sources.map((s) => s.path_or_url.replace(/^corpus\//, '')))
@@ -47,6 +48,8 @@ for (const depth of ['quick', 'standard', 'deep'] as const) {
       const wrong = [...docs].filter((d) => q.must_not_cite.includes(d))
       offTopic += wrong.length
       if (wrong.length > 0 || q.must_cite.some((d) => !docs.has(d))) misses.push(`"${q.query}": cited ${[...docs].join(', ')}`)
+      const listed = (report.markdown ?? '').split('## Sources\n\n')[1]?.trim().split('\n') ?? []
+      if (listed.length !== report.sources.length || listed.some((line) => !/^\d+\. \*\*.+\*\* \(`corpus\/[\w-]+\.md`\), passages used: .+: /.test(line))) unlisted.push(`"${q.query}": ${listed.join(' | ').slice(0, 200)}`)
       for (const section of report.sections) {
         if (section.body === report.summary || report.summary.startsWith(section.body)) copies.push(`"${q.query}": the summary repeats "${section.heading}"`)
         if (report.sources.some((source) => section.heading.includes(`(${source.title})`))) doubled.push(`"${q.query}": ${section.heading}`)
@@ -61,6 +64,7 @@ for (const depth of ['quick', 'standard', 'deep'] as const) {
     t.ok(offTopic <= TARGETS[depth].offTopic, `off-topic citations ${offTopic} <= ${TARGETS[depth].offTopic}`)
     t.same(copies, [], 'no summary is a copy of a section')
     t.same(doubled, [], 'no heading carries its document\'s title in parentheses')
+    t.same(unlisted, [], 'each source listed once, with its title, its path and the passages used')
   })
 }
 
