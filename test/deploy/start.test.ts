@@ -30,8 +30,10 @@ t.test('`npm start` builds dist/ first when it is missing or older than the sour
 })
 
 t.test('a bad environment variable or argument stops the server with a message naming it', async (t) => {
-  // The server's own entry point, run from source (the build is tested above).
-  const server = (args: string[], env: Record<string, string>) => spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/server.ts'), ...args], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 20_000 })
+  // The server's own entry point, run from source (the build is tested above) with this test's
+  // own TypeScript loader: another transpiler's output would garble the merged coverage.
+  const loader = Object.fromEntries(Object.entries(process.env).filter(([name]) => /^(PATH|TS_NODE_|TAP|NODE_)/.test(name)))
+  const server = (args: string[], env: Record<string, string>) => spawnSync(process.execPath, [...process.execArgv, join(root, 'src/server.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...loader, ...env }, timeout: 20_000 })
   const badEnv = server([], { PORT: 'eighty', LOG_LEVEL: 'loud' })
   t.equal(badEnv.status, 1)
   t.equal(badEnv.stderr.trim(), 'Invalid configuration: PORT must be integer, LOG_LEVEL is not one of the allowed values')
