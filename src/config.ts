@@ -52,6 +52,7 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500, description: 'How often each replica looks for due webhook deliveries.' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 2000, description: 'On SIGTERM/SIGINT, time allowed to hand running jobs back to the queue before the process exits.' }),
   RESEARCH_ENGINE: Type.Enum(['research', 'corpus', 'noop'], { default: 'research', description: '`research`: the research engine (corpus, URLs, web search, LLM as configured; `corpus` is its former name). `noop`: completes every job at once with an empty report, to benchmark the service itself.' }),
+  NOOP_PROGRESS_WRITES: Type.Integer({ minimum: 0, maximum: 100, default: 1, description: 'With RESEARCH_ENGINE=noop: progress updates each job writes before it completes (the benchmark measures 0 and 3).' }),
   RESEARCH_STEP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 0, description: 'Pause before each step of the research engine, to watch progress in demos or load tests; 0 runs at full speed.' }),
   RESEARCH_CORPUS_DIR: Type.String({ default: '', description: 'Folder of .md/.txt documents the research engine searches. Empty: the corpus shipped in `corpus/`.' }),
   ALLOW_PRIVATE_URLS: Type.Boolean({ default: false, description: '`true` lets jobs read URLs that resolve to private, loopback or link-local addresses (the SSRF guard is off). Only for trusted clients on a private network.' }),

@@ -13,7 +13,7 @@ import { PageReader } from './reader/page-reader.js'
 
 /** The engine the configuration describes: RESEARCH_ENGINE, its providers, budgets and prices. */
 export function engineFromConfig (config: Config): ResearchEngine {
-  const engine = config.RESEARCH_ENGINE === 'noop' ? new NoopEngine() : researchEngine(config)
+  const engine = config.RESEARCH_ENGINE === 'noop' ? new NoopEngine(config.NOOP_PROGRESS_WRITES) : researchEngine(config)
   return config.RESEARCH_STEP_DELAY_MS > 0 ? new PacedEngine(engine, config.RESEARCH_STEP_DELAY_MS) : engine
 }
 

@@ -1,14 +1,19 @@
 import type { Report, ResearchEngine, ResearchRequest, RunContext } from './engine.js'
 
 /**
- * Does no research: reports one step and returns an empty report at once. It exists to measure
- * the service itself (queue, store, runner, HTTP) without the cost of an engine.
+ * Does no research: reports `progressWrites` steps and returns an empty report at once. It exists
+ * to measure the service itself (queue, store, runner, HTTP) without the cost of an engine, with
+ * as many progress writes per job as the measurement asks for (NOOP_PROGRESS_WRITES).
  */
 export class NoopEngine implements ResearchEngine {
   readonly name = 'noop'
 
+  constructor (readonly progressWrites = 1) {}
+
   async run (request: ResearchRequest, context: RunContext): Promise<Report> {
-    await context.progress(50, 'No-op engine: nothing to research')
+    for (let i = 1; i <= this.progressWrites; i++) {
+      await context.progress(Math.round((99 * i) / (this.progressWrites + 1)), `No-op engine: step ${i} of ${this.progressWrites}, nothing to research`)
+    }
     return {
       title: `No-op: ${request.query}`,
       summary: 'The no-op engine (RESEARCH_ENGINE=noop) does no research; it measures the service.',

@@ -103,3 +103,14 @@ t.test('closing the app ends open streams at once', async (t) => {
   t.ok(read.ended)
   t.ok(Date.now() - started < 3000, `closed in ${Date.now() - started} ms`)
 })
+
+t.test('NOOP_PROGRESS_WRITES sets how many progress updates a no-op job writes (the benchmark measures 0 and 3)', async (t) => {
+  for (const writes of [0, 3]) {
+    const app = await startApp(t, { RESEARCH_ENGINE: 'noop', NOOP_PROGRESS_WRITES: writes })
+    const job = await createJob(app, { query: `noop with ${writes} progress writes`, depth: 'quick' })
+    await waitFor('completed', async () => json(await app.inject({ url: `/v1/jobs/${job.job_id as string}` })).status === 'completed')
+    const stream = (await app.inject({ url: `/v1/jobs/${job.job_id as string}/events` })).body
+    t.equal(stream.match(/^event: progress$/gm)?.length ?? 0, writes, `${writes} progress events`)
+    t.match(stream, /event: completed/)
+  }
+})
