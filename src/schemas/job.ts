@@ -136,7 +136,6 @@ export type AttemptData = Static<typeof Attempt>
 export type ResearchOptionsData = Static<typeof ResearchOptions>
 export type UsageData = Static<typeof Usage>
 export type WebhookData = Static<typeof Webhook>
-export type SourceNameValue = (typeof SOURCE_NAMES)[number]
 
 /**
  * What the store keeps: the public record plus `version`, the counter every write

@@ -1,8 +1,5 @@
 import { createHmac } from 'node:crypto'
 
-/** A WEBHOOK_SECRET as Standard Webhooks writes it: `whsec_` and the key in base64. */
-export const WEBHOOK_SECRET_PATTERN = '^(whsec_[A-Za-z0-9+/]{24,}={0,2})?$'
-
 /**
  * The Standard Webhooks signature headers of one message: `webhook-signature` is `v1,` and the
  * base64 HMAC-SHA256, keyed by the decoded secret, of `<webhook-id>.<webhook-timestamp>.<body>`.
