@@ -113,6 +113,9 @@ const FAULTS = {
     const first = d.cluster.masters()[0]
     await d.cluster.failover(first)
     await sleep(1500)
+    // A master whose replica has its data: one still syncing could not take over, and the
+    // whole cluster would answer CLUSTERDOWN (a fault of the test set-up, not of the service).
+    await d.cluster.waitReplicasSynced()
     const second = d.cluster.masters().find((m) => m.port !== first.port)
     await d.cluster.server(second.port).kill()
     await until('a replica took over the killed master', () => d.cluster.masters().every((m) => m.port !== second.port) && d.cluster.masters().length === 3, 20_000)

@@ -53,7 +53,8 @@ export class Deployment {
 
   async admin () {
     if (this.cluster !== undefined) {
-      this.adminClient ??= createCluster({ rootNodes: [{ url: this.cluster.url }] })
+      // Every node as a root: the suite kills masters, and the first node may be one of them.
+      this.adminClient ??= createCluster({ rootNodes: this.cluster.servers.map((server) => ({ url: server.url })) })
       if (!this.adminClient.isOpen) await this.adminClient.connect()
       return this.adminClient
     }

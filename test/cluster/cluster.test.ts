@@ -83,6 +83,7 @@ t.test('a killed master: its replica takes over, /health names the failing node 
   const jobs = []
   for (let i = 0; i < 8; i++) jobs.push(await createJob(a, { query: `kill job ${i}: what is a replica?`, depth: 'quick' }))
   const master = cluster.masterOf(KEYS.epoch)
+  await cluster.waitReplicasSynced()
   await cluster.server(master.port).kill()
   await waitFor('the failing node shows in /health', async () => {
     const health = json(await a.inject({ method: 'GET', url: '/health' }))

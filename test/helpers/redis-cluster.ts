@@ -29,6 +29,7 @@ export class RedisCluster {
       throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`)
     }
     await cluster.waitHealthy()
+    await cluster.waitReplicasSynced()
     return cluster
   }
 
@@ -81,11 +82,26 @@ export class RedisCluster {
     for (let i = 0; i < 200; i++) {
       if (this.nodes().find((n) => n.id === replica.id)?.role === 'master') {
         await this.waitHealthy()
+        await this.waitReplicasSynced()
         return replica
       }
       await sleep(50)
     }
     throw new Error(`replica ${replica.port} did not take over`)
+  }
+
+  /**
+   * Every live replica has its master's data (master_link_status:up). A replica still syncing
+   * (just created, or a master just demoted by a failover) cannot be promoted: a master killed
+   * then leaves its slots without a master, and the whole cluster answers CLUSTERDOWN.
+   */
+  async waitReplicasSynced (): Promise<void> {
+    for (let i = 0; i < 400; i++) {
+      const replicas = this.nodes().filter((n) => n.role === 'replica' && !n.failed)
+      if (replicas.every((n) => /master_link_status:up/.test(this.#cli(n.port, 'INFO', 'replication')))) return
+      await sleep(50)
+    }
+    throw new Error('the replicas did not finish syncing')
   }
 
   /** Keys each master holds (DBSIZE, or those matching `pattern`), by port. */
