@@ -96,10 +96,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (config.ROLE !== 'all' && config.REDIS_URL === '') {
     throw new ConfigError(`Invalid configuration: ROLE=${config.ROLE} needs REDIS_URL (api and worker processes share their jobs through Redis)`)
   }
-  if (config.REDIS_SHARDS > 1 && !/\{[^}]+\}/.test(config.REDIS_KEY_PREFIX)) {
+  const hashTagged = /\{[^}]+\}/.test(config.REDIS_KEY_PREFIX)
+  if (config.REDIS_SHARDS > 1 && !hashTagged) {
     throw new ConfigError(`Invalid configuration: REDIS_SHARDS=${config.REDIS_SHARDS} needs a hash tag in REDIS_KEY_PREFIX (such as dr:{0}:) to number the shards by; got ${config.REDIS_KEY_PREFIX}`)
   }
-  if (config.REDIS_CLUSTER && !/\{[^}]+\}/.test(config.REDIS_KEY_PREFIX)) {
+  if (config.REDIS_CLUSTER && !hashTagged) {
     throw new ConfigError(`Invalid configuration: REDIS_CLUSTER=true needs a hash tag in REDIS_KEY_PREFIX (such as dr:{0}:), so each script's keys share one slot; got ${config.REDIS_KEY_PREFIX}`)
   }
   return { ...config, RESEARCH_CORPUS_DIR: config.RESEARCH_CORPUS_DIR || SHIPPED_CORPUS_DIR }

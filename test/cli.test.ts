@@ -108,17 +108,26 @@ t.test('an API that cannot be reached is a clear error, exit 3', async (t) => {
   t.match(streams.stderr.text, /cannot reach the API .*connection refused.*is the service running\?/)
 })
 
+const BIN = new URL('../src/cli/bin.ts', import.meta.url).pathname
+
+/** The real `deep-research` binary, spawned; `done` resolves with its exit code and output. */
+function runBinary (args: string[], env: Record<string, string> = {}): { done: Promise<{ code: number | null, stdout: string, stderr: string }>, stderr: () => string, interrupt: () => void } {
+  const child = spawn(process.execPath, [...process.execArgv, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  return { done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))), stderr: () => stderr, interrupt: () => child.kill('SIGINT') }
+}
+
 t.test('Ctrl-C while waiting cancels the job on the server and exits 130 (the real command, spawned)', async (t) => {
   const app = await startApp(t, { SSE_POLL_MS: 20 }, { engine: new PacedEngine(500) })
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
-  const bin = new URL('../src/cli/bin.ts', import.meta.url).pathname
-  const child = spawn(process.execPath, [...process.execArgv, bin, 'submit', 'lease expiry', '--depth', 'deep', '--wait', '--url', url], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  await waitFor('progress on stderr', () => /% /.test(stderr), 15_000)
-  const id = /job ([0-9a-f-]{36})/.exec(stderr)?.[1] as string
-  child.kill('SIGINT')
-  const code = await new Promise((resolve) => child.on('exit', resolve))
+  const run = runBinary(['submit', 'lease expiry', '--depth', 'deep', '--wait', '--url', url])
+  await waitFor('progress on stderr', () => /% /.test(run.stderr()), 15_000)
+  const id = /job ([0-9a-f-]{36})/.exec(run.stderr())?.[1] as string
+  run.interrupt()
+  const { code, stderr } = await run.done
   t.equal(code, 130)
   t.match(stderr, `interrupted: cancelled job ${id}`)
   const job = await app.inject({ url: `/v1/jobs/${id}` })
@@ -139,17 +148,6 @@ t.test('--key (or DEEP_RESEARCH_API_KEY) authenticates; without it a keyed API a
   t.equal(await main(['get', viaFlag.stdout.text.trim(), '--json'], viaEnv), EXIT.ok)
   t.equal(JSON.parse(viaEnv.stdout.text).query, 'keyed question')
 })
-
-/** The real `deep-research` binary, spawned; resolves with its exit code and output. */
-function runBinary (args: string[], env: Record<string, string> = {}): { done: Promise<{ code: number | null, stdout: string, stderr: string }>, stderr: () => string } {
-  const bin = new URL('../src/cli/bin.ts', import.meta.url).pathname
-  const child = spawn(process.execPath, [...process.execArgv, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  return { done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))), stderr: () => stderr }
-}
 
 t.test('submit --wait rides through a server restart (a redeploy): it reconnects, says so, and prints the report; exit 0', async (t) => {
   const redis = await RedisServer.start()
@@ -226,8 +224,7 @@ t.test('usage errors are one short line that points to --help (exit 2)', async (
 
 t.test('in a real pseudo-terminal (util-linux script) the spawned binary redraws its bar in place', async (t) => {
   const url = await api(t, new PacedEngine(30))
-  const bin = new URL('../src/cli/bin.ts', import.meta.url).pathname
-  const command = [process.execPath, ...process.execArgv, bin, 'submit', 'lease expiry', '--depth', 'quick', '--wait', '--url', url].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ')
+  const command = [process.execPath, ...process.execArgv, BIN, 'submit', 'lease expiry', '--depth', 'quick', '--wait', '--url', url].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ')
   const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '100' } })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { RedisKeys } from '../../src/store/keys.js'
 import { shardPrefix } from '../../src/store/sharded.js'
-import { createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
+import { createJob, json, listAllJobIds, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
 import { RedisCluster } from '../helpers/redis-cluster.js'
 
@@ -107,13 +107,7 @@ t.test('REDIS_SHARDS=6 on the cluster: keys on every master, jobs complete throu
   for (const port of masters) t.ok((before[port] ?? 0) > 0, `master ${port} holds keys of this deployment (${JSON.stringify(before)})`)
   await cluster.failover(cluster.masterOf(new RedisKeys(shardPrefix('sharded:{0}:', 2)).epoch))
   for (const id of ids) t.match(await pollJob(b, id, (j) => ['completed', 'failed'].includes(j.status), 30_000), { status: 'completed' })
-  const seen: string[] = []
-  let cursor: string | null = null
-  do {
-    const page: any = json(await a.inject({ method: 'GET', url: `/v1/jobs?limit=7${cursor === null ? '' : `&cursor=${cursor}`}` }))
-    seen.push(...page.jobs.map((j: { job_id: string }) => j.job_id))
-    cursor = page.next_cursor
-  } while (cursor !== null)
+  const seen = await listAllJobIds(a, 7)
   t.same([...seen].sort(), [...ids].sort(), 'every job listed once across the 6 shards')
   t.match(json(await a.inject({ method: 'GET', url: '/v1/stats' })), { counts: { completed: 30 } })
 })

@@ -48,3 +48,15 @@ export async function waitFor (what: string, check: () => boolean | Promise<bool
     await sleep(10)
   }
 }
+
+/** Every job id GET /v1/jobs lists, following next_cursor page by page. */
+export async function listAllJobIds (app: FastifyInstance, pageSize: number): Promise<string[]> {
+  const ids: string[] = []
+  let cursor: string | null = null
+  do {
+    const page: { jobs: Array<{ job_id: string }>, next_cursor: string | null } = json(await app.inject({ method: 'GET', url: `/v1/jobs?limit=${pageSize}${cursor === null ? '' : `&cursor=${cursor}`}` }))
+    ids.push(...page.jobs.map((job) => job.job_id))
+    cursor = page.next_cursor
+  } while (cursor !== null)
+  return ids
+}

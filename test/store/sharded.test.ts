@@ -4,7 +4,7 @@
 import t from 'tap'
 import { RedisKeys } from '../../src/store/keys.js'
 import { shardOf, shardPrefix } from '../../src/store/sharded.js'
-import { createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
+import { createJob, json, listAllJobIds, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
@@ -39,13 +39,7 @@ t.test('REDIS_SHARDS=4: jobs land on every shard, run, list in one order across 
     t.equal(await admin.zCard(keys.created), mine.length, `shard ${shard}'s index holds its own jobs only`)
   }
 
-  const seen: string[] = []
-  let cursor: string | null = null
-  do {
-    const page: any = json(await a.inject({ method: 'GET', url: `/v1/jobs?limit=5${cursor === null ? '' : `&cursor=${cursor}`}` }))
-    seen.push(...page.jobs.map((j: { job_id: string }) => j.job_id))
-    cursor = page.next_cursor
-  } while (cursor !== null)
+  const seen = await listAllJobIds(a, 5)
   t.same(seen, [...ids].reverse(), 'pages of 5 walk all 24 jobs across the shards, newest first, each once')
   t.match(json(await b.inject({ method: 'GET', url: '/v1/stats' })), { counts: { completed: 24, pending: 0 }, queue_depth: 0 })
 })
