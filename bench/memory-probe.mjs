@@ -4,13 +4,13 @@ import { MemoryJobStore } from '../dist/store/memory.js'
 import { newJob } from '../dist/jobs/records.js'
 
 const COUNT = Number(process.env.RECORDS ?? 10_000)
-const template = process.env.RECORD ?? JSON.stringify(newJob('benchmark question', 'standard'))
+const template = process.env.RECORD ?? JSON.stringify(newJob({ query: 'benchmark question', depth: 'standard' }))
 const store = new MemoryJobStore({ ttlSeconds: 86400, maxJobs: COUNT * 2 })
 globalThis.gc()
 const before = process.memoryUsage().heapUsed
 for (let i = 0; i < COUNT; i++) {
   const job = JSON.parse(template)
-  await store.put({ ...job, job_id: newJob('', 'quick').job_id, query: `${job.query} ${i}`, version: 0 }, 0)
+  await store.put({ ...job, job_id: newJob({ query: '', depth: 'quick' }).job_id, query: `${job.query} ${i}`, version: 0 }, 0)
 }
 globalThis.gc()
 const after = process.memoryUsage().heapUsed

@@ -222,7 +222,7 @@ try {
   await client.connect()
   const sent = {}
   const store = new RedisJobStore(client, { ttlSeconds: 86400, timeoutMs: 2000, onCommand: (command) => { sent[command] = (sent[command] ?? 0) + 1 } })
-  let held = (await store.put(newJob('write path', 'quick'), 0)).job
+  let held = (await store.put(newJob({ query: 'write path', depth: 'quick' }), 0)).job
   held = (await store.put({ ...held, status: 'processing' }, held.version)).job
   before = commandCalls(redisPort)
   for (const key of Object.keys(sent)) delete sent[key]

@@ -7,6 +7,7 @@ import { type Config, trustProxyOption } from './config.js'
 import authPlugin from './plugins/auth.js'
 import errorsPlugin, { frameworkErrors } from './plugins/errors.js'
 import httpSecurityPlugin from './plugins/http-security.js'
+import jobsPlugin from './plugins/jobs.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import runnerPlugin from './plugins/runner.js'
@@ -69,6 +70,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   })
 
   await app.register(webhooksPlugin, { config })
+  await app.register(jobsPlugin)
 
   if (servesApi) {
     await app.register(researchRoutes)

@@ -1,55 +1,21 @@
 import type { DepthName, ResearchOptionsData, StoredJob } from '../schemas/job.js'
-import type { CreateResearchInput } from '../schemas/requests.js'
+import { resolveOptions } from '../schemas/options.js'
 import { newJobId } from '../store/job-ids.js'
 
-/** Pages fetched and sources cited when the client does not say, by depth. */
-export const MAX_SOURCES_BY_DEPTH: Record<DepthName, number> = { quick: 4, standard: 8, deep: 12 }
-
-/**
- * The options of a job that asked for nothing special, one frozen instance per depth: most jobs
- * share it instead of carrying their own copy (the in-memory store holds thousands of records).
- */
-const DEFAULT_OPTIONS: Record<DepthName, ResearchOptionsData> = Object.fromEntries((['quick', 'standard', 'deep'] as const).map((depth) => [
-  depth,
-  Object.freeze({ sources: Object.freeze(['corpus']), urls: Object.freeze([]), max_sources: MAX_SOURCES_BY_DEPTH[depth], max_duration_s: null, report_format: 'markdown' }) as unknown as ResearchOptionsData
-])) as Record<DepthName, ResearchOptionsData>
-
-/** The job with the shared default options when its options are the default ones (the same values). */
-export function withSharedOptions (job: StoredJob): StoredJob {
-  const shared = DEFAULT_OPTIONS[job.depth]
-  const { options } = job
-  if (options === undefined || options === shared) return job
-  const same = options.max_sources === shared.max_sources && options.max_duration_s === shared.max_duration_s &&
-    options.report_format === shared.report_format && options.urls.length === shared.urls.length &&
-    options.sources.length === shared.sources.length && options.sources.every((source, i) => source === shared.sources[i])
-  return same ? { ...job, options: shared } : job
+/** What a new job is made of; everything else starts at its initial value. */
+export interface NewJobInput {
+  query: string
+  depth: DepthName
+  /** The tenant creating it (null when the API is open). */
+  owner?: string | null
+  /** The request's options, defaults filled in (the depth's defaults when absent). */
+  options?: ResearchOptionsData
+  webhookUrl?: string | null
+  now?: Date
 }
 
-/** A client's request options, out of the create body, with every default filled in. */
-export function resolveOptions (body: Omit<CreateResearchInput, 'query' | 'webhook_url'>): ResearchOptionsData {
-  const depth = body.depth ?? 'standard'
-  if (body.sources === undefined && body.urls === undefined && body.max_sources === undefined && body.max_duration_s === undefined && body.report_format === undefined) {
-    return DEFAULT_OPTIONS[depth]
-  }
-  const urls = body.urls ?? []
-  return {
-    sources: body.sources ?? (urls.length > 0 ? ['corpus', 'urls'] : ['corpus']),
-    urls,
-    max_sources: body.max_sources ?? MAX_SOURCES_BY_DEPTH[depth],
-    max_duration_s: body.max_duration_s ?? null,
-    report_format: body.report_format ?? 'markdown'
-  }
-}
-
-/** Why a set of options cannot run, or null when it can. */
-export function optionsProblem (options: ResearchOptionsData): string | null {
-  const wantsUrls = options.sources.includes('urls')
-  if (wantsUrls && options.urls.length === 0) return 'sources includes "urls" but no urls were given'
-  if (!wantsUrls && options.urls.length > 0) return 'urls were given but sources does not include "urls"'
-  return null
-}
-
-export function newJob (query: string, depth: DepthName, now = new Date(), owner: string | null = null, options: ResearchOptionsData = resolveOptions({ depth }), webhookUrl: string | null = null): StoredJob {
+/** A pending job at version 0, ready for its creating write. */
+export function newJob ({ query, depth, owner = null, options = resolveOptions({ depth }), webhookUrl = null, now = new Date() }: NewJobInput): StoredJob {
   const iso = now.toISOString()
   const id = newJobId(now.getTime())
   return {
@@ -75,13 +41,4 @@ export function newJob (query: string, depth: DepthName, now = new Date(), owner
     version: 0,
     owner
   }
-}
-
-/** The public record: what the API returns (the store's version and lease stay inside). */
-export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'owner'> {
-  const { version: _version, owner: _owner, ...record } = job
-  // Records stored before request options existed were corpus-only runs.
-  record.options ??= resolveOptions({ depth: job.depth })
-  record.webhook ??= null
-  return record
 }

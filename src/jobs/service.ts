@@ -1,52 +1,54 @@
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { ResearchRunner } from '../runner/runner.js'
-import type { DepthName, JobStatusName, ResearchOptionsData, StoredJob } from '../schemas/job.js'
+import { ServiceError } from '../errors.js'
+import { type JobStatusName, type ResearchOptionsData, type StoredJob, toPublic } from '../schemas/job.js'
+import { optionsProblem, resolveOptions } from '../schemas/options.js'
+import type { CreateResearchInput } from '../schemas/requests.js'
 import { type JobStore, type Lookup, type PutResult, StoreUnavailableError, decodeCursor, encodeCursor, isFinal } from '../store/job-store.js'
-import { newJob, resolveOptions } from './records.js'
+import { newJob } from './records.js'
 
-export class JobNotFoundError extends Error {
+export class JobNotFoundError extends ServiceError {
   override name = 'JobNotFoundError'
-  constructor (id: string) { super(`No job with id ${id} (it may have expired)`) }
+  constructor (id: string) { super(404, 'not_found', `No job with id ${id} (it may have expired)`) }
 }
 
 /**
  * No store holds the job, but it may exist: its id was issued moments ago, possibly by a replica
  * cut off from Redis, or Redis is being re-seeded after losing its data. Not a 404: retry.
  */
-export class JobNotVisibleYetError extends Error {
+export class JobNotVisibleYetError extends ServiceError {
   override name = 'JobNotVisibleYetError'
-  constructor (id: string) { super(`Job ${id} is not visible yet: it may have been created moments ago on a replica that has not stored it in Redis yet`) }
-}
-
-export class JobAlreadyFinishedError extends Error {
-  override name = 'JobAlreadyFinishedError'
-  readonly job: StoredJob
-  constructor (job: StoredJob) {
-    super(`Job ${job.job_id} is already ${job.status}`)
-    this.job = job
+  constructor (id: string) {
+    super(503, 'job_not_visible_yet', `Job ${id} is not visible yet: it may have been created moments ago on a replica that has not stored it in Redis yet; retry shortly`, { retryAfter: 1 })
   }
 }
 
-export class InvalidCursorError extends Error {
+export class JobAlreadyFinishedError extends ServiceError {
+  override name = 'JobAlreadyFinishedError'
+  constructor (job: StoredJob) { super(409, 'already_finished', `Job ${job.job_id} is already ${job.status}`, { details: { job: toPublic(job) } }) }
+}
+
+export class InvalidCursorError extends ServiceError {
   override name = 'InvalidCursorError'
-  constructor () { super('cursor is not a next_cursor value returned by this API') }
+  constructor () { super(400, 'invalid_cursor', 'cursor is not a next_cursor value returned by this API') }
 }
 
 /** Options the schema allows but this request or this deployment cannot run (a source not configured). */
-export class UnusableOptionsError extends Error {
+export class UnusableOptionsError extends ServiceError {
   override name = 'UnusableOptionsError'
-  constructor (message: string, readonly code: 'invalid_options' | 'source_unavailable' | 'webhooks_unavailable') { super(message) }
+  constructor (message: string, code: 'invalid_options' | 'source_unavailable' | 'webhooks_unavailable') { super(400, code, message) }
 }
 
-export class IdempotencyKeyReusedError extends Error {
+export class IdempotencyKeyReusedError extends ServiceError {
   override name = 'IdempotencyKeyReusedError'
-  constructor () { super('This Idempotency-Key was already used with a different request body') }
+  constructor () { super(422, 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request body') }
 }
 
-export class IdempotentJobMissingError extends Error {
+export class IdempotentJobMissingError extends ServiceError {
   override name = 'IdempotentJobMissingError'
-  constructor (id: string) { super(`This Idempotency-Key created job ${id}, which is not available (still being stored, or deleted)`) }
+  constructor (id: string) {
+    super(409, 'idempotent_job_missing', `This Idempotency-Key created job ${id}, which is not available (still being stored, or deleted)`, { retryAfter: 1 })
+  }
 }
 
 /** One-time claims shared by replicas (the store's SET NX), for idempotency keys. */
@@ -71,29 +73,67 @@ export interface JobLookup {
   lookup (id: string): Promise<Lookup>
 }
 
-/** What the routes do with jobs, independent of HTTP. */
+/** Whatever runs jobs, as the service sees it: told when a job is queued or must stop. */
+export interface JobWaker {
+  notify (): void
+  cancel (id: string): void
+}
+
+/** What this deployment can run, asked before a job is accepted. */
+export interface CreateChecks {
+  /** Why these options cannot run here (a source with no provider configured), or null. */
+  sourceUnavailable? (options: ResearchOptionsData): string | null
+  /** Why this webhook URL is refused, or null; absent when webhooks are off. */
+  webhookRefused? (url: string): string | null
+}
+
+export interface JobServiceOptions {
+  store: JobStore & JobLookup
+  runner: JobWaker
+  events?: JobEvents
+  /** Idempotency-Key claims; without them, every create makes a new job. */
+  claims?: OnceClaims
+  checks?: CreateChecks
+}
+
+/** A create request as the API takes it: the body, who asks, and its Idempotency-Key. */
+export interface CreateJobInput extends CreateResearchInput {
+  /** The tenant creating it (null when the API is open). */
+  tenant?: string | null
+  idempotencyKey?: string
+}
+
+/** What the routes do with jobs, independent of HTTP. The only way a job is created. */
 export class JobService {
   readonly #store: JobStore & JobLookup
-  readonly #runner: ResearchRunner
+  readonly #runner: JobWaker
   readonly #events: JobEvents
   readonly #claims: OnceClaims | undefined
+  readonly #checks: CreateChecks
 
-  constructor (store: JobStore & JobLookup, runner: ResearchRunner, events: JobEvents = {}, claims?: OnceClaims) {
-    this.#store = store
-    this.#runner = runner
-    this.#events = events
-    this.#claims = claims
+  constructor (options: JobServiceOptions) {
+    this.#store = options.store
+    this.#runner = options.runner
+    this.#events = options.events ?? {}
+    this.#claims = options.claims
+    this.#checks = options.checks ?? {}
   }
 
   /**
-   * Creates a job once per (tenant, Idempotency-Key): the same key and body within 24 h give
-   * the same job (`replayed`), the same key with another body is refused. Atomic across replicas.
+   * Checks what the request asks for, then queues the job. With an Idempotency-Key (and claims),
+   * creates once per (tenant, key): the same key and body within 24 h give the same job
+   * (`replayed`), the same key with another body is refused. Atomic across replicas.
    */
-  async createOnce (query: string, depth: DepthName, owner: string | null, idempotencyKey: string, options = resolveOptions({ depth }), webhookUrl: string | null = null): Promise<{ job: StoredJob, replayed: boolean }> {
+  async create (input: CreateJobInput): Promise<{ job: StoredJob, replayed: boolean }> {
+    const { query: rawQuery, webhook_url: webhookUrl = null, tenant: owner = null, idempotencyKey, ...requested } = input
+    const query = rawQuery.trim()
+    const depth = requested.depth ?? 'standard'
+    const options = resolveOptions(requested)
+    this.#check(options, webhookUrl)
+    const job = newJob({ query, depth, owner, options, webhookUrl })
     const claims = this.#claims
-    if (claims === undefined) return { job: await this.create(query, depth, owner, options, webhookUrl), replayed: false }
-    const fingerprint = createHash('sha256').update(JSON.stringify([query.trim(), depth, options, webhookUrl])).digest('hex')
-    const job = newJob(query.trim(), depth, new Date(), owner, options, webhookUrl)
+    if (idempotencyKey === undefined || claims === undefined) return { job: await this.#insert(job), replayed: false }
+    const fingerprint = createHash('sha256').update(JSON.stringify([query, depth, options, webhookUrl])).digest('hex')
     const scope = `${owner ?? '-'}:${createHash('sha256').update(idempotencyKey).digest('hex')}`
     const held = await claims.claimOnce(scope, `${fingerprint}:${job.job_id}`, IDEMPOTENCY_TTL_SECONDS)
     if (held === null) {
@@ -115,9 +155,16 @@ export class JobService {
     throw new IdempotentJobMissingError(id)
   }
 
-  /** `owner`: the tenant creating it (null when the API is open). */
-  async create (query: string, depth: DepthName, owner: string | null = null, options: ResearchOptionsData = resolveOptions({ depth }), webhookUrl: string | null = null): Promise<StoredJob> {
-    return await this.#insert(newJob(query.trim(), depth, new Date(), owner, options, webhookUrl))
+  #check (options: ResearchOptionsData, webhookUrl: string | null): void {
+    const invalid = optionsProblem(options)
+    if (invalid !== null) throw new UnusableOptionsError(invalid, 'invalid_options')
+    const unavailable = this.#checks.sourceUnavailable?.(options) ?? null
+    if (unavailable !== null) throw new UnusableOptionsError(unavailable, 'source_unavailable')
+    if (webhookUrl === null) return
+    const webhookRefused = this.#checks.webhookRefused
+    if (webhookRefused === undefined) throw new UnusableOptionsError('webhooks are not enabled on this server (it has no WEBHOOK_SECRET)', 'webhooks_unavailable')
+    const refused = webhookRefused(webhookUrl)
+    if (refused !== null) throw new UnusableOptionsError(`webhook_url is refused: ${refused}`, 'invalid_options')
   }
 
   async #insert (job: StoredJob): Promise<StoredJob> {

@@ -1,21 +1,14 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { ServiceError } from '../errors.js'
+import { type HttpProblem, type ProblemFormat, ServiceError } from '../errors.js'
 import { API_SECURITY_HEADERS } from './http-security.js'
-import { IdempotencyKeyReusedError, IdempotentJobMissingError, InvalidCursorError, JobAlreadyFinishedError, JobNotFoundError, JobNotVisibleYetError, UnusableOptionsError } from '../jobs/service.js'
-import { toPublic } from '../jobs/records.js'
-import { StoreFullError, StoreUnavailableError } from '../store/job-store.js'
 
-export interface HttpProblem {
-  statusCode: number
-  error: string
-  message: string
-  /** Extra fields for the body (a conflicting job's record). */
-  extra?: Record<string, unknown>
-  retryAfter?: number
-  /** For a 405: the methods the resource allows. */
-  allow?: string
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's own wording of its errors; default: RFC 9457 problem details. */
+    problemFormat?: ProblemFormat
+  }
 }
 
 /** Where problem types live: one URN per code (documented in the README's errors section). */
@@ -36,18 +29,7 @@ const FASTIFY_STATUS: Record<string, number> = { FST_ERR_MAX_PARAM_LENGTH: 414 }
 
 /** Maps any error to what the client is told. Nothing of a 5xx's cause reaches the client. */
 export function describeError (err: FastifyError | Error): HttpProblem {
-  if (err instanceof ServiceError) return { statusCode: err.statusCode, error: err.code, message: err.message, retryAfter: err.retryAfter }
-  if (err instanceof JobNotFoundError) return { statusCode: 404, error: 'not_found', message: err.message }
-  if (err instanceof JobNotVisibleYetError) return { statusCode: 503, error: 'job_not_visible_yet', message: `${err.message}; retry shortly`, retryAfter: 1 }
-  if (err instanceof JobAlreadyFinishedError) {
-    return { statusCode: 409, error: 'already_finished', message: err.message, extra: { job: toPublic(err.job) } }
-  }
-  if (err instanceof IdempotencyKeyReusedError) return { statusCode: 422, error: 'idempotency_key_reused', message: err.message }
-  if (err instanceof IdempotentJobMissingError) return { statusCode: 409, error: 'idempotent_job_missing', message: err.message, retryAfter: 1 }
-  if (err instanceof UnusableOptionsError) return { statusCode: 400, error: err.code, message: err.message }
-  if (err instanceof InvalidCursorError) return { statusCode: 400, error: 'invalid_cursor', message: err.message }
-  if (err instanceof StoreUnavailableError) return { statusCode: 503, error: 'store_unavailable', message: `${err.message}; retry shortly`, retryAfter: 1 }
-  if (err instanceof StoreFullError) return { statusCode: 503, error: 'store_full', message: err.message, retryAfter: 5 }
+  if (err instanceof ServiceError) return { statusCode: err.statusCode, error: err.code, message: err.message, retryAfter: err.retryAfter, extra: err.details }
   const fastifyError = err as FastifyError
   if (fastifyError.validation !== undefined) {
     return { statusCode: 400, error: 'validation_error', message: validationMessage(fastifyError) }
@@ -139,7 +121,10 @@ const errorsPlugin: FastifyPluginAsync = async (app) => {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const problem = describeError(err)
     if (problem.statusCode === 500) request.log.error({ err }, 'request failed')
-    return sendProblem(reply, problem)
+    const format = request.routeOptions.config.problemFormat
+    if (format === undefined) return sendProblem(reply, problem)
+    const worded = format(problem, err)
+    return sendProblem(reply, worded.problem, worded.body, worded.type)
   })
   app.setNotFoundHandler((request, reply) => {
     const methods = allowed.for(request.url)

@@ -8,20 +8,13 @@ declare module 'fastify' {
   }
 }
 
-/** Prometheus metrics: HTTP request durations by route here; the store and runner report theirs. */
+/** Prometheus metrics: HTTP request durations by route here; the store and runner plugins report theirs. */
 const metricsPlugin: FastifyPluginAsync = async (app) => {
   const metrics = new ServiceMetrics()
   app.decorate('metrics', metrics)
   app.addHook('onResponse', (request, reply, done) => {
     metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
     done()
-  })
-  app.addHook('onReady', async () => {
-    metrics.readFrom({
-      queueDepth: () => app.store.queueDepth(),
-      activeJobs: () => app.runner.stats().running,
-      storeMode: () => app.store.mode
-    })
   })
 }
 

@@ -1,20 +1,18 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
-import { JobService } from '../jobs/service.js'
 import type { ResearchEngine } from '../research/engine.js'
 import { ResearchRunner } from '../runner/runner.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     runner: ResearchRunner
-    jobs: JobService
     engine: ResearchEngine
   }
 }
 
 /**
- * The background runner and the job service the routes use. On close it stops first
+ * The background runner. On close it stops first
  * (preClose: while the store is still open) so running jobs are handed back to the queue.
  * With ROLE=api it is never started.
  */
@@ -34,17 +32,11 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
   })
   app.decorate('runner', runner)
   app.decorate('engine', engine)
-  const log = app.log.child({ component: 'jobs' })
-  app.decorate('jobs', new JobService(app.store, runner, {
-    created: (job) => {
-      app.metrics.jobCreated()
-      log.info({ job_id: job.job_id, status: job.status, attempt: job.attempts, depth: job.depth }, 'job created')
-    },
-    cancelled: (job) => {
-      app.metrics.jobCancelled()
-      log.info({ job_id: job.job_id, status: job.status, attempt: job.attempts }, 'job cancelled')
-    }
-  }, app.store))
+  app.metrics.readFrom({
+    queueDepth: async () => await app.store.queueDepth(),
+    activeJobs: () => runner.stats().running,
+    storeMode: () => app.store.mode
+  })
   app.addHook('onClose', async () => engine.close?.())
   // ROLE=api runs nothing: the runner stays stopped (notify is a no-op, cancel finds nothing).
   if (config.ROLE === 'api') return

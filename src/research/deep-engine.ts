@@ -1,5 +1,5 @@
 import type { DepthName, ResearchOptionsData } from '../schemas/job.js'
-import { resolveOptions } from '../jobs/records.js'
+import { resolveOptions } from '../schemas/options.js'
 import { type Passage, type SourceKind, splitDocument } from './corpus.js'
 import { type CorpusRetriever, DEPTH_PLAN, type ScoredPassage, newPassageIndex } from './corpus-retriever.js'
 import { PermanentError, type Report, type ResearchEngine, type ResearchRequest, type RunContext } from './engine.js'

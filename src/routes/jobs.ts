@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { toPublic } from '../jobs/records.js'
+import { toPublic } from '../schemas/job.js'
 import { JobRecord, type StoredJob } from '../schemas/job.js'
 import { GetJobQuery, JobIdParams, ListJobsQuery } from '../schemas/requests.js'
 import { JobList, Problem, described, problems, withHeaders } from '../schemas/responses.js'

@@ -2,15 +2,14 @@ import type { FastifyError } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { JobNotFoundError } from '../jobs/service.js'
-import { toPublic } from '../jobs/records.js'
-import { describeError, sendProblem } from '../plugins/errors.js'
-import { JobRecord } from '../schemas/job.js'
+import type { ProblemFormat } from '../errors.js'
+import { DEPTHS, JobRecord, toPublic } from '../schemas/job.js'
 import { CleanupInfo, LegacyErrorBody, LegacyValidationError, described } from '../schemas/responses.js'
 
 /** The original route's body: a question and a depth, nothing else (FastAPI's model). */
 const LegacyCreateBody = Type.Object({
   query: Type.String({ minLength: 1, maxLength: 2000, pattern: '\\S', description: 'The research question' }),
-  depth: Type.Optional(Type.Enum(['quick', 'standard', 'deep'], { default: 'standard' }))
+  depth: Type.Optional(Type.Enum([...DEPTHS], { default: 'standard' }))
 }, { additionalProperties: false, examples: [{ query: 'How does Redis AOF persistence protect queued jobs?', depth: 'quick' }] })
 
 type FastApiIssue = { loc: Array<string | number>, msg: string, type: string }
@@ -32,26 +31,26 @@ function fastApiIssue (err: FastifyError): FastApiIssue {
   return { loc: ['body', ...field], msg: first?.message ?? 'Invalid input', type: 'value_error' }
 }
 
+/** Errors as FastAPI words them: a 422 lists what is wrong with the body; anything else is `{ detail }`. */
+const fastApiProblem: ProblemFormat = (problem, err) => {
+  const json = 'application/json; charset=utf-8'
+  const unprocessable = { ...problem, statusCode: 422 }
+  if (problem.error === 'validation_error') return { problem: unprocessable, body: { detail: [fastApiIssue(err as FastifyError)] }, type: json }
+  if (problem.error === 'invalid_json') return { problem: unprocessable, body: { detail: [{ loc: ['body', 0], msg: 'JSON decode error', type: 'json_invalid' }] }, type: json }
+  if (problem.error === 'unsupported_media_type') {
+    return { problem: unprocessable, body: { detail: [{ loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', type: 'model_attributes_type' }] }, type: json }
+  }
+  return { problem, body: { detail: problem.statusCode === 404 ? 'Job not found' : problem.message }, type: json }
+}
+
 /**
  * The original FastAPI service's routes and answers, for its existing clients: errors are
  * `{ "detail": ... }` exactly as FastAPI sends them (a 422 lists what is wrong with the body; an
  * unknown job is `{ "detail": "Job not found" }`).
  */
 const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (app, { ttlSeconds }) => {
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    const problem = describeError(err)
-    if (problem.statusCode === 500) request.log.error({ err }, 'request failed')
-    const json = 'application/json; charset=utf-8'
-    if (problem.error === 'validation_error') return sendProblem(reply, { ...problem, statusCode: 422 }, { detail: [fastApiIssue(err)] }, json)
-    if (problem.error === 'invalid_json') return sendProblem(reply, { ...problem, statusCode: 422 }, { detail: [{ loc: ['body', 0], msg: 'JSON decode error', type: 'json_invalid' }] }, json)
-    if (problem.error === 'unsupported_media_type') {
-      return sendProblem(reply, { ...problem, statusCode: 422 }, { detail: [{ loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', type: 'model_attributes_type' }] }, json)
-    }
-    return sendProblem(reply, problem, { detail: problem.statusCode === 404 ? 'Job not found' : problem.message }, json)
-  })
-
   app.post('/api/v4/deep-research', {
-    config: { budget: 'create' },
+    config: { budget: 'create', problemFormat: fastApiProblem },
     schema: {
       operationId: 'legacyCreateResearch',
       tags: ['legacy'],
@@ -66,10 +65,10 @@ const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (a
         503: described('The store cannot take the job now; retry shortly', LegacyErrorBody)
       }
     }
-  }, async (request) => toPublic(await app.jobs.create(request.body.query, request.body.depth ?? 'standard', request.principal.tenant)))
+  }, async (request) => toPublic((await app.jobs.create({ query: request.body.query, depth: request.body.depth, tenant: request.principal.tenant })).job))
 
   app.get('/api/v4/job/:job_id', {
-    config: { budget: 'poll' },
+    config: { budget: 'poll', problemFormat: fastApiProblem },
     schema: {
       operationId: 'legacyGetJob',
       tags: ['legacy'],
@@ -91,7 +90,7 @@ const legacyRoutes: FastifyPluginAsyncTypebox<{ ttlSeconds: number }> = async (a
   })
 
   app.delete('/api/v4/admin/cleanup-jobs', {
-    config: { access: 'admin' },
+    config: { access: 'admin', problemFormat: fastApiProblem },
     schema: {
       operationId: 'legacyCleanupJobs',
       tags: ['legacy'],

@@ -1,7 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { optionsProblem, resolveOptions, toPublic } from '../jobs/records.js'
-import { UnusableOptionsError } from '../jobs/service.js'
-import { JobRecord } from '../schemas/job.js'
+import { JobRecord, toPublic } from '../schemas/job.js'
 import { CreateResearchBody } from '../schemas/requests.js'
 import { Type } from 'typebox'
 import { problems, withHeaders } from '../schemas/responses.js'
@@ -38,23 +36,7 @@ const researchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const { query, webhook_url: webhookUrl = null, ...rest } = request.body
-    const depth = rest.depth ?? 'standard'
-    const options = resolveOptions(rest)
-    const invalid = optionsProblem(options)
-    if (invalid !== null) throw new UnusableOptionsError(invalid, 'invalid_options')
-    const unavailable = app.engine.unavailable?.(options) ?? null
-    if (unavailable !== null) throw new UnusableOptionsError(unavailable, 'source_unavailable')
-    if (webhookUrl !== null) {
-      if (app.webhooks === null) throw new UnusableOptionsError('webhooks are not enabled on this server (it has no WEBHOOK_SECRET)', 'webhooks_unavailable')
-      const refused = app.webhooks.refuses(webhookUrl)
-      if (refused !== null) throw new UnusableOptionsError(`webhook_url is refused: ${refused}`, 'invalid_options')
-    }
-    const tenant = request.principal.tenant
-    const key = request.headers['idempotency-key']
-    const { job, replayed } = key === undefined
-      ? { job: await app.jobs.create(query, depth, tenant, options, webhookUrl), replayed: false }
-      : await app.jobs.createOnce(query, depth, tenant, key, options, webhookUrl)
+    const { job, replayed } = await app.jobs.create({ ...request.body, tenant: request.principal.tenant, idempotencyKey: request.headers['idempotency-key'] })
     void reply.header('location', `/v1/jobs/${job.job_id}`)
     if (replayed) return reply.code(200).header('idempotent-replayed', 'true').send(toPublic(job))
     return reply.code(202).header('retry-after', String(POLL_AFTER_SECONDS)).send(toPublic(job))

@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { PermanentError, type ResearchEngine } from '../research/engine.js'
 import type { Claim, JobStore } from '../store/job-store.js'
-import { retryDelayMs } from './backoff.js'
+import { retryDelayMs } from '../backoff.js'
 import { JobCancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './errors.js'
 import { JobHolder, type WriteOutcome } from './job-holder.js'
 import { LeaseReaper } from './reaper.js'
@@ -231,7 +231,7 @@ export class ResearchRunner {
       watchLease()
       if (!controller.signal.aborted) void holder.renew().then(guard, () => {})
     }, renewEveryMs)
-    const budgetS = holder.job.options?.max_duration_s ?? null
+    const budgetS = holder.job.options.max_duration_s ?? null
     const timeoutMs = budgetS === null ? this.#jobTimeoutMs : Math.min(this.#jobTimeoutMs, budgetS * 1000)
     const deadline = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs, budgetS !== null)), timeoutMs)
     let lastStep = 'Starting research'

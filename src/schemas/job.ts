@@ -4,11 +4,11 @@ export const JOB_STATUSES = ['pending', 'processing', 'completed', 'failed', 'ca
 export const FINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled'])
 export const DEPTHS = ['quick', 'standard', 'deep'] as const
 
-export const JobStatus = Type.Enum(['pending', 'processing', 'completed', 'failed', 'cancelled'], {
+export const JobStatus = Type.Enum([...JOB_STATUSES], {
   title: 'JobStatus',
   description: 'pending -> processing -> completed | failed | cancelled. The last three are final.'
 })
-export const Depth = Type.Enum(['quick', 'standard', 'deep'], {
+export const Depth = Type.Enum([...DEPTHS], {
   title: 'Depth',
   description: 'quick = 1 retrieval pass, standard = 3, deep = 5.'
 })
@@ -17,7 +17,7 @@ const IsoTime = Type.String({ format: 'date-time', description: 'ISO-8601 UTC ti
 const NullableIsoTime = Type.Union([IsoTime, Type.Null()])
 
 export const SOURCE_NAMES = ['corpus', 'urls', 'web'] as const
-export const SourceName = Type.Enum(['corpus', 'urls', 'web'], {
+export const SourceName = Type.Enum([...SOURCE_NAMES], {
   description: '`corpus`: the local document collection; `urls`: the pages listed in `urls`; `web`: a web search (needs a configured provider).'
 })
 export const ReportFormat = Type.Enum(['markdown', 'json'], {
@@ -144,3 +144,9 @@ export type WebhookData = Static<typeof Webhook>
  * Leases are not part of the record: the store keeps them, on its own clock.
  */
 export type StoredJob = Static<typeof JobRecord> & { version: number, owner?: string | null }
+
+/** The public record: what the API returns (the store's version and tenant stay inside). */
+export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'owner'> {
+  const { version: _version, owner: _owner, ...record } = job
+  return record
+}

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { JobStatus, ReportFormat, SourceName } from './job.js'
+import { DEPTHS, JobStatus, ReportFormat, SourceName } from './job.js'
 
 export const CreateResearchBody = Type.Object({
   query: Type.String({
@@ -8,7 +8,7 @@ export const CreateResearchBody = Type.Object({
     pattern: '\\S',
     description: 'The research question: 1-2000 characters, not blank. Surrounding whitespace is trimmed.'
   }),
-  depth: Type.Optional(Type.Enum(['quick', 'standard', 'deep'], {
+  depth: Type.Optional(Type.Enum([...DEPTHS], {
     default: 'standard',
     description: 'quick = 1 retrieval pass, standard = 3, deep = 5. Deeper runs also plan more web searches and follow links from the pages they read.'
   })),

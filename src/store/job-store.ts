@@ -1,5 +1,6 @@
 import type { JobStatusName, StoredJob } from '../schemas/job.js'
 import { FINAL_STATUSES } from '../schemas/job.js'
+import { ServiceError } from '../errors.js'
 
 export type { StoredJob }
 
@@ -127,13 +128,16 @@ export interface JobStore {
   stats (): Promise<QueueStats>
 }
 
-export class StoreFullError extends Error {
+/** The in-memory store is at MEMORY_MAX_JOBS with nothing it may evict. */
+export class StoreFullError extends ServiceError {
   override name = 'StoreFullError'
+  constructor (message: string) { super(503, 'store_full', message, { retryAfter: 5 }) }
 }
 
 /** Redis is configured but cannot answer for this job now: unreachable, or refusing writes. */
-export class StoreUnavailableError extends Error {
+export class StoreUnavailableError extends ServiceError {
   override name = 'StoreUnavailableError'
+  constructor (why: string) { super(503, 'store_unavailable', `${why}; retry shortly`, { retryAfter: 1 }) }
 }
 
 /** What a read knows: the record, or whether its absence is certain. */

@@ -3,7 +3,7 @@ import {
   type Claim, type JobStore, type LeaseRenewal, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
   StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, isFinal, matchesQuery, stampWrite, webhookDue
 } from './job-store.js'
-import { withSharedOptions } from '../jobs/records.js'
+import { withSharedOptions } from '../schemas/options.js'
 
 export interface MemoryJobStoreOptions {
   ttlSeconds: number

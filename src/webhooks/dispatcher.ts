@@ -1,5 +1,5 @@
-import { toPublic } from '../jobs/records.js'
-import { retryDelayMs } from '../runner/backoff.js'
+import { toPublic } from '../schemas/job.js'
+import { retryDelayMs } from '../backoff.js'
 import type { StoredJob, WebhookData } from '../schemas/job.js'
 import { type JobStore, type WebhookOutbox, isFinal } from '../store/job-store.js'
 import type { DeliveryResult } from './sender.js'

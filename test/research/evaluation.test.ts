@@ -5,7 +5,7 @@
 // documents that have nothing on the question.
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { resolveOptions } from '../../src/jobs/records.js'
+import { resolveOptions } from '../../src/schemas/options.js'
 import type { DepthName } from '../../src/schemas/job.js'
 import { researchEngine } from '../helpers/research.js'
 

@@ -15,12 +15,12 @@ function runner (t: Test, store: MemoryJobStore, engine: PacedEngine, workerId: 
   const r = new ResearchRunner({ store, engine, logger: log, workerId, leaseMs, maxAttempts, pollIntervalMs: 20, retryBaseMs: 10 })
   r.start()
   t.teardown(() => r.stop(500))
-  return { runner: r, log, service: new JobService(store, r) }
+  return { runner: r, log, service: new JobService({ store, runner: r }) }
 }
 
 /** What a worker that was killed mid-run leaves behind: processing, leased, never renewed again. */
 async function abandoned (store: MemoryJobStore, leaseMs: number, attempts = 1): Promise<StoredJob> {
-  const created = await store.put(newJob('Who takes over a job when its worker dies?', 'quick'), 0, { enqueue: 'tail' })
+  const created = await store.put(newJob({ query: 'Who takes over a job when its worker dies?', depth: 'quick' }), 0, { enqueue: 'tail' })
   if (!created.ok) throw new Error('create failed')
   const [claim] = await store.claim(leaseMs, 1)
   const now = new Date().toISOString()
@@ -70,7 +70,7 @@ t.test('a working runner renews its lease, so a job longer than the lease is not
   const engine = new PacedEngine(120)
   const a = runner(t, store, engine, 'worker-a', 150)
   const b = runner(t, store, new PacedEngine(0), 'worker-b', 150)
-  const created = await a.service.create('lease renewal', 'deep')
+  const created = (await a.service.create({ query: 'lease renewal', depth: 'deep' })).job
   await waitFor('completed', async () => (await store.get(created.job_id))?.status === 'completed', 10_000)
   const done = await store.get(created.job_id) as StoredJob
   t.ok(Date.parse(done.completed_at as string) - Date.parse(done.started_at as string) > 600, 'the run took several lease lengths')
@@ -85,7 +85,7 @@ t.test('a runner that loses its lease stops its engine and writes nothing more',
   const store = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100, now: () => Date.now() + paused })
   const engine = new PacedEngine(60)
   const { service, log } = runner(t, store, engine, 'worker-a', 5000)
-  const created = await service.create('who owns this job', 'deep')
+  const created = (await service.create({ query: 'who owns this job', depth: 'deep' })).job
   await waitFor('processing', async () => (await store.get(created.job_id))?.status === 'processing')
   paused = 10_000
   // worker-b's reaper takes it over, and worker-b claims and starts it under a new fence.
@@ -106,7 +106,7 @@ t.test('a runner that loses its lease stops its engine and writes nothing more',
 
 t.test('a job claimed by a worker that died before starting it goes back to the front of the queue', async (t) => {
   const store = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100 })
-  const created = await store.put(newJob('claimed then orphaned', 'quick'), 0, { enqueue: 'tail' })
+  const created = await store.put(newJob({ query: 'claimed then orphaned', depth: 'quick' }), 0, { enqueue: 'tail' })
   if (!created.ok) throw new Error('create failed')
   t.equal((await store.claim(100, 1))[0]?.job.job_id, created.job.job_id, 'a worker claimed it, then died')
   runner(t, store, new PacedEngine(0), 'live-worker', 300)
@@ -116,7 +116,7 @@ t.test('a job claimed by a worker that died before starting it goes back to the 
 
 t.test('the lease of a job whose record vanished (expired, evicted) is dropped with a warning', async (t) => {
   const store = new MemoryJobStore({ ttlSeconds: 0.05, maxJobs: 100 })
-  const created = await store.put(newJob('short-lived', 'quick'), 0, { enqueue: 'tail' })
+  const created = await store.put(newJob({ query: 'short-lived', depth: 'quick' }), 0, { enqueue: 'tail' })
   if (!created.ok) throw new Error('create failed')
   await store.claim(10, 1)
   await sleep(80)

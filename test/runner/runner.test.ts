@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { JobService } from '../../src/jobs/service.js'
 import { newJob } from '../../src/jobs/records.js'
 import { PermanentError, type Report, type ResearchEngine, type ResearchRequest, type RunContext } from '../../src/research/engine.js'
-import { retryDelayMs } from '../../src/runner/backoff.js'
+import { retryDelayMs } from '../../src/backoff.js'
 import { JobCancelledError, JobTimeoutError, ShutdownError } from '../../src/runner/errors.js'
 import { ResearchRunner, type ResearchRunnerOptions } from '../../src/runner/runner.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
@@ -28,7 +28,7 @@ type SetupOptions = Partial<Pick<ResearchRunnerOptions, 'concurrency' | 'jobTime
 function setup (t: Test, engine: ResearchEngine, options: SetupOptions = {}, store = new RecordingStore()) {
   const log = recordingLogger()
   const runner = new ResearchRunner({ store, engine, logger: log, pollIntervalMs: 20, retryBaseMs: 10, ...options })
-  const service = new JobService(store, runner)
+  const service = new JobService({ store, runner })
   runner.start()
   t.teardown(() => runner.stop(1000))
   return { store, runner, service, log }
@@ -63,7 +63,7 @@ t.test('runs queued jobs first in, first out, never more than `concurrency` at o
   const engine = new GateEngine()
   const { service, store } = setup(t, engine, { concurrency: 2 })
   const jobs = []
-  for (let i = 0; i < 5; i++) jobs.push(await service.create(`job ${i}`, 'quick'))
+  for (let i = 0; i < 5; i++) jobs.push((await service.create({ query: `job ${i}`, depth: 'quick' })).job)
   await waitFor('two jobs running', () => engine.running === 2)
   await sleep(60)
   t.equal(engine.running, 2, 'the third waits while two run')
@@ -78,7 +78,7 @@ t.test('runs queued jobs first in, first out, never more than `concurrency` at o
 
 t.test('a completed job holds the report, progress 100, timestamps and one attempt; progress never went down', async (t) => {
   const { service, store } = setup(t, new PacedEngine(0))
-  const created = await service.create('How do leases let another worker take over a crashed job?', 'standard')
+  const created = (await service.create({ query: 'How do leases let another worker take over a crashed job?', depth: 'standard' })).job
   await waitFor('completed', async () => (await store.get(created.job_id))?.status === 'completed')
   const job = await store.get(created.job_id) as StoredJob
   t.equal(job.progress, 100)
@@ -96,7 +96,7 @@ t.test('a completed job holds the report, progress 100, timestamps and one attem
 t.test('a failing engine is retried up to JOB_MAX_ATTEMPTS, then the job fails with its message and step', async (t) => {
   const engine = new FailingEngine(new Error('source unavailable'), 'Reading sources')
   const { service, store, log } = setup(t, engine, { maxAttempts: 3 })
-  const created = await service.create('q', 'quick')
+  const created = (await service.create({ query: 'q', depth: 'quick' })).job
   await waitFor('failed', async () => (await store.get(created.job_id))?.status === 'failed')
   const job = await store.get(created.job_id) as StoredJob
   t.equal(engine.runs, 3)
@@ -118,7 +118,7 @@ t.test('a failing engine is retried up to JOB_MAX_ATTEMPTS, then the job fails w
 t.test('a transient failure that clears is retried and completes', async (t) => {
   const engine = new FailingEngine(new Error('dependency down'), 'Searching', 1)
   const { service, store } = setup(t, engine)
-  const created = await service.create('q', 'quick')
+  const created = (await service.create({ query: 'q', depth: 'quick' })).job
   await waitFor('completed', async () => (await store.get(created.job_id))?.status === 'completed')
   const job = await store.get(created.job_id) as StoredJob
   t.equal(job.attempts, 2)
@@ -129,7 +129,7 @@ t.test('a transient failure that clears is retried and completes', async (t) => 
 t.test('an error the engine marks permanent fails at once, without retries', async (t) => {
   const engine = new FailingEngine(new PermanentError('the question cannot be researched'), 'Planning')
   const { service, store } = setup(t, engine, { maxAttempts: 5 })
-  const created = await service.create('q', 'quick')
+  const created = (await service.create({ query: 'q', depth: 'quick' })).job
   await waitFor('failed', async () => (await store.get(created.job_id))?.status === 'failed')
   const job = await store.get(created.job_id) as StoredJob
   t.equal(engine.runs, 1)
@@ -149,7 +149,7 @@ t.test('retry backoff grows exponentially, is capped, and is jittered within its
 t.test('the runner waits the backoff before a retry', async (t) => {
   const engine = new FailingEngine(new Error('flaky'), 'Searching', 1)
   const { service, store } = setup(t, engine, { retryBaseMs: 400, random: () => 0.999999 })
-  const created = await service.create('q', 'quick')
+  const created = (await service.create({ query: 'q', depth: 'quick' })).job
   await waitFor('retry scheduled', async () => (await store.get(created.job_id))?.next_attempt_at !== null)
   const scheduled = await store.get(created.job_id) as StoredJob
   t.equal(scheduled.status, 'pending')
@@ -165,7 +165,7 @@ t.test('the runner waits the backoff before a retry', async (t) => {
 t.test('a job past JOB_TIMEOUT_MS is aborted and fails with a timeout error', async (t) => {
   const engine = new PacedEngine(200)
   const { service, store } = setup(t, engine, { jobTimeoutMs: 300 })
-  const created = await service.create('q', 'deep')
+  const created = (await service.create({ query: 'q', depth: 'deep' })).job
   await waitFor('failed', async () => (await store.get(created.job_id))?.status === 'failed')
   const job = await store.get(created.job_id) as StoredJob
   t.equal(job.error, 'The job did not finish within 300 ms')
@@ -176,7 +176,7 @@ t.test('a job past JOB_TIMEOUT_MS is aborted and fails with a timeout error', as
 t.test('cancel marks the job cancelled and aborts the engine; the runner writes nothing after it', async (t) => {
   const engine = new PacedEngine(50)
   const { service, store } = setup(t, engine)
-  const created = await service.create('q', 'deep')
+  const created = (await service.create({ query: 'q', depth: 'deep' })).job
   await waitFor('processing', async () => (await store.get(created.job_id))?.status === 'processing')
   const cancelled = await service.cancel(created.job_id)
   t.equal(cancelled.status, 'cancelled')
@@ -191,7 +191,7 @@ t.test('cancel marks the job cancelled and aborts the engine; the runner writes 
 t.test('a cancel written by another process stops the run at its next progress write', async (t) => {
   const engine = new PacedEngine(30)
   const { service, store } = setup(t, engine)
-  const created = await service.create('q', 'deep')
+  const created = (await service.create({ query: 'q', depth: 'deep' })).job
   await waitFor('processing', async () => (await store.get(created.job_id))?.status === 'processing')
   const current = await store.get(created.job_id) as StoredJob
   // Straight to the store: this process's runner is not told.
@@ -204,11 +204,11 @@ t.test('a cancel written by another process stops the run at its next progress w
 t.test('a job cancelled while queued never runs; a queue entry without a record is dropped', async (t) => {
   const engine = new GateEngine()
   const { service, store, runner } = setup(t, engine, { concurrency: 1 })
-  const first = await service.create('first', 'quick')
+  const first = (await service.create({ query: 'first', depth: 'quick' })).job
   await waitFor('first running', () => engine.running === 1)
-  const second = await service.create('second', 'quick')
+  const second = (await service.create({ query: 'second', depth: 'quick' })).job
   await service.cancel(second.job_id)
-  const orphan = newJob('orphan', 'quick')
+  const orphan = newJob({ query: 'orphan', depth: 'quick' })
   store.enqueue(orphan.job_id, 'tail')
   engine.releaseAll()
   await waitFor('queue drained', async () => (await store.queueDepth()) === 0 && runner.stats().running === 0)
@@ -220,10 +220,10 @@ t.test('a job cancelled while queued never runs; a queue entry without a record 
 t.test('stop hands running jobs back: pending, first in line, and takes no new work', async (t) => {
   const engine = new PacedEngine(100)
   const { service, store, runner } = setup(t, engine, { concurrency: 2 })
-  const a = await service.create('a', 'deep')
-  const b = await service.create('b', 'deep')
+  const a = (await service.create({ query: 'a', depth: 'deep' })).job
+  const b = (await service.create({ query: 'b', depth: 'deep' })).job
   await waitFor('both processing', async () => (await store.get(a.job_id))?.status === 'processing' && (await store.get(b.job_id))?.status === 'processing')
-  const c = await service.create('c', 'deep')
+  const c = (await service.create({ query: 'c', depth: 'deep' })).job
   const started = Date.now()
   await runner.stop(2000)
   t.ok(Date.now() - started < 2000, 'stop finished within its timeout')
@@ -265,7 +265,7 @@ t.test('jobs a claim brings back after stop began are handed straight back, neve
   store.gate = new Promise((resolve) => { open = resolve })
   const engine = new PacedEngine(10)
   const { service, runner } = setup(t, engine, {}, store)
-  const job = await service.create('claimed during shutdown', 'quick')
+  const job = (await service.create({ query: 'claimed during shutdown', depth: 'quick' })).job
   await waitFor('a claim in flight', () => store.claimStarted)
   const stopping = runner.stop(1000)
   store.gate = null

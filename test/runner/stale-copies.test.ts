@@ -47,9 +47,9 @@ t.test('a runner starts a job from the record its claim read in Redis, never fro
   const a = await replicaStore(t, server.url, sentByA)
   const b = await replicaStore(t, server.url)
 
-  const cancelled = await written(a.put(newJob('cancelled on replica B', 'quick'), 0, { enqueue: 'tail' }))
-  const edited = await written(a.put(newJob('edited on replica B', 'quick'), 0, { enqueue: 'tail' }))
-  const untouched = await written(a.put(newJob('untouched', 'quick'), 0, { enqueue: 'tail' }))
+  const cancelled = await written(a.put(newJob({ query: 'cancelled on replica B', depth: 'quick' }), 0, { enqueue: 'tail' }))
+  const edited = await written(a.put(newJob({ query: 'edited on replica B', depth: 'quick' }), 0, { enqueue: 'tail' }))
+  const untouched = await written(a.put(newJob({ query: 'untouched', depth: 'quick' }), 0, { enqueue: 'tail' }))
   await written(b.put({ ...cancelled, status: 'cancelled', current_step: 'Cancelled', completed_at: new Date().toISOString() }, cancelled.version))
   await written(b.put({ ...edited, current_step: 'Queued (edited on B)' }, edited.version))
   t.equal(a.memory.peek(cancelled.job_id)?.status, 'pending', 'replica A still holds its pending copy of the cancelled job')

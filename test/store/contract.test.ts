@@ -47,7 +47,7 @@ async function write (store: Store, job: StoredJob, expected: number, options?: 
   return r.job
 }
 
-const create = async (store: Store, query = 'q'): Promise<StoredJob> => await write(store, newJob(query, 'quick'), 0, { enqueue: 'tail' })
+const create = async (store: Store, query = 'q'): Promise<StoredJob> => await write(store, newJob({ query, depth: 'quick' }), 0, { enqueue: 'tail' })
 
 for (const [name, make] of Object.entries(STORES)) {
   t.test(name, async (t) => {
@@ -61,7 +61,7 @@ for (const [name, make] of Object.entries(STORES)) {
       const next = await write(store, { ...job, progress: 30 }, 1)
       t.equal(next.version, 2)
       t.match(await store.put({ ...job, progress: 10 }, 1), { ok: false, reason: 'conflict', current: { progress: 30 } }, 'an old version cannot overwrite a newer record')
-      t.same(await store.put(newJob('gone', 'quick'), 4), { ok: false, reason: 'conflict', current: null })
+      t.same(await store.put(newJob({ query: 'gone', depth: 'quick' }), 4), { ok: false, reason: 'conflict', current: null })
       t.match(await store.get(job.job_id), { progress: 30, version: 2 })
       t.ok(Math.abs(Date.parse(next.expires_at) - Date.now() - 600_000) < 5000, 'the store stamps the expiry TTL seconds ahead')
     })
@@ -162,7 +162,7 @@ for (const [name, make] of Object.entries(STORES)) {
       const made: StoredJob[] = []
       for (let i = 0; i < 11; i++) {
         // Three jobs share each millisecond, to prove ties page correctly.
-        const job = newJob(`q${i}`, 'quick', new Date(base + Math.floor(i / 3)))
+        const job = newJob({ query: `q${i}`, depth: 'quick', now: new Date(base + Math.floor(i / 3)) })
         made.push(await write(store, i % 3 === 0 ? { ...job, status: 'failed' } : job, 0))
       }
       const seen: string[] = []
@@ -185,7 +185,7 @@ for (const [name, make] of Object.entries(STORES)) {
       const mine: string[] = []
       for (let i = 0; i < 7; i++) {
         const owner = i % 3 === 0 ? 'alice' : 'bob'
-        const job = await write(store, { ...newJob(`q${i}`, 'quick', new Date(Date.parse('2026-01-01T00:00:00Z') + i)), owner }, 0)
+        const job = await write(store, { ...newJob({ query: `q${i}`, depth: 'quick', now: new Date(Date.parse('2026-01-01T00:00:00Z') + i) }), owner }, 0)
         if (owner === 'alice') mine.unshift(job.job_id)
       }
       const seen: string[] = []

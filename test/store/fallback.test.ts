@@ -42,7 +42,7 @@ async function write (store: FallbackJobStore, job: StoredJob, expected: number,
   return r.job
 }
 
-const create = async (store: FallbackJobStore, query = 'q'): Promise<StoredJob> => await write(store, newJob(query, 'quick'), 0, { enqueue: 'tail' })
+const create = async (store: FallbackJobStore, query = 'q'): Promise<StoredJob> => await write(store, newJob({ query, depth: 'quick' }), 0, { enqueue: 'tail' })
 
 t.test('without Redis configured, the Map is the store and every absence is certain', async (t) => {
   const store = new FallbackJobStore({ memory: new MemoryJobStore({ ttlSeconds: 60, maxJobs: 10 }), breakerMs: 100 })

@@ -33,7 +33,7 @@ async function write (job: StoredJob, expected = 0, options: PutOptions = {}): P
   return r.job
 }
 
-const create = async (job: StoredJob = newJob('q', 'quick')): Promise<StoredJob> => await write(job, 0, { enqueue: 'tail' })
+const create = async (job: StoredJob = newJob({ query: 'q', depth: 'quick' })): Promise<StoredJob> => await write(job, 0, { enqueue: 'tail' })
 const stored = async (id: string): Promise<any> => JSON.parse(await admin.get(KEYS.job(id)) as string)
 const copyOf = (job: StoredJob, changes: Partial<StoredJob> = {}): StoredJob => ({ ...job, expires_at: new Date(Date.now() + 3600_000).toISOString(), ...changes })
 
@@ -93,13 +93,13 @@ t.test('sync: a create whose reply was lost is copied only if Redis holds nothin
   const applied = await create()
   t.equal(await store.sync(copyOf(applied), { mode: 'create', queue: true }), false, 'it had run after all: Redis keeps its record')
   t.same(await admin.zRange(KEYS.queue, 0, -1), [applied.job_id], 'and it is queued once')
-  const lost = copyOf(newJob('never reached Redis', 'quick'), { version: 1 })
+  const lost = copyOf(newJob({ query: 'never reached Redis', depth: 'quick' }), { version: 1 })
   t.equal(await store.sync(lost, { mode: 'create', queue: true }), true)
   t.same(await admin.zRange(KEYS.queue, 0, -1), [applied.job_id, lost.job_id])
 })
 
 t.test('sync: a claim held elsewhere moves to Redis with the record, so its holder writes on under the same fence', async (t) => {
-  const running = copyOf(newJob('ran during the outage', 'quick'), { version: 4, status: 'processing', attempts: 1 })
+  const running = copyOf(newJob({ query: 'ran during the outage', depth: 'quick' }), { version: 4, status: 'processing', attempts: 1 })
   t.equal(await store.sync(running, { mode: 'outage', base: 0, queue: false, claim: { fence: 'mlocal-1', leaseMs: 60_000 } }), true)
   t.equal(await store.renewLease(running.job_id, 'mlocal-1', 60_000), 'renewed')
   t.ok((await store.put({ ...running, progress: 80 }, 4, { fence: 'mlocal-1', leaseMs: 60_000 })).ok)
@@ -177,7 +177,7 @@ t.test('a reply that arrived while the event loop was busy past the deadline is 
 t.test('a burst of writes far past one deadline\'s worth completes in Redis: load is not an outage', async (t) => {
   const quick = await connectedStore({ timeoutMs: 100 })
   const burst = async (count: number, from: number): Promise<number> => {
-    const results = await Promise.allSettled(Array.from({ length: count }, async (_v, i) => await quick.put(newJob(`burst ${from + i}`, 'quick'), 0, { enqueue: 'tail' })))
+    const results = await Promise.allSettled(Array.from({ length: count }, async (_v, i) => await quick.put(newJob({ query: `burst ${from + i}`, depth: 'quick' }), 0, { enqueue: 'tail' })))
     return results.filter((r) => r.status === 'rejected').length
   }
   // How many writes this machine gets through in one deadline right now (other test files may
@@ -212,8 +212,8 @@ t.test('a tenant\'s list reads its own index: its cost does not grow with other 
   await waitFor('Redis ready', () => client.isReady)
   t.teardown(() => client.destroy())
   const counted = new RedisJobStore(client, { ttlSeconds: 600, timeoutMs: 500, onCommand: (command) => sent.push(command) })
-  const alice = await counted.put({ ...newJob('the only one of alice', 'quick', new Date(Date.parse('2026-01-01T00:00:00Z'))), owner: 'alice' }, 0)
-  for (let i = 0; i < 300; i++) await counted.put({ ...newJob(`bob ${i}`, 'quick'), owner: 'bob' }, 0)
+  const alice = await counted.put({ ...newJob({ query: 'the only one of alice', depth: 'quick', now: new Date(Date.parse('2026-01-01T00:00:00Z')) }), owner: 'alice' }, 0)
+  for (let i = 0; i < 300; i++) await counted.put({ ...newJob({ query: `bob ${i}`, depth: 'quick' }), owner: 'bob' }, 0)
   sent.length = 0
   const page = await counted.list({ limit: 20, owner: 'alice' })
   t.same(page.jobs.map((j) => j.job_id), [alice.ok ? alice.job.job_id : ''])

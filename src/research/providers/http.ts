@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
-import { retryDelayMs } from '../../runner/backoff.js'
+import { retryDelayMs } from '../../backoff.js'
 import { PermanentError } from '../engine.js'
 
 /** A provider (search API, LLM) that stayed unavailable through its retries, or refused the call. */

@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin'
+import type { FastifyPluginAsync } from 'fastify'
+import { JobService } from '../jobs/service.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    jobs: JobService
+  }
+}
+
+/** The job service the routes use: the store, the runner to wake, and what this deployment can run. */
+const jobsPlugin: FastifyPluginAsync = async (app) => {
+  const log = app.log.child({ component: 'jobs' })
+  const webhooks = app.webhooks
+  app.decorate('jobs', new JobService({
+    store: app.store,
+    runner: app.runner,
+    claims: app.store,
+    checks: {
+      sourceUnavailable: app.engine.unavailable?.bind(app.engine),
+      webhookRefused: webhooks === null ? undefined : (url) => webhooks.refuses(url)
+    },
+    events: {
+      created: (job) => {
+        app.metrics.jobCreated()
+        log.info({ job_id: job.job_id, status: job.status, attempt: job.attempts, depth: job.depth }, 'job created')
+      },
+      cancelled: (job) => {
+        app.metrics.jobCancelled()
+        log.info({ job_id: job.job_id, status: job.status, attempt: job.attempts }, 'job cancelled')
+      }
+    }
+  }))
+}
+
+export default fp(jobsPlugin, { name: 'jobs', dependencies: ['store', 'runner', 'webhooks', 'metrics'] })
