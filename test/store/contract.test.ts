@@ -1,5 +1,5 @@
-// One contract for every JobStore: the in-memory store, the Redis store, and the fallback store
-// with and without Redis behind it. Each case runs against each store, on real Redis.
+// One contract for every JobStore: the in-memory store, the Redis store (single and sharded), and
+// the fallback store with and without Redis behind it. Each case runs against each store, on real Redis.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { newJob } from '../../src/jobs/records.js'
@@ -7,7 +7,8 @@ import { FallbackJobStore } from '../../src/store/fallback.js'
 import { type JobStore, type PutOptions, type WebhookOutbox, decodeCursor, encodeCursor } from '../../src/store/job-store.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
 import { RedisJobStore } from '../../src/store/redis.js'
-import { connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
+import { type RedisClient, connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
+import { ShardedRedisJobStore, shardOf } from '../../src/store/sharded.js'
 import type { StoredJob } from '../../src/schemas/job.js'
 import { waitFor } from '../helpers/app.js'
 import { RedisServer } from '../helpers/redis-server.js'
@@ -19,13 +20,15 @@ t.teardown(() => server.stop())
 const admin = await server.client()
 t.teardown(() => admin.close())
 
-async function redisStore (test: Test): Promise<RedisJobStore> {
+async function redisClient (test: Test): Promise<RedisClient> {
   const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
   connectInBackground(client)
   test.teardown(() => client.destroy())
   await waitFor('Redis ready', () => client.isReady)
-  return new RedisJobStore(client, { ttlSeconds: 600, timeoutMs: 1000 })
+  return client
 }
+
+const redisStore = async (test: Test): Promise<RedisJobStore> => new RedisJobStore(await redisClient(test), { ttlSeconds: 600, timeoutMs: 1000 })
 
 const memory = (): MemoryJobStore => new MemoryJobStore({ ttlSeconds: 600, maxJobs: 1000 })
 // Each store lives for one test: a fallback store left running would see the next test's
@@ -33,6 +36,8 @@ const memory = (): MemoryJobStore => new MemoryJobStore({ ttlSeconds: 600, maxJo
 const STORES: Record<string, (test: Test) => Promise<Store>> = {
   memory: async () => memory(),
   redis: async (test) => await redisStore(test),
+  // REDIS_SHARDS: the same contract when every call is routed to (or merged over) 3 hash tags.
+  'sharded Redis': async (test) => new ShardedRedisJobStore(await redisClient(test), { ttlSeconds: 600, timeoutMs: 1000, shards: 3 }),
   'fallback without Redis': async () => new FallbackJobStore({ memory: memory(), breakerMs: 100 }),
   'fallback on Redis': async (test) => {
     const store = new FallbackJobStore({ memory: memory(), redis: await redisStore(test), breakerMs: 100 })
@@ -48,6 +53,14 @@ async function write (store: Store, job: StoredJob, expected: number, options?: 
 }
 
 const create = async (store: Store, query = 'q'): Promise<StoredJob> => await write(store, newJob({ query, depth: 'quick' }), 0, { enqueue: 'tail' })
+
+/** A job in the store's first queue: a sharded store keeps one queue per shard, in order within it. */
+async function createInFirstQueue (store: Store, query: string): Promise<StoredJob> {
+  const shards = store instanceof ShardedRedisJobStore ? store.shardCount : 1
+  let job = newJob({ query, depth: 'quick' })
+  while (shardOf(job.job_id, shards) !== 0) job = newJob({ query, depth: 'quick' })
+  return await write(store, job, 0, { enqueue: 'tail' })
+}
 
 for (const [name, make] of Object.entries(STORES)) {
   t.test(name, async (t) => {
@@ -79,7 +92,7 @@ for (const [name, make] of Object.entries(STORES)) {
 
     t.test('the queue is FIFO, hand-backs go first, and a claim skips jobs that are no longer pending', async (t) => {
       const store = await make(t)
-      const [a, b, c, d] = [await create(store, 'a'), await create(store, 'b'), await create(store, 'c'), await create(store, 'd')]
+      const [a, b, c, d] = [await createInFirstQueue(store, 'a'), await createInFirstQueue(store, 'b'), await createInFirstQueue(store, 'c'), await createInFirstQueue(store, 'd')]
       t.equal(await store.queueDepth(), 4)
       const first = await store.claim(60_000, 1)
       t.same(first.map((claim) => claim.job.job_id), [a.job_id])
@@ -231,8 +244,8 @@ for (const [name, make] of Object.entries(STORES)) {
 
     t.test('stats count live records by status and report queue and leases', async (t) => {
       const store = await make(t)
-      const first = await create(store)
-      const second = await create(store)
+      const first = await createInFirstQueue(store, 'first')
+      const second = await createInFirstQueue(store, 'second')
       await write(store, { ...(await create(store)), status: 'failed' }, 1)
       const [claim] = await store.claim(60_000, 1)
       await write(store, { ...first, status: 'processing', attempts: 1, worker: 'w1' }, 1, { fence: claim?.fence, leaseMs: 60_000 })
