@@ -52,6 +52,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   useStrictBodies(app)
+  endKeepAliveWhenClosing(app)
   // JSON only: anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser(['text/plain'])
 
@@ -91,6 +92,20 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     await app.register(legacyRoutes, { ttlSeconds: config.JOB_TTL_SECONDS })
   }
   return app
+}
+
+/**
+ * A response still in flight when the close begins leaves its keep-alive connection idle after
+ * it, and the server's close would then wait for it until keepAliveTimeout (72 s): while closing,
+ * idle connections are closed as they appear.
+ */
+function endKeepAliveWhenClosing (app: FastifyInstance): void {
+  let sweeper: NodeJS.Timeout | undefined
+  app.addHook('preClose', async () => {
+    sweeper = setInterval(() => app.server.closeIdleConnections(), 50)
+    sweeper.unref()
+  })
+  app.addHook('onClose', async () => clearInterval(sweeper))
 }
 
 /**

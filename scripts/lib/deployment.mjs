@@ -14,6 +14,8 @@ import { TcpProxy } from '../../test/helpers/tcp-proxy.ts'
 import { freePort, until } from './processes.mjs'
 
 const FINAL = new Set(['completed', 'failed', 'cancelled'])
+/** `npm run chaos:cluster`: every fault's Redis is a 3+3 Cluster (see startRedis). */
+export const ON_CLUSTER = process.env.CHAOS_REDIS === 'cluster'
 /** The replicas run with the default REDIS_KEY_PREFIX. */
 export const KEYS = new RedisKeys()
 const SKEW_PRELOAD = new URL('../../test/helpers/skewed-clock.mjs', import.meta.url).pathname
@@ -38,7 +40,17 @@ export class Deployment {
     this.proxies = []
   }
 
+  /**
+   * One Redis; or, under `npm run chaos:cluster` (CHAOS_REDIS=cluster), a 3+3 Cluster with the jobs
+   * over 6 shards, whose first master stands in as "the Redis" a fault restarts or pauses (it
+   * keeps an AOF, as every node of the Cluster does).
+   */
   async startRedis (options = {}) {
+    if (ON_CLUSTER) {
+      await this.startCluster(6)
+      this.redis = this.cluster.server(this.cluster.masters()[0].port)
+      return this.redis
+    }
     this.redis = await RedisServer.start(options)
     return this.redis
   }

@@ -74,6 +74,8 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
   const sweeper = setInterval(() => memory.sweep(), SWEEP_INTERVAL_MS)
   sweeper.unref()
   app.decorate('store', store)
+  // Before the server waits for requests in flight: none of them should be waiting for Redis.
+  app.addHook('preClose', async () => { store.stopWaiting() })
   app.addHook('onClose', async () => {
     clearInterval(sweeper)
     store.close()

@@ -70,6 +70,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   readonly #gate: RedisGate | undefined
   readonly #reconciler: Reconciler | undefined
   readonly #readWaitMs: number
+  readonly #shuttingDown = new AbortController()
   readonly #visibilityGraceMs: number
   readonly #onFallback: FallbackJobStoreOptions['onFallback']
   /** Rate-limit windows counted here while Redis cannot be (bounded, oldest dropped first). */
@@ -159,8 +160,17 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     return this.#memory
   }
 
+  /**
+   * The process is shutting down: reads stop waiting for Redis to come back (they answer 503, and
+   * the client retries on another replica), so the server's close is not held up by them.
+   */
+  stopWaiting (): void {
+    this.#shuttingDown.abort()
+  }
+
   /** Stops the reconciler's timer; the last hand-over is `syncToRedis`. */
   close (): void {
+    this.stopWaiting()
     this.#reconciler?.stop()
   }
 
@@ -252,14 +262,17 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     if (!remote.ok && !answerable) {
       // Give a restarting Redis a moment rather than fail the read.
       const deadline = Date.now() + this.#readWaitMs
-      while (!remote.ok && Date.now() < deadline) {
-        await gate.backWithin(deadline - Date.now())
+      const shuttingDown = this.#shuttingDown.signal
+      while (!remote.ok && Date.now() < deadline && !shuttingDown.aborted) {
+        await gate.backWithin(deadline - Date.now(), shuttingDown)
         await sleep(Math.max(0, Math.min(50, deadline - Date.now())))
+        if (shuttingDown.aborted) break
         remote = await gate.call((redis) => redis.read(id))
       }
     }
     if (!remote.ok) {
       if (!answerable) {
+        if (this.#shuttingDown.signal.aborted) throw new StoreUnavailableError('This replica is shutting down and cannot reach the job store (Redis) for this job')
         throw new StoreUnavailableError(local === null
           ? 'The job store (Redis) is unreachable and this process has no copy of the job'
           : 'The job store (Redis) is unreachable and this process\'s copy of the running job may be behind')

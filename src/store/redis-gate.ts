@@ -102,20 +102,23 @@ export class RedisGate {
     }
   }
 
-  /** Resolves true as soon as the client is connected again (at once if it is), false after `ms`. */
-  async backWithin (ms: number): Promise<boolean> {
+  /** Resolves true as soon as the client is connected again (at once if it is), false after `ms` or on `signal`. */
+  async backWithin (ms: number, signal?: AbortSignal): Promise<boolean> {
     const client = this.redis.client
     if (client.isReady) return true
-    if (ms <= 0) return false
+    if (ms <= 0 || signal?.aborted === true) return false
     return await new Promise((resolve) => {
       const done = (back: boolean): void => {
         clearTimeout(timer)
         client.off('ready', onReady)
+        signal?.removeEventListener('abort', onAbort)
         resolve(back)
       }
       const onReady = (): void => done(true)
+      const onAbort = (): void => done(false)
       const timer = setTimeout(() => done(false), ms)
       client.on('ready', onReady)
+      signal?.addEventListener('abort', onAbort)
     })
   }
 

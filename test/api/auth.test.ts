@@ -1,7 +1,8 @@
 import t from 'tap'
 import { sha256Hex } from '../../src/auth/keys.js'
 import { loadConfig } from '../../src/config.js'
-import { json, pollJob, startApp } from '../helpers/app.js'
+import { issuedAtMs, newJobId } from '../../src/store/job-ids.js'
+import { ON_CLUSTER, json, pollJob, startApp } from '../helpers/app.js'
 
 const KEYS = { alice: 'alice-secret-key-1', bob: 'bob-secret-key-2', root: 'root-secret-key-3' }
 const config = {
@@ -37,7 +38,7 @@ t.test('keys are required, by Bearer or X-API-Key; health and docs stay open', a
   t.equal((await app.inject({ url: '/nowhere' })).statusCode, 404, 'unknown routes are 404, not 401')
 })
 
-t.test('tenants see, list, cancel and delete only their own jobs; another tenant\'s id is a plain 404', async (t) => {
+t.test('tenants see, list, cancel and delete only their own jobs; another tenant\'s id answers as an unknown one', async (t) => {
   const app = await startApp(t, config)
   const created = await app.inject({ method: 'POST', url: '/v1/research', headers: as(KEYS.alice), payload: { query: 'alice asks about leases', depth: 'quick' } })
   t.equal(created.statusCode, 202)
@@ -46,14 +47,22 @@ t.test('tenants see, list, cancel and delete only their own jobs; another tenant
   t.equal((await app.inject({ url: `/v1/jobs/${id}`, headers: as(KEYS.alice) })).statusCode, 200)
 
   const foreign = await app.inject({ url: `/v1/jobs/${id}`, headers: as(KEYS.bob) })
-  const unknownId = '6f1c1a52-4a37-4e6b-9f3e-1d7a0c2b9e55'
+  // An id never stored, issued at the same moment: on Redis an id that young may still be on its
+  // way (503, retry), so the comparison is with an unknown id of the same age.
+  const unknownId = newJobId(issuedAtMs(id) ?? Date.now())
   const unknown = await app.inject({ url: `/v1/jobs/${unknownId}`, headers: as(KEYS.bob) })
-  t.equal(foreign.statusCode, 404)
+  t.equal(unknown.statusCode, ON_CLUSTER ? 503 : 404, 'an unknown id: 404 on the memory store, "not visible yet" while that young on Redis')
+  t.equal(foreign.statusCode, unknown.statusCode)
   const same = (body: any, from: string, to: string): any => ({ ...body, message: body.message.replace(from, to), detail: body.detail.replace(from, to) })
   t.same(json(foreign), same(json(unknown), unknownId, id), 'exactly like an unknown id: no existence oracle')
-  t.equal((await app.inject({ method: 'POST', url: `/v1/jobs/${id}/cancel`, headers: as(KEYS.bob) })).statusCode, 404)
-  t.equal((await app.inject({ method: 'DELETE', url: `/v1/jobs/${id}`, headers: as(KEYS.bob) })).statusCode, 404)
-  t.equal((await app.inject({ url: `/api/v4/job/${id}`, headers: as(KEYS.bob) })).statusCode, 404, 'the original route too')
+  const answers = async (target: string): Promise<number[]> => [
+    (await app.inject({ method: 'POST', url: `/v1/jobs/${target}/cancel`, headers: as(KEYS.bob) })).statusCode,
+    (await app.inject({ method: 'DELETE', url: `/v1/jobs/${target}`, headers: as(KEYS.bob) })).statusCode,
+    (await app.inject({ url: `/api/v4/job/${target}`, headers: as(KEYS.bob) })).statusCode
+  ]
+  const forUnknown = await answers(unknownId)
+  t.same(forUnknown, ON_CLUSTER ? [503, 503, 503] : [404, 404, 404])
+  t.same(await answers(id), forUnknown, 'cancel, delete and the original route answer as for an unknown id too')
   t.same(json(await app.inject({ url: '/v1/jobs', headers: as(KEYS.bob) })).jobs, [], 'bob lists nothing')
   t.same(json(await app.inject({ url: '/v1/jobs', headers: as(KEYS.alice) })).jobs.map((j: any) => j.job_id), [id], 'alice lists hers')
   t.equal((await app.inject({ url: `/v1/jobs/${id}`, headers: as(KEYS.alice) })).statusCode, 200, 'bob\'s attempts changed nothing')

@@ -132,7 +132,7 @@ t.test('GET /v1/stats: counts by status, queue depth, oldest queued job and leas
   t.match(stats, { store: 'redis', counts: { pending: 1, processing: 2, completed: 0, failed: 0, cancelled: 1 }, queue_depth: 1, delayed: 0, worker: 'replica-b' }, 'the cancelled job left the queue')
   t.same(stats.active_leases, { 'replica-a': 1, 'replica-b': 1 })
   t.type(stats.oldest_pending_age_s, 'number')
-  const memory = json(await (await startApp(t)).inject({ url: '/v1/stats' }))
+  const memory = json(await (await startApp(t, { REDIS_URL: '' })).inject({ url: '/v1/stats' }))
   t.match(memory, { store: 'memory', counts: { pending: 0 }, queue_depth: 0, oldest_pending_age_s: null, active_leases: {} })
 })
 

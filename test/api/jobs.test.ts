@@ -171,7 +171,7 @@ t.test('delete: 204, cancelling a running job first; then 404', async (t) => {
 })
 
 t.test('health in memory mode: ok, no Redis, runner stats, version', async (t) => {
-  const app = await startApp(t, { RUNNER_CONCURRENCY: 3 })
+  const app = await startApp(t, { RUNNER_CONCURRENCY: 3, REDIS_URL: '' })
   const res = await app.inject({ url: '/health' })
   t.equal(res.statusCode, 200)
   t.match(json(res), {
@@ -184,7 +184,7 @@ t.test('health in memory mode: ok, no Redis, runner stats, version', async (t) =
 })
 
 t.test('the store being full answers 503 with Retry-After, not 500', async (t) => {
-  const app = await startApp(t, { MEMORY_MAX_JOBS: 10, RUNNER_CONCURRENCY: 1 }, { engine: new PacedEngine(1000) })
+  const app = await startApp(t, { MEMORY_MAX_JOBS: 10, RUNNER_CONCURRENCY: 1, REDIS_URL: '' }, { engine: new PacedEngine(1000) })
   for (let i = 0; i < 10; i++) await createJob(app, { query: `q${i}`, depth: 'deep' })
   const res = await app.inject({ method: 'POST', url: '/v1/research', payload: { query: 'one too many' } })
   t.equal(res.statusCode, 503)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { json, pollJob, startApp } from '../helpers/app.js'
+import { ON_CLUSTER, json, pollJob, startApp } from '../helpers/app.js'
 
 t.test('POST /api/v4/deep-research creates a job like the original (200, the record)', async (t) => {
   const app = await startApp(t)
@@ -39,6 +39,9 @@ t.test('DELETE /api/v4/admin/cleanup-jobs explains TTL cleanup and the store mod
   const created = json(await app.inject({ method: 'POST', url: '/api/v4/deep-research', payload: { query: 'ttl' } }))
   const res = await app.inject({ method: 'DELETE', url: '/api/v4/admin/cleanup-jobs' })
   t.equal(res.statusCode, 200)
-  t.match(json(res), { message: /automatic/, store: 'memory', redis_connected: false, cleanup_method: 'in-memory TTL and size bound', ttl_seconds: 3600 })
+  const expected = ON_CLUSTER
+    ? { store: 'redis', redis_connected: true, cleanup_method: 'Redis SETEX expiry' }
+    : { store: 'memory', redis_connected: false, cleanup_method: 'in-memory TTL and size bound' }
+  t.match(json(res), { message: /automatic/, ...expected, ttl_seconds: 3600 })
   t.equal((await app.inject({ url: `/api/v4/job/${created.job_id}` })).statusCode, 200, 'the job is still there')
 })

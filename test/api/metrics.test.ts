@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createJob, pollJob, startApp, waitFor } from '../helpers/app.js'
+import { ON_CLUSTER, createJob, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { FailingEngine, PacedEngine } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
@@ -28,8 +28,8 @@ t.test('GET /metrics: Prometheus text with HTTP histograms by route and job coun
   t.equal(value(text, 'http_request_duration_seconds_count{method="POST",route="/v1/research",status_code="202"}'), 1)
   t.ok(value(text, 'http_request_duration_seconds_count{method="GET",route="/v1/jobs/:job_id",status_code="200"}') >= 1, 'polls are grouped by route pattern, not by id')
   t.equal(value(text, 'http_request_duration_seconds_count{method="GET",route="/v1/jobs/:job_id",status_code="404"}'), 1)
-  t.equal(value(text, 'research_store_mode{mode="memory"}'), 1)
-  t.equal(value(text, 'research_store_mode{mode="redis"}'), 0)
+  t.equal(value(text, 'research_store_mode{mode="memory"}'), ON_CLUSTER ? 0 : 1)
+  t.equal(value(text, 'research_store_mode{mode="redis"}'), ON_CLUSTER ? 1 : 0)
   t.equal(value(text, 'research_queue_depth'), 0)
   t.equal(value(text, 'research_active_jobs'), 0)
 })

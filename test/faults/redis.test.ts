@@ -115,3 +115,23 @@ t.test('an eviction policy other than noeviction is warned about at start and sh
   t.match(health.redis.warnings, [/allkeys-lru.*noeviction/])
   t.ok(lines.some((l) => l.includes('maxmemory-policy is not noeviction')), 'warned in the log')
 })
+
+t.test('shutting down answers a poll that waits for Redis at once (503), instead of waiting out REDIS_READ_WAIT_MS, and its connection does not hold the close open', async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  // A poll of a job this replica holds no copy of waits up to REDIS_READ_WAIT_MS for Redis: a
+  // minute here, so a shutdown that waited for it would be plain to see.
+  const app = await startApp(t, { REDIS_URL: redis.url, REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 100, REDIS_READ_WAIT_MS: 60_000 })
+  await waitFor('on Redis', () => app.store.mode === 'redis')
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  redis.pause()
+  t.teardown(() => redis.resume())
+  const poll = fetch(`${url}/v1/jobs/00000000-0000-4000-8000-000000000000`)
+  await sleep(500)
+  const closed = app.close().then(() => 'closed')
+  t.equal(await Promise.race([closed, sleep(10_000).then(() => 'still closing after 10 s')]), 'closed', 'the close did not wait for the poll')
+  const res = await poll
+  t.equal(res.status, 503)
+  t.equal(res.headers.get('retry-after'), '1', 'the client retries, on another replica')
+  t.match(await res.json(), { error: 'store_unavailable', message: /shutting down/ })
+})

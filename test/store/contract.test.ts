@@ -5,6 +5,7 @@ import t, { type Test } from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import { FallbackJobStore } from '../../src/store/fallback.js'
 import { type JobStore, type PutOptions, type WebhookOutbox, decodeCursor, encodeCursor } from '../../src/store/job-store.js'
+import { RedisKeys } from '../../src/store/keys.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
 import { RedisJobStore } from '../../src/store/redis.js'
 import { type RedisClient, connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
@@ -30,6 +31,22 @@ async function redisClient (test: Test): Promise<RedisClient> {
 
 const redisStore = async (test: Test): Promise<RedisJobStore> => new RedisJobStore(await redisClient(test), { ttlSeconds: 600, timeoutMs: 1000 })
 
+/**
+ * Under `npm run test:cluster`: the sharded store on the Redis Cluster too (6 shards over 3
+ * masters), each store under a prefix of its own, since FLUSHALL reaches one node only.
+ */
+const clusterUrl = process.env.TEST_REDIS_CLUSTER_URL
+let clusterStores = 0
+async function clusterStore (test: Test): Promise<ShardedRedisJobStore> {
+  clusterStores += 1
+  const keys = new RedisKeys(`contract-${process.pid}-${clusterStores}:{0}:`)
+  const client = createRedisClient({ url: clusterUrl ?? '', rejectUnauthorized: true, cluster: true, homeKey: keys.epoch })
+  connectInBackground(client)
+  test.teardown(() => client.destroy())
+  await waitFor('the Cluster ready', () => client.isReady)
+  return new ShardedRedisJobStore(client, { ttlSeconds: 600, timeoutMs: 1000, shards: 6, keys })
+}
+
 const memory = (): MemoryJobStore => new MemoryJobStore({ ttlSeconds: 600, maxJobs: 1000 })
 // Each store lives for one test: a fallback store left running would see the next test's
 // FLUSHALL as Redis losing its data, and rightly put its copies back.
@@ -38,6 +55,7 @@ const STORES: Record<string, (test: Test) => Promise<Store>> = {
   redis: async (test) => await redisStore(test),
   // REDIS_SHARDS: the same contract when every call is routed to (or merged over) 3 hash tags.
   'sharded Redis': async (test) => new ShardedRedisJobStore(await redisClient(test), { ttlSeconds: 600, timeoutMs: 1000, shards: 3 }),
+  ...(clusterUrl === undefined ? {} : { 'sharded Redis Cluster': clusterStore }),
   'fallback without Redis': async () => new FallbackJobStore({ memory: memory(), breakerMs: 100 }),
   'fallback on Redis': async (test) => {
     const store = new FallbackJobStore({ memory: memory(), redis: await redisStore(test), breakerMs: 100 })
