@@ -1,6 +1,6 @@
 // Railway Infrastructure as Code for the deep-research job API: the whole project, previewed with
 // `railway config plan` and applied with `railway config apply`. A service is managed either by
-// this file or by railway.json (Config as Code), never both: see the README's Deploy section.
+// this file or by railway.json (Config as Code), never both: see docs/deploy.md.
 import { defineRailway, github, preserve, project, redis, service } from 'railway/iac'
 
 export default defineRailway((ctx) => {
@@ -11,7 +11,7 @@ export default defineRailway((ctx) => {
   const source = repository === undefined || repository === '' ? undefined : github(repository, { branch: process.env.DEPLOY_BRANCH ?? 'main' })
 
   // Job records, the queue and leases (Railway's Redis, on a volume). Check its durability
-  // settings (AOF, noeviction) once after the first apply: see the README.
+  // settings (AOF, noeviction) once after the first apply: see docs/operations.md.
   const jobStore = redis('redis')
 
   // What both roles share: the image, the restart policy, and how they find each other.

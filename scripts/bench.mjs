@@ -40,7 +40,8 @@ function cpuSeconds (pid) {
  * Runs the load tool against one URL; returns req/s, latency percentiles in ms, the count of
  * 2xx answers and, when `pid` is given, that process's CPU microseconds per request.
  */
-function load (url, { method = 'GET', body, pid, seconds = DURATION_S } = {}) {
+/** @param {string} url @param {{ method?: string, body?: string, pid?: number, seconds?: number }} [options] */
+function load (url, { method = 'GET', body = undefined, pid = undefined, seconds = DURATION_S } = {}) {
   const cpuBefore = pid === undefined ? null : cpuSeconds(pid)
   const result = useWrk ? wrk(url, method, body, seconds) : autocannon(url, method, body, seconds)
   const cpuAfter = pid === undefined ? null : cpuSeconds(pid)
@@ -100,7 +101,8 @@ async function startService (env) {
 }
 async function completedJob (url) {
   const created = await (await fetch(`${url}/v1/research`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'How does the service keep polls cheap?', depth: 'standard' }) })).json()
-  let job
+  /** @type {any} */
+  let job = null
   await until('a completed job', async () => (job = await (await fetch(`${url}/v1/jobs/${created.job_id}`)).json()).status === 'completed')
   return job
 }
@@ -222,11 +224,16 @@ try {
   await client.connect()
   const sent = {}
   const store = new RedisJobStore(client, { ttlSeconds: 86400, timeoutMs: 2000, onCommand: (command) => { sent[command] = (sent[command] ?? 0) + 1 } })
-  let held = (await store.put(newJob({ query: 'write path', depth: 'quick' }), 0)).job
-  held = (await store.put({ ...held, status: 'processing' }, held.version)).job
+  /** A write the bench makes must land: its record, or a stop naming why. */
+  const written = (/** @type {import('../src/store/job-store.ts').PutResult} */ result) => {
+    if (!result.ok) throw new Error(`bench write refused: ${JSON.stringify(result)}`)
+    return result.job
+  }
+  let held = written(await store.put(newJob({ query: 'write path', depth: 'quick' }), 0))
+  held = written(await store.put({ ...held, status: 'processing' }, held.version))
   before = commandCalls(redisPort)
   for (const key of Object.keys(sent)) delete sent[key]
-  for (let i = 1; i <= 1000; i++) held = (await store.put({ ...held, progress: Math.min(99, i), current_step: `step ${i}` }, held.version)).job
+  for (let i = 1; i <= 1000; i++) held = written(await store.put({ ...held, progress: Math.min(99, i), current_step: `step ${i}` }, held.version))
   const writeCalls = delta(before, commandCalls(redisPort))
   const writeTrips = Object.values(sent).reduce((a, b) => a + b, 0) / 1000
   notes.push(`Round trips for 1000 progress writes through RedisJobStore: ${JSON.stringify(sent)}; inside Redis each runs the put script, which INFO commandstats lists as: ${JSON.stringify(writeCalls)}.`)

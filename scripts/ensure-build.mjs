@@ -9,7 +9,7 @@ const entry = join(root, 'dist', 'server.js')
 function newestMtime (dir) {
   let newest = 0
   for (const name of readdirSync(dir, { recursive: true })) {
-    const stat = statSync(join(dir, name))
+    const stat = statSync(join(dir, String(name)))
     if (stat.isFile()) newest = Math.max(newest, stat.mtimeMs)
   }
   return newest

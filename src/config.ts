@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox'
 
 /**
  * Every environment variable the service reads. The descriptions are the documentation:
- * a test checks that each one is listed in the README with its default.
+ * a test checks that each one is listed in docs/configuration.md with its default.
  */
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on (Railway sets it).' }),
@@ -124,7 +124,7 @@ export const DEMO_STEP_DELAY_MS = '400'
  */
 export function environmentFor (argv: string[], env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const unknown = argv.filter((arg) => arg !== '--demo')
-  if (unknown.length > 0) throw new ConfigError(`Unknown argument ${unknown[0] as string}: the server takes only --demo; everything else is set by environment variables (see the README)`)
+  if (unknown.length > 0) throw new ConfigError(`Unknown argument ${unknown[0] as string}: the server takes only --demo; everything else is set by environment variables (see docs/configuration.md)`)
   if (argv.length === 0 || (env.RESEARCH_STEP_DELAY_MS ?? '') !== '') return env
   return { ...env, RESEARCH_STEP_DELAY_MS: DEMO_STEP_DELAY_MS }
 }

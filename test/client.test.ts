@@ -16,7 +16,7 @@ t.test('the typed client is generated from the committed OpenAPI document: a sta
   const out = join(mkdtempSync(join(tmpdir(), 'client-')), 'api-types.ts')
   const run = spawnSync(process.execPath, [join(root, 'node_modules/openapi-typescript/bin/cli.js'), 'openapi/openapi.json', '-o', out], { cwd: root, encoding: 'utf8' })
   t.equal(run.status, 0, run.stderr)
-  t.equal(readFileSync(out, 'utf8'), readFileSync(join(root, 'src/client/api-types.ts'), 'utf8'), 'src/client/api-types.ts is up to date (npm run openapi regenerates it)')
+  t.equal(readFileSync(out, 'utf8'), readFileSync(join(root, 'src/client/generated/api-types.ts'), 'utf8'), 'src/client/generated/api-types.ts is up to date (npm run openapi regenerates it)')
 })
 
 t.test('submit, get, list and cancel through the typed client; API errors carry status, code and message', async (t) => {

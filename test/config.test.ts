@@ -43,16 +43,37 @@ t.test('Redis credentials are redacted from URLs', async (t) => {
   t.equal(redactUrl('rediss://user:a@b@c@host/0?x=@'), 'rediss://user:***@host/0?x=@', 'nothing of the password, whatever it holds')
 })
 
-t.test('the README documents every variable with its default', async (t) => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+/** The `| \`NAME\` | default | ... |` rows of a Markdown table, by name. */
+function settingRows (file: string): Map<string, string> {
+  const text = readFileSync(new URL(`../${file}`, import.meta.url), 'utf8')
+  return new Map(text.split('\n').flatMap((line) => {
+    const name = /^\| `([A-Z][A-Z0-9_]+)` \|/.exec(line)?.[1]
+    return name === undefined ? [] : [[name, line] as [string, string]]
+  }))
+}
+
+function shownDefault (name: string): string | RegExp {
+  const declared = String((ConfigSchema.properties as Record<string, { default?: unknown }>)[name]?.default)
+  return declared === '' ? /\(empty\)/ : declared
+}
+
+t.test('docs/configuration.md documents every variable with its default, and nothing else', async (t) => {
+  const rows = settingRows('docs/configuration.md')
   const defaults = loadConfig({}) as Record<string, unknown>
-  for (const [name, schema] of Object.entries(ConfigSchema.properties)) {
-    const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\``))
-    t.ok(row, `${name} has a row in the README's configuration table`)
-    const declared = String((schema as { default?: unknown }).default)
-    const shown = declared === '' ? /\(empty\)|\(shipped/ : declared
-    t.match(row ?? '', shown, `${name}'s row shows its default`)
+  for (const name of Object.keys(ConfigSchema.properties)) {
+    t.ok(rows.has(name), `${name} has a row in docs/configuration.md`)
+    t.match(rows.get(name) ?? '', shownDefault(name), `${name}'s row shows its default`)
     t.not(defaults[name], undefined)
+  }
+  t.same([...rows.keys()].filter((name) => !(name in ConfigSchema.properties)), [], 'no row for a variable the service does not read')
+})
+
+t.test('the README\'s table of the settings people change names real variables with their defaults', async (t) => {
+  const rows = settingRows('README.md')
+  t.ok(rows.size >= 8, `the README lists the common settings (${rows.size})`)
+  for (const [name, row] of rows) {
+    t.ok(name in ConfigSchema.properties, `${name} is a variable the service reads`)
+    t.match(row, shownDefault(name), `${name}'s row shows its default`)
   }
 })
 

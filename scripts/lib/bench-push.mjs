@@ -7,7 +7,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 const json = async (url, init) => await (await fetch(url, init)).json()
 const create = async (base, query) => await json(`${base}/v1/research`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, depth: 'quick' }) })
 
-/** Opens an event stream and calls `onEvent(event, arrivedAtMs, openedAtMs)` for each event; returns a close function. */
+/**
+ * Opens an event stream and calls `onEvent(event, arrivedAtMs, openedAtMs)` for each event; returns a close function.
+ * @param {string} url
+ * @param {(event: { id: string, type: string | undefined }, arrivedAtMs: number, openedAtMs: number) => void} [onEvent]
+ */
 function openStream (url, onEvent = () => {}) {
   let buffer = ''
   let openedAt = 0

@@ -23,6 +23,8 @@ const SKEW_PRELOAD = new URL('../../test/helpers/skewed-clock.mjs', import.meta.
 export class Deployment {
   /** @param {{ name: string, work: string, processes: import('./processes.mjs').Processes, env?: Record<string, string>, maxAttempts?: number }} options */
   constructor (options) {
+    /** @type {any} a client for assertions on what Redis holds (single or Cluster), made on first use */
+    this.adminClient = undefined
     this.name = options.name
     this.dir = join(options.work, options.name)
     mkdirSync(this.dir, { recursive: true })

@@ -9,9 +9,11 @@ export function freePort () {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => resolve(port)) })
+    server.listen(0, '127.0.0.1', () => { const { port } = /** @type {import('node:net').AddressInfo} */ (server.address()); server.close(() => resolve(port)) })
   })
 }
+
+/** @typedef {import('node:child_process').ChildProcess & { exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }> }} TrackedChild */
 
 /** Children started through it; `killAll` ends them and waits. */
 export class Processes {
@@ -21,10 +23,13 @@ export class Processes {
     this.cwd = cwd
   }
 
-  /** Starts a child with only PATH and `env`; output goes to `logFile` or nowhere. */
+  /**
+   * Starts a child with only PATH and `env`; output goes to `logFile` or nowhere.
+   * @returns {TrackedChild}
+   */
   start (command, args, env = {}, logFile = null) {
     const out = logFile === null ? 'ignore' : openSync(logFile, 'a')
-    const child = spawn(command, args, { cwd: this.cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', out, out] })
+    const child = /** @type {TrackedChild} */ (spawn(command, args, { cwd: this.cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', out, out] }))
     this.#children.add(child)
     child.exited = new Promise((resolve) => child.once('exit', (code, signal) => { this.#children.delete(child); resolve({ code, signal }) }))
     return child
@@ -39,7 +44,7 @@ export class Processes {
 
 /** On Ctrl-C or SIGTERM, runs `cleanup` (kill children, remove temp dirs) before exiting. */
 export function cleanUpOnSignals (cleanup) {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+  for (const [signal, code] of /** @type {Array<[NodeJS.Signals, number]>} */ ([['SIGINT', 130], ['SIGTERM', 143]])) {
     process.once(signal, () => { cleanup().finally(() => process.exit(code)) })
   }
 }

@@ -1,9 +1,9 @@
 import createClient from 'openapi-fetch'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { paths } from './api-types.js'
+import type { paths } from './generated/api-types.js'
 import { parseEventStream } from './sse.js'
 
-export type { paths } from './api-types.js'
+export type { paths } from './generated/api-types.js'
 export type JobRecord = paths['/v1/jobs/{job_id}']['get']['responses'][200]['content']['application/json']
 export type CreateResearchRequest = paths['/v1/research']['post']['requestBody']['content']['application/json']
 export type JobList = paths['/v1/jobs']['get']['responses'][200]['content']['application/json']

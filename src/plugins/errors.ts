@@ -11,7 +11,7 @@ declare module 'fastify' {
   }
 }
 
-/** Where problem types live: one URN per code (documented in the README's errors section). */
+/** Where problem types live: one URN per code (documented in docs/api.md, Errors). */
 export const PROBLEM_TYPE_PREFIX = 'urn:deep-research:problem:'
 
 const FASTIFY_CODES: Record<string, string> = {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, utimesSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -27,6 +27,33 @@ t.test('`npm start` builds dist/ first when it is missing or older than the sour
   const later = new Date(Date.now() + 60_000)
   utimesSync(join(dir, 'src/app.ts'), later, later)
   t.match(prestart().stdout, /building/, 'a changed source triggers a rebuild')
+})
+
+t.test('another package imports the typed client by name (package.json exports), with its types', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'consumer-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const built = join(dir, 'deep-research-api')
+  for (const entry of ['package.json', 'tsconfig.json', 'scripts', 'src']) cpSync(join(root, entry), join(built, entry), { recursive: true })
+  symlinkSync(join(root, 'node_modules'), join(built, 'node_modules'))
+  t.equal(spawnSync('node', ['scripts/ensure-build.mjs'], { cwd: built, encoding: 'utf8' }).status, 0, 'built')
+  const consumer = join(dir, 'consumer')
+  cpSync(join(root, 'node_modules/@types'), join(consumer, 'node_modules/@types'), { recursive: true })
+  mkdirSync(join(consumer, 'node_modules'), { recursive: true })
+  symlinkSync(built, join(consumer, 'node_modules/deep-research-api'))
+  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }))
+  writeFileSync(join(consumer, 'use.ts'), [
+    "import { ApiError, ResearchClient, type JobRecord } from 'deep-research-api/client'",
+    "const client: ResearchClient = new ResearchClient({ baseUrl: 'http://127.0.0.1:1' })",
+    "const pick = (job: JobRecord): string => job.status",
+    'console.log(typeof client.submit, typeof ApiError, typeof pick)'
+  ].join('\n'))
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', 'use.ts'], { cwd: consumer, encoding: 'utf8' })
+  t.equal(tsc.status, 0, `the consumer type-checks against the exported declarations: ${tsc.stdout}${tsc.stderr}`)
+  writeFileSync(join(consumer, 'use.mjs'), "const { ResearchClient, ApiError } = await import('deep-research-api/client'); console.log(typeof ResearchClient, typeof ApiError)")
+  const run = spawnSync('node', ['use.mjs'], { cwd: consumer, encoding: 'utf8' })
+  t.equal(run.stdout.trim(), 'function function', run.stderr)
+  const deep = spawnSync('node', ['-e', "import('deep-research-api/dist/store/redis.js').then(() => console.log('reached'), (err) => console.log(err.code))"], { cwd: consumer, encoding: 'utf8' })
+  t.equal(deep.stdout.trim(), 'ERR_PACKAGE_PATH_NOT_EXPORTED', 'only what is exported can be imported')
 })
 
 t.test('a bad environment variable or argument stops the server with a message naming it', async (t) => {

@@ -12,7 +12,7 @@ import { researchEngine } from '../helpers/research.js'
 interface Question { query: string, must_cite: string[], must_not_cite: string[] }
 const { questions } = JSON.parse(readFileSync(new URL('../fixtures/evaluation.json', import.meta.url), 'utf8')) as { questions: Question[] }
 
-/** Thresholds per depth, raised with the relevance floor (the engine before it: see the README). */
+/** Thresholds per depth, raised with the relevance floor (the engine before it: see docs/api.md). */
 const TARGETS: Record<DepthName, { precision: number, recall: number, offTopic: number }> = {
   quick: { precision: 0.8, recall: 1, offTopic: 0 },
   standard: { precision: 0.8, recall: 1, offTopic: 0 },
