@@ -1,7 +1,10 @@
 // Heap per record held by the in-memory store: run with --expose-gc. Prints JSON.
 // `RECORD` is a real job record (a finished no-op job); each stored copy gets its own id and query.
-import { MemoryJobStore } from '../dist/store/memory.js'
-import { newJob } from '../dist/jobs/records.js'
+// The built modules (the bench measures dist/), typed from their sources: a clean clone type-checks
+// before anything is built.
+const fromDist = (/** @type {string} */ path) => new URL(`../dist/${path}`, import.meta.url).href
+const { MemoryJobStore } = /** @type {typeof import('../src/store/memory.ts')} */ (await import(fromDist('store/memory.js')))
+const { newJob } = /** @type {typeof import('../src/jobs/records.ts')} */ (await import(fromDist('jobs/records.js')))
 
 const COUNT = Number(process.env.RECORDS ?? 10_000)
 const template = process.env.RECORD ?? JSON.stringify(newJob({ query: 'benchmark question', depth: 'standard' }))

@@ -8,6 +8,7 @@ import { cpus, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Processes, cleanUpOnSignals, freePort, until } from './lib/processes.mjs'
 import { conditionalFinalPolls, crossReplicaDelivery, idleStreams, longPollFollow } from './lib/bench-push.mjs'
+import { peerComparison, peerSection } from './lib/bench-peer.mjs'
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -161,10 +162,20 @@ function shortfalls (checks) {
   return missed.map(([name, value, target, unit]) => `- ${name}: ${value.toFixed(unit.startsWith('x') ? 2 : 0)}${unit} against ${target}${unit}, ${Math.round((1 - value / target) * 100)}% short.`).join('\n')
 }
 
+const peerDeps = { load, start, startService, freePort, until, redisCli, cpuSeconds, work, seconds: E2E_SECONDS, rounds: Number(process.env.BENCH_PEER_ROUNDS ?? 2) }
+const fmtNumber = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
+
 const rows = []
 const notes = []
 let failed = false
 try {
+  // `npm run bench -- peer`: only the side-by-side with Fastify + BullMQ, printed, RESULTS.md untouched.
+  if (process.argv.includes('peer')) {
+    console.log(peerSection(await peerComparison(peerDeps), fmtNumber, E2E_SECONDS, peerDeps.rounds))
+    await processes.killAll()
+    rmSync(work, { recursive: true, force: true })
+    process.exit(0)
+  }
   const redisPort = await freePort()
   const redis = start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', work, '--save', '', '--appendonly', 'no'])
   await until('redis', () => redisCli(redisPort, 'PING') === 'PONG')
@@ -217,9 +228,11 @@ try {
   await creator.stop()
 
   // 5b. round trips per progress write: the store's own write path against this Redis
-  const { RedisJobStore } = await import('../dist/store/redis.js')
-  const { createRedisClient } = await import('../dist/store/redis-client.js')
-  const { newJob } = await import('../dist/jobs/records.js')
+  // The built modules, typed from their sources (a clean clone type-checks before it builds).
+  const fromDist = (/** @type {string} */ path) => new URL(`../dist/${path}`, import.meta.url).href
+  const { RedisJobStore } = /** @type {typeof import('../src/store/redis.ts')} */ (await import(fromDist('store/redis.js')))
+  const { createRedisClient } = /** @type {typeof import('../src/store/redis-client.ts')} */ (await import(fromDist('store/redis-client.js')))
+  const { newJob } = /** @type {typeof import('../src/jobs/records.ts')} */ (await import(fromDist('jobs/records.js')))
   const client = createRedisClient({ url: `redis://127.0.0.1:${redisPort}`, rejectUnauthorized: true })
   await client.connect()
   const sent = {}
@@ -263,9 +276,11 @@ try {
   console.log(`bench: delivery across replicas p99 ${delivery.p99} ms; long poll ${follow.requests} requests for ${follow.changes} changes`)
   redis3.kill('SIGTERM')
 
+  const peer = peerSection(await peerComparison(peerDeps), fmtNumber, E2E_SECONDS, peerDeps.rounds)
+
   const memory = JSON.parse(execFileSync('node', ['--expose-gc', 'bench/memory-probe.mjs'], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH, RECORD: recordBody } }))
 
-  const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
+  const fmt = fmtNumber
   const verdict = (ok) => ok ? 'met' : 'MISSED'
   const micros = (us) => us === null || us === undefined ? '' : `${fmt(us)} µs`
   const table = [
@@ -302,6 +317,8 @@ Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.
 - End to end: ${tool} creates jobs for ${E2E_SECONDS} s (${CONNECTIONS} connections) while the runner works; timed from the first request until \`/v1/stats\` counts every accepted job completed.
 
 ${table}
+
+${peer}
 
 ${errors.length > 0 ? `Errors during load: ${errors.join('; ')}.\n\n` : ''}Notes:
 ${notes.map((n) => `- ${n}`).join('\n')}
@@ -360,6 +377,7 @@ Why, as measured (server CPU per request in the table; \`perf record -e cpu-cloc
 `
   writeFileSync(join(root, 'bench/RESULTS.md'), results)
   console.log(table)
+  console.log(peer)
   console.log('bench: wrote bench/RESULTS.md')
 } catch (err) {
   failed = true
