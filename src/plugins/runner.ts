@@ -22,6 +22,7 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
     engine,
     concurrency: config.RUNNER_CONCURRENCY,
     jobTimeoutMs: config.JOB_TIMEOUT_MS,
+    progressMinIntervalMs: config.PROGRESS_MIN_INTERVAL_MS,
     leaseMs: config.JOB_LEASE_MS,
     maxAttempts: config.JOB_MAX_ATTEMPTS,
     retryBaseMs: config.JOB_RETRY_BASE_MS,

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { PermanentError, type ResearchEngine } from '../research/engine.js'
 import type { Claim, JobStore } from '../store/job-store.js'
 import { retryDelayMs } from '../backoff.js'
+import { ProgressCoalescer } from './progress-coalescer.js'
 import { JobCancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './errors.js'
 import { JobHolder, type WriteOutcome } from './job-holder.js'
 import { LeaseReaper } from './reaper.js'
@@ -33,6 +34,8 @@ export interface ResearchRunnerOptions {
   workerId?: string
   /** How often an idle runner looks for queued work another process added (default 250 ms). */
   pollIntervalMs?: number
+  /** At most one progress write per this many ms; the latest is written when it ends (default 0: every one). */
+  progressMinIntervalMs?: number
   /** Jitter source for retry backoff (tests pass their own). */
   random?: () => number
   /** Told when an attempt ends: how (completed, failed, retrying, handed_back, cancelled, lease_lost) and after how long. */
@@ -69,6 +72,7 @@ export class ResearchRunner {
   readonly #retryBaseMs: number
   readonly #retryMaxMs: number
   readonly #pollIntervalMs: number
+  readonly #progressMinIntervalMs: number
   readonly #random: () => number
   readonly #onAttemptEnd: ResearchRunnerOptions['onAttemptEnd']
   readonly #reaper: LeaseReaper
@@ -91,6 +95,7 @@ export class ResearchRunner {
     this.#retryBaseMs = options.retryBaseMs ?? 1000
     this.#retryMaxMs = options.retryMaxMs ?? 60_000
     this.#pollIntervalMs = options.pollIntervalMs ?? 250
+    this.#progressMinIntervalMs = options.progressMinIntervalMs ?? 0
     this.#random = options.random ?? Math.random
     this.#onAttemptEnd = options.onAttemptEnd
     this.worker = options.workerId ?? defaultWorkerId()
@@ -235,6 +240,14 @@ export class ResearchRunner {
     const timeoutMs = budgetS === null ? this.#jobTimeoutMs : Math.min(this.#jobTimeoutMs, budgetS * 1000)
     const deadline = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs, budgetS !== null)), timeoutMs)
     let lastStep = 'Starting research'
+    const progress = new ProgressCoalescer<{ percent: number, step: string }>(this.#progressMinIntervalMs, async ({ percent, step }) => {
+      if (controller.signal.aborted) return
+      guard(await holder.update((job) => ({
+        ...job,
+        progress: Math.max(job.progress, Math.min(99, Math.max(0, Math.round(percent)))),
+        current_step: step
+      })))
+    })
     try {
       let report
       try {
@@ -245,15 +258,12 @@ export class ResearchRunner {
             progress: async (percent, step) => {
               controller.signal.throwIfAborted()
               lastStep = step
-              guard(await holder.update((job) => ({
-                ...job,
-                progress: Math.max(job.progress, Math.min(99, Math.max(0, Math.round(percent)))),
-                current_step: step
-              })))
+              await progress.report({ percent, step })
               controller.signal.throwIfAborted()
             }
           })
       } finally {
+        progress.stop()
         // The end of the engine's work on this attempt (the chaos suite checks no two overlap).
         this.#logger.info({ ...base, run_ms: Date.now() - started }, 'job run ended')
       }

@@ -23,7 +23,7 @@ class RecordingStore extends MemoryJobStore {
   }
 }
 
-type SetupOptions = Partial<Pick<ResearchRunnerOptions, 'concurrency' | 'jobTimeoutMs' | 'leaseMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'workerId' | 'random'>>
+type SetupOptions = Partial<Pick<ResearchRunnerOptions, 'concurrency' | 'jobTimeoutMs' | 'leaseMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'workerId' | 'random' | 'progressMinIntervalMs'>>
 
 function setup (t: Test, engine: ResearchEngine, options: SetupOptions = {}, store = new RecordingStore()) {
   const log = recordingLogger()
@@ -278,4 +278,61 @@ t.test('jobs a claim brings back after stop began are handed straight back, neve
   t.same(back.attempt_history, [], 'it never started, so it has no attempt')
   t.equal(engine.started, 0, 'the engine never ran it')
   t.equal((await store.claim(60_000, 1))[0]?.job.job_id, job.job_id, 'first in line for the next runner')
+})
+
+/** Reports `steps` progress updates at once, then holds the run until released. */
+class BurstEngine implements ResearchEngine {
+  readonly name = 'burst'
+  #release: () => void = () => {}
+  #reported: () => void = () => {}
+  readonly reported: Promise<void>
+  constructor (readonly steps: number) {
+    this.reported = new Promise<void>((resolve) => { this.#reported = resolve })
+  }
+
+  async run (request: ResearchRequest, context: RunContext): Promise<Report> {
+    for (let i = 1; i <= this.steps; i++) await context.progress(i * 9, `step ${i}`)
+    this.#reported()
+    await new Promise<void>((resolve) => { this.#release = resolve })
+    return { title: request.query, summary: '', markdown: `# ${request.query}\n`, sections: [], sources: [], stats: { documents_searched: 0, passages_read: 0, duration_ms: 0 } }
+  }
+
+  release (): void { this.#release() }
+}
+
+t.test('PROGRESS_MIN_INTERVAL_MS: a burst of progress reports is written as its first and, when the interval ends, its latest; 0 writes each', async (t) => {
+  const progressWrites = (store: RecordingStore, id: string): string[] =>
+    store.writes.filter((job) => job.job_id === id && job.status === 'processing' && job.current_step.startsWith('step')).map((job) => job.current_step)
+
+  const coalescing = new BurstEngine(10)
+  const slow = setup(t, coalescing, { progressMinIntervalMs: 300 })
+  const job = (await slow.service.create({ query: 'a burst of progress', depth: 'quick' })).job
+  await coalescing.reported
+  t.same(progressWrites(slow.store, job.job_id), ['step 1'], 'the first report is written at once, the next nine are held')
+  await waitFor('the trailing write', () => progressWrites(slow.store, job.job_id).length === 2, 5000)
+  t.same(progressWrites(slow.store, job.job_id), ['step 1', 'step 10'], 'the latest report is written when the interval ends; those between are never written')
+  t.match(await slow.store.get(job.job_id), { status: 'processing', progress: 90, current_step: 'step 10' }, 'a poller sees where the run got to')
+  coalescing.release()
+  await waitFor('completed', async () => (await slow.store.get(job.job_id))?.status === 'completed')
+
+  const eager = new BurstEngine(10)
+  const each = setup(t, eager)
+  const other = (await each.service.create({ query: 'the same burst, no interval', depth: 'quick' })).job
+  await eager.reported
+  t.equal(progressWrites(each.store, other.job_id).length, 10, 'with no interval (the default) every report is written')
+  eager.release()
+  await waitFor('completed', async () => (await each.store.get(other.job_id))?.status === 'completed')
+})
+
+t.test('a report held for the interval is dropped when the run ends first: the final write says where it got to', async (t) => {
+  const engine = new BurstEngine(3)
+  const { service, store } = setup(t, engine, { progressMinIntervalMs: 400 })
+  const job = (await service.create({ query: 'ends before the interval', depth: 'quick' })).job
+  await engine.reported
+  engine.release()
+  await waitFor('completed', async () => (await store.get(job.job_id))?.status === 'completed')
+  await sleep(600)
+  const steps = store.writes.filter((j) => j.job_id === job.job_id).map((j) => j.current_step)
+  t.same(steps.filter((s) => s.startsWith('step')), ['step 1'], 'the held report was not written after the end')
+  t.equal(steps.at(-1), 'Completed', 'nothing follows the final write')
 })
