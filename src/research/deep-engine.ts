@@ -44,6 +44,17 @@ export interface DeepResearchEngineOptions {
 
 interface ToRead { url: string, kind: Exclude<SourceKind, 'corpus'>, title: string | null, hop: number }
 
+/** What one reading pass works from: the pages to read, and the run's budgets and meters. */
+interface ReadRun {
+  queue: ToRead[]
+  request: ResearchRequest
+  options: ResearchOptionsData
+  /** Date.now() past which nothing more is read (the time budget). */
+  readUntil: number
+  usage: UsageMeter
+  context: RunContext
+}
+
 /**
  * Research over the sources a job asks for: the local corpus (offline), the pages it lists
  * and a web search. With an LLM configured, the question is split into sub-questions first
@@ -102,8 +113,7 @@ export class DeepResearchEngine implements ResearchEngine {
     const queue: ToRead[] = options.urls.map((url) => ({ url, kind: 'url', title: null, hop: 0 }))
     if (options.sources.includes('web')) queue.push(...await this.#searchWeb(queries.slice(0, QUERIES_BY_DEPTH[request.depth]), options, usage, context))
 
-    const unread: Array<{ url: string, reason: string }> = []
-    const pages = await this.#read(queue, request, options, readUntil, usage, unread, context)
+    const { pages, unread } = await this.#read({ queue, request, options, readUntil, usage, context })
     documentsSearched += pages.length
 
     signal.throwIfAborted()
@@ -158,9 +168,14 @@ export class DeepResearchEngine implements ResearchEngine {
     return found
   }
 
-  /** Reads the queue in order (links found are appended) until max_sources fetches or the time budget. */
-  async #read (queue: ToRead[], request: ResearchRequest, options: ResearchOptionsData, readUntil: number, usage: UsageMeter, unread: Array<{ url: string, reason: string }>, context: RunContext): Promise<Array<{ page: ReadPage, kind: ToRead['kind'] }>> {
+  /**
+   * Reads the queue in order (links found are appended) until max_sources fetches or the time
+   * budget; returns the pages read and, for the pages the client listed, why any was not.
+   */
+  async #read (run: ReadRun): Promise<{ pages: Array<{ page: ReadPage, kind: ToRead['kind'] }>, unread: Array<{ url: string, reason: string }> }> {
+    const { queue, request, options, readUntil, usage, context } = run
     const pages: Array<{ page: ReadPage, kind: ToRead['kind'] }> = []
+    const unread: Array<{ url: string, reason: string }> = []
     const seen = new Set(queue.map((item) => item.url))
     const terms = new Set(keyTerms(request.query))
     let fetched = 0
@@ -191,7 +206,7 @@ export class DeepResearchEngine implements ResearchEngine {
         }
       }
     }
-    return pages
+    return { pages, unread }
   }
 }
 
