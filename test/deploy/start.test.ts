@@ -44,7 +44,7 @@ t.test('another package imports the typed client by name (package.json exports),
   writeFileSync(join(consumer, 'use.ts'), [
     "import { ApiError, ResearchClient, type JobRecord } from 'deep-research-api/client'",
     "const client: ResearchClient = new ResearchClient({ baseUrl: 'http://127.0.0.1:1' })",
-    "const pick = (job: JobRecord): string => job.status",
+    'const pick = (job: JobRecord): string => job.status',
     'console.log(typeof client.submit, typeof ApiError, typeof pick)'
   ].join('\n'))
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', 'use.ts'], { cwd: consumer, encoding: 'utf8' })
