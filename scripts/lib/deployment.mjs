@@ -68,7 +68,11 @@ export class Deployment {
   async admin () {
     if (this.cluster !== undefined) {
       // Every node as a root: the suite kills masters, and the first node may be one of them.
-      this.adminClient ??= createCluster({ rootNodes: this.cluster.servers.map((server) => ({ url: server.url })) })
+      if (this.adminClient === undefined) {
+        this.adminClient = createCluster({ rootNodes: this.cluster.servers.map((server) => ({ url: server.url })) })
+        // Node errors (a killed master) are expected here; a read that fails says so itself.
+        this.adminClient.on('error', () => {})
+      }
       if (!this.adminClient.isOpen) await this.adminClient.connect()
       return this.adminClient
     }
@@ -219,7 +223,22 @@ export class Deployment {
 
   /** What Redis holds for every accepted job. */
   async records () {
-    const admin = await this.admin()
+    if (this.cluster === undefined) return await this.#readRecords(await this.admin())
+    // The suite's own Cluster client may still route to a master killed moments ago: read again
+    // with a fresh one (a new discovery of the slots) rather than fail the fault on the harness.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#readRecords(await this.admin())
+      } catch (err) {
+        if (attempt >= 20) throw err
+        this.adminClient?.destroy()
+        this.adminClient = undefined
+        await sleep(250)
+      }
+    }
+  }
+
+  async #readRecords (admin) {
     const ids = [...this.accepted.keys()]
     const out = new Map()
     for (let i = 0; i < ids.length; i += 200) {
