@@ -14,6 +14,7 @@
  *   until: (what: string, check: () => unknown, timeoutMs?: number) => Promise<void>,
  *   redisCli: (port: number, ...args: string[]) => string,
  *   cpuSeconds: (pid: number) => number | null,
+ *   completedJob: (url: string) => Promise<{ job_id: string }>,
  *   work: string,
  *   seconds: number,
  *   rounds: number
@@ -70,23 +71,13 @@ async function measure (deps, system, redisPort, progressWrites, withPolls) {
     const memory = (usedMemory(deps.redisCli, redisPort) - memoryBefore) / created.ok
     let poll = null
     if (withPolls) {
-      const id = await lastJobId(target.url, system)
+      const { job_id: id } = await deps.completedJob(target.url)
       deps.load(`${target.url}/v1/jobs/${id}`, { seconds: 2 })
       poll = deps.load(`${target.url}/v1/jobs/${id}`, { pid, seconds: deps.seconds }).rps
     }
     return { jobs: created.ok, createRps: created.rps, jobsPerSecond: created.ok / seconds, cpuMicros, commands, memory, poll }
   } finally {
     await target.stop()
-  }
-}
-
-/** A finished job's id: the service lists it; the peer creates one and waits for it. */
-async function lastJobId (url, system) {
-  if (system === 'service') return (await (await fetch(`${url}/v1/jobs?status=completed&limit=1`)).json()).jobs[0].job_id
-  const { job_id: id } = await (await fetch(`${url}/v1/research`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: CREATE_BODY })).json()
-  for (;;) {
-    if ((await (await fetch(`${url}/v1/jobs/${id}`)).json()).status === 'completed') return id
-    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
 

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { toPublic } from '../schemas/job.js'
-import { JobRecord, type StoredJob } from '../schemas/job.js'
+import { JobRecord, type StoredJob, toPublic } from '../schemas/job.js'
 import { GetJobQuery, JobIdParams, ListJobsQuery } from '../schemas/requests.js'
 import { JobList, Problem, described, problems, withHeaders } from '../schemas/responses.js'
 import { isFinal } from '../store/job-store.js'

@@ -1,4 +1,4 @@
-import type { DepthName, ResearchOptionsData, StoredJob } from './job.js'
+import { DEPTHS, type DepthName, type ResearchOptionsData, type StoredJob } from './job.js'
 import type { CreateResearchInput } from './requests.js'
 
 /** Pages fetched and sources cited when the client does not say, by depth. */
@@ -8,7 +8,7 @@ export const MAX_SOURCES_BY_DEPTH: Record<DepthName, number> = { quick: 4, stand
  * The options of a job that asked for nothing special, one frozen instance per depth: most jobs
  * share it instead of carrying their own copy (the in-memory store holds thousands of records).
  */
-const DEFAULT_OPTIONS: Record<DepthName, ResearchOptionsData> = Object.fromEntries((['quick', 'standard', 'deep'] as const).map((depth) => [
+const DEFAULT_OPTIONS: Record<DepthName, ResearchOptionsData> = Object.fromEntries(DEPTHS.map((depth) => [
   depth,
   Object.freeze({ sources: Object.freeze(['corpus']), urls: Object.freeze([]), max_sources: MAX_SOURCES_BY_DEPTH[depth], max_duration_s: null, report_format: 'markdown' }) as unknown as ResearchOptionsData
 ])) as Record<DepthName, ResearchOptionsData>
