@@ -85,14 +85,14 @@ export class RedisGate {
       const value = await call(this.redis)
       this.#lastError = null
       if (kind === 'record') this.#refusal = null
-      if (this.#breaker.succeed()) {
-        this.#logger?.info({}, 'Redis answers again; leaving fallback mode')
-        this.#onRecovered()
-      }
+      this.#answered()
       return { ok: true, value }
     } catch (err) {
       const cause = err instanceof Error ? err.message : String(err)
       if (err instanceof ErrorReply) {
+        // An error reply is still an answer: the link works, so a probe that got one closes the
+        // breaker (else the probe slot stays taken and Redis is skipped for good).
+        this.#answered()
         this.#refused(cause, kind)
         return { ok: false, failure: 'refused', cause }
       }
@@ -120,6 +120,13 @@ export class RedisGate {
       client.on('ready', onReady)
       signal?.addEventListener('abort', onAbort)
     })
+  }
+
+  #answered (): void {
+    if (this.#breaker.succeed()) {
+      this.#logger?.info({}, 'Redis answers again; leaving fallback mode')
+      this.#onRecovered()
+    }
   }
 
   #refused (cause: string, kind: CallKind): void {

@@ -7,6 +7,7 @@ import { FallbackJobStore, StoreUnavailableError } from '../../src/store/fallbac
 import type { PutOptions } from '../../src/store/job-store.js'
 import { RedisKeys } from '../../src/store/keys.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
+import { RedisGate } from '../../src/store/redis-gate.js'
 import { RedisJobStore } from '../../src/store/redis.js'
 import { type RedisClient, connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
 import type { StoredJob } from '../../src/schemas/job.js'
@@ -156,6 +157,33 @@ t.test('Redis refusing writes (full under noeviction): creates fail with a clear
   await admin.configSet('maxmemory', '0')
   await create(store, 'accepted again')
   t.equal(store.writesRefused, null, 'a successful write clears it')
+})
+
+t.test('a probe that Redis refuses (full, CLUSTERDOWN during a failover) does not wedge the breaker: the next call goes to Redis', async (t) => {
+  const server = await RedisServer.start({ extraArgs: ['--maxmemory', '2mb'] })
+  t.teardown(() => server.stop())
+  const client = createRedisClient({ url: server.url, rejectUnauthorized: true, maxReconnectDelayMs: 100 })
+  connectInBackground(client)
+  t.teardown(() => client.destroy())
+  await waitFor('Redis ready', () => client.isReady)
+  let recovered = 0
+  const gate = new RedisGate(new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs: 150 }), { breakerMs: 50, onRecovered: () => { recovered++ } })
+  const admin = await server.client()
+  t.teardown(() => admin.close())
+  await admin.set('ballast', 'x'.repeat(3 * 1024 * 1024)).catch(() => { /* refused or not, Redis is over 1 MB next */ })
+  await admin.configSet('maxmemory', '1mb')
+  server.pause()
+  t.match(await gate.call(async (redis) => await redis.ping()), { ok: false, failure: 'unknown' }, 'a Redis that does not answer opens the breaker')
+  server.resume()
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  const job = newJob({ query: 'probe', depth: 'quick' })
+  t.match(await gate.call(async (redis) => await redis.put(job, 0), 'record'), { ok: false, failure: 'refused', cause: /OOM/ }, 'the probe reaches Redis, which refuses the write')
+  await admin.del('ballast')
+  await admin.configSet('maxmemory', '0')
+  const again = await gate.call(async (redis) => await redis.put(job, 0), 'record')
+  t.match(again, { ok: true }, 'Redis answered the probe, so the next call is sent to it (not skipped forever as "Redis is failing")')
+  t.equal(gate.reachable, true, 'the breaker is closed')
+  t.equal(recovered, 1, 'leaving fallback mode is announced once, so what memory holds is handed over')
 })
 
 t.test('reads never go back: a copy newer than Redis\'s record (lost or rolled back) is answered and put back', async (t) => {
