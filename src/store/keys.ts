@@ -54,8 +54,9 @@ export class RedisKeys {
     return `${this.prefix}job:${id}`
   }
 
+  /** List of a job's events ("<id> <type> <data>"); named `log` since it replaced a stream (`events`). */
   events (id: string): string {
-    return `${this.prefix}job:${id}:events`
+    return `${this.prefix}job:${id}:log`
   }
 
   /** One tenant's jobs by creation time: its list costs its own jobs, not everyone's. */

@@ -10,13 +10,12 @@ import {
 import { dropOldest } from './bounded.js'
 import { type JobEvent, type JobEventType, eventData } from './job-events.js'
 import { RedisKeys, luaKeyTable } from './keys.js'
+import { SilenceDeadline } from './silence-deadline.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
 /** Retries moved from the delayed set into the queue by one claim, at most. */
 const PROMOTE_PER_CLAIM = 100
-/** However long Redis keeps answering a backlog, or this process stays too busy to read, no call waits longer than this many deadlines. */
-const MAX_DEADLINES_PER_CALL = 8
 
 const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
 
@@ -42,6 +41,7 @@ function scriptSet (publish: 'PUBLISH' | 'SPUBLISH') {
     put: job('put'),
     sync: job('sync'),
     delete: job('delete'),
+    events: job('events'),
     trim: job('trim'),
     claim: job('claim'),
     renew: job('renew'),
@@ -59,11 +59,6 @@ function scriptSet (publish: 'PUBLISH' | 'SPUBLISH') {
 
 const SCRIPT_SETS = { PUBLISH: scriptSet('PUBLISH'), SPUBLISH: scriptSet('SPUBLISH') }
 type Scripts = ReturnType<typeof scriptSet>
-
-/** Redis did not answer within the deadline: the call may still have run. */
-export class RedisTimeoutError extends Error {
-  override name = 'RedisTimeoutError'
-}
 
 export interface RedisJobStoreOptions {
   ttlSeconds: number
@@ -147,18 +142,16 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #scripts: Scripts
   /** The last record read per job, with the JSON it came from (most recently read last). */
   readonly #parsed = new Map<string, { json: string, job: StoredJob }>()
-  readonly #timeoutMs: number
+  readonly #deadline: SilenceDeadline
   readonly #onCommand: RedisJobStoreOptions['onCommand']
   readonly #sweep = { pending: 0, processing: 0 }
-  /** When Redis last answered anything (performance.now()). */
-  #lastReplyAt = 0
   #lastTrimMs = 0
 
   constructor (client: RedisClient, options: RedisJobStoreOptions) {
     this.#client = client
     this.#ttlSeconds = options.ttlSeconds
     this.#maxEvents = options.maxEvents ?? 500
-    this.#timeoutMs = options.timeoutMs
+    this.#deadline = new SilenceDeadline(options.timeoutMs)
     this.#onCommand = options.onCommand
     this.keys = options.keys ?? new RedisKeys()
     this.#scripts = options.shardedNotices === true ? SCRIPT_SETS.SPUBLISH : SCRIPT_SETS.PUBLISH
@@ -278,13 +271,10 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     else await this.#script(this.#scripts.webhookSchedule, [id, String(Math.max(0, Math.round(delayMs)))])
   }
 
-  /** The job's events after `afterId` (exclusive), oldest first, from its stream. */
+  /** The job's events after `afterId` (exclusive), oldest first, from its log (events.lua). */
   async events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]> {
-    const entries = await this.#send<Array<[string, string[] | Record<string, string>]>>(['XRANGE', this.keys.events(id), afterId === null ? '-' : `(${afterId}`, '+', 'COUNT', String(limit)])
-    return entries.map(([eventId, fields]) => {
-      const map = Array.isArray(fields) ? Object.fromEntries(pairs(fields)) : fields
-      return { id: eventId, type: map.type as JobEventType, data: map.data as string }
-    })
+    const rows = await this.#script<Array<[string, string, string]>>(this.#scripts.events, [afterId ?? '', String(limit)], { id })
+    return rows.map(([eventId, type, data]) => ({ id: eventId, type: type as JobEventType, data }))
   }
 
   async delete (id: string): Promise<boolean> {
@@ -425,56 +415,9 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     }
   }
 
-  /**
-   * Sends one command under a deadline that measures Redis's silence, not the call's age: a call
-   * queued behind a burst that Redis is still answering is not failed, and time this process
-   * itself was too busy to send or read (its timers fire late) does not count, so a burst on a
-   * slow machine is not mistaken for an outage. One plain timer per call: node-redis's own
-   * `timeout` option costs an AbortSignal and a DOMException per command.
-   */
+  /** One command under a deadline on Redis's silence (see SilenceDeadline). */
   async #sendNow<T> (args: string[]): Promise<T> {
-    const sentAt = performance.now()
-    const reply = this.#client.sendCommand(args) as Promise<T>
-    return await new Promise<T>((resolve, reject) => {
-      let settled = false
-      let due = sentAt + this.#timeoutMs
-      const giveUpAt = sentAt + this.#timeoutMs * MAX_DEADLINES_PER_CALL
-      /** Silence is counted from here: the send, or the end of a stretch this process was too busy to send or read. */
-      let quietFrom = sentAt
-      let timer: NodeJS.Timeout
-      const check = (): void => {
-        const firedAt = performance.now()
-        if (firedAt - due > Math.min(20, this.#timeoutMs / 5)) quietFrom = firedAt
-        // Replies that arrived while this process was busy are read before anything is decided.
-        setImmediate(() => {
-          if (settled) return
-          const now = performance.now()
-          const silentMs = now - Math.max(quietFrom, this.#lastReplyAt)
-          if (silentMs < this.#timeoutMs && now < giveUpAt) {
-            const wait = Math.min(this.#timeoutMs - silentMs, giveUpAt - now)
-            due = now + wait
-            timer = setTimeout(check, wait)
-            return
-          }
-          settled = true
-          reject(new RedisTimeoutError(`Redis did not answer ${args[0] as string} within ${this.#timeoutMs} ms`))
-        })
-      }
-      timer = setTimeout(check, this.#timeoutMs)
-      reply.then((value) => {
-        this.#lastReplyAt = performance.now()
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        resolve(value)
-      }, (err: unknown) => {
-        if (err instanceof ErrorReply) this.#lastReplyAt = performance.now()
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        reject(err)
-      })
-    })
+    return await this.#deadline.wait(this.#client.sendCommand(args) as Promise<T>, args[0] as string)
   }
 }
 

@@ -35,9 +35,10 @@ if o.takeover then
 end
 redis.call('SETEX', K.job, o.ttl, ARGV[2])
 index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.owned)
-if o.status ~= 'processing' then
+-- A new record has no claim to end.
+if o.status ~= 'processing' and previous then
   end_claim(id)
-elseif o.lease_ms then
+elseif o.status == 'processing' and o.lease_ms then
   redis.call('ZADD', K.leases, now + o.lease_ms, id)
 end
 -- The webhook of a job that just ended is queued in the same step as its final state, so a
@@ -45,25 +46,35 @@ end
 if o.webhook then
   redis.call('ZADD', K.webhooks, 'NX', now, id)
 end
+-- A pending job written under a claim (o.fence) is in neither the queue nor the delayed set:
+-- the claim took it off the queue, and a queued job is never also delayed.
+local unclaimed_pending = previous == 'pending' and not o.fence
 if o.enqueue == 'delayed' then
   redis.call('ZADD', K.delayed, now + o.retry_in_ms, id)
-elseif previous == 'pending' then
+elseif unclaimed_pending then
   redis.call('ZREM', K.delayed, id)
 end
-if previous == 'pending' and o.status ~= 'pending' then
+if unclaimed_pending and o.status ~= 'pending' then
   redis.call('ZREM', K.queue, id)
 end
--- The job's event stream (for SSE) gets an entry in the same step, unless nothing a client
--- sees changed: one event per visible change, on every replica alike.
-local last = redis.call('XREVRANGE', K.events, '+', '-', 'COUNT', 1)[1]
-if not (last and last[2][4] == o.event) then
+-- The job's event log (for SSE) gets an entry in the same step, unless nothing a client sees
+-- changed: one event per visible change, on every replica alike. A list of "id type data"
+-- strings, not a stream: a stream preallocates a 4 KB node for its first entry.
+local last = redis.call('LINDEX', K.events, -1)
+local last_id, last_data = nil, nil
+if last then
+  last_id, last_data = string.match(last, '^(%S+) %S+ (.*)$')
+end
+if last_data ~= o.event then
   local kind = 'progress'
   if is_final(o.status) then
     kind = o.status
   elseif previous ~= o.status then
     kind = 'status'
   end
-  redis.call('XADD', K.events, 'MAXLEN', '~', o.max_events, '*', 'type', kind, 'data', o.event)
+  if redis.call('RPUSH', K.events, next_event_id(now, last_id) .. ' ' .. kind .. ' ' .. o.event) > o.max_events then
+    redis.call('LTRIM', K.events, -o.max_events, -1)
+  end
 end
 redis.call('EXPIRE', K.events, o.ttl)
 if o.enqueue == 'tail' or o.enqueue == 'head' then

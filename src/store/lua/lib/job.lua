@@ -69,3 +69,16 @@ end
 local function notify(id, version, status)
   redis.call(PUBLISH, K.notices, id .. ' ' .. version .. ' ' .. status)
 end
+
+-- The id of a job's next event, "<ms>-<seq>" as a Redis stream's: increasing even when Redis's
+-- clock goes back (a failover to a node whose clock is behind).
+local function next_event_id(now, last_id)
+  if last_id then
+    local ms, seq = string.match(last_id, '^(%d+)-(%d+)$')
+    if tonumber(ms) >= now then
+      return ms .. '-' .. (tonumber(seq) + 1)
+    end
+  end
+  return string.format('%.0f-0', now)
+end
+
