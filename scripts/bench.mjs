@@ -363,7 +363,7 @@ Why, as measured (server CPU per request in the table; \`perf record -e cpu-cloc
 - **End to end** costs ${micros(e2e16.cpuMicros)} of server CPU per job (the create plus the run:
   one batched claim script, which leases the job, hands out its fencing token and returns its
   record, then a start and a final write, each a compare-and-set Lua script that also keeps the
-  indexes, the event stream, the webhook outbox and the change notice in step). The same
+  indexes, the event log, the webhook outbox and the change notice in step). The same
   measurement of the code before this round's fault work, on the same machine and day, gave
   575-588 µs per job against 523-697 µs now: the gap to the earlier RESULTS.md is this VM's speed
   that day, not the code. At one core that bounds the
