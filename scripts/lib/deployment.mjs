@@ -36,7 +36,7 @@ export class Deployment {
     /** Accepted jobs: id -> creating replica. */
     this.accepted = new Map()
     this.refused = {}
-    this.polls = { total: 0, byStatus: {}, regressions: [], confident404: [], other5xx: [] }
+    this.polls = { total: 0, byStatus: {}, regressions: [], confident404: [], other5xx: [], stopping503: 0 }
     this.started = Date.now()
     this.redis = null
     this.proxies = []
@@ -188,6 +188,12 @@ export class Deployment {
           const res = await fetch(`${replica.url}/v1/jobs/${id}`)
           const body = await res.json()
           this.polls.total++
+          if (res.status === 503 && replica.killedAt !== null && /closing|shutting down|^Service Unavailable$/i.test(String(body.message))) {
+            // Sent just before this replica left the rotation, answered while it shuts down: the
+            // 503 a load balancer retries elsewhere (like a refused connection, below), counted apart.
+            this.polls.stopping503++
+            continue
+          }
           this.polls.byStatus[res.status] = (this.polls.byStatus[res.status] ?? 0) + 1
           if (res.status === 404) this.polls.confident404.push(`${replica.name} ${id}`)
           else if (res.status >= 500 && res.status !== 503) this.polls.other5xx.push(`${replica.name} ${res.status}`)
@@ -317,6 +323,7 @@ export class Deployment {
       confident_404: this.polls.confident404.length,
       polls: this.polls.total,
       polls_503: this.polls.byStatus[503] ?? 0,
+      polls_503_stopping: this.polls.stopping503,
       other_5xx: this.polls.other5xx.length,
       runs: spans.length,
       time_s: ((Date.now() - this.started) / 1000).toFixed(1),
