@@ -4,16 +4,15 @@
 local limit = tonumber(ARGV[2])
 local after_ms, after_seq = -1, -1
 if ARGV[1] ~= '' then
-  local ms, seq = string.match(ARGV[1], '^(%d+)-(%d+)$')
-  after_ms, after_seq = tonumber(ms), tonumber(seq)
+  after_ms, after_seq = event_id_parts(ARGV[1])
 end
 local found = {}
 for _, entry in ipairs(redis.call('LRANGE', K.events, 0, -1)) do
   if #found >= limit then
     break
   end
-  local id, ms, seq, kind, data = string.match(entry, '^((%d+)-(%d+)) (%S+) (.*)$')
-  ms, seq = tonumber(ms), tonumber(seq)
+  local id, kind, data = parse_event(entry)
+  local ms, seq = event_id_parts(id)
   if ms > after_ms or (ms == after_ms and seq > after_seq) then
     found[#found + 1] = {id, kind, data}
   end

@@ -61,9 +61,9 @@ end
 -- changed: one event per visible change, on every replica alike. A list of "id type data"
 -- strings, not a stream: a stream preallocates a 4 KB node for its first entry.
 local last = redis.call('LINDEX', K.events, -1)
-local last_id, last_data = nil, nil
+local last_id, last_kind, last_data
 if last then
-  last_id, last_data = string.match(last, '^(%S+) %S+ (.*)$')
+  last_id, last_kind, last_data = parse_event(last)
 end
 if last_data ~= o.event then
   local kind = 'progress'
@@ -72,7 +72,7 @@ if last_data ~= o.event then
   elseif previous ~= o.status then
     kind = 'status'
   end
-  if redis.call('RPUSH', K.events, next_event_id(now, last_id) .. ' ' .. kind .. ' ' .. o.event) > o.max_events then
+  if redis.call('RPUSH', K.events, event_entry(next_event_id(now, last_id), kind, o.event)) > o.max_events then
     redis.call('LTRIM', K.events, -o.max_events, -1)
   end
 end

@@ -70,13 +70,30 @@ local function notify(id, version, status)
   redis.call(PUBLISH, K.notices, id .. ' ' .. version .. ' ' .. status)
 end
 
--- The id of a job's next event, "<ms>-<seq>" as a Redis stream's: increasing even when Redis's
--- clock goes back (a failover to a node whose clock is behind).
+-- A job's event log (K.events) holds one "<id> <type> <data>" string per event; ids are
+-- "<ms>-<seq>", as a Redis stream's.
+local function event_entry(id, kind, data)
+  return id .. ' ' .. kind .. ' ' .. data
+end
+
+-- id, type, data of an event entry.
+local function parse_event(entry)
+  return string.match(entry, '^(%S+) (%S+) (.*)$')
+end
+
+-- ms, seq of an event id, as numbers.
+local function event_id_parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+
+-- The id of a job's next event: increasing even when Redis's clock goes back (a failover to a
+-- node whose clock is behind).
 local function next_event_id(now, last_id)
   if last_id then
-    local ms, seq = string.match(last_id, '^(%d+)-(%d+)$')
-    if tonumber(ms) >= now then
-      return ms .. '-' .. (tonumber(seq) + 1)
+    local ms, seq = event_id_parts(last_id)
+    if ms >= now then
+      return string.format('%.0f-%d', ms, seq + 1)
     end
   end
   return string.format('%.0f-0', now)
