@@ -6,7 +6,7 @@ import { JOB_STATUSES, type JobStatusName } from '../schemas/job.js'
  * alone.
  */
 export const SCRIPT_KEY_NAMES = [
-  'job', 'events', 'created', 'owner_created', 'expiry', 'queue', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch', 'notices',
+  'job', 'events', 'created', 'owner_created', 'queue', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch', 'notices',
   ...JOB_STATUSES.map((status) => `status_${status}`)
 ] as const
 
@@ -19,8 +19,8 @@ export const DEFAULT_KEY_PREFIX = 'dr:{0}:'
 /** Every Redis key the job store touches, built in one place from one prefix. */
 export class RedisKeys {
   readonly prefix: string
+  /** Sorted set of every live record, scored by creation time (ms). */
   readonly created: string
-  readonly expiry: string
   /** Sorted set of queued ids, scored by position (tail: +seq, head: -seq). */
   readonly queue: string
   /** Sorted set: lease expiry (Redis clock, ms) of each claimed job. */
@@ -39,7 +39,6 @@ export class RedisKeys {
   constructor (prefix = DEFAULT_KEY_PREFIX) {
     this.prefix = prefix
     this.created = `${prefix}jobs:created`
-    this.expiry = `${prefix}jobs:expiry`
     this.queue = `${prefix}jobs:queue`
     this.leases = `${prefix}jobs:leases`
     this.fences = `${prefix}jobs:fences`
@@ -64,6 +63,7 @@ export class RedisKeys {
     return `${this.prefix}jobs:created:owner:${owner}`
   }
 
+  /** Sorted set of the live records in one status, scored by when each expires (ms): also the expiry index. */
   status (status: JobStatusName): string {
     return `${this.prefix}jobs:status:${status}`
   }
@@ -80,7 +80,7 @@ export class RedisKeys {
   forScript (id: string | null, owner: string | null = null): string[] {
     const job = id ?? ''
     return [
-      this.job(job), this.events(job), this.created, this.ownerCreated(owner ?? ''), this.expiry, this.queue, this.leases, this.fences, this.delayed, this.seq, this.webhooks, this.epoch, this.notices,
+      this.job(job), this.events(job), this.created, this.ownerCreated(owner ?? ''), this.queue, this.leases, this.fences, this.delayed, this.seq, this.webhooks, this.epoch, this.notices,
       ...JOB_STATUSES.map((status) => this.status(status))
     ]
   }

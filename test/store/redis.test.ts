@@ -54,7 +54,7 @@ t.test('a record is JSON at job:<id>, written with SETEX, leading with version, 
   t.same(await admin.zRange(KEYS.queue, 0, -1), [job.job_id], 'queued in jobs:queue')
 })
 
-t.test('a job\'s events: a list with the record\'s TTL, one entry per visible change, ids that only grow, the newest kept, well under 1 KB for a finished job', async (t) => {
+t.test('a job\'s events: a list with the record\'s TTL (set when it starts, renewed when the job is queued or ends, not by a running job\'s writes), one entry per visible change, ids that only grow, the newest kept, well under 1 KB for a finished job', async (t) => {
   const small = await connectedStore({ maxEvents: 3 })
   const put = async (job: StoredJob, expected: number): Promise<StoredJob> => {
     const r = await small.put(job, expected)
@@ -67,7 +67,9 @@ t.test('a job\'s events: a list with the record\'s TTL, one entry per visible ch
   t.same((await small.events(job.job_id, null, 10)).map((e) => e.type), ['status', 'status'], 'a write no client can see (a lease renewal) adds no event')
   t.equal(await admin.type(KEYS.events(job.job_id)), 'list')
   t.ok(await admin.ttl(KEYS.events(job.job_id)) > 86390, 'the record\'s TTL')
+  await admin.expire(KEYS.events(job.job_id), 1000)
   for (let progress = 10; progress <= 40; progress += 10) job = await put({ ...job, progress }, job.version)
+  t.ok(await admin.ttl(KEYS.events(job.job_id)) <= 1000, 'a running job\'s writes leave the log\'s TTL alone')
   const kept = await small.events(job.job_id, null, 10)
   t.same(kept.map((e) => JSON.parse(e.data).progress), [20, 30, 40], 'the newest 3 (maxEvents) kept')
   const ids = kept.map((e) => e.id)
@@ -76,12 +78,22 @@ t.test('a job\'s events: a list with the record\'s TTL, one entry per visible ch
   t.same((await small.events(job.job_id, null, 1)).map((e) => e.id), ids.slice(0, 1), 'at most limit')
   job = await put({ ...job, status: 'completed', progress: 100 }, job.version)
   t.equal((await small.events(job.job_id, ids[2] as string, 10))[0]?.type, 'completed')
+  t.ok(await admin.ttl(KEYS.events(job.job_id)) > 86390, 'the end renews it with the record\'s')
   // A stream would take 4 KB for its first entry (Redis preallocates a node of stream-node-max-bytes).
   const bytes = await admin.memoryUsage(KEYS.events(job.job_id)) as number
   t.ok(bytes < 1024, `a finished job's events take ${bytes} bytes of Redis memory`)
 })
 
-t.test('a write does only the index upkeep its transition needs: a create ends no claim, a start under a claim touches no queue', async (t) => {
+t.test('a log that expired under a run longer than the TTL starts again with the TTL at its next entry', async (t) => {
+  let job = await create()
+  job = await write({ ...job, status: 'processing', attempts: 1 }, job.version)
+  await admin.del(KEYS.events(job.job_id))
+  job = await write({ ...job, progress: 50 }, job.version)
+  t.same((await store.events(job.job_id, null, 10)).map((e) => e.type), ['progress'])
+  t.ok(await admin.ttl(KEYS.events(job.job_id)) > 86390, 'never a log without a TTL')
+})
+
+t.test('a write does only the index upkeep its transition needs: a create ends no claim, a start under a claim touches no queue, no write keeps a separate expiry index', async (t) => {
   const calls = async (action: () => Promise<unknown>): Promise<Record<string, number>> => {
     await admin.configResetStat()
     await action()
@@ -92,10 +104,12 @@ t.test('a write does only the index upkeep its transition needs: a create ends n
   let job = newJob({ query: 'q', depth: 'quick' })
   const created = await calls(async () => { job = await create(job) })
   t.notOk(created.zrem ?? created.hdel, `no lease or fence to drop for a new record: ${JSON.stringify(created)}`)
+  t.equal(created.zadd, 3, `creation order, status set (scored by expiry: the expiry index too) and queue: ${JSON.stringify(created)}`)
   let fence = ''
   await calls(async () => { fence = (await store.claim(60_000, 1))[0]?.fence ?? '' })
   const started = await calls(async () => { job = await write({ ...job, status: 'processing', attempts: 1 }, job.version, { fence, leaseMs: 60_000 }) })
   t.equal(started.zrem, 1, `only its pending status entry goes; the claim already took it off the queue: ${JSON.stringify(started)}`)
+  t.equal(started.zadd, 2, `its new status set and its lease: ${JSON.stringify(started)}`)
   t.same(await admin.zRange(KEYS.queue, 0, -1), [])
   const queued = await create(newJob({ query: 'cancelled while queued', depth: 'quick' }))
   await write({ ...queued, status: 'cancelled' }, queued.version)
@@ -317,7 +331,6 @@ t.test('list drops records evicted behind its back; expired records are trimmed 
   t.equal(await admin.zScore(KEYS.created, b.job_id), null, 'and dropped from the index')
   await admin.flushAll()
   await create(a)
-  await admin.zAdd(KEYS.expiry, { score: 1, value: a.job_id })
   await admin.zAdd(KEYS.status('pending'), { score: 1, value: a.job_id })
   await admin.del(KEYS.job(a.job_id))
   t.equal((await store.stats()).counts.pending, 0, 'stats trim first (by Redis\'s clock)')

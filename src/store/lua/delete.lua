@@ -13,7 +13,7 @@ if current then
     deleted = 1
   end
 end
-for _, key in ipairs({K.created, K.expiry, K.queue, K.delayed, K.webhooks, K.status_pending, K.status_processing, K.status_completed, K.status_failed, K.status_cancelled}) do
+for _, key in ipairs({K.created, K.queue, K.delayed, K.webhooks, K.status_pending, K.status_processing, K.status_completed, K.status_failed, K.status_cancelled}) do
   redis.call('ZREM', key, id)
 end
 end_claim(id)

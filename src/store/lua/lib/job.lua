@@ -48,7 +48,8 @@ end
 
 -- Keeps the indexes of one record in step with a write of it: creation order (new records
 -- only, also in its tenant's index when `owned`, which lives as long as the tenant's newest
--- job), expiry, status set. `previous` is the status held before (nil for a new record).
+-- job), status set, scored by expiry (the status sets are the expiry index as well). `previous`
+-- is the status held before (nil for a new record).
 local function index_record(id, previous, status, created_ms, expires_ms, owned)
   if not previous then
     redis.call('ZADD', K.created, created_ms, id)
@@ -59,7 +60,6 @@ local function index_record(id, previous, status, created_ms, expires_ms, owned)
   elseif previous ~= status then
     redis.call('ZREM', status_key(previous), id)
   end
-  redis.call('ZADD', K.expiry, expires_ms, id)
   redis.call('ZADD', status_key(status), expires_ms, id)
 end
 
