@@ -8,6 +8,7 @@ import type { PutOptions } from '../../src/store/job-store.js'
 import { RedisKeys } from '../../src/store/keys.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
 import { RedisGate } from '../../src/store/redis-gate.js'
+import { Reconciler } from '../../src/store/reconciler.js'
 import { RedisJobStore } from '../../src/store/redis.js'
 import { type RedisClient, connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
 import type { StoredJob } from '../../src/schemas/job.js'
@@ -170,7 +171,10 @@ t.test('a probe that Redis refuses (full, CLUSTERDOWN during a failover) does no
   const gate = new RedisGate(new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs: 150 }), { breakerMs: 50, onRecovered: () => { recovered++ } })
   const admin = await server.client()
   t.teardown(() => admin.close())
-  await admin.set('ballast', 'x'.repeat(3 * 1024 * 1024)).catch(() => { /* refused or not, Redis is over 1 MB next */ })
+  // Filled with no limit, then limited below what it holds: every write is refused. (A 3 MB
+  // SET under the 2 MB limit was itself refused now and then, leaving Redis under 1 MB.)
+  await admin.configSet('maxmemory', '0')
+  await admin.set('ballast', 'x'.repeat(3 * 1024 * 1024))
   await admin.configSet('maxmemory', '1mb')
   server.pause()
   t.match(await gate.call(async (redis) => await redis.ping()), { ok: false, failure: 'unknown' }, 'a Redis that does not answer opens the breaker')
@@ -281,6 +285,33 @@ t.test('after Redis lost its data, a replica whose copy of a job is behind does 
   t.match((await poller.store.lookup(job.job_id)).job, { status: 'completed' }, 'then the finished job is answered')
   const later = await create(poller.store, 'created after the loss')
   t.match((await poller.store.lookup(later.job_id)).job, { status: 'pending' }, 'a job created after the loss has no older copy anywhere: answered while others recover')
+})
+
+t.test('copies held before this process first read the epoch go back when that read finds Redis emptied (the read founded the epoch)', async (t) => {
+  // The window: Redis restarts empty moments after this process connected, before its first
+  // epoch check came back (the list test below failed 3 runs in 8 on it).
+  const server = await RedisServer.start()
+  t.teardown(() => server.stop())
+  const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
+  connectInBackground(client)
+  t.teardown(() => client.destroy())
+  await waitFor('Redis ready', () => client.isReady)
+  const redis = new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs: 500 })
+  const memory = new MemoryJobStore({ ttlSeconds: 3600, maxJobs: 100 })
+  const reconciler = new Reconciler({ gate: new RedisGate(redis, { breakerMs: 100, onRecovered: () => {} }), memory, holdMs: 0 })
+  const written = await redis.put(newJob({ query: 'written, then Redis emptied', depth: 'quick' }), 0, { enqueue: 'tail' })
+  if (!written.ok) throw new Error('write refused')
+  memory.adopt(written.job)
+  const admin = await server.client()
+  t.teardown(() => admin.close())
+  await admin.flushAll()
+  await reconciler.checkEpoch()
+  t.ok(reconciler.epoch, 'the epoch is known now')
+  t.match(JSON.parse(await admin.get(KEYS.job(written.job.job_id)) ?? 'null'), { job_id: written.job.job_id, status: 'pending' }, 'the copy is back in Redis')
+  const fresh = new Reconciler({ gate: new RedisGate(redis, { breakerMs: 100, onRecovered: () => {} }), memory: new MemoryJobStore({ ttlSeconds: 3600, maxJobs: 100 }) })
+  await admin.flushAll()
+  await fresh.checkEpoch()
+  t.equal(fresh.recovering, false, 'a process holding no copies that founds the epoch (a new Redis) is not recovering from anything')
 })
 
 t.test('list merges what only this process holds, newest version first', async (t) => {
