@@ -9,6 +9,9 @@ import { type Claim, type Enqueue, type JobStore, isFinal } from '../store/job-s
  */
 export type WriteOutcome = 'written' | 'finished' | 'lost' | 'unconfirmed'
 
+/** `current_step` of a job whose attempt just began. */
+export const START_STEP = 'Starting research'
+
 /** How starting a claimed job ended. */
 export type StartOutcome = 'started' | 'exhausted' | 'gone' | 'unavailable'
 
@@ -32,6 +35,8 @@ export class JobHolder {
   readonly attempt: number
   job: StoredJob
   confirmedUntil: number
+  /** The claim began the attempt already (the store did the start write's work). */
+  readonly #startedByClaim: boolean
   #chain: Promise<unknown> = Promise.resolve()
 
   /** `claimedAt`: performance.now() when the claim was sent. */
@@ -39,7 +44,8 @@ export class JobHolder {
     this.#store = store
     this.job = claim.job
     this.fence = claim.fence
-    this.attempt = claim.job.attempts + 1
+    this.#startedByClaim = claim.started === true
+    this.attempt = this.#startedByClaim ? claim.job.attempts : claim.job.attempts + 1
     this.worker = worker
     this.#leaseMs = leaseMs
     this.confirmedUntil = claimedAt + leaseMs
@@ -51,6 +57,7 @@ export class JobHolder {
    * lasts; a try whose answer was lost but landed counts as started.
    */
   async start (maxAttempts: number): Promise<StartOutcome> {
+    if (this.#startedByClaim) return 'started'
     for (;;) {
       const outcome = await this.#startOnce(maxAttempts)
       if (outcome !== 'unavailable') return outcome
@@ -77,16 +84,24 @@ export class JobHolder {
           worker: this.worker,
           started_at: job.started_at ?? now,
           next_attempt_at: null,
-          current_step: 'Starting research',
+          current_step: START_STEP,
           attempt_history: [...job.attempt_history, { attempt: this.attempt, worker: this.worker, started_at: now, ended_at: null, outcome: 'running', error: null }]
         })
     if (started === 'written' || this.#running(this.job)) return 'started'
     return started === 'unconfirmed' ? 'unavailable' : 'gone'
   }
 
-  /** Hands back a claim that never started (the process is stopping): first in line, no attempt used. */
+  /** Hands back a claim that never ran (the process is stopping): first in line, no attempt used. */
   async release (): Promise<WriteOutcome> {
+    if (this.#startedByClaim) return await this.handBack()
     return await this.#write((job) => job.status === 'pending' ? job : null, 'head')
+  }
+
+  /** Ends the attempt as handed back (the process is stopping): pending, first in line, not counted against the attempts. */
+  async handBack (): Promise<WriteOutcome> {
+    return await this.end('handed_back', null, (job) => ({
+      ...job, status: 'pending', attempts: job.attempts - 1, current_step: 'Queued again: the process running it shut down'
+    }), 'head')
   }
 
   /** Extends the lease without writing the record. */

@@ -5,7 +5,7 @@ import type { Claim, JobStore } from '../store/job-store.js'
 import { retryDelayMs } from '../backoff.js'
 import { ProgressCoalescer } from './progress-coalescer.js'
 import { JobCancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './errors.js'
-import { JobHolder, type WriteOutcome } from './job-holder.js'
+import { JobHolder, START_STEP, type WriteOutcome } from './job-holder.js'
 import { LeaseReaper } from './reaper.js'
 
 export interface RunnerLogger {
@@ -178,7 +178,8 @@ export class ResearchRunner {
       const claimedAt = performance.now()
       try {
         // Every free slot in one claim: a busy runner pays one round trip per batch, not per job.
-        claims = await this.#store.claim(this.#leaseMs, this.#concurrency - this.#active.size)
+        // The claim also begins each attempt where the store can (Redis): one step per job, not two.
+        claims = await this.#store.claim(this.#leaseMs, this.#concurrency - this.#active.size, { worker: this.worker, maxAttempts: this.#maxAttempts, step: START_STEP })
       } catch (err) {
         this.#logger.error({ err }, 'could not take a job from the queue')
         return
@@ -239,7 +240,7 @@ export class ResearchRunner {
     const budgetS = holder.job.options.max_duration_s ?? null
     const timeoutMs = budgetS === null ? this.#jobTimeoutMs : Math.min(this.#jobTimeoutMs, budgetS * 1000)
     const deadline = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs, budgetS !== null)), timeoutMs)
-    let lastStep = 'Starting research'
+    let lastStep = START_STEP
     const progress = new ProgressCoalescer<{ percent: number, step: string }>(this.#progressMinIntervalMs, async ({ percent, step }) => {
       if (controller.signal.aborted) return
       guard(await holder.update((job) => ({
@@ -299,9 +300,7 @@ export class ResearchRunner {
     }
     if (reason instanceof ShutdownError) {
       // A shutdown is not the job's fault: the attempt does not count against JOB_MAX_ATTEMPTS.
-      const result = await holder.end('handed_back', null, (job) => ({
-        ...job, status: 'pending', attempts: job.attempts - 1, current_step: 'Queued again: the process running it shut down'
-      }), 'head')
+      const result = await holder.handBack()
       this.#onAttemptEnd?.('handed_back', base.duration_ms)
       this.#logger.info({ ...base, status: 'pending', handed_back: result === 'written' }, 'job handed back at shutdown')
       return

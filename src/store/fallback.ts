@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { dropOldest } from './bounded.js'
 import {
-  type Claim, type JobStore, type LeaseRenewal, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  type Claim, type ClaimStart, type JobStore, type LeaseRenewal, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
   StoreUnavailableError, compareNewestFirst, isFinal, matchesQuery
 } from './job-store.js'
 import { type JobEvent, type JobEventLog, LocalEventLog } from './job-events.js'
@@ -381,10 +381,10 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   }
 
   /** Jobs created here during an outage first, then Redis's queue. */
-  async claim (leaseMs: number, limit: number): Promise<Claim[]> {
+  async claim (leaseMs: number, limit: number, start?: ClaimStart): Promise<Claim[]> {
     const local = await this.#memory.claim(leaseMs, limit)
     if (local.length === limit) return local
-    const remote = await this.#call((redis) => redis.claim(leaseMs, limit - local.length), 'write')
+    const remote = await this.#call((redis) => redis.claim(leaseMs, limit - local.length, start), 'write')
     return remote.ok ? [...local, ...remote.value] : local
   }
 

@@ -42,10 +42,26 @@ export type PutResult =
    */
   | { ok: false, reason: 'unavailable', applied: 'no' | 'unknown', cause: string }
 
-/** A claimed job: its record as stored when claimed (pending), and the claim's fencing token. */
+/**
+ * A claimed job and the claim's fencing token. `job` is the record as stored when claimed:
+ * pending, or (`started`) already processing, its attempt begun by the claim itself.
+ */
 export interface Claim {
   job: StoredJob
   fence: string
+  started?: boolean
+}
+
+/**
+ * Asks a claim to also begin each job's attempt in the same step, as the runner would: a store
+ * may do it (Redis does, saving a round trip per job) or leave the job pending for the runner.
+ */
+export interface ClaimStart {
+  worker: string
+  /** A job past its last attempt is left pending: the runner fails it. */
+  maxAttempts: number
+  /** The attempt's first step (`current_step`). */
+  step: string
 }
 
 export type LeaseRenewal = 'renewed' | 'lost' | 'unavailable'
@@ -111,7 +127,7 @@ export interface JobStore {
    * oldest first, each leased for `leaseMs` under a new fencing token. Ids popped whose record
    * is no longer pending (cancelled, deleted) are dropped: there is nothing to run.
    */
-  claim (leaseMs: number, limit: number): Promise<Claim[]>
+  claim (leaseMs: number, limit: number, start?: ClaimStart): Promise<Claim[]>
   /** Extends the lease of the claim `fence` by `leaseMs` from the store's now. */
   renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal>
   /** Ids whose lease ran out by the store's clock (their worker died or lost the store). */
@@ -167,11 +183,30 @@ export function stampWrite (job: StoredJob, expectedVersion: number, ttlSeconds:
 
 /**
  * JSON with `version`, `status` and `attempts` first, so the Redis scripts read them with one
- * anchored pattern instead of decoding the whole record (reports can be large).
+ * anchored pattern instead of decoding the whole record (reports can be large); then the fields
+ * a start changes, and `attempt_history` last, so the claim script begins an attempt by
+ * rewriting the head and appending to the tail (see `start_record` in lua/lib/job.lua).
  */
 export function serializeJob (job: StoredJob): string {
-  const { version, status, attempts, ...rest } = job
-  return JSON.stringify({ version, status, attempts, ...rest })
+  const {
+    version, status, attempts, updated_at: updatedAt, expires_at: expiresAt, worker, started_at: startedAt,
+    next_attempt_at: nextAttemptAt, progress, error, current_step: currentStep, attempt_history: history, ...rest
+  } = job
+  return JSON.stringify({
+    version,
+    status,
+    attempts,
+    updated_at: updatedAt,
+    expires_at: expiresAt,
+    worker,
+    started_at: startedAt,
+    next_attempt_at: nextAttemptAt,
+    progress,
+    error,
+    current_step: currentStep,
+    ...rest,
+    attempt_history: history
+  })
 }
 
 export function emptyCounts (): Record<JobStatusName, number> {

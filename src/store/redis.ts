@@ -4,7 +4,7 @@ import { ErrorReply } from 'redis'
 import type { RedisClient } from './redis-client.js'
 import { JOB_STATUSES } from '../schemas/job.js'
 import {
-  type Claim, type JobStore, type LeaseRenewal, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  type Claim, type ClaimStart, type JobStore, type LeaseRenewal, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
   createdMs, emptyCounts, isAfterCursor, matchesQuery, serializeJob, stampWrite, webhookDue
 } from './job-store.js'
 import { dropOldest } from './bounded.js'
@@ -110,7 +110,7 @@ export interface RedisStore {
   sync (job: StoredJob, options: SyncOptions): Promise<boolean>
   delete (id: string): Promise<boolean>
   events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]>
-  claim (leaseMs: number, limit: number): Promise<Claim[]>
+  claim (leaseMs: number, limit: number, start?: ClaimStart): Promise<Claim[]>
   renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal>
   expiredLeases (limit: number): Promise<string[]>
   dropLease (id: string): Promise<void>
@@ -236,9 +236,25 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     }), serializeJob(job), job.job_id], { id: job.job_id, owner: job.owner }) === 1
   }
 
-  async claim (leaseMs: number, limit: number): Promise<Claim[]> {
-    const rows = await this.#script<Array<[string, string, string]>>(this.#scripts.claim, [JSON.stringify({ lease_ms: leaseMs, limit, promote: PROMOTE_PER_CLAIM })])
-    return rows.map(([, fence, json]) => ({ job: JSON.parse(json) as StoredJob, fence }))
+  async claim (leaseMs: number, limit: number, start?: ClaimStart): Promise<Claim[]> {
+    const now = Date.now()
+    const rows = await this.#script<Array<[string, string, string, number?]>>(this.#scripts.claim, [JSON.stringify({
+      lease_ms: leaseMs,
+      limit,
+      promote: PROMOTE_PER_CLAIM,
+      start: start === undefined
+        ? undefined
+        : {
+            worker: JSON.stringify(start.worker),
+            step: JSON.stringify(start.step),
+            now: JSON.stringify(new Date(now).toISOString()),
+            expires: JSON.stringify(new Date(now + this.#ttlSeconds * 1000).toISOString()),
+            max_attempts: start.maxAttempts,
+            ttl: this.#ttlSeconds,
+            max_events: this.#maxEvents
+          }
+    })])
+    return rows.map(([, fence, json, started]) => started === 1 ? { job: JSON.parse(json) as StoredJob, fence, started: true } : { job: JSON.parse(json) as StoredJob, fence })
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {

@@ -1,4 +1,4 @@
-import type { Claim, LeaseRenewal, ListPage, ListQuery, PutOptions, PutResult, QueueStats, StoredJob } from './job-store.js'
+import type { Claim, ClaimStart, LeaseRenewal, ListPage, ListQuery, PutOptions, PutResult, QueueStats, StoredJob } from './job-store.js'
 import { compareNewestFirst, emptyCounts } from './job-store.js'
 import type { JobEvent } from './job-events.js'
 import { RedisKeys } from './keys.js'
@@ -103,10 +103,10 @@ export class ShardedRedisJobStore implements RedisStore {
   }
 
   /** Round the shards from one further than last time, until `limit` claims are made. */
-  async claim (leaseMs: number, limit: number): Promise<Claim[]> {
+  async claim (leaseMs: number, limit: number, begin?: ClaimStart): Promise<Claim[]> {
     const start = this.#nextClaim
     this.#nextClaim = (start + 1) % this.shards.length
-    return await this.#roundRobin(start, limit, async (shard, left) => await shard.claim(leaseMs, left))
+    return await this.#roundRobin(start, limit, async (shard, left) => await shard.claim(leaseMs, left, begin))
   }
 
   async claimWebhooks (leaseMs: number, limit: number): Promise<string[]> {

@@ -4,7 +4,7 @@
 import t from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import type { StoredJob } from '../../src/schemas/job.js'
-import { compareEventIds } from '../../src/store/job-events.js'
+import { compareEventIds, eventData } from '../../src/store/job-events.js'
 import type { PutOptions } from '../../src/store/job-store.js'
 import { RedisKeys } from '../../src/store/keys.js'
 import { RedisJobStore } from '../../src/store/redis.js'
@@ -114,6 +114,64 @@ t.test('a write does only the index upkeep its transition needs: a create ends n
   const queued = await create(newJob({ query: 'cancelled while queued', depth: 'quick' }))
   await write({ ...queued, status: 'cancelled' }, queued.version)
   t.same(await admin.zRange(KEYS.queue, 0, -1), [], 'a queued job written without a claim (cancelled) leaves the queue')
+})
+
+t.test('a claim asked to start begins each attempt in the same step: the record a start write would store, its status event, one script', async (t) => {
+  const begin = { worker: 'host-1-abc', maxAttempts: 3, step: 'Starting research' }
+  // A retried job: a history to append to, a step and an error with quotes and backslashes to skip.
+  const retried = await create({
+    ...newJob({ query: 'q', depth: 'quick' }),
+    attempts: 1,
+    progress: 30,
+    error: 'engine said "no" \\ twice',
+    current_step: 'Attempt 1 of 3 failed during: "reading" \\ sources; retrying',
+    started_at: '2026-01-01T00:00:00.000Z',
+    next_attempt_at: '2026-01-01T00:01:00.000Z',
+    attempt_history: [{ attempt: 1, worker: 'old', started_at: '2026-01-01T00:00:00.000Z', ended_at: '2026-01-01T00:00:30.000Z', outcome: 'retrying', error: 'engine said "no" \\ twice' }]
+  })
+  const fresh = await create()
+  await admin.configResetStat()
+  const before = Date.now()
+  const claims = await store.claim(60_000, 2, begin)
+  const stats = await admin.info('commandstats')
+  t.match(stats, /cmdstat_evalsha:calls=1,/, 'one script for the claim and both starts')
+  t.same(claims.map((c) => [c.job.job_id, c.started]), [[retried.job_id, true], [fresh.job_id, true]])
+  const [again, first] = claims.map((c) => c.job) as [StoredJob, StoredJob]
+  const { version, updated_at: updatedAt, expires_at: expiresAt, ...begun } = again
+  const { version: _v, updated_at: _u, expires_at: _e, ...queued } = retried
+  t.same(begun, {
+    ...queued,
+    status: 'processing',
+    attempts: 2,
+    worker: begin.worker,
+    next_attempt_at: null,
+    current_step: begin.step,
+    attempt_history: [...retried.attempt_history, { attempt: 2, worker: begin.worker, started_at: updatedAt, ended_at: null, outcome: 'running', error: null }]
+  }, 'what the runner\'s start write stores: the first started_at, progress and error kept')
+  t.equal(version, retried.version + 1)
+  t.ok(Date.parse(updatedAt) >= before && Date.parse(updatedAt) <= Date.now(), 'stamped now')
+  t.ok(Math.abs(Date.parse(expiresAt) - Date.parse(updatedAt) - 86_400_000) < 1000, 'expires a TTL later')
+  t.same(await stored(again.job_id), again, 'as stored')
+  t.equal(first.started_at, first.updated_at, 'a first attempt sets started_at')
+  t.same(first.attempt_history.map((a) => a.outcome), ['running'], 'an empty history gets its first entry')
+  t.ok(await admin.ttl(KEYS.job(first.job_id)) > 86390, 'the record\'s TTL renewed')
+  t.same(await admin.zRange(KEYS.status('processing'), 0, -1), [retried.job_id, first.job_id].sort(), 'in the processing set')
+  t.equal(await admin.zCard(KEYS.status('pending')), 0)
+  const events = await store.events(again.job_id, null, 10)
+  t.same(events.map((e) => [e.type, e.data]).at(-1), ['status', eventData(again)], 'its status event, as a start write would add it')
+  const claim = claims[0]
+  t.ok((await store.put({ ...again, status: 'completed', progress: 100 }, again.version, { fence: claim?.fence })).ok, 'the attempt then ends under its claim')
+})
+
+t.test('a claim asked to start leaves a job pending for the runner past its last attempt, or when its record has another layout', async (t) => {
+  const begin = { worker: 'w', maxAttempts: 2, step: 'Starting research' }
+  const spent = await create({ ...newJob({ query: 'spent', depth: 'quick' }), attempts: 2 })
+  const other = await create()
+  const { version, status, attempts, ...rest } = other
+  await admin.set(KEYS.job(other.job_id), JSON.stringify({ version, status, attempts, ...rest, worker: null }))
+  const claims = await store.claim(60_000, 2, begin)
+  t.same(claims.map((c) => [c.job.job_id, c.job.status, c.started]), [[spent.job_id, 'pending', undefined], [other.job_id, 'pending', undefined]])
+  t.equal(await admin.zCard(KEYS.status('processing')), 0)
 })
 
 t.test('the scripts also read records whose JSON does not lead with the header', async (t) => {

@@ -58,33 +58,17 @@ if unclaimed_pending and o.status ~= 'pending' then
   redis.call('ZREM', K.queue, id)
 end
 -- The job's event log (for SSE) gets an entry in the same step, unless nothing a client sees
--- changed: one event per visible change, on every replica alike. A list of "id type data"
--- strings, not a stream: a stream preallocates a 4 KB node for its first entry.
--- The log's TTL is set when it starts and renewed when the job is queued or ends, not on every
--- write of a running job: a run is bounded (JOB_TIMEOUT_MS), and a log that expired under a
--- run longer than the TTL starts again, with the TTL, at its next entry.
-local renew_log = o.status == 'pending' or is_final(o.status)
-local last = redis.call('LINDEX', K.events, -1)
-local last_id, last_kind, last_data
-if last then
-  last_id, last_kind, last_data = parse_event(last)
+-- changed, on every replica alike. Its TTL is set when it starts and renewed when the job is
+-- queued or ends, not on every write of a running job: a run is bounded (JOB_TIMEOUT_MS), and a
+-- log that expired under a run longer than the TTL starts again, with the TTL, at its next entry.
+local kind = 'progress'
+if is_final(o.status) then
+  kind = o.status
+elseif previous ~= o.status then
+  kind = 'status'
 end
-if last_data ~= o.event then
-  local kind = 'progress'
-  if is_final(o.status) then
-    kind = o.status
-  elseif previous ~= o.status then
-    kind = 'status'
-  end
-  local length = redis.call('RPUSH', K.events, event_entry(next_event_id(now, last_id), kind, o.event))
-  if length > o.max_events then
-    redis.call('LTRIM', K.events, -o.max_events, -1)
-  end
-  if length == 1 then
-    renew_log = true
-  end
-end
-if renew_log then
+local length = append_event(K.events, now, kind, o.event, o.max_events)
+if length == 1 or o.status == 'pending' or is_final(o.status) then
   redis.call('EXPIRE', K.events, o.ttl)
 end
 if o.enqueue == 'tail' or o.enqueue == 'head' then

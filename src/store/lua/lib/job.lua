@@ -99,3 +99,91 @@ local function next_event_id(now, last_id)
   return string.format('%.0f-0', now)
 end
 
+-- Appends an event to the job's log `key` unless its data is the last event's (nothing a client
+-- sees changed): one event per visible change. Returns the log's length, or 0 when nothing was
+-- appended. A list of "id type data" strings, not a stream: a stream preallocates a 4 KB node
+-- for its first entry.
+local function append_event(key, now, kind, data, max_events)
+  local last = redis.call('LINDEX', key, -1)
+  local last_id, last_data
+  if last then
+    local _
+    last_id, _, last_data = parse_event(last)
+  end
+  if last_data == data then
+    return 0
+  end
+  local length = redis.call('RPUSH', key, event_entry(next_event_id(now, last_id), kind, data))
+  if length > max_events then
+    redis.call('LTRIM', key, -max_events, -1)
+  end
+  return length
+end
+
+
+-- The position just after the JSON value (a string, number, null or boolean) starting at `pos`.
+local function value_end(json, pos)
+  if string.sub(json, pos, pos) ~= '"' then
+    return string.find(json, '[,}]', pos)
+  end
+  local i = pos + 1
+  while true do
+    local at = string.find(json, '["\\]', i)
+    if not at then
+      return nil
+    end
+    if string.sub(json, at, at) == '"' then
+      return at + 1
+    end
+    i = at + 2
+  end
+end
+
+-- The fields of a record's head, in serializeJob's order, after version, status and attempts.
+local HEAD_FIELDS = {'updated_at', 'expires_at', 'worker', 'started_at', 'next_attempt_at', 'progress', 'error', 'current_step'}
+
+-- A pending record as it is once attempt `attempts + 1` begins: what the runner's start write
+-- would store, built from the record's JSON without decoding it (cjson would reorder it and
+-- turn [] into {}). `s`: the JSON texts of worker, step, now and expiry time. Returns the new
+-- record and its event data, or nil for a record not laid out by serializeJob (the runner then
+-- starts the job itself).
+local function start_record(id, json, s)
+  local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
+  if status ~= 'pending' or string.sub(json, -2) ~= ']}' then
+    return nil
+  end
+  local head = {}
+  for _, name in ipairs(HEAD_FIELDS) do
+    local label = '"' .. name .. '":'
+    if string.sub(json, pos, pos + #label - 1) ~= label then
+      return nil
+    end
+    local stop = value_end(json, pos + #label)
+    if not stop or string.sub(json, stop, stop) ~= ',' then
+      return nil
+    end
+    head[name] = string.sub(json, pos + #label, stop - 1)
+    pos = stop + 1
+  end
+  local body = string.sub(json, pos, -3)
+  if not string.find(body, '"attempt_history":%[') then
+    return nil
+  end
+  local attempt = tonumber(attempts) + 1
+  local started_at = head.started_at
+  if started_at == 'null' then
+    started_at = s.now
+  end
+  local separator = ','
+  if string.sub(body, -1) == '[' then
+    separator = ''
+  end
+  local record = '{"version":' .. (tonumber(version) + 1) .. ',"status":"processing","attempts":' .. attempt ..
+    ',"updated_at":' .. s.now .. ',"expires_at":' .. s.expires .. ',"worker":' .. s.worker .. ',"started_at":' .. started_at ..
+    ',"next_attempt_at":null,"progress":' .. head.progress .. ',"error":' .. head.error .. ',"current_step":' .. s.step .. ',' ..
+    body .. separator .. '{"attempt":' .. attempt .. ',"worker":' .. s.worker .. ',"started_at":' .. s.now ..
+    ',"ended_at":null,"outcome":"running","error":null}]}'
+  local event = '{"job_id":"' .. id .. '","status":"processing","progress":' .. head.progress .. ',"current_step":' .. s.step ..
+    ',"attempts":' .. attempt .. ',"error":' .. head.error .. '}'
+  return record, event, tonumber(version) + 1, attempt
+end
