@@ -148,20 +148,11 @@ export class Reconciler {
     if (!read.ok) return
     const known = this.#epoch
     this.#epoch = read.value.epoch
-    if (known === read.value.epoch) return
-    // No epoch read before this one: Redis lost its data only if this read founded the epoch
-    // and this process holds copies of what it wrote or read there (Redis emptied moments after
-    // this process connected). A process holding nothing has nothing to put back.
-    if (known === null && !(read.value.founded && this.#holdsCopies())) return
+    if (known === null || known === read.value.epoch) return
     if (!this.recovering) this.#lostAt = Date.now()
     this.#recoveringUntil = Date.now() + this.#recoveryMs
     this.#logger?.error({ previous_epoch: known, epoch: read.value.epoch }, 'Redis lost its data (its epoch changed): putting back every job this process holds a copy of')
     await this.reseed()
-  }
-
-  #holdsCopies (): boolean {
-    for (const copy of this.#memory.records()) if (!this.ledger.has(copy.job_id)) return true
-    return false
   }
 
   /** Puts every copy held here back into Redis (see sync.lua, mode 'reseed'). */

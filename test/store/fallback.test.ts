@@ -8,7 +8,6 @@ import type { PutOptions } from '../../src/store/job-store.js'
 import { RedisKeys } from '../../src/store/keys.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
 import { RedisGate } from '../../src/store/redis-gate.js'
-import { Reconciler } from '../../src/store/reconciler.js'
 import { RedisJobStore } from '../../src/store/redis.js'
 import { type RedisClient, connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
 import type { StoredJob } from '../../src/schemas/job.js'
@@ -287,39 +286,15 @@ t.test('after Redis lost its data, a replica whose copy of a job is behind does 
   t.match((await poller.store.lookup(later.job_id)).job, { status: 'pending' }, 'a job created after the loss has no older copy anywhere: answered while others recover')
 })
 
-t.test('copies held before this process first read the epoch go back when that read finds Redis emptied (the read founded the epoch)', async (t) => {
-  // The window: Redis restarts empty moments after this process connected, before its first
-  // epoch check came back (the list test below failed 3 runs in 8 on it).
-  const server = await RedisServer.start()
-  t.teardown(() => server.stop())
-  const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
-  connectInBackground(client)
-  t.teardown(() => client.destroy())
-  await waitFor('Redis ready', () => client.isReady)
-  const redis = new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs: 500 })
-  const memory = new MemoryJobStore({ ttlSeconds: 3600, maxJobs: 100 })
-  const reconciler = new Reconciler({ gate: new RedisGate(redis, { breakerMs: 100, onRecovered: () => {} }), memory, holdMs: 0 })
-  const written = await redis.put(newJob({ query: 'written, then Redis emptied', depth: 'quick' }), 0, { enqueue: 'tail' })
-  if (!written.ok) throw new Error('write refused')
-  memory.adopt(written.job)
-  const admin = await server.client()
-  t.teardown(() => admin.close())
-  await admin.flushAll()
-  await reconciler.checkEpoch()
-  t.ok(reconciler.epoch, 'the epoch is known now')
-  t.match(JSON.parse(await admin.get(KEYS.job(written.job.job_id)) ?? 'null'), { job_id: written.job.job_id, status: 'pending' }, 'the copy is back in Redis')
-  const fresh = new Reconciler({ gate: new RedisGate(redis, { breakerMs: 100, onRecovered: () => {} }), memory: new MemoryJobStore({ ttlSeconds: 3600, maxJobs: 100 }) })
-  await admin.flushAll()
-  await fresh.checkEpoch()
-  t.equal(fresh.recovering, false, 'a process holding no copies that founds the epoch (a new Redis) is not recovering from anything')
-})
-
 t.test('list merges what only this process holds, newest version first', async (t) => {
   const server = await RedisServer.start()
   t.teardown(() => server.stop())
   const { store, client } = rig(t, server.url)
   await waitFor('Redis ready', () => client.isReady)
   const inRedis = await create(store, 'in redis')
+  // The process has read Redis's epoch (its first check, on connect, may still be on its way):
+  // a Redis emptied before that is repaired per read instead (see docs/guarantees.md).
+  await store.reconcile()
   await server.kill()
   const onlyLocal = await create(store, 'only here')
   t.same((await store.list({ limit: 10 })).jobs.map((j) => j.job_id).sort(), [inRedis.job_id, onlyLocal.job_id].sort(), 'during the outage, copies and local jobs are listed')
