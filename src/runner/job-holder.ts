@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AttemptData, StoredJob } from '../schemas/job.js'
-import { type Claim, type Enqueue, type JobStore, isFinal } from '../store/job-store.js'
+import { type Claim, type Enqueue, type JobStore, type PutOptions, isFinal } from '../store/job-store.js'
 
 /**
  * How a write by the holder ended: written; refused because the job is final; the claim is
@@ -37,6 +37,8 @@ export class JobHolder {
   confirmedUntil: number
   /** The claim began the attempt already (the store did the start write's work). */
   readonly #startedByClaim: boolean
+  /** The worker's next jobs, claimed by the write that ended this attempt, and when that write was sent. */
+  handedOn: { claims: Claim[], claimedAt: number } = { claims: [], claimedAt: 0 }
   #chain: Promise<unknown> = Promise.resolve()
 
   /** `claimedAt`: performance.now() when the claim was sent. */
@@ -124,7 +126,7 @@ export class JobHolder {
    * the store cannot be reached it keeps trying until the lease may have run out; after that the
    * job is another worker's to run again, and nothing is written.
    */
-  async end (outcome: AttemptData['outcome'], error: string | null, next: (job: StoredJob) => StoredJob, enqueue?: Enqueue): Promise<WriteOutcome> {
+  async end (outcome: AttemptData['outcome'], error: string | null, next: (job: StoredJob) => StoredJob, enqueue?: Enqueue, claimNext?: PutOptions['claimNext']): Promise<WriteOutcome> {
     const ended = new Date().toISOString()
     for (;;) {
       const written = await this.#write((job) => !this.#running(job)
@@ -133,7 +135,7 @@ export class JobHolder {
           ...job,
           worker: null,
           attempt_history: job.attempt_history.map((entry) => this.#isMine(entry) && entry.outcome === 'running' ? { ...entry, ended_at: ended, outcome, error } : entry)
-        }), enqueue, outcome)
+        }), enqueue, outcome, claimNext)
       if (written !== 'unconfirmed') return written
       const left = this.confirmedUntil - performance.now()
       if (left <= 0) return 'lost'
@@ -157,16 +159,17 @@ export class JobHolder {
   }
 
   /** `ending`: the outcome an end write records, to recognise it when an unanswered try had landed. */
-  async #write (change: (job: StoredJob) => StoredJob | null, enqueue?: Enqueue, ending?: AttemptData['outcome']): Promise<WriteOutcome> {
+  async #write (change: (job: StoredJob) => StoredJob | null, enqueue?: Enqueue, ending?: AttemptData['outcome'], claimNext?: PutOptions['claimNext']): Promise<WriteOutcome> {
     return await this.#serialized(async () => {
       for (let tries = 0; tries < 5; tries++) {
         const changed = change(this.job)
         if (changed === null) return 'lost'
         const processing = changed.status === 'processing'
         const sentAt = performance.now()
-        const result = await this.#store.put(changed, this.job.version, { fence: this.fence, leaseMs: processing ? this.#leaseMs : undefined, enqueue })
+        const result = await this.#store.put(changed, this.job.version, { fence: this.fence, leaseMs: processing ? this.#leaseMs : undefined, enqueue, claimNext })
         if (result.ok) {
           this.job = result.job
+          if (result.claimed !== undefined) this.handedOn = { claims: result.claimed, claimedAt: sentAt }
           if (processing) this.confirmedUntil = sentAt + this.#leaseMs
           return 'written'
         }

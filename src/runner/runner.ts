@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { PermanentError, type ResearchEngine } from '../research/engine.js'
-import type { Claim, JobStore } from '../store/job-store.js'
+import type { Claim, ClaimStart, JobStore, PutOptions } from '../store/job-store.js'
 import { retryDelayMs } from '../backoff.js'
 import { ProgressCoalescer } from './progress-coalescer.js'
 import { JobCancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './errors.js'
@@ -77,6 +77,7 @@ export class ResearchRunner {
   readonly #onAttemptEnd: ResearchRunnerOptions['onAttemptEnd']
   readonly #reaper: LeaseReaper
   readonly worker: string
+  readonly #claimStart: ClaimStart
   readonly #active = new Map<string, ActiveJob>()
   #pollTimer: NodeJS.Timeout | null = null
   #reapTimer: NodeJS.Timeout | null = null
@@ -99,6 +100,7 @@ export class ResearchRunner {
     this.#random = options.random ?? Math.random
     this.#onAttemptEnd = options.onAttemptEnd
     this.worker = options.workerId ?? defaultWorkerId()
+    this.#claimStart = { worker: this.worker, maxAttempts: this.#maxAttempts, step: START_STEP }
     this.#reaper = new LeaseReaper({ store: this.#store, maxAttempts: this.#maxAttempts, logger: this.#logger })
   }
 
@@ -179,13 +181,33 @@ export class ResearchRunner {
       try {
         // Every free slot in one claim: a busy runner pays one round trip per batch, not per job.
         // The claim also begins each attempt where the store can (Redis): one step per job, not two.
-        claims = await this.#store.claim(this.#leaseMs, this.#concurrency - this.#active.size, { worker: this.worker, maxAttempts: this.#maxAttempts, step: START_STEP })
+        claims = await this.#store.claim(this.#leaseMs, this.#concurrency - this.#active.size, this.#claimStart)
       } catch (err) {
         this.#logger.error({ err }, 'could not take a job from the queue')
         return
       }
       if (claims.length === 0) return
       for (const claim of claims) this.#begin(new JobHolder(this.#store, claim, this.worker, this.#leaseMs, claimedAt))
+    }
+  }
+
+  /**
+   * What the write ending an attempt asks for: the worker's next job, claimed (and begun) in the
+   * same step, so a busy runner pays one round trip per job.
+   */
+  #claimNext (): PutOptions['claimNext'] {
+    return this.#accepting ? { leaseMs: this.#leaseMs, limit: 1, start: this.#claimStart } : undefined
+  }
+
+  /**
+   * Runs the jobs the write that ended `holder`'s attempt claimed; claimed while stopping, they
+   * are handed straight back, within this run, so `stop` waits for it.
+   */
+  async #handOn (holder: JobHolder): Promise<void> {
+    for (const claim of holder.handedOn.claims) {
+      const next = new JobHolder(this.#store, claim, this.worker, this.#leaseMs, holder.handedOn.claimedAt)
+      if (this.#accepting) this.#begin(next)
+      else await next.release()
     }
   }
 
@@ -272,7 +294,8 @@ export class ResearchRunner {
       clearInterval(heartbeat)
       const result = await holder.end('completed', null, (job) => ({
         ...job, status: 'completed', progress: 100, current_step: 'Completed', result: report, error: null, completed_at: new Date().toISOString()
-      }))
+      }), undefined, this.#claimNext())
+      await this.#handOn(holder)
       const outcome = result === 'written' ? 'completed' : result === 'lost' ? 'lease_lost' : 'cancelled'
       this.#onAttemptEnd?.(outcome, Date.now() - started)
       this.#logger.info({ ...base, status: result === 'written' ? 'completed' : holder.job.status, duration_ms: Date.now() - started, written: result === 'written' }, 'job finished')
@@ -316,14 +339,16 @@ export class ResearchRunner {
         error: message,
         next_attempt_at: new Date(Date.now() + delay).toISOString(),
         current_step: `Attempt ${holder.attempt} of ${this.#maxAttempts} failed during: ${lastStep}; retrying in ${Math.ceil(delay / 1000)} s`
-      }), { retryInMs: delay })
+      }), { retryInMs: delay }, this.#claimNext())
+      await this.#handOn(holder)
       this.#onAttemptEnd?.('retrying', base.duration_ms)
       this.#logger.warn({ ...base, status: 'pending', error: message, retry_in_ms: delay }, 'job attempt failed; retrying')
       return
     }
     await holder.end('failed', message, (job) => ({
       ...job, status: 'failed', error: message, current_step: `Failed during: ${lastStep}`, completed_at: new Date().toISOString()
-    }))
+    }), undefined, this.#claimNext())
+    await this.#handOn(holder)
     this.#onAttemptEnd?.('failed', base.duration_ms)
     this.#logger.warn({ ...base, status: 'failed', error: message, permanent }, 'job failed')
   }

@@ -315,6 +315,9 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
       if (localOnly.kind === 'unseen') return await this.#putHere(job, expectedVersion, options)
       return unavailable('no', 'the job was created while Redis was out of reach and is not in Redis yet')
     }
+    // Jobs created here during an outage are claimed first (see claim): a write claims no next
+    // jobs from Redis while any wait here.
+    if (options.claimNext !== undefined && await this.#memory.queueDepth() > 0) options = { ...options, claimNext: undefined }
     const remote = await gate.call((redis) => redis.put(job, expectedVersion, options), 'record')
     if (remote.ok) {
       const result = remote.value

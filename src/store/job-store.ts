@@ -27,11 +27,20 @@ export interface PutOptions {
   leaseMs?: number
   /** A reaper's takeover: refused while the job's lease is alive by the store's clock; ends the claim. */
   takeover?: boolean
+  /**
+   * A write that ends a processing attempt may also claim the worker's next jobs in the same
+   * step (`claimed` in the result), as `claim` would. A store may claim none (the runner then
+   * claims as usual).
+   */
+  claimNext?: { leaseMs: number, limit: number, start?: ClaimStart }
 }
 
 export type PutResult =
-  /** `authoritative`: the write reached the store other processes read (false: only this process's fallback). */
-  | { ok: true, job: StoredJob, authoritative: boolean }
+  /**
+   * `authoritative`: the write reached the store other processes read (false: only this
+   * process's fallback). `claimed`: the next jobs claimed with it (`claimNext`).
+   */
+  | { ok: true, job: StoredJob, authoritative: boolean, claimed?: Claim[] }
   /** The stored version moved on, the record is final, or it is gone (`current` null). */
   | { ok: false, reason: 'conflict', current: StoredJob | null }
   /** The claim named by `fence` is not the job's any more, or a takeover found the lease alive. */

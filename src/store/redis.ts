@@ -14,6 +14,14 @@ import { SilenceDeadline } from './silence-deadline.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
+/** A claimed job as claim_jobs returns it: id, fence, record JSON, 1 when its attempt began. */
+type ClaimRow = [string, string, string, number?]
+
+function claimOf ([, fence, json, started]: ClaimRow): Claim {
+  const job = JSON.parse(json) as StoredJob
+  return started === 1 ? { job, fence, started: true } : { job, fence }
+}
+
 /** Retries moved from the delayed set into the queue by one claim, at most. */
 const PROMOTE_PER_CLAIM = 100
 
@@ -195,7 +203,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   async put (job: StoredJob, expectedVersion: number, options: PutOptions = {}): Promise<PutResult> {
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds)
     const { enqueue } = options
-    const reply = await this.#script<[number, (string | null)?, string?]>(this.#scripts.put, [JSON.stringify({
+    const { claimNext } = options
+    const reply = await this.#script<[number, (string | null | ClaimRow[])?, string?]>(this.#scripts.put, [JSON.stringify({
       expected: expectedVersion,
       ttl: this.#ttlSeconds,
       created_ms: createdMs(written),
@@ -209,10 +218,11 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       fence: options.fence,
       lease_ms: options.leaseMs,
       takeover: options.takeover === true,
-      owned: written.owner != null
+      owned: written.owner != null,
+      claim_next: claimNext === undefined ? undefined : this.#claimOptions(claimNext.leaseMs, claimNext.limit, claimNext.start)
     }), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner })
-    if (reply[0] === 1) return { ok: true, job: written, authoritative: true }
-    const current = reply[1] == null ? null : parseLive(reply[1])
+    if (reply[0] === 1) return Array.isArray(reply[1]) ? { ok: true, job: written, authoritative: true, claimed: reply[1].map(claimOf) } : { ok: true, job: written, authoritative: true }
+    const current = typeof reply[1] === 'string' ? parseLive(reply[1]) : null
     return { ok: false, reason: reply[2] === 'fenced' ? 'fenced' : 'conflict', current }
   }
 
@@ -237,8 +247,14 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   }
 
   async claim (leaseMs: number, limit: number, start?: ClaimStart): Promise<Claim[]> {
+    const rows = await this.#script<ClaimRow[]>(this.#scripts.claim, [JSON.stringify(this.#claimOptions(leaseMs, limit, start))])
+    return rows.map(claimOf)
+  }
+
+  /** claim_jobs's options (lib/job.lua); the start's texts are JSON, spliced into the record as they are. */
+  #claimOptions (leaseMs: number, limit: number, start: ClaimStart | undefined): object {
     const now = Date.now()
-    const rows = await this.#script<Array<[string, string, string, number?]>>(this.#scripts.claim, [JSON.stringify({
+    return {
       lease_ms: leaseMs,
       limit,
       promote: PROMOTE_PER_CLAIM,
@@ -253,8 +269,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
             ttl: this.#ttlSeconds,
             max_events: this.#maxEvents
           }
-    })])
-    return rows.map(([, fence, json, started]) => started === 1 ? { job: JSON.parse(json) as StoredJob, fence, started: true } : { job: JSON.parse(json) as StoredJob, fence })
+    }
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {

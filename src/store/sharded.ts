@@ -74,8 +74,9 @@ export class ShardedRedisJobStore implements RedisStore {
     return { ...read, epoch: this.#epochs.map((known, i) => i === shard ? read.epoch : known ?? '?').join(',') }
   }
 
+  /** A write claims no next jobs here (`claimNext`): they would all come from its own shard, and the round-robin claim keeps the shards fair. */
   async put (job: StoredJob, expectedVersion: number, options?: PutOptions): Promise<PutResult> {
-    return await this.#of(job.job_id).put(job, expectedVersion, options)
+    return await this.#of(job.job_id).put(job, expectedVersion, options?.claimNext === undefined ? options : { ...options, claimNext: undefined })
   }
 
   async sync (job: StoredJob, options: SyncOptions): Promise<boolean> {

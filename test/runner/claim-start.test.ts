@@ -3,11 +3,15 @@
 import t from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import { JobHolder, START_STEP } from '../../src/runner/job-holder.js'
+import { ResearchRunner } from '../../src/runner/runner.js'
+import { NoopEngine } from '../../src/research/noop.js'
+import type { JobStore, PutOptions, PutResult, StoredJob } from '../../src/store/job-store.js'
 import { RedisKeys } from '../../src/store/keys.js'
 import { RedisJobStore } from '../../src/store/redis.js'
 import { connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { waitFor } from '../helpers/app.js'
+import { recordingLogger } from '../helpers/logger.js'
 
 const KEYS = new RedisKeys()
 const server = await RedisServer.start()
@@ -52,4 +56,67 @@ t.test('a begun claim released at shutdown goes back to the head of the queue, p
   t.equal(await admin.zCard(KEYS.leases), 0, 'its lease released')
   const [again] = await store.claim(60_000, 1, begin)
   t.equal(again?.job.attempts, 1, 'claimed again as attempt 1')
+})
+
+t.test('the write that ends an attempt claims and begins the worker\'s next job; one that ends nothing, or is refused, claims none', async (t) => {
+  const holder = await claimedAndBegun()
+  const queued = await store.put(newJob({ query: 'next', depth: 'quick' }), 0, { enqueue: 'tail' })
+  if (!queued.ok) throw new Error('create refused')
+  const claimNext = { leaseMs: 60_000, limit: 1, start: begin }
+  const created = await store.put(newJob({ query: 'a create asks for nothing', depth: 'quick' }), 0, { claimNext })
+  t.match(created, { ok: true, claimed: undefined }, 'a write that ends no attempt claims nothing')
+  const refused = await store.put({ ...holder.job, status: 'completed' }, holder.job.version, { fence: 'r999', claimNext })
+  t.match(refused, { ok: false, reason: 'fenced' })
+  t.same(await admin.zRange(KEYS.queue, 0, -1), [queued.job.job_id], 'a refused end claims nothing')
+  await admin.configResetStat()
+  t.equal(await holder.end('completed', null, (job) => ({ ...job, status: 'completed', progress: 100 }), undefined, claimNext), 'written')
+  t.match(await admin.info('commandstats'), /cmdstat_evalsha:calls=1,/, 'one script')
+  t.same(holder.handedOn.claims.map((c) => [c.job.job_id, c.job.status, c.job.attempts, c.started]), [[queued.job.job_id, 'processing', 1, true]])
+  t.equal(await admin.zCard(KEYS.queue), 0)
+  t.ok(await admin.zScore(KEYS.leases, queued.job.job_id), 'leased')
+})
+
+async function queue (count: number): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < count; i++) {
+    const created = await store.put(newJob({ query: `job ${i}`, depth: 'quick' }), 0, { enqueue: 'tail' })
+    if (!created.ok) throw new Error('create refused')
+    ids.push(created.job.job_id)
+  }
+  return ids
+}
+
+const completed = async (ids: string[]): Promise<number> => (await admin.mGet(ids.map((id) => KEYS.job(id)))).filter((json) => json !== null && JSON.parse(json).status === 'completed').length
+
+t.test('a busy runner pays one script per job: each job\'s final write claims and begins the next', async (t) => {
+  const ids = await queue(40)
+  await admin.configResetStat()
+  const runner = new ResearchRunner({ store, engine: new NoopEngine(0), logger: recordingLogger(), concurrency: 1, workerId: 'w-1', pollIntervalMs: 10_000 })
+  runner.start()
+  t.teardown(() => runner.stop(1000))
+  await waitFor('every job completed', async () => await completed(ids) === ids.length)
+  const scripts = Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1])
+  t.ok(scripts <= ids.length + 3, `${scripts} scripts for ${ids.length} jobs (with a claim, a start write and a final write each: ${ids.length * 3})`)
+  const first = JSON.parse(await admin.get(KEYS.job(ids[1] as string)) as string)
+  t.match(first.attempt_history, [{ attempt: 1, worker: 'w-1', outcome: 'completed' }], 'each run as one attempt')
+})
+
+t.test('a job claimed by a final write while the runner stops is handed straight back, its attempt not counted', async (t) => {
+  const [first, second] = await queue(2) as [string, string]
+  // The runner stops while the final write of the first job (which claims the second) is on its way.
+  const put = async (job: StoredJob, expected: number, options?: PutOptions): Promise<PutResult> => {
+    if (options?.claimNext !== undefined) void runner.stop(2000)
+    return await store.put(job, expected, options)
+  }
+  const stopping = new Proxy(store, {
+    get: (target, name) => name === 'put' ? put : (Reflect.get(target, name) as (...args: unknown[]) => unknown).bind(target)
+  }) as JobStore
+  const runner = new ResearchRunner({ store: stopping, engine: new NoopEngine(0), logger: recordingLogger(), concurrency: 1, workerId: 'w-1', pollIntervalMs: 10_000 })
+  runner.start()
+  t.teardown(() => runner.stop(1000))
+  await waitFor('the first job completed', async () => await completed([first]) === 1)
+  await waitFor('the second handed back', async () => JSON.parse(await admin.get(KEYS.job(second)) as string).status === 'pending')
+  t.match(JSON.parse(await admin.get(KEYS.job(second)) as string), { status: 'pending', attempts: 0, attempt_history: [{ attempt: 1, outcome: 'handed_back' }] })
+  t.same(await admin.zRange(KEYS.queue, 0, -1), [second], 'first in line again')
+  t.equal(await admin.zCard(KEYS.leases), 0)
 })

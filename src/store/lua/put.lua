@@ -3,9 +3,10 @@
 --   enqueue ('' | 'tail' | 'head' | 'delayed'), retry_in_ms, event (event data JSON),
 --   max_events, webhook (true: final with a webhook to deliver), amend_final, fence (the
 --   writer's claim), lease_ms (extend the lease of a processing write), takeover (reaper),
---   owned (the record has a tenant: a new one joins its tenant's index)
+--   owned (the record has a tenant: a new one joins its tenant's index), claim_next (or
+--   absent: claim.lua's options, for the worker's next jobs once this one's attempt ended)
 -- ARGV[2] record JSON   ARGV[3] job id
--- Returns {1} when written; {0, current} on a version or final-state conflict ({0} when the
+-- Returns {1, claims} when written (claims: as claim.lua's, when claim_next); {0, current} on a version or final-state conflict ({0} when the
 -- record is gone); {0, current, 'fenced'} when the claim moved on or a taken-over lease is alive.
 local o = cjson.decode(ARGV[1])
 local id = ARGV[3]
@@ -75,4 +76,8 @@ if o.enqueue == 'tail' or o.enqueue == 'head' then
   enqueue(id, o.enqueue)
 end
 notify(id, o.expected + 1, o.status)
+-- The worker's slot is free once its attempt ended: its next jobs are claimed in the same step.
+if o.claim_next and previous == 'processing' and o.status ~= 'processing' then
+  return {1, claim_jobs(string.sub(K.job, 1, #K.job - #id), now, o.claim_next)}
+end
 return {1}

@@ -187,3 +187,65 @@ local function start_record(id, json, s)
     ',"attempts":' .. attempt .. ',"error":' .. head.error .. '}'
   return record, event, tonumber(version) + 1, attempt
 end
+
+-- Begins the attempt of a claimed job (see start_record), or returns nil: past its last
+-- attempt, or a record not laid out by serializeJob (the runner then decides). `prefix`: the
+-- job-key prefix; `s`: the claim's start options.
+local function start_claimed(prefix, id, json, attempts, now, s)
+  if attempts >= s.max_attempts then
+    return nil
+  end
+  local record, event, version = start_record(id, json, s)
+  if not record then
+    return nil
+  end
+  redis.call('SETEX', prefix .. id, s.ttl, record)
+  redis.call('ZREM', K.status_pending, id)
+  redis.call('ZADD', K.status_processing, now + s.ttl * 1000, id)
+  local log = prefix .. id .. ':log'
+  if append_event(log, now, 'status', event, s.max_events) == 1 then
+    redis.call('EXPIRE', log, s.ttl)
+  end
+  notify(id, version, 'processing')
+  return record
+end
+
+-- Claims up to `c.limit` jobs: retries that are due join the queue (at most `c.promote`), jobs
+-- are taken from the head of the queue, and each pending one gets a lease (Redis's clock) and a
+-- new fencing token, all at once; with `c.start`, each one's attempt also begins here. Ids whose
+-- record is gone or no longer pending leave the queue: there is nothing to run.
+-- Returns {{id, fence, record JSON, started (1, or absent)}, ...}, oldest first.
+local function claim_jobs(prefix, now, c)
+  local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, c.promote)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', K.delayed, id)
+    enqueue(id, 'tail')
+  end
+  local taken = {}
+  for _ = 1, c.limit * 10 do
+    if #taken >= c.limit then
+      break
+    end
+    local head = redis.call('ZPOPMIN', K.queue)
+    if #head == 0 then
+      break
+    end
+    local id = head[1]
+    local json = redis.call('GET', prefix .. id)
+    if json then
+      local _, status, attempts = header(json)
+      if status == 'pending' then
+        local fence = 'r' .. redis.call('INCR', K.seq)
+        redis.call('HSET', K.fences, id, fence)
+        redis.call('ZADD', K.leases, now + c.lease_ms, id)
+        local started = c.start and start_claimed(prefix, id, json, attempts, now, c.start)
+        if started then
+          taken[#taken + 1] = {id, fence, started, 1}
+        else
+          taken[#taken + 1] = {id, fence, json}
+        end
+      end
+    end
+  end
+  return taken
+end
