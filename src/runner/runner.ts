@@ -107,11 +107,20 @@ export class ResearchRunner {
   start (): void {
     if (this.#accepting) return
     this.#accepting = true
-    this.#pollTimer = setInterval(() => this.notify(), this.#pollIntervalMs)
+    this.#pollTimer = setInterval(() => this.#poll(), this.#pollIntervalMs)
     this.#pollTimer.unref()
     this.#reapTimer = setInterval(() => { void this.reapNow() }, Math.min(5000, Math.max(50, this.#leaseMs / 2)))
     this.#reapTimer.unref()
     this.notify()
+  }
+
+  /**
+   * A runner with room looks for work; a busy one, whose next jobs come with its final writes,
+   * moves retries that are due into the queue (a claim of none), so they never wait for a lull.
+   */
+  #poll (): void {
+    if (this.#active.size < this.#concurrency) this.notify()
+    else void this.#store.claim(this.#leaseMs, 0).catch((err: unknown) => this.#logger.warn({ err }, 'could not move due retries into the queue'))
   }
 
   /** New work may be queued: take as much as there is room for. */

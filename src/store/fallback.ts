@@ -386,7 +386,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   /** Jobs created here during an outage first, then Redis's queue. */
   async claim (leaseMs: number, limit: number, start?: ClaimStart): Promise<Claim[]> {
     const local = await this.#memory.claim(leaseMs, limit)
-    if (local.length === limit) return local
+    if (local.length === limit && limit > 0) return local
     const remote = await this.#call((redis) => redis.claim(leaseMs, limit - local.length, start), 'write')
     return remote.ok ? [...local, ...remote.value] : local
   }

@@ -29,8 +29,8 @@ export interface PutOptions {
   takeover?: boolean
   /**
    * A write that ends a processing attempt may also claim the worker's next jobs in the same
-   * step (`claimed` in the result), as `claim` would. A store may claim none (the runner then
-   * claims as usual).
+   * step (`claimed` in the result), as `claim` would, except that due retries are left to
+   * `claim`. A store may claim none (the runner then claims as usual).
    */
   claimNext?: { leaseMs: number, limit: number, start?: ClaimStart }
 }
@@ -132,7 +132,8 @@ export interface JobStore {
   /** Newest first (created_at, then id, descending). */
   list (query: ListQuery): Promise<ListPage>
   /**
-   * Takes up to `limit` jobs to run in one step (retries that are due join the queue first),
+   * Takes up to `limit` jobs to run in one step (retries that are due join the queue first; with
+   * `limit` 0 that is all it does),
    * oldest first, each leased for `leaseMs` under a new fencing token. Ids popped whose record
    * is no longer pending (cancelled, deleted) are dropped: there is nothing to run.
    */

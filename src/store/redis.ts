@@ -219,7 +219,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       lease_ms: options.leaseMs,
       takeover: options.takeover === true,
       owned: written.owner != null,
-      claim_next: claimNext === undefined ? undefined : this.#claimOptions(claimNext.leaseMs, claimNext.limit, claimNext.start)
+      // A final write's claim leaves due retries to the claims a runner makes itself (see claim).
+      claim_next: claimNext === undefined ? undefined : this.#claimOptions(claimNext.leaseMs, claimNext.limit, claimNext.start, 0)
     }), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner })
     if (reply[0] === 1) return Array.isArray(reply[1]) ? { ok: true, job: written, authoritative: true, claimed: reply[1].map(claimOf) } : { ok: true, job: written, authoritative: true }
     const current = typeof reply[1] === 'string' ? parseLive(reply[1]) : null
@@ -251,13 +252,16 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     return rows.map(claimOf)
   }
 
-  /** claim_jobs's options (lib/job.lua); the start's texts are JSON, spliced into the record as they are. */
-  #claimOptions (leaseMs: number, limit: number, start: ClaimStart | undefined): object {
+  /**
+   * claim_jobs's options (lib/job.lua); the start's texts are JSON, spliced into the record as
+   * they are. `promote`: due retries moved into the queue first, at most.
+   */
+  #claimOptions (leaseMs: number, limit: number, start: ClaimStart | undefined, promote = PROMOTE_PER_CLAIM): object {
     const now = Date.now()
     return {
       lease_ms: leaseMs,
       limit,
-      promote: PROMOTE_PER_CLAIM,
+      promote,
       start: start === undefined
         ? undefined
         : {

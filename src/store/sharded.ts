@@ -105,6 +105,11 @@ export class ShardedRedisJobStore implements RedisStore {
 
   /** Round the shards from one further than last time, until `limit` claims are made. */
   async claim (leaseMs: number, limit: number, begin?: ClaimStart): Promise<Claim[]> {
+    if (limit === 0) {
+      // Only moves due retries into each shard's queue.
+      await Promise.all(this.shards.map(async (shard) => await shard.claim(leaseMs, 0)))
+      return []
+    }
     const start = this.#nextClaim
     this.#nextClaim = (start + 1) % this.shards.length
     return await this.#roundRobin(start, limit, async (shard, left) => await shard.claim(leaseMs, left, begin))

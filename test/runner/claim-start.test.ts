@@ -12,6 +12,7 @@ import { connectInBackground, createRedisClient } from '../../src/store/redis-cl
 import { RedisServer } from '../helpers/redis-server.js'
 import { waitFor } from '../helpers/app.js'
 import { recordingLogger } from '../helpers/logger.js'
+import { PacedEngine } from '../helpers/engines.js'
 
 const KEYS = new RedisKeys()
 const server = await RedisServer.start()
@@ -119,4 +120,30 @@ t.test('a job claimed by a final write while the runner stops is handed straight
   t.match(JSON.parse(await admin.get(KEYS.job(second)) as string), { status: 'pending', attempts: 0, attempt_history: [{ attempt: 1, outcome: 'handed_back' }] })
   t.same(await admin.zRange(KEYS.queue, 0, -1), [second], 'first in line again')
   t.equal(await admin.zCard(KEYS.leases), 0)
+})
+
+t.test('due retries: a claim of none only moves them into the queue; a final write\'s claim leaves them alone', async (t) => {
+  const holder = await claimedAndBegun()
+  const retry = await store.put(newJob({ query: 'retry', depth: 'quick' }), 0, { enqueue: { retryInMs: 0 } })
+  if (!retry.ok) throw new Error('create refused')
+  await admin.configResetStat()
+  await holder.end('completed', null, (job) => ({ ...job, status: 'completed', progress: 100 }), undefined, { leaseMs: 60_000, limit: 1, start: begin })
+  t.same(holder.handedOn.claims, [], 'nothing queued to hand on')
+  t.notMatch(await admin.info('commandstats'), /cmdstat_zrangebyscore/, 'the delayed set is not read')
+  t.same(await admin.zRange(KEYS.delayed, 0, -1), [retry.job.job_id])
+  t.same(await store.claim(60_000, 0), [], 'a claim of none claims none')
+  t.same(await admin.zRange(KEYS.queue, 0, -1), [retry.job.job_id], 'and moves the due retry into the queue')
+  t.equal(await admin.zCard(KEYS.delayed), 0)
+})
+
+t.test('a busy runner moves retries that fall due into the queue while its slots stay full', async (t) => {
+  const [slow] = await queue(1) as [string]
+  const runner = new ResearchRunner({ store, engine: new PacedEngine(150), logger: recordingLogger(), concurrency: 1, workerId: 'w-1', pollIntervalMs: 20 })
+  runner.start()
+  t.teardown(() => runner.stop(1000))
+  await waitFor('the slow job running', async () => JSON.parse(await admin.get(KEYS.job(slow)) as string).status === 'processing')
+  const retry = await store.put(newJob({ query: 'falls due while the runner is busy', depth: 'quick' }), 0, { enqueue: { retryInMs: 50 } })
+  if (!retry.ok) throw new Error('create refused')
+  await waitFor('the due retry queued', async () => (await admin.zRange(KEYS.queue, 0, -1)).includes(retry.job.job_id), 2000)
+  t.equal(JSON.parse(await admin.get(KEYS.job(slow)) as string).status, 'processing', 'while the only slot is still taken')
 })

@@ -105,8 +105,11 @@ t.test('a write does only the index upkeep its transition needs: a create ends n
   const created = await calls(async () => { job = await create(job) })
   t.notOk(created.zrem ?? created.hdel, `no lease or fence to drop for a new record: ${JSON.stringify(created)}`)
   t.equal(created.zadd, 3, `creation order, status set (scored by expiry: the expiry index too) and queue: ${JSON.stringify(created)}`)
+  t.notOk(created.lindex, `a new record has no last event to read: ${JSON.stringify(created)}`)
   let fence = ''
-  await calls(async () => { fence = (await store.claim(60_000, 1))[0]?.fence ?? '' })
+  const claimed = await calls(async () => { fence = (await store.claim(60_000, 1))[0]?.fence ?? '' })
+  t.notOk(claimed.incr, `the fencing token is the queue position the claim popped, no new count: ${JSON.stringify(claimed)}`)
+  t.match(fence, /^r\d+$/)
   const started = await calls(async () => { job = await write({ ...job, status: 'processing', attempts: 1 }, job.version, { fence, leaseMs: 60_000 }) })
   t.equal(started.zrem, 1, `only its pending status entry goes; the claim already took it off the queue: ${JSON.stringify(started)}`)
   t.equal(started.zadd, 2, `its new status set and its lease: ${JSON.stringify(started)}`)

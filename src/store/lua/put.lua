@@ -68,7 +68,13 @@ if is_final(o.status) then
 elseif previous ~= o.status then
   kind = 'status'
 end
-local length = append_event(K.events, now, kind, o.event, o.max_events)
+local length
+if previous then
+  length = append_event(K.events, now, kind, o.event, o.max_events)
+else
+  -- A new record starts its log: there is no last event to compare with or to follow.
+  length = redis.call('RPUSH', K.events, event_entry(next_event_id(now, nil), kind, o.event))
+end
 if length == 1 or o.status == 'pending' or is_final(o.status) then
   redis.call('EXPIRE', K.events, o.ttl)
 end

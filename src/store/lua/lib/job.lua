@@ -210,16 +210,18 @@ local function start_claimed(prefix, id, json, attempts, now, s)
   return record
 end
 
--- Claims up to `c.limit` jobs: retries that are due join the queue (at most `c.promote`), jobs
+-- Claims up to `c.limit` jobs: retries that are due join the queue (at most `c.promote`; 0: none), jobs
 -- are taken from the head of the queue, and each pending one gets a lease (Redis's clock) and a
 -- new fencing token, all at once; with `c.start`, each one's attempt also begins here. Ids whose
 -- record is gone or no longer pending leave the queue: there is nothing to run.
 -- Returns {{id, fence, record JSON, started (1, or absent)}, ...}, oldest first.
 local function claim_jobs(prefix, now, c)
-  local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, c.promote)
-  for _, id in ipairs(due) do
-    redis.call('ZREM', K.delayed, id)
-    enqueue(id, 'tail')
+  if c.promote > 0 then
+    local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, c.promote)
+    for _, id in ipairs(due) do
+      redis.call('ZREM', K.delayed, id)
+      enqueue(id, 'tail')
+    end
   end
   local taken = {}
   for _ = 1, c.limit * 10 do
@@ -235,7 +237,9 @@ local function claim_jobs(prefix, now, c)
     if json then
       local _, status, attempts = header(json)
       if status == 'pending' then
-        local fence = 'r' .. redis.call('INCR', K.seq)
+        -- Its queue position is the fencing token: every enqueue takes a new one from K.seq,
+        -- and a claim pops it, so no two claims ever share one.
+        local fence = 'r' .. head[2]
         redis.call('HSET', K.fences, id, fence)
         redis.call('ZADD', K.leases, now + c.lease_ms, id)
         local started = c.start and start_claimed(prefix, id, json, attempts, now, c.start)
