@@ -42,6 +42,9 @@ export interface ResearchRunnerOptions {
   onAttemptEnd?: (outcome: AttemptEnd, durationMs: number) => void
 }
 
+/** How often a busy runner moves due retries into the queue. */
+const PROMOTE_EVERY_MS = 1000
+
 export type AttemptEnd = 'completed' | 'failed' | 'retrying' | 'handed_back' | 'cancelled' | 'lease_lost'
 
 interface ActiveJob {
@@ -81,6 +84,7 @@ export class ResearchRunner {
   readonly #active = new Map<string, ActiveJob>()
   #pollTimer: NodeJS.Timeout | null = null
   #reapTimer: NodeJS.Timeout | null = null
+  #promotedAt = -Infinity
   #filling = false
   #refill = false
   #accepting = false
@@ -116,11 +120,18 @@ export class ResearchRunner {
 
   /**
    * A runner with room looks for work; a busy one, whose next jobs come with its final writes,
-   * moves retries that are due into the queue (a claim of none), so they never wait for a lull.
+   * moves retries that are due into the queue (a claim of none) about once a second, so they
+   * never wait for a lull (and join the queue's tail at most a second late).
    */
   #poll (): void {
-    if (this.#active.size < this.#concurrency) this.notify()
-    else void this.#store.claim(this.#leaseMs, 0).catch((err: unknown) => this.#logger.warn({ err }, 'could not move due retries into the queue'))
+    if (this.#active.size < this.#concurrency) {
+      this.notify()
+      return
+    }
+    const now = performance.now()
+    if (now - this.#promotedAt < PROMOTE_EVERY_MS) return
+    this.#promotedAt = now
+    void this.#store.claim(this.#leaseMs, 0).catch((err: unknown) => this.#logger.warn({ err }, 'could not move due retries into the queue'))
   }
 
   /** New work may be queued: take as much as there is room for. */

@@ -3,23 +3,13 @@
 import type { FastifyInstance } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import type { Report, ResearchEngine, ResearchRequest, RunContext } from '../../src/research/engine.js'
 import { createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
-import { PacedEngine } from '../helpers/engines.js'
+import { PacedEngine, StuckEngine } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { readEvents } from '../helpers/sse.js'
 
 async function listen (app: FastifyInstance): Promise<string> {
   return await app.listen({ port: 0, host: '127.0.0.1' })
-}
-
-/** Runs never end on their own: jobs stay processing until the test is over. */
-class StuckEngine implements ResearchEngine {
-  readonly name = 'stuck'
-  async run (_request: ResearchRequest, context: RunContext): Promise<Report> {
-    await context.progress(10, 'Working')
-    return await new Promise((_resolve, reject) => context.signal.addEventListener('abort', () => reject(context.signal.reason), { once: true }))
-  }
 }
 
 t.test('a stream resumed at or after the final event answers 204 at once (an EventSource stops reconnecting)', async (t) => {

@@ -89,3 +89,12 @@ export function overlappingRuns (spans: RunSpan[]): string[] {
   }
   return found
 }
+
+/** Runs never end on their own: jobs stay processing until aborted (cancel, shutdown). */
+export class StuckEngine implements ResearchEngine {
+  readonly name = 'stuck'
+  async run (_request: ResearchRequest, context: RunContext): Promise<Report> {
+    await context.progress(10, 'Working')
+    return await new Promise((_resolve, reject) => context.signal.addEventListener('abort', () => reject(context.signal.reason), { once: true }))
+  }
+}

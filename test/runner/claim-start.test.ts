@@ -12,7 +12,7 @@ import { connectInBackground, createRedisClient } from '../../src/store/redis-cl
 import { RedisServer } from '../helpers/redis-server.js'
 import { waitFor } from '../helpers/app.js'
 import { recordingLogger } from '../helpers/logger.js'
-import { PacedEngine } from '../helpers/engines.js'
+import { StuckEngine } from '../helpers/engines.js'
 
 const KEYS = new RedisKeys()
 const server = await RedisServer.start()
@@ -138,12 +138,12 @@ t.test('due retries: a claim of none only moves them into the queue; a final wri
 
 t.test('a busy runner moves retries that fall due into the queue while its slots stay full', async (t) => {
   const [slow] = await queue(1) as [string]
-  const runner = new ResearchRunner({ store, engine: new PacedEngine(150), logger: recordingLogger(), concurrency: 1, workerId: 'w-1', pollIntervalMs: 20 })
+  const runner = new ResearchRunner({ store, engine: new StuckEngine(), logger: recordingLogger(), concurrency: 1, workerId: 'w-1', pollIntervalMs: 20 })
   runner.start()
   t.teardown(() => runner.stop(1000))
   await waitFor('the slow job running', async () => JSON.parse(await admin.get(KEYS.job(slow)) as string).status === 'processing')
   const retry = await store.put(newJob({ query: 'falls due while the runner is busy', depth: 'quick' }), 0, { enqueue: { retryInMs: 50 } })
   if (!retry.ok) throw new Error('create refused')
-  await waitFor('the due retry queued', async () => (await admin.zRange(KEYS.queue, 0, -1)).includes(retry.job.job_id), 2000)
+  await waitFor('the due retry queued', async () => (await admin.zRange(KEYS.queue, 0, -1)).includes(retry.job.job_id), 3000)
   t.equal(JSON.parse(await admin.get(KEYS.job(slow)) as string).status, 'processing', 'while the only slot is still taken')
 })
