@@ -19,7 +19,7 @@ const processes = new Processes(root)
 const cleanup = async () => { await processes.killAll(); rmSync(work, { recursive: true, force: true }) }
 cleanUpOnSignals(cleanup)
 
-const redisCli = (port, ...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim()
+const redisCli = (port, ...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).trim()
 const cpuSeconds = (pid) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
   return (Number(fields[11]) + Number(fields[12])) / 100
@@ -35,11 +35,11 @@ function selfTimeByPackage (profile) {
     const frame = byNode.get(profile.samples[i])?.callFrame
     const url = frame?.url ?? ''
     const name = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
-      (url.includes('/dist/') || url.includes('/bench/') ? (system === 'service' ? 'this service (dist/)' : 'the peer (bench/)') : url.startsWith('node:') ? 'node: internals' : `(${frame?.functionName || 'native'})`)
+      (url.includes('/dist/') || url.includes('/bench/') ? (system === 'service' ? 'this service (dist/)' : 'the peer (bench/)') : url.startsWith('node:') ? 'node: internals' : frame?.functionName || '(native)')
     totals.set(name, (totals.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0))
   }
-  const busy = [...totals].filter(([name]) => name !== '(idle)' && name !== '(program)').reduce((sum, [, us]) => sum + us, 0)
-  return [...totals].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([name, us]) => `${name} ${(100 * us / busy).toFixed(1)}%`)
+  const busy = [...totals].filter(([name]) => name !== '(idle)').reduce((sum, [, us]) => sum + us, 0)
+  return [...totals].filter(([name]) => name !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 12).map(([name, us]) => `${name} ${(100 * us / busy).toFixed(1)}%`)
 }
 
 try {
@@ -70,7 +70,7 @@ try {
   const perCommand = Object.entries(callsAfter).map(([name, n]) => /** @type {[string, number]} */ ([name, (n - (callsBefore[name] ?? 0)) / jobs])).filter(([, n]) => n >= 0.01).sort((a, b) => b[1] - a[1])
   const memory = (usedMemory(redisPort) - memoryBefore) / jobs
   const keys = redisCli(redisPort, '--scan').split('\n').filter(Boolean)
-  const usage = execFileSync('redis-cli', ['-p', String(redisPort)], { input: keys.map((key) => `MEMORY USAGE "${key}"\n`).join(''), encoding: 'utf8' }).trim().split('\n').map(Number)
+  const usage = execFileSync('redis-cli', ['-p', String(redisPort)], { input: keys.map((key) => `MEMORY USAGE "${key}"\n`).join(''), encoding: 'utf8', maxBuffer: 1 << 28 }).trim().split('\n').map(Number)
   const byKind = new Map()
   keys.forEach((key, i) => {
     const kind = key.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/, '<id>')

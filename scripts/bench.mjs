@@ -354,19 +354,14 @@ Why, as measured (server CPU per request in the table; \`perf record -e cpu-cloc
 - **Polls in fallback** (Redis down) serve the same copy; they also go through the store's gate
   (is Redis reachable, the breaker) and count a fallback read in the metrics.
 - **Creates** cost ${micros(create.cpuMicros)} of server CPU each here, because the same process
-  also runs the jobs being created (the claim, the start and the final write). Creates vary the
-  most between runs on this VM. Side by side on one day (wrk, 5 s, the same settings), the code
-  before this round's fault work made 4.8-5.7k creates/s at 195-228 µs each and this code
-  3.8-4.2k at 259-275 µs: about 50 µs more per job, from the claim now returning each job's
-  record (parsed here), writes carrying fencing tokens, and a change notice per write that every
-  replica's subscriber receives back (three per job). Issue #17 is where that is won back.
-- **End to end** costs ${micros(e2e16.cpuMicros)} of server CPU per job (the create plus the run:
-  one batched claim script, which leases the job, hands out its fencing token and returns its
-  record, then a start and a final write, each a compare-and-set Lua script that also keeps the
-  indexes, the event log, the webhook outbox and the change notice in step). The same
-  measurement of the code before this round's fault work, on the same machine and day, gave
-  575-588 µs per job against 523-697 µs now: the gap to the earlier RESULTS.md is this VM's speed
-  that day, not the code. At one core that bounds the
+  also runs the jobs being created (the claim that begins each one and the final write, which
+  also claims the next). Creates vary the most between runs on this VM; the side-by-side
+  section below compares them with Fastify + BullMQ measured in the same run.
+- **End to end** costs ${micros(e2e16.cpuMicros)} of server CPU per job: the create, then one
+  script per job that both ends the job before it on the same slot and claims and begins this
+  one (lease, fencing token, processing record, history entry, status event), and the final
+  write, a compare-and-set that also keeps the indexes, the event log, the webhook outbox and
+  the change notice in step. At one core that bounds the
   service near ${fmt(1e6 / e2e16.cpuMicros)} jobs/s before Redis and the load tool take their share.
   Reaching 5,000 on one core needs at most 200 µs per job, with Redis and the load tool fed from
   the other core: fewer durable writes per job (no separate progress write for jobs that finish

@@ -133,6 +133,7 @@ export function peerSection ({ service, peer }, fmt, seconds, rounds) {
     ['Redis commands per job, 0 progress writes', service.commands, peer.commands, '<= 1.0x', service.commands <= peer.commands],
     ['Redis memory per finished job (bytes)', service.memory, peer.memory, '<= 1.0x', service.memory <= peer.memory]
   ]
+  const missed = rows.filter((row) => row[4] === false).map(([name]) => name)
   return [
     '## Side by side with Fastify + BullMQ',
     '',
@@ -140,6 +141,27 @@ export function peerSection ({ service, peer }, fmt, seconds, rounds) {
     '',
     '| measure | this service | Fastify + BullMQ | ratio | target | result |',
     '| --- | ---: | ---: | ---: | --- | --- |',
-    ...rows.map(([name, ours, theirs, target, ok]) => `| ${name} | ${fmt(ours, ours < 100 ? 1 : 0)} | ${fmt(theirs, theirs < 100 ? 1 : 0)} | ${fmt(ratio(ours, theirs), 2)}x | ${target} | ${ok === null ? '' : verdict(ok)} |`)
+    ...rows.map(([name, ours, theirs, target, ok]) => `| ${name} | ${fmt(ours, ours < 100 ? 1 : 0)} | ${fmt(theirs, theirs < 100 ? 1 : 0)} | ${fmt(ratio(ours, theirs), 2)}x | ${target} | ${ok === null ? '' : verdict(ok)} |`),
+    ...peerWhy(missed, { service, peer }, fmt)
   ].join('\n')
+}
+
+/**
+ * Why each peer target this run missed was missed, from profiles of both systems under the same
+ * load: `node bench/profile-e2e.mjs service|peer [0|3]` (node --cpu-prof, INFO commandstats,
+ * MEMORY USAGE by key). Figures quoted from those profiles are from 2026-12-01 on this machine.
+ */
+function peerWhy (missed, { service, peer }, fmt) {
+  if (missed.length === 0) return []
+  const endToEnd = `- **End to end** (${fmt(service.e2e0)} against ${fmt(peer.e2e0)} jobs/s with 0 progress writes; ${fmt(service.e2e3)} against ${fmt(peer.e2e3)} with 3). Both are bound by Node's one core: ${fmt(service.cpu0)} against ${fmt(peer.cpu0)} µs of server CPU per job. Redis work per job is now the same shape as BullMQ's (a create, then one script per job that ends an attempt and claims and begins the next, as \`moveToFinished\` does), and commands per job are level. The profiles (\`node bench/profile-e2e.mjs service\` and \`peer\`, self time of busy samples) put 23-28% of the service's time in Node's own net/stream/HTTP code and 11-14% in socket writes, 17-23% in the service's own code (routes and hooks, the fallback store's gate and copies, deadline bookkeeping, record serialization), 5% in node-redis, 6-8% in ajv and 6-8% in GC; the peer's is 18-23% Node internals, 15-18% ioredis's writeBuffer, 13-14% each in ioredis and bullmq. What is left is the per-request cost of the service's HTTP path and its fault handling (a copy kept per record for outages, every call through a breaker and a deadline), which the peer does not have.`
+  const why = {
+    'create req/s': `- **Create** (${fmt(service.createRps)} against ${fmt(peer.createRps)} req/s). A create here validates the whole request schema (options, webhook URL), runs the auth, idempotency, rate-limit and metrics hooks, sets the security headers, makes a UUIDv7 and writes the record with its creation and status indexes, its first event and a notice in one script; \`queue.add\` validates two fields and writes a hash and a list entry. Both processes also run their workers during the 3 s, so creates compete with the jobs' writes for the one core Node has; creates moved most between runs (0.78x-1.11x of the peer on this day).`,
+    'end to end jobs/s, 0 progress writes': endToEnd,
+    'end to end jobs/s, 3 progress writes': endToEnd,
+    'poll of a finished job req/s': `- **Poll of a finished job** (${fmt(service.poll)} against ${fmt(peer.poll)} req/s). The service answers it from the replica's own copy with no Redis call (the peer reads the hash with \`Job.fromId\`), but its HTTP path is longer: auth, rate-limit and metrics hooks, the security headers, ETag and Retry-After, the full record schema. Polls run once per round after the end-to-end run, on a machine whose speed moves by a fifth between rounds: 1.13x-1.75x of the peer on this day.`,
+    'Redis commands per job, 0 progress writes': `- **Redis commands per job** (${fmt(service.commands, 1)} against ${fmt(peer.commands, 1)}). Per job: the create (record, creation and status indexes, the first event and its TTL, the queue, a notice: 12), the claim that begins it (pop, record, fence, lease, status move, event, notice: about 12), the final write (record, status move, lease and fence dropped, event and TTL, notice: 13). BullMQ has no per-job event history and no status index; it keeps one queue-wide event stream.`,
+    'Redis memory per finished job (bytes)': `- **Redis memory per finished job** (${fmt(service.memory)} against ${fmt(peer.memory)} bytes). \`MEMORY USAGE\` by key after the profiled run: the record, one JSON string, 1,390 B (BullMQ's job hash 1,061-1,861 B); the job's own event log, 700 B for its 3 events (each a full progress snapshot, kept with the job so a client can resume with Last-Event-ID on any replica); the creation and status indexes, about 290 B. BullMQ keeps no per-job history: its events go to one queue-wide stream trimmed to about 10,000 entries (184-327 B per job in these runs, less as jobs outnumber it). Meeting this means giving up per-job event history or storing it far more compactly.`
+  }
+  const lines = [...new Set(missed.map((name) => why[name]).filter((text) => text !== undefined))]
+  return ['', '### Peer targets missed: why', '', ...lines]
 }
