@@ -1,7 +1,8 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { PermanentError, type ResearchEngine } from '../research/engine.js'
-import type { Claim, ClaimStart, JobStore, PutOptions } from '../store/job-store.js'
+import type { AttemptData } from '../schemas/job.js'
+import type { Claim, ClaimStart, Enqueue, JobStore, StoredJob } from '../store/job-store.js'
 import { retryDelayMs } from '../backoff.js'
 import { ProgressCoalescer } from './progress-coalescer.js'
 import { JobCancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './errors.js'
@@ -212,23 +213,19 @@ export class ResearchRunner {
   }
 
   /**
-   * What the write ending an attempt asks for: the worker's next job, claimed (and begun) in the
-   * same step, so a busy runner pays one round trip per job.
+   * Ends the attempt (see JobHolder.end) with a write that also claims and begins the worker's
+   * next job, so a busy runner pays one round trip per job, then runs that job; one claimed
+   * while stopping is handed straight back, within this run, so `stop` waits for it.
    */
-  #claimNext (): PutOptions['claimNext'] {
-    return this.#accepting ? { leaseMs: this.#leaseMs, limit: 1, start: this.#claimStart } : undefined
-  }
-
-  /**
-   * Runs the jobs the write that ended `holder`'s attempt claimed; claimed while stopping, they
-   * are handed straight back, within this run, so `stop` waits for it.
-   */
-  async #handOn (holder: JobHolder): Promise<void> {
+  async #finish (holder: JobHolder, outcome: AttemptData['outcome'], error: string | null, next: (job: StoredJob) => StoredJob, enqueue?: Enqueue): Promise<WriteOutcome> {
+    const claimNext = this.#accepting ? { leaseMs: this.#leaseMs, limit: 1, start: this.#claimStart } : undefined
+    const result = await holder.end(outcome, error, next, enqueue, claimNext)
     for (const claim of holder.handedOn.claims) {
-      const next = new JobHolder(this.#store, claim, this.worker, this.#leaseMs, holder.handedOn.claimedAt)
-      if (this.#accepting) this.#begin(next)
-      else await next.release()
+      const following = new JobHolder(this.#store, claim, this.worker, this.#leaseMs, holder.handedOn.claimedAt)
+      if (this.#accepting) this.#begin(following)
+      else await following.release()
     }
+    return result
   }
 
   #begin (holder: JobHolder): void {
@@ -312,10 +309,9 @@ export class ResearchRunner {
       }
       controller.signal.throwIfAborted()
       clearInterval(heartbeat)
-      const result = await holder.end('completed', null, (job) => ({
+      const result = await this.#finish(holder, 'completed', null, (job) => ({
         ...job, status: 'completed', progress: 100, current_step: 'Completed', result: report, error: null, completed_at: new Date().toISOString()
-      }), undefined, this.#claimNext())
-      await this.#handOn(holder)
+      }))
       const outcome = result === 'written' ? 'completed' : result === 'lost' ? 'lease_lost' : 'cancelled'
       this.#onAttemptEnd?.(outcome, Date.now() - started)
       this.#logger.info({ ...base, status: result === 'written' ? 'completed' : holder.job.status, duration_ms: Date.now() - started, written: result === 'written' }, 'job finished')
@@ -353,22 +349,20 @@ export class ResearchRunner {
     const permanent = err instanceof PermanentError || (reason instanceof JobTimeoutError && reason.clientBudget)
     if (!permanent && holder.attempt < this.#maxAttempts) {
       const delay = retryDelayMs(holder.attempt, { baseMs: this.#retryBaseMs, maxMs: this.#retryMaxMs, random: this.#random })
-      await holder.end('retrying', message, (job) => ({
+      await this.#finish(holder, 'retrying', message, (job) => ({
         ...job,
         status: 'pending',
         error: message,
         next_attempt_at: new Date(Date.now() + delay).toISOString(),
         current_step: `Attempt ${holder.attempt} of ${this.#maxAttempts} failed during: ${lastStep}; retrying in ${Math.ceil(delay / 1000)} s`
-      }), { retryInMs: delay }, this.#claimNext())
-      await this.#handOn(holder)
+      }), { retryInMs: delay })
       this.#onAttemptEnd?.('retrying', base.duration_ms)
       this.#logger.warn({ ...base, status: 'pending', error: message, retry_in_ms: delay }, 'job attempt failed; retrying')
       return
     }
-    await holder.end('failed', message, (job) => ({
+    await this.#finish(holder, 'failed', message, (job) => ({
       ...job, status: 'failed', error: message, current_step: `Failed during: ${lastStep}`, completed_at: new Date().toISOString()
-    }), undefined, this.#claimNext())
-    await this.#handOn(holder)
+    }))
     this.#onAttemptEnd?.('failed', base.duration_ms)
     this.#logger.warn({ ...base, status: 'failed', error: message, permanent }, 'job failed')
   }

@@ -14,6 +14,9 @@ import { SilenceDeadline } from './silence-deadline.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
+/** Retries moved from the delayed set into the queue by one claim, at most. */
+const PROMOTE_PER_CLAIM = 100
+
 /** A claimed job as claim_jobs returns it: id, fence, record JSON, 1 when its attempt began. */
 type ClaimRow = [string, string, string, number?]
 
@@ -21,9 +24,6 @@ function claimOf ([, fence, json, started]: ClaimRow): Claim {
   const job = JSON.parse(json) as StoredJob
   return started === 1 ? { job, fence, started: true } : { job, fence }
 }
-
-/** Retries moved from the delayed set into the queue by one claim, at most. */
-const PROMOTE_PER_CLAIM = 100
 
 const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
 
@@ -202,8 +202,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
 
   async put (job: StoredJob, expectedVersion: number, options: PutOptions = {}): Promise<PutResult> {
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds)
-    const { enqueue } = options
-    const { claimNext } = options
+    const { enqueue, claimNext } = options
     const reply = await this.#script<[number, (string | null | ClaimRow[])?, string?]>(this.#scripts.put, [JSON.stringify({
       expected: expectedVersion,
       ttl: this.#ttlSeconds,

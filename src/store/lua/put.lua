@@ -68,16 +68,9 @@ if is_final(o.status) then
 elseif previous ~= o.status then
   kind = 'status'
 end
-local length
-if previous then
-  length = append_event(K.events, now, kind, o.event, o.max_events)
-else
-  -- A new record starts its log: there is no last event to compare with or to follow.
-  length = redis.call('RPUSH', K.events, event_entry(next_event_id(now, nil), kind, o.event))
-end
-if length == 1 or o.status == 'pending' or is_final(o.status) then
-  redis.call('EXPIRE', K.events, o.ttl)
-end
+append_event(K.events, now, kind, o.event, {
+  max_events = o.max_events, ttl = o.ttl, fresh = not previous, renew = o.status == 'pending' or is_final(o.status)
+})
 if o.enqueue == 'tail' or o.enqueue == 'head' then
   enqueue(id, o.enqueue)
 end

@@ -100,26 +100,29 @@ local function next_event_id(now, last_id)
 end
 
 -- Appends an event to the job's log `key` unless its data is the last event's (nothing a client
--- sees changed): one event per visible change. Returns the log's length, or 0 when nothing was
--- appended. A list of "id type data" strings, not a stream: a stream preallocates a 4 KB node
--- for its first entry.
-local function append_event(key, now, kind, data, max_events)
-  local last = redis.call('LINDEX', key, -1)
+-- sees changed): one event per visible change. A list of "id type data" strings, not a stream: a
+-- stream preallocates a 4 KB node for its first entry. `log`: max_events; fresh (the log is new,
+-- no last event to read); ttl, set when the log starts and again when `renew`.
+local function append_event(key, now, kind, data, log)
   local last_id, last_data
-  if last then
-    local _
-    last_id, _, last_data = parse_event(last)
+  if not log.fresh then
+    local last = redis.call('LINDEX', key, -1)
+    if last then
+      local _
+      last_id, _, last_data = parse_event(last)
+    end
   end
-  if last_data == data then
-    return 0
+  local length = 0
+  if last_data ~= data then
+    length = redis.call('RPUSH', key, event_entry(next_event_id(now, last_id), kind, data))
+    if length > log.max_events then
+      redis.call('LTRIM', key, -log.max_events, -1)
+    end
   end
-  local length = redis.call('RPUSH', key, event_entry(next_event_id(now, last_id), kind, data))
-  if length > max_events then
-    redis.call('LTRIM', key, -max_events, -1)
+  if length == 1 or log.renew then
+    redis.call('EXPIRE', key, log.ttl)
   end
-  return length
 end
-
 
 -- The position just after the JSON value (a string, number, null or boolean) starting at `pos`.
 local function value_end(json, pos)
@@ -185,7 +188,7 @@ local function start_record(id, json, s)
     ',"ended_at":null,"outcome":"running","error":null}]}'
   local event = '{"job_id":"' .. id .. '","status":"processing","progress":' .. head.progress .. ',"current_step":' .. s.step ..
     ',"attempts":' .. attempt .. ',"error":' .. head.error .. '}'
-  return record, event, tonumber(version) + 1, attempt
+  return record, event, tonumber(version) + 1
 end
 
 -- Begins the attempt of a claimed job (see start_record), or returns nil: past its last
@@ -200,12 +203,8 @@ local function start_claimed(prefix, id, json, attempts, now, s)
     return nil
   end
   redis.call('SETEX', prefix .. id, s.ttl, record)
-  redis.call('ZREM', K.status_pending, id)
-  redis.call('ZADD', K.status_processing, now + s.ttl * 1000, id)
-  local log = prefix .. id .. ':log'
-  if append_event(log, now, 'status', event, s.max_events) == 1 then
-    redis.call('EXPIRE', log, s.ttl)
-  end
+  index_record(id, 'pending', 'processing', nil, now + s.ttl * 1000, nil)
+  append_event(prefix .. id .. ':log', now, 'status', event, {max_events = s.max_events, ttl = s.ttl})
   notify(id, version, 'processing')
   return record
 end
