@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ON_CLUSTER, createJob, pollJob, startApp, waitFor } from '../helpers/app.js'
+import { ON_CLUSTER, createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { FailingEngine, PacedEngine } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
@@ -44,9 +44,13 @@ t.test('failed and cancelled jobs, retries, queue depth and active jobs are coun
   t.equal(value(text, 'research_job_attempts_total{outcome="failed"}'), 1)
 
   const slow = await startApp(t, { RUNNER_CONCURRENCY: 1 }, { engine: new PacedEngine(200) })
-  const running = await createJob(slow, { query: 'a', depth: 'deep' })
-  await createJob(slow, { query: 'b', depth: 'deep' })
-  await pollJob(slow, running.job_id, (j) => j.status === 'processing')
+  const jobs = [await createJob(slow, { query: 'a', depth: 'deep' }), await createJob(slow, { query: 'b', depth: 'deep' })]
+  // Either may run first: on a sharded store (npm run test:cluster) claims go round the shards.
+  let running: any
+  await waitFor('one job running', async () => {
+    for (const { job_id: id } of jobs) if (json(await slow.inject({ url: `/v1/jobs/${id as string}` })).status === 'processing') running = { job_id: id }
+    return running !== undefined
+  })
   const busy = (await slow.inject({ url: '/metrics' })).body
   t.equal(value(busy, 'research_active_jobs'), 1)
   t.equal(value(busy, 'research_queue_depth'), 1)
