@@ -30,7 +30,7 @@ t.test('submit --wait shows progress and prints the report; exit 0', async (t) =
   t.equal(code, EXIT.ok)
   t.match(streams.stdout.text, /^# Research: How does Redis AOF everysec work\?\n[^]*## Sources\n\n1\. /)
   t.match(streams.stderr.text, /^job [0-9a-f-]{36}\n/)
-  t.match(streams.stderr.text, /\n +\d+% Pass 1\/1: searching for[^\n]*\n/, 'each step on its own line when stderr is not a terminal')
+  t.match(streams.stderr.text, /\n +\d+% Round 1\/1: searching for[^\n]*\n/, 'each step on its own line when stderr is not a terminal')
   t.match(streams.stderr.text, /100% Completed\n/)
 })
 

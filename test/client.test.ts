@@ -47,7 +47,7 @@ t.test('waitForJob follows the event stream, or polls when told to; progress onl
     t.ok(done.result !== null && done.result.sources.length > 0, 'the final record holds the report')
     t.same(seen, [...seen].sort((a, b) => a - b))
     t.equal(seen.at(-1), 100)
-    if (stream) t.ok(steps.some((s) => s.startsWith('Pass 1/1')), 'every step arrives through the stream')
+    if (stream) t.ok(steps.some((s) => s.startsWith('Round 1/1')), 'every step arrives through the stream')
   }
 })
 

@@ -27,8 +27,11 @@ export interface Corpus {
 const EXTENSIONS = new Set(['.md', '.markdown', '.txt'])
 const PASSAGE_TARGET_CHARS = 700
 
-/** Reads every .md/.txt file under `dir` and cuts it into passages under their headings. */
-export async function loadCorpus (dir: string): Promise<Corpus> {
+/** A document of the corpus: its path in the corpus folder (with `/`), its title and its text. */
+export interface CorpusDocument { path: string, title: string, text: string }
+
+/** Reads every .md/.txt file under `dir`, in path order. */
+export async function readCorpus (dir: string): Promise<CorpusDocument[]> {
   let files: string[]
   try {
     files = (await readdir(dir, { recursive: true }))
@@ -38,19 +41,33 @@ export async function loadCorpus (dir: string): Promise<Corpus> {
     throw new PermanentError(`Cannot read the research corpus at ${dir}: ${(err as Error).message}`)
   }
   if (files.length === 0) throw new PermanentError(`The research corpus at ${dir} has no .md or .txt documents`)
-  const passages: Passage[] = []
+  const documents: CorpusDocument[] = []
   for (const file of files) {
     const text = await readFile(join(dir, file), 'utf8')
     const path = relative(dir, join(dir, file)).split('\\').join('/')
+    documents.push({ path, title: titleOf(path, text), text })
+  }
+  return documents
+}
+
+/** Reads every .md/.txt file under `dir` and cuts it into passages under their headings. */
+export async function loadCorpus (dir: string): Promise<Corpus> {
+  const documents = await readCorpus(dir)
+  const passages: Passage[] = []
+  for (const { path, text } of documents) {
     for (const passage of splitDocument(path, text)) passages.push({ ...passage, id: passages.length, location: `corpus/${path}`, kind: 'corpus' })
   }
-  return { documents: files.length, passages }
+  return { documents: documents.length, passages }
+}
+
+/** A document's first `# ` heading, else its file name in words. */
+function titleOf (path: string, text: string): string {
+  return /^#\s+(.+)$/m.exec(text)?.[1]?.trim() ?? basename(path, extname(path)).replace(/[-_]+/g, ' ')
 }
 
 /** Splits a document at its headings, then packs paragraphs into passages of about 700 characters. */
 export function splitDocument (path: string, text: string): DocumentPassage[] {
-  const titleMatch = /^#\s+(.+)$/m.exec(text)
-  const title = titleMatch?.[1]?.trim() ?? basename(path, extname(path)).replace(/[-_]+/g, ' ')
+  const title = titleOf(path, text)
   const passages: DocumentPassage[] = []
   let heading = title
   let buffer: string[] = []

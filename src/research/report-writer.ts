@@ -1,99 +1,253 @@
+import type { AnswerData, DepthName, SearchedData } from '../schemas/job.js'
 import type { Passage } from './corpus.js'
 import type { Report } from './engine.js'
-import { sentences, stem, tokenize, truncate } from './text.js'
-
-export interface RankedPassage { passage: Passage, score: number }
+import { type Finding, GROUNDED, type Sentence, coverage, isGrounded, stemsOf, weighTerms, type PassageCollection } from './evidence.js'
+import type { Question, QuestionPart } from './question.js'
+import type { PartFindings } from './rounds.js'
+import { similarity, truncate } from './text.js'
 
 type Section = Report['sections'][number]
 type Source = Report['sources'][number]
 
-export interface ReportInput {
-  query: string
-  /** Best first. */
-  passages: RankedPassage[]
-  /** Stems of the question: sentences with them are preferred. */
-  questionTerms: string[]
-  /** Stems added by query expansion: preferred too, half as much. */
-  expansionTerms: string[]
+export interface ExtractiveInput {
+  question: Question
+  weighed: PartFindings[]
+  collection: PassageCollection
+  depth: DepthName
+  /** Most documents cited. */
+  maxSources: number
+  /** Where a person opens a passage's document. */
+  linkOf: (passage: Passage) => string
+  searched: SearchedData
   stats: Report['stats']
 }
 
-const SENTENCES_PER_SECTION = 3
-const SUMMARY_SENTENCES = 3
-/** Below this share of the question's key terms found in the passages, the summary says the sources had little on it. */
-const LITTLE_ON_THE_QUESTION = 0.5
+/** Sentences per part's section, and per extra section (caveats, what to do), by depth. */
+const BUDGET: Record<DepthName, { perPart: number, extras: number }> = {
+  quick: { perPart: 2, extras: 0 },
+  standard: { perPart: 3, extras: 2 },
+  deep: { perPart: 5, extras: 3 }
+}
+/** A section's sentence holds at least this share of its part's terms (the summary's: GROUNDED.sentence). */
+const SECTION_SENTENCE = 0.25
+/** Sentences this alike say the same thing: the second is left out. */
+const NEAR_DUPLICATE = 0.6
+/** Another summary sentence for a part is taken only when nearly as good as the first: of a part of many, and of a lone question. */
+const SECOND_ANSWER = 0
+const FURTHER_ANSWER = 0
+/** A document is on a part's topic when its passage holds this share of what the best document's does. */
+const TOPICAL = 0.75
+/** ...and, for a question of several parts, this share of what the best document holds of the whole question. */
+const QUESTION_TOPICAL = 0.5
+const CAVEAT = /\b(?:but|however|only|not|never|lose|loses|lost|risk|cannot|weakness|unless|except|careful|beware|wrong|fails?)\b/i
+const ADVICE = /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|honou?r|cap|limit|configure|run|check|choose|prefer|avoid|do not|don't|treat|log|alert)\b|\bshould\b/i
 
 /**
- * An extractive report: each section quotes the most relevant sentences of one retrieved
- * passage, every claim carries the [n] of the document it came from, and the sources list
- * holds exactly the documents cited.
+ * The extractive report, answer first: the summary opens with the sentence(s) that answer each
+ * part of the question, chosen for the question's type; one section per part follows with what
+ * else the sources say on it (and, deeper, the caveats and what to do); a part the sources do
+ * not answer is said to be unanswered, and a question they do not answer at all gets a short
+ * "not found" that cites nothing. No sentence appears twice; each cites the document it is from.
  */
-export function writeReport (input: ReportInput): Report {
-  const title = `Research: ${truncate(input.query, 120)}`
-  if (input.passages.length === 0) {
-    const summary = 'No passage of the sources searched matched this question, so no findings can be reported. Try other words, a deeper search, or other sources.'
-    return { title, summary, markdown: renderMarkdown(title, summary, [], []), sections: [], sources: [], stats: input.stats }
+export function writeReport (input: ExtractiveInput): Report & { answer: AnswerData } {
+  const { question, weighed, depth } = input
+  const title = `Research: ${truncate(question.text, 120)}`
+  if (!weighed.some((p) => p.grounded)) return notFound(input, title)
+
+  const sources = new SourceList(input.linkOf, input.maxSources)
+  const used: Sentence[] = []
+  const take = (finding: Finding): string => {
+    used.push(finding.sentence)
+    return `${finding.sentence.text} [${sources.cite(finding)}]`
+  }
+  const fresh = (finding: Finding): boolean => sources.accepts(finding) && !used.some((s) => s === finding.sentence || similarity(s.text, finding.sentence.text) >= NEAR_DUPLICATE)
+
+  const summary: string[] = []
+  const parts: AnswerData['parts'] = []
+  const aboutQuestion = questionTopics(question, weighed, input.collection)
+  const topical = new Map(weighed.map((p) => {
+    const findings = onTopic(p)
+    const onQuestion = findings.filter((f) => aboutQuestion.has(f.sentence.passage.path))
+    // A part whose every answer is off the question's topic keeps its own: it was asked.
+    return [p, onQuestion.some(isGrounded) ? onQuestion : findings]
+  }))
+  for (const partFindings of weighed) {
+    const { part, grounded } = partFindings
+    if (!grounded) {
+      summary.push(`The sources searched do not answer "${part.text}?".`)
+      parts.push({ question: part.text, answered: false, sources: [] })
+      continue
+    }
+    const candidates = (topical.get(partFindings) as Finding[]).filter(isGrounded)
+    const cited: number[] = []
+    for (const finding of answerTo(part, candidates, input.collection, weighed.length > 1, fresh)) {
+      if (!used.includes(finding.sentence)) summary.push(take(finding))
+      cited.push(sources.numberOf(finding))
+    }
+    parts.push({ question: part.text, answered: true, sources: [...new Set(cited)] })
   }
 
-  const focus = new Map<string, number>(input.expansionTerms.map((term) => [term, 1]))
-  for (const term of input.questionTerms) focus.set(term, 2)
-  const sources: Report['sources'] = []
-  const citationOf = new Map<string, number>()
-  for (const { passage, score } of input.passages) {
-    if (citationOf.has(passage.path)) continue
-    citationOf.set(passage.path, sources.length + 1)
-    sources.push({
-      id: sources.length + 1,
-      title: passage.title,
-      path_or_url: passage.location,
-      kind: passage.kind,
-      snippet: truncate(passage.text.replace(/\s+/g, ' '), 240),
-      score: Math.round(score * 1000) / 1000
-    })
+  const sections: Section[] = []
+  const eligible = (finding: Finding): boolean => finding.passageCoverage >= GROUNDED.passage && finding.sentenceCoverage >= SECTION_SENTENCE && fresh(finding)
+  for (const partFindings of weighed) {
+    if (!partFindings.grounded) continue
+    const body: Finding[] = []
+    for (const finding of topical.get(partFindings) as Finding[]) {
+      if (body.length === BUDGET[depth].perPart) break
+      if (!eligible(finding)) continue
+      body.push(finding)
+      used.push(finding.sentence)
+    }
+    if (body.length > 0) sections.push({ heading: weighed.length > 1 ? `${partFindings.part.text}?` : 'In more detail', body: readingOrder(body).map(take).join(' ') })
+  }
+  for (const [heading, cue] of [['Caveats', CAVEAT], ['What to do', ADVICE]] as const) {
+    if (BUDGET[depth].extras === 0 || (heading === 'What to do' && depth !== 'deep')) continue
+    const body: Finding[] = []
+    for (const finding of [...topical.values()].flat().sort((a, b) => b.score - a.score)) {
+      if (body.length === BUDGET[depth].extras) break
+      if (!cue.test(finding.sentence.text) || !eligible(finding)) continue
+      body.push(finding)
+      used.push(finding.sentence)
+    }
+    if (body.length > 0) sections.push({ heading, body: readingOrder(body).map(take).join(' ') })
   }
 
-  const sections: Report['sections'] = []
-  // The summary takes the best sentence of each of the best passages, so it is a digest across
-  // them, never one section repeated.
-  const leads: Array<{ text: string, weight: number }> = []
-  for (const { passage, score } of input.passages) {
-    const n = citationOf.get(passage.path) as number
-    const picked = bestSentences(passage.text, focus, SENTENCES_PER_SECTION)
-    const lead = [...picked].sort((a, b) => b.weight - a.weight)[0]
-    if (lead !== undefined) leads.push({ text: `${lead.text} [${n}]`, weight: lead.weight * score })
-    const existing = sections.find((section) => section.heading === passage.heading)
-    const body = picked.map((s) => `${s.text} [${n}]`).join(' ')
-    if (existing === undefined) sections.push({ heading: passage.heading, body })
-    else existing.body += ` ${body}`
-  }
-
-  const digest = leads
-    .sort((a, b) => b.weight - a.weight)
-    .slice(0, SUMMARY_SENTENCES)
-    .map((c) => c.text)
-  const coverage = termCoverage(input.questionTerms, input.passages)
-  const caveat = coverage < LITTLE_ON_THE_QUESTION
-    ? [`The sources searched had little on this question: ${Math.round(coverage * 100)}% of its key terms appear in the passages found.`]
-    : []
-  const summary = [...caveat, ...digest].join(' ')
-
-  const used = new Map<number, string[]>()
-  for (const { passage } of input.passages) {
-    const n = citationOf.get(passage.path) as number
-    const headings = used.get(n) ?? []
-    if (!headings.includes(passage.heading)) used.set(n, [...headings, passage.heading])
-  }
-  return { title, summary, markdown: renderMarkdown(title, summary, sections, sources, used), sections, sources, stats: input.stats }
+  const answered = parts.filter((p) => p.answered).length
+  const answer: AnswerData = { status: answered === parts.length ? 'answered' : 'partial', parts }
+  const text = summary.join(' ')
+  const list = sources.list()
+  return { title, summary: text, markdown: renderMarkdown(title, text, sections, list), sections, sources: list, stats: input.stats, answer, searched: input.searched }
 }
 
 /**
- * The report as one Markdown document: title, summary, sections, then the numbered sources, each
- * once, with the passages of it the report used (`used`: headings by source number) when known.
+ * The findings of a part that come from documents on its topic: documents with a passage that
+ * speaks to the part (onPoint) and holds nearly as much of it as the best one does. A document
+ * that shares a word or two with the question is left out, whatever it says.
  */
-export function renderMarkdown (title: string, summary: string, sections: Section[], sources: Source[], used?: Map<number, string[]>): string {
+function onTopic ({ findings }: PartFindings): Finding[] {
+  const best = new Map<string, number>()
+  for (const f of findings) if (f.onPoint) best.set(f.sentence.passage.path, Math.max(best.get(f.sentence.passage.path) ?? 0, f.passageCoverage))
+  const top = Math.max(0, ...best.values())
+  return findings.filter((f) => f.onPoint && (best.get(f.sentence.passage.path) as number) >= Math.max(GROUNDED.passage, TOPICAL * top))
+}
+
+/**
+ * The documents on the question's topic as a whole: a part that leans on the rest of the question
+ * ("how can I put a cap on it") must not bring in a document about something else that shares its
+ * one word. A document is on topic when its best passage holds at least half of what the best
+ * document's does of every word of the question.
+ */
+function questionTopics (question: Question, weighed: PartFindings[], collection: PassageCollection): Set<string> {
+  if (weighed.length < 2) return new Set(weighed.flatMap((p) => p.findings.map((f) => f.sentence.passage.path)))
+  const whole = weighTerms({ text: question.text, type: 'what', terms: question.terms, context: [], compared: [], refersBack: false, words: question.terms, names: [] }, collection)
+  const best = new Map<string, number>()
+  for (const { findings } of weighed) {
+    for (const { sentence: { passage } } of findings) best.set(passage.path, Math.max(best.get(passage.path) ?? 0, coverage(whole, collection.stemsOf(passage))))
+  }
+  const top = Math.max(0, ...best.values())
+  return new Set([...best.entries()].filter(([, c]) => c >= QUESTION_TOPICAL * top).map(([path]) => path))
+}
+
+/**
+ * The sentence(s) that answer one part, best first: for a difference or a choice, the best on
+ * each thing compared; otherwise the best and, when nearly as good, one more (two more for a
+ * question of one part), so the answer reads as a short paragraph. A best sentence already in
+ * the summary (it answered an earlier part) is cited again, not repeated.
+ */
+function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageCollection, oneOfMany: boolean, fresh: (f: Finding) => boolean): Finding[] {
+  const first = grounded[0] as Finding
+  const picked = [first]
+  if (part.compared.length === 2) {
+    for (const item of part.compared) {
+      const terms = weighTerms({ ...part, terms: item, context: [] }, collection)
+      if (picked.some((f) => coverage(terms, f.sentence.stems) >= 0.5)) continue
+      // Best: a sentence about the thing itself, which names it first ("Eviction happens when...").
+      const about = grounded.filter((f) => fresh(f) && coverage(terms, f.sentence.stems) >= 0.5)
+      const best = about.find((f) => coverage(terms, stemsOf(f.sentence.text.split(/\s+/).slice(0, 4).join(' '))) > 0) ?? about[0]
+      if (best !== undefined) picked.push(best)
+    }
+    if (oneOfMany) return picked
+  }
+  // A best sentence that already answered an earlier part leaves room for the next best.
+  const bar = (oneOfMany ? (fresh(first) ? SECOND_ANSWER : FURTHER_ANSWER) : FURTHER_ANSWER) * first.score
+  const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar)
+  return [...picked, ...more.slice(0, Math.max(0, (oneOfMany ? 2 : 3) - picked.length))]
+}
+
+/** Sentences grouped by passage (in the order the passages first appear), each passage's in its own order. */
+function readingOrder (findings: Finding[]): Finding[] {
+  const rank = new Map<number, number>()
+  for (const f of findings) if (!rank.has(f.sentence.passage.id)) rank.set(f.sentence.passage.id, rank.size)
+  return [...findings].sort((a, b) => (rank.get(a.sentence.passage.id) as number) - (rank.get(b.sentence.passage.id) as number) || a.sentence.position - b.sentence.position)
+}
+
+/** The sources a report cites, numbered in order of first citation, each with the sentences quoted. */
+class SourceList {
+  readonly #linkOf: (passage: Passage) => string
+  readonly #max: number
+  readonly #byPath = new Map<string, Source & { quotes: Array<{ heading: string, text: string }> }>()
+
+  constructor (linkOf: (passage: Passage) => string, max: number) {
+    this.#linkOf = linkOf
+    this.#max = max
+  }
+
+  /** Whether a sentence of this finding's document may be cited: it already is, or there is room. */
+  accepts (finding: Finding): boolean {
+    return this.#byPath.has(finding.sentence.passage.path) || this.#byPath.size < this.#max
+  }
+
+  cite (finding: Finding): number {
+    const { passage, text } = finding.sentence
+    let source = this.#byPath.get(passage.path)
+    if (source === undefined) {
+      source = {
+        id: this.#byPath.size + 1,
+        title: passage.title,
+        path_or_url: passage.location,
+        kind: passage.kind,
+        snippet: text,
+        score: Math.round(finding.score * 1000) / 1000,
+        link: this.#linkOf(passage),
+        quotes: []
+      }
+      this.#byPath.set(passage.path, source)
+    }
+    source.quotes.push({ heading: passage.heading, text })
+    return source.id
+  }
+
+  numberOf (finding: Finding): number {
+    return (this.#byPath.get(finding.sentence.passage.path) as Source).id
+  }
+
+  list (): Source[] {
+    return [...this.#byPath.values()]
+  }
+}
+
+/** Nothing in the sources answers the question: say so, say what was searched, cite nothing. */
+function notFound (input: ExtractiveInput, title: string): Report & { answer: AnswerData } {
+  const { searched } = input
+  const where = [
+    searched.sources.includes('corpus') ? 'the corpus' : null,
+    searched.sources.includes('urls') ? 'the pages given' : null,
+    searched.sources.includes('web') ? 'a web search' : null
+  ].filter((w) => w !== null).join(', ')
+  const summary = `No answer found in the sources searched: ${where} (${searched.documents} documents, ${searched.passages} passages), ` +
+    `with ${searched.queries.length} ${searched.queries.length === 1 ? 'search' : 'searches'} in ${searched.rounds} ${searched.rounds === 1 ? 'round' : 'rounds'}. ` +
+    'No passage covers what the question asks, so nothing is cited. Try other words, other sources (`urls`, `web`), or a deeper search.'
+  const answer: AnswerData = { status: 'not_found', parts: input.weighed.map(({ part }) => ({ question: part.text, answered: false, sources: [] })) }
+  return { title, summary, markdown: renderMarkdown(title, summary, [], []), sections: [], sources: [], stats: input.stats, answer, searched }
+}
+
+/** The report as one Markdown document: title, summary, sections, then the sources with the passages each was quoted from. */
+export function renderMarkdown (title: string, summary: string, sections: Section[], sources: Source[]): string {
+  // The passages each source was quoted from, by heading: the sentences themselves are in the report above.
   const source = (s: Source): string => {
-    const passages = used?.get(s.id)
-    return `${s.id}. **${s.title}** (\`${s.path_or_url}\`)${passages === undefined ? '' : `, passages used: ${passages.join('; ')}`}: ${s.snippet}`
+    const where = s.link === undefined || s.link === s.path_or_url ? `\`${s.path_or_url}\`` : `[\`${s.path_or_url}\`](${s.link})`
+    const headings = [...new Set((s.quotes ?? []).map((q) => q.heading))]
+    return `${s.id}. **${s.title}**, ${where}${headings.length === 0 ? '' : `, passages used: ${headings.join('; ')}`}`
   }
   return [
     `# ${title}`,
@@ -102,24 +256,4 @@ export function renderMarkdown (title: string, summary: string, sections: Sectio
     ...sections.flatMap((section) => [`## ${section.heading}`, section.body]),
     ...(sources.length === 0 ? [] : ['## Sources', sources.map(source).join('\n')])
   ].join('\n\n') + '\n'
-}
-
-function bestSentences (text: string, focus: Map<string, number>, count: number): Array<{ text: string, weight: number }> {
-  const all = sentences(text.replace(/^[-*]\s+/gm, ''))
-    .filter((s) => s.length >= 25 && !s.startsWith('|') && !s.startsWith('```'))
-    .map((s, position) => {
-      const tokens = tokenize(s)
-      const hits = tokens.reduce((sum, t) => sum + (focus.get(stem(t)) ?? 0), 0)
-      return { text: s, position, weight: (hits + 0.5) / Math.sqrt(tokens.length + 1) + (position === 0 ? 0.1 : 0) }
-    })
-  // Keep the picked sentences in their original order so the section reads naturally.
-  return all.sort((a, b) => b.weight - a.weight).slice(0, count).sort((a, b) => a.position - b.position)
-}
-
-/** The share of the question's key terms (stems) that appear in any of the passages. */
-function termCoverage (terms: string[], passages: RankedPassage[]): number {
-  if (terms.length === 0) return 1
-  const found = new Set<string>()
-  for (const { passage } of passages) for (const token of tokenize(`${passage.heading} ${passage.text}`)) found.add(stem(token))
-  return terms.filter((term) => found.has(term)).length / terms.length
 }

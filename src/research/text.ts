@@ -1,3 +1,5 @@
+import { stemmer as porterStem } from 'stemmer'
+
 const STOPWORDS = new Set(`a about above after again against all am an and any are as at be because been before being
 below between both but by can could did do does doing down during each few for from further had has have having he her
 here hers him his how i if in into is it its itself just me more most my no nor not now of off on once only or other
@@ -6,38 +8,68 @@ through to too under until up very was we were what when where which while who w
 also use used using uses one two may might must shall within without via per vs etc e.g i.e way ways get gets make makes`
   .split(/\s+/))
 
-/** Lower-cased word tokens (letters, digits, inner hyphens). */
+/**
+ * Lower-cased word tokens (letters, digits, inner hyphens). A hyphenated word also gives its
+ * parts, so "at least once" finds "at-least-once".
+ */
 export function tokenize (text: string): string[] {
-  return text.toLowerCase().match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []
+  const tokens: string[] = []
+  for (const token of text.toLowerCase().match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []) {
+    tokens.push(token)
+    if (token.includes('-')) tokens.push(...token.split('-'))
+  }
+  return tokens
 }
 
 /**
- * A light English stemmer, enough to make "retries", "retrying" and "retried" one term:
- * plural and -ing/-ed endings only, never shorter than three letters.
+ * The Porter stem of a word (wooorm's `stemmer`), so that "persistence" and "persist", "evicted"
+ * and "eviction", "retries" and "retry" are one term. Cached: the same few thousand words come
+ * back in every job.
  */
 export function stem (word: string): string {
-  if (word.length <= 3) return word
-  if (word.endsWith('ies') || word.endsWith('ied')) return `${word.slice(0, -3)}y`
-  if (word.endsWith('sses')) return word.slice(0, -2)
-  if (word.endsWith('ing') && word.length > 5) return undouble(word.slice(0, -3))
-  if (word.endsWith('ed') && word.length > 4) return undouble(word.slice(0, -2))
-  if (word.endsWith('s') && !/(ss|us|is)$/.test(word)) return word.slice(0, -1)
-  return word
+  let stemmed = STEMS.get(word)
+  if (stemmed === undefined) {
+    stemmed = porterStem(IRREGULAR.get(word) ?? word)
+    if (STEMS.size >= MAX_CACHED_STEMS) STEMS.clear()
+    STEMS.set(word, stemmed)
+  }
+  return stemmed
 }
 
-function undouble (word: string): string {
-  return /([^aeiouls])\1$/.test(word) ? word.slice(0, -1) : word
-}
+/** Past forms of irregular English verbs, which no suffix rule finds: "rewritten" is "rewrite". */
+const IRREGULAR = new Map(`ate:eat eaten:eat began:begin begun:begin bitten:bite blew:blow blown:blow broke:break broken:break
+brought:bring built:build bought:buy caught:catch chose:choose chosen:choose dealt:deal did:do done:do
+drew:draw drawn:draw drove:drive driven:drive fell:fall fallen:fall felt:feel found:find flew:fly flown:fly
+forgot:forget forgotten:forget froze:freeze frozen:freeze gave:give given:give went:go gone:go got:get
+gotten:get grew:grow grown:grow held:hold hid:hide hidden:hide kept:keep knew:know known:know led:lead
+lost:lose made:make meant:mean met:meet paid:pay ran:run rode:ride ridden:ride rose:rise risen:rise
+rewrote:rewrite rewritten:rewrite saw:see seen:see sought:seek sent:send shown:show slept:sleep spoke:speak
+spoken:speak spent:spend stole:steal stolen:steal stood:stand struck:strike swept:sweep taught:teach
+took:take taken:take thought:think threw:throw thrown:throw told:tell tore:tear torn:tear
+understood:understand woke:wake woken:wake won:win wore:wear worn:wear wrote:write written:write
+overwritten:overwrite overwrote:overwrite`
+  .split(/\s+/).map((pair) => pair.split(':') as [string, string]))
+
+const STEMS = new Map<string, string>()
+const MAX_CACHED_STEMS = 50_000
 
 export function isStopword (token: string): boolean {
   return STOPWORDS.has(token)
 }
 
-/** The stems of the words of `text` that carry meaning: no stopwords, numbers or very short tokens. */
+/**
+ * The stems of the words of `text` that carry meaning: no stopwords, no one- or two-digit numbers
+ * (a status code or a port stays), no two-letter words unless they hold a digit ("k1").
+ */
 export function keyTerms (text: string): string[] {
   const seen = new Set<string>()
   for (const token of tokenize(text)) {
-    if (token.length > 2 && !STOPWORDS.has(token) && !/^\d+$/.test(token)) seen.add(stem(token))
+    // A hyphenated word counts by its parts, which tokenize gives too.
+    if (STOPWORDS.has(token) || /^\d{1,2}$/.test(token) || token.includes('-')) continue
+    // "v4" is how people write "version 4".
+    if (/^v\d+$/.test(token)) seen.add(stem('version'))
+    // Short words say little, but "k1" or "b2" name something.
+    else if (token.length > 2 || /\d/.test(token)) seen.add(stem(token))
   }
   return [...seen]
 }

@@ -10,7 +10,7 @@ export const JobStatus = Type.Enum([...JOB_STATUSES], {
 })
 export const Depth = Type.Enum([...DEPTHS], {
   title: 'Depth',
-  description: 'quick = 1 retrieval pass, standard = 3, deep = 5.'
+  description: 'How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.'
 })
 
 const IsoTime = Type.String({ format: 'date-time', description: 'ISO-8601 UTC time' })
@@ -48,9 +48,37 @@ export const ReportSource = Type.Object({
   title: Type.String(),
   path_or_url: Type.String(),
   kind: Type.Optional(Type.Enum(['corpus', 'url', 'web'], { description: 'Found in the corpus, given in `urls` (or linked from one), or found by web search' })),
-  snippet: Type.String(),
-  score: Type.Number()
+  snippet: Type.String({ description: 'The first passage of it the report quotes' }),
+  score: Type.Number(),
+  link: Type.Optional(Type.String({ description: 'Where a person opens it: a page\'s URL, or for a corpus document the route that serves it (`/v1/corpus/{path}`, same keys as the jobs)' })),
+  quotes: Type.Optional(Type.Array(Type.Object({ heading: Type.String(), text: Type.String() }), { description: 'The sentences of this source the report states, each under its heading in the source' }))
 })
+
+export const ANSWER_STATUSES = ['answered', 'partial', 'not_found'] as const
+
+export const Answer = Type.Object({
+  status: Type.Enum([...ANSWER_STATUSES], {
+    description: '`answered`: the sources answer every part of the question; `partial`: some parts (see `parts`); `not_found`: none, and the report cites nothing'
+  }),
+  parts: Type.Array(Type.Object({
+    question: Type.String({ description: 'The part of the question, as asked' }),
+    answered: Type.Boolean(),
+    sources: Type.Array(Type.Integer({ minimum: 1 }), { description: 'The [n] of the sources its answer cites' })
+  }), { description: 'Each part of the question (one for a single question), in the order asked' })
+}, { title: 'Answer', description: 'Whether the sources answered the question, part by part: a client tells "answered" from "not found" here, not from the text.' })
+
+export const Searched = Type.Object({
+  sources: Type.Array(SourceName),
+  documents: Type.Integer({ minimum: 0, description: 'Documents and pages searched' }),
+  passages: Type.Integer({ minimum: 0 }),
+  queries: Type.Array(Type.String(), { description: 'Every search run, in order: the question, its parts, then the follow-ups' }),
+  rounds: Type.Integer({ minimum: 0, description: 'Rounds of search, read and reflect (the depth sets the most)' })
+}, { title: 'Searched', description: 'What the research searched, for a "not found" as much as for an answer.' })
+
+export const DroppedClaim = Type.Object({
+  sentence: Type.String(),
+  reason: Type.String({ description: 'Why it was dropped: no citation, a source that was not read, or no support in the cited passages' })
+}, { title: 'DroppedClaim' })
 
 export const Report = Type.Object({
   title: Type.String(),
@@ -60,10 +88,15 @@ export const Report = Type.Object({
   sources: Type.Array(ReportSource, { description: 'Exactly the sources cited; each one was read' }),
   unread: Type.Optional(Type.Array(Type.Object({ url: Type.String(), reason: Type.String() }), { description: 'Pages that could not be read, and why' })),
   writer: Type.Optional(Type.String({ description: '`extractive`, or the LLM model that wrote the report' })),
+  answer: Type.Optional(Answer),
+  searched: Type.Optional(Searched),
+  unsupported_claims: Type.Optional(Type.Integer({ minimum: 0, description: 'Sentences a model wrote that their citations did not support and no other source read did: dropped (0 for extractive reports)' })),
+  dropped_claims: Type.Optional(Type.Array(DroppedClaim, { description: 'The sentences counted in `unsupported_claims`, and why' })),
   stats: Type.Object({
     documents_searched: Type.Integer(),
     passages_read: Type.Integer(),
-    duration_ms: Type.Integer()
+    duration_ms: Type.Integer(),
+    rounds: Type.Optional(Type.Integer({ minimum: 0 }))
   }),
   usage: Type.Optional(Usage)
 }, { title: 'Report' })
@@ -135,6 +168,8 @@ export type ReportData = Static<typeof Report>
 export type AttemptData = Static<typeof Attempt>
 export type ResearchOptionsData = Static<typeof ResearchOptions>
 export type UsageData = Static<typeof Usage>
+export type AnswerData = Static<typeof Answer>
+export type SearchedData = Static<typeof Searched>
 export type WebhookData = Static<typeof Webhook>
 
 /**

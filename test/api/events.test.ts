@@ -36,7 +36,7 @@ t.test('a job\'s stream: status, progress with its steps, the final event, then 
   t.ok(increasing(read.events.map((e) => e.id)), 'ids increase')
   const progress = read.events.map((e) => e.data.progress as number)
   t.same(progress, [...progress].sort((a, b) => a - b), 'progress never goes down')
-  t.ok(read.events.some((e) => /^Pass 1\/1/.test(e.data.current_step)), 'the steps are there')
+  t.ok(read.events.some((e) => /^Round 1\/1/.test(e.data.current_step)), 'the steps are there')
   t.ok(read.events.every((e) => e.data.job_id === job.job_id))
   t.equal(new Set(read.events.map((e) => e.data.current_step + e.data.status)).size, read.events.length, 'no event repeats the one before it (lease renewals add none)')
 

@@ -113,7 +113,10 @@ t.test('an LLM configured through the environment writes the report; its outage 
   const done = await pollJob(app, (await createJob(app, { query: QUESTION, sources: ['urls'], urls: [`${site.url}/retry-backoff.html`, `${site.url}/jitter.html`] })).job_id)
   t.equal(done.status, 'completed', done.error ?? '')
   t.equal(done.result.writer, 'gpt-4o-mini')
-  t.match(done.result.usage, { llm_calls: 2, input_tokens: 1902, output_tokens: 190, cost_usd: 0.000399 })
+  // The plan, the gap check and the report: 62 + 240 + 1,840 input and 19 + 14 + 171 output tokens at $0.15 and $0.60 per million.
+  t.match(done.result.usage, { llm_calls: 3, input_tokens: 2142, output_tokens: 204, cost_usd: 0.000444 })
+  t.equal(done.result.unsupported_claims, done.result.dropped_claims.length, 'the claims the citation check dropped are counted and listed')
+  t.notMatch(done.result.markdown, /\[7\]|\[9\]|made up/, 'no citation of a source that was not read')
   t.equal(json(await app.inject({ url: '/health' })).research.llm, 'gpt-4o-mini')
   t.equal(llm.requests[0]?.headers.authorization, 'Bearer sk-test')
 

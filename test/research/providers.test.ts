@@ -1,6 +1,6 @@
 import t from 'tap'
-import { resolveCitations } from '../../src/research/citations.js'
-import { parseQueries, reportFromMarkdown } from '../../src/research/llm-writer.js'
+import { type WriterSource, checkReport, parseQueries } from '../../src/research/llm-writer.js'
+import { SUPPORTED, support } from '../../src/research/support.js'
 import { ProviderError, callJson, retryAfterMs } from '../../src/research/providers/http.js'
 import { OpenAiCompatibleChat } from '../../src/research/providers/llm.js'
 import { BraveSearch, SearxngSearch, TavilySearch, webSearchFrom } from '../../src/research/providers/web-search.js'
@@ -111,24 +111,46 @@ t.test('the OpenAI-compatible client: wire format in and out, usage counted', as
   await t.rejects(keyless.complete([{ role: 'user', content: 'x' }], { maxTokens: 50, signal: never }), { name: 'ProviderError', message: 'The LLM (llama3.1) answered without a message' })
 })
 
-t.test('citations: unknown numbers dropped, the cited renumbered by first use, the uncited left out', async (t) => {
-  const sources = [1, 2, 3, 4].map((id) => ({ id, name: `s${id}` }))
-  const { text, sources: cited } = resolveCitations('A [3]. B [1, 9]. C [3][4]. D [8].', sources)
-  t.equal(text, 'A [1]. B [2]. C [1][3]. D.')
-  t.same(cited, [{ id: 1, name: 's3' }, { id: 2, name: 's1' }, { id: 3, name: 's4' }])
+t.test('a model\'s report checked sentence by sentence: kept, re-pointed or dropped, then renumbered by first citation', async (t) => {
+  const source = (id: number, text: string): WriterSource => ({ id, title: `T${id}`, path_or_url: `https://e.test/${id}`, kind: 'url', link: `https://e.test/${id}`, score: 1, excerpts: [{ heading: `H${id}`, text }] })
+  const sources = [
+    source(1, 'Exponential backoff doubles the wait after each failed attempt, up to a cap of one minute.'),
+    source(2, 'Jitter adds randomness to every delay so that retries from many clients spread out.'),
+    source(3, 'A circuit breaker stops calling a dependency that keeps failing.')
+  ]
+  const content = [
+    '# Retrying failed jobs', '', '## Summary', '',
+    'Jitter adds randomness to every delay so retries spread out [2]. Backoff doubles the wait after each failed attempt [2].',
+    '', '## Details', '',
+    '- The wait is capped at one minute [7].',
+    '- The wait is capped at five minutes [1].',
+    '- Backoff was first described in 1973 [1, 3].',
+    'Everyone should retry forever.',
+    'The sources do not say how many attempts to allow.',
+    '', '## Sources', '', '1. A list the model made up [1]'
+  ].join('\n')
+  const { report, dropped, reattributed } = checkReport(content, 'q', sources)
+  t.equal(report?.title, 'Retrying failed jobs')
+  t.equal(report?.summary, 'Jitter adds randomness to every delay so retries spread out. [1] Backoff doubles the wait after each failed attempt. [2]', 'renumbered by first citation; the wrongly cited sentence re-pointed')
+  t.equal(report?.sections[0]?.body, '- The wait is capped at one minute. [2]\nThe sources do not say how many attempts to allow.', 'a made-up number re-pointed to the source that says it; a silent-sources sentence kept uncited')
+  t.same(report?.sources.map((s) => s.path_or_url), ['https://e.test/2', 'https://e.test/1'], 'only the sources cited, in order; the model\'s own list is gone')
+  t.same(report?.sources.map((s) => s.quotes?.map((q) => q.heading)), [['H2'], ['H1']], 'each with the passage that supported it')
+  t.equal(reattributed, 2)
+  t.same(dropped, [
+    { sentence: 'The wait is capped at five minutes.', reason: 'not supported by the passages of [1] it cites' },
+    { sentence: 'Backoff was first described in 1973.', reason: 'not supported by the passages of [1], [3] it cites' },
+    { sentence: 'Everyone should retry forever.', reason: 'no citation' }
+  ])
+  t.notMatch(report?.markdown, /made up|\[7\]|\[3\]|1973|five minutes|forever/)
+  t.equal(checkReport('## Summary\n\nNothing here is true [5].', 'q', sources).report, null, 'a summary left with no citation: no report')
 })
 
-t.test('a model\'s Markdown becomes title, summary and sections; its own source list is replaced', async (t) => {
-  const sources = [1, 2, 3].map((id) => ({ id, title: `T${id}`, path_or_url: `https://e.test/${id}`, kind: 'url' as const, snippet: `s${id}`, score: 1, excerpts: [] }))
-  const content = recorded('report').choices[0].message.content as string
-  const report = reportFromMarkdown(content, 'q', sources)
-  t.equal(report?.title, 'Retrying failed background jobs')
-  t.match(report?.summary, /lockstep \[1\]\. .* fix \[2\]\.$/)
-  t.same(report?.sections.map((s) => s.heading), ['Backoff and its cap', 'Jitter'])
-  t.same(report?.sources.map((s) => s.path_or_url), ['https://e.test/2', 'https://e.test/1', 'https://e.test/3'])
-  t.notMatch(report?.markdown, /made up|\[7\]|\[9\]/)
-  t.match(report?.markdown, /## Sources\n\n1\. \*\*T2\*\*/)
-  t.equal(reportFromMarkdown('Nothing cited [5].', 'q', sources), null, 'an answer citing nothing read is rejected')
+t.test('the support check: most of a sentence\'s words in the passage, and every number it states', async (t) => {
+  t.ok(support('Backoff doubles the wait after each failed attempt', 'Exponential backoff doubles the wait after each failed attempt.') >= SUPPORTED)
+  t.ok(support('A crash loses about one second of writes', 'everysec flushes once per second, so a crash loses at most about one second of writes') >= SUPPORTED)
+  t.equal(support('The cap is 10 minutes', 'The cap is ten minutes, or 600 seconds.'), 0, 'a number the passage does not hold')
+  t.ok(support('Kafka rebalances partitions between consumers', 'Jitter spreads retries out.') < SUPPORTED)
+  t.equal(support('the and of', 'anything'), 0, 'a sentence with no word that means anything')
 })
 
 t.test('sub-questions from a JSON array or from lines', async (t) => {

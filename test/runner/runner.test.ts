@@ -90,7 +90,7 @@ t.test('a completed job holds the report, progress 100, timestamps and one attem
   const trail = store.writes.filter((w) => w.job_id === created.job_id)
   t.same(trail.map((w) => w.progress), [...trail.map((w) => w.progress)].sort((a, b) => a - b), 'progress only grew')
   t.same(trail.map((w) => w.version), trail.map((_w, i) => i + 1), 'each write bumped the version by one')
-  t.ok(trail.some((w) => w.current_step.startsWith('Pass 2/3')), 'the steps were written as they happened')
+  t.ok(trail.some((w) => w.current_step.startsWith('Round 1/2')), 'the steps were written as they happened')
 })
 
 t.test('a failing engine is retried up to JOB_MAX_ATTEMPTS, then the job fails with its message and step', async (t) => {

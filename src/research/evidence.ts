@@ -1,0 +1,317 @@
+import MiniSearch from 'minisearch'
+import type { Passage } from './corpus.js'
+import { englishRank } from './english-words.js'
+import { ALTERNATIVE_WEIGHT, alternativesOf } from './lexicon.js'
+import type { QuestionPart, QuestionType } from './question.js'
+import { isStopword, sentences, stem, tokenize } from './text.js'
+
+export interface ScoredPassage { passage: Passage, score: number }
+
+export interface Sentence {
+  passage: Passage
+  /** Its place in the passage, 0 first. */
+  position: number
+  text: string
+  stems: Set<string>
+}
+
+/**
+ * Passages made searchable: a BM25 index (MiniSearch), each passage's sentences and stems, and
+ * how many passages hold each stem (for weighing a question's words by how rare they are).
+ */
+export class PassageCollection {
+  readonly passages: Passage[]
+  readonly #index: MiniSearch<Passage>
+  readonly #byId = new Map<number, Passage>()
+  readonly #sentences = new Map<number, Sentence[]>()
+  readonly #stems = new Map<number, Set<string>>()
+  readonly #passagesWith = new Map<string, number>()
+  /** The first word seen for each stem, to show a stem as people write it. */
+  readonly #words = new Map<string, string>()
+
+  constructor (passages: Passage[]) {
+    this.passages = passages
+    this.#index = newPassageIndex()
+    this.#index.addAll(passages)
+    for (const passage of passages) {
+      for (const token of tokenize(`${passage.heading} ${passage.text}`)) if (!isStopword(token)) this.#words.set(stem(token), this.#words.get(stem(token)) ?? token)
+      this.#byId.set(passage.id, passage)
+      const stems = stemsOf(`${passage.title} ${passage.heading} ${passage.text}`)
+      this.#stems.set(passage.id, stems)
+      for (const s of stems) this.#passagesWith.set(s, (this.#passagesWith.get(s) ?? 0) + 1)
+    }
+  }
+
+  /** Inverse passage frequency: a word in few passages says more about what a passage is about. */
+  idf (termStem: string): number {
+    return Math.log(1 + this.passages.length / Math.max(0.5, this.#passagesWith.get(termStem) ?? 0))
+  }
+
+  /**
+   * Stems the collection holds that are a form of one it does not: the word without its "un"
+   * ("unstuck": "stuck"), or a longer word that contains it ("fsync": "appendfsync"). Empty when
+   * there is none.
+   */
+  formsOf (termStem: string): string[] {
+    if (termStem.length < 4 || this.#passagesWith.has(termStem)) return []
+    const bare = /^un-?(.{4,})$/.exec(termStem)?.[1]
+    const forms = bare !== undefined && (this.#passagesWith.has(bare) || alternativesOf(bare).some((a) => this.#passagesWith.has(a))) ? [bare] : []
+    if (termStem.length >= 5) for (const known of this.#passagesWith.keys()) if (known.length > termStem.length && known.includes(termStem)) forms.push(known)
+    return forms
+  }
+
+  /** A word of the collection whose stem this is ("lease" for "leas"); the stem itself when none. */
+  wordFor (termStem: string): string {
+    return this.#words.get(termStem) ?? termStem
+  }
+
+  /** Whether any passage holds the stem. */
+  holds (termStem: string): boolean {
+    return this.#passagesWith.has(termStem)
+  }
+
+  /** Passages that match `query`, best first, scores scaled so the best is 1. */
+  search (query: string, limit: number): ScoredPassage[] {
+    if (tokenize(query).every(isStopword)) return []
+    const hits = this.#index.search(query, { combineWith: 'OR' }).slice(0, limit)
+    const top = hits[0]?.score ?? 0
+    return hits.map((hit) => ({ passage: this.#byId.get(hit.id as number) as Passage, score: hit.score / top }))
+  }
+
+  /** Passages that match stems already made (a follow-up query's terms), best first, the best 1. */
+  searchStems (stems: string[], limit: number): ScoredPassage[] {
+    const terms = [...new Set(stems)].filter((s) => s.length > 0)
+    if (terms.length === 0) return []
+    const hits = this.#index.search(terms.join(' '), { combineWith: 'OR', tokenize: (text) => text.split(' '), processTerm: (term) => term }).slice(0, limit)
+    const top = hits[0]?.score ?? 0
+    return hits.map((hit) => ({ passage: this.#byId.get(hit.id as number) as Passage, score: hit.score / top }))
+  }
+
+  /** The stems of a passage's title, heading and text. */
+  stemsOf (passage: Passage): Set<string> {
+    return this.#stems.get(passage.id) ?? stemsOf(`${passage.title} ${passage.heading} ${passage.text}`)
+  }
+
+  sentencesOf (passage: Passage): Sentence[] {
+    let found = this.#sentences.get(passage.id)
+    if (found === undefined) {
+      found = sentences(passage.text.replace(/^\s*(?:[-*]|\d+\.)\s+/gm, ''))
+        // A sentence ends like one: a list of link texts or a table row is not something to quote.
+        .filter((text) => text.length >= 25 && !text.startsWith('|') && !text.startsWith('```') && /[.!?:;]["')\]`*_]*$/.test(text))
+        .map((text, position) => ({ passage, position, text, stems: stemsOf(text) }))
+      this.#sentences.set(passage.id, found)
+    }
+    return found
+  }
+
+  /** Passages after `passage` in its document, nearest first: where its topic goes on. */
+  neighbours (passage: Passage, count: number): Passage[] {
+    return this.passages.filter((p) => p.path === passage.path && p.id > passage.id).slice(0, count)
+  }
+}
+
+/** One BM25 index configuration for the corpus and for the pages a job reads. */
+export function newPassageIndex (): MiniSearch<Passage> {
+  return new MiniSearch<Passage>({
+    fields: ['text', 'heading', 'title'],
+    storeFields: [],
+    tokenize,
+    // Stopwords out, stems in: applied alike to documents and queries.
+    processTerm: (term) => (isStopword(term) ? null : stem(term)),
+    searchOptions: { boost: { heading: 2, title: 1.5 }, prefix: (term) => term.length > 4, fuzzy: 0.15 }
+  })
+}
+
+/** The stems of a text's words, stopwords left out. */
+export function stemsOf (text: string): Set<string> {
+  return new Set(tokenize(text).filter((t) => !isStopword(t)).map(stem))
+}
+
+/** A part whose own words are all everyday ones ("what's going on", "why does that happen") is about the rest of the question. */
+function saysLittleItself (part: QuestionPart): boolean {
+  return part.terms.every((t) => englishRank(t) <= EVERYDAY_RANK)
+}
+
+/** A word of the question with the stems that match it and what finding it is worth. */
+export interface WeightedTerm {
+  stem: string
+  /** Stems that stand for it: words of its lexicon group, and forms of it the collection holds ("unstuck": "stuck"). */
+  alternatives: string[]
+  weight: number
+  /** The part's own word, not one borrowed from the rest of the question. */
+  own: boolean
+  /** One of the thousand most frequent words of spoken English ("put", "see", "job"): it says little of what is asked. */
+  everyday: boolean
+  /** Some passage holds it (or a word that stands for it). */
+  known: boolean
+}
+
+/** Share of a context term's weight: "how do I make jobs retry, and why" is mostly about its own words... */
+const CONTEXT_WEIGHT = 0.4
+/** ...and "how do I prevent it" half about what "it" is. */
+const REFERRED_WEIGHT = 0.8
+/** Words of spoken English this frequent (by rank) are everyday words. */
+const EVERYDAY_RANK = 1000
+
+/**
+ * What a word is worth by how common it is in spoken English: the collection is small, so its
+ * rarity there alone overrates a plain verb ("put", "see"). A word no passage holds counts by
+ * the same scale, lower: an everyday one ("sure", "bother") is mostly how the question was
+ * put; a rare one ("kafka", "sourdough") is what it asks about.
+ */
+function englishShare (termStem: string, held: boolean): number {
+  const rank = englishRank(termStem)
+  if (held) return rank <= EVERYDAY_RANK ? 0.5 : rank <= 3000 ? 0.75 : 1
+  return rank <= 3000 ? 0.3 : rank <= 20_000 ? 0.6 : 1
+}
+
+/**
+ * The part's words weighed by rarity in the collection and in English (englishShare). Words it
+ * borrows from the rest of the question count less, and not at all when no passage holds them
+ * (they are another part's business).
+ */
+export function weighTerms (part: QuestionPart, collection: PassageCollection): WeightedTerm[] {
+  // A part that says little itself ("what's going on", "how do I prevent it") is about the rest of the question.
+  const saysLittle = saysLittleItself(part)
+  const contextShare = saysLittle ? 1 : part.refersBack ? REFERRED_WEIGHT : CONTEXT_WEIGHT
+  const weigh = (termStem: string, share: number, own: boolean): WeightedTerm | null => {
+    const alternatives = alternativesOf(termStem)
+    let held = collection.holds(termStem) || alternatives.some((a) => collection.holds(a))
+    if (!held) {
+      for (const form of collection.formsOf(termStem)) alternatives.push(form, ...alternativesOf(form))
+      held = alternatives.some((a) => collection.holds(a))
+    }
+    if (!held && own === false) return null
+    return {
+      stem: termStem,
+      alternatives,
+      own,
+      everyday: englishRank(termStem) <= EVERYDAY_RANK,
+      known: held,
+      weight: share * englishShare(termStem, held) * collection.idf(termStem)
+    }
+  }
+  return [...part.terms.map((t) => weigh(t, 1, true)), ...part.context.map((t) => weigh(t, contextShare, false))].filter((t): t is WeightedTerm => t !== null)
+}
+
+/** The weighted share (0-1) of the terms found among `stems`; a group word counts a little less. */
+export function coverage (terms: WeightedTerm[], stems: Set<string>): number {
+  let total = 0
+  let found = 0
+  for (const term of terms) {
+    total += term.weight
+    if (stems.has(term.stem)) found += term.weight
+    else if (term.alternatives.some((a) => stems.has(a))) found += term.weight * ALTERNATIVE_WEIGHT
+  }
+  return total === 0 ? 0 : found / total
+}
+
+/** How many of the terms `stems` holds (itself or a word of its group). */
+function held (terms: WeightedTerm[], stems: Set<string>): number {
+  return terms.filter((t) => stems.has(t.stem) || t.alternatives.some((a) => stems.has(a))).length
+}
+
+/** The terms of `terms` that none of `stems` matches. */
+export function missing (terms: WeightedTerm[], stems: Set<string>): WeightedTerm[] {
+  return terms.filter((term) => !stems.has(term.stem) && !term.alternatives.some((a) => stems.has(a)))
+}
+
+/** A sentence weighed as an answer to one part of the question. */
+export interface Finding {
+  sentence: Sentence
+  score: number
+  /** Share of the part's terms the sentence itself holds. */
+  sentenceCoverage: number
+  /** Share of the part's terms its passage (title, heading, text) holds. */
+  passageCoverage: number
+  /**
+   * Whether the sentence speaks to what the part asks: its passage holds two of the words the
+   * part asks about (or its only one, with a word of the rest of the question), the sentence
+   * holds a word of the part, and a quantity when the part asks how much or how many.
+   */
+  onPoint: boolean
+}
+
+/** Words that mark a sentence as the kind of answer each type of question asks for. */
+const CUES: Record<QuestionType, RegExp> = {
+  why: /\b(?:because|so that|since|otherwise|in order to|to (?:avoid|prevent|keep|stop|make sure)|prevents?|the reason|which means|means that|without|so (?:a|the|that|it|every|no))\b/i,
+  how: /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|put|call|honou?r|write|read|check|cap|limit|configure|run|start|stop|hand|release|treat|choose|pick|prefer|avoid|do not|don't)\b|\b(?:by (?:\w+ing)|with|appends?|replays?|flushes|renews?|compares?|records?|holds?|fix(?:es)?|prevents?|avoids?|solves?|should|must)\b/i,
+  which: /\b(?:use|choose|prefer|recommend\w*|should|usual\w*|best|safest|default|instead|enable)\b/i,
+  what: /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,5} (?:is|are|means|refers to|calls?|describes?|gives?|keeps?)\b/i,
+  difference: /\b(?:while|whereas|unlike|instead|but|differs?|not the same|rather than|both|only)\b/i,
+  'yes-no': /\b(?:not|no|never|only|always|cannot|can't|does|is|are)\b/i,
+  when: /\b(?:when|after|before|until|once|as soon as|if|whenever)\b/i,
+  amount: /\d|\b(?:once|twice|every|at most|at least|per|seconds?|minutes?|hours?|percent|half|double)\b/i
+}
+const CUE_BONUS = 0.12
+const OPENING_LINE = 0.1
+/** A quantity: a number, a number word, or a span of time. */
+const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu
+/** "It", "This", "They": a sentence that leans on the one before reads worse on its own. */
+const LEANS_ON_CONTEXT = /^(?:it|this|that|these|those|they|such|then|so)\b/i
+
+/**
+ * Every sentence of the passages, weighed as an answer to `part`: how much of the part it
+ * holds (read under its heading), how much its passage holds, how well its passage ranked, and
+ * whether it is the kind of sentence the question's type asks for. Best first.
+ */
+export function findingsFor (part: QuestionPart, found: ScoredPassage[], collection: PassageCollection): Finding[] {
+  const terms = weighTerms(part, collection)
+  const compared = part.compared.map((item) => weighTerms({ ...part, terms: item, context: [] }, collection))
+  // What the part asks about: its own words that some passage holds, the everyday ones only when it has no other.
+  const own = terms.filter((t) => t.own)
+  const context = terms.filter((t) => !t.own)
+  // What it asks about: its own words but the everyday ones (those of its context when it says little itself).
+  const leansOnContext = saysLittleItself(part) || part.refersBack
+  const focus = (leansOnContext ? [...own, ...context] : own).filter((t) => t.known && !t.everyday)
+  const need = Math.min(2, focus.length)
+  const findings: Finding[] = []
+  for (const { passage, score: retrieval } of found) {
+    const passageStems = collection.stemsOf(passage)
+    const passageCoverage = coverage(terms, passageStems)
+    const headingStems = stemsOf(`${passage.title} ${passage.heading}`)
+    // Two of its words, or its only one with a word of the rest of the question.
+    const grounds = need > 0 && held(focus, passageStems) >= need && (need > 1 || context.length === 0 || held(context, passageStems) >= 1)
+    for (const sentence of collection.sentencesOf(passage)) {
+      const sentenceCoverage = coverage(terms, new Set([...sentence.stems, ...headingStems]))
+      if (held(terms, sentence.stems) === 0) continue
+      const onPoint = grounds && (part.type !== 'amount' || QUANTITY.test(sentence.text))
+      let score = 0.5 * sentenceCoverage + 0.25 * passageCoverage + 0.1 * retrieval
+      if (CUES[part.type].test(sentence.text)) score += CUE_BONUS
+      // A passage opens on its topic; past a "what is", the answer is rarely that opening line.
+      if (sentence.position === 0 && part.type !== 'what') score -= OPENING_LINE
+      if (compared.length === 2 && compared.every((item) => coverage(item, sentence.stems) > 0)) score += CUE_BONUS
+      if (LEANS_ON_CONTEXT.test(sentence.text)) score -= 0.05
+      const words = sentence.text.split(/\s+/).length
+      if (words > 45 || words < 6) score -= 0.05
+      findings.push({ sentence, score, sentenceCoverage, passageCoverage, onPoint })
+    }
+  }
+  return findings.sort((a, b) => b.score - a.score || a.sentence.passage.id - b.sentence.passage.id || a.sentence.position - b.sentence.position)
+}
+
+/**
+ * What a part asks about that no passage holds in any form: the names it asks about ("Kafka",
+ * "ZADD", "504"), and, in a part that points back at the rest of the question ("how do I
+ * reshard them"), a rare word of its own. A question about them is one the sources do not cover,
+ * however many of its other words match.
+ */
+export function unknownNames (part: QuestionPart, collection: PassageCollection): string[] {
+  const unknown = (term: string): boolean => !collection.holds(term) && !alternativesOf(term).some((a) => collection.holds(a)) && collection.formsOf(term).length === 0
+  const rareOwn = part.refersBack ? part.words.filter((t) => englishRank(t) > RARE_RANK && !/\d/.test(t)) : []
+  return [...new Set([...part.names, ...rareOwn])].filter(unknown)
+}
+
+/** Words of spoken English rarer than this (by rank) are rare words: most are names or jargon. */
+const RARE_RANK = 20_000
+
+/**
+ * Whether the sources answer a part: a passage that holds most of what the part asks about,
+ * with a sentence that holds a good share of it itself. Below these, the best the search found
+ * was pulled in by a word or two in common (measured on test/fixtures/evaluation.json).
+ */
+export const GROUNDED = { passage: 0.25, sentence: 0.15 }
+
+export function isGrounded (finding: Finding | undefined): finding is Finding {
+  return finding !== undefined && finding.onPoint && finding.passageCoverage >= GROUNDED.passage && finding.sentenceCoverage >= GROUNDED.sentence
+}

@@ -1,0 +1,171 @@
+import { isStopword, keyTerms, stem } from './text.js'
+
+/** What kind of answer a question asks for: it decides which sentences answer it. */
+export type QuestionType = 'what' | 'why' | 'how' | 'which' | 'difference' | 'yes-no' | 'when' | 'amount'
+
+export interface QuestionPart {
+  /** The part as asked, without its filler ("so, quick question:"): its section's heading. */
+  text: string
+  type: QuestionType
+  /** Stems of its own words that carry meaning. */
+  terms: string[]
+  /** Stems of the rest of the question: "how do I fix it" borrows what "it" is. */
+  context: string[]
+  /** For a difference or a choice: the things compared, each as stems. */
+  compared: string[][]
+  /** It points back at the rest of the question ("how do I prevent it", "why does that happen"). */
+  refersBack: boolean
+  /** Stems of the words it says itself (its terms may be borrowed when it says nothing itself). */
+  words: string[]
+  /**
+   * Stems of the names it asks about: capitalised words past the first, acronyms, camelCase
+   * and numbers of three digits or more ("Kafka", "ZADD", "initialDelaySeconds", "504").
+   */
+  names: string[]
+}
+
+export interface Question {
+  text: string
+  parts: QuestionPart[]
+  /** Every meaningful stem of the question. */
+  terms: string[]
+}
+
+/**
+ * Words that say what kind of answer is wanted, not what it is about: "what is the difference",
+ * "what happens", "explain", "best way". They are not searched for.
+ */
+const ASKING_WORDS = new Set(keyTerms(`difference differ different differences happen happens happened work works working
+  need needs want wants explain tell know mean means meaning thing things stuff good best better worse really actually
+  exactly basically please help question wonder wondering idea point reason purpose anyway okay kind sort someone
+  people exist exists possible possibly correct right wrong true false instead rather matter matters compare compared
+  versus usually typically generally many much often`))
+
+const INTERROGATIVE = String.raw`(?:what|what's|whats|why|how|which|when|where|who|is|are|does|do|did|can|could|should|would|will|was|were|has|have|isn't|doesn't|don't|am|must)\b`
+/** Where one question ends and the next begins inside a sentence: "..., and why ...", "...; how ...". */
+const PART_BOUNDARY = new RegExp(String.raw`\s*(?:;|,\s*(?:and|but|or|also|plus|then|so)?|\s(?:and|but|or|also|plus|then|so)(?:\s+also)?)\s+(?=${INTERROGATIVE})`, 'i')
+const FILLER = /^(?:(?:so|ok|okay|hey|hi|hello|well|also|and|but|then|please|quick question|question|one more thing|basically)[,:]?\s+|(?:can|could) you (?:tell|explain to|explain|show) (?:me )?|i(?:'d| would) like to know |i want to know |i(?: am|'m)? wonder(?:ing)? |do you know )+/i
+
+/** Splits a question into its parts, each with its type, its terms and the context it borrows. */
+export function analyseQuestion (text: string): Question {
+  const normalised = text.replace(/\s+/g, ' ').trim()
+  const sentences = normalised.split(/(?<=[?!.])\s+/).filter((s) => s.length > 0)
+  const asking = sentences.filter(isQuestion)
+  // Statements around the question ("My jobs vanish after deploys.") are context for every part.
+  const statements = asking.length === 0 ? [] : sentences.filter((s) => !isQuestion(s))
+  const tidy = (text: string): string => text.replace(FILLER, '').replace(/[?.!\s]+$/, '').trim()
+  const rawParts = (asking.length === 0 ? [{ text: normalised, asking: normalised }] : asking.flatMap((sentence) => joinClauses(sentence.split(PART_BOUNDARY))))
+    .map((part) => ({ text: tidy(part.text), asking: tidy(part.asking) }))
+    .filter((part) => part.text.length > 0)
+  const own = rawParts.map((part) => contentTerms(part.text))
+  const statementTerms = contentTerms(statements.join(' '))
+  const parts = rawParts.map((part, i): QuestionPart => {
+    const others = [...statementTerms, ...own.flatMap((terms, j) => (j === i ? [] : terms))]
+    const terms = own[i] as string[]
+    return {
+      text: part.text.charAt(0).toUpperCase() + part.text.slice(1),
+      type: typeOf(part.asking),
+      terms,
+      context: [...new Set(others)].filter((term) => !terms.includes(term)),
+      compared: comparedItems(part.asking),
+      refersBack: REFERS_BACK.test(part.asking),
+      words: terms,
+      names: namesIn(part.text)
+    }
+  })
+  // A part with no word of its own ("why does this happen?") is about what the statements say,
+  // or else about the rest of the question.
+  for (const part of parts) {
+    if (part.terms.length > 0) continue
+    part.terms = statementTerms.length > 0 ? statementTerms : part.context
+    part.context = part.context.filter((term) => !part.terms.includes(term))
+  }
+  return { text: normalised, parts, terms: [...new Set([...statementTerms, ...own.flat()])] }
+}
+
+/**
+ * Pieces of one sentence cut at its part boundaries, put back together where a piece does not
+ * ask anything itself: "If the box dies, how much do I lose" is one part, asked by its second
+ * piece; "what is X, and how does it work" is two.
+ */
+function joinClauses (pieces: string[]): Array<{ text: string, asking: string }> {
+  const parts: Array<{ text: string, asking: string }> = []
+  let leading = ''
+  for (const piece of pieces) {
+    if (!startsAsking(piece)) {
+      leading = leading === '' ? piece : `${leading}, ${piece}`
+      continue
+    }
+    parts.push({ text: leading === '' ? piece : `${leading}, ${piece}`, asking: piece })
+    leading = ''
+  }
+  if (leading !== '') {
+    const last = parts.at(-1)
+    if (last === undefined) parts.push({ text: leading, asking: leading })
+    else last.text = `${last.text}, ${leading}`
+  }
+  return parts
+}
+
+function startsAsking (text: string): boolean {
+  return new RegExp(`^${INTERROGATIVE}`, 'i').test(text.replace(FILLER, '').trim())
+}
+
+function isQuestion (sentence: string): boolean {
+  return sentence.endsWith('?') || new RegExp(`^${INTERROGATIVE}`, 'i').test(sentence.replace(FILLER, ''))
+}
+
+/** The stems a part is about: its key terms without the words that only ask. */
+export function contentTerms (text: string): string[] {
+  return keyTerms(text).filter((term) => !ASKING_WORDS.has(term))
+}
+
+function typeOf (part: string): QuestionType {
+  const p = part.toLowerCase()
+  if (/^(?:why|how come)\b/.test(p) || /\bwhat(?:'s| is| are)? the (?:point|reason|purpose|benefit)\b|\bwhat for$/.test(p)) return 'why'
+  if (/\b(?:difference|differ|different from|versus|vs\.?|compared? (?:to|with))\b/.test(p) || SAME.test(p)) return 'difference'
+  if (/^how (?:much|many|long|often|big|large|fast|soon)\b/.test(p) || VALUE.test(p)) return 'amount'
+  if (/^how\b/.test(p)) return 'how'
+  if (/^which\b/.test(p) || /^what (?:\w+ ){0,2}(?:setting|option|policy|strategy|value|kind|type|library|tool|command|header|status|code|approach)s?\b/.test(p)) return 'which'
+  if (/^(?:should|do|does|can|is|are) .+\bor\b/.test(p)) return 'which'
+  if (/^when\b/.test(p)) return 'when'
+  if (/^(?:is|are|does|do|did|can|could|should|would|will|was|were|has|have|isn't|doesn't|don't|am|must)\b/.test(p)) return 'yes-no'
+  return 'what'
+}
+
+/** A pronoun that stands for something said before it ("that" as in "stop that", not "a service that gets"). */
+const REFERS_BACK = /\b(?:it|its|them|those|these|they|their)\b|\b(?:that|this)(?:\s+(?:happens?|be|works?|means?|one)\b|$)/i
+
+/** "Is A the same as B", "aren't A and B basically the same thing". */
+const SAME = /^(?:is|are|isn't|aren't) .+ (?:the same as|the same(?: thing)?$)/
+
+/** "What is the default timeout", "what port": asks for a value, as "how many" does. */
+const VALUE = /^what(?:'s| is| are)? (?:the |a )?(?:default|maximum|minimum|max|min|size|number|count|port|version|price|cost|limit)s?\b/
+
+/** "between A and B", "A vs B", "A or B", "A compared to B": the two things, as stems. */
+function comparedItems (part: string): string[][] {
+  const p = part.replace(/^(?:what(?:'s| is| are)?|is there|are there) (?:the |a |any )?(?:real |main |practical )?(?:difference|differences)s? /i, '')
+  const match = /\bbetween (.+?) and (.+)$/i.exec(p) ??
+    /^(?:.*?\b(?:use|choose|pick|prefer|need)\s+)?(.+?)\s+(?:vs\.?|versus|or|compared (?:to|with)|instead of|rather than)\s+(.+)$/i.exec(p) ??
+    /^(?:is|are|isn't|aren't) (.+?) the same as (.+)$/i.exec(p) ??
+    /^(?:is|are|isn't|aren't) (.+?) and (.+?) (?:\w+ )?the same(?: thing)?\b/i.exec(p)
+  if (match === null) return []
+  const items = [match[1] as string, match[2] as string].map(contentTerms).filter((terms) => terms.length > 0)
+  return items.length === 2 ? items : []
+}
+
+/** Names in a text (see QuestionPart.names), as stems; a sentence's first word only when written as a name could not be a plain word. */
+function namesIn (text: string): string[] {
+  const names = new Set<string>()
+  for (const sentence of text.split(/(?<=[?!.:;,])\s+/)) {
+    const words = sentence.match(/[\p{L}\p{N}][\p{L}\p{N}'’-]*/gu) ?? []
+    for (const [i, raw] of words.entries()) {
+      const word = raw.replace(/['’]s$/, '')
+      if (/['’]/.test(word) || isStopword(word.toLowerCase())) continue
+      const acronym = /^\p{Lu}{2,}s?$/u.test(word) || /\p{Ll}\p{Lu}/u.test(word)
+      const capitalised = i > 0 && /^\p{Lu}\p{Ll}/u.test(word)
+      if (acronym || capitalised || /^\d{3,}$/.test(word)) for (const piece of word.toLowerCase().split('-')) if (piece.length > 1 && !isStopword(piece)) names.add(stem(piece))
+    }
+  }
+  return [...names]
+}

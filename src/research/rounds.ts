@@ -1,0 +1,167 @@
+import type { DepthName } from '../schemas/job.js'
+import { type Finding, type PassageCollection, type ScoredPassage, findingsFor, isGrounded, missing, unknownNames, weighTerms } from './evidence.js'
+import type { Question, QuestionPart } from './question.js'
+
+/** What each depth may do: rounds of search, passages taken per query, and how it digs. */
+export interface DepthPlan {
+  /** Most rounds of search, read, reflect. */
+  rounds: number
+  /** Passages taken from each query's results. */
+  hits: number
+  /** Each part of a multi-part question searched on its own from the first round. */
+  partQueries: boolean
+  /** Follow-up queries built from the words of the best passages (what the topic is called there). */
+  feedback: boolean
+  /** Passages read on after an answer's passage, in the same document. */
+  readOn: number
+}
+
+export const DEPTH_PLANS: Record<DepthName, DepthPlan> = {
+  quick: { rounds: 1, hits: 6, partQueries: false, feedback: false, readOn: 0 },
+  standard: { rounds: 2, hits: 6, partQueries: true, feedback: false, readOn: 0 },
+  deep: { rounds: 4, hits: 8, partQueries: true, feedback: true, readOn: 1 }
+}
+
+const FEEDBACK_TERMS = 3
+
+/** One part of the question, with what the research found for it. */
+export interface PartFindings {
+  part: QuestionPart
+  /** Every sentence of the passages found, weighed as an answer to this part, best first. */
+  findings: Finding[]
+  /** Whether some passage answers it (see isGrounded) and every name it asks about is known. */
+  grounded: boolean
+  /** Names it asks about that no passage holds (see unknownNames). */
+  unknown: string[]
+}
+
+/** A search to run: what a person would read in the progress step, and the stems searched. */
+export interface Query { label: string, terms: string[] }
+
+/**
+ * The research loop over a collection of passages: search, weigh what was found against each
+ * part of the question, find what is still lacking (parts no passage answers, words of a part no
+ * passage holds), and search again with follow-up queries, until nothing is lacking or the
+ * depth's rounds are spent. Pages read between rounds join the collection through `refresh`.
+ */
+export class ResearchRounds {
+  readonly #question: Question
+  readonly #plan: DepthPlan
+  readonly #found = new Map<number, ScoredPassage>()
+  readonly #searched = new Set<string>()
+  readonly queries: string[] = []
+  rounds = 0
+
+  constructor (question: Question, depth: DepthName) {
+    this.#question = question
+    this.#plan = DEPTH_PLANS[depth]
+  }
+
+  get maxRounds (): number {
+    return this.#plan.rounds
+  }
+
+  /** The first round's searches: the question as asked, its parts, and extra ones (planned sub-questions). */
+  firstQueries (extra: string[] = []): Query[] {
+    const queries: Query[] = [{ label: this.#question.text, terms: this.#question.terms }]
+    if (this.#plan.partQueries && this.#question.parts.length > 1) {
+      for (const part of this.#question.parts) queries.push({ label: part.text, terms: [...part.terms, ...part.context.slice(0, 2)] })
+    }
+    for (const text of extra) queries.push({ label: text, terms: [] })
+    return queries
+  }
+
+  /** Runs one round of searches over the collection; returns how many passages were new. */
+  search (collection: PassageCollection, queries: Query[]): number {
+    this.rounds++
+    let added = 0
+    for (const query of queries) {
+      const key = keyOf(query)
+      if (this.#searched.has(key)) continue
+      this.#searched.add(key)
+      this.queries.push(query.label)
+      const hits = query.terms.length > 0 ? collection.searchStems(query.terms, this.#plan.hits) : collection.search(query.label, this.#plan.hits)
+      for (const hit of hits) {
+        const known = this.#found.get(hit.passage.id)
+        if (known === undefined) added++
+        if (known === undefined || known.score < hit.score) this.#found.set(hit.passage.id, hit)
+      }
+    }
+    return added
+  }
+
+  /** Each part weighed against everything found so far. */
+  weigh (collection: PassageCollection): PartFindings[] {
+    const found = [...this.#found.values()]
+    return this.#question.parts.map((part) => {
+      const findings = findingsFor(part, found, collection)
+      const unknown = unknownNames(part, collection)
+      return { part, findings, grounded: unknown.length === 0 && findings.some(isGrounded), unknown }
+    })
+  }
+
+  /**
+   * What the next round searches for: a part no passage answers, with the other words people
+   * use for its terms; words of a part that no answering passage holds; at depth, the words the
+   * best passages use for the topic, and the passages that follow an answer. Empty: nothing
+   * left to look for.
+   */
+  followUps (collection: PassageCollection, weighed: PartFindings[]): Query[] {
+    if (this.rounds >= this.#plan.rounds) return []
+    const queries: Query[] = []
+    const label = (part: QuestionPart, stems: string[]): string => `${part.text} (${stems.map((s) => collection.wordFor(s)).join(', ')})`
+    for (const { part, findings, grounded } of weighed) {
+      const terms = weighTerms(part, collection)
+      if (!grounded) {
+        // Nothing answers it yet: its words in other words, then its rarest words one at a time.
+        const others = terms.flatMap((t) => t.alternatives.slice(0, 2))
+        if (others.length > 0) queries.push({ label: label(part, others), terms: [...part.terms, ...others] })
+        const rarest = terms.filter((t) => t.own).sort((a, b) => b.weight - a.weight).slice(0, 2)
+        for (const term of rarest) queries.push({ label: collection.wordFor(term.stem), terms: [term.stem] })
+        continue
+      }
+      const answering = findings.filter(isGrounded)
+      const held = new Set(answering.flatMap((f) => [...collection.stemsOf(f.sentence.passage)]))
+      const lacking = missing(terms.slice(0, part.terms.length), held)
+      if (lacking.length > 0) queries.push({ label: label(part, lacking.map((t) => t.stem)), terms: [...lacking.map((t) => t.stem), ...part.terms.slice(0, 2)] })
+      if (this.#plan.feedback) {
+        const feedback = feedbackTerms(answering.slice(0, 3), collection, new Set([...part.terms, ...part.context]))
+        if (feedback.length > 0) queries.push({ label: label(part, feedback), terms: [...part.terms, ...feedback] })
+      }
+    }
+    return queries.filter((query) => !this.#searched.has(keyOf(query)))
+  }
+
+  /** Reads on from the passages that answer: the passage after each, in the same document. */
+  readOn (collection: PassageCollection, weighed: PartFindings[]): number {
+    if (this.#plan.readOn === 0) return 0
+    let added = 0
+    for (const { findings } of weighed) {
+      for (const finding of findings.filter(isGrounded).slice(0, 2)) {
+        for (const next of collection.neighbours(finding.sentence.passage, this.#plan.readOn)) {
+          if (this.#found.has(next.id)) continue
+          // Read on, not searched: it ranks below every passage a query found.
+          this.#found.set(next.id, { passage: next, score: 0.1 })
+          added++
+        }
+      }
+    }
+    return added
+  }
+}
+
+/** What makes two searches the same search: their terms, or their words when they have no terms. */
+function keyOf (query: Query): string {
+  return query.terms.length > 0 ? [...new Set(query.terms)].sort().join(' ') : query.label.toLowerCase()
+}
+
+/** The words the best passages use most that the question does not: what the topic is called there. */
+function feedbackTerms (best: Finding[], collection: PassageCollection, asked: Set<string>): string[] {
+  const counts = new Map<string, number>()
+  for (const finding of best) {
+    for (const s of collection.stemsOf(finding.sentence.passage)) {
+      if (!asked.has(s) && s.length > 2) counts.set(s, (counts.get(s) ?? 0) + collection.idf(s))
+    }
+  }
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, FEEDBACK_TERMS).map(([term]) => term)
+}
