@@ -46,7 +46,7 @@ function relative (iso) {
   return new Date(iso).toLocaleDateString()
 }
 
-/** Report text with `code` spans and [n] citations as elements: links to the numbered source. */
+/** Report text with `code` spans and [n] citations as elements: links to the numbered source, which lists the passage quoted. */
 function richText (text, jobId) {
   const fragment = document.createDocumentFragment()
   for (const part of text.split(/(`[^`\n]+`|\[\d+\])/)) {
@@ -119,6 +119,12 @@ function show (job, place = 'first') {
   else if (!watching.has(job.job_id)) void watch(job.job_id)
 }
 
+const ANSWER_LABELS = {
+  answered: 'Answered from the sources',
+  partial: 'Partly answered: the sources do not cover every part',
+  not_found: 'Not found in the sources searched'
+}
+
 /** The report, collapsed: its title opens it, and opening one closes the others. */
 function renderReport (job) {
   const target = rowFor(job).querySelector('.report')
@@ -129,17 +135,70 @@ function renderReport (job) {
     if (!details.open) return
     for (const other of document.querySelectorAll('details.report-details[open]')) if (other !== details) other.open = false
   })
+  if (report.answer) details.append(element('p', { className: `answer answer-${report.answer.status}`, textContent: ANSWER_LABELS[report.answer.status] ?? report.answer.status }))
   details.append(element('p', { className: 'summary' }, richText(report.summary, job.job_id)))
   for (const section of report.sections) details.append(element('h4', { textContent: section.heading }), element('p', {}, richText(section.body, job.job_id)))
   const sources = element('ol', { className: 'sources' })
-  for (const source of report.sources) {
-    const where = /^https?:\/\//.test(source.path_or_url)
-      ? element('a', { href: source.path_or_url, rel: 'noopener noreferrer', target: '_blank', textContent: source.path_or_url })
-      : element('code', { textContent: source.path_or_url })
-    sources.append(element('li', { id: `source-${job.job_id}-${source.id}` }, element('strong', { textContent: source.title }), ' ', where))
-  }
+  for (const source of report.sources) sources.append(sourceItem(job.job_id, source))
   if (report.sources.length > 0) details.append(element('h4', { textContent: 'Sources' }), sources)
+  if (report.unsupported_claims > 0) {
+    const dropped = element('ul', {}, ...(report.dropped_claims ?? []).map((claim) => element('li', { textContent: `${claim.sentence} (${claim.reason})` })))
+    details.append(element('details', { className: 'dropped' }, element('summary', { textContent: `${report.unsupported_claims} sentence(s) the model wrote were dropped: their sources did not support them` }), dropped))
+  }
+  if (report.searched) {
+    const rounds = `${report.searched.rounds} ${report.searched.rounds === 1 ? 'round' : 'rounds'}`
+    details.append(element('p', { className: 'searched', textContent: `Searched ${report.searched.documents} documents in ${rounds}: ${report.searched.queries.map((q) => `"${q}"`).join(', ')}` }))
+  }
   target.append(details)
+}
+
+/** A numbered source: its title, a way to open it, and the passages the report quotes from it. */
+function sourceItem (jobId, source) {
+  const link = source.link ?? source.path_or_url
+  const external = /^https?:\/\//.test(link)
+  const open = external
+    ? element('a', { href: link, rel: 'noopener noreferrer', target: '_blank', textContent: source.path_or_url })
+    : element('a', { href: link, className: 'open-source', textContent: source.path_or_url, onclick: (event) => { event.preventDefault(); void openDocument(source) } })
+  const quotes = element('ul', { className: 'quotes' })
+  for (const quote of source.quotes ?? []) quotes.append(element('li', {}, element('blockquote', {}, richText(quote.text, jobId)), element('span', { className: 'heading', textContent: quote.heading })))
+  return element('li', { id: `source-${jobId}-${source.id}` }, element('strong', { textContent: source.title }), ' ', open, (source.quotes ?? []).length > 0 ? quotes : null)
+}
+
+/** Opens a corpus document in a dialog (fetched with the API key), the passages the report quotes marked. */
+async function openDocument (source) {
+  const dialog = document.getElementById('document-dialog')
+  const body = dialog.querySelector('.document-text')
+  dialog.querySelector('.document-title').textContent = source.title
+  body.replaceChildren()
+  try {
+    const response = await fetch(source.link, { headers: headers({ accept: 'text/plain' }) })
+    if (!response.ok) throw new Error((await response.json().catch(() => ({}))).message ?? `HTTP ${response.status}`)
+    body.append(...marked(await response.text(), (source.quotes ?? []).map((q) => q.text)))
+  } catch (err) {
+    body.append(element('p', { className: 'error', textContent: `Could not open ${source.path_or_url}: ${err.message}` }))
+  }
+  dialog.showModal()
+  body.querySelector('mark')?.scrollIntoView({ block: 'center' })
+}
+
+/** A text as nodes, the quoted sentences as <mark> (found in the text with its line breaks folded). */
+function marked (text, quotes) {
+  const spans = []
+  for (const quote of quotes) {
+    const pattern = new RegExp(quote.split(/\s+/).map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('\\s+'))
+    const found = pattern.exec(text)
+    if (found !== null) spans.push([found.index, found.index + found[0].length])
+  }
+  spans.sort((a, b) => a[0] - b[0])
+  const nodes = []
+  let at = 0
+  for (const [start, end] of spans) {
+    if (start < at) continue
+    nodes.push(document.createTextNode(text.slice(at, start)), element('mark', { textContent: text.slice(start, end) }))
+    at = end
+  }
+  nodes.push(document.createTextNode(text.slice(at)))
+  return nodes
 }
 
 async function watch (jobId) {
@@ -224,6 +283,7 @@ async function refresh () {
 }
 
 moreButton.addEventListener('click', () => { void loadPage(nextCursor) })
+document.getElementById('close-document').addEventListener('click', () => document.getElementById('document-dialog').close())
 
 document.getElementById('submit-form').addEventListener('submit', async (event) => {
   event.preventDefault()

@@ -5,6 +5,7 @@ import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormats from 'ajv-formats'
 import { type Config, trustProxyOption } from './config.js'
 import authPlugin from './plugins/auth.js'
+import corpusPlugin from './plugins/corpus.js'
 import errorsPlugin, { frameworkErrors } from './plugins/errors.js'
 import httpSecurityPlugin from './plugins/http-security.js'
 import jobsPlugin from './plugins/jobs.js'
@@ -16,6 +17,7 @@ import swaggerPlugin from './plugins/swagger.js'
 import webhooksPlugin from './plugins/webhooks.js'
 import type { ResearchEngine } from './research/engine.js'
 import { engineFromConfig } from './research/from-config.js'
+import corpusRoutes from './routes/corpus.js'
 import eventRoutes from './routes/events.js'
 import healthRoutes from './routes/health.js'
 import jobRoutes from './routes/jobs.js'
@@ -83,6 +85,8 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
       maxStreamsPerClient: config.SSE_MAX_STREAMS_PER_CLIENT,
       ttlSeconds: config.JOB_TTL_SECONDS
     })
+    await app.register(corpusPlugin, { config })
+    await app.register(corpusRoutes)
   }
   await app.register(healthRoutes, { version: VERSION, role: config.ROLE })
   await app.register(metricsRoutes)

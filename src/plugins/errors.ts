@@ -132,7 +132,8 @@ const errorsPlugin: FastifyPluginAsync = async (app) => {
     if (methods.length > 0 && request.method === 'OPTIONS') {
       return reply.code(204).header('allow', [...methods, 'OPTIONS'].sort().join(', ')).send()
     }
-    if (methods.length > 0) {
+    // The method is allowed here, but not this spelling of the path (a trailing slash): not found, not a 405 naming that very method.
+    if (methods.length > 0 && !methods.includes(request.method)) {
       return sendProblem(reply, { statusCode: 405, error: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${methods.join(', ')}`, allow: [...methods, 'OPTIONS'].sort().join(', ') })
     }
     return sendProblem(reply, { statusCode: 404, error: 'not_found', message: `Route ${request.method} ${path} not found` })

@@ -6,6 +6,7 @@ import type { FastifyPluginAsync } from 'fastify'
 export const API_TAGS = [
   { name: 'research', description: 'Start research jobs' },
   { name: 'jobs', description: 'Follow, list, cancel and delete jobs' },
+  { name: 'sources', description: 'Open the corpus documents reports cite' },
   { name: 'legacy', description: 'Routes of the original /api/v4 service, kept for its clients' },
   { name: 'ops', description: 'Health, queue statistics and operations' }
 ]

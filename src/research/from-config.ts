@@ -1,5 +1,6 @@
 import { anyAddress, publicAddressesOnly } from '../net/address-guard.js'
 import type { Config } from '../config.js'
+import { corpusLink } from '../schemas/corpus.js'
 import { CorpusRetriever } from './corpus-retriever.js'
 import { DeepResearchEngine } from './deep-engine.js'
 import type { ResearchEngine } from './engine.js'
@@ -29,6 +30,7 @@ function researchEngine (config: Config): DeepResearchEngine {
     webSearch: webSearchFrom(config, retry),
     llm: config.LLM_MODEL === '' ? null : new OpenAiCompatibleChat({ baseUrl: config.LLM_BASE_URL, apiKey: config.LLM_API_KEY, model: config.LLM_MODEL, retry }),
     tokenBudget: config.LLM_MAX_TOKENS_PER_JOB,
+    corpusLink,
     prices: {
       llmInputPerMTok: price(config.LLM_PRICE_INPUT_PER_MTOK),
       llmOutputPerMTok: price(config.LLM_PRICE_OUTPUT_PER_MTOK),

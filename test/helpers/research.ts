@@ -5,10 +5,12 @@ import { DeepResearchEngine, type DeepResearchEngineOptions } from '../../src/re
 import { PageFetcher, type PageFetcherOptions } from '../../src/research/reader/page-fetcher.js'
 import { PageReader } from '../../src/research/reader/page-reader.js'
 import { NO_PRICES } from '../../src/research/usage.js'
+import { corpusLink } from '../../src/schemas/corpus.js'
 
 /**
- * The real research engine as the service builds it, over the shipped corpus, with no web
- * search and no LLM unless given; its reader may reach local test servers (guard opened).
+ * The real research engine as the service builds it, over the shipped corpus (its sources
+ * linking to the service's corpus route), with no web search and no LLM unless given; its
+ * reader may reach local test servers (guard opened).
  */
 export function researchEngine (overrides: Partial<DeepResearchEngineOptions> & { fetcher?: PageFetcherOptions } = {}): DeepResearchEngine {
   const { fetcher, ...options } = overrides
@@ -19,6 +21,7 @@ export function researchEngine (overrides: Partial<DeepResearchEngineOptions> & 
     llm: null,
     tokenBudget: 50_000,
     prices: NO_PRICES,
+    corpusLink,
     ...options
   })
 }

@@ -108,6 +108,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/corpus": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the corpus documents the research searches
+         * @description Every document of the corpus (`RESEARCH_CORPUS_DIR`, by default the shipped `corpus/`), with the link that opens it.
+         */
+        get: operations["listCorpus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/corpus/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Open a corpus document a report cites
+         * @description The document a corpus source of a report links to (`sources[].link`). Answers the document as plain text (its Markdown source), or as JSON with `Accept: application/json`. Only the corpus's own documents are served: any other path is a 404.
+         */
+        get: operations["getCorpusDocument"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -313,7 +353,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -420,8 +460,16 @@ export interface operations {
                                  * @enum {unknown}
                                  */
                                 kind?: "corpus" | "url" | "web";
+                                /** @description The first passage of it the report quotes */
                                 snippet: string;
                                 score: number;
+                                /** @description Where a person opens it: a page's URL, or for a corpus document the route that serves it (`/v1/corpus/{path}`, same keys as the jobs) */
+                                link?: string;
+                                /** @description The sentences of this source the report states, each under its heading in the source */
+                                quotes?: {
+                                    heading: string;
+                                    text: string;
+                                }[];
                             }[];
                             /** @description Pages that could not be read, and why */
                             unread?: {
@@ -430,10 +478,52 @@ export interface operations {
                             }[];
                             /** @description `extractive`, or the LLM model that wrote the report */
                             writer?: string;
+                            /**
+                             * Answer
+                             * @description Whether the sources answered the question, part by part: a client tells "answered" from "not found" here, not from the text.
+                             */
+                            answer?: {
+                                /**
+                                 * @description `answered`: the sources answer every part of the question; `partial`: some parts (see `parts`); `not_found`: none, and the report cites nothing
+                                 * @enum {unknown}
+                                 */
+                                status: "answered" | "partial" | "not_found";
+                                /** @description Each part of the question (one for a single question), in the order asked */
+                                parts: {
+                                    /** @description The part of the question, as asked */
+                                    question: string;
+                                    answered: boolean;
+                                    /** @description The [n] of the sources its answer cites */
+                                    sources: number[];
+                                }[];
+                            };
+                            /**
+                             * Searched
+                             * @description What the research searched, for a "not found" as much as for an answer.
+                             */
+                            searched?: {
+                                sources: ("corpus" | "urls" | "web")[];
+                                /** @description Documents and pages searched */
+                                documents: number;
+                                passages: number;
+                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                queries: string[];
+                                /** @description Rounds of search, read and reflect (the depth sets the most) */
+                                rounds: number;
+                            };
+                            /** @description Sentences a model wrote that their citations did not support and no other source read did: dropped (0 for extractive reports) */
+                            unsupported_claims?: number;
+                            /** @description The sentences counted in `unsupported_claims`, and why */
+                            dropped_claims?: {
+                                sentence: string;
+                                /** @description Why it was dropped: no citation, a source that was not read, or no support in the cited passages */
+                                reason: string;
+                            }[];
                             stats: {
                                 documents_searched: number;
                                 passages_read: number;
                                 duration_ms: number;
+                                rounds?: number;
                             };
                             /**
                              * Usage
@@ -479,7 +569,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -586,8 +676,16 @@ export interface operations {
                                  * @enum {unknown}
                                  */
                                 kind?: "corpus" | "url" | "web";
+                                /** @description The first passage of it the report quotes */
                                 snippet: string;
                                 score: number;
+                                /** @description Where a person opens it: a page's URL, or for a corpus document the route that serves it (`/v1/corpus/{path}`, same keys as the jobs) */
+                                link?: string;
+                                /** @description The sentences of this source the report states, each under its heading in the source */
+                                quotes?: {
+                                    heading: string;
+                                    text: string;
+                                }[];
                             }[];
                             /** @description Pages that could not be read, and why */
                             unread?: {
@@ -596,10 +694,52 @@ export interface operations {
                             }[];
                             /** @description `extractive`, or the LLM model that wrote the report */
                             writer?: string;
+                            /**
+                             * Answer
+                             * @description Whether the sources answered the question, part by part: a client tells "answered" from "not found" here, not from the text.
+                             */
+                            answer?: {
+                                /**
+                                 * @description `answered`: the sources answer every part of the question; `partial`: some parts (see `parts`); `not_found`: none, and the report cites nothing
+                                 * @enum {unknown}
+                                 */
+                                status: "answered" | "partial" | "not_found";
+                                /** @description Each part of the question (one for a single question), in the order asked */
+                                parts: {
+                                    /** @description The part of the question, as asked */
+                                    question: string;
+                                    answered: boolean;
+                                    /** @description The [n] of the sources its answer cites */
+                                    sources: number[];
+                                }[];
+                            };
+                            /**
+                             * Searched
+                             * @description What the research searched, for a "not found" as much as for an answer.
+                             */
+                            searched?: {
+                                sources: ("corpus" | "urls" | "web")[];
+                                /** @description Documents and pages searched */
+                                documents: number;
+                                passages: number;
+                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                queries: string[];
+                                /** @description Rounds of search, read and reflect (the depth sets the most) */
+                                rounds: number;
+                            };
+                            /** @description Sentences a model wrote that their citations did not support and no other source read did: dropped (0 for extractive reports) */
+                            unsupported_claims?: number;
+                            /** @description The sentences counted in `unsupported_claims`, and why */
+                            dropped_claims?: {
+                                sentence: string;
+                                /** @description Why it was dropped: no citation, a source that was not read, or no support in the cited passages */
+                                reason: string;
+                            }[];
                             stats: {
                                 documents_searched: number;
                                 passages_read: number;
                                 duration_ms: number;
+                                rounds?: number;
                             };
                             /**
                              * Usage
@@ -881,7 +1021,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -988,8 +1128,16 @@ export interface operations {
                                  * @enum {unknown}
                                  */
                                 kind?: "corpus" | "url" | "web";
+                                /** @description The first passage of it the report quotes */
                                 snippet: string;
                                 score: number;
+                                /** @description Where a person opens it: a page's URL, or for a corpus document the route that serves it (`/v1/corpus/{path}`, same keys as the jobs) */
+                                link?: string;
+                                /** @description The sentences of this source the report states, each under its heading in the source */
+                                quotes?: {
+                                    heading: string;
+                                    text: string;
+                                }[];
                             }[];
                             /** @description Pages that could not be read, and why */
                             unread?: {
@@ -998,10 +1146,52 @@ export interface operations {
                             }[];
                             /** @description `extractive`, or the LLM model that wrote the report */
                             writer?: string;
+                            /**
+                             * Answer
+                             * @description Whether the sources answered the question, part by part: a client tells "answered" from "not found" here, not from the text.
+                             */
+                            answer?: {
+                                /**
+                                 * @description `answered`: the sources answer every part of the question; `partial`: some parts (see `parts`); `not_found`: none, and the report cites nothing
+                                 * @enum {unknown}
+                                 */
+                                status: "answered" | "partial" | "not_found";
+                                /** @description Each part of the question (one for a single question), in the order asked */
+                                parts: {
+                                    /** @description The part of the question, as asked */
+                                    question: string;
+                                    answered: boolean;
+                                    /** @description The [n] of the sources its answer cites */
+                                    sources: number[];
+                                }[];
+                            };
+                            /**
+                             * Searched
+                             * @description What the research searched, for a "not found" as much as for an answer.
+                             */
+                            searched?: {
+                                sources: ("corpus" | "urls" | "web")[];
+                                /** @description Documents and pages searched */
+                                documents: number;
+                                passages: number;
+                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                queries: string[];
+                                /** @description Rounds of search, read and reflect (the depth sets the most) */
+                                rounds: number;
+                            };
+                            /** @description Sentences a model wrote that their citations did not support and no other source read did: dropped (0 for extractive reports) */
+                            unsupported_claims?: number;
+                            /** @description The sentences counted in `unsupported_claims`, and why */
+                            dropped_claims?: {
+                                sentence: string;
+                                /** @description Why it was dropped: no citation, a source that was not read, or no support in the cited passages */
+                                reason: string;
+                            }[];
                             stats: {
                                 documents_searched: number;
                                 passages_read: number;
                                 duration_ms: number;
+                                rounds?: number;
                             };
                             /**
                              * Usage
@@ -1412,7 +1602,7 @@ export interface operations {
                             query: string;
                             /**
                              * Depth
-                             * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                             * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                              * @enum {unknown}
                              */
                             depth: "quick" | "standard" | "deep";
@@ -1648,7 +1838,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -1755,8 +1945,16 @@ export interface operations {
                                  * @enum {unknown}
                                  */
                                 kind?: "corpus" | "url" | "web";
+                                /** @description The first passage of it the report quotes */
                                 snippet: string;
                                 score: number;
+                                /** @description Where a person opens it: a page's URL, or for a corpus document the route that serves it (`/v1/corpus/{path}`, same keys as the jobs) */
+                                link?: string;
+                                /** @description The sentences of this source the report states, each under its heading in the source */
+                                quotes?: {
+                                    heading: string;
+                                    text: string;
+                                }[];
                             }[];
                             /** @description Pages that could not be read, and why */
                             unread?: {
@@ -1765,10 +1963,52 @@ export interface operations {
                             }[];
                             /** @description `extractive`, or the LLM model that wrote the report */
                             writer?: string;
+                            /**
+                             * Answer
+                             * @description Whether the sources answered the question, part by part: a client tells "answered" from "not found" here, not from the text.
+                             */
+                            answer?: {
+                                /**
+                                 * @description `answered`: the sources answer every part of the question; `partial`: some parts (see `parts`); `not_found`: none, and the report cites nothing
+                                 * @enum {unknown}
+                                 */
+                                status: "answered" | "partial" | "not_found";
+                                /** @description Each part of the question (one for a single question), in the order asked */
+                                parts: {
+                                    /** @description The part of the question, as asked */
+                                    question: string;
+                                    answered: boolean;
+                                    /** @description The [n] of the sources its answer cites */
+                                    sources: number[];
+                                }[];
+                            };
+                            /**
+                             * Searched
+                             * @description What the research searched, for a "not found" as much as for an answer.
+                             */
+                            searched?: {
+                                sources: ("corpus" | "urls" | "web")[];
+                                /** @description Documents and pages searched */
+                                documents: number;
+                                passages: number;
+                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                queries: string[];
+                                /** @description Rounds of search, read and reflect (the depth sets the most) */
+                                rounds: number;
+                            };
+                            /** @description Sentences a model wrote that their citations did not support and no other source read did: dropped (0 for extractive reports) */
+                            unsupported_claims?: number;
+                            /** @description The sentences counted in `unsupported_claims`, and why */
+                            dropped_claims?: {
+                                sentence: string;
+                                /** @description Why it was dropped: no citation, a source that was not read, or no support in the cited passages */
+                                reason: string;
+                            }[];
                             stats: {
                                 documents_searched: number;
                                 passages_read: number;
                                 duration_ms: number;
+                                rounds?: number;
                             };
                             /**
                              * Usage
@@ -1907,7 +2147,7 @@ export interface operations {
                             query: string;
                             /**
                              * Depth
-                             * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                             * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                              * @enum {unknown}
                              */
                             depth: "quick" | "standard" | "deep";
@@ -2014,8 +2254,16 @@ export interface operations {
                                      * @enum {unknown}
                                      */
                                     kind?: "corpus" | "url" | "web";
+                                    /** @description The first passage of it the report quotes */
                                     snippet: string;
                                     score: number;
+                                    /** @description Where a person opens it: a page's URL, or for a corpus document the route that serves it (`/v1/corpus/{path}`, same keys as the jobs) */
+                                    link?: string;
+                                    /** @description The sentences of this source the report states, each under its heading in the source */
+                                    quotes?: {
+                                        heading: string;
+                                        text: string;
+                                    }[];
                                 }[];
                                 /** @description Pages that could not be read, and why */
                                 unread?: {
@@ -2024,10 +2272,52 @@ export interface operations {
                                 }[];
                                 /** @description `extractive`, or the LLM model that wrote the report */
                                 writer?: string;
+                                /**
+                                 * Answer
+                                 * @description Whether the sources answered the question, part by part: a client tells "answered" from "not found" here, not from the text.
+                                 */
+                                answer?: {
+                                    /**
+                                     * @description `answered`: the sources answer every part of the question; `partial`: some parts (see `parts`); `not_found`: none, and the report cites nothing
+                                     * @enum {unknown}
+                                     */
+                                    status: "answered" | "partial" | "not_found";
+                                    /** @description Each part of the question (one for a single question), in the order asked */
+                                    parts: {
+                                        /** @description The part of the question, as asked */
+                                        question: string;
+                                        answered: boolean;
+                                        /** @description The [n] of the sources its answer cites */
+                                        sources: number[];
+                                    }[];
+                                };
+                                /**
+                                 * Searched
+                                 * @description What the research searched, for a "not found" as much as for an answer.
+                                 */
+                                searched?: {
+                                    sources: ("corpus" | "urls" | "web")[];
+                                    /** @description Documents and pages searched */
+                                    documents: number;
+                                    passages: number;
+                                    /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                    queries: string[];
+                                    /** @description Rounds of search, read and reflect (the depth sets the most) */
+                                    rounds: number;
+                                };
+                                /** @description Sentences a model wrote that their citations did not support and no other source read did: dropped (0 for extractive reports) */
+                                unsupported_claims?: number;
+                                /** @description The sentences counted in `unsupported_claims`, and why */
+                                dropped_claims?: {
+                                    sentence: string;
+                                    /** @description Why it was dropped: no citation, a source that was not read, or no support in the cited passages */
+                                    reason: string;
+                                }[];
                                 stats: {
                                     documents_searched: number;
                                     passages_read: number;
                                     duration_ms: number;
+                                    rounds?: number;
                                 };
                                 /**
                                  * Usage
@@ -2302,6 +2592,200 @@ export interface operations {
             };
             /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
             503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    listCorpus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The documents, by path */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Every document the research engine searches, by path */
+                        documents: {
+                            path: string;
+                            title: string;
+                            link: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getCorpusDocument: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The document's path in the corpus folder, as in a source's `path_or_url` without `corpus/` (e.g. `redis-persistence.md`; a subfolder's `/` as `%2F`) */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                    "application/json": {
+                        /** @description Its path in the corpus folder */
+                        path: string;
+                        /** @description Its first `# ` heading, or its file name */
+                        title: string;
+                        /** @description This route, for this document */
+                        link: string;
+                        /** @description The whole document (Markdown or plain text), as the research engine read it */
+                        text: string;
+                    };
+                };
+            };
+            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description `not_found`: no such job (never created, deleted, or expired), or no such route */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
@@ -2635,7 +3119,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -2742,8 +3226,16 @@ export interface operations {
                                  * @enum {unknown}
                                  */
                                 kind?: "corpus" | "url" | "web";
+                                /** @description The first passage of it the report quotes */
                                 snippet: string;
                                 score: number;
+                                /** @description Where a person opens it: a page's URL, or for a corpus document the route that serves it (`/v1/corpus/{path}`, same keys as the jobs) */
+                                link?: string;
+                                /** @description The sentences of this source the report states, each under its heading in the source */
+                                quotes?: {
+                                    heading: string;
+                                    text: string;
+                                }[];
                             }[];
                             /** @description Pages that could not be read, and why */
                             unread?: {
@@ -2752,10 +3244,52 @@ export interface operations {
                             }[];
                             /** @description `extractive`, or the LLM model that wrote the report */
                             writer?: string;
+                            /**
+                             * Answer
+                             * @description Whether the sources answered the question, part by part: a client tells "answered" from "not found" here, not from the text.
+                             */
+                            answer?: {
+                                /**
+                                 * @description `answered`: the sources answer every part of the question; `partial`: some parts (see `parts`); `not_found`: none, and the report cites nothing
+                                 * @enum {unknown}
+                                 */
+                                status: "answered" | "partial" | "not_found";
+                                /** @description Each part of the question (one for a single question), in the order asked */
+                                parts: {
+                                    /** @description The part of the question, as asked */
+                                    question: string;
+                                    answered: boolean;
+                                    /** @description The [n] of the sources its answer cites */
+                                    sources: number[];
+                                }[];
+                            };
+                            /**
+                             * Searched
+                             * @description What the research searched, for a "not found" as much as for an answer.
+                             */
+                            searched?: {
+                                sources: ("corpus" | "urls" | "web")[];
+                                /** @description Documents and pages searched */
+                                documents: number;
+                                passages: number;
+                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                queries: string[];
+                                /** @description Rounds of search, read and reflect (the depth sets the most) */
+                                rounds: number;
+                            };
+                            /** @description Sentences a model wrote that their citations did not support and no other source read did: dropped (0 for extractive reports) */
+                            unsupported_claims?: number;
+                            /** @description The sentences counted in `unsupported_claims`, and why */
+                            dropped_claims?: {
+                                sentence: string;
+                                /** @description Why it was dropped: no citation, a source that was not read, or no support in the cited passages */
+                                reason: string;
+                            }[];
                             stats: {
                                 documents_searched: number;
                                 passages_read: number;
                                 duration_ms: number;
+                                rounds?: number;
                             };
                             /**
                              * Usage
@@ -2864,7 +3398,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description quick = 1 retrieval pass, standard = 3, deep = 5.
+                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -2971,8 +3505,16 @@ export interface operations {
                                  * @enum {unknown}
                                  */
                                 kind?: "corpus" | "url" | "web";
+                                /** @description The first passage of it the report quotes */
                                 snippet: string;
                                 score: number;
+                                /** @description Where a person opens it: a page's URL, or for a corpus document the route that serves it (`/v1/corpus/{path}`, same keys as the jobs) */
+                                link?: string;
+                                /** @description The sentences of this source the report states, each under its heading in the source */
+                                quotes?: {
+                                    heading: string;
+                                    text: string;
+                                }[];
                             }[];
                             /** @description Pages that could not be read, and why */
                             unread?: {
@@ -2981,10 +3523,52 @@ export interface operations {
                             }[];
                             /** @description `extractive`, or the LLM model that wrote the report */
                             writer?: string;
+                            /**
+                             * Answer
+                             * @description Whether the sources answered the question, part by part: a client tells "answered" from "not found" here, not from the text.
+                             */
+                            answer?: {
+                                /**
+                                 * @description `answered`: the sources answer every part of the question; `partial`: some parts (see `parts`); `not_found`: none, and the report cites nothing
+                                 * @enum {unknown}
+                                 */
+                                status: "answered" | "partial" | "not_found";
+                                /** @description Each part of the question (one for a single question), in the order asked */
+                                parts: {
+                                    /** @description The part of the question, as asked */
+                                    question: string;
+                                    answered: boolean;
+                                    /** @description The [n] of the sources its answer cites */
+                                    sources: number[];
+                                }[];
+                            };
+                            /**
+                             * Searched
+                             * @description What the research searched, for a "not found" as much as for an answer.
+                             */
+                            searched?: {
+                                sources: ("corpus" | "urls" | "web")[];
+                                /** @description Documents and pages searched */
+                                documents: number;
+                                passages: number;
+                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                queries: string[];
+                                /** @description Rounds of search, read and reflect (the depth sets the most) */
+                                rounds: number;
+                            };
+                            /** @description Sentences a model wrote that their citations did not support and no other source read did: dropped (0 for extractive reports) */
+                            unsupported_claims?: number;
+                            /** @description The sentences counted in `unsupported_claims`, and why */
+                            dropped_claims?: {
+                                sentence: string;
+                                /** @description Why it was dropped: no citation, a source that was not read, or no support in the cited passages */
+                                reason: string;
+                            }[];
                             stats: {
                                 documents_searched: number;
                                 passages_read: number;
                                 duration_ms: number;
+                                rounds?: number;
                             };
                             /**
                              * Usage
