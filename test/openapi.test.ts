@@ -16,8 +16,9 @@ t.test('the live document at /docs/json documents every route, and /docs serves 
   t.equal(doc.openapi, '3.1.0')
   t.same(Object.keys(doc.paths).sort(), [
     '/api/v4/admin/cleanup-jobs', '/api/v4/deep-research', '/api/v4/job/{job_id}', '/health',
-    '/metrics', '/v1/jobs', '/v1/jobs/{job_id}', '/v1/jobs/{job_id}/cancel', '/v1/jobs/{job_id}/events', '/v1/research', '/v1/stats'
+    '/metrics', '/v1/corpus', '/v1/corpus/{path}', '/v1/jobs', '/v1/jobs/{job_id}', '/v1/jobs/{job_id}/cancel', '/v1/jobs/{job_id}/events', '/v1/research', '/v1/stats'
   ])
+  t.same(Object.keys(doc.paths['/v1/corpus/{path}'].get.responses['200'].content).sort(), ['application/json', 'text/plain'], 'a source document as text, or as JSON')
   const create = doc.paths['/v1/research'].post
   t.same(Object.keys(create.responses).sort(), ['200', '202', '400', '401', '409', '413', '415', '422', '429', '503'], 'including the idempotent replay (200), its conflicts, and every error it can answer')
   t.ok(create.responses['503'].content['application/problem+json'], 'errors are problem documents')

@@ -103,11 +103,6 @@ export class PassageCollection {
     }
     return found
   }
-
-  /** Passages after `passage` in its document, nearest first: where its topic goes on. */
-  neighbours (passage: Passage, count: number): Passage[] {
-    return this.passages.filter((p) => p.path === passage.path && p.id > passage.id).slice(0, count)
-  }
 }
 
 /** One BM25 index configuration for the corpus and for the pages a job reads. */
@@ -235,7 +230,8 @@ export interface Finding {
 /** Words that mark a sentence as the kind of answer each type of question asks for. */
 const CUES: Record<QuestionType, RegExp> = {
   why: /\b(?:because|so that|since|otherwise|in order to|to (?:avoid|prevent|keep|stop|make sure)|prevents?|the reason|which means|means that|without|so (?:a|the|that|it|every|no))\b/i,
-  how: /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|put|call|honou?r|write|read|check|cap|limit|configure|run|start|stop|hand|release|treat|choose|pick|prefer|avoid|do not|don't)\b|\b(?:by (?:\w+ing)|with|appends?|replays?|flushes|renews?|compares?|records?|holds?|fix(?:es)?|prevents?|avoids?|solves?|should|must)\b/i,
+  how: /\b(?:by (?:\w+ing)|with|when|so|then|appends?|replays?|flushes|renews?|compares?|records?|holds?|writes?|reads?|keeps?|sends?|checks?)\b/i,
+  'how-to': /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|put|call|honou?r|write|read|check|cap|limit|configure|run|start|stop|hand|release|treat|choose|pick|prefer|avoid|do not|don't)\b|\b(?:fix(?:es)?|prevents?|avoids?|solves?|should|must)\b/i,
   which: /\b(?:use|choose|prefer|recommend\w*|should|usual\w*|best|safest|default|instead|enable)\b/i,
   what: /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,5} (?:is|are|means|refers to|calls?|describes?|gives?|keeps?)\b/i,
   difference: /\b(?:while|whereas|unlike|instead|but|differs?|not the same|rather than|both|only)\b/i,
@@ -264,7 +260,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
   // What it asks about: its own words but the everyday ones (those of its context when it says little itself).
   const leansOnContext = saysLittleItself(part) || part.refersBack
   const focus = (leansOnContext ? [...own, ...context] : own).filter((t) => t.known && !t.everyday)
-  const need = Math.min(2, focus.length)
+  const need = Math.min(leansOnContext ? 1 : 2, focus.length)
   const findings: Finding[] = []
   for (const { passage, score: retrieval } of found) {
     const passageStems = collection.stemsOf(passage)
@@ -292,18 +288,21 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
 
 /**
  * What a part asks about that no passage holds in any form: the names it asks about ("Kafka",
- * "ZADD", "504"), and, in a part that points back at the rest of the question ("how do I
- * reshard them"), a rare word of its own. A question about them is one the sources do not cover,
- * however many of its other words match.
+ * "ZADD", "504"), jargon of its own that spoken English does not use ("nginx", "autovacuum"),
+ * and, in a part that points back at the rest of the question ("how do I reshard them"), any rare
+ * word of its own. A question about them is one the sources do not cover, however many of its
+ * other words match.
  */
 export function unknownNames (part: QuestionPart, collection: PassageCollection): string[] {
   const unknown = (term: string): boolean => !collection.holds(term) && !alternativesOf(term).some((a) => collection.holds(a)) && collection.formsOf(term).length === 0
-  const rareOwn = part.refersBack ? part.words.filter((t) => englishRank(t) > RARE_RANK && !/\d/.test(t)) : []
+  const rareOwn = part.words.filter((t) => !/\d/.test(t) && englishRank(t) > (part.refersBack ? RARE_RANK : JARGON_RANK))
   return [...new Set([...part.names, ...rareOwn])].filter(unknown)
 }
 
-/** Words of spoken English rarer than this (by rank) are rare words: most are names or jargon. */
+/** Words of spoken English rarer than this (by rank) are rare words: most are names or jargon... */
 const RARE_RANK = 20_000
+/** ...and past this, or not in the list at all ("nginx", "zadd", "reshard"), a product, a command or jargon. */
+const JARGON_RANK = 50_000
 
 /**
  * Whether the sources answer a part: a passage that holds most of what the part asks about,

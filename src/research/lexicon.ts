@@ -46,6 +46,7 @@ const GROUPS: string[][] = [
   ['keyword', 'term'],
   ['retry', 'attempt', 'reattempt'],
   ['history', 'timeline'],
+  ['app', 'application'],
   ['log', 'logged', 'print', 'printed']
 ]
 

@@ -1,7 +1,10 @@
 import { isStopword, keyTerms, stem } from './text.js'
 
-/** What kind of answer a question asks for: it decides which sentences answer it. */
-export type QuestionType = 'what' | 'why' | 'how' | 'which' | 'difference' | 'yes-no' | 'when' | 'amount'
+/**
+ * What kind of answer a question asks for: it decides which sentences answer it. `how` asks how
+ * something works ("how does AOF protect jobs"), `how-to` what to do ("how do I make retries safe").
+ */
+export type QuestionType = 'what' | 'why' | 'how' | 'how-to' | 'which' | 'difference' | 'yes-no' | 'when' | 'amount'
 
 export interface QuestionPart {
   /** The part as asked, without its filler ("so, quick question:"): its section's heading. */
@@ -124,7 +127,8 @@ function typeOf (part: string): QuestionType {
   const p = part.toLowerCase()
   if (/^(?:why|how come)\b/.test(p) || /\bwhat(?:'s| is| are)? the (?:point|reason|purpose|benefit)\b|\bwhat for$/.test(p)) return 'why'
   if (/\b(?:difference|differ|different from|versus|vs\.?|compared? (?:to|with))\b/.test(p) || SAME.test(p)) return 'difference'
-  if (/^how (?:much|many|long|often|big|large|fast|soon)\b/.test(p) || VALUE.test(p)) return 'amount'
+  if (/^how (?:much|many|long|often|big|large|small|fast|soon|high|low|far|old)\b/.test(p) || VALUE.test(p)) return 'amount'
+  if (/^how (?:do|can|should|would|could) (?:i|we|you)\b|^how to\b/.test(p)) return 'how-to'
   if (/^how\b/.test(p)) return 'how'
   if (/^which\b/.test(p) || /^what (?:\w+ ){0,2}(?:setting|option|policy|strategy|value|kind|type|library|tool|command|header|status|code|approach)s?\b/.test(p)) return 'which'
   if (/^(?:should|do|does|can|is|are) .+\bor\b/.test(p)) return 'which'

@@ -12,14 +12,14 @@ export interface DepthPlan {
   partQueries: boolean
   /** Follow-up queries built from the words of the best passages (what the topic is called there). */
   feedback: boolean
-  /** Passages read on after an answer's passage, in the same document. */
-  readOn: number
+  /** Documents read whole, the best answering ones first: a passage found is read with the rest of its document. */
+  readWhole: number
 }
 
 export const DEPTH_PLANS: Record<DepthName, DepthPlan> = {
-  quick: { rounds: 1, hits: 6, partQueries: false, feedback: false, readOn: 0 },
-  standard: { rounds: 2, hits: 6, partQueries: true, feedback: false, readOn: 0 },
-  deep: { rounds: 4, hits: 8, partQueries: true, feedback: true, readOn: 1 }
+  quick: { rounds: 1, hits: 6, partQueries: false, feedback: false, readWhole: 0 },
+  standard: { rounds: 2, hits: 6, partQueries: true, feedback: false, readWhole: 0 },
+  deep: { rounds: 4, hits: 8, partQueries: true, feedback: true, readWhole: 2 }
 }
 
 const FEEDBACK_TERMS = 3
@@ -132,18 +132,17 @@ export class ResearchRounds {
     return queries.filter((query) => !this.#searched.has(keyOf(query)))
   }
 
-  /** Reads on from the passages that answer: the passage after each, in the same document. */
+  /** Reads whole the best documents that answer a part (deep): what their other passages say joins the findings. */
   readOn (collection: PassageCollection, weighed: PartFindings[]): number {
-    if (this.#plan.readOn === 0) return 0
+    if (this.#plan.readWhole === 0) return 0
     let added = 0
     for (const { findings } of weighed) {
-      for (const finding of findings.filter(isGrounded).slice(0, 2)) {
-        for (const next of collection.neighbours(finding.sentence.passage, this.#plan.readOn)) {
-          if (this.#found.has(next.id)) continue
-          // Read on, not searched: it ranks below every passage a query found.
-          this.#found.set(next.id, { passage: next, score: 0.1 })
-          added++
-        }
+      const documents = [...new Set(findings.filter(isGrounded).map((f) => f.sentence.passage.path))].slice(0, this.#plan.readWhole)
+      for (const passage of collection.passages.filter((p) => documents.includes(p.path))) {
+        if (this.#found.has(passage.id)) continue
+        // Read on, not searched: it ranks below every passage a query found.
+        this.#found.set(passage.id, { passage, score: 0.1 })
+        added++
       }
     }
     return added

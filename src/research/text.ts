@@ -36,7 +36,7 @@ export function stem (word: string): string {
   return stemmed
 }
 
-/** Past forms of irregular English verbs, which no suffix rule finds: "rewritten" is "rewrite". */
+/** Past forms of irregular English verbs and the comparatives of common adjectives, which no suffix rule finds: "rewritten" is "rewrite", "longer" is "long". */
 const IRREGULAR = new Map(`ate:eat eaten:eat began:begin begun:begin bitten:bite blew:blow blown:blow broke:break broken:break
 brought:bring built:build bought:buy caught:catch chose:choose chosen:choose dealt:deal did:do done:do
 drew:draw drawn:draw drove:drive driven:drive fell:fall fallen:fall felt:feel found:find flew:fly flown:fly
@@ -47,7 +47,12 @@ rewrote:rewrite rewritten:rewrite saw:see seen:see sought:seek sent:send shown:s
 spoken:speak spent:spend stole:steal stolen:steal stood:stand struck:strike swept:sweep taught:teach
 took:take taken:take thought:think threw:throw thrown:throw told:tell tore:tear torn:tear
 understood:understand woke:wake woken:wake won:win wore:wear worn:wear wrote:write written:write
-overwritten:overwrite overwrote:overwrite`
+overwritten:overwrite overwrote:overwrite queued:queue queuing:queue queueing:queue
+longer:long longest:long shorter:short shortest:short bigger:big biggest:big smaller:small smallest:small
+faster:fast fastest:fast slower:slow slowest:slow higher:high highest:high lower:low lowest:low larger:large
+largest:large later:late latest:late earlier:early earliest:early cheaper:cheap
+cheapest:cheap stronger:strong strongest:strong weaker:weak weakest:weak older:old oldest:old newer:new
+newest:new`
   .split(/\s+/).map((pair) => pair.split(':') as [string, string]))
 
 const STEMS = new Map<string, string>()

@@ -16,7 +16,7 @@ const PROBLEM_MEANINGS: Record<number, string> = {
   400: 'The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable`',
   401: '`unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`)',
   403: '`forbidden`: this route needs an admin key',
-  404: '`not_found`: no such job (never created, deleted, or expired), or no such route',
+  404: '`not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route',
   409: '`already_finished` (the record is in `job`), or `idempotent_job_missing`',
   413: '`payload_too_large`: the body is over BODY_LIMIT_BYTES',
   414: '`uri_too_long`: the id is far too long to be one',

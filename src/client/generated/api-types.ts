@@ -1274,7 +1274,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `not_found`: no such job (never created, deleted, or expired), or no such route */
+            /** @description `not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1455,7 +1455,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `not_found`: no such job (never created, deleted, or expired), or no such route */
+            /** @description `not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2082,7 +2082,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `not_found`: no such job (never created, deleted, or expired), or no such route */
+            /** @description `not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2510,7 +2510,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `not_found`: no such job (never created, deleted, or expired), or no such route */
+            /** @description `not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2758,7 +2758,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `not_found`: no such job (never created, deleted, or expired), or no such route */
+            /** @description `not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route */
             404: {
                 headers: {
                     [name: string]: unknown;
