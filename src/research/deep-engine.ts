@@ -10,7 +10,7 @@ import { NO_WEB_SEARCH, type WebSearch } from './providers/web-search.js'
 import { analyseQuestion } from './question.js'
 import type { PageReader } from './reader/page-reader.js'
 import { Reading, type ToRead } from './reading.js'
-import { writeReport } from './report-writer.js'
+import { describeSearch, writeReport } from './report-writer.js'
 import { type PartFindings, type Query, ResearchRounds } from './rounds.js'
 import { truncate } from './text.js'
 import { type Prices, UsageMeter } from './usage.js'
@@ -146,9 +146,11 @@ export class DeepResearchEngine implements ResearchEngine {
       }
     }
     const spent = usage.snapshot(this.#options.prices)
+    // A report says what it searched; a "not found" says it in its summary already.
+    const markdown = report.answer?.status === 'not_found' ? report.markdown : `${report.markdown}\n*Searched ${describeSearch(searched)}.*\n`
     return {
       ...report,
-      markdown: options.report_format === 'json' ? null : report.markdown,
+      markdown: options.report_format === 'json' ? null : markdown,
       unread: reading.unread,
       writer,
       unsupported_claims: dropped.length,

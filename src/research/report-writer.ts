@@ -228,17 +228,21 @@ class SourceList {
 
 /** Nothing in the sources answers the question: say so, say what was searched, cite nothing. */
 function notFound (input: ExtractiveInput, title: string): Report & { answer: AnswerData } {
-  const { searched } = input
+  const summary = `No answer found in the sources searched: ${describeSearch(input.searched)}. ` +
+    'No passage covers what the question asks, so nothing is cited. Try other words, other sources (`urls`, `web`), or a deeper search.'
+  const answer: AnswerData = { status: 'not_found', parts: input.weighed.map(({ part }) => ({ question: part.text, answered: false, sources: [] })) }
+  return { title, summary, markdown: renderMarkdown(title, summary, [], []), sections: [], sources: [], stats: input.stats, answer, searched: input.searched }
+}
+
+/** What was searched, for a person: "the corpus (14 documents, 70 passages), with 3 searches in 2 rounds". */
+export function describeSearch (searched: SearchedData): string {
   const where = [
     searched.sources.includes('corpus') ? 'the corpus' : null,
     searched.sources.includes('urls') ? 'the pages given' : null,
     searched.sources.includes('web') ? 'a web search' : null
   ].filter((w) => w !== null).join(', ')
-  const summary = `No answer found in the sources searched: ${where} (${searched.documents} documents, ${searched.passages} passages), ` +
-    `with ${searched.queries.length} ${searched.queries.length === 1 ? 'search' : 'searches'} in ${searched.rounds} ${searched.rounds === 1 ? 'round' : 'rounds'}. ` +
-    'No passage covers what the question asks, so nothing is cited. Try other words, other sources (`urls`, `web`), or a deeper search.'
-  const answer: AnswerData = { status: 'not_found', parts: input.weighed.map(({ part }) => ({ question: part.text, answered: false, sources: [] })) }
-  return { title, summary, markdown: renderMarkdown(title, summary, [], []), sections: [], sources: [], stats: input.stats, answer, searched }
+  const plural = (n: number, word: string, words: string): string => `${n} ${n === 1 ? word : words}`
+  return `${where} (${searched.documents} documents, ${searched.passages} passages), with ${plural(searched.queries.length, 'search', 'searches')} in ${plural(searched.rounds, 'round', 'rounds')}`
 }
 
 /** The report as one Markdown document: title, summary, sections, then the sources with the passages each was quoted from. */

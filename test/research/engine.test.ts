@@ -104,6 +104,7 @@ t.test('deeper research runs more rounds and reaches more of a question than qui
   t.ok(deep.sections.length >= quick.sections.length)
   t.ok((deep.markdown ?? '').length > (quick.markdown ?? '').length, 'and writes a longer report')
   t.same(Object.fromEntries(Object.entries(DEPTH_PLANS).map(([d, p]) => [d, p.rounds])), { quick: 1, standard: 2, deep: 4 })
+  t.match(deep.markdown, new RegExp(`\\n\\*Searched the corpus \\(14 documents, \\d+ passages\\), with \\d+ searches in ${deep.stats.rounds} rounds\\.\\*\\n$`), 'the report says how many rounds it ran')
 })
 
 t.test('progress climbs through the rounds and leaves 100 to the runner', async (t) => {
