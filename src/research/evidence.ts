@@ -243,6 +243,19 @@ const CUE_BONUS = 0.12
 const OPENING_LINE = 0.1
 /** A quantity: a number, a number word, or a span of time. */
 const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu
+/** A span of time or a rate: what "how long" and "how often" ask for. */
+const TIME_QUANTITY = /(?<![\p{L}])\d+\s*(?:ms|s|m|h)\b|\b(?:milliseconds?|seconds?|minutes?|hours?|days?|weeks?|months?|years?|once (?:a|per|every)|twice|per (?:second|minute|hour|day))\b/iu
+
+/**
+ * Whether a sentence states the quantity a how-much part asks for: a number, and what it is of
+ * ("16384 hash slots", not "24 hours" for "how many slots"); a span of time for how long.
+ */
+function statesQuantity (part: QuestionPart, sentence: Sentence): boolean {
+  if (part.measured === 'time') return TIME_QUANTITY.test(sentence.text)
+  if (!QUANTITY.test(sentence.text)) return false
+  return part.measured.length === 0 || part.measured.some((m) => sentence.stems.has(m) || alternativesOf(m).some((a) => sentence.stems.has(a)))
+}
+
 /** "It", "This", "They": a sentence that leans on the one before reads worse on its own. */
 const LEANS_ON_CONTEXT = /^(?:it|this|that|these|those|they|such|then|so)\b/i
 
@@ -271,7 +284,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
     for (const sentence of collection.sentencesOf(passage)) {
       const sentenceCoverage = coverage(terms, new Set([...sentence.stems, ...headingStems]))
       if (held(terms, sentence.stems) === 0) continue
-      const onPoint = grounds && (part.type !== 'amount' || QUANTITY.test(sentence.text))
+      const onPoint = grounds && (part.type !== 'amount' || statesQuantity(part, sentence))
       let score = 0.5 * sentenceCoverage + 0.25 * passageCoverage + 0.1 * retrieval
       if (CUES[part.type].test(sentence.text)) score += CUE_BONUS
       // A passage opens on its topic; past a "what is", the answer is rarely that opening line.

@@ -47,6 +47,7 @@ const GROUPS: string[][] = [
   ['retry', 'attempt', 'reattempt'],
   ['history', 'timeline'],
   ['app', 'application'],
+  ['cost', 'price', 'pricing', 'charge', 'pay', 'expensive', 'cheap'],
   ['log', 'logged', 'print', 'printed']
 ]
 

@@ -16,6 +16,11 @@ export interface QuestionPart {
   context: string[]
   /** For a difference or a choice: the things compared, each as stems. */
   compared: string[][]
+  /**
+   * For a part that asks how much or how many: what the quantity must be of, as stems ("port",
+   * "length", "slot"); `time` for how long or how often; empty when any quantity will do.
+   */
+  measured: string[] | 'time'
   /** It points back at the rest of the question ("how do I prevent it", "why does that happen"). */
   refersBack: boolean
   /** Stems of the words it says itself (its terms may be borrowed when it says nothing itself). */
@@ -71,6 +76,7 @@ export function analyseQuestion (text: string): Question {
       terms,
       context: [...new Set(others)].filter((term) => !terms.includes(term)),
       compared: comparedItems(part.asking),
+      measured: measuredIn(part.asking),
       refersBack: REFERS_BACK.test(part.asking),
       words: terms,
       names: namesIn(part.text)
@@ -145,6 +151,22 @@ const SAME = /^(?:is|are|isn't|aren't) .+ (?:the same as|the same(?: thing)?$)/
 
 /** "What is the default timeout", "what port": asks for a value, as "how many" does. */
 const VALUE = /^what(?:'s| is| are)? (?:the |a )?(?:default|maximum|minimum|max|min|size|number|count|port|version|price|cost|limit)s?\b/
+
+/**
+ * What a quantity asked for must be of: "how many hash slots" (slots), "what is the maximum
+ * length of a key" (length), "what port" (port), "how much does it cost" (cost); a span of time
+ * for "how long" and "how often"; nothing in particular for "how much data", "how big" or "how high".
+ */
+function measuredIn (part: string): string[] | 'time' {
+  const p = part.toLowerCase()
+  if (/^how (?:long|often|soon|fast|quickly)\b/.test(p)) return 'time'
+  if (/^how much\b.*\b(?:cost|costs|price|charge|pay)\b/.test(p)) return contentTerms('cost price')
+  // "How much data" is answered in seconds of writes as well as in bytes: only "how many" names what is counted.
+  const noun = /^how many ((?:[\w-]+ ){0,2}?[\w-]+)(?= (?:do|does|did|is|are|can|should|will|would|of|in|on|for|per|before|after|to|am|i|we)\b|$)/.exec(p)?.[1] ??
+    /^what(?:'s| is| are)?(?: the| a| an)?(?: (?:default|maximum|minimum|max|min|usual|typical))? ((?:[\w-]+ ){0,2}?[\w-]+)(?= (?:do|does|did|is|are|can|should|will|would|of|in|on|for|per|that|which|to)\b|$)/.exec(p)?.[1]
+  if (noun === undefined) return []
+  return contentTerms(noun).filter((term) => !/^(?:default|maximum|minimum|max|min|number|amount)$/.test(term))
+}
 
 /** "between A and B", "A vs B", "A or B", "A compared to B": the two things, as stems. */
 function comparedItems (part: string): string[][] {

@@ -33,7 +33,7 @@ const SECTION_SENTENCE = 0.25
 /** Sentences this alike say the same thing: the second is left out. */
 const NEAR_DUPLICATE = 0.6
 /** Another summary sentence for a part is taken only when nearly as good as the first: of a part of many, and of a lone question. */
-const SECOND_ANSWER = 0
+const SECOND_ANSWER = 0.6
 const FURTHER_ANSWER = 0
 /** A document is on a part's topic when its passage holds this share of what the best document's does. */
 const TOPICAL = 0.75
@@ -139,7 +139,7 @@ function onTopic ({ findings }: PartFindings): Finding[] {
  */
 function questionTopics (question: Question, weighed: PartFindings[], collection: PassageCollection): Set<string> {
   if (weighed.length < 2) return new Set(weighed.flatMap((p) => p.findings.map((f) => f.sentence.passage.path)))
-  const whole = weighTerms({ text: question.text, type: 'what', terms: question.terms, context: [], compared: [], refersBack: false, words: question.terms, names: [] }, collection)
+  const whole = weighTerms({ text: question.text, type: 'what', terms: question.terms, context: [], compared: [], measured: [], refersBack: false, words: question.terms, names: [] }, collection)
   const best = new Map<string, number>()
   for (const { findings } of weighed) {
     for (const { sentence: { passage } } of findings) best.set(passage.path, Math.max(best.get(passage.path) ?? 0, coverage(whole, collection.stemsOf(passage))))

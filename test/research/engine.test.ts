@@ -88,6 +88,15 @@ t.test('a question the sources do not answer ends "not found": short, what was s
   }
 })
 
+t.test('a question asking how much or how many is answered only by a quantity of what it asks about', async (t) => {
+  const slots = await research('How many hash slots does Redis Cluster have?')
+  t.match(slots.answer, { status: 'not_found' }, 'a passage on Redis Cluster slots that counts nothing is no answer')
+  const port = await research('What port does Redis listen on by default?')
+  t.match(port.answer, { status: 'not_found' }, 'a sentence with "IPv6" in it is not a port number')
+  const kept = await research('How long are idempotency keys kept?')
+  t.match(kept.summary, /^Keys are kept for a limited time, commonly 24 hours/, 'how long: a span of time')
+})
+
 t.test('a part the sources do not cover is named as such; the rest is answered', async (t) => {
   const report = await research('What does appendfsync everysec lose in a crash, and how do I configure Kafka retention?')
   t.match(report.answer, { status: 'partial', parts: [{ answered: true }, { question: 'How do I configure Kafka retention', answered: false, sources: [] }] })
