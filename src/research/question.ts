@@ -39,6 +39,9 @@ export interface Question {
   terms: string[]
 }
 
+/** Most parts a question is answered in: a report answers each in its summary and gives each a section. */
+export const MAX_PARTS = 5
+
 /**
  * Words that say what kind of answer is wanted, not what it is about: "what is the difference",
  * "what happens", "explain", "best way". They are not searched for.
@@ -62,12 +65,15 @@ export function analyseQuestion (text: string): Question {
   // Statements around the question ("My jobs vanish after deploys.") are context for every part.
   const statements = asking.length === 0 ? [] : sentences.filter((s) => !isQuestion(s))
   const tidy = (text: string): string => text.replace(FILLER, '').replace(/[?.!\s]+$/, '').trim()
-  const rawParts = (asking.length === 0 ? [{ text: normalised, asking: normalised }] : asking.flatMap((sentence) => joinClauses(sentence.split(PART_BOUNDARY))))
-    .map((part) => ({ text: tidy(part.text), asking: tidy(part.asking) }))
-    .filter((part) => part.text.length > 0)
-  const own = rawParts.map((part) => contentTerms(part.text))
+  // The same part asked twice is one part; past MAX_PARTS, the rest is searched with the whole question only.
+  const rawParts = new Map<string, { text: string, asking: string }>()
+  for (const part of asking.length === 0 ? [{ text: normalised, asking: normalised }] : asking.flatMap((sentence) => joinClauses(sentence.split(PART_BOUNDARY)))) {
+    const text = tidy(part.text)
+    if (text.length > 0 && !rawParts.has(text.toLowerCase()) && rawParts.size < MAX_PARTS) rawParts.set(text.toLowerCase(), { text, asking: tidy(part.asking) })
+  }
+  const own = [...rawParts.values()].map((part) => contentTerms(part.text))
   const statementTerms = contentTerms(statements.join(' '))
-  const parts = rawParts.map((part, i): QuestionPart => {
+  const parts = [...rawParts.values()].map((part, i): QuestionPart => {
     const others = [...statementTerms, ...own.flatMap((terms, j) => (j === i ? [] : terms))]
     const terms = own[i] as string[]
     return {

@@ -73,6 +73,17 @@ t.test('a question of several parts gets an answer for each, and a section per p
   t.notOk(report.sections.some((s) => /^(Leases and visibility timeouts|Delivery guarantees|Orphaned jobs)$/.test(s.heading)), 'no section is a document\'s own heading')
 })
 
+t.test('a long question is answered in at most five parts, each asked once', async (t) => {
+  const question = 'How does the Redis append-only file protect jobs, and why do retries need jitter? '.repeat(20) + 'What is a lease? What is a circuit breaker? What is BM25? What is a UUID?'
+  const report = await research(question.slice(0, 2000), 'deep')
+  t.same(report.answer?.parts.map((p) => p.question), ['How does the Redis append-only file protect jobs', 'Why do retries need jitter', 'What is a lease', 'What is a circuit breaker', 'What is BM25'])
+  t.same(repeatedSentences(report), [])
+  for (const odd of ['???', 'the of and', 'https://example.com/page', 'Wie funktioniert Redis AOF?', '为什么需要重试抖动？']) {
+    const answer = (await research(odd, 'deep')).answer
+    t.equal(answer?.status, 'not_found', `"${odd}": not found, without an error`)
+  }
+})
+
 t.test('a question the sources do not answer ends "not found": short, what was searched, nothing cited', async (t) => {
   for (const query of ['How do I bake sourdough bread?', 'Who won the football world cup in 2022?', 'What is a safe dose of ibuprofen for a child?', 'How do I configure Kafka consumer groups?']) {
     for (const depth of ['quick', 'deep'] as const) {
