@@ -1,5 +1,5 @@
 import { type Corpus, loadCorpus } from './corpus.js'
-import { PassageCollection } from './evidence.js'
+import { PassageCollection } from './passage-collection.js'
 
 export interface CorpusIndex {
   documents: number

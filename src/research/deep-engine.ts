@@ -2,9 +2,11 @@ import type { DepthName, ResearchOptionsData, SearchedData } from '../schemas/jo
 import { resolveOptions } from '../schemas/options.js'
 import type { Passage } from './corpus.js'
 import type { CorpusRetriever } from './corpus-retriever.js'
-import { PassageCollection } from './evidence.js'
+import { PassageCollection } from './passage-collection.js'
 import { PermanentError, type Report, type ResearchEngine, type ResearchRequest, type RunContext } from './engine.js'
-import { type DroppedClaim, planSubQuestions, reflectOnGaps, writeWithLlm, writerSources } from './llm-writer.js'
+import type { DroppedClaim } from './citation-check.js'
+import { planSubQuestions, reflectOnGaps, writeWithLlm, writerSources } from './llm-writer.js'
+import { topicalFindings } from './topics.js'
 import type { ChatModel } from './providers/llm.js'
 import { NO_WEB_SEARCH, type WebSearch } from './providers/web-search.js'
 import { analyseQuestion } from './question.js'
@@ -138,7 +140,7 @@ export class DeepResearchEngine implements ResearchEngine {
     let dropped: DroppedClaim[] = []
     if (llm !== null && report.answer?.status !== 'not_found') {
       await context.progress(92, `Writing the report with ${llm.model}`)
-      const checked = await writeWithLlm(llm, question, writerSources(weighed, options.max_sources, linkOf), usage, signal)
+      const checked = await writeWithLlm(llm, question, writerSources(topicalFindings(question, weighed, collection), options.max_sources, linkOf), usage, signal)
       dropped = checked?.dropped ?? []
       if (checked?.report != null) {
         report = { ...checked.report, answer: renumberAnswer(report, checked.report.sources), searched, stats }

@@ -1,126 +1,7 @@
-import MiniSearch from 'minisearch'
-import type { Passage } from './corpus.js'
 import { englishRank } from './english-words.js'
 import { ALTERNATIVE_WEIGHT, alternativesOf } from './lexicon.js'
 import type { QuestionPart, QuestionType } from './question.js'
-import { isStopword, sentences, stem, tokenize } from './text.js'
-
-export interface ScoredPassage { passage: Passage, score: number }
-
-export interface Sentence {
-  passage: Passage
-  /** Its place in the passage, 0 first. */
-  position: number
-  text: string
-  stems: Set<string>
-}
-
-/**
- * Passages made searchable: a BM25 index (MiniSearch), each passage's sentences and stems, and
- * how many passages hold each stem (for weighing a question's words by how rare they are).
- */
-export class PassageCollection {
-  readonly passages: Passage[]
-  readonly #index: MiniSearch<Passage>
-  readonly #byId = new Map<number, Passage>()
-  readonly #sentences = new Map<number, Sentence[]>()
-  readonly #stems = new Map<number, Set<string>>()
-  readonly #passagesWith = new Map<string, number>()
-  /** The first word seen for each stem, to show a stem as people write it. */
-  readonly #words = new Map<string, string>()
-
-  constructor (passages: Passage[]) {
-    this.passages = passages
-    this.#index = newPassageIndex()
-    this.#index.addAll(passages)
-    for (const passage of passages) {
-      for (const token of tokenize(`${passage.heading} ${passage.text}`)) if (!isStopword(token)) this.#words.set(stem(token), this.#words.get(stem(token)) ?? token)
-      this.#byId.set(passage.id, passage)
-      const stems = stemsOf(`${passage.title} ${passage.heading} ${passage.text}`)
-      this.#stems.set(passage.id, stems)
-      for (const s of stems) this.#passagesWith.set(s, (this.#passagesWith.get(s) ?? 0) + 1)
-    }
-  }
-
-  /** Inverse passage frequency: a word in few passages says more about what a passage is about. */
-  idf (termStem: string): number {
-    return Math.log(1 + this.passages.length / Math.max(0.5, this.#passagesWith.get(termStem) ?? 0))
-  }
-
-  /**
-   * Stems the collection holds that are a form of one it does not: the word without its "un"
-   * ("unstuck": "stuck"), or a longer word that contains it ("fsync": "appendfsync"). Empty when
-   * there is none.
-   */
-  formsOf (termStem: string): string[] {
-    if (termStem.length < 4 || this.#passagesWith.has(termStem)) return []
-    const bare = /^un-?(.{4,})$/.exec(termStem)?.[1]
-    const forms = bare !== undefined && (this.#passagesWith.has(bare) || alternativesOf(bare).some((a) => this.#passagesWith.has(a))) ? [bare] : []
-    if (termStem.length >= 5) for (const known of this.#passagesWith.keys()) if (known.length > termStem.length && known.includes(termStem)) forms.push(known)
-    return forms
-  }
-
-  /** A word of the collection whose stem this is ("lease" for "leas"); the stem itself when none. */
-  wordFor (termStem: string): string {
-    return this.#words.get(termStem) ?? termStem
-  }
-
-  /** Whether any passage holds the stem. */
-  holds (termStem: string): boolean {
-    return this.#passagesWith.has(termStem)
-  }
-
-  /** Passages that match `query`, best first, scores scaled so the best is 1. */
-  search (query: string, limit: number): ScoredPassage[] {
-    if (tokenize(query).every(isStopword)) return []
-    const hits = this.#index.search(query, { combineWith: 'OR' }).slice(0, limit)
-    const top = hits[0]?.score ?? 0
-    return hits.map((hit) => ({ passage: this.#byId.get(hit.id as number) as Passage, score: hit.score / top }))
-  }
-
-  /** Passages that match stems already made (a follow-up query's terms), best first, the best 1. */
-  searchStems (stems: string[], limit: number): ScoredPassage[] {
-    const terms = [...new Set(stems)].filter((s) => s.length > 0)
-    if (terms.length === 0) return []
-    const hits = this.#index.search(terms.join(' '), { combineWith: 'OR', tokenize: (text) => text.split(' '), processTerm: (term) => term }).slice(0, limit)
-    const top = hits[0]?.score ?? 0
-    return hits.map((hit) => ({ passage: this.#byId.get(hit.id as number) as Passage, score: hit.score / top }))
-  }
-
-  /** The stems of a passage's title, heading and text. */
-  stemsOf (passage: Passage): Set<string> {
-    return this.#stems.get(passage.id) ?? stemsOf(`${passage.title} ${passage.heading} ${passage.text}`)
-  }
-
-  sentencesOf (passage: Passage): Sentence[] {
-    let found = this.#sentences.get(passage.id)
-    if (found === undefined) {
-      found = sentences(passage.text.replace(/^\s*(?:[-*]|\d+\.)\s+/gm, ''))
-        // A sentence ends like one: a list of link texts or a table row is not something to quote.
-        .filter((text) => text.length >= 25 && !text.startsWith('|') && !text.startsWith('```') && /[.!?:;]["')\]`*_]*$/.test(text))
-        .map((text, position) => ({ passage, position, text, stems: stemsOf(text) }))
-      this.#sentences.set(passage.id, found)
-    }
-    return found
-  }
-}
-
-/** One BM25 index configuration for the corpus and for the pages a job reads. */
-export function newPassageIndex (): MiniSearch<Passage> {
-  return new MiniSearch<Passage>({
-    fields: ['text', 'heading', 'title'],
-    storeFields: [],
-    tokenize,
-    // Stopwords out, stems in: applied alike to documents and queries.
-    processTerm: (term) => (isStopword(term) ? null : stem(term)),
-    searchOptions: { boost: { heading: 2, title: 1.5 }, prefix: (term) => term.length > 4, fuzzy: 0.15 }
-  })
-}
-
-/** The stems of a text's words, stopwords left out. */
-export function stemsOf (text: string): Set<string> {
-  return new Set(tokenize(text).filter((t) => !isStopword(t)).map(stem))
-}
+import { type PassageCollection, type Sentence, type ScoredPassage, stemsOf } from './passage-collection.js'
 
 /** A part whose own words are all everyday ones ("what's going on", "why does that happen") is about the rest of the question. */
 function saysLittleItself (part: QuestionPart): boolean {
@@ -279,8 +160,8 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
     const passageStems = collection.stemsOf(passage)
     const passageCoverage = coverage(terms, passageStems)
     const headingStems = stemsOf(`${passage.title} ${passage.heading}`)
-    // Two of its words, or its only one with a word of the rest of the question.
-    const grounds = need > 0 && held(focus, passageStems) >= need && (need > 1 || context.length === 0 || held(context, passageStems) >= 1)
+    // Two of its words, or its only one; when that one is borrowed from the rest of the question, with another of them.
+    const grounds = need > 0 && held(focus, passageStems) >= need && (need > 1 || !leansOnContext || context.length === 0 || held(context, passageStems) >= 1)
     for (const sentence of collection.sentencesOf(passage)) {
       const sentenceCoverage = coverage(terms, new Set([...sentence.stems, ...headingStems]))
       if (held(terms, sentence.stems) === 0) continue

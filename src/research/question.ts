@@ -71,6 +71,8 @@ export function analyseQuestion (text: string): Question {
     const text = tidy(part.text)
     if (text.length > 0 && !rawParts.has(text.toLowerCase()) && rawParts.size < MAX_PARTS) rawParts.set(text.toLowerCase(), { text, asking: tidy(part.asking) })
   }
+  // A question of punctuation alone is still one part, that nothing answers.
+  if (rawParts.size === 0) rawParts.set('', { text: normalised, asking: normalised })
   const own = [...rawParts.values()].map((part) => contentTerms(part.text))
   const statementTerms = contentTerms(statements.join(' '))
   const parts = [...rawParts.values()].map((part, i): QuestionPart => {
@@ -124,6 +126,11 @@ function joinClauses (pieces: string[]): Array<{ text: string, asking: string }>
 
 function startsAsking (text: string): boolean {
   return new RegExp(`^${INTERROGATIVE}`, 'i').test(text.replace(FILLER, '').trim())
+}
+
+/** The whole question as one part: every word of it, its own. */
+export function wholeQuestion (question: Question): QuestionPart {
+  return { text: question.text, type: 'what', terms: question.terms, context: [], compared: [], measured: [], refersBack: false, words: question.terms, names: [] }
 }
 
 function isQuestion (sentence: string): boolean {

@@ -1,9 +1,11 @@
 import type { AnswerData, DepthName, SearchedData } from '../schemas/job.js'
 import type { Passage } from './corpus.js'
 import type { Report } from './engine.js'
-import { type Finding, GROUNDED, type Sentence, coverage, isGrounded, stemsOf, weighTerms, type PassageCollection } from './evidence.js'
+import { type Finding, GROUNDED, coverage, isGrounded, weighTerms } from './evidence.js'
+import { type PassageCollection, type Sentence, stemsOf } from './passage-collection.js'
 import type { Question, QuestionPart } from './question.js'
 import type { PartFindings } from './rounds.js'
+import { topicalFindings } from './topics.js'
 import { similarity, truncate } from './text.js'
 
 type Section = Report['sections'][number]
@@ -32,13 +34,8 @@ const BUDGET: Record<DepthName, { perPart: number, extras: number }> = {
 const SECTION_SENTENCE = 0.25
 /** Sentences this alike say the same thing: the second is left out. */
 const NEAR_DUPLICATE = 0.6
-/** Another summary sentence for a part is taken only when nearly as good as the first: of a part of many, and of a lone question. */
+/** A second summary sentence for a part of many is taken only when nearly as good as its first. */
 const SECOND_ANSWER = 0.6
-const FURTHER_ANSWER = 0
-/** A document is on a part's topic when its passage holds this share of what the best document's does. */
-const TOPICAL = 0.75
-/** ...and, for a question of several parts, this share of what the best document holds of the whole question. */
-const QUESTION_TOPICAL = 0.5
 const CAVEAT = /\b(?:but|however|only|not|never|lose|loses|lost|risk|cannot|weakness|unless|except|careful|beware|wrong|fails?)\b/i
 const ADVICE = /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|honou?r|cap|limit|configure|run|check|choose|prefer|avoid|do not|don't|treat|log|alert)\b|\bshould\b/i
 
@@ -64,13 +61,7 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
 
   const summary: string[] = []
   const parts: AnswerData['parts'] = []
-  const aboutQuestion = questionTopics(question, weighed, input.collection)
-  const topical = new Map(weighed.map((p) => {
-    const findings = onTopic(p)
-    const onQuestion = findings.filter((f) => aboutQuestion.has(f.sentence.passage.path))
-    // A part whose every answer is off the question's topic keeps its own: it was asked.
-    return [p, onQuestion.some(isGrounded) ? onQuestion : findings]
-  }))
+  const topical = topicalFindings(question, weighed, input.collection)
   for (const partFindings of weighed) {
     const { part, grounded } = partFindings
     if (!grounded) {
@@ -78,7 +69,13 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
       parts.push({ question: part.text, answered: false, sources: [] })
       continue
     }
-    const candidates = (topical.get(partFindings) as Finding[]).filter(isGrounded)
+    // Only sentences it may still cite: already in the summary, or fresh within max_sources.
+    const candidates = (topical.get(partFindings) as Finding[]).filter((f) => isGrounded(f) && (used.includes(f.sentence) || fresh(f)))
+    if (candidates.length === 0) {
+      summary.push(`The sources searched do not answer "${part.text}?" within max_sources (${input.maxSources}).`)
+      parts.push({ question: part.text, answered: false, sources: [] })
+      continue
+    }
     const cited: number[] = []
     for (const finding of answerTo(part, candidates, input.collection, weighed.length > 1, fresh)) {
       if (!used.includes(finding.sentence)) summary.push(take(finding))
@@ -113,45 +110,16 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
   }
 
   const answered = parts.filter((p) => p.answered).length
-  const answer: AnswerData = { status: answered === parts.length ? 'answered' : 'partial', parts }
+  const answer: AnswerData = { status: answered === parts.length ? 'answered' : answered === 0 ? 'not_found' : 'partial', parts }
   const text = summary.join(' ')
   const list = sources.list()
   return { title, summary: text, markdown: renderMarkdown(title, text, sections, list), sections, sources: list, stats: input.stats, answer, searched: input.searched }
 }
 
 /**
- * The findings of a part that come from documents on its topic: documents with a passage that
- * speaks to the part (onPoint) and holds nearly as much of it as the best one does. A document
- * that shares a word or two with the question is left out, whatever it says.
- */
-function onTopic ({ findings }: PartFindings): Finding[] {
-  const best = new Map<string, number>()
-  for (const f of findings) if (f.onPoint) best.set(f.sentence.passage.path, Math.max(best.get(f.sentence.passage.path) ?? 0, f.passageCoverage))
-  const top = Math.max(0, ...best.values())
-  return findings.filter((f) => f.onPoint && (best.get(f.sentence.passage.path) as number) >= Math.max(GROUNDED.passage, TOPICAL * top))
-}
-
-/**
- * The documents on the question's topic as a whole: a part that leans on the rest of the question
- * ("how can I put a cap on it") must not bring in a document about something else that shares its
- * one word. A document is on topic when its best passage holds at least half of what the best
- * document's does of every word of the question.
- */
-function questionTopics (question: Question, weighed: PartFindings[], collection: PassageCollection): Set<string> {
-  if (weighed.length < 2) return new Set(weighed.flatMap((p) => p.findings.map((f) => f.sentence.passage.path)))
-  const whole = weighTerms({ text: question.text, type: 'what', terms: question.terms, context: [], compared: [], measured: [], refersBack: false, words: question.terms, names: [] }, collection)
-  const best = new Map<string, number>()
-  for (const { findings } of weighed) {
-    for (const { sentence: { passage } } of findings) best.set(passage.path, Math.max(best.get(passage.path) ?? 0, coverage(whole, collection.stemsOf(passage))))
-  }
-  const top = Math.max(0, ...best.values())
-  return new Set([...best.entries()].filter(([, c]) => c >= QUESTION_TOPICAL * top).map(([path]) => path))
-}
-
-/**
  * The sentence(s) that answer one part, best first: for a difference or a choice, the best on
- * each thing compared; otherwise the best and, when nearly as good, one more (two more for a
- * question of one part), so the answer reads as a short paragraph. A best sentence already in
+ * each thing compared; otherwise the best and the next two (for a part of many, the next one
+ * when nearly as good), so the answer reads as a short paragraph. A best sentence already in
  * the summary (it answered an earlier part) is cited again, not repeated.
  */
 function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageCollection, oneOfMany: boolean, fresh: (f: Finding) => boolean): Finding[] {
@@ -168,8 +136,8 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
     }
     if (oneOfMany) return picked
   }
-  // A best sentence that already answered an earlier part leaves room for the next best.
-  const bar = (oneOfMany ? (fresh(first) ? SECOND_ANSWER : FURTHER_ANSWER) : FURTHER_ANSWER) * first.score
+  // A best sentence that already answered an earlier part leaves room for the next best, as a lone question does.
+  const bar = oneOfMany && fresh(first) ? SECOND_ANSWER * first.score : 0
   const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar)
   return [...picked, ...more.slice(0, Math.max(0, (oneOfMany ? 2 : 3) - picked.length))]
 }

@@ -1,5 +1,6 @@
 import type { DepthName } from '../schemas/job.js'
-import { type Finding, type PassageCollection, type ScoredPassage, findingsFor, isGrounded, missing, unknownNames, weighTerms } from './evidence.js'
+import { type Finding, findingsFor, isGrounded, missing, unknownNames, weighTerms } from './evidence.js'
+import type { PassageCollection, ScoredPassage } from './passage-collection.js'
 import type { Question, QuestionPart } from './question.js'
 
 /** What each depth may do: rounds of search, passages taken per query, and how it digs. */
@@ -122,7 +123,7 @@ export class ResearchRounds {
       }
       const answering = findings.filter(isGrounded)
       const held = new Set(answering.flatMap((f) => [...collection.stemsOf(f.sentence.passage)]))
-      const lacking = missing(terms.slice(0, part.terms.length), held)
+      const lacking = missing(terms.filter((t) => t.own), held)
       if (lacking.length > 0) queries.push({ label: label(part, lacking.map((t) => t.stem)), terms: [...lacking.map((t) => t.stem), ...part.terms.slice(0, 2)] })
       if (this.#plan.feedback) {
         const feedback = feedbackTerms(answering.slice(0, 3), collection, new Set([...part.terms, ...part.context]))

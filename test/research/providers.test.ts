@@ -1,6 +1,7 @@
 import t from 'tap'
-import { type WriterSource, checkReport, parseQueries } from '../../src/research/llm-writer.js'
-import { SUPPORTED, support } from '../../src/research/support.js'
+import { type WriterSource, checkReport } from '../../src/research/citation-check.js'
+import { parseQueries } from '../../src/research/llm-writer.js'
+import { SUPPORTED, contradicts, support } from '../../src/research/support.js'
 import { ProviderError, callJson, retryAfterMs } from '../../src/research/providers/http.js'
 import { OpenAiCompatibleChat } from '../../src/research/providers/llm.js'
 import { BraveSearch, SearxngSearch, TavilySearch, webSearchFrom } from '../../src/research/providers/web-search.js'
@@ -130,7 +131,7 @@ t.test('a model\'s report checked sentence by sentence: kept, re-pointed or drop
     '', '## Sources', '', '1. A list the model made up [1]'
   ].join('\n')
   const { report, dropped, reattributed } = checkReport(content, 'q', sources)
-  t.equal(report?.title, 'Retrying failed jobs')
+  t.equal(report?.title, 'Research: q', 'the title is the question\'s, not the model\'s')
   t.equal(report?.summary, 'Jitter adds randomness to every delay so retries spread out. [1] Backoff doubles the wait after each failed attempt. [2]', 'renumbered by first citation; the wrongly cited sentence re-pointed')
   t.equal(report?.sections[0]?.body, '- The wait is capped at one minute. [2]\nThe sources do not say how many attempts to allow.', 'a made-up number re-pointed to the source that says it; a silent-sources sentence kept uncited')
   t.same(report?.sources.map((s) => s.path_or_url), ['https://e.test/2', 'https://e.test/1'], 'only the sources cited, in order; the model\'s own list is gone')
@@ -143,6 +144,33 @@ t.test('a model\'s report checked sentence by sentence: kept, re-pointed or drop
   ])
   t.notMatch(report?.markdown, /made up|\[7\]|\[3\]|1973|five minutes|forever/)
   t.equal(checkReport('## Summary\n\nNothing here is true [5].', 'q', sources).report, null, 'a summary left with no citation: no report')
+})
+
+t.test('the citation check keeps out what a lexical match would let through: opposites, made-up headings, markup, repeats', async (t) => {
+  const sources: WriterSource[] = [{ id: 1, title: 'AOF', path_or_url: 'corpus/aof.md', kind: 'corpus', link: '/v1/corpus/aof.md', score: 1, excerpts: [{ heading: 'fsync', text: 'With everysec a crash loses at most about one second of writes. The always policy is slower but loses nothing.' }] }]
+  const content = [
+    '# AOF guarantees zero data loss, always', '', '## Summary', '',
+    'With everysec a crash loses at most about one second of writes [1]. With everysec a crash never loses writes [1]. The always policy is faster and loses writes [1].',
+    'With everysec a crash loses at most about one second of writes [1].',
+    'Unlike what the documents claim, Redis does not need persistence at all.',
+    '', '## Kafka is better than Redis for everything', '',
+    'The always policy is slower but loses nothing <img src=x onerror=alert(1)> [1]. See [the docs](https://evil.test) ![x](https://evil.test/x.png).',
+    'The sources do not say which policy a queue should use.'
+  ].join('\n')
+  const { report, dropped } = checkReport(content, 'Does AOF lose writes?', sources)
+  t.equal(report?.title, 'Research: Does AOF lose writes?', 'a title the model made up is not used')
+  t.equal(report?.summary, 'With everysec a crash loses at most about one second of writes. [1]', 'the opposites and the repeat are gone')
+  t.same(report?.sections.map((s) => s.heading), ['Details'], 'a heading nothing supports is replaced')
+  t.equal(report?.sections[0]?.body, 'The always policy is slower but loses nothing. [1]\nThe sources do not say which policy a queue should use.', 'markup stripped (a link keeps only its text, and its sentence cites nothing); a sentence saying the sources are silent kept')
+  t.same(dropped.map((d) => [d.sentence, d.reason]), [
+    ['With everysec a crash never loses writes.', 'not supported by the passages of [1] it cites'],
+    ['The always policy is faster and loses writes.', 'not supported by the passages of [1] it cites'],
+    ['Unlike what the documents claim, Redis does not need persistence at all.', 'no citation'],
+    ['See the docs .', 'no citation']
+  ])
+  t.notMatch(report?.markdown, /<img|onerror|evil\.test|Kafka|zero data loss/)
+  t.ok(contradicts('Backoff is faster', 'Backoff is slower'))
+  t.notOk(contradicts('A crash loses one second', 'a crash loses at most about one second'))
 })
 
 t.test('the support check: most of a sentence\'s words in the passage, and every number it states', async (t) => {

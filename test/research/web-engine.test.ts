@@ -137,7 +137,7 @@ t.test('with an LLM: sub-questions planned and searched, gaps named and searched
   const steps = context.steps.map(([, s]) => s)
   t.match(steps.join('\n'), /^Planning sub-questions with gpt-4o-mini\nPlanned 2 sub-questions: "exponential backoff cap for job retries", "jitter to spread[^\n]*\nSearching the web \(SearXNG\) 1\/3[^]*Searching the web \(SearXNG\) 3\/3: "jitter[^]*\nRound 1\/2: searching for[^]*Searching the web \(SearXNG\) 1\/1: "retry budget after a fixed number of attempts"[^]*\nRound 2\/2: searching for[^]*"retry budget after a fixed number of attempts"[^]*\nWriting the report\nWriting the report with gpt-4o-mini$/)
   t.equal(report.writer, 'gpt-4o-mini')
-  t.equal(report.title, 'Retrying failed background jobs')
+  t.equal(report.title, `Research: ${QUESTION}`, 'the title is the question\'s: a model\'s title is a claim nothing checks')
   t.equal(report.unsupported_claims, 2, 'two sentences dropped')
   t.same(report.dropped_claims?.map((d) => d.sentence), ['Exponential backoff was invented at Xerox PARC in 1973.', 'Retries should always happen immediately.'])
   t.match(report.dropped_claims, [{ reason: /^not supported by the passages of \[\d\] it cites$/ }, { reason: 'no citation' }])
@@ -157,6 +157,19 @@ t.test('with an LLM: sub-questions planned and searched, gaps named and searched
   t.ok(report.sources.every((s) => writePrompt.includes(s.path_or_url)), 'every cited source was in the material the model saw')
   const reflectPrompt = llm.requests[1]?.body.messages[1].content as string
   t.match(reflectPrompt, /^Question: [^\n]+\n\nFindings so far:\n- How should failed background jobs be retried with backoff and jitter\?\n {2}- /, 'the gap check sees what each part found')
+})
+
+t.test('the model is shown only the documents the extractive report may cite: those on the question\'s topic', async (t) => {
+  let shown = ''
+  const llm = await startFakeLlm(t, (prompt) => {
+    shown = prompt
+    return `## Summary\n\nWith appendonly yes, Redis appends every write command to the append-only file [${sourceNumber(prompt, 'corpus/redis-persistence.md')}].`
+  })
+  const engine = researchEngine({ llm: new OpenAiCompatibleChat({ baseUrl: llm.baseUrl, apiKey: '', model: 'm', retry: fast }) })
+  const report = await engine.run(request({ depth: 'quick' }, 'How does Redis AOF persistence protect queued jobs?'), recorder())
+  t.same(shown.split('\n').filter((l) => /^\[\d+\] /.test(l)).map((l) => /\((corpus\/[\w-]+\.md)\)$/.exec(l)?.[1]), ['corpus/redis-persistence.md'], 'not tls-for-redis.md, which the engine cited before #23')
+  t.equal(report.writer, 'm')
+  t.same(report.sources.map((s) => s.path_or_url), ['corpus/redis-persistence.md'])
 })
 
 t.test('a model whose every citation is made up is not trusted: the extractive report stands, and the dropped claims are counted', async (t) => {
