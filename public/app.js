@@ -155,10 +155,13 @@ function renderReport (job) {
 /** A numbered source: its title, a way to open it, and the passages the report quotes from it. */
 function sourceItem (jobId, source) {
   const link = source.link ?? source.path_or_url
-  const external = /^https?:\/\//.test(link)
-  const open = external
+  // A page opens where it is; a document of this service's (a path on this origin) opens in the page,
+  // fetched with the API key; a report from before sources had links shows where its source was.
+  const open = /^https?:\/\//.test(link)
     ? element('a', { href: link, rel: 'noopener noreferrer', target: '_blank', textContent: source.path_or_url })
-    : element('a', { href: link, className: 'open-source', textContent: source.path_or_url, onclick: (event) => { event.preventDefault(); void openDocument(source) } })
+    : /^\/(?!\/)/.test(link)
+      ? element('a', { href: link, className: 'open-source', textContent: source.path_or_url, onclick: (event) => { event.preventDefault(); void openDocument(source) } })
+      : element('code', { textContent: source.path_or_url })
   const quotes = element('ul', { className: 'quotes' })
   for (const quote of source.quotes ?? []) quotes.append(element('li', {}, element('blockquote', {}, richText(quote.text, jobId)), element('span', { className: 'heading', textContent: quote.heading })))
   return element('li', { id: `source-${jobId}-${source.id}` }, element('strong', { textContent: source.title }), ' ', open, (source.quotes ?? []).length > 0 ? quotes : null)

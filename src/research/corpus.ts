@@ -1,5 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises'
-import { join, relative, extname, basename } from 'node:path'
+import { join, extname, basename } from 'node:path'
 import { PermanentError } from './engine.js'
 
 export type SourceKind = 'corpus' | 'url' | 'web'
@@ -30,23 +30,34 @@ const PASSAGE_TARGET_CHARS = 700
 /** A document of the corpus: its path in the corpus folder (with `/`), its title and its text. */
 export interface CorpusDocument { path: string, title: string, text: string }
 
-/** Reads every .md/.txt file under `dir`, in path order. */
+/** Folders below the corpus folder that are read; deeper ones are not. */
+const MAX_DEPTH = 8
+
+/**
+ * Reads every .md/.txt file under `dir`, in path order: regular files only, so a symbolic link
+ * (to a file outside, or a folder that loops) is never followed, and nothing but these documents
+ * is ever read from the disk. Any failure is the corpus's, and permanent.
+ */
 export async function readCorpus (dir: string): Promise<CorpusDocument[]> {
-  let files: string[]
+  const files: string[] = []
+  const walk = async (folder: string, depth: number): Promise<void> => {
+    for (const entry of await readdir(join(dir, folder), { withFileTypes: true })) {
+      const path = folder === '' ? entry.name : `${folder}/${entry.name}`
+      if (entry.isDirectory() && depth < MAX_DEPTH) await walk(path, depth + 1)
+      else if (entry.isFile() && EXTENSIONS.has(extname(entry.name).toLowerCase())) files.push(path)
+    }
+  }
+  const documents: CorpusDocument[] = []
   try {
-    files = (await readdir(dir, { recursive: true }))
-      .filter((file) => EXTENSIONS.has(extname(file).toLowerCase()))
-      .sort()
+    await walk('', 0)
+    for (const path of files.sort()) {
+      const text = await readFile(join(dir, path), 'utf8')
+      documents.push({ path, title: titleOf(path, text), text })
+    }
   } catch (err) {
     throw new PermanentError(`Cannot read the research corpus at ${dir}: ${(err as Error).message}`)
   }
-  if (files.length === 0) throw new PermanentError(`The research corpus at ${dir} has no .md or .txt documents`)
-  const documents: CorpusDocument[] = []
-  for (const file of files) {
-    const text = await readFile(join(dir, file), 'utf8')
-    const path = relative(dir, join(dir, file)).split('\\').join('/')
-    documents.push({ path, title: titleOf(path, text), text })
-  }
+  if (documents.length === 0) throw new PermanentError(`The research corpus at ${dir} has no .md or .txt documents`)
   return documents
 }
 

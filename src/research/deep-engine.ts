@@ -23,6 +23,8 @@ const QUERIES_BY_DEPTH: Record<DepthName, number> = { quick: 1, standard: 3, dee
 const HOPS_BY_DEPTH: Record<DepthName, number> = { quick: 0, standard: 1, deep: 2 }
 /** Follow-up web searches a round may make (the model's gap queries). */
 const WEB_FOLLOW_UPS = 2
+/** Searches named in a progress step; the rest are counted. */
+const STEP_ITEMS = 4
 /** Reading stops at this share of max_duration_s, leaving the rest for ranking and writing. */
 const READING_SHARE = 0.8
 
@@ -175,7 +177,7 @@ export class DeepResearchEngine implements ResearchEngine {
     for (;;) {
       context.signal.throwIfAborted()
       const round = rounds.rounds + 1
-      await context.progress(60 + Math.round((25 * (round - 1)) / rounds.maxRounds), `Round ${round}/${rounds.maxRounds}: searching for ${queries.map((q) => `"${truncate(q.label, 60)}"`).join(', ')}`)
+      await context.progress(60 + Math.round((25 * (round - 1)) / rounds.maxRounds), `Round ${round}/${rounds.maxRounds}: searching for ${listed(queries.map((q) => `"${truncate(q.label, 60)}"`))}`)
       rounds.search(run.collection, queries)
       weighed = rounds.weigh(run.collection)
       if (rounds.readOn(run.collection, weighed) > 0) weighed = rounds.weigh(run.collection)
@@ -188,7 +190,7 @@ export class DeepResearchEngine implements ResearchEngine {
       }
       if (queries.length === 0) break
       const lacking = weighed.filter((p) => !p.grounded).map((p) => `"${truncate(p.part.text, 60)}"`)
-      await context.progress(60 + Math.round((25 * round) / rounds.maxRounds) - 1, `Round ${round}/${rounds.maxRounds}: ${lacking.length === 0 ? 'every part found' : `not found yet: ${lacking.join(', ')}`}; ${queries.length} follow-up ${queries.length === 1 ? 'search' : 'searches'}`)
+      await context.progress(60 + Math.round((25 * round) / rounds.maxRounds) - 1, `Round ${round}/${rounds.maxRounds}: ${lacking.length === 0 ? 'every part found' : `not found yet: ${listed(lacking)}`}; ${queries.length} follow-up ${queries.length === 1 ? 'search' : 'searches'}`)
     }
     return weighed
   }
@@ -211,10 +213,15 @@ export class DeepResearchEngine implements ResearchEngine {
   }
 }
 
-/** The passages a run searches: the corpus's (its shared index when no page was read) and the pages'. */
+/** The passages a run searches: the pages read, on top of the corpus's shared index (never indexed again). */
 function collect (corpus: PassageCollection | null, reading: Reading): PassageCollection {
   if (reading.pages.length === 0 && corpus !== null) return corpus
-  return new PassageCollection([...corpus?.passages ?? [], ...reading.passages()])
+  return new PassageCollection(reading.passages(), corpus)
+}
+
+/** A list for a progress step, the first few and how many more: a step is a line, not a log. */
+function listed (items: string[]): string {
+  return items.length <= STEP_ITEMS ? items.join(', ') : `${items.slice(0, STEP_ITEMS).join(', ')} and ${items.length - STEP_ITEMS} more`
 }
 
 /**

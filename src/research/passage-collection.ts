@@ -15,20 +15,25 @@ export interface Sentence {
 
 /**
  * Passages made searchable: a BM25 index (MiniSearch), each passage's sentences and stems, and
- * how many passages hold each stem (for weighing a question's words by how rare they are).
+ * how many passages hold each stem (for weighing a question's words by how rare they are). A
+ * job's pages are a collection of their own on top of the corpus's (`base`), which is indexed
+ * once and shared by every job: searched together, counted together, never indexed again.
  */
 export class PassageCollection {
   readonly passages: Passage[]
+  readonly #base: PassageCollection | null
   readonly #index: MiniSearch<Passage>
   readonly #byId = new Map<number, Passage>()
   readonly #sentences = new Map<number, Sentence[]>()
   readonly #stems = new Map<number, Set<string>>()
   readonly #passagesWith = new Map<string, number>()
+  readonly #forms = new Map<string, string[]>()
   /** The first word seen for each stem, to show a stem as people write it. */
   readonly #words = new Map<string, string>()
 
-  constructor (passages: Passage[]) {
-    this.passages = passages
+  constructor (passages: Passage[], base: PassageCollection | null = null) {
+    this.#base = base
+    this.passages = base === null ? passages : [...base.passages, ...passages]
     this.#index = newPassageIndex()
     this.#index.addAll(passages)
     for (const passage of passages) {
@@ -43,55 +48,59 @@ export class PassageCollection {
 
   /** Inverse passage frequency: a word in few passages says more about what a passage is about. */
   idf (termStem: string): number {
-    return Math.log(1 + this.passages.length / Math.max(0.5, this.#passagesWith.get(termStem) ?? 0))
+    return Math.log(1 + this.passages.length / Math.max(0.5, this.#count(termStem)))
   }
 
   /**
    * Stems the collection holds that are a form of one it does not: the word without its "un"
    * ("unstuck": "stuck"), or a longer word that contains it ("fsync": "appendfsync"). Empty when
-   * there is none.
+   * there is none. Remembered: a question's unknown words come back in every round.
    */
   formsOf (termStem: string): string[] {
-    if (termStem.length < 4 || this.#passagesWith.has(termStem)) return []
-    const bare = /^un-?(.{4,})$/.exec(termStem)?.[1]
-    const forms = bare !== undefined && (this.#passagesWith.has(bare) || alternativesOf(bare).some((a) => this.#passagesWith.has(a))) ? [bare] : []
-    if (termStem.length >= 5) for (const known of this.#passagesWith.keys()) if (known.length > termStem.length && known.includes(termStem)) forms.push(known)
+    let forms = this.#forms.get(termStem)
+    if (forms === undefined) {
+      forms = this.#base === null ? [] : [...this.#base.formsOf(termStem)]
+      if (termStem.length >= 4 && !this.holds(termStem)) {
+        const bare = /^un-?(.{4,})$/.exec(termStem)?.[1]
+        if (bare !== undefined && !forms.includes(bare) && (this.#passagesWith.has(bare) || alternativesOf(bare).some((a) => this.#passagesWith.has(a)))) forms.push(bare)
+        if (termStem.length >= 5) for (const known of this.#passagesWith.keys()) if (known.length > termStem.length && known.includes(termStem) && !forms.includes(known)) forms.push(known)
+      }
+      this.#forms.set(termStem, forms)
+    }
     return forms
   }
 
   /** A word of the collection whose stem this is ("lease" for "leas"); the stem itself when none. */
   wordFor (termStem: string): string {
-    return this.#words.get(termStem) ?? termStem
+    return this.#words.get(termStem) ?? this.#base?.wordFor(termStem) ?? termStem
   }
 
   /** Whether any passage holds the stem. */
   holds (termStem: string): boolean {
-    return this.#passagesWith.has(termStem)
+    return this.#passagesWith.has(termStem) || (this.#base?.holds(termStem) ?? false)
   }
 
-  /** Passages that match `query`, best first, scores scaled so the best is 1. */
+  /** Passages that match `query`, best first, the best of each collection scaled to 1. */
   search (query: string, limit: number): ScoredPassage[] {
     if (tokenize(query).every(isStopword)) return []
-    const hits = this.#index.search(query, { combineWith: 'OR' }).slice(0, limit)
-    const top = hits[0]?.score ?? 0
-    return hits.map((hit) => ({ passage: this.#byId.get(hit.id as number) as Passage, score: hit.score / top }))
+    return this.#merged(this.#base?.search(query, limit) ?? [], scaled(this.#index.search(query, { combineWith: 'OR' }), this.#byId), limit)
   }
 
-  /** Passages that match stems already made (a follow-up query's terms), best first, the best 1. */
+  /** Passages that match stems already made (a follow-up query's terms), best first, the best of each collection 1. */
   searchStems (stems: string[], limit: number): ScoredPassage[] {
     const terms = [...new Set(stems)].filter((s) => s.length > 0)
     if (terms.length === 0) return []
-    const hits = this.#index.search(terms.join(' '), { combineWith: 'OR', tokenize: (text) => text.split(' '), processTerm: (term) => term }).slice(0, limit)
-    const top = hits[0]?.score ?? 0
-    return hits.map((hit) => ({ passage: this.#byId.get(hit.id as number) as Passage, score: hit.score / top }))
+    const own = this.#index.search(terms.join(' '), { combineWith: 'OR', tokenize: (text) => text.split(' '), processTerm: (term) => term })
+    return this.#merged(this.#base?.searchStems(stems, limit) ?? [], scaled(own, this.#byId), limit)
   }
 
   /** The stems of a passage's title, heading and sentences. */
   stemsOf (passage: Passage): Set<string> {
-    return this.#stems.get(passage.id) ?? stemsOf(`${passage.title} ${passage.heading} ${passage.text}`)
+    return this.#stems.get(passage.id) ?? this.#base?.stemsOf(passage) ?? stemsOf(`${passage.title} ${passage.heading} ${passage.text}`)
   }
 
   sentencesOf (passage: Passage): Sentence[] {
+    if (!this.#byId.has(passage.id) && this.#base !== null) return this.#base.sentencesOf(passage)
     let found = this.#sentences.get(passage.id)
     if (found === undefined) {
       found = sentences(passage.text.replace(/^\s*(?:[-*]|\d+\.)\s+/gm, ''))
@@ -102,6 +111,20 @@ export class PassageCollection {
     }
     return found
   }
+
+  #count (termStem: string): number {
+    return (this.#passagesWith.get(termStem) ?? 0) + (this.#base === null ? 0 : this.#base.#count(termStem))
+  }
+
+  #merged (base: ScoredPassage[], own: ScoredPassage[], limit: number): ScoredPassage[] {
+    return [...base, ...own].sort((a, b) => b.score - a.score || a.passage.id - b.passage.id).slice(0, limit)
+  }
+}
+
+/** Search hits as passages, scores scaled so the best is 1. */
+function scaled (hits: Array<{ id: unknown, score: number }>, byId: Map<number, Passage>): ScoredPassage[] {
+  const top = hits[0]?.score ?? 0
+  return hits.map((hit) => ({ passage: byId.get(hit.id as number) as Passage, score: hit.score / top }))
 }
 
 /** One BM25 index configuration for the corpus and for the pages a job reads. */

@@ -23,7 +23,7 @@ const PROBLEM_MEANINGS: Record<number, string> = {
   415: '`unsupported_media_type`: send `application/json`',
   422: '`idempotency_key_reused`: this Idempotency-Key came with another body',
   429: 'Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again',
-  503: 'Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`'
+  503: 'Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read)'
 }
 
 const RETRY_AFTER = { 'retry-after': { type: 'integer', description: 'Seconds to wait before trying again' } }

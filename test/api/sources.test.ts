@@ -1,6 +1,9 @@
 // What a research job's report gives a person over HTTP: whether the question was answered (a
 // field, not text to parse), what was searched, and sources that open: a corpus source links
 // to a read-only route of the service, behind the same keys as the jobs.
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { sha256Hex } from '../../src/auth/keys.js'
 import { json, pollJob, startApp } from '../helpers/app.js'
@@ -47,6 +50,9 @@ t.test('a completed job says it answered, what it searched, and links each sourc
 
   const asJson = await fetch(`${base}${source.link}`, { headers: { accept: 'application/json' } })
   t.match(await asJson.json(), { path: 'redis-persistence.md', title: 'Redis persistence: RDB snapshots and the append-only file', link: '/v1/corpus/redis-persistence.md', text })
+  for (const [accept, type] of [['application/json, text/plain, */*', 'application/json'], ['text/html,application/xhtml+xml,*/*;q=0.8', 'text/plain'], ['text/plain;q=0.5, application/json;q=0.9', 'application/json'], ['application/json;q=0', 'text/plain'], ['*/*', 'text/plain']]) {
+    t.match((await fetch(`${base}${source.link}`, { headers: { accept } })).headers.get('content-type'), type, `Accept: ${accept}`)
+  }
   const list = await (await fetch(`${base}/v1/corpus`)).json() as any
   t.equal(list.documents.length, 14)
   t.match(list.documents[0], { path: 'async-http-apis.md', link: '/v1/corpus/async-http-apis.md' })
@@ -63,15 +69,38 @@ t.test('a question the sources do not answer completes as "not found": nothing c
 
 t.test('only the corpus\'s own documents are served; anything else is a 404 problem, never a file from elsewhere', async (t) => {
   const app = await startApp(t)
-  const base = await listen(app)
-  for (const path of ['nope.md', '../package.json', '..%2Fpackage.json', '%2e%2e/%2e%2e/etc/passwd', 'redis-persistence.md/', 'REDIS-PERSISTENCE.md']) {
-    const res = await fetch(`${base}/v1/corpus/${path}`)
-    t.equal(res.status, 404, path)
-    const body = await res.json() as any
-    t.match(body, { status: 404, error: 'not_found' }, `${path}: a problem document`)
-    t.notMatch(JSON.stringify(body), /"name":|dependencies|root:/, 'nothing of another file')
+  // Raw paths through inject: fetch would resolve the dots before the request leaves.
+  for (const path of ['nope.md', '..%2Fpackage.json', '%2e%2e%2F%2e%2e%2Fetc%2Fpasswd', '..%2F..%2F..%2Fetc%2Fpasswd', 'redis-persistence.md%00.txt', 'REDIS-PERSISTENCE.md', '%2Fetc%2Fpasswd']) {
+    const res = await app.inject({ url: `/v1/corpus/${path}` })
+    t.equal(res.statusCode, 404, path)
+    t.match(json(res), { status: 404, error: 'not_found' }, `${path}: a problem document`)
+    t.notMatch(res.body, /"name":|dependencies|root:/, 'nothing of another file')
   }
+  for (const path of ['../package.json', 'x/../../package.json', 'redis-persistence.md/']) t.equal((await app.inject({ url: `/v1/corpus/${path}` })).statusCode, 404, path)
   t.equal((await app.inject({ url: '/v1/corpus/redis-persistence.md', method: 'DELETE' })).statusCode, 405, 'read-only')
+})
+
+t.test('a corpus folder with links, loops and odd entries: its regular documents only, and a 503 when it cannot be read', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'corpus-'))
+  writeFileSync(join(dir, 'kept.md'), '# Kept\n\nA lighthouse keeper keeps the lamp burning every night.')
+  mkdirSync(join(dir, 'deeper'))
+  writeFileSync(join(dir, 'deeper', 'notes.txt'), 'Lighthouses guide ships.')
+  mkdirSync(join(dir, 'folder.md'))
+  symlinkSync('/etc/hostname', join(dir, 'leak.md'))
+  symlinkSync(dir, join(dir, 'loop'))
+  const app = await startApp(t, { RESEARCH_CORPUS_DIR: dir })
+  const list = json(await app.inject({ url: '/v1/corpus' }))
+  t.same(list.documents.map((d: any) => d.path), ['deeper/notes.txt', 'kept.md'], 'no symbolic link followed, no folder read as a file, the loop left alone')
+  t.equal((await app.inject({ url: '/v1/corpus/leak.md' })).statusCode, 404)
+  const nested = await app.inject({ url: '/v1/corpus/deeper%2Fnotes.txt' })
+  t.equal(nested.statusCode, 200, 'a document in a subfolder opens at its link')
+  t.equal(nested.body, 'Lighthouses guide ships.')
+
+  const missing = await startApp(t, { RESEARCH_CORPUS_DIR: join(dir, 'nowhere') })
+  const res = await missing.inject({ url: '/v1/corpus/kept.md' })
+  t.equal(res.statusCode, 503)
+  t.equal(res.headers['retry-after'], '30')
+  t.match(json(res), { error: 'corpus_unavailable', message: /Cannot read the research corpus at .*nowhere/ })
 })
 
 t.test('the documents are behind the same keys as the jobs', async (t) => {

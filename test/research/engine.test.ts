@@ -108,6 +108,21 @@ t.test('a question asking how much or how many is answered only by a quantity of
   t.match(kept.summary, /^Keys are kept for a limited time, commonly 24 hours/, 'how long: a span of time')
 })
 
+t.test('each part of a question is answered on its own, when the parts are about different things', async (t) => {
+  for (const query of ['Why do retries need jitter, and what is BM25?', 'What is a UUID v7, and how does AOF work?', 'What is a circuit breaker, and what is idempotency?']) {
+    const report = await research(query, 'deep')
+    t.same(report.answer?.parts.map((p) => p.answered), [true, true], query)
+    t.equal(report.answer?.status, 'answered')
+  }
+})
+
+t.test('max_sources caps the documents cited, the summary\'s included', async (t) => {
+  const report = await engine.run({ query: 'What does a lease do when a worker crashes, and why do retries need jitter?', depth: 'standard', options: resolveOptions({ depth: 'standard', max_sources: 1 }) }, recorder())
+  t.equal(report.sources.length, 1)
+  t.match(report.answer, { status: 'partial', parts: [{ answered: true }, { answered: false }] })
+  t.match(report.summary, /do not answer "Why do retries need jitter\?" within max_sources \(1\)/)
+})
+
 t.test('a part the sources do not cover is named as such; the rest is answered', async (t) => {
   const report = await research('What does appendfsync everysec lose in a crash, and how do I configure Kafka retention?')
   t.match(report.answer, { status: 'partial', parts: [{ answered: true }, { question: 'How do I configure Kafka retention', answered: false, sources: [] }] })

@@ -1,0 +1,27 @@
+// The passages a job searches: a job's pages on top of the corpus's shared index, searched and
+// counted together without indexing the corpus again; unknown words' forms remembered.
+import t from 'tap'
+import type { Passage } from '../../src/research/corpus.js'
+import { PassageCollection } from '../../src/research/passage-collection.js'
+
+const passage = (id: number, path: string, text: string, kind: Passage['kind'] = 'corpus'): Passage => ({ id, path, location: path, kind, title: path, heading: path, text })
+
+t.test('pages on top of the corpus: one collection to search, weigh and read, the corpus untouched', async (t) => {
+  const corpus = new PassageCollection([
+    passage(0, 'aof.md', 'The appendfsync setting flushes the append-only file once per second.'),
+    passage(1, 'ttl.md', 'A key with a TTL expires and is deleted by Redis.')
+  ])
+  const pages = new PassageCollection([passage(1_000_000, 'https://e.test/jitter', 'Jitter spreads retries out so that clients do not retry together.', 'web')], corpus)
+  t.equal(corpus.passages.length, 2, 'the corpus collection is not changed')
+  t.same(pages.passages.map((p) => p.id), [0, 1, 1_000_000])
+  t.ok(pages.holds('jitter') && pages.holds('appendfsync') && !corpus.holds('jitter'))
+  t.equal(pages.idf('expir'), Math.log(1 + 3 / 1), 'counts over every passage')
+  t.same(pages.search('jitter retries', 5).map((h) => h.passage.id), [1_000_000])
+  t.same(pages.search('appendfsync file', 5).map((h) => h.passage.id), [0], 'a corpus passage is found through the pages\' collection')
+  t.equal(pages.sentencesOf(corpus.passages[0] as Passage)[0]?.text, 'The appendfsync setting flushes the append-only file once per second.')
+  t.same(pages.formsOf('fsync'), ['appendfsync'], 'a word found inside a longer one')
+  t.equal(pages.formsOf('fsync'), pages.formsOf('fsync'), 'and remembered')
+  t.same(pages.formsOf('unjitter'), ['jitter'], 'a word without its "un"')
+  t.equal(pages.wordFor('appendfsync'), 'appendfsync')
+  t.same(pages.searchStems(['jitter'], 5).map((h) => h.passage.id), [1_000_000])
+})
