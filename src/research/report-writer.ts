@@ -97,12 +97,14 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
     }
     if (body.length > 0) sections.push({ heading: weighed.length > 1 ? `${partFindings.part.text}?` : 'In more detail', body: readingOrder(body).map(take).join(' ') })
   }
+  // The caveats and what to do are those of the documents the answer already rests on.
+  const answering = new Set(sources.list().map((s) => s.path_or_url))
   for (const [heading, cue] of [['Caveats', CAVEAT], ['What to do', ADVICE]] as const) {
     if (BUDGET[depth].extras === 0 || (heading === 'What to do' && depth !== 'deep')) continue
     const body: Finding[] = []
     for (const finding of [...topical.values()].flat().sort((a, b) => b.score - a.score)) {
       if (body.length === BUDGET[depth].extras) break
-      if (!cue.test(finding.sentence.text) || !eligible(finding)) continue
+      if (!cue.test(finding.sentence.text) || !eligible(finding) || !answering.has(finding.sentence.passage.location)) continue
       body.push(finding)
       used.push(finding.sentence)
     }

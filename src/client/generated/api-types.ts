@@ -945,7 +945,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1354,7 +1354,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1535,7 +1535,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1776,7 +1776,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2394,7 +2394,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2590,7 +2590,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2673,6 +2673,34 @@ export interface operations {
             };
             /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
             429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
@@ -2786,6 +2814,34 @@ export interface operations {
             };
             /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
             429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description `urn:deep-research:problem:<code>` */
+                        type: string;
+                        /** @description The status code's reason phrase */
+                        title: string;
+                        /** @description The HTTP status code */
+                        status: number;
+                        /** @description What went wrong, for a person */
+                        detail: string;
+                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        code: string;
+                        /** @description The same code (the API's original field) */
+                        error: string;
+                        /** @description The same text as `detail` (the API's original field) */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
@@ -3042,7 +3098,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full` */
+            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
