@@ -25,6 +25,8 @@ export interface QuestionPart {
   refersBack: boolean
   /** Stems of the words it says itself (its terms may be borrowed when it says nothing itself). */
   words: string[]
+  /** What it is about when it says nothing itself: the statements around the question ("My jobs vanished after a restart."). */
+  about?: string
   /**
    * Stems of the names it asks about: capitalised words past the first, acronyms, camelCase
    * and numbers of three digits or more ("Kafka", "ZADD", "initialDelaySeconds", "504").
@@ -96,6 +98,7 @@ export function analyseQuestion (text: string): Question {
     if (part.terms.length > 0) continue
     part.terms = statementTerms.length > 0 ? statementTerms : part.context
     part.context = part.context.filter((term) => !part.terms.includes(term))
+    if (statementTerms.length > 0) part.about = statements.join(' ')
   }
   return { text: normalised, parts, terms: [...new Set([...statementTerms, ...own.flat()])] }
 }

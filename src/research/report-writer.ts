@@ -95,7 +95,7 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
       body.push(finding)
       used.push(finding.sentence)
     }
-    if (body.length > 0) sections.push({ heading: weighed.length > 1 ? `${partFindings.part.text}?` : 'In more detail', body: readingOrder(body).map(take).join(' ') })
+    if (body.length > 0) sections.push({ heading: weighed.length > 1 ? headingOf(partFindings.part) : 'In more detail', body: readingOrder(body).map(take).join(' ') })
   }
   // The caveats and what to do are those of the documents the answer already rests on.
   const answering = new Set(sources.list().map((s) => s.path_or_url))
@@ -142,6 +142,11 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   const bar = oneOfMany && fresh(first) ? SECOND_ANSWER * first.score : 0
   const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar)
   return [...picked, ...more.slice(0, Math.max(0, (oneOfMany ? 2 : 3) - picked.length))]
+}
+
+/** A part as a section's heading, with what it is about when it says nothing itself ("Why? (My jobs vanished after a restart.)"). */
+function headingOf (part: QuestionPart): string {
+  return part.about === undefined ? `${part.text}?` : `${part.text}? (${truncate(part.about, 100)})`
 }
 
 /** Sentences grouped by passage (in the order the passages first appear), each passage's in its own order. */

@@ -116,6 +116,13 @@ t.test('each part of a question is answered on its own, when the parts are about
   }
 })
 
+t.test('a part that says nothing itself ("Why?") is answered from, and headed with, what the question says around it', async (t) => {
+  const report = await research('My jobs vanished after Redis restarted. Why, and which setting keeps them next time?', 'deep')
+  t.match(report.answer?.parts, [{ question: 'Why', answered: true }, { question: 'Which setting keeps them next time', answered: true }])
+  t.match(report.summary, /^Without persistence a restarted Redis starts empty/)
+  t.equal(report.sections[0]?.heading, 'Why? (My jobs vanished after Redis restarted.)')
+})
+
 t.test('max_sources caps the documents cited, the summary\'s included', async (t) => {
   const report = await engine.run({ query: 'What does a lease do when a worker crashes, and why do retries need jitter?', depth: 'standard', options: resolveOptions({ depth: 'standard', max_sources: 1 }) }, recorder())
   t.equal(report.sources.length, 1)
