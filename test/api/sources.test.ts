@@ -50,7 +50,8 @@ t.test('a completed job says it answered, what it searched, and links each sourc
 
   const asJson = await fetch(`${base}${source.link}`, { headers: { accept: 'application/json' } })
   t.match(await asJson.json(), { path: 'redis-persistence.md', title: 'Redis persistence: RDB snapshots and the append-only file', link: '/v1/corpus/redis-persistence.md', text })
-  for (const [accept, type] of [['application/json, text/plain, */*', 'application/json'], ['text/html,application/xhtml+xml,*/*;q=0.8', 'text/plain'], ['text/plain;q=0.5, application/json;q=0.9', 'application/json'], ['application/json;q=0', 'text/plain'], ['*/*', 'text/plain']]) {
+  const accepts: Array<[string, string]> = [['application/json, text/plain, */*', 'application/json'], ['text/html,application/xhtml+xml,*/*;q=0.8', 'text/plain'], ['text/plain;q=0.5, application/json;q=0.9', 'application/json'], ['application/json;q=0', 'text/plain'], ['*/*', 'text/plain']]
+  for (const [accept, type] of accepts) {
     t.match((await fetch(`${base}${source.link}`, { headers: { accept } })).headers.get('content-type'), type, `Accept: ${accept}`)
   }
   const list = await (await fetch(`${base}/v1/corpus`)).json() as any
