@@ -20,5 +20,5 @@ export const CorpusList = Type.Object({
 }, { title: 'CorpusList' })
 
 export const CorpusPathParams = Type.Object({
-  path: Type.String({ maxLength: 500, description: 'The document\'s path in the corpus folder, as in a source\'s `path_or_url` without `corpus/` (e.g. `redis-persistence.md`; a subfolder\'s `/` as `%2F`)' })
+  path: Type.String({ maxLength: 500, examples: ['redis-persistence.md'], description: 'The document\'s path in the corpus folder, as in a source\'s `path_or_url` without `corpus/` (e.g. `redis-persistence.md`; a subfolder\'s `/` as `%2F`)' })
 })

@@ -2734,7 +2734,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The document's path in the corpus folder, as in a source's `path_or_url` without `corpus/` (e.g. `redis-persistence.md`; a subfolder's `/` as `%2F`) */
+                /**
+                 * @description The document's path in the corpus folder, as in a source's `path_or_url` without `corpus/` (e.g. `redis-persistence.md`; a subfolder's `/` as `%2F`)
+                 * @example redis-persistence.md
+                 */
                 path: string;
             };
             cookie?: never;
