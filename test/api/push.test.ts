@@ -116,7 +116,8 @@ t.test('Retry-After on reads of unfinished jobs, sized to their stage; none once
 t.test('long poll: ?wait=N or Prefer: wait=N answers as soon as the job changes, or after N s with what it has', async (t) => {
   const app = await startApp(t, {}, { engine: new StuckEngine() })
   const job = await createJob(app, { query: 'long polls', depth: 'quick' })
-  await pollJob(app, job.job_id, (j) => j.status === 'processing')
+  // The engine's own step, not just 'processing': the claim begins the job and the engine's first progress write follows.
+  await pollJob(app, job.job_id, (j) => j.status === 'processing' && j.current_step === 'Working')
   const etag = (await app.inject({ url: `/v1/jobs/${job.job_id as string}` })).headers.etag as string
 
   let started = performance.now()
