@@ -1,5 +1,5 @@
 // Layer rules, checked by `npm run lint` (depcruise). Imports run downward only:
-//   server -> app -> plugins, routes -> jobs -> runner, webhooks, research, store -> schemas, config
+//   server -> app -> plugins, routes -> jobs -> runner, webhooks, research, store -> lifecycle -> schemas, config
 // The core (store, runner, research, webhooks, jobs) never sees Fastify, so it can be tested, reused and
 // replaced without the web layer. Type-only imports count: a type cycle is still a cycle to read.
 const CORE = '^src/(store|runner|research|webhooks|jobs|metrics|net|auth)/'
@@ -48,6 +48,13 @@ module.exports = {
       comment: 'The job service takes whatever runs jobs through a small interface, not the concrete runner.',
       from: { path: '^src/jobs/' },
       to: { path: '^src/runner/runner\\.ts$' }
+    },
+    {
+      name: 'lifecycle-is-pure',
+      severity: 'error',
+      comment: 'The job lifecycle is pure functions on records: runner, store and job service all use it, so it sees only the schemas.',
+      from: { path: '^src/lifecycle\\.ts$' },
+      to: { path: '^src/(?!schemas/)' }
     },
     {
       name: 'routes-do-not-reach-into-plugins',

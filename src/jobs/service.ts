@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ServiceError } from '../errors.js'
+import * as lifecycle from '../lifecycle.js'
 import { type JobStatusName, type ResearchOptionsData, type StoredJob, toPublic } from '../schemas/job.js'
 import { optionsProblem, resolveOptions } from '../schemas/options.js'
 import type { CreateResearchInput } from '../schemas/requests.js'
@@ -211,16 +212,7 @@ export class JobService {
     id = job.job_id
     for (;;) {
       if (isFinal(job.status)) throw new JobAlreadyFinishedError(job)
-      const now = new Date().toISOString()
-      const result = await this.#store.put({
-        ...job,
-        status: 'cancelled',
-        current_step: 'Cancelled',
-        completed_at: now,
-        worker: null,
-        next_attempt_at: null,
-        attempt_history: job.attempt_history.map((entry) => entry.outcome === 'running' ? { ...entry, ended_at: now, outcome: 'cancelled' as const } : entry)
-      }, job.version)
+      const result = await this.#store.put(lifecycle.cancel(job, new Date().toISOString()), job.version)
       if (result.ok) {
         this.#runner.cancel(id)
         this.#events.cancelled?.(result.job)

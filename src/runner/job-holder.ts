@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { type AttemptOwner, begin, exhaust, handBack } from '../lifecycle.js'
 import type { AttemptData, StoredJob } from '../schemas/job.js'
 import { type Claim, type Enqueue, type JobStore, type PutOptions, isFinal } from '../store/job-store.js'
 
@@ -8,9 +9,6 @@ import { type Claim, type Enqueue, type JobStore, type PutOptions, isFinal } fro
  * the lease may run out).
  */
 export type WriteOutcome = 'written' | 'finished' | 'lost' | 'unconfirmed'
-
-/** `current_step` of a job whose attempt just began. */
-export const START_STEP = 'Starting research'
 
 /** How starting a claimed job ended. */
 export type StartOutcome = 'started' | 'exhausted' | 'gone' | 'unavailable'
@@ -70,25 +68,12 @@ export class JobHolder {
   }
 
   async #startOnce (maxAttempts: number): Promise<StartOutcome> {
+    const now = new Date().toISOString()
     if (this.attempt > maxAttempts) {
-      const failed = await this.#write((job) => job.status !== 'pending'
-        ? null
-        : { ...job, status: 'failed', error: `Gave up after ${job.attempts} attempts`, current_step: 'Failed: no attempts left', completed_at: new Date().toISOString() })
+      const failed = await this.#write((job) => job.status !== 'pending' ? null : exhaust(job, now))
       return failed === 'written' ? 'exhausted' : failed === 'unconfirmed' ? 'unavailable' : 'gone'
     }
-    const now = new Date().toISOString()
-    const started = await this.#write((job) => job.status !== 'pending'
-      ? null
-      : {
-          ...job,
-          status: 'processing',
-          attempts: this.attempt,
-          worker: this.worker,
-          started_at: job.started_at ?? now,
-          next_attempt_at: null,
-          current_step: START_STEP,
-          attempt_history: [...job.attempt_history, { attempt: this.attempt, worker: this.worker, started_at: now, ended_at: null, outcome: 'running', error: null }]
-        })
+    const started = await this.#write((job) => job.status !== 'pending' ? null : begin(job, this.owner, now))
     if (started === 'written' || this.#running(this.job)) return 'started'
     return started === 'unconfirmed' ? 'unavailable' : 'gone'
   }
@@ -101,9 +86,7 @@ export class JobHolder {
 
   /** Ends the attempt as handed back (the process is stopping): pending, first in line, not counted against the attempts. */
   async handBack (): Promise<WriteOutcome> {
-    return await this.end('handed_back', null, (job) => ({
-      ...job, status: 'pending', attempts: job.attempts - 1, current_step: 'Queued again: the process running it shut down'
-    }), 'head')
+    return await this.end('handed_back', (job, now) => handBack(job, this.owner, now), 'head')
   }
 
   /** Extends the lease without writing the record. */
@@ -122,25 +105,24 @@ export class JobHolder {
   }
 
   /**
-   * Ends the attempt: records its outcome in the history and writes the job's next state. While
-   * the store cannot be reached it keeps trying until the lease may have run out; after that the
-   * job is another worker's to run again, and nothing is written.
+   * Ends the attempt with `next` (a transition of the lifecycle that closes `outcome`). While the
+   * store cannot be reached it keeps trying until the lease may have run out; after that the job
+   * is another worker's to run again, and nothing is written.
    */
-  async end (outcome: AttemptData['outcome'], error: string | null, next: (job: StoredJob) => StoredJob, enqueue?: Enqueue, claimNext?: PutOptions['claimNext']): Promise<WriteOutcome> {
+  async end (outcome: AttemptData['outcome'], next: (job: StoredJob, now: string) => StoredJob, enqueue?: Enqueue, claimNext?: PutOptions['claimNext']): Promise<WriteOutcome> {
     const ended = new Date().toISOString()
     for (;;) {
-      const written = await this.#write((job) => !this.#running(job)
-        ? null
-        : next({
-          ...job,
-          worker: null,
-          attempt_history: job.attempt_history.map((entry) => this.#isMine(entry) && entry.outcome === 'running' ? { ...entry, ended_at: ended, outcome, error } : entry)
-        }), enqueue, outcome, claimNext)
+      const written = await this.#write((job) => this.#running(job) ? next(job, ended) : null, enqueue, outcome, claimNext)
       if (written !== 'unconfirmed') return written
       const left = this.confirmedUntil - performance.now()
       if (left <= 0) return 'lost'
       await sleep(Math.min(250, left))
     }
+  }
+
+  /** This holder's attempt, as the lifecycle names it. */
+  get owner (): AttemptOwner {
+    return { attempt: this.attempt, worker: this.worker }
   }
 
   #running (job: StoredJob): boolean {

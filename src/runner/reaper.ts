@@ -1,3 +1,4 @@
+import { expireLease } from '../lifecycle.js'
 import type { StoredJob } from '../schemas/job.js'
 import { type JobStore, isFinal } from '../store/job-store.js'
 
@@ -57,24 +58,11 @@ export class LeaseReaper {
   }
 
   async #takeOver (job: StoredJob): Promise<boolean> {
-    const now = new Date().toISOString()
-    const lost = `worker ${job.worker ?? 'unknown'} stopped renewing its lease`
-    let next: StoredJob
-    let message: string
-    if (job.status === 'pending') {
-      // Claimed, but its worker died before starting it: back to the front, no attempt used.
-      next = { ...job, current_step: 'Queued again: the worker that took it stopped' }
-      message = 'requeued a job claimed by a worker that stopped'
-    } else {
-      const history = job.attempt_history.map((entry) => entry.outcome === 'running'
-        ? { ...entry, ended_at: now, outcome: 'lease_expired' as const, error: lost }
-        : entry)
-      const exhausted = job.attempts >= this.#maxAttempts
-      next = exhausted
-        ? { ...job, status: 'failed', worker: null, attempt_history: history, error: `Gave up after ${job.attempts} attempts: ${lost}`, current_step: `Failed during: ${job.current_step}`, completed_at: now }
-        : { ...job, status: 'pending', worker: null, attempt_history: history, current_step: 'Queued again: the worker running it stopped (lease expired)' }
-      message = exhausted ? 'job failed: its last attempt lost its worker' : 'took over a job whose worker stopped renewing its lease'
-    }
+    const next = expireLease(job, this.#maxAttempts, new Date().toISOString())
+    // Claimed but never begun: back to the front, no attempt used.
+    const message = job.status === 'pending'
+      ? 'requeued a job claimed by a worker that stopped'
+      : next.status === 'failed' ? 'job failed: its last attempt lost its worker' : 'took over a job whose worker stopped renewing its lease'
     const result = await this.#store.put(next, job.version, { takeover: true, enqueue: next.status === 'pending' ? 'head' : undefined })
     if (!result.ok) return false
     this.#logger.warn({ job_id: job.job_id, status: next.status, attempt: job.attempts, worker: job.worker }, message)

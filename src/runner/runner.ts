@@ -4,9 +4,10 @@ import { PermanentError, type ResearchEngine } from '../research/engine.js'
 import type { AttemptData } from '../schemas/job.js'
 import type { Claim, ClaimStart, Enqueue, JobStore, StoredJob } from '../store/job-store.js'
 import { retryDelayMs } from '../backoff.js'
+import { START_STEP, advance, complete, fail, retryLater } from '../lifecycle.js'
 import { ProgressCoalescer } from './progress-coalescer.js'
 import { JobCancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './errors.js'
-import { JobHolder, START_STEP, type WriteOutcome } from './job-holder.js'
+import { JobHolder, type WriteOutcome } from './job-holder.js'
 import { LeaseReaper } from './reaper.js'
 
 export interface RunnerLogger {
@@ -217,9 +218,9 @@ export class ResearchRunner {
    * next job, so a busy runner pays one round trip per job, then runs that job; one claimed
    * while stopping is handed straight back, within this run, so `stop` waits for it.
    */
-  async #finish (holder: JobHolder, outcome: AttemptData['outcome'], error: string | null, next: (job: StoredJob) => StoredJob, enqueue?: Enqueue): Promise<WriteOutcome> {
+  async #finish (holder: JobHolder, outcome: AttemptData['outcome'], next: (job: StoredJob, now: string) => StoredJob, enqueue?: Enqueue): Promise<WriteOutcome> {
     const claimNext = this.#accepting ? { leaseMs: this.#leaseMs, limit: 1, start: this.#claimStart } : undefined
-    const result = await holder.end(outcome, error, next, enqueue, claimNext)
+    const result = await holder.end(outcome, next, enqueue, claimNext)
     for (const claim of holder.handedOn.claims) {
       const following = new JobHolder(this.#store, claim, this.worker, this.#leaseMs, holder.handedOn.claimedAt)
       if (this.#accepting) this.#begin(following)
@@ -248,18 +249,18 @@ export class ResearchRunner {
       // Claimed while stopping: straight back to the queue, no attempt used.
       const released = await holder.release()
       this.#onAttemptEnd?.('handed_back', 0)
-      this.#logger.info({ ...base, status: 'pending', handed_back: released === 'written' }, 'job handed back at shutdown before it started')
+      this.#logger.info({ ...base, status: holder.job.status, handed_back: released === 'written' }, 'job handed back at shutdown before it started')
       return
     }
     const start = await holder.start(this.#maxAttempts)
     if (start !== 'started') {
       if (start === 'unavailable') this.#logger.warn(base, 'could not start a claimed job (the store is unavailable); it is queued again when its lease runs out')
-      else if (start === 'exhausted') this.#logger.warn({ ...base, status: 'failed' }, 'job failed: no attempts left')
+      else if (start === 'exhausted') this.#logger.warn({ ...base, status: holder.job.status }, 'job failed: no attempts left')
       else this.#logger.info(base, 'claimed job not started: cancelled, deleted or taken over meanwhile')
       return
     }
     const started = Date.now()
-    this.#logger.info({ ...base, status: 'processing' }, 'job started')
+    this.#logger.info({ ...base, status: holder.job.status }, 'job started')
 
     const renewEveryMs = Math.max(20, Math.floor(this.#leaseMs / 3))
     // Stops the run a renewal period before the lease may run out, whether or not the store
@@ -282,11 +283,7 @@ export class ResearchRunner {
     let lastStep = START_STEP
     const progress = new ProgressCoalescer<{ percent: number, step: string }>(this.#progressMinIntervalMs, async ({ percent, step }) => {
       if (controller.signal.aborted) return
-      guard(await holder.update((job) => ({
-        ...job,
-        progress: Math.max(job.progress, Math.min(99, Math.max(0, Math.round(percent)))),
-        current_step: step
-      })))
+      guard(await holder.update((job) => advance(job, percent, step)))
     })
     try {
       let report
@@ -309,9 +306,7 @@ export class ResearchRunner {
       }
       controller.signal.throwIfAborted()
       clearInterval(heartbeat)
-      const result = await this.#finish(holder, 'completed', null, (job) => ({
-        ...job, status: 'completed', progress: 100, current_step: 'Completed', result: report, error: null, completed_at: new Date().toISOString()
-      }))
+      const result = await this.#finish(holder, 'completed', (job, now) => complete(job, holder.owner, report, now))
       const outcome = result === 'written' ? 'completed' : result === 'lost' ? 'lease_lost' : 'cancelled'
       this.#onAttemptEnd?.(outcome, Date.now() - started)
       this.#logger.info({ ...base, status: result === 'written' ? 'completed' : holder.job.status, duration_ms: Date.now() - started, written: result === 'written' }, 'job finished')
@@ -341,7 +336,7 @@ export class ResearchRunner {
       // A shutdown is not the job's fault: the attempt does not count against JOB_MAX_ATTEMPTS.
       const result = await holder.handBack()
       this.#onAttemptEnd?.('handed_back', base.duration_ms)
-      this.#logger.info({ ...base, status: 'pending', handed_back: result === 'written' }, 'job handed back at shutdown')
+      this.#logger.info({ ...base, status: holder.job.status, handed_back: result === 'written' }, 'job handed back at shutdown')
       return
     }
     const message = reason instanceof JobTimeoutError ? reason.message : err instanceof Error ? err.message : String(err)
@@ -349,21 +344,17 @@ export class ResearchRunner {
     const permanent = err instanceof PermanentError || (reason instanceof JobTimeoutError && reason.clientBudget)
     if (!permanent && holder.attempt < this.#maxAttempts) {
       const delay = retryDelayMs(holder.attempt, { baseMs: this.#retryBaseMs, maxMs: this.#retryMaxMs, random: this.#random })
-      await this.#finish(holder, 'retrying', message, (job) => ({
-        ...job,
-        status: 'pending',
+      await this.#finish(holder, 'retrying', (job, now) => retryLater(job, holder.owner, {
         error: message,
-        next_attempt_at: new Date(Date.now() + delay).toISOString(),
-        current_step: `Attempt ${holder.attempt} of ${this.#maxAttempts} failed during: ${lastStep}; retrying in ${Math.ceil(delay / 1000)} s`
-      }), { retryInMs: delay })
+        step: `Attempt ${holder.attempt} of ${this.#maxAttempts} failed during: ${lastStep}; retrying in ${Math.ceil(delay / 1000)} s`,
+        retryAt: new Date(Date.parse(now) + delay).toISOString()
+      }, now), { retryInMs: delay })
       this.#onAttemptEnd?.('retrying', base.duration_ms)
-      this.#logger.warn({ ...base, status: 'pending', error: message, retry_in_ms: delay }, 'job attempt failed; retrying')
+      this.#logger.warn({ ...base, status: holder.job.status, error: message, retry_in_ms: delay }, 'job attempt failed; retrying')
       return
     }
-    await this.#finish(holder, 'failed', message, (job) => ({
-      ...job, status: 'failed', error: message, current_step: `Failed during: ${lastStep}`, completed_at: new Date().toISOString()
-    }))
+    await this.#finish(holder, 'failed', (job, now) => fail(job, holder.owner, { error: message, lastStep }, now))
     this.#onAttemptEnd?.('failed', base.duration_ms)
-    this.#logger.warn({ ...base, status: 'failed', error: message, permanent }, 'job failed')
+    this.#logger.warn({ ...base, status: holder.job.status, error: message, permanent }, 'job failed')
   }
 }

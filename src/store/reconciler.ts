@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { reseed } from '../lifecycle.js'
 import type { StoredJob } from '../schemas/job.js'
 import { isFinal } from './job-store.js'
 import type { MemoryJobStore } from './memory.js'
@@ -257,16 +258,5 @@ export class Reconciler {
  */
 export function reseeded (copy: StoredJob): StoredJob {
   if (isFinal(copy.status)) return copy
-  if (copy.status === 'pending') return { ...copy, version: copy.version + 1 }
-  const now = new Date().toISOString()
-  const why = 'Redis lost its data while the job ran'
-  return {
-    ...copy,
-    version: copy.version + 1,
-    status: 'pending',
-    attempts: Math.max(0, copy.attempts - 1),
-    worker: null,
-    current_step: 'Queued again: Redis lost its data',
-    attempt_history: copy.attempt_history.map((entry) => entry.outcome === 'running' ? { ...entry, ended_at: now, outcome: 'handed_back' as const, error: why } : entry)
-  }
+  return { ...reseed(copy, new Date().toISOString()), version: copy.version + 1 }
 }

@@ -2,7 +2,8 @@
 // takes the attempt over as begun, and hands it back, uncounted, when it cannot run it.
 import t from 'tap'
 import { newJob } from '../../src/jobs/records.js'
-import { JobHolder, START_STEP } from '../../src/runner/job-holder.js'
+import { START_STEP, complete } from '../../src/lifecycle.js'
+import { JobHolder } from '../../src/runner/job-holder.js'
 import { ResearchRunner } from '../../src/runner/runner.js'
 import { NoopEngine } from '../../src/research/noop.js'
 import type { JobStore, PutOptions, PutResult, StoredJob } from '../../src/store/job-store.js'
@@ -25,6 +26,12 @@ await waitFor('Redis ready', () => client.isReady)
 t.teardown(() => client.destroy())
 const store = new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs: 1000 })
 const begin = { worker: 'worker-a', maxAttempts: 3, step: START_STEP }
+const REPORT = await new NoopEngine(0).run({ query: 'q', depth: 'quick', options: newJob({ query: 'q', depth: 'quick' }).options }, { signal: AbortSignal.timeout(1000), progress: async () => {} })
+
+/** The end of a run that completed: the runner's own transition. */
+function completes (holder: JobHolder): (job: StoredJob, now: string) => StoredJob {
+  return (job, now) => complete(job, holder.owner, REPORT, now)
+}
 
 t.beforeEach(async () => { await admin.flushAll() })
 
@@ -42,7 +49,7 @@ t.test('a holder of a begun claim runs attempt 1 without a start write, and ends
   await admin.configResetStat()
   t.equal(await holder.start(3), 'started')
   t.notMatch(await admin.info('commandstats'), /cmdstat_evalsha/, 'no start write')
-  t.equal(await holder.end('completed', null, (job) => ({ ...job, status: 'completed', progress: 100 })), 'written')
+  t.equal(await holder.end('completed', completes(holder)), 'written')
   const stored = JSON.parse(await admin.get(KEYS.job(holder.job.job_id)) as string)
   t.match(stored, { status: 'completed', attempts: 1, worker: null, attempt_history: [{ attempt: 1, worker: 'worker-a', outcome: 'completed' }] })
 })
@@ -70,7 +77,7 @@ t.test('the write that ends an attempt claims and begins the worker\'s next job;
   t.match(refused, { ok: false, reason: 'fenced' })
   t.same(await admin.zRange(KEYS.queue, 0, -1), [queued.job.job_id], 'a refused end claims nothing')
   await admin.configResetStat()
-  t.equal(await holder.end('completed', null, (job) => ({ ...job, status: 'completed', progress: 100 }), undefined, claimNext), 'written')
+  t.equal(await holder.end('completed', completes(holder), undefined, claimNext), 'written')
   t.match(await admin.info('commandstats'), /cmdstat_evalsha:calls=1,/, 'one script')
   t.same(holder.handedOn.claims.map((c) => [c.job.job_id, c.job.status, c.job.attempts, c.started]), [[queued.job.job_id, 'processing', 1, true]])
   t.equal(await admin.zCard(KEYS.queue), 0)
@@ -127,7 +134,7 @@ t.test('due retries: a claim of none only moves them into the queue; a final wri
   const retry = await store.put(newJob({ query: 'retry', depth: 'quick' }), 0, { enqueue: { retryInMs: 0 } })
   if (!retry.ok) throw new Error('create refused')
   await admin.configResetStat()
-  await holder.end('completed', null, (job) => ({ ...job, status: 'completed', progress: 100 }), undefined, { leaseMs: 60_000, limit: 1, start: begin })
+  await holder.end('completed', completes(holder), undefined, { leaseMs: 60_000, limit: 1, start: begin })
   t.same(holder.handedOn.claims, [], 'nothing queued to hand on')
   t.notMatch(await admin.info('commandstats'), /cmdstat_zrangebyscore/, 'the delayed set is not read')
   t.same(await admin.zRange(KEYS.delayed, 0, -1), [retry.job.job_id])
