@@ -6,7 +6,7 @@ import addFormats from 'ajv-formats'
 import { type Config, trustProxyOption } from './config.js'
 import authPlugin from './plugins/auth.js'
 import corpusPlugin from './plugins/corpus.js'
-import errorsPlugin, { frameworkErrors } from './plugins/errors.js'
+import errorsPlugin, { clientErrors, frameworkErrors } from './plugins/errors.js'
 import httpSecurityPlugin from './plugins/http-security.js'
 import jobsPlugin from './plugins/jobs.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -49,8 +49,10 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     requestIdHeader: 'x-request-id',
     trustProxy: trustProxyOption(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT_BYTES,
-    return503OnClosing: true,
-    frameworkErrors
+    // The errors plugin answers requests that arrive while closing with a problem document.
+    return503OnClosing: false,
+    frameworkErrors,
+    clientErrorHandler: clientErrors
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   useStrictBodies(app)

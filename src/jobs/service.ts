@@ -10,7 +10,7 @@ import { newJob } from './records.js'
 
 export class JobNotFoundError extends ServiceError {
   override name = 'JobNotFoundError'
-  constructor (id: string) { super(404, 'not_found', `No job with id ${id} (it may have expired)`) }
+  constructor (id: string) { super('not_found', `No job with id ${id} (it may have expired)`) }
 }
 
 /**
@@ -20,35 +20,35 @@ export class JobNotFoundError extends ServiceError {
 export class JobNotVisibleYetError extends ServiceError {
   override name = 'JobNotVisibleYetError'
   constructor (id: string) {
-    super(503, 'job_not_visible_yet', `Job ${id} is not visible yet: it may have been created moments ago on a replica that has not stored it in Redis yet; retry shortly`, { retryAfter: 1 })
+    super('job_not_visible_yet', `Job ${id} is not visible yet: it may have been created moments ago on a replica that has not stored it in Redis yet; retry shortly`, { retryAfter: 1 })
   }
 }
 
 export class JobAlreadyFinishedError extends ServiceError {
   override name = 'JobAlreadyFinishedError'
-  constructor (job: StoredJob) { super(409, 'already_finished', `Job ${job.job_id} is already ${job.status}`, { details: { job: toPublic(job) } }) }
+  constructor (job: StoredJob) { super('already_finished', `Job ${job.job_id} is already ${job.status}`, { details: { job: toPublic(job) } }) }
 }
 
 export class InvalidCursorError extends ServiceError {
   override name = 'InvalidCursorError'
-  constructor () { super(400, 'invalid_cursor', 'cursor is not a next_cursor value returned by this API') }
+  constructor () { super('invalid_cursor', 'cursor is not a next_cursor value returned by this API') }
 }
 
 /** Options the schema allows but this request or this deployment cannot run (a source not configured). */
 export class UnusableOptionsError extends ServiceError {
   override name = 'UnusableOptionsError'
-  constructor (message: string, code: 'invalid_options' | 'source_unavailable' | 'webhooks_unavailable') { super(400, code, message) }
+  constructor (message: string, code: 'invalid_options' | 'source_unavailable' | 'webhooks_unavailable') { super(code, message) }
 }
 
 export class IdempotencyKeyReusedError extends ServiceError {
   override name = 'IdempotencyKeyReusedError'
-  constructor () { super(422, 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request body') }
+  constructor () { super('idempotency_key_reused', 'This Idempotency-Key was already used with a different request body') }
 }
 
 export class IdempotentJobMissingError extends ServiceError {
   override name = 'IdempotentJobMissingError'
   constructor (id: string) {
-    super(409, 'idempotent_job_missing', `This Idempotency-Key created job ${id}, which is not available (still being stored, or deleted)`, { retryAfter: 1 })
+    super('idempotent_job_missing', `This Idempotency-Key created job ${id}, which is not available (still being stored, or deleted)`, { retryAfter: 1 })
   }
 }
 

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { Config } from '../config.js'
 import { AuthFailureThrottle } from '../auth/failure-throttle.js'
 import { KeyRing, OPEN_ACCESS, type Principal, keyFromHeaders } from '../auth/keys.js'
+import { problem } from '../errors.js'
 import { sendProblem } from './errors.js'
 
 /** Who may call a route: anyone, any valid key (the default), or an admin key. */
@@ -43,7 +44,7 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
     : null
   const tooMany = (reply: FastifyReply, ms: number): void => {
     const seconds = Math.max(1, Math.ceil(ms / 1000))
-    sendProblem(reply, { statusCode: 429, error: 'too_many_auth_failures', message: `Too many wrong API keys from this address; retry in ${seconds} s`, retryAfter: seconds })
+    sendProblem(reply, problem('too_many_auth_failures', `Too many wrong API keys from this address; retry in ${seconds} s`, { retryAfter: seconds }))
   }
   app.addHook('onRequest', (request, reply, done) => {
     // routeOptions builds a new object on every read: read it once.
@@ -65,11 +66,8 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
     }
     if (principal === null) {
       const unauthorized = (): void => {
-        sendProblem(reply.header('www-authenticate', 'Bearer'), {
-          statusCode: 401,
-          error: 'unauthorized',
-          message: key === null ? 'Send an API key: Authorization: Bearer <key> (or X-API-Key)' : 'The API key is not valid'
-        })
+        sendProblem(reply.header('www-authenticate', 'Bearer'), problem('unauthorized',
+          key === null ? 'Send an API key: Authorization: Bearer <key> (or X-API-Key)' : 'The API key is not valid'))
       }
       if (key === null || throttle === null) {
         unauthorized()
@@ -79,7 +77,7 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
       return
     }
     if (access === 'admin' && !principal.admin) {
-      sendProblem(reply, { statusCode: 403, error: 'forbidden', message: 'This route needs an admin key' })
+      sendProblem(reply, problem('forbidden', 'This route needs an admin key'))
       return
     }
     request.principal = principal

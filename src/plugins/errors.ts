@@ -1,7 +1,7 @@
-import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { type HttpProblem, type ProblemFormat, ServiceError } from '../errors.js'
+import { ERROR_CATALOGUE, type ErrorCode, type HttpProblem, type ProblemFormat, ServiceError, problem } from '../errors.js'
 import { API_SECURITY_HEADERS } from './http-security.js'
 
 declare module 'fastify' {
@@ -14,34 +14,37 @@ declare module 'fastify' {
 /** Where problem types live: one URN per code (documented in docs/api.md, Errors). */
 export const PROBLEM_TYPE_PREFIX = 'urn:deep-research:problem:'
 
-const FASTIFY_CODES: Record<string, string> = {
+const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_body',
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_body',
   FST_ERR_BAD_URL: 'invalid_url',
+  // The framework says 400 for a path parameter over its length limit: to a client the URI is too long.
   FST_ERR_MAX_PARAM_LENGTH: 'uri_too_long'
 }
 
-/** Status codes the framework reports under codes of its own that mean something else to a client. */
-const FASTIFY_STATUS: Record<string, number> = { FST_ERR_MAX_PARAM_LENGTH: 414 }
+/** The code of any other 4xx the framework or a plugin raises, by its status. */
+const CODES_BY_STATUS: Record<number, ErrorCode> = {
+  404: 'not_found', 405: 'method_not_allowed', 408: 'request_timeout', 413: 'payload_too_large', 414: 'uri_too_long', 415: 'unsupported_media_type', 429: 'rate_limited', 431: 'headers_too_large'
+}
 
 /** Maps any error to what the client is told. Nothing of a 5xx's cause reaches the client. */
 export function describeError (err: FastifyError | Error): HttpProblem {
-  if (err instanceof ServiceError) return { statusCode: err.statusCode, error: err.code, message: err.message, retryAfter: err.retryAfter, extra: err.details }
+  if (err instanceof ServiceError) return problem(err.code, err.message, { retryAfter: err.retryAfter, extra: err.details })
   const fastifyError = err as FastifyError
   if (fastifyError.validation !== undefined) {
-    return { statusCode: 400, error: 'validation_error', message: validationMessage(fastifyError) }
+    return problem('validation_error', validationMessage(fastifyError))
   }
   if (err instanceof SyntaxError && fastifyError.statusCode === 400) {
-    return { statusCode: 400, error: 'invalid_json', message: `Body is not valid JSON: ${err.message}` }
+    return problem('invalid_json', `Body is not valid JSON: ${err.message}`)
   }
-  const status = FASTIFY_STATUS[fastifyError.code] ?? fastifyError.statusCode ?? 500
-  if (status >= 400 && status < 500) {
-    return { statusCode: status, error: FASTIFY_CODES[fastifyError.code] ?? snakeCase(statusName(status)), message: err.message }
-  }
-  return { statusCode: 500, error: 'internal_error', message: 'Internal server error' }
+  const known = FASTIFY_CODES[fastifyError.code]
+  if (known !== undefined) return problem(known, err.message)
+  const status = fastifyError.statusCode ?? 500
+  if (status >= 400 && status < 500) return problem(CODES_BY_STATUS[status] ?? 'bad_request', err.message)
+  return problem('internal_error', 'Internal server error')
 }
 
 function validationMessage (err: FastifyError): string {
@@ -56,35 +59,46 @@ function validationMessage (err: FastifyError): string {
   return `${where} ${first?.message ?? 'is invalid'}`
 }
 
-function statusName (status: number): string {
-  const names: Record<number, string> = { 404: 'not found', 405: 'method not allowed', 406: 'not acceptable', 413: 'payload too large', 414: 'uri too long', 415: 'unsupported media type', 429: 'rate limited' }
-  return names[status] ?? 'bad request'
-}
-
-function snakeCase (text: string): string {
-  return text.replace(/\s+/g, '_')
-}
-
 /** The RFC 9457 document of a problem, with `error`/`message` (this API's shape) and `code` beside it. */
-export function problemBody (problem: HttpProblem): Record<string, unknown> {
+export function problemBody (answer: HttpProblem): Record<string, unknown> {
   return {
-    type: `${PROBLEM_TYPE_PREFIX}${problem.error}`,
-    title: STATUS_CODES[problem.statusCode] ?? 'Error',
-    status: problem.statusCode,
-    detail: problem.message,
-    code: problem.error,
-    error: problem.error,
-    message: problem.message,
-    ...problem.extra
+    type: `${PROBLEM_TYPE_PREFIX}${answer.error}`,
+    title: ERROR_CATALOGUE[answer.error].title,
+    status: answer.statusCode,
+    detail: answer.message,
+    code: answer.error,
+    error: answer.error,
+    message: answer.message,
+    ...answer.extra
   }
 }
 
 /** Sends an error: the API's security headers (hooks may not have run), Retry-After, Allow. */
-export function sendProblem (reply: FastifyReply, problem: HttpProblem, body: object = problemBody(problem), type = 'application/problem+json; charset=utf-8'): FastifyReply {
+export function sendProblem (reply: FastifyReply, answer: HttpProblem, body: object = problemBody(answer), type = 'application/problem+json; charset=utf-8'): FastifyReply {
   void reply.headers(API_SECURITY_HEADERS)
-  if (problem.retryAfter !== undefined) void reply.header('retry-after', String(problem.retryAfter))
-  if (problem.allow !== undefined) void reply.header('allow', problem.allow)
-  return reply.code(problem.statusCode).type(type).send(body)
+  if (answer.retryAfter !== undefined) void reply.header('retry-after', String(answer.retryAfter))
+  if (answer.allow !== undefined) void reply.header('allow', answer.allow)
+  return reply.code(answer.statusCode).type(type).send(body)
+}
+
+/**
+ * Errors of Node's HTTP parser, met before there is a request to answer (Fastify's
+ * `clientErrorHandler`): a request that did not arrive in time, headers over the size limit,
+ * bytes that are not HTTP. Answered with a problem document on the socket, which then closes.
+ */
+export function clientErrors (err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const answer = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? problem('request_timeout', 'The request did not arrive in full in time')
+    : err.code === 'HPE_HEADER_OVERFLOW'
+      ? problem('headers_too_large', 'The request line and headers are over the server\'s limit (16 KB): shorten the URL or the headers')
+      : problem('bad_request', 'The request is not valid HTTP')
+  if (socket.writable) {
+    const body = JSON.stringify(problemBody(answer))
+    const headers = Object.entries(API_SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+    socket.write(`HTTP/1.1 ${answer.statusCode} ${ERROR_CATALOGUE[answer.error].title}\r\nContent-Type: application/problem+json; charset=utf-8\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroySoon()
 }
 
 /** Errors the framework meets before a route is found (bad URL encoding, an over-long id). */
@@ -119,12 +133,20 @@ const errorsPlugin: FastifyPluginAsync = async (app) => {
   const allowed = new AllowedMethods()
   app.addHook('onRoute', (route) => { allowed.add(route.url, route.method) })
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const problem = describeError(err)
-    if (problem.statusCode === 500) request.log.error({ err }, 'request failed')
+    const answer = describeError(err)
+    if (answer.statusCode === 500) request.log.error({ err }, 'request failed')
     const format = request.routeOptions.config.problemFormat
-    if (format === undefined) return sendProblem(reply, problem)
-    const worded = format(problem, err)
+    if (format === undefined) return sendProblem(reply, answer)
+    const worded = format(answer, err)
     return sendProblem(reply, worded.problem, worded.body, worded.type)
+  })
+  // A request that arrives while the process stops (Fastify's own 503 is not a problem document).
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done()
+    void reply.header('connection', 'close')
+    sendProblem(reply, problem('shutting_down', 'This process is stopping; retry', { retryAfter: 1 }))
   })
   app.setNotFoundHandler((request, reply) => {
     const methods = allowed.for(request.url)
@@ -134,9 +156,9 @@ const errorsPlugin: FastifyPluginAsync = async (app) => {
     }
     // The method is allowed here, but not this spelling of the path (a trailing slash): not found, not a 405 naming that very method.
     if (methods.length > 0 && !methods.includes(request.method)) {
-      return sendProblem(reply, { statusCode: 405, error: 'method_not_allowed', message: `${request.method} is not allowed on ${path}; allowed: ${methods.join(', ')}`, allow: [...methods, 'OPTIONS'].sort().join(', ') })
+      return sendProblem(reply, problem('method_not_allowed', `${request.method} is not allowed on ${path}; allowed: ${methods.join(', ')}`, { allow: [...methods, 'OPTIONS'].sort().join(', ') }))
     }
-    return sendProblem(reply, { statusCode: 404, error: 'not_found', message: `Route ${request.method} ${path} not found` })
+    return sendProblem(reply, problem('not_found', `Route ${request.method} ${path} not found`))
   })
 }
 

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
+import { ServiceError } from '../errors.js'
 
 /** The budgets routes draw from: creating jobs, and reading or changing them. */
 export type RateBudget = 'create' | 'poll'
@@ -52,11 +53,8 @@ const rateLimitPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { co
     global: false,
     store: SharedWindowStore as never,
     keyGenerator: (request) => request.principal?.tenant != null ? `key:${request.principal.tenant}` : `ip:${request.ip}`,
-    errorResponseBuilder: (request, context) => ({
-      statusCode: 429,
-      error: 'rate_limited',
-      message: `Rate limit reached: ${context.max} ${request.routeOptions.config.budget === 'create' ? 'creates' : 'reads'} per ${duration(config.RATE_LIMIT_WINDOW_MS)}; retry in ${Math.ceil(context.ttl / 1000)} s`
-    })
+    errorResponseBuilder: (request, context) => new ServiceError('rate_limited',
+      `Rate limit reached: ${context.max} ${request.routeOptions.config.budget === 'create' ? 'creates' : 'reads'} per ${duration(config.RATE_LIMIT_WINDOW_MS)}; retry in ${Math.ceil(context.ttl / 1000)} s`) as never
   })
 }
 

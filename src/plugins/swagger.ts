@@ -21,7 +21,7 @@ const swaggerPlugin: FastifyPluginAsync<{ version: string }> = async (app, { ver
         description: 'Submit a research question, poll the job, read a cited report. Jobs live 24 hours after their last change.\n\n' +
           'Errors are RFC 9457 problem documents (`application/problem+json`: `type`, `title`, `status`, `detail`, `code`, with `error` and `message` beside them), ' +
           'the framework\'s own included: an unknown route is 404, a method a path does not allow is 405 with `Allow` (and `OPTIONS` answers with `Allow`), ' +
-          'a malformed URL 400, an over-long id 414. The `/api/v4` routes keep the original FastAPI shapes (`{ "detail": ... }`).',
+          'a malformed URL 400, an over-long id 414, headers over 16 KB 431; each error answer lists the codes of its status. The `/api/v4` routes keep the original FastAPI shapes (`{ "detail": ... }`).',
         version,
         license: { name: 'MIT', identifier: 'MIT' },
         contact: { name: 'The team that runs this deployment' }

@@ -37,7 +37,7 @@ const corpusRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { path } = request.params
     const document = await readable(app.corpus.get(path))
-    if (document === null) throw new ServiceError(404, 'not_found', `No corpus document at "${path}" (GET ${CORPUS_ROUTE} lists them)`)
+    if (document === null) throw new ServiceError('not_found', `No corpus document at "${path}" (GET ${CORPUS_ROUTE} lists them)`)
     if (wantsJson(request.headers.accept)) return { ...document, link: corpusLink(path) }
     return await reply.type('text/plain; charset=utf-8').send(document.text)
   })
@@ -48,7 +48,7 @@ async function readable<T> (reading: Promise<T>): Promise<T> {
   try {
     return await reading
   } catch (err) {
-    if (err instanceof PermanentError) throw new ServiceError(503, 'corpus_unavailable', err.message, { retryAfter: 30 })
+    if (err instanceof PermanentError) throw new ServiceError('corpus_unavailable', err.message, { retryAfter: 30 })
     throw err
   }
 }

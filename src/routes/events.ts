@@ -67,7 +67,7 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventStreamOptions> = async (app, o
     const job = await app.jobs.get(request.params.job_id, request.principal.tenant)
     const client = request.principal.tenant ?? `ip:${request.ip}`
     if (open.size >= options.maxStreams || (perClient.get(client) ?? 0) >= options.maxStreamsPerClient) {
-      throw new ServiceError(429, 'too_many_streams', `Too many open event streams (at most ${options.maxStreamsPerClient} per client); close one, or long poll with ?wait=`, { retryAfter: 5 })
+      throw new ServiceError('too_many_streams', `Too many open event streams (at most ${options.maxStreamsPerClient} per client); close one, or long poll with ?wait=`, { retryAfter: 5 })
     }
     let cursor = request.headers['last-event-id'] ?? request.query.last_event_id ?? null
     const notices = app.store.notices

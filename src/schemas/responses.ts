@@ -1,29 +1,21 @@
 import { Type } from 'typebox'
+import { ERROR_CATALOGUE, codesWithStatus } from '../errors.js'
 import { JobSummary } from './job.js'
 
 /** RFC 9457 problem details, with this API's `{ error, message }` beside them. */
 export const Problem = Type.Object({
   type: Type.String({ description: '`urn:deep-research:problem:<code>`' }),
-  title: Type.String({ description: 'The status code\'s reason phrase' }),
+  title: Type.String({ description: 'The title of the code (the same for every problem of that code)' }),
   status: Type.Integer({ description: 'The HTTP status code' }),
   detail: Type.String({ description: 'What went wrong, for a person' }),
-  code: Type.String({ description: 'Machine-readable code, e.g. validation_error, not_found' }),
+  code: Type.String({ description: 'Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status' }),
   error: Type.String({ description: 'The same code (the API\'s original field)' }),
   message: Type.String({ description: 'The same text as `detail` (the API\'s original field)' })
 }, { title: 'Problem', additionalProperties: true })
 
-const PROBLEM_MEANINGS: Record<number, string> = {
-  400: 'The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable`',
-  401: '`unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`)',
-  403: '`forbidden`: this route needs an admin key',
-  404: '`not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route',
-  409: '`already_finished` (the record is in `job`), or `idempotent_job_missing`',
-  413: '`payload_too_large`: the body is over BODY_LIMIT_BYTES',
-  414: '`uri_too_long`: the id is far too long to be one',
-  415: '`unsupported_media_type`: send `application/json`',
-  422: '`idempotency_key_reused`: this Idempotency-Key came with another body',
-  429: 'Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again',
-  503: 'Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read)'
+/** What an error status means on this API: its codes from the catalogue, each with its meaning. */
+function problemMeaning (status: number): string {
+  return codesWithStatus(status).map((code) => `\`${code}\`: ${ERROR_CATALOGUE[code].meaning}`).join(' ')
 }
 
 const RETRY_AFTER = { 'retry-after': { type: 'integer', description: 'Seconds to wait before trying again' } }
@@ -31,7 +23,7 @@ const RETRY_AFTER = { 'retry-after': { type: 'integer', description: 'Seconds to
 /** Error answers of a route: each status as a problem document, with what it means here. */
 export function problems (...statuses: number[]): Record<number, object> {
   return Object.fromEntries(statuses.map((status) => [status, {
-    description: PROBLEM_MEANINGS[status] ?? 'An error',
+    description: problemMeaning(status),
     ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
     content: { 'application/problem+json': { schema: Problem } }
   }]))

@@ -157,13 +157,13 @@ export interface JobStore {
 /** The in-memory store is at MEMORY_MAX_JOBS with nothing it may evict. */
 export class StoreFullError extends ServiceError {
   override name = 'StoreFullError'
-  constructor (message: string) { super(503, 'store_full', message, { retryAfter: 5 }) }
+  constructor (message: string) { super('store_full', message, { retryAfter: 5 }) }
 }
 
 /** Redis is configured but cannot answer for this job now: unreachable, or refusing writes. */
 export class StoreUnavailableError extends ServiceError {
   override name = 'StoreUnavailableError'
-  constructor (why: string) { super(503, 'store_unavailable', `${why}; retry shortly`, { retryAfter: 1 }) }
+  constructor (why: string) { super('store_unavailable', `${why}; retry shortly`, { retryAfter: 1 }) }
 }
 
 /** What a read knows: the record, or whether its absence is certain. */

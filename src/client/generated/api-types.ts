@@ -761,7 +761,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            /** @description `validation_error`: A field of the body, query string or path does not fit its schema; the message names it. `invalid_json`: The body is not valid JSON. `invalid_body`: The body is empty where JSON is expected, or its Content-Length is wrong. `invalid_url`: The URL is not valid percent-encoding. `invalid_cursor`: `cursor` is not a `next_cursor` this API returned. `invalid_options`: The options fit the schema but not each other, or `webhook_url` is refused (the message says why). `source_unavailable`: A source the request asks for is not configured on this server (`web` without a search provider). `webhooks_unavailable`: The request has a `webhook_url`, but this server has no `WEBHOOK_SECRET`. `bad_request`: The request is not valid HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -770,13 +770,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -787,7 +787,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            /** @description `unauthorized`: No API key, or one that is not valid (send `Authorization: Bearer <key>` or `X-API-Key`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -796,13 +796,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -813,7 +813,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `already_finished` (the record is in `job`), or `idempotent_job_missing` */
+            /** @description `already_finished`: The job is already completed, failed or cancelled; its record is in `job`. `idempotent_job_missing`: This Idempotency-Key created a job that is not available now (still being stored, or deleted). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -822,13 +822,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -839,7 +839,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `payload_too_large`: the body is over BODY_LIMIT_BYTES */
+            /** @description `payload_too_large`: The body is over `BODY_LIMIT_BYTES`. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -848,13 +848,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -865,7 +865,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unsupported_media_type`: send `application/json` */
+            /** @description `unsupported_media_type`: The body is not `application/json`. */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -874,13 +874,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -891,7 +891,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `idempotency_key_reused`: this Idempotency-Key came with another body */
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used with another body. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -900,13 +900,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -917,7 +917,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -928,13 +928,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -945,7 +945,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -956,13 +956,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1222,7 +1222,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            /** @description `validation_error`: A field of the body, query string or path does not fit its schema; the message names it. `invalid_json`: The body is not valid JSON. `invalid_body`: The body is empty where JSON is expected, or its Content-Length is wrong. `invalid_url`: The URL is not valid percent-encoding. `invalid_cursor`: `cursor` is not a `next_cursor` this API returned. `invalid_options`: The options fit the schema but not each other, or `webhook_url` is refused (the message says why). `source_unavailable`: A source the request asks for is not configured on this server (`web` without a search provider). `webhooks_unavailable`: The request has a `webhook_url`, but this server has no `WEBHOOK_SECRET`. `bad_request`: The request is not valid HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1231,13 +1231,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1248,7 +1248,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            /** @description `unauthorized`: No API key, or one that is not valid (send `Authorization: Bearer <key>` or `X-API-Key`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1257,13 +1257,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1274,7 +1274,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route */
+            /** @description `not_found`: No such job (never created, deleted or expired), corpus document or route. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1283,13 +1283,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1300,7 +1300,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `uri_too_long`: the id is far too long to be one */
+            /** @description `uri_too_long`: A path parameter is far too long to be what it names. */
             414: {
                 headers: {
                     [name: string]: unknown;
@@ -1309,13 +1309,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1326,7 +1326,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1337,13 +1337,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1354,7 +1354,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1365,13 +1365,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1403,7 +1403,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            /** @description `validation_error`: A field of the body, query string or path does not fit its schema; the message names it. `invalid_json`: The body is not valid JSON. `invalid_body`: The body is empty where JSON is expected, or its Content-Length is wrong. `invalid_url`: The URL is not valid percent-encoding. `invalid_cursor`: `cursor` is not a `next_cursor` this API returned. `invalid_options`: The options fit the schema but not each other, or `webhook_url` is refused (the message says why). `source_unavailable`: A source the request asks for is not configured on this server (`web` without a search provider). `webhooks_unavailable`: The request has a `webhook_url`, but this server has no `WEBHOOK_SECRET`. `bad_request`: The request is not valid HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1412,13 +1412,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1429,7 +1429,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            /** @description `unauthorized`: No API key, or one that is not valid (send `Authorization: Bearer <key>` or `X-API-Key`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1438,13 +1438,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1455,7 +1455,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route */
+            /** @description `not_found`: No such job (never created, deleted or expired), corpus document or route. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1464,13 +1464,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1481,7 +1481,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `uri_too_long`: the id is far too long to be one */
+            /** @description `uri_too_long`: A path parameter is far too long to be what it names. */
             414: {
                 headers: {
                     [name: string]: unknown;
@@ -1490,13 +1490,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1507,7 +1507,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1518,13 +1518,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1535,7 +1535,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1546,13 +1546,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1696,7 +1696,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            /** @description `validation_error`: A field of the body, query string or path does not fit its schema; the message names it. `invalid_json`: The body is not valid JSON. `invalid_body`: The body is empty where JSON is expected, or its Content-Length is wrong. `invalid_url`: The URL is not valid percent-encoding. `invalid_cursor`: `cursor` is not a `next_cursor` this API returned. `invalid_options`: The options fit the schema but not each other, or `webhook_url` is refused (the message says why). `source_unavailable`: A source the request asks for is not configured on this server (`web` without a search provider). `webhooks_unavailable`: The request has a `webhook_url`, but this server has no `WEBHOOK_SECRET`. `bad_request`: The request is not valid HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1705,13 +1705,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1722,7 +1722,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            /** @description `unauthorized`: No API key, or one that is not valid (send `Authorization: Bearer <key>` or `X-API-Key`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1731,13 +1731,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1748,7 +1748,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1759,13 +1759,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -1776,7 +1776,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1787,13 +1787,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2030,7 +2030,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            /** @description `validation_error`: A field of the body, query string or path does not fit its schema; the message names it. `invalid_json`: The body is not valid JSON. `invalid_body`: The body is empty where JSON is expected, or its Content-Length is wrong. `invalid_url`: The URL is not valid percent-encoding. `invalid_cursor`: `cursor` is not a `next_cursor` this API returned. `invalid_options`: The options fit the schema but not each other, or `webhook_url` is refused (the message says why). `source_unavailable`: A source the request asks for is not configured on this server (`web` without a search provider). `webhooks_unavailable`: The request has a `webhook_url`, but this server has no `WEBHOOK_SECRET`. `bad_request`: The request is not valid HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2039,13 +2039,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2056,7 +2056,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            /** @description `unauthorized`: No API key, or one that is not valid (send `Authorization: Bearer <key>` or `X-API-Key`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2065,13 +2065,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2082,7 +2082,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route */
+            /** @description `not_found`: No such job (never created, deleted or expired), corpus document or route. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2091,13 +2091,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2117,13 +2117,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2340,7 +2340,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `uri_too_long`: the id is far too long to be one */
+            /** @description `uri_too_long`: A path parameter is far too long to be what it names. */
             414: {
                 headers: {
                     [name: string]: unknown;
@@ -2349,13 +2349,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2366,7 +2366,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2377,13 +2377,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2394,7 +2394,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2405,13 +2405,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2458,7 +2458,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request is not valid: `validation_error`, `invalid_json`, `invalid_url`, `invalid_cursor`, `invalid_options`, `source_unavailable`, `webhooks_unavailable` */
+            /** @description `validation_error`: A field of the body, query string or path does not fit its schema; the message names it. `invalid_json`: The body is not valid JSON. `invalid_body`: The body is empty where JSON is expected, or its Content-Length is wrong. `invalid_url`: The URL is not valid percent-encoding. `invalid_cursor`: `cursor` is not a `next_cursor` this API returned. `invalid_options`: The options fit the schema but not each other, or `webhook_url` is refused (the message says why). `source_unavailable`: A source the request asks for is not configured on this server (`web` without a search provider). `webhooks_unavailable`: The request has a `webhook_url`, but this server has no `WEBHOOK_SECRET`. `bad_request`: The request is not valid HTTP. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2467,13 +2467,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2484,7 +2484,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            /** @description `unauthorized`: No API key, or one that is not valid (send `Authorization: Bearer <key>` or `X-API-Key`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2493,13 +2493,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2510,7 +2510,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route */
+            /** @description `not_found`: No such job (never created, deleted or expired), corpus document or route. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2519,13 +2519,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2536,7 +2536,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `uri_too_long`: the id is far too long to be one */
+            /** @description `uri_too_long`: A path parameter is far too long to be what it names. */
             414: {
                 headers: {
                     [name: string]: unknown;
@@ -2545,13 +2545,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2562,7 +2562,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2573,13 +2573,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2590,7 +2590,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2601,13 +2601,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2645,7 +2645,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            /** @description `unauthorized`: No API key, or one that is not valid (send `Authorization: Bearer <key>` or `X-API-Key`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2654,13 +2654,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2671,7 +2671,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2682,13 +2682,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2699,7 +2699,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2710,13 +2710,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2763,7 +2763,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            /** @description `unauthorized`: No API key, or one that is not valid (send `Authorization: Bearer <key>` or `X-API-Key`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2772,13 +2772,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2789,7 +2789,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `not_found`: no such job (never created, deleted, or expired), no such corpus document, or no such route */
+            /** @description `not_found`: No such job (never created, deleted or expired), corpus document or route. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2798,13 +2798,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2815,7 +2815,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too many requests: `rate_limited`, `too_many_auth_failures` or `too_many_streams`; `Retry-After` says when to try again */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2826,13 +2826,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2843,7 +2843,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2854,13 +2854,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2955,7 +2955,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            /** @description `unauthorized`: No API key, or one that is not valid (send `Authorization: Bearer <key>` or `X-API-Key`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2964,13 +2964,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -2981,7 +2981,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `forbidden`: this route needs an admin key */
+            /** @description `forbidden`: The route needs an admin key. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2990,13 +2990,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -3049,7 +3049,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `unauthorized`: no API key, or a wrong one (send `Authorization: Bearer <key>` or `X-API-Key`) */
+            /** @description `unauthorized`: No API key, or one that is not valid (send `Authorization: Bearer <key>` or `X-API-Key`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3058,13 +3058,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -3075,7 +3075,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `forbidden`: this route needs an admin key */
+            /** @description `forbidden`: The route needs an admin key. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3084,13 +3084,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
@@ -3101,7 +3101,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Try again shortly (`Retry-After`): `store_unavailable` (Redis unreachable or refusing writes), `job_not_visible_yet` (a job created moments ago on a replica cut off from Redis), `store_full`, `corpus_unavailable` (the corpus folder cannot be read) */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3112,13 +3112,13 @@ export interface operations {
                     "application/problem+json": {
                         /** @description `urn:deep-research:problem:<code>` */
                         type: string;
-                        /** @description The status code's reason phrase */
+                        /** @description The title of the code (the same for every problem of that code) */
                         title: string;
                         /** @description The HTTP status code */
                         status: number;
                         /** @description What went wrong, for a person */
                         detail: string;
-                        /** @description Machine-readable code, e.g. validation_error, not_found */
+                        /** @description Machine-readable code from the error catalogue (docs/api.md, Errors); each error answer lists the codes of its status */
                         code: string;
                         /** @description The same code (the API's original field) */
                         error: string;
