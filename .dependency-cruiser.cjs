@@ -64,6 +64,13 @@ module.exports = {
       to: { path: '^src/plugins/' }
     },
     {
+      name: 'routes-go-through-the-job-service',
+      severity: 'error',
+      comment: 'Routes speak HTTP; what they do with jobs (reads, watches, events) goes through the job service, never the store.',
+      from: { path: '^src/routes/' },
+      to: { path: '^src/store/' }
+    },
+    {
       name: 'client-stands-alone',
       severity: 'error',
       comment: 'The generated client and the CLI are published for other packages: they import nothing of the server.',

@@ -2,10 +2,13 @@ import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ServiceError } from '../errors.js'
 import * as lifecycle from '../lifecycle.js'
-import { type JobStatusName, type ResearchOptionsData, type StoredJob, toPublic } from '../schemas/job.js'
+import type { JobEvent } from '../schemas/events.js'
+import { type JobStatusName, type ResearchOptionsData, type StoredJob, isFinal, toPublic } from '../schemas/job.js'
 import { optionsProblem, resolveOptions } from '../schemas/options.js'
 import type { CreateResearchInput } from '../schemas/requests.js'
-import { type JobStore, type Lookup, type PutResult, StoreUnavailableError, decodeCursor, encodeCursor, isFinal } from '../store/job-store.js'
+import { type JobStore, type Lookup, type PutResult, StoreUnavailableError, decodeCursor, encodeCursor } from '../store/job-store.js'
+import { JobNotices, type JobWatch } from '../store/notices.js'
+import type { EventSource } from './event-stream.js'
 import { newJob } from './records.js'
 
 export class JobNotFoundError extends ServiceError {
@@ -88,8 +91,16 @@ export interface CreateChecks {
   webhookRefused? (url: string): string | null
 }
 
+/** The store's change feed: notices of every write, and the events kept with each job. */
+export interface JobFeed {
+  readonly notices: JobNotices
+  events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]>
+}
+
 export interface JobServiceOptions {
   store: JobStore & JobLookup
+  /** Where watches and event streams read; without it (tests of the runner) no change is seen. */
+  feed?: JobFeed
   runner: JobWaker
   events?: JobEvents
   /** Idempotency-Key claims; without them, every create makes a new job. */
@@ -105,8 +116,9 @@ export interface CreateJobInput extends CreateResearchInput {
 }
 
 /** What the routes do with jobs, independent of HTTP. The only way a job is created. */
-export class JobService {
+export class JobService implements EventSource {
   readonly #store: JobStore & JobLookup
+  readonly #feed: JobFeed
   readonly #runner: JobWaker
   readonly #events: JobEvents
   readonly #claims: OnceClaims | undefined
@@ -114,6 +126,7 @@ export class JobService {
 
   constructor (options: JobServiceOptions) {
     this.#store = options.store
+    this.#feed = options.feed ?? { notices: new JobNotices(true), events: async () => [] }
     this.#runner = options.runner
     this.#events = options.events ?? {}
     this.#claims = options.claims
@@ -192,6 +205,45 @@ export class JobService {
       throw absenceConfirmed ? new JobNotFoundError(id) : new JobNotVisibleYetError(id)
     }
     return job
+  }
+
+  /**
+   * The job, after waiting up to `waitMs` for a change while it is unfinished and `current` says
+   * the caller holds it as it is (a long poll). Watched before the read, so no change falls
+   * between the read and the wait.
+   */
+  async whenChanged (id: string, tenant: string | null, waitMs: number, current: (job: StoredJob) => boolean, signal: AbortSignal): Promise<StoredJob> {
+    const watch = this.watch(id.toLowerCase(), 0)
+    try {
+      let job = await this.get(id, tenant)
+      watch.settle(job.version)
+      if (current(job) && !isFinal(job.status)) {
+        const end = await watch.next(waitMs, signal)
+        if (end !== 'timeout' && end !== 'aborted') job = await this.get(id, tenant)
+      }
+      return job
+    } finally {
+      watch.close()
+    }
+  }
+
+  /** A watch on the job's changes after `version` (close it when done). */
+  watch (id: string, version: number): JobWatch {
+    return this.#feed.notices.watch(id, version)
+  }
+
+  get noticesLive (): boolean {
+    return this.#feed.notices.live
+  }
+
+  /** The job's events after `afterId` (null: from the first). */
+  async events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]> {
+    return await this.#feed.events(id, afterId, limit)
+  }
+
+  /** The record as stored, without an owner check (for a stream that checked it when it opened). */
+  async peek (id: string): Promise<StoredJob | null> {
+    return await this.#store.get(id)
   }
 
   async list (options: { status?: JobStatusName, limit: number, cursor?: string, tenant?: string | null }): Promise<JobPage> {

@@ -14,6 +14,7 @@ const jobsPlugin: FastifyPluginAsync = async (app) => {
   const webhooks = app.webhooks
   app.decorate('jobs', new JobService({
     store: app.store,
+    feed: app.store,
     runner: app.runner,
     claims: app.store,
     checks: {

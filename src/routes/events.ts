@@ -3,8 +3,8 @@ import { Type } from 'typebox'
 import { ServiceError } from '../errors.js'
 import { JobIdParams } from '../schemas/requests.js'
 import { problems } from '../schemas/responses.js'
-import { EVENT_ID, FINAL_EVENT_TYPES, type JobEvent, eventData, eventType } from '../store/job-events.js'
-import { isFinal } from '../store/job-store.js'
+import { JobEventStream } from '../jobs/event-stream.js'
+import { EVENT_ID } from '../schemas/events.js'
 
 const EventsHeaders = Type.Object({
   'last-event-id': Type.Optional(Type.String({ pattern: EVENT_ID.source, description: 'The `id:` of the last event received: the stream resumes after it (browsers send it when they reconnect).' }))
@@ -14,9 +14,7 @@ const EventsQuery = Type.Object({
   last_event_id: Type.Optional(Type.String({ pattern: EVENT_ID.source, description: 'Same as the Last-Event-ID header, for clients that cannot set headers.' }))
 }, { additionalProperties: false })
 
-const BATCH = 100
-
-export interface EventStreamOptions {
+export interface EventRouteOptions {
   heartbeatMs: number
   /** How often a stream reads again while notices cannot be trusted (the subscriber is reconnecting). */
   pollMs: number
@@ -35,7 +33,7 @@ export interface EventStreamOptions {
  * deleted or expires. Resumed at or after the final event it answers 204, which tells a
  * browser's EventSource to stop reconnecting.
  */
-const eventRoutes: FastifyPluginAsyncTypebox<EventStreamOptions> = async (app, options) => {
+const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (app, options) => {
   const open = new Set<Promise<void>>()
   const perClient = new Map<string, number>()
   const closing = new AbortController()
@@ -69,25 +67,9 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventStreamOptions> = async (app, o
     if (open.size >= options.maxStreams || (perClient.get(client) ?? 0) >= options.maxStreamsPerClient) {
       throw new ServiceError('too_many_streams', `Too many open event streams (at most ${options.maxStreamsPerClient} per client); close one, or long poll with ?wait=`, { retryAfter: 5 })
     }
-    let cursor = request.headers['last-event-id'] ?? request.query.last_event_id ?? null
-    const notices = app.store.notices
-    // Watched before the first read, so no change slips between the read and the wait.
-    const watch = notices.watch(job.job_id, job.version)
-    let events: JobEvent[]
-    try {
-      events = await app.store.events(job.job_id, cursor, BATCH)
-    } catch (err) {
-      watch.close()
-      throw err
-    }
-    if (cursor !== null && events.length === 0 && isFinal(job.status)) {
-      watch.close()
-      return await reply.code(204).send(null)
-    }
-    if (cursor === null && events.length === 0) {
-      // A job whose history is not kept (created on a replica cut off from Redis): its state as one event.
-      events = [{ id: '0-1', type: eventType(null, job.status), data: eventData(job) }]
-    }
+    const cursor = request.headers['last-event-id'] ?? request.query.last_event_id ?? null
+    const events = await JobEventStream.open(app.jobs, job, cursor, options)
+    if (events === 'over') return await reply.code(204).send(null)
     reply.hijack()
     const res = reply.raw
     res.writeHead(200, {
@@ -97,53 +79,12 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventStreamOptions> = async (app, o
       connection: 'keep-alive',
       'x-accel-buffering': 'no'
     })
-    res.write('retry: 1000\n\n')
     const gone = new AbortController()
     request.raw.on('close', () => gone.abort())
-    const signal = AbortSignal.any([gone.signal, closing.signal])
     perClient.set(client, (perClient.get(client) ?? 0) + 1)
-
-    const stream = (async () => {
-      let expiresAt = Date.parse(job.expires_at)
-      let lastWrite = Date.now()
-      for (;;) {
-        for (const event of events) {
-          res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${event.data}\n\n`)
-          cursor = event.id
-          lastWrite = Date.now()
-          if (FINAL_EVENT_TYPES.has(event.type)) return
-        }
-        if (events.length < BATCH) {
-          const waitMs = Math.max(0, Math.min(options.heartbeatMs - (Date.now() - lastWrite), expiresAt - Date.now(), notices.live ? Infinity : options.pollMs))
-          const end = await watch.next(waitMs, signal)
-          if (end === 'aborted' || end === 'deleted') return
-          if (end === 'changed') expiresAt = Date.now() + options.ttlSeconds * 1000
-          if (end === 'timeout') {
-            if (Date.now() >= expiresAt) {
-              const current = await app.store.get(job.job_id)
-              if (current === null) return
-              expiresAt = Date.parse(current.expires_at)
-            }
-            if (Date.now() - lastWrite >= options.heartbeatMs) {
-              res.write(': heartbeat\n\n')
-              lastWrite = Date.now()
-            }
-            if (notices.live && Date.now() < expiresAt) {
-              events = []
-              continue
-            }
-          }
-        }
-        try {
-          events = await app.store.events(job.job_id, cursor, BATCH)
-        } catch {
-          events = []
-        }
-      }
-    })().catch((err: unknown) => {
+    const stream = events.run((text) => res.write(text), AbortSignal.any([gone.signal, closing.signal])).catch((err: unknown) => {
       request.log.warn({ err, job_id: job.job_id }, 'event stream stopped on an error')
     }).finally(() => {
-      watch.close()
       open.delete(stream)
       const left = (perClient.get(client) ?? 1) - 1
       if (left === 0) perClient.delete(client)

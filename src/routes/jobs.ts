@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { JobRecord, type StoredJob, toPublic } from '../schemas/job.js'
+import { JobRecord, type StoredJob, isFinal, toPublic } from '../schemas/job.js'
 import { GetJobQuery, JobIdParams, ListJobsQuery } from '../schemas/requests.js'
 import { JobList, Problem, described, problems, withHeaders } from '../schemas/responses.js'
-import { isFinal } from '../store/job-store.js'
 
 /** Longest long poll, in seconds. */
 const MAX_WAIT_S = 60
@@ -77,21 +76,11 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (wait.seconds === 0) {
       job = await app.jobs.get(id, tenant)
     } else {
-      // Watched before the read, so a change between the read and the wait is not missed.
-      const watch = app.store.notices.watch(id.toLowerCase(), 0)
       const gone = new AbortController()
       request.raw.on('close', () => gone.abort())
-      try {
-        job = await app.jobs.get(id, tenant)
-        watch.settle(job.version)
-        const behind = ifNoneMatch !== undefined && !matches(ifNoneMatch, etagOf(job))
-        if (!behind && !isFinal(job.status)) {
-          const end = await watch.next(wait.seconds * 1000, AbortSignal.any([gone.signal, closing.signal]))
-          if (end !== 'timeout' && end !== 'aborted') job = await app.jobs.get(id, tenant)
-        }
-      } finally {
-        watch.close()
-      }
+      // The client holds the job as it is unless its ETag is behind: then it is answered at once.
+      const current = (held: StoredJob): boolean => ifNoneMatch === undefined || matches(ifNoneMatch, etagOf(held))
+      job = await app.jobs.whenChanged(id, tenant, wait.seconds * 1000, current, AbortSignal.any([gone.signal, closing.signal]))
       if (wait.preferred) void reply.header('preference-applied', `wait=${wait.seconds}`)
     }
     const etag = etagOf(job)

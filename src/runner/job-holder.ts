@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type AttemptOwner, begin, exhaust, handBack } from '../lifecycle.js'
-import type { AttemptData, StoredJob } from '../schemas/job.js'
-import { type Claim, type Enqueue, type JobStore, type PutOptions, isFinal } from '../store/job-store.js'
+import { type AttemptData, type StoredJob, isFinal } from '../schemas/job.js'
+import { type Claim, type Enqueue, type JobStore, type PutOptions } from '../store/job-store.js'
 
 /**
  * How a write by the holder ended: written; refused because the job is final; the claim is

@@ -1,6 +1,6 @@
 import { expireLease } from '../lifecycle.js'
-import type { StoredJob } from '../schemas/job.js'
-import { type JobStore, isFinal } from '../store/job-store.js'
+import { type StoredJob, isFinal } from '../schemas/job.js'
+import type { JobStore } from '../store/job-store.js'
 
 export interface ReaperLogger {
   warn (obj: object, msg: string): void

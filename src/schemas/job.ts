@@ -2,6 +2,11 @@ import { Type, type Static } from 'typebox'
 
 export const JOB_STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'] as const
 export const FINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled'])
+
+/** Completed, failed or cancelled: nothing changes the job any more but a delete. */
+export function isFinal (status: string): boolean {
+  return FINAL_STATUSES.has(status)
+}
 export const DEPTHS = ['quick', 'standard', 'deep'] as const
 
 export const JobStatus = Type.Enum([...JOB_STATUSES], {

@@ -2,9 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { dropOldest } from './bounded.js'
 import {
   type Claim, type ClaimStart, type JobStore, type LeaseRenewal, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  StoreUnavailableError, compareNewestFirst, isFinal, matchesQuery
+  StoreUnavailableError, compareNewestFirst, matchesQuery
 } from './job-store.js'
-import { type JobEvent, type JobEventLog, LocalEventLog } from './job-events.js'
+import type { JobEvent } from '../schemas/events.js'
+import { isFinal } from '../schemas/job.js'
+import { type JobEventLog, LocalEventLog } from './job-events.js'
 import { issuedWithin } from './job-ids.js'
 import type { MemoryJobStore } from './memory.js'
 import type { RedisStore } from './redis.js'

@@ -1,5 +1,4 @@
-import type { JobStatusName, StoredJob } from '../schemas/job.js'
-import { FINAL_STATUSES } from '../schemas/job.js'
+import { type JobStatusName, type StoredJob, isFinal } from '../schemas/job.js'
 import { ServiceError } from '../errors.js'
 
 export type { StoredJob }
@@ -175,10 +174,6 @@ export interface Lookup {
    * Given for found jobs too, so another tenant's job can be answered exactly as a missing one.
    */
   absenceConfirmed: boolean
-}
-
-export function isFinal (status: string): boolean {
-  return FINAL_STATUSES.has(status)
 }
 
 /** Stamps what every write stamps; the stored job lives `ttlSeconds` after this write. */

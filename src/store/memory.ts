@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import {
   type Claim, type JobStore, type LeaseRenewal, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, isFinal, matchesQuery, stampWrite, webhookDue
+  StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, matchesQuery, stampWrite, webhookDue
 } from './job-store.js'
+import { isFinal } from '../schemas/job.js'
 import { withSharedOptions } from '../schemas/options.js'
 
 export interface MemoryJobStoreOptions {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { reseed } from '../lifecycle.js'
-import type { StoredJob } from '../schemas/job.js'
-import { isFinal } from './job-store.js'
+import { type StoredJob, isFinal } from '../schemas/job.js'
 import type { MemoryJobStore } from './memory.js'
 import type { RedisGate, StoreLogger } from './redis-gate.js'
 

@@ -8,7 +8,7 @@ import {
   createdMs, emptyCounts, isAfterCursor, matchesQuery, serializeJob, stampWrite, webhookDue
 } from './job-store.js'
 import { dropOldest } from './bounded.js'
-import { type JobEvent, type JobEventType, eventData } from './job-events.js'
+import { type JobEvent, type JobEventType, eventData } from '../schemas/events.js'
 import { RedisKeys, luaKeyTable } from './keys.js'
 import { SilenceDeadline } from './silence-deadline.js'
 

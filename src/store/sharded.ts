@@ -1,6 +1,6 @@
 import type { Claim, ClaimStart, LeaseRenewal, ListPage, ListQuery, PutOptions, PutResult, QueueStats, StoredJob } from './job-store.js'
 import { compareNewestFirst, emptyCounts } from './job-store.js'
-import type { JobEvent } from './job-events.js'
+import type { JobEvent } from '../schemas/events.js'
 import { RedisKeys } from './keys.js'
 import type { RedisClient } from './redis-client.js'
 import { RedisJobStore, type RedisJobStoreOptions, type RedisRead, type RedisStore, type SyncOptions } from './redis.js'

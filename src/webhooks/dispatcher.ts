@@ -1,7 +1,8 @@
 import { toPublic } from '../schemas/job.js'
 import { retryDelayMs } from '../backoff.js'
 import type { StoredJob, WebhookData } from '../schemas/job.js'
-import { type JobStore, type WebhookOutbox, isFinal } from '../store/job-store.js'
+import { isFinal } from '../schemas/job.js'
+import type { JobStore, WebhookOutbox } from '../store/job-store.js'
 import type { DeliveryResult } from './sender.js'
 
 export interface WebhookLogger {

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import type { StoredJob } from '../../src/schemas/job.js'
-import { LocalEventLog, compareEventIds } from '../../src/store/job-events.js'
+import { compareEventIds } from '../../src/schemas/events.js'
+import { LocalEventLog } from '../../src/store/job-events.js'
 
 function clock (start = 1_800_000_000_000): { now: () => number, advance: (ms: number) => void } {
   let now = start
