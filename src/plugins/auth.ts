@@ -40,7 +40,7 @@ const authPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config 
   }
   // Counted in the store (registered after this plugin, used at request time), so replicas share it.
   const throttle = config.RATE_LIMIT_ENABLED
-    ? new AuthFailureThrottle({ counter: () => app.store, max: config.RATE_LIMIT_AUTH_FAILURES_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS })
+    ? new AuthFailureThrottle({ counter: () => app.store.counters, max: config.RATE_LIMIT_AUTH_FAILURES_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS })
     : null
   const tooMany = (reply: FastifyReply, ms: number): void => {
     const seconds = Math.max(1, Math.ceil(ms / 1000))

@@ -16,7 +16,7 @@ const jobsPlugin: FastifyPluginAsync = async (app) => {
     store: app.store,
     feed: app.store,
     runner: app.runner,
-    claims: app.store,
+    claims: app.store.counters,
     checks: {
       sourceUnavailable: app.engine.unavailable?.bind(app.engine),
       webhookRefused: webhooks === null ? undefined : (url) => webhooks.refuses(url)

@@ -23,7 +23,7 @@ const rateLimitPlugin: FastifyPluginAsync<{ config: Config }> = async (app, { co
     app.log.warn('RATE_LIMIT_ENABLED=false: no rate limits')
     return
   }
-  const store = app.store
+  const store = app.store.counters
   class SharedWindowStore {
     readonly #prefix: string
     constructor (prefix = '') { this.#prefix = prefix }

@@ -34,7 +34,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
       homeKey: keys.epoch,
       rejectUnauthorized: config.REDIS_TLS_REJECT_UNAUTHORIZED,
       onError: (err) => {
-        store.noteRedisError(err)
+        store.health.noteError(err)
         // A down Redis reports an error on every reconnect attempt; log it now and then.
         if (Date.now() - lastErrorLog > ERROR_LOG_INTERVAL_MS) {
           lastErrorLog = Date.now()

@@ -17,31 +17,10 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string, role: Config['R
     }
   }, async () => {
     const { store, runner } = app
-    const policy = store.memoryPolicy
-    const redis = {
-      configured: store.redisConfigured,
-      connected: false,
-      latency_ms: null as number | null,
-      error: null as string | null,
-      writes_refused: store.writesRefused,
-      maxmemory_policy: policy,
-      recovering: store.recovering,
-      unsynced: store.unsyncedCount,
-      topology: store.topology,
-      warnings: policy !== null && policy !== 'noeviction' ? [`maxmemory-policy is ${policy}: Redis may evict jobs when it fills up; use noeviction`] : []
-    }
-    if (store.redisConfigured) {
-      try {
-        redis.latency_ms = Math.round((await store.pingRedis()) * 100) / 100
-        redis.connected = true
-      } catch (err) {
-        redis.error = (err as Error).message
-      }
-      if (redis.writes_refused !== null) redis.error ??= redis.writes_refused
-    }
+    const { degraded, ...redis } = await store.health.report()
     const { running, concurrency } = runner.stats()
     return {
-      status: redis.configured && (!redis.connected || redis.writes_refused !== null || redis.recovering || redis.topology.failing_nodes.length > 0) ? 'degraded' as const : 'ok' as const,
+      status: degraded ? 'degraded' as const : 'ok' as const,
       role,
       store: store.mode,
       redis,

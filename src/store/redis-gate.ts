@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ClientClosedError, ClientOfflineError, ErrorReply } from 'redis'
 import { CircuitBreaker } from './breaker.js'
 import type { RedisStore } from './redis.js'
@@ -100,6 +101,19 @@ export class RedisGate {
       const unsent = err instanceof ClientOfflineError || err instanceof ClientClosedError
       return { ok: false, failure: unsent ? 'unsent' : 'unknown', cause }
     }
+  }
+
+  /** A read that waits up to `ms` for a restarting Redis to answer (a restart then costs a poll latency, not an error). */
+  async callWaiting<T> (call: (redis: RedisStore) => Promise<T>, ms: number, signal: AbortSignal): Promise<Outcome<T>> {
+    let outcome = await this.call(call)
+    const deadline = Date.now() + ms
+    while (!outcome.ok && Date.now() < deadline && !signal.aborted) {
+      await this.backWithin(deadline - Date.now(), signal)
+      await sleep(Math.max(0, Math.min(50, deadline - Date.now())))
+      if (signal.aborted) break
+      outcome = await this.call(call)
+    }
+    return outcome
   }
 
   /** Resolves true as soon as the client is connected again (at once if it is), false after `ms` or on `signal`. */

@@ -75,7 +75,7 @@ export interface RedisJobStoreOptions {
    * behind a backlog that Redis is still answering is not failed (up to 8 such deadlines).
    */
   timeoutMs: number
-  /** Most events kept per job in its stream (default 500). */
+  /** Most events kept per job in its log (default 500). */
   maxEvents?: number
   keys?: RedisKeys
   /** Notices go out with SPUBLISH (a Redis Cluster: they stay on the job's shard) instead of PUBLISH. */

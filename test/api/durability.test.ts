@@ -39,7 +39,7 @@ t.test('a half-open Redis (accepts, never answers): every call returns within th
   t.ok(timings.every((ms) => ms < 200 * 5), `every call returned near the 200 ms deadline: ${timings.map(Math.round).join(', ')} ms`)
 
   proxy.resume()
-  await waitFor('back on Redis with the outage job copied', () => app.store.mode === 'redis' && app.store.unsyncedCount === 0)
+  await waitFor('back on Redis with the outage job copied', () => app.store.mode === 'redis' && app.store.health.unsynced === 0)
   // Run here if its create never left this process; else, since it may be in Redis, through Redis.
   t.equal((await pollJob(app, json(created).job_id)).status, 'completed', 'the job created while Redis hung runs')
 })

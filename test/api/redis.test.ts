@@ -49,7 +49,7 @@ t.test('Redis down at start: the service answers, /health is degraded, jobs comp
   t.equal(json(await app.inject({ method: 'DELETE', url: '/api/v4/admin/cleanup-jobs' })).store, 'memory')
 
   await redis.start()
-  await waitFor('the outage job reaches Redis', async () => app.store.mode === 'redis' && app.store.unsyncedCount === 0)
+  await waitFor('the outage job reaches Redis', async () => app.store.mode === 'redis' && app.store.health.unsynced === 0)
   const admin = await redis.client()
   t.teardown(() => admin.close())
   const stored = JSON.parse(await admin.get(KEYS.job(job.job_id)) as string)
@@ -86,7 +86,7 @@ t.test('Redis killed mid-job and back empty: polls of the running job answer 503
   const done = await pollJob(app, job.job_id, undefined, 15_000)
   t.equal(done.status, 'completed', 'the job Redis lost was queued again and completed')
   t.match(done.attempt_history.map((h: any) => h.outcome), ['handed_back', 'completed'], 'the attempt Redis lost does not count')
-  await waitFor('outage records copied', () => app.store.mode === 'redis' && app.store.unsyncedCount === 0)
+  await waitFor('outage records copied', () => app.store.mode === 'redis' && app.store.health.unsynced === 0)
   const admin = await redis.client()
   t.teardown(() => admin.close())
   for (const id of [job.job_id, during.job_id]) {

@@ -97,7 +97,7 @@ t.test('a Redis Cluster endpoint with a key prefix that has no hash tag (scripts
   await admin.sendCommand(['CLUSTER', 'ADDSLOTSRANGE', '0', '16383'])
   await waitFor('the one-node cluster is up', async () => /cluster_state:ok/.test(await admin.sendCommand(['CLUSTER', 'INFO']) as string))
   const app = await startApp(t, { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'dr:', ...FAST })
-  await waitFor('connected', () => app.store.redisConfigured && app.store.mode === 'redis')
+  await waitFor('connected', () => app.store.health.configured && app.store.mode === 'redis')
   const res = await app.inject({ method: 'POST', url: '/v1/research', payload: { query: 'on a cluster endpoint', depth: 'quick' } })
   t.equal(res.statusCode, 503)
   t.match(json(res), { error: 'store_unavailable', message: /CROSSSLOT/ })

@@ -61,7 +61,7 @@ t.test('one shard losing its data is noticed (its epoch), and the copies held pu
   // Shard 1's keys vanish, as on a Cluster master that restarted empty; the other shards keep theirs.
   for await (const batch of admin.scanIterator({ MATCH: `${lost}*`, COUNT: 1000 })) if (batch.length > 0) await admin.del(batch)
   await app.store.reconcile()
-  t.ok(app.store.recovering, 'the loss was noticed')
+  t.ok(app.store.health.recovering, 'the loss was noticed')
   await waitFor('shard 1 re-seeded', async () => (await Promise.all(victims.map(async (id) => await admin.get(new RedisKeys(lost).job(id))))).every((raw) => raw !== null))
   for (const id of victims) t.match(await pollJob(app, id), { status: 'completed' }, 'finished as it was')
 })
