@@ -1,14 +1,20 @@
-import { JOB_STATUSES, type JobStatusName } from '../schemas/job.js'
+import { FINAL_STATUSES, JOB_STATUSES, type JobStatusName } from '../schemas/job.js'
 
 /**
- * The names every job script knows its keys by, in the order they are passed as KEYS. The Lua
- * side gets `local K = { job = KEYS[1], ... }` generated from this list, so the order lives here
- * alone.
+ * The names a job script may declare in its header (`-- KEYS (n): name ...`) and know its keys
+ * by (`K.name`). `status_*` stands for every status set, in JOB_STATUSES order; `job_prefix` is
+ * the prefix of every job's key, for scripts that reach jobs they find in an index (the Lua
+ * prelude builds their keys with `job_key(id)` and `log_key(id)`, made from the templates here).
  */
 export const SCRIPT_KEY_NAMES = [
-  'job', 'events', 'created', 'owner_created', 'queue', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch', 'notices',
-  ...JOB_STATUSES.map((status) => `status_${status}`)
+  'job', 'events', 'job_prefix', 'created', 'owner_created', 'queue', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch', 'notices',
+  ...JOB_STATUSES.map((status) => `status_${status}` as const)
 ] as const
+
+export type ScriptKeyName = typeof SCRIPT_KEY_NAMES[number]
+
+/** The suffix of a job's event log after its record's key (`job:<id>` + this). */
+const LOG_SUFFIX = ':log'
 
 /**
  * The default REDIS_KEY_PREFIX: a namespace, so deployments can share a Redis, and a hash tag,
@@ -49,13 +55,18 @@ export class RedisKeys {
     this.notices = `${prefix}jobs:notices`
   }
 
-  job (id: string): string {
-    return `${this.prefix}job:${id}`
+  /** The prefix of every job's record key (the record of `id` is this + id). */
+  get jobPrefix (): string {
+    return `${this.prefix}job:`
   }
 
-  /** List of a job's events ("<id> <type> <data>"); named `log` since it replaced a stream (`events`). */
+  job (id: string): string {
+    return `${this.jobPrefix}${id}`
+  }
+
+  /** List of a job's events ("<id> <type> <data>"). */
   events (id: string): string {
-    return `${this.prefix}job:${id}:log`
+    return `${this.jobPrefix}${id}${LOG_SUFFIX}`
   }
 
   /** One tenant's jobs by creation time: its list costs its own jobs, not everyone's. */
@@ -76,17 +87,47 @@ export class RedisKeys {
     return `${this.prefix}idempotency:${key}`
   }
 
-  /** KEYS for a job script, in SCRIPT_KEY_NAMES order; `id` null for scripts about no one job. */
-  forScript (id: string | null, owner: string | null = null): string[] {
-    const job = id ?? ''
-    return [
-      this.job(job), this.events(job), this.created, this.ownerCreated(owner ?? ''), this.queue, this.leases, this.fences, this.delayed, this.seq, this.webhooks, this.epoch, this.notices,
-      ...JOB_STATUSES.map((status) => this.status(status))
-    ]
+  /** The KEYS of a job script, in the order its header declares them; `id` and `owner` for the job it is about. */
+  forScript (names: readonly ScriptKeyName[], id: string | null, owner: string | null = null): string[] {
+    return names.map((name) => {
+      switch (name) {
+        case 'job': return this.job(id ?? '')
+        case 'events': return this.events(id ?? '')
+        case 'job_prefix': return this.jobPrefix
+        case 'owner_created': return this.ownerCreated(owner ?? '')
+        case 'created': case 'queue': case 'leases': case 'fences': case 'delayed': case 'seq': case 'webhooks': case 'epoch': case 'notices':
+          return this[name]
+        default: return this.status(name.slice('status_'.length) as JobStatusName)
+      }
+    })
   }
 }
 
-/** The Lua prelude naming the keys: `local K = { job = KEYS[1], ... }`. */
-export function luaKeyTable (): string {
-  return `local K = { ${SCRIPT_KEY_NAMES.map((name, i) => `${name} = KEYS[${i + 1}]`).join(', ')} }`
+/**
+ * The key names a job script declares in its first header line, `-- KEYS (<count>): <name> ...`
+ * (`status_*` expanded); throws when the header is missing, names an unknown key or miscounts.
+ */
+export function declaredKeys (name: string, source: string): ScriptKeyName[] {
+  const header = /^-- KEYS \((\d+)\): ([a-z_* ]+)$/m.exec(source)
+  if (header === null) throw new Error(`${name}.lua declares no KEYS header`)
+  const names = (header[2] as string).trim().split(/\s+/).flatMap((key) => key === 'status_*' ? JOB_STATUSES.map((status) => `status_${status}`) : [key])
+  const unknown = names.filter((key) => !(SCRIPT_KEY_NAMES as readonly string[]).includes(key))
+  if (unknown.length > 0) throw new Error(`${name}.lua declares unknown keys: ${unknown.join(', ')}`)
+  if (names.length !== Number(header[1])) throw new Error(`${name}.lua declares ${names.length} keys but counts ${header[1]}`)
+  return names as ScriptKeyName[]
+}
+
+/**
+ * The Lua prelude of a job script: `K` naming its declared KEYS (touching an undeclared one is
+ * an error, not a nil key), the statuses, and the key builders of jobs found in an index.
+ */
+export function luaPrelude (names: readonly ScriptKeyName[]): string {
+  const table = names.map((name, i) => `${name} = KEYS[${i + 1}]`).join(', ')
+  return [
+    `local K = setmetatable({ ${table} }, { __index = function (_, name) error('this script does not declare the key ' .. name .. ' in its KEYS header') end })`,
+    `local STATUSES = { ${JOB_STATUSES.map((status) => `'${status}'`).join(', ')} }`,
+    `local FINAL = { ${[...FINAL_STATUSES].map((status) => `${status} = true`).join(', ')} }`,
+    'local function job_key(id) return K.job_prefix .. id end',
+    `local function log_key(id) return K.job_prefix .. id .. '${LOG_SUFFIX}' end`
+  ].join('\n')
 }

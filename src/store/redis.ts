@@ -9,7 +9,7 @@ import {
 } from './job-store.js'
 import { dropOldest } from './bounded.js'
 import { type JobEvent, type JobEventType, eventData } from '../schemas/events.js'
-import { RedisKeys, luaKeyTable } from './keys.js'
+import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
 import { SilenceDeadline } from './silence-deadline.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
@@ -25,20 +25,56 @@ function claimOf ([, fence, json, started]: ClaimRow): Claim {
   return started === 1 ? { job, fence, started: true } : { job, fence }
 }
 
+/** claim_jobs's options (lib/job.lua); the start's texts are JSON, spliced into the record as they are. */
+interface ClaimArgs {
+  lease_ms: number
+  limit: number
+  /** Due retries moved into the queue first, at most. */
+  promote: number
+  start?: { worker: string, step: string, now: string, expires: string, max_attempts: number, ttl: number, max_events: number }
+}
+
+/** put.lua's options (ARGV[1]), as its header lists them. */
+interface PutArgs {
+  /** The version the write expects (0: the record must not exist). */
+  expected: number
+  ttl: number
+  created_ms: number
+  status: StoredJob['status']
+  enqueue: '' | 'tail' | 'head' | 'delayed'
+  retry_in_ms: number
+  /** The event's data (eventData). */
+  event: string
+  max_events: number
+  /** A final record with a webhook to deliver: queued with the write. */
+  webhook: boolean
+  amend_final: boolean
+  fence?: string
+  lease_ms?: number
+  takeover: boolean
+  /** The record has a tenant: it joins the tenant's creation index. */
+  owned: boolean
+  claim_next?: ClaimArgs
+}
+
 const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
 
 class LuaScript {
   readonly name: string
   readonly source: string
   readonly sha: string
+  /** The KEYS a job script declares in its header, in order (none for the others). */
+  readonly keyNames: readonly ScriptKeyName[]
   /**
-   * `jobScript`: takes the keys of RedisKeys.forScript, named by the generated K table and
-   * job.lua, and publishes its notices with `publish` (SPUBLISH on a Cluster: the notice stays on
-   * the shard that holds the job, where its subscribers listen).
+   * `jobScript`: gets the keys its header declares (see declaredKeys), named by the generated
+   * prelude, with job.lua, and publishes its notices with `publish` (SPUBLISH on a Cluster: the
+   * notice stays on the shard that holds the job, where its subscribers listen).
    */
   constructor (name: string, jobScript = true, publish = 'PUBLISH') {
+    const own = readLua(name)
     this.name = name
-    this.source = jobScript ? [luaKeyTable(), `local PUBLISH = '${publish}'`, readLua('lib/job'), readLua(name)].join('\n') : readLua(name)
+    this.keyNames = jobScript ? declaredKeys(name, own) : []
+    this.source = jobScript ? [luaPrelude(this.keyNames), `local PUBLISH = '${publish}'`, readLua('lib/job'), own].join('\n') : own
     this.sha = createHash('sha1').update(this.source).digest('hex')
   }
 }
@@ -203,7 +239,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   async put (job: StoredJob, expectedVersion: number, options: PutOptions = {}): Promise<PutResult> {
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds)
     const { enqueue, claimNext } = options
-    const reply = await this.#script<[number, (string | null | ClaimRow[])?, string?]>(this.#scripts.put, [JSON.stringify({
+    const args: PutArgs = {
       expected: expectedVersion,
       ttl: this.#ttlSeconds,
       created_ms: createdMs(written),
@@ -220,7 +256,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       owned: written.owner != null,
       // A final write's claim leaves due retries to the claims a runner makes itself (see claim).
       claim_next: claimNext === undefined ? undefined : this.#claimOptions(claimNext.leaseMs, claimNext.limit, claimNext.start, 0)
-    }), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner })
+    }
+    const reply = await this.#script<[number, (string | null | ClaimRow[])?, string?]>(this.#scripts.put, [JSON.stringify(args), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner })
     if (reply[0] === 1) return Array.isArray(reply[1]) ? { ok: true, job: written, authoritative: true, claimed: reply[1].map(claimOf) } : { ok: true, job: written, authoritative: true }
     const current = typeof reply[1] === 'string' ? parseLive(reply[1]) : null
     return { ok: false, reason: reply[2] === 'fenced' ? 'fenced' : 'conflict', current }
@@ -251,11 +288,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     return rows.map(claimOf)
   }
 
-  /**
-   * claim_jobs's options (lib/job.lua); the start's texts are JSON, spliced into the record as
-   * they are. `promote`: due retries moved into the queue first, at most.
-   */
-  #claimOptions (leaseMs: number, limit: number, start: ClaimStart | undefined, promote = PROMOTE_PER_CLAIM): object {
+  #claimOptions (leaseMs: number, limit: number, start: ClaimStart | undefined, promote = PROMOTE_PER_CLAIM): ClaimArgs {
     const now = Date.now()
     return {
       lease_ms: leaseMs,
@@ -421,7 +454,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
 
   /** A job script, with the keys of the job (and tenant) it is about, if any. */
   async #script<T> (script: LuaScript, args: string[], about: { id?: string, owner?: string | null } = {}): Promise<T> {
-    return await this.#evalsha<T>(script, this.keys.forScript(about.id ?? null, about.owner ?? null), args)
+    return await this.#evalsha<T>(script, this.keys.forScript(script.keyNames, about.id ?? null, about.owner ?? null), args)
   }
 
   async #evalsha<T> (script: LuaScript, keys: string[], args: string[]): Promise<T> {

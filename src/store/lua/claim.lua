@@ -1,3 +1,4 @@
+-- KEYS (12): job_prefix queue seq delayed leases fences notices status_*
 -- Claims up to `limit` jobs to run (see claim_jobs in lib/job.lua): only one caller ever gets a
 -- given claim. With `start`, each claimed job's attempt also begins here (processing, its
 -- worker, its running history entry, its status event), as the runner's start write would: one
@@ -5,4 +6,4 @@
 -- ARGV[1] options: lease_ms, limit, promote (most due retries to queue per call), start (or
 --   absent): worker, step, now, expires (JSON texts), max_attempts, ttl (s), max_events
 -- Returns {{id, fence, record JSON, started (1, or absent)}, ...}, oldest first.
-return claim_jobs(K.job, now_ms(), cjson.decode(ARGV[1]))
+return claim_jobs(now_ms(), cjson.decode(ARGV[1]))

@@ -1,3 +1,4 @@
+-- KEYS (14): job events created queue delayed webhooks leases fences notices status_*
 -- Deletes a job: its record becomes a tombstone (kept as long as the record would have lived,
 -- so a stale copy held by a replica can never bring it back), and every index, queue, lease,
 -- retry, webhook and event entry of it goes.
@@ -13,8 +14,11 @@ if current then
     deleted = 1
   end
 end
-for _, key in ipairs({K.created, K.queue, K.delayed, K.webhooks, K.status_pending, K.status_processing, K.status_completed, K.status_failed, K.status_cancelled}) do
+for _, key in ipairs({K.created, K.queue, K.delayed, K.webhooks}) do
   redis.call('ZREM', key, id)
+end
+for _, status in ipairs(STATUSES) do
+  redis.call('ZREM', status_key(status), id)
 end
 end_claim(id)
 redis.call('DEL', K.events)

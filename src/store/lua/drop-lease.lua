@@ -1,3 +1,4 @@
+-- KEYS (2): leases fences
 -- Ends the claim of a job whose record is gone or final, if its lease has run out.
 -- ARGV[1] job id   Returns 1 when dropped.
 local lease = redis.call('ZSCORE', K.leases, ARGV[1])

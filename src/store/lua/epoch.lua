@@ -1,3 +1,4 @@
+-- KEYS (1): epoch
 -- Reads this Redis's data generation, founding it when there is none (a new or emptied Redis).
 -- ARGV[1] a fresh epoch, used only when none is stored
 -- Returns {epoch, 1 when this call founded it}.

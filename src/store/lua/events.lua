@@ -1,3 +1,4 @@
+-- KEYS (1): events
 -- A job's events after an id, oldest first, from its log (see put.lua), in one round trip.
 -- ARGV[1] after id ('' for the first)   ARGV[2] limit
 -- Returns {{id, type, data}, ...}.

@@ -1,3 +1,4 @@
+-- KEYS (17): job events job_prefix created owner_created queue leases fences delayed seq webhooks notices status_*
 -- Compare-and-set write of one job record, with everything that indexes it, in one step.
 -- ARGV[1] options: expected (version; 0: must not exist), ttl (s), created_ms, status,
 --   enqueue ('' | 'tail' | 'head' | 'delayed'), retry_in_ms, event (event data JSON),
@@ -77,6 +78,6 @@ end
 notify(id, o.expected + 1, o.status)
 -- The worker's slot is free once its attempt ended: its next jobs are claimed in the same step.
 if o.claim_next and previous == 'processing' and o.status ~= 'processing' then
-  return {1, claim_jobs(string.sub(K.job, 1, #K.job - #id), now, o.claim_next)}
+  return {1, claim_jobs(now, o.claim_next)}
 end
 return {1}

@@ -1,3 +1,4 @@
+-- KEYS (2): fences leases
 -- Extends a claim's lease, by Redis's clock, while the claim is still the job's.
 -- ARGV[1] job id   ARGV[2] fence   ARGV[3] lease ms
 -- Returns 1 when renewed, 0 when the claim moved on (taken over, finished, cancelled).

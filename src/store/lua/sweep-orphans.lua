@@ -1,3 +1,4 @@
+-- KEYS (7): job_prefix queue seq delayed leases status_pending status_processing
 -- Repairs jobs that lost their place (an index key evicted or lost while the record survived):
 -- a pending record in no queue, retry set or lease is queued again; a processing record with no
 -- lease gets one that has already run out, so the reaper takes it over. Sweeps `count` ids of
@@ -9,7 +10,7 @@ local repaired = 0
 local function sweep(status, from, repair)
   local ids = redis.call('ZRANGE', status_key(status), from, from + o.count - 1)
   for _, id in ipairs(ids) do
-    local json = redis.call('GET', K.job .. id)
+    local json = redis.call('GET', job_key(id))
     if json then
       local _, stored = header(json)
       if stored == status and repair(id) then

@@ -1,3 +1,4 @@
+-- KEYS (15): job created owner_created queue seq leases fences delayed webhooks notices status_*
 -- Copies a record this replica holds into Redis.
 --   mode 'outage': a change made here while Redis was out of reach; copied when Redis still
 --     holds `base` (what it held when the copy diverged; 0: nothing) and nothing final.

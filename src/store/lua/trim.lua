@@ -1,3 +1,4 @@
+-- KEYS (6): created status_*
 -- Drops index entries of records whose TTL has run out (Redis expired the record itself). Every
 -- live record sits in exactly one status set, scored by when it expires, so the status sets
 -- are also the expiry index.
@@ -7,7 +8,8 @@
 local cutoff = now_ms() - 5000
 local left = tonumber(ARGV[1])
 local dropped = 0
-for _, key in ipairs({K.status_pending, K.status_processing, K.status_completed, K.status_failed, K.status_cancelled}) do
+for _, status in ipairs(STATUSES) do
+  local key = status_key(status)
   if left <= 0 then
     break
   end

@@ -1,3 +1,4 @@
+-- KEYS (1): webhooks
 -- Claims due webhook deliveries (Redis's clock): each due id is pushed `lease_ms` ahead (its
 -- claim), so no other replica takes it meanwhile; a claimer that dies leaves it due again then.
 -- ARGV[1] lease ms   ARGV[2] most ids

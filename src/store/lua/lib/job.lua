@@ -1,5 +1,6 @@
--- Shared by the job scripts, prepended when a script is loaded (after `K`, the table naming KEYS).
--- Scripts about no one job get K.job as the bare job-key prefix: the key of job `id` is K.job .. id.
+-- Shared by the job scripts, prepended when a script is loaded after the prelude generated from
+-- src/store/keys.ts: `K` (the KEYS the script declares in its header, by name), `STATUSES`,
+-- `FINAL`, and `job_key(id)`/`log_key(id)` for jobs found in an index (from K.job_prefix).
 -- Options come as one JSON object (cjson); records as JSON strings that lead with version, status
 -- and attempts, so one anchored match reads those without decoding a possibly large report.
 
@@ -24,7 +25,7 @@ local function header(json)
 end
 
 local function is_final(status)
-  return status == 'completed' or status == 'failed' or status == 'cancelled'
+  return FINAL[status] == true
 end
 
 local function status_key(status)
@@ -46,10 +47,18 @@ local function end_claim(id)
   redis.call('HDEL', K.fences, id)
 end
 
+-- Moves a record from the status set of `previous` to that of `status`, scored by when it
+-- expires (the status sets are the expiry index as well).
+local function index_status(id, previous, status, expires_ms)
+  if previous and previous ~= status then
+    redis.call('ZREM', status_key(previous), id)
+  end
+  redis.call('ZADD', status_key(status), expires_ms, id)
+end
+
 -- Keeps the indexes of one record in step with a write of it: creation order (new records
 -- only, also in its tenant's index when `owned`, which lives as long as the tenant's newest
--- job), status set, scored by expiry (the status sets are the expiry index as well). `previous`
--- is the status held before (nil for a new record).
+-- job) and its status set. `previous` is the status held before (nil for a new record).
 local function index_record(id, previous, status, created_ms, expires_ms, owned)
   if not previous then
     redis.call('ZADD', K.created, created_ms, id)
@@ -57,10 +66,8 @@ local function index_record(id, previous, status, created_ms, expires_ms, owned)
       redis.call('ZADD', K.owner_created, created_ms, id)
       redis.call('PEXPIREAT', K.owner_created, expires_ms)
     end
-  elseif previous ~= status then
-    redis.call('ZREM', status_key(previous), id)
   end
-  redis.call('ZADD', status_key(status), expires_ms, id)
+  index_status(id, previous, status, expires_ms)
 end
 
 -- Tells every replica's subscriber that a record changed, so waiting readers (event streams,
@@ -192,9 +199,9 @@ local function start_record(id, json, s)
 end
 
 -- Begins the attempt of a claimed job (see start_record), or returns nil: past its last
--- attempt, or a record not laid out by serializeJob (the runner then decides). `prefix`: the
--- job-key prefix; `s`: the claim's start options.
-local function start_claimed(prefix, id, json, attempts, now, s)
+-- attempt, or a record not laid out by serializeJob (the runner then decides). `s`: the claim's
+-- start options.
+local function start_claimed(id, json, attempts, now, s)
   if attempts >= s.max_attempts then
     return nil
   end
@@ -202,9 +209,9 @@ local function start_claimed(prefix, id, json, attempts, now, s)
   if not record then
     return nil
   end
-  redis.call('SETEX', prefix .. id, s.ttl, record)
-  index_record(id, 'pending', 'processing', nil, now + s.ttl * 1000, nil)
-  append_event(prefix .. id .. ':log', now, 'status', event, {max_events = s.max_events, ttl = s.ttl})
+  redis.call('SETEX', job_key(id), s.ttl, record)
+  index_status(id, 'pending', 'processing', now + s.ttl * 1000)
+  append_event(log_key(id), now, 'status', event, {max_events = s.max_events, ttl = s.ttl})
   notify(id, version, 'processing')
   return record
 end
@@ -214,7 +221,7 @@ end
 -- new fencing token, all at once; with `c.start`, each one's attempt also begins here. Ids whose
 -- record is gone or no longer pending leave the queue: there is nothing to run.
 -- Returns {{id, fence, record JSON, started (1, or absent)}, ...}, oldest first.
-local function claim_jobs(prefix, now, c)
+local function claim_jobs(now, c)
   if c.promote > 0 then
     local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, c.promote)
     for _, id in ipairs(due) do
@@ -232,7 +239,7 @@ local function claim_jobs(prefix, now, c)
       break
     end
     local id = head[1]
-    local json = redis.call('GET', prefix .. id)
+    local json = redis.call('GET', job_key(id))
     if json then
       local _, status, attempts = header(json)
       if status == 'pending' then
@@ -241,7 +248,7 @@ local function claim_jobs(prefix, now, c)
         local fence = 'r' .. head[2]
         redis.call('HSET', K.fences, id, fence)
         redis.call('ZADD', K.leases, now + c.lease_ms, id)
-        local started = c.start and start_claimed(prefix, id, json, attempts, now, c.start)
+        local started = c.start and start_claimed(id, json, attempts, now, c.start)
         if started then
           taken[#taken + 1] = {id, fence, started, 1}
         else
