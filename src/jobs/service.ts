@@ -77,12 +77,6 @@ export interface JobLookup {
   lookup (id: string): Promise<Lookup>
 }
 
-/** Whatever runs jobs, as the service sees it: told when a job is queued or must stop. */
-export interface JobWaker {
-  notify (): void
-  cancel (id: string): void
-}
-
 /** What this deployment can run, asked before a job is accepted. */
 export interface CreateChecks {
   /** Why these options cannot run here (a source with no provider configured), or null. */
@@ -101,7 +95,6 @@ export interface JobServiceOptions {
   store: JobStore & JobLookup
   /** Where watches and event streams read; without it (tests of the runner) no change is seen. */
   feed?: JobFeed
-  runner: JobWaker
   events?: JobEvents
   /** Idempotency-Key claims; without them, every create makes a new job. */
   claims?: OnceClaims
@@ -119,7 +112,6 @@ export interface CreateJobInput extends CreateResearchInput {
 export class JobService implements EventSource {
   readonly #store: JobStore & JobLookup
   readonly #feed: JobFeed
-  readonly #runner: JobWaker
   readonly #events: JobEvents
   readonly #claims: OnceClaims | undefined
   readonly #checks: CreateChecks
@@ -127,7 +119,6 @@ export class JobService implements EventSource {
   constructor (options: JobServiceOptions) {
     this.#store = options.store
     this.#feed = options.feed ?? { notices: new JobNotices(true), events: async () => [] }
-    this.#runner = options.runner
     this.#events = options.events ?? {}
     this.#claims = options.claims
     this.#checks = options.checks ?? {}
@@ -188,7 +179,6 @@ export class JobService implements EventSource {
       /* c8 ignore next -- a fresh random UUIDv7 never exists already */
       throw new Error('A new job id collided with an existing job')
     }
-    this.#runner.notify()
     this.#events.created?.(result.job)
     return result.job
   }
@@ -258,7 +248,10 @@ export class JobService implements EventSource {
     return { jobs: page.jobs, nextCursor: page.hasMore && last !== undefined ? encodeCursor(last) : null }
   }
 
-  /** Marks the job cancelled (a compare-and-set, so it cannot undo a completion) and stops its run. */
+  /**
+   * Marks the job cancelled (a compare-and-set, so it cannot undo a completion). Its run stops
+   * on the store's notice of the write, on whichever replica runs it.
+   */
   async cancel (id: string, tenant: string | null = null): Promise<StoredJob> {
     let job = await this.get(id, tenant)
     id = job.job_id
@@ -266,7 +259,6 @@ export class JobService implements EventSource {
       if (isFinal(job.status)) throw new JobAlreadyFinishedError(job)
       const result = await this.#store.put(lifecycle.cancel(job, new Date().toISOString()), job.version)
       if (result.ok) {
-        this.#runner.cancel(id)
         this.#events.cancelled?.(result.job)
         return result.job
       }
@@ -287,7 +279,6 @@ export class JobService implements EventSource {
         if (!(err instanceof JobAlreadyFinishedError)) throw err
       }
     }
-    this.#runner.cancel(id)
     await this.#store.delete(id)
   }
 }

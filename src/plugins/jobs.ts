@@ -8,14 +8,13 @@ declare module 'fastify' {
   }
 }
 
-/** The job service the routes use: the store, the runner to wake, and what this deployment can run. */
+/** The job service the routes use: the store, its change feed, and what this deployment can run (the engine's checks). */
 const jobsPlugin: FastifyPluginAsync = async (app) => {
   const log = app.log.child({ component: 'jobs' })
   const webhooks = app.webhooks
   app.decorate('jobs', new JobService({
     store: app.store,
     feed: app.store,
-    runner: app.runner,
     claims: app.store.counters,
     checks: {
       sourceUnavailable: app.engine.unavailable?.bind(app.engine),

@@ -29,6 +29,8 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
     retryMaxMs: config.JOB_RETRY_MAX_MS,
     workerId: config.WORKER_ID === '' ? undefined : config.WORKER_ID,
     logger: app.log.child({ component: 'runner' }),
+    // ROLE=api runs nothing: the runner stays stopped and needs no wake-ups.
+    notices: config.ROLE === 'api' ? undefined : app.store.notices,
     onAttemptEnd: (outcome, ms) => app.metrics.attemptEnded(outcome, ms)
   })
   app.decorate('runner', runner)
@@ -41,13 +43,6 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
   app.addHook('onClose', async () => engine.close?.())
   // ROLE=api runs nothing: the runner stays stopped (notify is a no-op, cancel finds nothing).
   if (config.ROLE === 'api') return
-  // Every replica's writes reach this process as notices: a job queued anywhere wakes this
-  // runner at once, and a job cancelled or deleted anywhere stops here without waiting for the
-  // next lease renewal to find out.
-  app.store.notices.onNotice(({ id, status }) => {
-    if (status === 'pending') runner.notify()
-    else if (status === 'cancelled' || status === 'deleted') runner.cancel(id)
-  })
   app.addHook('onReady', async () => runner.start())
   app.addHook('preClose', async () => runner.stop(config.SHUTDOWN_TIMEOUT_MS))
 }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { PermanentError, type ResearchEngine } from '../research/engine.js'
 import type { AttemptData } from '../schemas/job.js'
 import type { Claim, ClaimStart, Enqueue, JobStore, StoredJob } from '../store/job-store.js'
+import type { JobNotice } from '../store/notices.js'
 import { retryDelayMs } from '../backoff.js'
 import { START_STEP, advance, complete, fail, retryLater } from '../lifecycle.js'
 import { ProgressCoalescer } from './progress-coalescer.js'
@@ -38,6 +39,12 @@ export interface ResearchRunnerOptions {
   pollIntervalMs?: number
   /** At most one progress write per this many ms; the latest is written when it ends (default 0: every one). */
   progressMinIntervalMs?: number
+  /**
+   * The store's notices of writes: the one way the runner is woken. A job queued (here or on
+   * any replica) starts at once, and one cancelled or deleted stops here without waiting for its
+   * next write to find out. Without them the runner finds work by polling alone.
+   */
+  notices?: { onNotice (listener: (notice: JobNotice) => void): void }
   /** Jitter source for retry backoff (tests pass their own). */
   random?: () => number
   /** Told when an attempt ends: how (completed, failed, retrying, handed_back, cancelled, lease_lost) and after how long. */
@@ -108,6 +115,10 @@ export class ResearchRunner {
     this.worker = options.workerId ?? defaultWorkerId()
     this.#claimStart = { worker: this.worker, maxAttempts: this.#maxAttempts, step: START_STEP }
     this.#reaper = new LeaseReaper({ store: this.#store, maxAttempts: this.#maxAttempts, logger: this.#logger })
+    options.notices?.onNotice(({ id, status }) => {
+      if (status === 'pending') this.notify()
+      else if (status === 'cancelled' || status === 'deleted') this.cancel(id)
+    })
   }
 
   start (): void {

@@ -81,10 +81,10 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     this.#gate = new RedisGate(redis, { breakerMs: options.breakerMs, logger: options.logger, onRecovered: () => { void this.#reconciler?.syncAll() } })
     const reconciler = new Reconciler({ gate: this.#gate, memory: this.#memory, logger: options.logger, checkEveryMs: options.reconcileEveryMs, holdMs: options.reseedHoldMs })
     this.#reconciler = reconciler
-    const parts = { memory: this.#memory, gate: this.#gate, reconciler, copies: this.#copies, onFallback: options.onFallback, forget: async (id: string) => await this.#forget(id) }
+    const parts = { memory: this.#memory, gate: this.#gate, reconciler, copies: this.#copies, onFallback: options.onFallback, forget: async (id: string, deleted = false) => await this.#forget(id, deleted) }
     const { readWaitMs = 0, visibilityGraceMs = 300_000 } = options
     this.#reads = new RedisReads({ ...parts, readWaitMs, visibilityGraceMs, shuttingDown: this.#shuttingDown.signal })
-    this.#writes = new RedisWrites({ ...parts, putHere: async (job, version, put) => await this.#putHere(job, version, put) })
+    this.#writes = new RedisWrites({ ...parts, putHere: async (job, version, put) => await this.#putHere(job, version, put), notify: (notice) => this.notices.emit(notice) })
     this.health = new RedisHealth(this.#gate, reconciler)
     this.counters = new SharedCounters(this.#gate)
     this.#outbox = new FallbackOutbox(this.#memory, this.#localEvents, this.#gate, (id) => reconciler.ledger.has(id))
@@ -164,7 +164,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   }
 
   async delete (id: string): Promise<boolean> {
-    return await (this.#writes?.delete(id) ?? this.#forget(id))
+    return await (this.#writes?.delete(id) ?? this.#forget(id, false))
   }
 
   async list (query: ListQuery): Promise<ListPage> {
@@ -226,12 +226,13 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     return result
   }
 
-  async #forget (id: string): Promise<boolean> {
+  /** Drops every trace of the job here, and tells readers and the runner when it was deleted (here or, `deleted`, in Redis). */
+  async #forget (id: string, deleted: boolean): Promise<boolean> {
     this.#localEvents.delete(id)
     this.#reconciler?.ledger.delete(id)
     this.#copies.forget(id)
     const held = await this.#memory.delete(id)
-    if (held) this.notices.emit({ id, version: 0, status: 'deleted' })
+    if (held || deleted) this.notices.emit({ id, version: 0, status: 'deleted' })
     return held
   }
 

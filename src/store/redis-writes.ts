@@ -1,4 +1,5 @@
 import type { FinalCopies } from './final-copies.js'
+import type { JobNotice } from './notices.js'
 import { type PutOptions, type PutResult, type StoredJob, StoreUnavailableError } from './job-store.js'
 import type { MemoryJobStore } from './memory.js'
 import type { Reconciler } from './reconciler.js'
@@ -11,8 +12,10 @@ export interface RedisWritesOptions {
   copies: FinalCopies
   /** Writes a record in this process (with its event and notice). */
   putHere: (job: StoredJob, expectedVersion: number, options: PutOptions) => Promise<PutResult>
-  /** Drops every trace of a job here. */
-  forget: (id: string) => Promise<boolean>
+  /** Drops every trace of a job here; `deleted`: Redis deleted it (a notice goes out either way). */
+  forget: (id: string, deleted: boolean) => Promise<boolean>
+  /** Tells this process's readers and runner of a write Redis took, before its notice comes back from Redis. */
+  notify: (notice: JobNotice) => void
   onFallback?: (operation: 'write') => void
 }
 
@@ -45,8 +48,10 @@ export class RedisWrites {
     const remote = await gate.call((redis) => redis.put(job, expectedVersion, options), 'record')
     if (remote.ok) {
       const result = remote.value
-      if (result.ok) copies.adopt(result.job)
-      else if (result.reason !== 'unavailable' && result.current !== null) copies.adopt(result.current)
+      if (result.ok) {
+        copies.adopt(result.job)
+        this.#o.notify({ id, version: result.job.version, status: result.job.status })
+      } else if (result.reason !== 'unavailable' && result.current !== null) copies.adopt(result.current)
       return result
     }
     if (expectedVersion !== 0) return unavailable(remote.failure === 'unknown' ? 'unknown' : 'no', remote.cause)
@@ -61,10 +66,10 @@ export class RedisWrites {
   }
 
   async delete (id: string): Promise<boolean> {
-    if (this.#o.reconciler.ledger.get(id)?.kind === 'unseen') return await this.#o.forget(id)
+    if (this.#o.reconciler.ledger.get(id)?.kind === 'unseen') return await this.#o.forget(id, false)
     const remote = await this.#o.gate.call((redis) => redis.delete(id), 'record')
     if (!remote.ok) throw new StoreUnavailableError(`The job cannot be deleted while Redis cannot store the change (${remote.cause})`)
-    return await this.#o.forget(id) || remote.value
+    return await this.#o.forget(id, remote.value) || remote.value
   }
 }
 

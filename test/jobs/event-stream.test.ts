@@ -14,7 +14,7 @@ const OWNER = { attempt: 1, worker: 'w' }
 
 function setup (): { store: FallbackJobStore, service: JobService } {
   const store = new FallbackJobStore({ memory: new MemoryJobStore({ ttlSeconds: 3600, maxJobs: 100 }), breakerMs: 100 })
-  const service = new JobService({ store, feed: store, runner: { notify: () => {}, cancel: () => {} } })
+  const service = new JobService({ store, feed: store })
   return { store, service }
 }
 

@@ -15,7 +15,7 @@ function runner (t: Test, store: MemoryJobStore, engine: PacedEngine, workerId: 
   const r = new ResearchRunner({ store, engine, logger: log, workerId, leaseMs, maxAttempts, pollIntervalMs: 20, retryBaseMs: 10 })
   r.start()
   t.teardown(() => r.stop(500))
-  return { runner: r, log, service: new JobService({ store, runner: r }) }
+  return { runner: r, log, service: new JobService({ store }) }
 }
 
 /** What a worker that was killed mid-run leaves behind: processing, leased, never renewed again. */

@@ -6,6 +6,7 @@ import { PermanentError, type Report, type ResearchEngine, type ResearchRequest,
 import { retryDelayMs } from '../../src/backoff.js'
 import { JobCancelledError, JobTimeoutError, ShutdownError } from '../../src/runner/errors.js'
 import { ResearchRunner, type ResearchRunnerOptions } from '../../src/runner/runner.js'
+import { FallbackJobStore } from '../../src/store/fallback.js'
 import { MemoryJobStore } from '../../src/store/memory.js'
 import type { Claim, PutOptions, PutResult, StoredJob } from '../../src/store/job-store.js'
 import { FailingEngine, PacedEngine } from '../helpers/engines.js'
@@ -27,8 +28,10 @@ type SetupOptions = Partial<Pick<ResearchRunnerOptions, 'concurrency' | 'jobTime
 
 function setup (t: Test, engine: ResearchEngine, options: SetupOptions = {}, store = new RecordingStore()) {
   const log = recordingLogger()
-  const runner = new ResearchRunner({ store, engine, logger: log, pollIntervalMs: 20, retryBaseMs: 10, ...options })
-  const service = new JobService({ store, runner })
+  // The store as the app has it without Redis: its notices of each write wake the runner.
+  const feed = new FallbackJobStore({ memory: store, breakerMs: 100 })
+  const runner = new ResearchRunner({ store: feed, notices: feed.notices, engine, logger: log, pollIntervalMs: 20, retryBaseMs: 10, ...options })
+  const service = new JobService({ store: feed })
   runner.start()
   t.teardown(() => runner.stop(1000))
   return { store, runner, service, log }

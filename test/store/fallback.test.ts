@@ -327,3 +327,21 @@ t.test('a half-open Redis (accepts, never answers) costs one deadline, then the 
   })
   t.equal(store.health.lastError, null)
 })
+
+t.test('every write Redis takes is told to this process at once, before Redis\'s own notice comes back: the one way its runner learns of a create, a cancel or a delete', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(() => server.stop())
+  // No subscriber: Redis's notices never arrive here, so whatever is heard is the store's own.
+  const { store, client } = rig(t, server.url)
+  const other = rig(t, server.url)
+  await waitFor('Redis ready', () => client.isReady && other.client.isReady)
+  const heard: string[] = []
+  store.notices.onNotice(({ version, status }) => heard.push(`${version} ${status}`))
+  const job = await create(store)
+  const cancelled = await write(store, { ...job, status: 'cancelled' }, job.version)
+  t.same(heard, ['1 pending', `${cancelled.version} cancelled`])
+  const elsewhere = await create(other.store)
+  t.same(heard.length, 2, 'another replica\'s write is not heard without Redis\'s notice')
+  t.equal(await store.delete(elsewhere.job_id), true)
+  t.same(heard.at(-1), '0 deleted', 'a delete of a job this process held no copy of is told too')
+})
