@@ -188,7 +188,7 @@ export class Deployment {
           const res = await fetch(`${replica.url}/v1/jobs/${id}`)
           const body = await res.json()
           this.polls.total++
-          if (res.status === 503 && replica.killedAt !== null && /closing|shutting down|^Service Unavailable$/i.test(String(body.message))) {
+          if (res.status === 503 && replica.killedAt !== null && (body.code === 'shutting_down' || /closing|shutting down/i.test(String(body.message)))) {
             // Sent just before this replica left the rotation, answered while it shuts down: the
             // 503 a load balancer retries elsewhere (like a refused connection, below), counted apart.
             this.polls.stopping503++

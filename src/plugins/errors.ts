@@ -146,7 +146,7 @@ const errorsPlugin: FastifyPluginAsync = async (app) => {
   // pay nothing for it (a per-request hook cost polls several percent).
   app.addHook('preClose', async () => {
     if (!app.server.listening) return
-    const answer = problem('shutting_down', 'This process is stopping; retry', { retryAfter: 1 })
+    const answer = problem('shutting_down', 'This process is shutting down; retry, and another replica answers', { retryAfter: 1 })
     const body = JSON.stringify(problemBody(answer))
     app.server.removeAllListeners('request')
     app.server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
