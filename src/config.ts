@@ -92,7 +92,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   try {
     config = envSchema<Config>({ schema: ConfigSchema as object, data })
   } catch (err) {
-    throw new ConfigError(`Invalid configuration: ${describe(err)}`)
+    throw new ConfigError(`Invalid configuration: ${describe(err, data)}`)
   }
   if (config.ROLE !== 'all' && config.REDIS_URL === '') {
     throw new ConfigError(`Invalid configuration: ROLE=${config.ROLE} needs REDIS_URL (api and worker processes share their jobs through Redis)`)
@@ -107,12 +107,16 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   return { ...config, RESEARCH_CORPUS_DIR: config.RESEARCH_CORPUS_DIR || SHIPPED_CORPUS_DIR }
 }
 
-function describe (err: unknown): string {
+function describe (err: unknown, data: Record<string, string>): string {
   const message = err instanceof Error ? err.message : String(err)
-  // env-schema reports "env/PORT must be <= 65535"; make the variable name stand out.
+  // env-schema reports "env/PORT must be <= 65535"; make the variable name stand out, and name
+  // the values a setting allows (from its schema) beside the one it was given.
   return message
+    .replace(/env\/(\w+) must be equal to one of the allowed values/g, (_all, name: string) => {
+      const allowed = (ConfigSchema.properties as Record<string, { enum?: string[] }>)[name]?.enum ?? []
+      return `${name} is not one of the allowed values: ${allowed.join(', ')} (got ${JSON.stringify(data[name])})`
+    })
     .replace(/env\/(\w+)/g, '$1')
-    .replace(/must be equal to one of the allowed values/g, 'is not one of the allowed values')
     .replace(/((?:API|ADMIN)_KEYS) must match pattern "[^"]*"/g, '$1 must be comma-separated name:sha256hex pairs (the SHA-256 of each key, never the key)')
 }
 

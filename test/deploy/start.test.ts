@@ -63,7 +63,7 @@ t.test('a bad environment variable or argument stops the server with a message n
   const server = (args: string[], env: Record<string, string>) => spawnSync(process.execPath, [...process.execArgv, join(root, 'src/server.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...loader, ...env }, timeout: 20_000 })
   const badEnv = server([], { PORT: 'eighty', LOG_LEVEL: 'loud' })
   t.equal(badEnv.status, 1)
-  t.equal(badEnv.stderr.trim(), 'Invalid configuration: PORT must be integer, LOG_LEVEL is not one of the allowed values')
+  t.equal(badEnv.stderr.trim(), 'Invalid configuration: PORT must be integer, LOG_LEVEL is not one of the allowed values: fatal, error, warn, info, debug, trace, silent (got "loud")')
   const badArg = server(['--port', '80'], {})
   t.equal(badArg.status, 1)
   t.match(badArg.stderr.trim(), /^Unknown argument --port: the server takes only --demo/)
