@@ -36,10 +36,9 @@ export class FinalCopies {
     this.#trusted.set(job.job_id, true)
   }
 
-  /** The copy of `id` when it is known to be current (no Redis read needed), else null. */
-  current (id: string): StoredJob | null {
-    if (!this.#trusted.has(id) || !this.#notices.live) return null
-    return this.#memory.peek(id)
+  /** Whether the copy of `id` held here is known to be current (no Redis read needed). */
+  isCurrent (id: string): boolean {
+    return this.#trusted.has(id) && this.#notices.live
   }
 
   forget (id: string): void {

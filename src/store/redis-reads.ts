@@ -38,8 +38,7 @@ export class RedisReads {
   async lookup (id: string): Promise<Lookup> {
     const { memory, gate, reconciler, visibilityGraceMs, shuttingDown } = this.#o
     const local = memory.peek(id)
-    const current = reconciler.recovering ? null : this.#o.copies.current(id)
-    if (current !== null) return { job: current, absenceConfirmed: !issuedWithin(id, visibilityGraceMs) }
+    if (local !== null && !reconciler.recovering && this.#o.copies.isCurrent(id)) return { job: local, absenceConfirmed: !issuedWithin(id, visibilityGraceMs) }
     // An unfinished job's copy may be behind what a client saw elsewhere.
     const answerable = local !== null && (isFinal(local.status) || reconciler.ledger.has(id))
     const remote = await gate.callWaiting((redis) => redis.read(id), answerable ? 0 : this.#o.readWaitMs, shuttingDown)
