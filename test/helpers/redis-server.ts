@@ -23,6 +23,13 @@ export interface RedisServerOptions {
   appendOnly?: boolean
   /** Serve TLS only, with a self-signed certificate made for this server. */
   tls?: boolean
+  /**
+   * Snapshots on (a save point, as most managed Redis have): `snapshot()` writes dump.rdb and a
+   * restart loads it; `breakPersistence()` makes snapshots fail, so Redis refuses writes (MISCONF).
+   */
+  snapshots?: boolean
+  /** A replica of the Redis on this port (asynchronous replication, as Redis always does). */
+  replicaOf?: number
   extraArgs?: string[]
 }
 
@@ -60,9 +67,11 @@ export class RedisServer {
     if (this.#process !== null) return
     const args = [
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
-      '--save', '', '--appendonly', this.#options.appendOnly === true ? 'yes' : 'no',
+      '--save', this.#options.snapshots === true ? '3600 1' : '', '--appendonly', this.#options.appendOnly === true ? 'yes' : 'no',
       '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction',
       ...(this.#options.tls === true ? this.#tlsArgs() : []),
+      ...(this.#options.snapshots === true ? ['--enable-protected-configs', 'yes'] : []),
+      ...(this.#options.replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(this.#options.replicaOf)]),
       ...(this.#options.extraArgs ?? [])
     ]
     const child = spawn('redis-server', args, { stdio: 'ignore' })
@@ -108,6 +117,75 @@ export class RedisServer {
   async stop (): Promise<void> {
     await this.kill()
     rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  /** Writes dump.rdb now (SAVE): a restart after a crash comes back with the data as of this moment. */
+  async snapshot (): Promise<void> {
+    await this.#admin(async (client) => { await client.sendCommand(['SAVE']) })
+  }
+
+  /**
+   * Makes snapshots fail as a full or broken disk does: the snapshot dir is deleted under Redis,
+   * and a background save fails, after which Redis refuses every write with MISCONF (needs
+   * `snapshots`). `restorePersistence()` points it back at a working dir and saves again.
+   */
+  async breakPersistence (): Promise<void> {
+    const gone = mkdtempSync(join(tmpdir(), 'drapi-redis-gone-'))
+    await this.#admin(async (client) => {
+      await client.configSet('dir', gone)
+      rmSync(gone, { recursive: true, force: true })
+      await client.sendCommand(['BGSAVE'])
+      await this.#untilPersistence(client, 'err')
+    })
+  }
+
+  async restorePersistence (): Promise<void> {
+    await this.#admin(async (client) => {
+      await client.configSet('dir', this.dir)
+      await client.sendCommand(['BGSAVE', 'SCHEDULE'])
+      await this.#untilPersistence(client, 'ok')
+    })
+  }
+
+  /** Becomes a master (REPLICAOF NO ONE), as Sentinel or a managed service promotes a replica. */
+  async promote (): Promise<void> {
+    await this.#admin(async (client) => { await client.sendCommand(['REPLICAOF', 'NO', 'ONE']) })
+  }
+
+  /** The replication offset this server has reached (a master's: what it sent; a replica's: what it applied). */
+  async replicationOffset (): Promise<number> {
+    return await this.#admin(async (client) => {
+      const info = await client.sendCommand(['INFO', 'replication']) as string
+      return Number(/^(?:master_repl_offset|slave_repl_offset):(\d+)/m.exec(info)?.[1] ?? 0)
+    })
+  }
+
+  /** Waits until this replica has applied everything `master` has sent (its link up, the offsets equal). */
+  async caughtUpWith (master: RedisServer): Promise<void> {
+    for (let i = 0; i < 400; i++) {
+      const info = await this.#admin(async (client) => await client.sendCommand(['INFO', 'replication']) as string)
+      if (info.includes('master_link_status:up') && await this.replicationOffset() >= await master.replicationOffset()) return
+      await sleep(25)
+    }
+    throw new Error(`redis-server on port ${this.port} did not catch up with its master`)
+  }
+
+  async #untilPersistence (client: RedisClientType, status: 'ok' | 'err'): Promise<void> {
+    for (let i = 0; i < 400; i++) {
+      const info = await client.sendCommand(['INFO', 'persistence']) as string
+      if (info.includes(`rdb_last_bgsave_status:${status}`) && info.includes('rdb_bgsave_in_progress:0')) return
+      await sleep(25)
+    }
+    throw new Error(`redis-server on port ${this.port}: snapshots did not become ${status}`)
+  }
+
+  async #admin<T> (use: (client: RedisClientType) => Promise<T>): Promise<T> {
+    const client = await this.client()
+    try {
+      return await use(client)
+    } finally {
+      await client.close()
+    }
   }
 
   /** A separate client for assertions on what is really in Redis. */

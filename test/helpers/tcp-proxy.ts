@@ -3,17 +3,20 @@ import { type Server, type Socket, createConnection, createServer } from 'node:n
 /**
  * A TCP proxy the test controls, in front of a real Redis. `stall()` keeps every connection
  * open (and accepts new ones) but stops moving bytes, as a stalled network path does: TCP holds
- * them, nothing answers. `resume()` lets the held bytes through, in order.
+ * them, nothing answers. `resume()` lets the held bytes through, in order. Between a Redis and
+ * its replica, a stall is replication lagging behind.
  */
 export class TcpProxy {
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
   #stalled = false
+  #targetPort: number
   port = 0
 
   private constructor (targetPort: number) {
+    this.#targetPort = targetPort
     this.#server = createServer((client) => {
-      const upstream = createConnection({ host: '127.0.0.1', port: targetPort })
+      const upstream = createConnection({ host: '127.0.0.1', port: this.#targetPort })
       for (const socket of [client, upstream]) {
         this.#sockets.add(socket)
         socket.on('error', () => {})
@@ -47,6 +50,15 @@ export class TcpProxy {
   resume (): void {
     this.#stalled = false
     for (const socket of this.#sockets) socket.resume()
+  }
+
+  /**
+   * Points the proxy at another server and drops every open connection, as a managed Redis's
+   * failover does when its endpoint moves to the promoted replica: clients reconnect to it.
+   */
+  retarget (targetPort: number): void {
+    this.#targetPort = targetPort
+    for (const socket of this.#sockets) socket.destroy()
   }
 
   async close (): Promise<void> {
