@@ -1,8 +1,11 @@
 // npm run chaos [fault ...]: for each fault, replicas of the built service (3, or an API and two
 // workers) on a Redis of their own (npm run chaos:cluster: on a 3+3 Redis Cluster, 6 shards), jobs created and polled through the HTTP API while the fault happens, then the count of
-// what went wrong: lost, stuck, concurrent runs (from the replicas' own logs), attempts over the
-// max, regressions and confident 404s seen by polling clients. Starts everything it needs on
-// free loopback ports and cleans up after itself, also when it fails.
+// what went wrong: lost, stuck, concurrent runs, jobs completed twice and runs started after the
+// job was written completed (reruns; from the replicas' own logs), attempts over the max,
+// regressions and confident 404s seen by polling clients. Faults include a Redis that goes back
+// in time (a failover to a lagging replica, a restart from an older snapshot) and one refusing
+// writes (MISCONF). Starts everything it needs on free loopback ports and cleans up after itself,
+// also when it fails.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +14,7 @@ import { Deployment, KEYS, ON_CLUSTER, summaryLine } from './lib/deployment.mjs'
 import { Processes, cleanUpOnSignals, until } from './lib/processes.mjs'
 
 const JOBS = Number(process.env.CHAOS_JOBS ?? 150)
+const MISCONF_MS = Number(process.env.CHAOS_MISCONF_MS ?? 20_000)
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'chaos-'))
 const processes = new Processes(root)
@@ -172,7 +176,8 @@ const FAULTS = {
     await admin.configSet('maxmemory', '0')
     await d.create(JOBS / 2, 'after')
     const problems = acceptedWhileFull > 0 ? [`${acceptedWhileFull} creates answered 202 while Redis was full`] : []
-    if ((d.refused['503 store_unavailable'] ?? 0) !== 30) problems.push(`expected 30 answers 503 store_unavailable, got ${JSON.stringify(d.refused)}`)
+    // Past the admission limit (REDIS_ADMIT_MEMORY_PERCENT of maxmemory) creates answer store_full.
+    if ((d.refused['503 store_full'] ?? 0) !== 30) problems.push(`expected 30 answers 503 store_full, got ${JSON.stringify(d.refused)}`)
     return { problems }
   },
   // A Redis Cluster endpoint with a key prefix that has no hash tag: the keys of one script
@@ -188,6 +193,49 @@ const FAULTS = {
     if (d.accepted.size > 0) problems.push(`${d.accepted.size} creates answered 202 on a store that refuses every write`)
     if (health.status !== 'degraded' || !/CROSSSLOT/.test(health.redis.writes_refused ?? '')) problems.push(`/health did not say why: ${JSON.stringify(health.redis)}`)
     return { problems, health: health.status }
+  },
+  // A failover to a replica that lagged: writes of the last 2 s reached the master only, then
+  // the master dies and the endpoint moves to the promoted replica, which has older data.
+  'replica-failover-lagging': async (d) => {
+    await d.startRedisWithReplica()
+    await threeReplicas(d)
+    await d.create(JOBS)
+    d.startPolling()
+    // In sync first, so what the promoted replica lacks is exactly what the stall held back.
+    await until('the Redis replica to catch up', async () => { await d.redisReplica.caughtUpWith(d.redis); return true }, 20_000)
+    await sleep(1500)
+    d.replicationLink.stall()
+    await sleep(2000)
+    await d.redis.kill()
+    await d.promoteReplica()
+    return await d.lossReported()
+  },
+  // Redis crashes and comes back from a snapshot taken 1.5 s earlier (no AOF): jobs finished
+  // since are unfinished again in Redis, though clients saw them completed.
+  'restart-older-snapshot': async (d) => {
+    await d.startRedis({ snapshots: true })
+    await threeReplicas(d)
+    await d.create(JOBS)
+    d.startPolling()
+    await sleep(2000)
+    await d.redis.snapshot()
+    await sleep(1500)
+    await d.redis.kill()
+    await d.redis.start()
+    return await d.lossReported()
+  },
+  // Redis refuses every write (MISCONF: snapshots failing) for 20 s while runs finish: a finished
+  // run whose write is refused must be written later, not thrown away and run again.
+  'misconf-writes': async (d) => {
+    await d.startRedis({ snapshots: true })
+    await threeReplicas(d)
+    await d.create(JOBS)
+    d.startPolling()
+    await sleep(1500)
+    await d.redis.breakPersistence()
+    await sleep(MISCONF_MS)
+    await d.redis.restorePersistence()
+    return { misconf_s: MISCONF_MS / 1000, strictReruns: true }
   },
   // No fault: 600 creates at once on 3 replicas on this machine. None may fall back to memory.
   'create-burst': async (d) => {
@@ -229,7 +277,7 @@ for (const name of chosen) {
   }
   const deployment = new Deployment({ name, work, processes })
   try {
-    const { problems = [], strict5xx = false, expectedLost = [], ...extra } = await fault(deployment)
+    const { problems = [], strict5xx = false, strictReruns = false, expectedLost = [], ...extra } = await fault(deployment)
     const open = await deployment.drain(expectedLost)
     if (deployment.polling) {
       // Keep polling a moment after the drain: a regression would show after the end.
@@ -238,6 +286,7 @@ for (const name of chosen) {
     }
     const { summary, problems: found } = await deployment.report({ ...extra, drained: open.length === 0 }, expectedLost)
     if (strict5xx && summary.polls_503 > 0) found.push(`${summary.polls_503} polls answered 503`)
+    if (strictReruns && summary.reruns_unwritten > 0) found.push(`${summary.reruns_unwritten} runs redone after a run's finished work was not written`)
     const all = [...problems, ...found]
     const line = summaryLine(name, summary)
     lines.push(line)

@@ -1,7 +1,8 @@
-// A deployment for the chaos suite: one real Redis (or a Cluster endpoint), replicas of the built
-// service as child processes (optionally behind a stall-able TCP proxy, or with a clock running
-// ahead), clients that create and poll jobs, and the checks made from what they saw, from what
-// Redis holds at the end, and from the replicas' own logs.
+// A deployment for the chaos suite: one real Redis (or a Cluster endpoint, or a master with an
+// asynchronous replica behind one endpoint that a failover moves), replicas of the built service
+// as child processes (optionally behind a stall-able TCP proxy, or with a clock running ahead),
+// clients that create and poll jobs, and the checks made from what they saw, from what Redis holds
+// at the end, and from the replicas' own logs.
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -39,6 +40,8 @@ export class Deployment {
     this.polls = { total: 0, byStatus: {}, regressions: [], confident404: [], other5xx: [], stopping503: 0 }
     this.started = Date.now()
     this.redis = null
+    /** Every Redis server started here, stopped by close() (this.redis is the master of the moment). */
+    this.servers = []
     this.proxies = []
   }
 
@@ -54,7 +57,35 @@ export class Deployment {
       return this.redis
     }
     this.redis = await RedisServer.start(options)
+    this.servers.push(this.redis)
     return this.redis
+  }
+
+  /**
+   * A master and its asynchronous replica, as a managed Redis with failover is: the replication
+   * link goes through a proxy the suite can stall (the replica lagging behind), and the service
+   * replicas reach the master through one front proxy standing in for the managed endpoint,
+   * which promoteReplica() moves.
+   */
+  async startRedisWithReplica () {
+    this.redis = await RedisServer.start()
+    this.replicationLink = await TcpProxy.start(this.redis.port)
+    this.redisReplica = await RedisServer.start({ replicaOf: this.replicationLink.port })
+    this.front = await TcpProxy.start(this.redis.port)
+    this.servers.push(this.redis, this.redisReplica)
+    this.proxies.push(this.replicationLink, this.front)
+    return this.redis
+  }
+
+  /**
+   * The failover: the replica becomes the master with whatever it had received, and the endpoint
+   * moves to it (open connections dropped, the service replicas reconnect to it).
+   */
+  async promoteReplica () {
+    await this.redisReplica.promote()
+    this.redis = this.redisReplica
+    this.redisReplica = null
+    this.front.retarget(this.redis.port)
   }
 
   /** A local Redis Cluster (3 masters, 3 replicas) instead; the replicas get REDIS_CLUSTER and `shards`. */
@@ -76,7 +107,12 @@ export class Deployment {
       if (!this.adminClient.isOpen) await this.adminClient.connect()
       return this.adminClient
     }
-    this.adminClient ??= await this.redis.client()
+    if (this.adminOf !== this.redis) {
+      // A client of a master since failed over would read a dead or stale server.
+      this.adminClient?.destroy()
+      this.adminClient = await this.redis.client()
+      this.adminOf = this.redis
+    }
     return this.adminClient
   }
 
@@ -91,7 +127,7 @@ export class Deployment {
    * wall clock runs ahead; `role`: ROLE (a `worker` takes no client traffic).
    */
   async startReplica (name, { proxy = false, skewMs = 0, role = 'all', env = {} } = {}) {
-    let redisUrl = this.cluster?.url ?? this.redis.url
+    let redisUrl = this.front?.url ?? this.cluster?.url ?? this.redis.url
     let tcpProxy = null
     if (proxy) {
       tcpProxy = await TcpProxy.start(this.redis.port)
@@ -126,6 +162,24 @@ export class Deployment {
     await until(`${name} to answer /health`, async () => (await fetch(`${replica.url}/health`)).ok, 30_000)
     replica.live = true
     return replica
+  }
+
+  /**
+   * After Redis lost data: whether a replica's /health reported it (degraded, `recovering`, and
+   * what was lost) within 5 s. Returns the summary field, and a problem when none did.
+   */
+  async lossReported () {
+    const deadline = Date.now() + 5000
+    while (Date.now() < deadline) {
+      for (const replica of this.serving()) {
+        const health = await (await fetch(`${replica.url}/health`)).json().catch(() => null)
+        if (health?.status === 'degraded' && health.redis.recovering === true && typeof health.redis.data_loss === 'string') {
+          return { health_reported: true }
+        }
+      }
+      await sleep(50)
+    }
+    return { health_reported: false, problems: ['no replica\'s /health reported the loss within 5 s'] }
   }
 
   live () {
@@ -264,12 +318,8 @@ export class Deployment {
     const spans = []
     for (const replica of this.replicas.values()) {
       const open = new Map()
-      const lines = readFileSync(join(this.dir, `${replica.name}.log`), 'utf8').split('\n')
-      for (const line of lines) {
-        if (!line.startsWith('{')) continue
-        const entry = JSON.parse(line)
+      for (const { entry, time } of this.#logEntries(replica)) {
         const key = `${entry.job_id}#${entry.attempt}`
-        const time = entry.time - replica.skewMs
         if (entry.msg === 'job started') open.set(key, { job: entry.job_id, worker: replica.name, attempt: entry.attempt, start: time, end: Infinity })
         if (entry.msg === 'job run ended' && open.has(key)) {
           spans.push({ ...open.get(key), end: time })
@@ -279,6 +329,29 @@ export class Deployment {
       for (const span of open.values()) spans.push({ ...span, end: replica.killedAt ?? Infinity })
     }
     return spans
+  }
+
+  /**
+   * Runs whose engine finished the work, as the replicas logged them ("job finished"), on one
+   * clock; `written`: the completion reached the store (written: true, status completed).
+   */
+  finishes () {
+    const done = []
+    for (const replica of this.replicas.values()) {
+      for (const { entry, time } of this.#logEntries(replica)) {
+        if (entry.msg === 'job finished') done.push({ job: entry.job_id, worker: replica.name, attempt: entry.attempt, time, written: entry.written === true && entry.status === 'completed' })
+      }
+    }
+    return done
+  }
+
+  /** A replica's JSON log lines, each with its time with the replica's clock skew taken off. */
+  * #logEntries (replica) {
+    for (const line of readFileSync(join(this.dir, `${replica.name}.log`), 'utf8').split('\n')) {
+      if (!line.startsWith('{')) continue
+      const entry = JSON.parse(line)
+      yield { entry, time: entry.time - replica.skewMs }
+    }
   }
 
   /**
@@ -307,6 +380,22 @@ export class Deployment {
         if (list[i].start < list[i - 1].end) concurrent.push(`${job}: ${list[i - 1].worker}#${list[i - 1].attempt} and ${list[i].worker}#${list[i].attempt}`)
       }
     }
+    // A job completed and written twice, and a run started after one was written: finished work
+    // the store forgot (Redis back in time) or threw away, done again. Apart, runs started after
+    // one whose finished work was never written (its write refused, or its lease gone meanwhile):
+    // counted, a problem only where the fault says the work must be kept (strictReruns).
+    const finishes = this.finishes()
+    const finishTimes = (written) => {
+      const times = new Map()
+      for (const f of finishes) if (f.written === written) times.set(f.job, [...(times.get(f.job) ?? []), f.time])
+      return times
+    }
+    const written = finishTimes(true)
+    const unwritten = finishTimes(false)
+    const startsAfter = (times, span) => span.start > Math.min(...(times.get(span.job) ?? [Infinity]))
+    const twice = [...written.values()].filter((times) => times.length > 1)
+    const reruns = spans.filter((span) => startsAfter(written, span))
+    const rerunsUnwritten = spans.filter((span) => !startsAfter(written, span) && startsAfter(unwritten, span))
     const knownLoss = new Set(expectedLost)
     const unexpectedLoss = lost.filter((id) => !knownLoss.has(id))
     const summary = {
@@ -320,6 +409,9 @@ export class Deployment {
       concurrent: concurrent.length,
       over_max: finals.filter((j) => j.attempts > this.maxAttempts).length,
       regressions: this.polls.regressions.length,
+      completed_twice: twice.length,
+      reruns: reruns.length,
+      reruns_unwritten: rerunsUnwritten.length,
       confident_404: this.polls.confident404.length,
       polls: this.polls.total,
       polls_503: this.polls.byStatus[503] ?? 0,
@@ -330,11 +422,12 @@ export class Deployment {
       ...extra
     }
     const problems = []
-    for (const key of ['failed', 'lost', 'stuck', 'concurrent', 'over_max', 'regressions', 'confident_404', 'other_5xx']) {
+    for (const key of ['failed', 'lost', 'stuck', 'concurrent', 'over_max', 'regressions', 'completed_twice', 'reruns', 'confident_404', 'other_5xx']) {
       if (summary[key] > 0) problems.push(`${key}=${summary[key]}`)
     }
     if (concurrent.length > 0) problems.push(`concurrent runs, e.g. ${concurrent.slice(0, 3).join(' | ')}`)
     if (this.polls.regressions.length > 0) problems.push(`regressions, e.g. ${this.polls.regressions.slice(0, 3).join(' | ')}`)
+    if (reruns.length > 0) problems.push(`runs after the job was written completed, e.g. ${reruns.slice(0, 3).map((r) => `${r.job} ${r.worker}#${r.attempt}`).join(' | ')}`)
     if (this.polls.confident404.length > 0) problems.push(`confident 404s, e.g. ${this.polls.confident404.slice(0, 3).join(' | ')}`)
     if (unexpectedLoss.length > 0) problems.push(`lost, e.g. ${unexpectedLoss.slice(0, 3).join(' ')}`)
     return { summary, problems }
@@ -343,7 +436,7 @@ export class Deployment {
   async close () {
     await this.adminClient?.close().catch(() => {})
     for (const proxy of this.proxies) await proxy.close()
-    await this.redis?.stop()
+    for (const server of this.servers) await server.stop()
     await this.cluster?.stop()
   }
 }
