@@ -31,7 +31,7 @@ export const ERROR_CATALOGUE = {
   headers_too_large: { status: 431, title: 'Headers too large', meaning: 'The request line and headers are over the server\'s limit (16 KB).' },
   internal_error: { status: 500, title: 'Internal error', meaning: 'A fault of the service; it is logged with its cause, which the client is never sent.' },
   store_unavailable: { status: 503, title: 'Store unavailable', meaning: 'Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`.' },
-  store_full: { status: 503, title: 'Store full', meaning: 'The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs.' },
+  store_full: { status: 503, title: 'Store full', meaning: 'The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs, or Redis is too full to take more jobs and leave room for the jobs already accepted to finish (`REDIS_ADMIT_MEMORY_PERCENT` of its maxmemory); retry after `Retry-After`.' },
   job_not_visible_yet: { status: 503, title: 'Job not visible yet', meaning: 'No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly.' },
   corpus_unavailable: { status: 503, title: 'Corpus unavailable', meaning: 'The corpus folder cannot be read.' },
   shutting_down: { status: 503, title: 'Shutting down', meaning: 'This process is stopping; retry, and another replica (or this one restarted) answers.' }

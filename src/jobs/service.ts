@@ -6,7 +6,7 @@ import type { JobEvent } from '../schemas/events.js'
 import { type JobStatusName, type ResearchOptionsData, type StoredJob, isFinal, toPublic } from '../schemas/job.js'
 import { optionsProblem, resolveOptions } from '../schemas/options.js'
 import type { CreateResearchInput } from '../schemas/requests.js'
-import { type JobStore, type Lookup, type PutResult, StoreUnavailableError, decodeCursor, encodeCursor } from '../store/job-store.js'
+import { type JobStore, type Lookup, type PutResult, StoreFullError, StoreUnavailableError, decodeCursor, encodeCursor } from '../store/job-store.js'
 import { JobNotices, type JobWatch } from '../store/notices.js'
 import type { EventSource } from './event-stream.js'
 import { newJob } from './records.js'
@@ -173,8 +173,9 @@ export class JobService implements EventSource {
   }
 
   async #insert (job: StoredJob): Promise<StoredJob> {
-    const result = await this.#store.put(job, 0, { enqueue: 'tail' })
+    const result = await this.#store.put(job, 0, { enqueue: 'tail', admit: true })
     if (!result.ok) {
+      if (result.reason === 'unavailable' && result.full === true) throw new StoreFullError(`${result.cause}; retry later`)
       unavailableAsError(result)
       /* c8 ignore next -- a fresh random UUIDv7 never exists already */
       throw new Error('A new job id collided with an existing job')

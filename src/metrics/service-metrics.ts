@@ -6,6 +6,10 @@ export interface MetricsSources {
   queueDepth (): Promise<number>
   activeJobs (): number
   storeMode (): 'redis' | 'memory'
+  /** Redis's memory against the create admission limit (null: no Redis, or not answering). */
+  redisMemory (): Promise<{ used_bytes: number, max_bytes: number, admit_limit_bytes: number | null } | null>
+  /** Finished attempts whose final write Redis refuses, kept in this process. */
+  unwrittenResults (): number
 }
 
 /**
@@ -74,6 +78,28 @@ export class ServiceMetrics {
         this.set({ mode: 'redis' }, mode === 'redis' ? 1 : 0)
         this.set({ mode: 'memory' }, mode === 'memory' ? 1 : 0)
       }
+    })
+    // eslint-disable-next-line no-new -- a prom-client gauge registers itself (registers: [...]); nothing else needs to hold it
+    new Gauge({
+      name: 'redis_memory_bytes',
+      help: 'Redis memory: used (used_memory), max (maxmemory, 0: none) and admit_limit (creates answer 503 store_full past it, counting the room kept for unfinished jobs)',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      async collect () {
+        const memory = await metrics.#sources?.redisMemory().catch(() => null) ?? null
+        this.reset()
+        if (memory === null) return
+        this.set({ kind: 'used' }, memory.used_bytes)
+        this.set({ kind: 'max' }, memory.max_bytes)
+        if (memory.admit_limit_bytes !== null) this.set({ kind: 'admit_limit' }, memory.admit_limit_bytes)
+      }
+    })
+    // eslint-disable-next-line no-new -- a prom-client gauge registers itself (registers: [...]); nothing else needs to hold it
+    new Gauge({
+      name: 'research_unwritten_results',
+      help: 'Attempts this process finished whose final write Redis refuses (MISCONF, OOM): kept here and written when it accepts writes again',
+      registers: [this.registry],
+      collect () { this.set(metrics.#sources?.unwrittenResults() ?? 0) }
     })
   }
 

@@ -38,7 +38,9 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
   app.metrics.readFrom({
     queueDepth: async () => await app.store.queueDepth(),
     activeJobs: () => runner.stats().running,
-    storeMode: () => app.store.mode
+    storeMode: () => app.store.mode,
+    redisMemory: async () => await app.store.health.memory(),
+    unwrittenResults: () => runner.stats().unwritten
   })
   app.addHook('onClose', async () => engine.close?.())
   // ROLE=api runs nothing: the runner stays stopped (notify is a no-op, cancel finds nothing).

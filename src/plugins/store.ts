@@ -49,6 +49,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
       ttlSeconds: config.JOB_TTL_SECONDS,
       maxEvents: config.JOB_EVENTS_MAX,
       timeoutMs: config.REDIS_TIMEOUT_MS,
+      admission: { percent: config.REDIS_ADMIT_MEMORY_PERCENT, reserveBytes: config.REDIS_JOB_RESERVE_BYTES },
       onCommand: (command: string, ms: number, ok: boolean) => app.metrics.redisCommand(command, ms, ok)
     }
     redis = config.REDIS_SHARDS > 1 ? new ShardedRedisJobStore(client, { ...options, shards: config.REDIS_SHARDS }) : new RedisJobStore(client, options)

@@ -18,13 +18,13 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ version: string, role: Config['R
   }, async () => {
     const { store, runner } = app
     const { degraded, ...redis } = await store.health.report()
-    const { running, concurrency } = runner.stats()
+    const { running, concurrency, unwritten } = runner.stats()
     return {
       status: degraded ? 'degraded' as const : 'ok' as const,
       role,
       store: store.mode,
       redis,
-      runner: { running, queued: await store.queueDepth(), concurrency: role === 'api' ? 0 : concurrency },
+      runner: { running, queued: await store.queueDepth(), concurrency: role === 'api' ? 0 : concurrency, unwritten },
       auth: app.authOpen ? 'open' as const : 'keys' as const,
       research: { engine: app.engine.name, ...(app.engine.providers?.() ?? { web_search: null, llm: null }) },
       uptime_s: Math.round((Date.now() - startedAt) / 1000),

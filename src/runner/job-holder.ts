@@ -5,10 +5,11 @@ import { type Claim, type Enqueue, type JobStore, type PutOptions } from '../sto
 
 /**
  * How a write by the holder ended: written; refused because the job is final; the claim is
- * gone (taken over, re-seeded, deleted); or not confirmed (the store could not be reached, so
- * the lease may run out).
+ * gone (taken over, re-seeded, deleted); not confirmed (the store could not be reached, so
+ * the lease may run out); or refused by a Redis that refuses every writer alike (MISCONF, OOM),
+ * so nobody can take the job over meanwhile either.
  */
-export type WriteOutcome = 'written' | 'finished' | 'lost' | 'unconfirmed'
+export type WriteOutcome = 'written' | 'finished' | 'lost' | 'unconfirmed' | 'refused'
 
 /** How starting a claimed job ended. */
 export type StartOutcome = 'started' | 'exhausted' | 'gone' | 'unavailable'
@@ -37,10 +38,19 @@ export class JobHolder {
   readonly #startedByClaim: boolean
   /** The worker's next jobs, claimed by the write that ended this attempt, and when that write was sent. */
   handedOn: { claims: Claim[], claimedAt: number } = { claims: [], claimedAt: 0 }
+  /** The last write or renewal was refused by a Redis that refuses every writer alike. */
+  refusing = false
+  /** The attempt ended and its write waits for Redis to accept writes again. */
+  waitingToWrite = false
+  readonly #stopping: AbortSignal | undefined
   #chain: Promise<unknown> = Promise.resolve()
 
-  /** `claimedAt`: performance.now() when the claim was sent. */
-  constructor (store: JobStore, claim: Claim, worker: string, leaseMs: number, claimedAt: number) {
+  /**
+   * `claimedAt`: performance.now() when the claim was sent. `stopping`: aborted when the process
+   * gives up waiting for its jobs at shutdown; a write waiting for Redis to accept writes stops then.
+   */
+  constructor (store: JobStore, claim: Claim, worker: string, leaseMs: number, claimedAt: number, stopping?: AbortSignal) {
+    this.#stopping = stopping
     this.#store = store
     this.job = claim.job
     this.fence = claim.fence
@@ -95,7 +105,7 @@ export class JobHolder {
       const sentAt = performance.now()
       const renewal = await this.#store.renewLease(this.job.job_id, this.fence, this.#leaseMs)
       if (renewal === 'renewed') this.confirmedUntil = sentAt + this.#leaseMs
-      return renewal === 'renewed' ? 'written' : renewal === 'lost' ? 'lost' : 'unconfirmed'
+      return this.#noted(renewal === 'renewed' ? 'written' : renewal === 'unavailable' ? 'unconfirmed' : renewal)
     })
   }
 
@@ -107,16 +117,30 @@ export class JobHolder {
   /**
    * Ends the attempt with `next` (a transition of the lifecycle that closes `outcome`). While the
    * store cannot be reached it keeps trying until the lease may have run out; after that the job
-   * is another worker's to run again, and nothing is written.
+   * is another worker's to run again, and nothing is written. While Redis refuses every writer
+   * (MISCONF, OOM) the result is kept and the write tried again, with backoff, for as long as it
+   * lasts: nobody can take the job over meanwhile, and the reaper waits a lease after a refusal,
+   * so the claim still holds when writes come back.
    */
   async end (outcome: AttemptData['outcome'], next: (job: StoredJob, now: string) => StoredJob, enqueue?: Enqueue, claimNext?: PutOptions['claimNext']): Promise<WriteOutcome> {
     const ended = new Date().toISOString()
-    for (;;) {
-      const written = await this.#write((job) => this.#running(job) ? next(job, ended) : null, enqueue, outcome, claimNext)
-      if (written !== 'unconfirmed') return written
-      const left = this.confirmedUntil - performance.now()
-      if (left <= 0) return 'lost'
-      await sleep(Math.min(250, left))
+    let pause = 100
+    try {
+      for (;;) {
+        const written = await this.#write((job) => this.#running(job) ? next(job, ended) : null, enqueue, outcome, claimNext)
+        if (written === 'refused' && this.#stopping?.aborted !== true) {
+          this.waitingToWrite = true
+          await sleep(pause)
+          pause = Math.min(pause * 2, Math.max(100, this.#leaseMs / 4))
+          continue
+        }
+        if (written !== 'unconfirmed' && written !== 'refused') return written
+        const left = this.confirmedUntil - performance.now()
+        if (left <= 0) return 'lost'
+        await sleep(Math.min(250, left))
+      }
+    } finally {
+      this.waitingToWrite = false
     }
   }
 
@@ -133,6 +157,11 @@ export class JobHolder {
     return entry.attempt === this.attempt && entry.worker === this.worker
   }
 
+  #noted (outcome: WriteOutcome): WriteOutcome {
+    this.refusing = outcome === 'refused'
+    return outcome
+  }
+
   /** Serialized: a renewal and a progress write never race each other. */
   async #serialized (write: () => Promise<WriteOutcome>): Promise<WriteOutcome> {
     const run = this.#chain.then(write)
@@ -142,32 +171,34 @@ export class JobHolder {
 
   /** `ending`: the outcome an end write records, to recognise it when an unanswered try had landed. */
   async #write (change: (job: StoredJob) => StoredJob | null, enqueue?: Enqueue, ending?: AttemptData['outcome'], claimNext?: PutOptions['claimNext']): Promise<WriteOutcome> {
-    return await this.#serialized(async () => {
-      for (let tries = 0; tries < 5; tries++) {
-        const changed = change(this.job)
-        if (changed === null) return 'lost'
-        const processing = changed.status === 'processing'
-        const sentAt = performance.now()
-        const result = await this.#store.put(changed, this.job.version, { fence: this.fence, leaseMs: processing ? this.#leaseMs : undefined, enqueue, claimNext })
-        if (result.ok) {
-          this.job = result.job
-          if (result.claimed !== undefined) this.handedOn = { claims: result.claimed, claimedAt: sentAt }
-          if (processing) this.confirmedUntil = sentAt + this.#leaseMs
-          return 'written'
-        }
-        if (result.reason === 'unavailable') return 'unconfirmed'
-        if (result.current === null) return 'lost'
-        if (isFinal(result.current.status)) {
-          this.job = result.current
-          // An earlier try whose reply never came may have written this very end.
-          const mine = ending !== undefined && result.current.attempt_history.some((entry) => this.#isMine(entry) && entry.outcome === ending)
-          return mine ? 'written' : 'finished'
-        }
-        if (result.reason === 'fenced') return 'lost'
-        // The version moved while the claim holds (an unanswered write of ours landed): again, on the stored record.
-        this.job = result.current
+    return this.#noted(await this.#serialized(async () => await this.#writeNow(change, enqueue, ending, claimNext)))
+  }
+
+  async #writeNow (change: (job: StoredJob) => StoredJob | null, enqueue?: Enqueue, ending?: AttemptData['outcome'], claimNext?: PutOptions['claimNext']): Promise<WriteOutcome> {
+    for (let tries = 0; tries < 5; tries++) {
+      const changed = change(this.job)
+      if (changed === null) return 'lost'
+      const processing = changed.status === 'processing'
+      const sentAt = performance.now()
+      const result = await this.#store.put(changed, this.job.version, { fence: this.fence, leaseMs: processing ? this.#leaseMs : undefined, enqueue, claimNext })
+      if (result.ok) {
+        this.job = result.job
+        if (result.claimed !== undefined) this.handedOn = { claims: result.claimed, claimedAt: sentAt }
+        if (processing) this.confirmedUntil = sentAt + this.#leaseMs
+        return 'written'
       }
-      return 'lost'
-    })
+      if (result.reason === 'unavailable') return result.refused === true ? 'refused' : 'unconfirmed'
+      if (result.current === null) return 'lost'
+      if (isFinal(result.current.status)) {
+        this.job = result.current
+        // An earlier try whose reply never came may have written this very end.
+        const mine = ending !== undefined && result.current.attempt_history.some((entry) => this.#isMine(entry) && entry.outcome === ending)
+        return mine ? 'written' : 'finished'
+      }
+      if (result.reason === 'fenced') return 'lost'
+      // The version moved while the claim holds (an unanswered write of ours landed): again, on the stored record.
+      this.job = result.current
+    }
+    return 'lost'
   }
 }

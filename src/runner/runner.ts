@@ -57,11 +57,13 @@ const PROMOTE_EVERY_MS = 1000
 export type AttemptEnd = 'completed' | 'failed' | 'retrying' | 'handed_back' | 'cancelled' | 'lease_lost'
 
 interface ActiveJob {
+  holder: JobHolder
   controller: AbortController
   done: Promise<void>
 }
 
-export interface RunnerStats { running: number, concurrency: number, accepting: boolean, worker: string }
+/** `unwritten`: attempts that ended whose final write waits for Redis to accept writes again. */
+export interface RunnerStats { running: number, concurrency: number, accepting: boolean, worker: string, unwritten: number }
 
 export function defaultWorkerId (): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
@@ -91,6 +93,8 @@ export class ResearchRunner {
   readonly worker: string
   readonly #claimStart: ClaimStart
   readonly #active = new Map<string, ActiveJob>()
+  /** Aborted once `stop` stops waiting: writes still waiting for Redis give up. */
+  #stopping = new AbortController()
   #pollTimer: NodeJS.Timeout | null = null
   #reapTimer: NodeJS.Timeout | null = null
   #promotedAt = -Infinity
@@ -124,6 +128,7 @@ export class ResearchRunner {
   start (): void {
     if (this.#accepting) return
     this.#accepting = true
+    if (this.#stopping.signal.aborted) this.#stopping = new AbortController()
     this.#pollTimer = setInterval(() => this.#poll(), this.#pollIntervalMs)
     this.#pollTimer.unref()
     this.#reapTimer = setInterval(() => { void this.reapNow() }, Math.min(5000, Math.max(50, this.#leaseMs / 2)))
@@ -177,7 +182,9 @@ export class ResearchRunner {
   }
 
   stats (): RunnerStats {
-    return { running: this.#active.size, concurrency: this.#concurrency, accepting: this.#accepting, worker: this.worker }
+    let unwritten = 0
+    for (const { holder } of this.#active.values()) if (holder.waitingToWrite) unwritten++
+    return { running: this.#active.size, concurrency: this.#concurrency, accepting: this.#accepting, worker: this.worker, unwritten }
   }
 
   /** Aborts the job if this process runs it; returns whether it did. */
@@ -205,6 +212,7 @@ export class ResearchRunner {
       new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs) })
     ])
     clearTimeout(timer)
+    this.#stopping.abort()
   }
 
   async #fill (): Promise<void> {
@@ -220,7 +228,7 @@ export class ResearchRunner {
         return
       }
       if (claims.length === 0) return
-      for (const claim of claims) this.#begin(new JobHolder(this.#store, claim, this.worker, this.#leaseMs, claimedAt))
+      for (const claim of claims) this.#begin(this.#holderOf(claim, claimedAt))
     }
   }
 
@@ -233,17 +241,21 @@ export class ResearchRunner {
     const claimNext = this.#accepting ? { leaseMs: this.#leaseMs, limit: 1, start: this.#claimStart } : undefined
     const result = await holder.end(outcome, next, enqueue, claimNext)
     for (const claim of holder.handedOn.claims) {
-      const following = new JobHolder(this.#store, claim, this.worker, this.#leaseMs, holder.handedOn.claimedAt)
+      const following = this.#holderOf(claim, holder.handedOn.claimedAt)
       if (this.#accepting) this.#begin(following)
       else await following.release()
     }
     return result
   }
 
+  #holderOf (claim: Claim, claimedAt: number): JobHolder {
+    return new JobHolder(this.#store, claim, this.worker, this.#leaseMs, claimedAt, this.#stopping.signal)
+  }
+
   #begin (holder: JobHolder): void {
     const id = holder.job.job_id
     const controller = new AbortController()
-    const entry: ActiveJob = { controller, done: Promise.resolve() }
+    const entry: ActiveJob = { holder, controller, done: Promise.resolve() }
     this.#active.set(id, entry)
     entry.done = this.#run(holder, controller)
       .catch((err: unknown) => this.#logger.error({ err, job_id: id }, 'job run failed unexpectedly'))
@@ -275,8 +287,10 @@ export class ResearchRunner {
 
     const renewEveryMs = Math.max(20, Math.floor(this.#leaseMs / 3))
     // Stops the run a renewal period before the lease may run out, whether or not the store
-    // answers: after that, another worker may take the job over.
+    // answers: after that, another worker may take the job over. Not while Redis refuses every
+    // writer alike (MISCONF, OOM): nobody can take it over then, and the result will be kept.
     const watchLease = (): void => {
+      if (holder.refusing) return
       if (performance.now() + renewEveryMs >= holder.confirmedUntil) controller.abort(new LeaseLostError('the lease could not be renewed in time'))
     }
     const guard = (outcome: WriteOutcome): void => {

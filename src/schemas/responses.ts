@@ -69,7 +69,13 @@ export const Health = Type.Object({
     error: Type.Union([Type.String(), Type.Null()]),
     writes_refused: Type.Union([Type.String(), Type.Null()], { description: 'Why Redis refuses writes (OOM under noeviction, READONLY, CROSSSLOT...): creates answer 503 meanwhile. null: writes work' }),
     maxmemory_policy: Type.Union([Type.String(), Type.Null()], { description: 'Redis\'s eviction policy; anything but `noeviction` can silently drop jobs when Redis fills up' }),
-    recovering: Type.Boolean({ description: 'Redis lost its data moments ago; replicas are putting their copies back' }),
+    recovering: Type.Boolean({ description: 'Redis lost its data, or went back in time (a failover to a replica that lagged, a restart from an older snapshot), moments ago; replicas are putting their copies back' }),
+    data_loss: Type.Union([Type.String(), Type.Null()], { description: 'While `recovering`: what Redis lost and when. null otherwise' }),
+    memory: Type.Union([Type.Object({
+      used_bytes: Type.Integer({ description: 'Redis\'s used_memory' }),
+      max_bytes: Type.Integer({ description: 'Redis\'s maxmemory; 0: no limit' }),
+      admit_limit_bytes: Type.Union([Type.Integer(), Type.Null()], { description: 'Creates answer 503 `store_full` once used memory plus the room kept for unfinished jobs passes this (REDIS_ADMIT_MEMORY_PERCENT of maxmemory); null: no limit' })
+    }), Type.Null()], { description: 'Redis\'s memory against the create admission limit; null when Redis is not configured or not answering' }),
     unsynced: Type.Integer({ description: 'Jobs created here during an outage that Redis does not hold yet' }),
     topology: Type.Object({
       kind: Type.Union([Type.Literal('single'), Type.Literal('cluster')], { description: 'One Redis server, or a Redis Cluster (REDIS_CLUSTER)' }),
@@ -81,7 +87,8 @@ export const Health = Type.Object({
   runner: Type.Object({
     running: Type.Integer(),
     queued: Type.Integer(),
-    concurrency: Type.Integer()
+    concurrency: Type.Integer(),
+    unwritten: Type.Integer({ description: 'Attempts this process finished whose final write Redis refuses (MISCONF, OOM): their results are kept here and written when Redis accepts writes again' })
   }),
   auth: Type.Union([Type.Literal('open'), Type.Literal('keys')], { description: '`open`: no API keys are configured, anyone can call the API' }),
   research: Type.Object({

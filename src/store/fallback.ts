@@ -6,7 +6,7 @@ import type { JobEvent } from '../schemas/events.js'
 import { type JobEventLog, LocalEventLog } from './job-events.js'
 import type { MemoryJobStore } from './memory.js'
 import type { RedisStore } from './redis.js'
-import { type CallKind, type Failure, RedisGate, type StoreLogger } from './redis-gate.js'
+import { type CallKind, type Failure, RedisGate, type StoreLogger, refusesEveryWriter } from './redis-gate.js'
 import { Reconciler } from './reconciler.js'
 import { JobNotices } from './notices.js'
 import { FinalCopies } from './final-copies.js'
@@ -59,6 +59,8 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   readonly #reads: RedisReads | undefined
   readonly #outbox: FallbackOutbox
   readonly #writes: RedisWrites | undefined
+  /** One lease (see reseedHoldMs): how long takeovers wait after a refused write. */
+  readonly #holdMs: number
   /** Changes of records, for readers that wait for them (event streams, long polls). */
   readonly notices: JobNotices
   /** Redis's state, for /health. */
@@ -69,6 +71,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   constructor (options: FallbackJobStoreOptions) {
     this.#memory = options.memory
     this.#localEvents = options.events ?? new LocalEventLog({ maxEvents: 500, maxJobs: 10_000, ttlSeconds: 86_400 })
+    this.#holdMs = options.reseedHoldMs ?? 30_000
     const redis = options.redis
     this.notices = new JobNotices(redis === undefined)
     this.#copies = new FinalCopies(this.#memory, this.notices)
@@ -182,11 +185,18 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
     if (this.#isLocal(id)) return await this.#memory.renewLease(id, fence, leaseMs)
     const remote = await this.#call((redis) => redis.renewLease(id, fence, leaseMs), 'write')
-    return remote.ok ? remote.value : 'unavailable'
+    if (remote.ok) return remote.value
+    return remote.failure === 'refused' && refusesEveryWriter(remote.cause) ? 'refused' : 'unavailable'
   }
 
+  /**
+   * No lease in Redis is taken over while replicas may still be putting their copies back after
+   * Redis lost data (one of them may hold the job finished), nor within a lease of a refused
+   * write (its worker may still be retrying the write that ends it, and Redis's clock ran on).
+   */
   async expiredLeases (limit: number): Promise<string[]> {
     const local = await this.#memory.expiredLeases(limit)
+    if (this.#reconciler?.recovering === true || this.#gate?.refusedWithin(this.#holdMs) === true) return local
     const remote = await this.#call((redis) => redis.expiredLeases(limit))
     return [...new Set([...local, ...(remote.ok ? remote.value : [])])].slice(0, limit)
   }

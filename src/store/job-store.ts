@@ -32,6 +32,8 @@ export interface PutOptions {
    * `claim`. A store may claim none (the runner then claims as usual).
    */
   claimNext?: { leaseMs: number, limit: number, start?: ClaimStart }
+  /** A client's create: a store with an admission limit (Redis's memory) may refuse it as `full`. */
+  admit?: boolean
 }
 
 export type PutResult =
@@ -48,7 +50,19 @@ export type PutResult =
    * The store that owns the job could not be reached or refused to write. `applied`: 'no' when
    * the write surely did not run, 'unknown' when it was sent and may have run (a timeout).
    */
-  | { ok: false, reason: 'unavailable', applied: 'no' | 'unknown', cause: string }
+  | {
+    ok: false
+    reason: 'unavailable'
+    applied: 'no' | 'unknown'
+    cause: string
+    /**
+     * Redis answered and refuses every writer alike (MISCONF: it cannot persist; OOM): nobody
+     * else can write the job either, so a holder keeps its result and tries again.
+     */
+    refused?: boolean
+    /** A create refused because Redis is too full for the jobs already accepted to finish. */
+    full?: boolean
+  }
 
 /**
  * A claimed job and the claim's fencing token. `job` is the record as stored when claimed:
@@ -72,7 +86,8 @@ export interface ClaimStart {
   step: string
 }
 
-export type LeaseRenewal = 'renewed' | 'lost' | 'unavailable'
+/** `refused`: Redis answered and refuses every writer alike (see PutResult's `refused`). */
+export type LeaseRenewal = 'renewed' | 'lost' | 'unavailable' | 'refused'
 
 /** Webhook deliveries due, shared by replicas: each due entry is claimed for a while, then settled. */
 export interface WebhookOutbox {
@@ -153,7 +168,7 @@ export interface JobStore {
   stats (): Promise<QueueStats>
 }
 
-/** The in-memory store is at MEMORY_MAX_JOBS with nothing it may evict. */
+/** The in-memory store is at MEMORY_MAX_JOBS with nothing it may evict, or Redis is past its admission limit. */
 export class StoreFullError extends ServiceError {
   override name = 'StoreFullError'
   constructor (message: string) { super('store_full', message, { retryAfter: 5 }) }

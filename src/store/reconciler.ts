@@ -3,6 +3,7 @@ import { reseed } from '../lifecycle.js'
 import { type StoredJob, isFinal } from '../schemas/job.js'
 import type { MemoryJobStore } from './memory.js'
 import type { RedisGate, StoreLogger } from './redis-gate.js'
+import type { WentBack } from './redis.js'
 
 /**
  * A job Redis does not know yet, held by this process:
@@ -53,6 +54,8 @@ export class Reconciler {
   /** When the current (or last) data loss was first suspected: jobs created before it may have copies elsewhere. */
   #lostAt = 0
   #suspected = false
+  /** Why replicas are putting their copies back (the last loss), for /health. */
+  #lossReason: string | null = null
   #memoryPolicy: string | null = null
   #timer: NodeJS.Timeout | null = null
   #syncing: Promise<void> | null = null
@@ -65,6 +68,7 @@ export class Reconciler {
     this.#checkEveryMs = options.checkEveryMs ?? 1000
     this.#recoveryMs = options.recoveryMs ?? 10_000
     this.#holdMs = options.holdMs ?? 30_000
+    this.#gate.redis.onWentBack((wentBack) => this.observeWentBack(wentBack))
   }
 
   /** Redis's `maxmemory-policy`, as last read (null: not read yet, or not reported). */
@@ -79,6 +83,11 @@ export class Reconciler {
   /** Redis lost its data a moment ago (or a read just suggested so): replicas are still putting their copies back. */
   get recovering (): boolean {
     return this.#suspected || Date.now() < this.#recoveringUntil
+  }
+
+  /** While recovering: what Redis lost (its data, or writes when it went back in time); else null. */
+  get dataLoss (): string | null {
+    return this.recovering ? this.#lossReason ?? 'Redis may have lost data; the check is under way' : null
   }
 
   /**
@@ -128,6 +137,20 @@ export class Reconciler {
    */
   observeEpoch (epoch: string | null): void {
     if (epoch !== null && (this.#epoch === null || epoch === this.#epoch)) return
+    this.#suspect()
+  }
+
+  /**
+   * A reply carried a write counter below one seen before: Redis went back in time (a failover
+   * to a replica that lagged, a restart from an older snapshot) with its epoch intact. The
+   * check raises the counter and moves Redis to a new epoch, and recovery runs as for a loss.
+   */
+  observeWentBack (_wentBack: WentBack): void {
+    if (this.#epoch === null) return
+    this.#suspect()
+  }
+
+  #suspect (): void {
     if (!this.recovering) this.#lostAt = Date.now()
     this.#suspected = true
     void this.checkEpoch()
@@ -144,14 +167,22 @@ export class Reconciler {
   }
 
   async #checkEpochNow (): Promise<void> {
-    const read = await this.#gate.call(async (redis) => await redis.epoch(randomUUID()))
+    const read = await this.#gate.call(async (redis) => await redis.epoch(randomUUID(), this.#holdMs))
     if (!read.ok) return
     const known = this.#epoch
-    this.#epoch = read.value.epoch
-    if (known === null || known === read.value.epoch) return
+    const { epoch, wentBack } = read.value
+    this.#epoch = epoch
+    if (known === null || known === epoch) return
     if (!this.recovering) this.#lostAt = Date.now()
     this.#recoveringUntil = Date.now() + this.#recoveryMs
-    this.#logger?.error({ previous_epoch: known, epoch: read.value.epoch }, 'Redis lost its data (its epoch changed): putting back every job this process holds a copy of')
+    const since = new Date(this.#lostAt).toISOString()
+    if (epoch.split(',').some((one) => one.startsWith('back-'))) {
+      this.#lossReason = `Redis went back in time at ${since} (a failover to a replica that lagged, or a restart from an older snapshot): writes made before were lost; replicas are putting back their copies`
+      this.#logger?.error({ previous_epoch: known, epoch, counter_seen: wentBack?.seen, counter_found: wentBack?.found }, 'Redis went back in time (it lost writes this replica saw land): putting back every job this process holds a copy of')
+    } else {
+      this.#lossReason = `Redis lost its data at ${since} (its epoch changed: a restart without persistence, or a flush): replicas are putting back their copies`
+      this.#logger?.error({ previous_epoch: known, epoch }, 'Redis lost its data (its epoch changed): putting back every job this process holds a copy of')
+    }
     await this.reseed()
   }
 

@@ -30,6 +30,16 @@ export type CallKind = 'read' | 'write' | 'record'
 const REFUSAL_SHOWN_MS = 30_000
 
 /**
+ * Refusals Redis gives every writer alike: it cannot persist (MISCONF) or is full (OOM). While
+ * they last nobody can take a job over either, so a worker holding one keeps its result and
+ * tries again. READONLY is not one: it is this connection reaching a demoted node, while
+ * others may write to the promoted one.
+ */
+export function refusesEveryWriter (cause: string): boolean {
+  return /^(MISCONF|OOM)\b/.test(cause)
+}
+
+/**
  * Every call to Redis goes through here: it classifies what went wrong, keeps a circuit
  * breaker so that an unreachable Redis costs one deadline and then nothing, and remembers
  * refused writes (Redis answering but unable to store) for /health. A refusal does not open
@@ -42,6 +52,8 @@ export class RedisGate {
   readonly #onRecovered: () => void
   #lastError: string | null = null
   #refusal: { cause: string, atMs: number } | null = null
+  /** When a write was last refused (kept after writes work again, unlike #refusal). */
+  #lastRefusedAtMs = -Infinity
 
   constructor (redis: RedisStore, options: { breakerMs: number, logger?: StoreLogger, onRecovered: () => void }) {
     this.redis = redis
@@ -62,6 +74,11 @@ export class RedisGate {
   get writesRefused (): string | null {
     if (this.#refusal === null || Date.now() - this.#refusal.atMs > REFUSAL_SHOWN_MS) return null
     return this.#refusal.cause
+  }
+
+  /** Whether a write was refused in the last `ms`: a worker may still be retrying a refused write. */
+  refusedWithin (ms: number): boolean {
+    return Date.now() - this.#lastRefusedAtMs < ms
   }
 
   /** Connection errors reported by the client (not by a call) also show in /health. */
@@ -145,7 +162,10 @@ export class RedisGate {
 
   #refused (cause: string, kind: CallKind): void {
     const first = this.writesRefused === null
-    if (kind !== 'read') this.#refusal = { cause, atMs: Date.now() }
+    if (kind !== 'read') {
+      this.#refusal = { cause, atMs: Date.now() }
+      this.#lastRefusedAtMs = Date.now()
+    }
     this.#lastError = cause
     if (first && kind !== 'read') this.#logger?.error({ err: cause }, 'Redis refuses writes; creates answer 503 until it accepts them again')
   }

@@ -17,6 +17,10 @@ export interface RedisReport {
   writes_refused: string | null
   maxmemory_policy: string | null
   recovering: boolean
+  /** While recovering: what Redis lost, and when. */
+  data_loss: string | null
+  /** Redis's memory against the create admission's limit (null: not read). */
+  memory: { used_bytes: number, max_bytes: number, admit_limit_bytes: number | null } | null
   unsynced: number
   topology: RedisTopology
   warnings: string[]
@@ -86,6 +90,14 @@ export class RedisHealth {
     return await gate.redis.ping()
   }
 
+  /** Redis's memory and the create admission's limit; null when Redis is not configured or cannot say. */
+  async memory (): Promise<RedisReport['memory']> {
+    if (this.#gate === undefined) return null
+    const read = await this.#gate.call(async (redis) => await redis.memory())
+    if (!read.ok) return null
+    return { used_bytes: read.value.usedBytes, max_bytes: read.value.maxBytes, admit_limit_bytes: read.value.admitLimitBytes }
+  }
+
   /** Everything at once, with a ping. */
   async report (): Promise<RedisReport> {
     const policy = this.memoryPolicy
@@ -97,6 +109,8 @@ export class RedisHealth {
       writes_refused: this.writesRefused,
       maxmemory_policy: policy,
       recovering: this.recovering,
+      data_loss: this.#reconciler?.dataLoss ?? null,
+      memory: null,
       unsynced: this.unsynced,
       topology: this.topology,
       warnings: policy !== null && policy !== 'noeviction' ? [`maxmemory-policy is ${policy}: Redis may evict jobs when it fills up; use noeviction`] : [],
@@ -106,11 +120,15 @@ export class RedisHealth {
     try {
       report.latency_ms = Math.round((await this.ping()) * 100) / 100
       report.connected = true
+      report.memory = await this.memory()
     } catch (err) {
       report.error = (err as Error).message
     }
     if (report.writes_refused !== null) report.error ??= report.writes_refused
-    report.degraded = !report.connected || report.writes_refused !== null || report.recovering || report.topology.failing_nodes.length > 0
+    const memory = report.memory
+    const full = memory !== null && memory.admit_limit_bytes !== null && memory.used_bytes > memory.admit_limit_bytes
+    if (full) report.warnings.push(`Redis uses ${memory.used_bytes} bytes, past the create admission limit of ${memory.admit_limit_bytes}: creates answer 503 store_full`)
+    report.degraded = !report.connected || report.writes_refused !== null || report.recovering || full || report.topology.failing_nodes.length > 0
     return report
   }
 }

@@ -68,11 +68,14 @@ export class RedisReads {
     }
     if (localOnly?.kind === 'unknown') reconciler.ledger.delete(id)
     else if (localOnly !== undefined) return { job: newest(local, job), absenceConfirmed: false }
-    if (local !== null && (local.version > job.version || (isFinal(local.status) && !isFinal(job.status)))) {
+    if (local !== null && !isFinal(job.status) && (local.version > job.version || isFinal(local.status))) {
       // Redis went back (lost or rolled-back data): answer what was answered before, and repair.
       reconciler.repair(local)
       return { job: local, absenceConfirmed: false }
     }
+    // A final record is final: after Redis went back in time a job's versions are written again,
+    // so an unfinished copy from before may carry a higher one than the record that ended it.
+    if (local !== null && isFinal(job.status) && !isFinal(local.status) && local.version >= job.version) memory.replace(job)
     this.#o.copies.adopt(job)
     return { job, absenceConfirmed: certain }
   }

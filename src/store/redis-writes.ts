@@ -3,7 +3,7 @@ import type { JobNotice } from './notices.js'
 import { type PutOptions, type PutResult, type StoredJob, StoreUnavailableError } from './job-store.js'
 import type { MemoryJobStore } from './memory.js'
 import type { Reconciler } from './reconciler.js'
-import type { RedisGate } from './redis-gate.js'
+import { type RedisGate, refusesEveryWriter } from './redis-gate.js'
 
 export interface RedisWritesOptions {
   memory: MemoryJobStore
@@ -54,7 +54,7 @@ export class RedisWrites {
       } else if (result.reason !== 'unavailable' && result.current !== null) copies.adopt(result.current)
       return result
     }
-    if (expectedVersion !== 0) return unavailable(remote.failure === 'unknown' ? 'unknown' : 'no', remote.cause)
+    if (expectedVersion !== 0) return unavailable(remote.failure === 'unknown' ? 'unknown' : 'no', remote.cause, remote.failure === 'refused' && refusesEveryWriter(remote.cause))
     if (remote.failure === 'refused') throw new StoreUnavailableError(`Redis refuses writes (${remote.cause}), so the job cannot be stored`)
     // A create Redis could not take: held here. One that surely never reached Redis is queued
     // here; one that may have (no answer came) waits for Redis, so it can never run twice.
@@ -73,6 +73,6 @@ export class RedisWrites {
   }
 }
 
-function unavailable (applied: 'no' | 'unknown', cause: string): PutResult {
-  return { ok: false, reason: 'unavailable', applied, cause }
+function unavailable (applied: 'no' | 'unknown', cause: string, refused = false): PutResult {
+  return refused ? { ok: false, reason: 'unavailable', applied, cause, refused } : { ok: false, reason: 'unavailable', applied, cause }
 }

@@ -31,6 +31,8 @@ interface ClaimArgs {
   limit: number
   /** Due retries moved into the queue first, at most. */
   promote: number
+  /** The highest write counter this store saw: Redis below it went back in time, and claims nothing. */
+  floor?: number
   start?: { worker: string, step: string, now: string, expires: string, max_attempts: number, ttl: number, max_events: number }
 }
 
@@ -55,6 +57,10 @@ interface PutArgs {
   /** The record has a tenant: it joins the tenant's creation index. */
   owned: boolean
   claim_next?: ClaimArgs
+  /** See ClaimArgs.floor: a write to a Redis that went back is refused. */
+  floor: number
+  /** A create: refused when Redis is too full for the jobs accepted to finish. */
+  admit?: { percent: number, reserve: number }
 }
 
 const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
@@ -118,6 +124,26 @@ export interface RedisJobStoreOptions {
   shardedNotices?: boolean
   /** Told about every round trip: the command (EVALSHA is named by its script), its time, success. */
   onCommand?: (command: string, ms: number, ok: boolean) => void
+  /**
+   * Admission of creates when Redis has a maxmemory: refused once the memory in use plus
+   * `reserveBytes` per unfinished job passes `percent` of it. Absent: no admission check.
+   */
+  admission?: { percent: number, reserveBytes: number }
+}
+
+/** Redis came back with a write counter below one this store had seen: it went back in time. */
+export interface WentBack {
+  seen: number
+  found: number
+}
+
+/** What the epoch check found (see epoch.lua). */
+export interface EpochCheck {
+  epoch: string
+  /** This check founded the epoch (none was stored) or moved it (Redis went back in time). */
+  founded: boolean
+  /** Redis's write counter was below the highest one this store saw. */
+  wentBack: WentBack | null
 }
 
 /** A read of one job, with what else the same round trip tells. */
@@ -127,6 +153,15 @@ export interface RedisRead {
   deleted: boolean
   /** This Redis's data generation (null: none stored, so the data may have been lost). */
   epoch: string | null
+}
+
+/** Memory of the Redis the jobs live on, from INFO memory, and the create admission's limit. */
+export interface RedisMemory {
+  usedBytes: number
+  /** maxmemory; 0 when unlimited. */
+  maxBytes: number
+  /** Creates are refused past this (used plus the room kept for unfinished jobs); null when unlimited. */
+  admitLimitBytes: number | null
 }
 
 export interface SyncOptions {
@@ -164,8 +199,12 @@ export interface RedisStore {
   list (query: ListQuery): Promise<ListPage>
   queueDepth (): Promise<number>
   stats (): Promise<QueueStats>
-  epoch (candidate: string): Promise<{ epoch: string, founded: boolean }>
+  /** The epoch check (see epoch.lua); `holdMs`: how long jobs queued or leased wait after Redis went back in time. */
+  epoch (candidate: string, holdMs?: number): Promise<EpochCheck>
+  /** Called when a reply shows Redis went back in time (its write counter below one seen before). */
+  onWentBack (listener: (wentBack: WentBack) => void): void
   memoryPolicy (): Promise<string | null>
+  memory (): Promise<RedisMemory>
   countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }>
   claimOnce (key: string, value: string, ttlSeconds: number): Promise<string | null>
   releaseClaim (key: string): Promise<void>
@@ -189,7 +228,13 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #deadline: SilenceDeadline
   readonly #onCommand: RedisJobStoreOptions['onCommand']
   readonly #sweep = { pending: 0, processing: 0 }
+  readonly #admission: RedisJobStoreOptions['admission']
   #lastTrimMs = 0
+  /** The highest write counter a reply carried (see went_back in lib/job.lua). */
+  #highWater = 0
+  /** The epoch this store last read, to tell epoch.lua which one it knows. */
+  #knownEpoch: string | null = null
+  #onWentBack: (wentBack: WentBack) => void = () => {}
 
   constructor (client: RedisClient, options: RedisJobStoreOptions) {
     this.#client = client
@@ -197,6 +242,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     this.#maxEvents = options.maxEvents ?? 500
     this.#deadline = new SilenceDeadline(options.timeoutMs)
     this.#onCommand = options.onCommand
+    this.#admission = options.admission
     this.keys = options.keys ?? new RedisKeys()
     this.#scripts = options.shardedNotices === true ? SCRIPT_SETS.SPUBLISH : SCRIPT_SETS.PUBLISH
   }
@@ -217,9 +263,27 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     return (await this.read(id)).job
   }
 
-  /** One round trip: the record and the epoch. */
+  onWentBack (listener: (wentBack: WentBack) => void): void {
+    this.#onWentBack = listener
+  }
+
+  /** The highest write counter seen so far. */
+  get highWater (): number {
+    return this.#highWater
+  }
+
+  /**
+   * What claims and writes hold Redis to: the highest counter seen, once this store tracks
+   * Redis's generations (its first epoch check; the fallback store's reconciler makes it at
+   * connect). A store used without them (a tool, a test that flushes Redis) is held to nothing.
+   */
+  get #floor (): number {
+    return this.#knownEpoch === null ? 0 : this.#highWater
+  }
+
+  /** One round trip: the record, the epoch and the write counter. */
   async read (id: string): Promise<RedisRead> {
-    const [json, epoch] = await this.#send<[string | null, string | null]>(['MGET', this.keys.job(id), this.keys.epoch])
+    const [json, epoch] = await this.#send<[string | null, string | null, string | null]>(['MGET', this.keys.job(id), this.keys.epoch, this.keys.seq], 'MGET', (reply) => Number(reply[2] ?? 0))
     if (json === null) {
       this.#parsed.delete(id)
       return { job: null, deleted: false, epoch }
@@ -255,10 +319,16 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       takeover: options.takeover === true,
       owned: written.owner != null,
       // A final write's claim leaves due retries to the claims a runner makes itself (see claim).
-      claim_next: claimNext === undefined ? undefined : this.#claimOptions(claimNext.leaseMs, claimNext.limit, claimNext.start, 0)
+      claim_next: claimNext === undefined ? undefined : this.#claimOptions(claimNext.leaseMs, claimNext.limit, claimNext.start, 0),
+      floor: this.#floor,
+      admit: options.admit === true && this.#admission !== undefined ? { percent: this.#admission.percent, reserve: this.#admission.reserveBytes } : undefined
     }
-    const reply = await this.#script<[number, (string | null | ClaimRow[])?, string?]>(this.#scripts.put, [JSON.stringify(args), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner })
+    type PutReply = [number, (string | null | ClaimRow[])?, (string | number | null)?, number?, number?]
+    const reply = await this.#script<PutReply>(this.#scripts.put, [JSON.stringify(args), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner },
+      (r) => r[0] === 1 ? Number(r[2]) : r[2] === 'behind' ? Number(r[3]) : null)
     if (reply[0] === 1) return Array.isArray(reply[1]) ? { ok: true, job: written, authoritative: true, claimed: reply[1].map(claimOf) } : { ok: true, job: written, authoritative: true }
+    if (reply[2] === 'behind') return { ok: false, reason: 'unavailable', applied: 'no', cause: 'Redis went back in time (it lost writes this replica saw land); replicas are putting their copies back' }
+    if (reply[2] === 'full') return { ok: false, reason: 'unavailable', applied: 'no', cause: `Redis is too full to take more jobs (${reply[3] as number} bytes in use and kept for unfinished jobs, limit ${reply[4] as number})`, full: true }
     const current = typeof reply[1] === 'string' ? parseLive(reply[1]) : null
     return { ok: false, reason: reply[2] === 'fenced' ? 'fenced' : 'conflict', current }
   }
@@ -267,7 +337,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   async sync (job: StoredJob, options: SyncOptions): Promise<boolean> {
     const ttlMs = Date.parse(job.expires_at) - Date.now()
     if (ttlMs <= 0) return false
-    return await this.#script<number>(this.#scripts.sync, [JSON.stringify({
+    const [copied] = await this.#script<[number, number]>(this.#scripts.sync, [JSON.stringify({
       mode: options.mode,
       base: options.base ?? 0,
       version: job.version,
@@ -280,12 +350,14 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       fence: options.claim?.fence,
       lease_ms: options.claim?.leaseMs,
       owned: job.owner != null
-    }), serializeJob(job), job.job_id], { id: job.job_id, owner: job.owner }) === 1
+    }), serializeJob(job), job.job_id], { id: job.job_id, owner: job.owner }, (reply) => reply[1])
+    return copied === 1
   }
 
+  /** None while Redis is behind what this store saw (it went back in time): the epoch check sets it right first. */
   async claim (leaseMs: number, limit: number, start?: ClaimStart): Promise<Claim[]> {
-    const rows = await this.#script<ClaimRow[]>(this.#scripts.claim, [JSON.stringify(this.#claimOptions(leaseMs, limit, start))])
-    return rows.map(claimOf)
+    const [rows] = await this.#script<[ClaimRow[] | null, number]>(this.#scripts.claim, [JSON.stringify({ ...this.#claimOptions(leaseMs, limit, start), floor: this.#floor })], {}, (reply) => reply[1])
+    return rows === null ? [] : rows.map(claimOf)
   }
 
   #claimOptions (leaseMs: number, limit: number, start: ClaimStart | undefined, promote = PROMOTE_PER_CLAIM): ClaimArgs {
@@ -410,10 +482,26 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     return result
   }
 
-  /** Reads this Redis's data generation, founding it with `candidate` when none is stored. */
-  async epoch (candidate: string): Promise<{ epoch: string, founded: boolean }> {
-    const [epoch, founded] = await this.#script<[string, number]>(this.#scripts.epoch, [candidate])
-    return { epoch, founded: founded === 1 }
+  /**
+   * Reads this Redis's data generation, founding it with `candidate` when none is stored, and
+   * checks that Redis did not go back behind the write counter this store saw (see epoch.lua).
+   */
+  async epoch (candidate: string, holdMs = 0): Promise<EpochCheck> {
+    const floor = this.#floor
+    const options = { candidate, floor, known: this.#knownEpoch ?? undefined, hold_ms: holdMs }
+    // The counter as the check leaves it is what this store has seen from now on, also when it is lower.
+    const [epoch, founded, found] = await this.#script<[string, number, number, number]>(this.#scripts.epoch, [JSON.stringify(options)], {}, (reply) => reply[3], true)
+    this.#knownEpoch = epoch
+    return { epoch, founded: founded === 1, wentBack: found < floor ? { seen: floor, found } : null }
+  }
+
+  /** INFO memory, with the create admission's limit. */
+  async memory (): Promise<RedisMemory> {
+    const info = await this.#send<string>(['INFO', 'memory'])
+    const usedBytes = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0)
+    const maxBytes = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0)
+    const admitLimitBytes = maxBytes === 0 || this.#admission === undefined ? null : Math.floor(maxBytes * this.#admission.percent / 100)
+    return { usedBytes, maxBytes, admitLimitBytes }
   }
 
   /** `maxmemory-policy` from INFO (managed Redis often refuses CONFIG GET); null when not reported. */
@@ -452,27 +540,45 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     await this.#script(this.#scripts.trim, ['1000'])
   }
 
-  /** A job script, with the keys of the job (and tenant) it is about, if any. */
-  async #script<T> (script: LuaScript, args: string[], about: { id?: string, owner?: string | null } = {}): Promise<T> {
-    return await this.#evalsha<T>(script, this.keys.forScript(script.keyNames, about.id ?? null, about.owner ?? null), args)
+  /**
+   * A job script, with the keys of the job (and tenant) it is about, if any. `counterOf`: where
+   * its reply carries the write counter (see #send).
+   */
+  async #script<T> (script: LuaScript, args: string[], about: { id?: string, owner?: string | null } = {}, counterOf?: CounterOf<T>, resets = false): Promise<T> {
+    return await this.#evalsha<T>(script, this.keys.forScript(script.keyNames, about.id ?? null, about.owner ?? null), args, counterOf, resets)
   }
 
-  async #evalsha<T> (script: LuaScript, keys: string[], args: string[]): Promise<T> {
+  async #evalsha<T> (script: LuaScript, keys: string[], args: string[], counterOf?: CounterOf<T>, resets = false): Promise<T> {
     const tail = [String(keys.length), ...keys, ...args]
     try {
-      return await this.#send<T>(['EVALSHA', script.sha, ...tail], script.name)
+      return await this.#send<T>(['EVALSHA', script.sha, ...tail], script.name, counterOf, resets)
     } catch (err) {
       // A restarted Redis has an empty script cache; EVAL runs the script and caches it again.
       if (!(err instanceof ErrorReply) || !err.message.startsWith('NOSCRIPT')) throw err
-      return await this.#send<T>(['EVAL', script.source, ...tail], script.name)
+      return await this.#send<T>(['EVAL', script.source, ...tail], script.name, counterOf, resets)
     }
   }
 
-  async #send<T> (args: string[], label = args[0] as string): Promise<T> {
-    if (this.#onCommand === undefined) return await this.#sendNow<T>(args)
+  /**
+   * The write counter a reply carries is taken as the reply arrives, in the order Redis
+   * answered (a reaction on the client's own promise, before any await of ours could reorder
+   * replies): a value below one seen before means Redis went back in time. `resets`: the reply
+   * is the epoch check's, which set the counter right; it is the new mark either way.
+   */
+  #watchCounter<T> (reply: Promise<T>, counterOf: CounterOf<T>, resets: boolean): void {
+    reply.then((value) => {
+      const counter = counterOf(value)
+      if (counter === null || Number.isNaN(counter)) return
+      if (resets || counter >= this.#highWater) this.#highWater = resets ? Math.max(counter, 0) : counter
+      else if (this.#knownEpoch !== null) this.#onWentBack({ seen: this.#highWater, found: counter })
+    }, () => {})
+  }
+
+  async #send<T> (args: string[], label = args[0] as string, counterOf?: CounterOf<T>, resets = false): Promise<T> {
+    if (this.#onCommand === undefined) return await this.#sendNow<T>(args, counterOf, resets)
     const started = performance.now()
     try {
-      const reply = await this.#sendNow<T>(args)
+      const reply = await this.#sendNow<T>(args, counterOf, resets)
       this.#onCommand(label, performance.now() - started, true)
       return reply
     } catch (err) {
@@ -483,10 +589,15 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   }
 
   /** One command under a deadline on Redis's silence (see SilenceDeadline). */
-  async #sendNow<T> (args: string[]): Promise<T> {
-    return await this.#deadline.wait(this.#client.sendCommand(args) as Promise<T>, args[0] as string)
+  async #sendNow<T> (args: string[], counterOf?: CounterOf<T>, resets = false): Promise<T> {
+    const reply = this.#client.sendCommand(args) as Promise<T>
+    if (counterOf !== undefined) this.#watchCounter(reply, counterOf, resets)
+    return await this.#deadline.wait(reply, args[0] as string)
   }
 }
+
+/** Where a reply carries Redis's write counter (null: this reply does not). */
+type CounterOf<T> = (reply: T) => number | null
 
 /** A stored record, or null for a tombstone. */
 function parseLive (json: string): StoredJob | null {

@@ -3,7 +3,7 @@ import { compareNewestFirst, emptyCounts } from './job-store.js'
 import type { JobEvent } from '../schemas/events.js'
 import { RedisKeys } from './keys.js'
 import type { RedisClient } from './redis-client.js'
-import { RedisJobStore, type RedisJobStoreOptions, type RedisRead, type RedisStore, type SyncOptions } from './redis.js'
+import { type EpochCheck, RedisJobStore, type RedisJobStoreOptions, type RedisMemory, type RedisRead, type RedisStore, type SyncOptions, type WentBack } from './redis.js'
 
 /**
  * The key prefix of shard `shard`: the prefix's hash tag holds the shard number (`dr:{0}:`,
@@ -154,15 +154,24 @@ export class ShardedRedisJobStore implements RedisStore {
     return total
   }
 
-  /** Every shard's epoch, founded where missing, joined: any shard losing its data changes it. */
-  async epoch (candidate: string): Promise<{ epoch: string, founded: boolean }> {
-    const read = await Promise.all(this.shards.map(async (shard) => await shard.epoch(candidate)))
+  /** Every shard's epoch check, joined: any shard losing its data or going back in time changes it. */
+  async epoch (candidate: string, holdMs?: number): Promise<EpochCheck> {
+    const read = await Promise.all(this.shards.map(async (shard) => await shard.epoch(candidate, holdMs)))
     read.forEach((one, i) => { this.#epochs[i] = one.epoch })
-    return { epoch: read.map((one) => one.epoch).join(','), founded: read.some((one) => one.founded) }
+    return { epoch: read.map((one) => one.epoch).join(','), founded: read.some((one) => one.founded), wentBack: read.find((one) => one.wentBack !== null)?.wentBack ?? null }
+  }
+
+  /** Each shard keeps its own write counter; any going back is told. */
+  onWentBack (listener: (wentBack: WentBack) => void): void {
+    for (const shard of this.shards) shard.onWentBack(listener)
   }
 
   async memoryPolicy (): Promise<string | null> {
     return await (this.shards[0] as RedisJobStore).memoryPolicy()
+  }
+
+  async memory (): Promise<RedisMemory> {
+    return await (this.shards[0] as RedisJobStore).memory()
   }
 
   async countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }> {

@@ -45,7 +45,7 @@ t.test('Redis restarted empty: every job a living replica holds is back in Redis
   t.match(json(await creator.inject({ url: '/health' })).redis, { connected: true })
 })
 
-t.test('Redis full under noeviction: creates answer 503 with Retry-After, /health names the cause, and nothing accepted is lost', async (t) => {
+t.test('Redis full under noeviction (other data fills it): creates answer 503 store_full with Retry-After, /health names the cause, and nothing accepted is lost', async (t) => {
   const redis = await RedisServer.start()
   t.teardown(() => redis.stop())
   const admin = await redis.client()
@@ -57,11 +57,13 @@ t.test('Redis full under noeviction: creates answer 503 with Retry-After, /healt
   await admin.configSet('maxmemory', '1mb')
   const refused = await app.inject({ method: 'POST', url: '/v1/research', payload: { query: 'refused while Redis is full', depth: 'quick' } })
   t.equal(refused.statusCode, 503, 'not a 202 that other replicas would answer 404 for')
-  t.equal(json(refused).error, 'store_unavailable')
-  t.match(json(refused).message, /OOM/)
+  // Past the admission limit the create is refused before Redis would answer OOM (the OOM
+  // refusal itself is test/store/fallback.test.ts's).
+  t.equal(json(refused).error, 'store_full')
+  t.match(json(refused).message, /too full to take more jobs/)
   t.ok(Number(refused.headers['retry-after']) >= 1)
   const health = json(await app.inject({ url: '/health' }))
-  t.match(health, { status: 'degraded', redis: { connected: true, writes_refused: /OOM/ } })
+  t.match(health, { status: 'degraded', redis: { connected: true, warnings: [/past the create admission limit.*store_full/] } })
   await admin.del('ballast')
   await admin.configSet('maxmemory', '0')
   t.equal((await pollJob(app, before.job_id, undefined, 10_000)).status, 'completed', 'the job accepted before went on')

@@ -160,11 +160,12 @@ export class RedisServer {
     })
   }
 
-  /** Waits until this replica has applied everything `master` has sent (its link up, the offsets equal). */
+  /** Waits until this replica has applied everything `master` had sent when called (its link up). */
   async caughtUpWith (master: RedisServer): Promise<void> {
+    const target = await master.replicationOffset()
     for (let i = 0; i < 400; i++) {
       const info = await this.#admin(async (client) => await client.sendCommand(['INFO', 'replication']) as string)
-      if (info.includes('master_link_status:up') && await this.replicationOffset() >= await master.replicationOffset()) return
+      if (info.includes('master_link_status:up') && await this.replicationOffset() >= target) return
       await sleep(25)
     }
     throw new Error(`redis-server on port ${this.port} did not catch up with its master`)

@@ -945,7 +945,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs, or Redis is too full to take more jobs and leave room for the jobs already accepted to finish (`REDIS_ADMIT_MEMORY_PERCENT` of its maxmemory); retry after `Retry-After`. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1354,7 +1354,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs, or Redis is too full to take more jobs and leave room for the jobs already accepted to finish (`REDIS_ADMIT_MEMORY_PERCENT` of its maxmemory); retry after `Retry-After`. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1535,7 +1535,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs, or Redis is too full to take more jobs and leave room for the jobs already accepted to finish (`REDIS_ADMIT_MEMORY_PERCENT` of its maxmemory); retry after `Retry-After`. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1776,7 +1776,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs, or Redis is too full to take more jobs and leave room for the jobs already accepted to finish (`REDIS_ADMIT_MEMORY_PERCENT` of its maxmemory); retry after `Retry-After`. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2394,7 +2394,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs, or Redis is too full to take more jobs and leave room for the jobs already accepted to finish (`REDIS_ADMIT_MEMORY_PERCENT` of its maxmemory); retry after `Retry-After`. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2590,7 +2590,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs, or Redis is too full to take more jobs and leave room for the jobs already accepted to finish (`REDIS_ADMIT_MEMORY_PERCENT` of its maxmemory); retry after `Retry-After`. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2699,7 +2699,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs, or Redis is too full to take more jobs and leave room for the jobs already accepted to finish (`REDIS_ADMIT_MEMORY_PERCENT` of its maxmemory); retry after `Retry-After`. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2843,7 +2843,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs, or Redis is too full to take more jobs and leave room for the jobs already accepted to finish (`REDIS_ADMIT_MEMORY_PERCENT` of its maxmemory); retry after `Retry-After`. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2902,8 +2902,19 @@ export interface operations {
                             writes_refused: string | null;
                             /** @description Redis's eviction policy; anything but `noeviction` can silently drop jobs when Redis fills up */
                             maxmemory_policy: string | null;
-                            /** @description Redis lost its data moments ago; replicas are putting their copies back */
+                            /** @description Redis lost its data, or went back in time (a failover to a replica that lagged, a restart from an older snapshot), moments ago; replicas are putting their copies back */
                             recovering: boolean;
+                            /** @description While `recovering`: what Redis lost and when. null otherwise */
+                            data_loss: string | null;
+                            /** @description Redis's memory against the create admission limit; null when Redis is not configured or not answering */
+                            memory: {
+                                /** @description Redis's used_memory */
+                                used_bytes: number;
+                                /** @description Redis's maxmemory; 0: no limit */
+                                max_bytes: number;
+                                /** @description Creates answer 503 `store_full` once used memory plus the room kept for unfinished jobs passes this (REDIS_ADMIT_MEMORY_PERCENT of maxmemory); null: no limit */
+                                admit_limit_bytes: number | null;
+                            } | null;
                             /** @description Jobs created here during an outage that Redis does not hold yet */
                             unsynced: number;
                             topology: {
@@ -2920,6 +2931,8 @@ export interface operations {
                             running: number;
                             queued: number;
                             concurrency: number;
+                            /** @description Attempts this process finished whose final write Redis refuses (MISCONF, OOM): their results are kept here and written when Redis accepts writes again */
+                            unwritten: number;
                         };
                         /** @description `open`: no API keys are configured, anyone can call the API */
                         auth: "open" | "keys";
@@ -3101,7 +3114,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
+            /** @description `store_unavailable`: Redis is unreachable or refuses writes, and the answer cannot come from this process alone; retry after `Retry-After`. `store_full`: The in-memory store holds `MEMORY_MAX_JOBS` unfinished jobs, or Redis is too full to take more jobs and leave room for the jobs already accepted to finish (`REDIS_ADMIT_MEMORY_PERCENT` of its maxmemory); retry after `Retry-After`. `job_not_visible_yet`: No store holds a job whose id was issued moments ago (it may be on a replica cut off from Redis); retry shortly. `corpus_unavailable`: The corpus folder cannot be read. `shutting_down`: This process is stopping; retry, and another replica (or this one restarted) answers. */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */

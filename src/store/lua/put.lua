@@ -5,12 +5,20 @@
 --   max_events, webhook (true: final with a webhook to deliver), amend_final, fence (the
 --   writer's claim), lease_ms (extend the lease of a processing write), takeover (reaper),
 --   owned (the record has a tenant: a new one joins its tenant's index), claim_next (or
---   absent: claim.lua's options, for the worker's next jobs once this one's attempt ended)
+--   absent: claim.lua's options, for the worker's next jobs once this one's attempt ended),
+--   floor (the highest write counter the caller saw), admit (a create, or absent): percent
+--   (of maxmemory creates may fill) and reserve (bytes kept per unfinished job, to finish)
 -- ARGV[2] record JSON   ARGV[3] job id
--- Returns {1, claims} when written (claims: as claim.lua's, when claim_next); {0, current} on a version or final-state conflict ({0} when the
--- record is gone); {0, current, 'fenced'} when the claim moved on or a taken-over lease is alive.
+-- Returns {1, claims or false, counter} when written (claims: as claim.lua's, when claim_next);
+-- {0, current} on a version or final-state conflict ({0} when the record is gone);
+-- {0, current, 'fenced'} when the claim moved on or a taken-over lease is alive;
+-- {0, false, 'behind', counter} when Redis went back behind `floor`; {0, false, 'full', used
+-- bytes, limit bytes} when a create would leave too little room for the jobs accepted to finish.
 local o = cjson.decode(ARGV[1])
 local id = ARGV[3]
+if went_back(o.floor) then
+  return {0, false, 'behind', seq_now()}
+end
 local now = now_ms()
 local current = redis.call('GET', K.job)
 local previous = nil
@@ -29,6 +37,12 @@ end
 if o.fence and redis.call('HGET', K.fences, id) ~= o.fence then
   return {0, current or false, 'fenced'}
 end
+if o.admit and not current then
+  local used, limit = admission(o.admit)
+  if used > limit then
+    return {0, false, 'full', used, limit}
+  end
+end
 if o.takeover then
   local lease = redis.call('ZSCORE', K.leases, id)
   if lease and tonumber(lease) > now then
@@ -36,6 +50,7 @@ if o.takeover then
   end
 end
 redis.call('SETEX', K.job, o.ttl, ARGV[2])
+tick()
 index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.owned)
 -- A new record has no claim to end.
 if o.status ~= 'processing' and previous then
@@ -78,6 +93,6 @@ end
 notify(id, o.expected + 1, o.status)
 -- The worker's slot is free once its attempt ended: its next jobs are claimed in the same step.
 if o.claim_next and previous == 'processing' and o.status ~= 'processing' then
-  return {1, claim_jobs(now, o.claim_next)}
+  return {1, claim_jobs(now, o.claim_next), seq_now()}
 end
-return {1}
+return {1, false, seq_now()}

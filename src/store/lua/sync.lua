@@ -11,7 +11,7 @@
 --   pending job nobody runs: queue it), delay_ms (queue it only after this long), webhook,
 --   fence and lease_ms (a claim held here: it moves with the record), owned (see put.lua)
 -- ARGV[2] record JSON   ARGV[3] job id
--- Returns 1 when copied, 0 when Redis's record wins.
+-- Returns {1 when copied or 0 when Redis's record wins, the write counter}.
 local o = cjson.decode(ARGV[1])
 local id = ARGV[3]
 local json = ARGV[2]
@@ -23,20 +23,21 @@ if current then
   local version
   version, previous = header(current)
   if previous == 'deleted' or is_final(previous) or o.mode == 'create' then
-    return 0
+    return {0, seq_now()}
   end
   if o.mode == 'outage' and version ~= o.base then
-    return 0
+    return {0, seq_now()}
   end
   if o.mode == 'reseed' and version >= o.version then
     if not is_final(o.status) then
-      return 0
+      return {0, seq_now()}
     end
     json = string.gsub(json, '^{"version":%d+', '{"version":' .. (version + 1), 1)
     written_version = version + 1
   end
 end
 redis.call('SET', K.job, json, 'PX', o.ttl_ms)
+tick()
 index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms, o.owned)
 if o.fence then
   redis.call('HSET', K.fences, id, o.fence)
@@ -56,4 +57,4 @@ elseif o.queue then
   enqueue(id, 'tail')
 end
 notify(id, written_version, o.status)
-return 1
+return {1, seq_now()}

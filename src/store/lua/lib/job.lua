@@ -32,9 +32,47 @@ local function status_key(status)
   return K['status_' .. status]
 end
 
+-- The write counter (K.seq): every record write, claim and enqueue takes its next value, and
+-- replies carry it. A replica that saw a value Redis no longer reaches knows Redis went back in
+-- time (a failover to a replica that lagged, a restart from an older snapshot). SEQ: the last
+-- value this script took.
+local SEQ = nil
+local function tick()
+  SEQ = redis.call('INCR', K.seq)
+  return SEQ
+end
+
+-- The counter as this script leaves it.
+local function seq_now()
+  return SEQ or tonumber(redis.call('GET', K.seq) or '0')
+end
+
+-- Redis is behind what the caller saw (`floor`: the highest counter value its replies carried):
+-- it lost writes the caller saw land, and nothing may be claimed or written until replicas put
+-- their copies back (epoch.lua).
+local function went_back(floor)
+  return floor ~= nil and floor > 0 and tonumber(redis.call('GET', K.seq) or '0') < floor
+end
+
+-- Admission of a create with Redis's maxmemory set: the memory in use, plus `a.reserve` bytes
+-- for each unfinished job (a finished record and its events are larger than a created one),
+-- against `a.percent` of maxmemory. Returns used + reserved, and the limit (used + reserved
+-- and an unlimited limit when maxmemory is 0).
+local function admission(a)
+  local info = redis.call('INFO', 'memory')
+  local used = tonumber(string.match(info, 'used_memory:(%d+)'))
+  local max = tonumber(string.match(info, 'maxmemory:(%d+)'))
+  local unfinished = redis.call('ZCARD', K.status_pending) + redis.call('ZCARD', K.status_processing)
+  local wanted = used + (unfinished + 1) * a.reserve
+  if not max or max == 0 then
+    return wanted, wanted
+  end
+  return wanted, math.floor(max * a.percent / 100)
+end
+
 -- Queue positions: appended after every other (+seq), or first in line (-seq).
 local function enqueue(id, where)
-  local seq = redis.call('INCR', K.seq)
+  local seq = tick()
   if where == 'head' then
     seq = -seq
   end
@@ -220,8 +258,11 @@ end
 -- are taken from the head of the queue, and each pending one gets a lease (Redis's clock) and a
 -- new fencing token, all at once; with `c.start`, each one's attempt also begins here. Ids whose
 -- record is gone or no longer pending leave the queue: there is nothing to run.
--- Returns {{id, fence, record JSON, started (1, or absent)}, ...}, oldest first.
+-- Returns {{id, fence, record JSON, started (1, or absent)}, ...}, oldest first; false when
+-- Redis is behind `c.floor` (see went_back): checked once there is something to claim, so an
+-- idle claim stays one ZPOPMIN.
 local function claim_jobs(now, c)
+  local checked = false
   if c.promote > 0 then
     local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, c.promote)
     for _, id in ipairs(due) do
@@ -238,14 +279,22 @@ local function claim_jobs(now, c)
     if #head == 0 then
       break
     end
+    if not checked then
+      checked = true
+      if went_back(c.floor) then
+        redis.call('ZADD', K.queue, head[2], head[1])
+        return false
+      end
+    end
     local id = head[1]
     local json = redis.call('GET', job_key(id))
     if json then
       local _, status, attempts = header(json)
       if status == 'pending' then
-        -- Its queue position is the fencing token: every enqueue takes a new one from K.seq,
-        -- and a claim pops it, so no two claims ever share one.
-        local fence = 'r' .. head[2]
+        -- The fencing token is a fresh value of the write counter: no two claims share one,
+        -- and after Redis went back in time the counter is raised past every value a replica
+        -- saw (epoch.lua), so no claim reuses a token a living worker still holds.
+        local fence = 'r' .. tick()
         redis.call('HSET', K.fences, id, fence)
         redis.call('ZADD', K.leases, now + c.lease_ms, id)
         local started = c.start and start_claimed(id, json, attempts, now, c.start)
