@@ -560,17 +560,24 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   }
 
   /**
-   * The write counter a reply carries is taken as the reply arrives, in the order Redis
-   * answered (a reaction on the client's own promise, before any await of ours could reorder
-   * replies): a value below one seen before means Redis went back in time. `resets`: the reply
-   * is the epoch check's, which set the counter right; it is the new mark either way.
+   * A reply's write counter is held to the mark this store had when it sent the command: Redis
+   * ran the command after every reply already seen, so a lower value means it went back in time.
+   * Comparing with the mark at send time, not with the replies that happen to resolve first,
+   * keeps the watch true where replies resolve out of Redis's order (node-redis's Cluster client
+   * takes more steps for an MGET than for a script). `resets`: the reply is the epoch check's,
+   * which set the counter right; it is the new mark either way.
    */
   #watchCounter<T> (reply: Promise<T>, counterOf: CounterOf<T>, resets: boolean): void {
+    const markAtSend = this.#highWater
     reply.then((value) => {
       const counter = counterOf(value)
       if (counter === null || Number.isNaN(counter)) return
-      if (resets || counter >= this.#highWater) this.#highWater = resets ? Math.max(counter, 0) : counter
-      else if (this.#knownEpoch !== null) this.#onWentBack({ seen: this.#highWater, found: counter })
+      if (resets) {
+        this.#highWater = Math.max(counter, 0)
+        return
+      }
+      if (counter < markAtSend && this.#knownEpoch !== null) this.#onWentBack({ seen: markAtSend, found: counter })
+      this.#highWater = Math.max(this.#highWater, counter)
     }, () => {})
   }
 

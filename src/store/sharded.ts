@@ -161,12 +161,10 @@ export class ShardedRedisJobStore implements RedisStore {
     return { epoch: read.map((one) => one.epoch).join(','), founded: read.some((one) => one.founded), wentBack: read.find((one) => one.wentBack !== null)?.wentBack ?? null }
   }
 
-  /**
-   * Each shard keeps its own write counter, and the epoch check of each still raises it and
-   * moves that shard's epoch when it went back. Replies are not watched here: on a Cluster the
-   * watch raised false alarms (test:cluster's fuzz test), whose cause is not found yet (#24).
-   */
-  onWentBack (_listener: (wentBack: WentBack) => void): void {}
+  /** Each shard keeps its own write counter; any going back is told. */
+  onWentBack (listener: (wentBack: WentBack) => void): void {
+    for (const shard of this.shards) shard.onWentBack(listener)
+  }
 
   async memoryPolicy (): Promise<string | null> {
     return await (this.shards[0] as RedisJobStore).memoryPolicy()
