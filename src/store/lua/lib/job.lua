@@ -56,18 +56,18 @@ end
 
 -- Admission of a create with Redis's maxmemory set: the memory in use, plus `a.reserve` bytes
 -- for each unfinished job (a finished record and its events are larger than a created one),
--- against `a.percent` of maxmemory. Returns used + reserved, and the limit (used + reserved
--- and an unlimited limit when maxmemory is 0).
+-- against `a.percent` of maxmemory. Returns used + reserved, and the limit (when maxmemory is 0,
+-- the memory in use twice: always admitted).
 local function admission(a)
   local info = redis.call('INFO', 'memory')
   local used = tonumber(string.match(info, 'used_memory:(%d+)'))
   local max = tonumber(string.match(info, 'maxmemory:(%d+)'))
-  local unfinished = redis.call('ZCARD', K.status_pending) + redis.call('ZCARD', K.status_processing)
-  local wanted = used + (unfinished + 1) * a.reserve
   if not max or max == 0 then
-    return wanted, wanted
+    -- No limit: nothing to count the unfinished jobs against.
+    return used, used
   end
-  return wanted, math.floor(max * a.percent / 100)
+  local unfinished = redis.call('ZCARD', K.status_pending) + redis.call('ZCARD', K.status_processing)
+  return used + (unfinished + 1) * a.reserve, math.floor(max * a.percent / 100)
 end
 
 -- Queue positions: appended after every other (+seq), or first in line (-seq).
