@@ -75,7 +75,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   })
 
   await app.register(webhooksPlugin, { config })
-  await app.register(jobsPlugin)
+  await app.register(jobsPlugin, { maxQueued: config.TENANT_MAX_QUEUED, quotas: config.TENANT_QUOTAS })
 
   if (servesApi) {
     await app.register(researchRoutes)

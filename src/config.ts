@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
+import { TENANT_QUOTAS_PATTERN } from './jobs/quotas.js'
 
 /**
  * Every environment variable the service reads. The descriptions are the documentation:
@@ -43,6 +44,8 @@ export const ConfigSchema = Type.Object({
   JOB_RETRY_MAX_MS: Type.Integer({ minimum: 0, maximum: 86400000, default: 60000, description: 'Longest backoff between attempts.' }),
   WORKER_ID: Type.String({ default: '', pattern: '^[A-Za-z0-9_.:-]{0,100}$', description: 'This process\'s name in leases, attempt histories and /v1/stats. Empty: host name, pid and a random suffix.' }),
   JOB_EVENTS_MAX: Type.Integer({ minimum: 10, maximum: 100000, default: 500, description: 'Events kept per job for `GET /v1/jobs/{id}/events` (a Redis stream per job with the record\'s TTL; in process memory without Redis). Older ones are dropped first.' }),
+  TENANT_MAX_QUEUED: Type.Integer({ minimum: 0, maximum: 100000000, default: 1000, description: 'Jobs one tenant (API key) may have queued at once, across replicas; past it, creates answer 429 `quota_exceeded`. 0: no limit. The open API (no keys) has no per-tenant quota (its clients share one tenant for fair share and are limited per address by the rate limits).' }),
+  TENANT_QUOTAS: Type.String({ default: '', pattern: TENANT_QUOTAS_PATTERN, description: 'Quotas of single tenants, in place of TENANT_MAX_QUEUED: comma-separated `name:queued=N` (`alice:queued=5000,bob:queued=20`; 0: no limit).' }),
   SSE_HEARTBEAT_MS: Type.Integer({ minimum: 100, maximum: 300000, default: 15000, description: 'How often an idle event stream sends a comment line, so proxies keep it open.' }),
   SSE_POLL_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 1000, description: 'Event streams wait for notices of changes (no polling); while this process\'s notice subscriber is reconnecting to Redis, they read again this often.' }),
   SSE_MAX_STREAMS: Type.Integer({ minimum: 1, maximum: 1000000, default: 10000, description: 'Open event streams this process serves at most; past it, 429.' }),

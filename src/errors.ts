@@ -27,6 +27,7 @@ export const ERROR_CATALOGUE = {
   idempotency_key_reused: { status: 422, title: 'Idempotency key reused', meaning: 'This Idempotency-Key was used with another body.' },
   rate_limited: { status: 429, title: 'Rate limited', meaning: 'The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again.' },
   too_many_auth_failures: { status: 429, title: 'Too many wrong keys', meaning: 'Too many wrong API keys from this address; `Retry-After` says when to try again.' },
+  quota_exceeded: { status: 429, title: 'Quota exceeded', meaning: 'The tenant (API key) has as many jobs queued as its quota allows (`TENANT_MAX_QUEUED`, or its own in `TENANT_QUOTAS`); the body names the quota (`quota`) and its value (`limit`). Retry once some have started.' },
   too_many_streams: { status: 429, title: 'Too many streams', meaning: 'Too many open event streams for this client or process; close one, or long poll with `?wait=`.' },
   headers_too_large: { status: 431, title: 'Headers too large', meaning: 'The request line and headers are over the server\'s limit (16 KB).' },
   internal_error: { status: 500, title: 'Internal error', meaning: 'A fault of the service; it is logged with its cause, which the client is never sent.' },

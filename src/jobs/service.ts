@@ -9,6 +9,7 @@ import type { CreateResearchInput } from '../schemas/requests.js'
 import { type JobStore, type Lookup, type PutResult, StoreFullError, StoreUnavailableError, decodeCursor, encodeCursor } from '../store/job-store.js'
 import { JobNotices, type JobWatch } from '../store/notices.js'
 import type { EventSource } from './event-stream.js'
+import { TenantQuotas } from './quotas.js'
 import { newJob } from './records.js'
 
 export class JobNotFoundError extends ServiceError {
@@ -77,6 +78,14 @@ export interface JobLookup {
   lookup (id: string): Promise<Lookup>
 }
 
+/** A create past its tenant's quota: 429, naming the quota and its value. */
+export class QuotaExceededError extends ServiceError {
+  override name = 'QuotaExceededError'
+  constructor (tenant: string, quota: { name: 'queued', limit: number }) {
+    super('quota_exceeded', `Tenant ${tenant} has ${quota.limit} jobs queued, its quota of queued jobs; retry once some have started`, { retryAfter: 5, details: { quota: quota.name, limit: quota.limit } })
+  }
+}
+
 /** What this deployment can run, asked before a job is accepted. */
 export interface CreateChecks {
   /** Why these options cannot run here (a source with no provider configured), or null. */
@@ -99,6 +108,8 @@ export interface JobServiceOptions {
   /** Idempotency-Key claims; without them, every create makes a new job. */
   claims?: OnceClaims
   checks?: CreateChecks
+  /** Per-tenant quotas; without them, none. */
+  quotas?: TenantQuotas
 }
 
 /** A create request as the API takes it: the body, who asks, and its Idempotency-Key. */
@@ -115,6 +126,7 @@ export class JobService implements EventSource {
   readonly #events: JobEvents
   readonly #claims: OnceClaims | undefined
   readonly #checks: CreateChecks
+  readonly #quotas: TenantQuotas
 
   constructor (options: JobServiceOptions) {
     this.#store = options.store
@@ -122,6 +134,7 @@ export class JobService implements EventSource {
     this.#events = options.events ?? {}
     this.#claims = options.claims
     this.#checks = options.checks ?? {}
+    this.#quotas = options.quotas ?? new TenantQuotas(0)
   }
 
   /**
@@ -173,9 +186,11 @@ export class JobService implements EventSource {
   }
 
   async #insert (job: StoredJob): Promise<StoredJob> {
-    const result = await this.#store.put(job, 0, { enqueue: 'tail', admit: true })
+    const maxQueued = this.#quotas.maxQueued(job.owner ?? null)
+    const result = await this.#store.put(job, 0, { enqueue: 'tail', admit: true, quota: maxQueued === null ? undefined : { maxQueued } })
     if (!result.ok) {
       if (result.reason === 'unavailable' && result.full === true) throw new StoreFullError(`${result.cause}; retry later`)
+      if (result.reason === 'unavailable' && result.quota !== undefined) throw new QuotaExceededError(job.owner as string, result.quota)
       unavailableAsError(result)
       /* c8 ignore next -- a fresh random UUIDv7 never exists already */
       throw new Error('A new job id collided with an existing job')

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
+import { TenantQuotas } from '../jobs/quotas.js'
 import { JobService } from '../jobs/service.js'
 
 declare module 'fastify' {
@@ -9,13 +10,20 @@ declare module 'fastify' {
 }
 
 /** The job service the routes use: the store, its change feed, and what this deployment can run (the engine's checks). */
-const jobsPlugin: FastifyPluginAsync = async (app) => {
+export interface JobsPluginOptions {
+  /** TENANT_MAX_QUEUED and TENANT_QUOTAS (see TenantQuotas). */
+  maxQueued: number
+  quotas: string
+}
+
+const jobsPlugin: FastifyPluginAsync<JobsPluginOptions> = async (app, options) => {
   const log = app.log.child({ component: 'jobs' })
   const webhooks = app.webhooks
   app.decorate('jobs', new JobService({
     store: app.store,
     feed: app.store,
     claims: app.store.counters,
+    quotas: new TenantQuotas(options.maxQueued, options.quotas),
     checks: {
       sourceUnavailable: app.engine.unavailable?.bind(app.engine),
       webhookRefused: webhooks === null ? undefined : (url) => webhooks.refuses(url)

@@ -1,5 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { QueueStatsBody, described, problems } from '../schemas/responses.js'
+import { OPEN_TENANT } from '../store/tenant-queues.js'
+
+/** The open API's tenant as /v1/stats names it (no API key name has parentheses). */
+const OPEN_TENANT_NAME = '(open)'
 
 const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/v1/stats', {
@@ -8,7 +12,7 @@ const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'getStats',
       tags: ['ops'],
       summary: 'Queue statistics for operators',
-      description: 'Counts by status, queue depth, the age of the oldest queued job and active leases per worker, across every replica sharing the Redis.',
+      description: 'Counts by status, queue depth, the age of the oldest queued job, active leases per worker and jobs queued and running per tenant, across every replica sharing the Redis.',
       response: { 200: described('The queue across every replica sharing the Redis', QueueStatsBody), ...problems(401, 403, 503) }
     }
   }, async () => {
@@ -21,6 +25,7 @@ const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       delayed: stats.delayed,
       oldest_pending_age_s: stats.oldestQueuedAt === null ? null : Math.max(0, (now - Date.parse(stats.oldestQueuedAt)) / 1000),
       active_leases: stats.leasesByWorker,
+      tenants: Object.fromEntries(Object.entries(stats.byTenant).map(([tenant, load]) => [tenant === OPEN_TENANT ? OPEN_TENANT_NAME : tenant, load])),
       worker: app.runner.worker
     }
   })

@@ -119,5 +119,6 @@ export const QueueStatsBody = Type.Object({
   delayed: Type.Integer({ description: 'Failed attempts waiting for their retry time' }),
   oldest_pending_age_s: Type.Union([Type.Number(), Type.Null()], { description: 'How long the job at the head of the queue has waited' }),
   active_leases: Type.Record(Type.String(), Type.Integer(), { description: 'Running jobs by the worker holding their lease' }),
+  tenants: Type.Record(Type.String(), Type.Object({ queued: Type.Integer(), running: Type.Integer() }), { description: 'Jobs queued and running per tenant (API key name; `(open)` for the open API\'s clients) with any; up to 1,000 tenants with queued jobs, next to be served first' }),
   worker: Type.String({ description: 'The worker id of the process that answered' })
 }, { title: 'QueueStats' })

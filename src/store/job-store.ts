@@ -34,6 +34,8 @@ export interface PutOptions {
   claimNext?: { leaseMs: number, limit: number, start?: ClaimStart }
   /** A client's create: a store with an admission limit (Redis's memory) may refuse it as `full`. */
   admit?: boolean
+  /** A client's create: refused as `quota` when its tenant already has this many jobs queued. */
+  quota?: { maxQueued: number }
 }
 
 export type PutResult =
@@ -62,6 +64,8 @@ export type PutResult =
     refused?: boolean
     /** A create refused because Redis is too full for the jobs already accepted to finish. */
     full?: boolean
+    /** A create refused because its tenant is at a quota (`quota` in PutOptions): which one, and its value. */
+    quota?: { name: 'queued', limit: number }
   }
 
 /**
@@ -125,6 +129,16 @@ export interface QueueStats {
   oldestQueuedAt: string | null
   /** Jobs with a live lease, by the worker holding it. */
   leasesByWorker: Record<string, number>
+  /** Jobs queued and running (live lease) per tenant with any ('' is the open API's tenant). */
+  byTenant: Record<string, TenantLoad>
+}
+
+export interface TenantLoad { queued: number, running: number }
+
+/** Adds one tenant's load to a stats' `byTenant`. */
+export function addTenantLoad (stats: QueueStats, tenant: string, load: Partial<TenantLoad>): void {
+  const total = stats.byTenant[tenant] ?? { queued: 0, running: 0 }
+  stats.byTenant[tenant] = { queued: total.queued + (load.queued ?? 0), running: total.running + (load.running ?? 0) }
 }
 
 /**
@@ -204,13 +218,14 @@ export function stampWrite (job: StoredJob, expectedVersion: number, ttlSeconds:
 /**
  * JSON with `version`, `status` and `attempts` first, so the Redis scripts read them with one
  * anchored pattern instead of decoding the whole record (reports can be large); then the fields
- * a start changes, and `attempt_history` last, so the claim script begins an attempt by
+ * a start changes, then `owner` (before any nested object, so the scripts find the record's
+ * own: `tenant_of`), and `attempt_history` last, so the claim script begins an attempt by
  * rewriting the head and appending to the tail (see `start_record` in lua/lib/job.lua).
  */
 export function serializeJob (job: StoredJob): string {
   const {
     version, status, attempts, updated_at: updatedAt, expires_at: expiresAt, worker, started_at: startedAt,
-    next_attempt_at: nextAttemptAt, progress, error, current_step: currentStep, attempt_history: history, ...rest
+    next_attempt_at: nextAttemptAt, progress, error, current_step: currentStep, attempt_history: history, owner, ...rest
   } = job
   return JSON.stringify({
     version,
@@ -224,6 +239,7 @@ export function serializeJob (job: StoredJob): string {
     progress,
     error,
     current_step: currentStep,
+    owner,
     ...rest,
     attempt_history: history
   })

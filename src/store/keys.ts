@@ -7,7 +7,7 @@ import { FINAL_STATUSES, JOB_STATUSES, type JobStatusName } from '../schemas/job
  * prelude builds their keys with `job_key(id)` and `log_key(id)`, made from the templates here).
  */
 export const SCRIPT_KEY_NAMES = [
-  'job', 'events', 'job_prefix', 'created', 'owner_created', 'queue', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch', 'notices',
+  'job', 'events', 'job_prefix', 'created', 'owner_created', 'queue', 'tenants', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch', 'notices',
   ...JOB_STATUSES.map((status) => `status_${status}` as const)
 ] as const
 
@@ -31,6 +31,8 @@ export class RedisKeys {
   readonly queue: string
   /** Sorted set: lease expiry (Redis clock, ms) of each claimed job. */
   readonly leases: string
+  /** Sorted set: the tenants with queued jobs, in the order claims serve them (see lib/job.lua). */
+  readonly tenants: string
   /** Hash: the fencing token of each claim. */
   readonly fences: string
   readonly delayed: string
@@ -46,6 +48,7 @@ export class RedisKeys {
     this.prefix = prefix
     this.created = `${prefix}jobs:created`
     this.queue = `${prefix}jobs:queue`
+    this.tenants = `${prefix}jobs:tenants`
     this.leases = `${prefix}jobs:leases`
     this.fences = `${prefix}jobs:fences`
     this.delayed = `${prefix}jobs:delayed`
@@ -79,6 +82,11 @@ export class RedisKeys {
     return `${this.prefix}jobs:status:${status}`
   }
 
+  /** One tenant's queue (see `tenants`); '' is the open API's tenant. */
+  tenantQueue (tenant: string): string {
+    return `${this.queue}:owner:${tenant}`
+  }
+
   rateLimit (key: string): string {
     return `${this.prefix}ratelimit:${key}`
   }
@@ -95,7 +103,7 @@ export class RedisKeys {
         case 'events': return this.events(id ?? '')
         case 'job_prefix': return this.jobPrefix
         case 'owner_created': return this.ownerCreated(owner ?? '')
-        case 'created': case 'queue': case 'leases': case 'fences': case 'delayed': case 'seq': case 'webhooks': case 'epoch': case 'notices':
+        case 'created': case 'queue': case 'tenants': case 'leases': case 'fences': case 'delayed': case 'seq': case 'webhooks': case 'epoch': case 'notices':
           return this[name]
         default: return this.status(name.slice('status_'.length) as JobStatusName)
       }

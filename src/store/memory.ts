@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import {
   type Claim, type JobStore, type LeaseRenewal, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  StoreFullError, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, matchesQuery, stampWrite, webhookDue
+  StoreFullError, addTenantLoad, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, matchesQuery, stampWrite, webhookDue
 } from './job-store.js'
 import { isFinal } from '../schemas/job.js'
+import { TenantQueues, tenantOf } from './tenant-queues.js'
 import { withSharedOptions } from '../schemas/options.js'
 
 export interface MemoryJobStoreOptions {
@@ -29,7 +30,7 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
   readonly #entries = new Map<string, Entry>()
   /** Ids whose entry may be evicted (finished, or a cached copy), oldest write first. */
   readonly #evictable = new Set<string>()
-  readonly #queue: string[] = []
+  readonly #queue = new TenantQueues()
   readonly #delayed = new Map<string, number>()
   readonly #leases = new Map<string, Lease>()
   /** Webhook deliveries due (ms), for jobs written here. */
@@ -91,6 +92,8 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     const lease = this.#leases.get(id)
     if (options.fence !== undefined && lease?.fence !== options.fence) return { ok: false, reason: 'fenced', current }
     if (options.takeover === true && lease !== undefined && lease.untilMs > this.#now()) return { ok: false, reason: 'fenced', current }
+    const quota = current === null ? this.#quotaReached(job, options) : null
+    if (quota !== null) return quota
     const written = stampWrite(job, expectedVersion, this.#ttlSeconds, this.#now())
     this.#store(written, false)
     this.#index(written, options, lease)
@@ -110,6 +113,12 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     } catch (err) {
       if (!(err instanceof StoreFullError)) throw err
     }
+  }
+
+  /** A create refused when its tenant already has `quota.maxQueued` jobs queued here. */
+  #quotaReached (job: StoredJob, { quota }: PutOptions): PutResult | null {
+    if (quota === undefined || this.#queue.queuedOf(tenantOf(job.owner)) < quota.maxQueued) return null
+    return { ok: false, reason: 'unavailable', applied: 'no', cause: `the tenant has ${quota.maxQueued} jobs queued, its quota`, quota: { name: 'queued', limit: quota.maxQueued } }
   }
 
   /** Replaces the held record whatever its version (the fallback store's copy after Redis refused it). */
@@ -139,16 +148,12 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
 
   /** Queues an id without writing its record (used to undo a failed hand-over to Redis). */
   enqueue (id: string, where: 'tail' | 'head'): void {
-    if (where === 'tail') this.#queue.push(id)
-    else this.#queue.unshift(id)
+    this.#queue.add(id, tenantOf(this.peek(id)?.owner), where)
   }
 
   /** Takes an id out of the local queue; true when it was there. */
   unqueue (id: string): boolean {
-    const index = this.#queue.indexOf(id)
-    if (index === -1) return false
-    this.#queue.splice(index, 1)
-    return true
+    return this.#queue.remove(id)
   }
 
   async claimWebhooks (leaseMs: number, limit: number): Promise<string[]> {
@@ -201,11 +206,11 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     for (const [id, at] of this.#delayed) {
       if (at <= now) {
         this.#delayed.delete(id)
-        this.#queue.push(id)
+        this.enqueue(id, 'tail')
       }
     }
     const claims: Claim[] = []
-    while (claims.length < limit && this.#queue.length > 0) {
+    while (claims.length < limit && this.#queue.size > 0) {
       const id = this.#queue.shift() as string
       const job = this.peek(id)
       if (job === null || job.status !== 'pending') continue
@@ -243,20 +248,24 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
   }
 
   async queueDepth (): Promise<number> {
-    return this.#queue.length
+    return this.#queue.size
   }
 
   async stats (): Promise<QueueStats> {
     const now = this.#now()
-    const stats: QueueStats = { counts: emptyCounts(), queued: this.#queue.length, delayed: this.#delayed.size, oldestQueuedAt: null, leasesByWorker: {} }
+    const stats: QueueStats = { counts: emptyCounts(), queued: this.#queue.size, delayed: this.#delayed.size, oldestQueuedAt: null, leasesByWorker: {}, byTenant: {} }
     for (const { job, expiresAtMs } of this.#entries.values()) {
       if (expiresAtMs > now) stats.counts[job.status]++
     }
-    const head = this.#queue[0]
-    if (head !== undefined) stats.oldestQueuedAt = this.peek(head)?.updated_at ?? null
+    for (const [tenant, queued] of this.#queue.byTenant()) addTenantLoad(stats, tenant, { queued })
+    for (const head of this.#queue.heads()) {
+      const queuedAt = this.peek(head)?.updated_at ?? null
+      if (queuedAt !== null && (stats.oldestQueuedAt === null || queuedAt < stats.oldestQueuedAt)) stats.oldestQueuedAt = queuedAt
+    }
     for (const [id, lease] of this.#leases) {
       const worker = this.peek(id)?.worker ?? null
       if (lease.untilMs > now && worker !== null) stats.leasesByWorker[worker] = (stats.leasesByWorker[worker] ?? 0) + 1
+      if (lease.untilMs > now) addTenantLoad(stats, tenantOf(this.peek(id)?.owner), { running: 1 })
     }
     return stats
   }

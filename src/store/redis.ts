@@ -5,12 +5,13 @@ import type { RedisClient } from './redis-client.js'
 import { JOB_STATUSES } from '../schemas/job.js'
 import {
   type Claim, type ClaimStart, type JobStore, type LeaseRenewal, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  createdMs, emptyCounts, isAfterCursor, matchesQuery, serializeJob, stampWrite, webhookDue
+  addTenantLoad, createdMs, emptyCounts, isAfterCursor, matchesQuery, serializeJob, stampWrite, webhookDue
 } from './job-store.js'
 import { dropOldest } from './bounded.js'
 import { type JobEvent, type JobEventType, eventData } from '../schemas/events.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
 import { SilenceDeadline } from './silence-deadline.js'
+import { tenantOf } from './tenant-queues.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
@@ -61,6 +62,10 @@ interface PutArgs {
   floor: number
   /** A create: refused when Redis is too full for the jobs accepted to finish. */
   admit?: { percent: number, reserve: number }
+  /** The job's owner ('' for none): the queue it waits in (fair share, see lib/job.lua). */
+  tenant: string
+  /** A create: refused when the tenant has this many jobs queued. */
+  max_queued?: number
 }
 
 const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
@@ -321,7 +326,9 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       // A final write's claim leaves due retries to the claims a runner makes itself (see claim).
       claim_next: claimNext === undefined ? undefined : this.#claimOptions(claimNext.leaseMs, claimNext.limit, claimNext.start, 0),
       floor: this.#floor,
-      admit: options.admit === true && this.#admission !== undefined ? { percent: this.#admission.percent, reserve: this.#admission.reserveBytes } : undefined
+      admit: options.admit === true && this.#admission !== undefined ? { percent: this.#admission.percent, reserve: this.#admission.reserveBytes } : undefined,
+      tenant: tenantOf(job.owner),
+      max_queued: options.quota?.maxQueued
     }
     type PutReply = [number, (string | null | ClaimRow[])?, (string | number | null)?, number?, number?]
     const reply = await this.#script<PutReply>(this.#scripts.put, [JSON.stringify(args), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner },
@@ -329,6 +336,10 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     if (reply[0] === 1) return Array.isArray(reply[1]) ? { ok: true, job: written, authoritative: true, claimed: reply[1].map(claimOf) } : { ok: true, job: written, authoritative: true }
     if (reply[2] === 'behind') return { ok: false, reason: 'unavailable', applied: 'no', cause: 'Redis went back in time (it lost writes this replica saw land); replicas are putting their copies back' }
     if (reply[2] === 'full') return { ok: false, reason: 'unavailable', applied: 'no', cause: `Redis is too full to take more jobs (${reply[3] as number} bytes in use and kept for unfinished jobs, limit ${reply[4] as number})`, full: true }
+    if (reply[2] === 'quota') {
+      const limit = options.quota?.maxQueued as number
+      return { ok: false, reason: 'unavailable', applied: 'no', cause: `the tenant has ${reply[3] as number} jobs queued; its quota is ${limit}`, quota: { name: 'queued', limit } }
+    }
     const current = typeof reply[1] === 'string' ? parseLive(reply[1]) : null
     return { ok: false, reason: reply[2] === 'fenced' ? 'fenced' : 'conflict', current }
   }
@@ -349,7 +360,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       webhook: webhookDue(job),
       fence: options.claim?.fence,
       lease_ms: options.claim?.leaseMs,
-      owned: job.owner != null
+      owned: job.owner != null,
+      tenant: tenantOf(job.owner)
     }), serializeJob(job), job.job_id], { id: job.job_id, owner: job.owner }, (reply) => reply[1])
     return copied === 1
   }
@@ -456,6 +468,11 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     }
   }
 
+  /** Jobs one tenant has queued (see lib/job.lua's fair share). */
+  async queuedOf (tenant: string): Promise<number> {
+    return await this.#send<number>(['ZCARD', this.keys.tenantQueue(tenant)])
+  }
+
   async queueDepth (): Promise<number> {
     return await this.#send<number>(['ZCARD', this.keys.queue])
   }
@@ -464,20 +481,25 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   async stats (): Promise<QueueStats> {
     this.#lastTrimMs = 0
     await this.#trimIndexes()
-    const [queued, delayed, head, leased, ...counts] = await Promise.all([
+    const [queued, delayed, head, leased, tenants, ...counts] = await Promise.all([
       this.#send<number>(['ZCARD', this.keys.queue]),
       this.#send<number>(['ZCARD', this.keys.delayed]),
       this.#send<string[]>(['ZRANGE', this.keys.queue, '0', '0']),
       this.#script<string[]>(this.#scripts.liveLeases, ['10000']),
+      this.#send<string[]>(['ZRANGE', this.keys.tenants, '0', String(STATS_TENANTS - 1)]),
       ...JOB_STATUSES.map((status) => this.#send<number>(['ZCARD', this.keys.status(status)]))
     ])
-    const result: QueueStats = { counts: emptyCounts(), queued, delayed, oldestQueuedAt: null, leasesByWorker: {} }
+    const result: QueueStats = { counts: emptyCounts(), queued, delayed, oldestQueuedAt: null, leasesByWorker: {}, byTenant: {} }
     JOB_STATUSES.forEach((status, i) => { result.counts[status] = counts[i] as number })
+    const queuedOf = await Promise.all(tenants.map(async (tenant) => await this.queuedOf(tenant)))
+    tenants.forEach((tenant, i) => addTenantLoad(result, tenant, { queued: queuedOf[i] as number }))
     if (head[0] !== undefined) result.oldestQueuedAt = (await this.get(head[0]))?.updated_at ?? null
     const holders = leased.length === 0 ? [] : await this.#send<Array<string | null>>(['MGET', ...leased.map((id) => this.keys.job(id))])
     for (const json of holders) {
-      const worker = json === null ? null : parseLive(json)?.worker ?? null
-      if (worker !== null) result.leasesByWorker[worker] = (result.leasesByWorker[worker] ?? 0) + 1
+      const job = json === null ? null : parseLive(json)
+      if (job === null) continue
+      if (job.worker !== null) result.leasesByWorker[job.worker] = (result.leasesByWorker[job.worker] ?? 0) + 1
+      addTenantLoad(result, tenantOf(job.owner), { running: 1 })
     }
     return result
   }
@@ -602,6 +624,9 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     return await this.#deadline.wait(reply, args[0] as string)
   }
 }
+
+/** Tenants listed by stats at most (the ring's first, the next to be served). */
+const STATS_TENANTS = 1000
 
 /** Where a reply carries Redis's write counter (null: this reply does not). */
 type CounterOf<T> = (reply: T) => number | null

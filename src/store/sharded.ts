@@ -1,7 +1,8 @@
 import type { Claim, ClaimStart, LeaseRenewal, ListPage, ListQuery, PutOptions, PutResult, QueueStats, StoredJob } from './job-store.js'
-import { compareNewestFirst, emptyCounts } from './job-store.js'
+import { addTenantLoad, compareNewestFirst, emptyCounts } from './job-store.js'
 import type { JobEvent } from '../schemas/events.js'
 import { RedisKeys } from './keys.js'
+import { tenantOf } from './tenant-queues.js'
 import type { RedisClient } from './redis-client.js'
 import { type EpochCheck, RedisJobStore, type RedisJobStoreOptions, type RedisMemory, type RedisRead, type RedisStore, type SyncOptions, type WentBack } from './redis.js'
 
@@ -76,7 +77,18 @@ export class ShardedRedisJobStore implements RedisStore {
 
   /** A write claims no next jobs here (`claimNext`): they would all come from its own shard, and the round-robin claim keeps the shards fair. */
   async put (job: StoredJob, expectedVersion: number, options?: PutOptions): Promise<PutResult> {
-    return await this.#of(job.job_id).put(job, expectedVersion, options?.claimNext === undefined ? options : { ...options, claimNext: undefined })
+    const shard = this.#of(job.job_id)
+    const own = options?.claimNext === undefined ? options : { ...options, claimNext: undefined }
+    if (own?.quota === undefined) return await shard.put(job, expectedVersion, own)
+    // A tenant's jobs spread over the shards: its quota counts the queues of the others too
+    // (read just before, so creates racing on other shards may pass it by a few).
+    const tenant = tenantOf(job.owner)
+    const counts = await Promise.all(this.shards.filter((other) => other !== shard).map(async (other) => await other.queuedOf(tenant)))
+    const elsewhere = counts.reduce((a, b) => a + b, 0)
+    const limit = own.quota.maxQueued
+    const result = await shard.put(job, expectedVersion, { ...own, quota: { maxQueued: Math.max(0, limit - elsewhere) } })
+    if (result.ok || result.reason !== 'unavailable' || result.quota === undefined) return result
+    return { ...result, cause: `the tenant has ${limit} or more jobs queued; its quota is ${limit}`, quota: { name: 'queued', limit } }
   }
 
   async sync (job: StoredJob, options: SyncOptions): Promise<boolean> {
@@ -143,13 +155,14 @@ export class ShardedRedisJobStore implements RedisStore {
 
   async stats (): Promise<QueueStats> {
     const all = await Promise.all(this.shards.map(async (shard) => await shard.stats()))
-    const total: QueueStats = { counts: emptyCounts(), queued: 0, delayed: 0, oldestQueuedAt: null, leasesByWorker: {} }
+    const total: QueueStats = { counts: emptyCounts(), queued: 0, delayed: 0, oldestQueuedAt: null, leasesByWorker: {}, byTenant: {} }
     for (const stats of all) {
       for (const [status, count] of Object.entries(stats.counts)) total.counts[status as keyof QueueStats['counts']] += count
       total.queued += stats.queued
       total.delayed += stats.delayed
       if (stats.oldestQueuedAt !== null && (total.oldestQueuedAt === null || stats.oldestQueuedAt < total.oldestQueuedAt)) total.oldestQueuedAt = stats.oldestQueuedAt
       for (const [worker, count] of Object.entries(stats.leasesByWorker)) total.leasesByWorker[worker] = (total.leasesByWorker[worker] ?? 0) + count
+      for (const [tenant, load] of Object.entries(stats.byTenant)) addTenantLoad(total, tenant, load)
     }
     return total
   }

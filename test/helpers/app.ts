@@ -51,11 +51,11 @@ export async function createJob (app: FastifyInstance, body: object = { query: '
 }
 
 /** Polls GET /v1/jobs/:id until `until` holds, as a client would; fails after `timeoutMs`. */
-export async function pollJob (app: FastifyInstance, id: string, until: (job: any) => boolean = (job) => ['completed', 'failed', 'cancelled'].includes(job.status), timeoutMs = 10_000): Promise<any> {
+export async function pollJob (app: FastifyInstance, id: string, until: (job: any) => boolean = (job) => ['completed', 'failed', 'cancelled'].includes(job.status), timeoutMs = 10_000, headers: Record<string, string> = {}): Promise<any> {
   const deadline = Date.now() + timeoutMs
   let last: any
   while (Date.now() < deadline) {
-    const res = await app.inject({ method: 'GET', url: `/v1/jobs/${id}` })
+    const res = await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers })
     if (res.statusCode === 200) {
       last = json(res)
       if (until(last)) return last

@@ -126,6 +126,37 @@ for (const [name, make] of Object.entries(STORES)) {
       t.equal(await store.queueDepth(), 0)
     })
 
+    t.test('claims rotate between tenants (the open API is one more): a tenant\'s backlog does not hold back another\'s jobs, and each tenant keeps its own order', async (t) => {
+      const store = await make(t)
+      const of = async (owner: string | null, query: string): Promise<StoredJob> => {
+        const shards = store instanceof ShardedRedisJobStore ? store.shardCount : 1
+        let job = { ...newJob({ query, depth: 'quick' }), owner }
+        while (shardOf(job.job_id, shards) !== 0) job = { ...newJob({ query, depth: 'quick' }), owner }
+        return await write(store, job, 0, { enqueue: 'tail' })
+      }
+      const alice = [await of('alice', 'a1'), await of('alice', 'a2'), await of('alice', 'a3'), await of('alice', 'a4'), await of('alice', 'a5')]
+      const bob = [await of('bob', 'b1'), await of('bob', 'b2')]
+      const open = await of(null, 'o1')
+      const order: string[] = []
+      for (let i = 0; i < 10; i++) order.push(...(await store.claim(60_000, 1)).map((claim) => claim.job.query))
+      t.same(order, ['a1', 'b1', 'o1', 'a2', 'b2', 'a3', 'a4', 'a5'], 'one job of each tenant in turn')
+      t.equal(alice.length + bob.length + (open === null ? 0 : 1), 8)
+      t.equal(await store.queueDepth(), 0)
+    })
+
+    t.test('a create past the tenant\'s queued quota is refused, naming the quota; other tenants and work already queued are unaffected', async (t) => {
+      const store = await make(t)
+      const quota = { maxQueued: 2 }
+      const create = async (owner: string): Promise<unknown> => await store.put({ ...newJob({ query: owner, depth: 'quick' }), owner }, 0, { enqueue: 'tail', quota })
+      t.match(await create('alice'), { ok: true })
+      t.match(await create('alice'), { ok: true })
+      t.match(await create('alice'), { ok: false, reason: 'unavailable', applied: 'no', quota: { name: 'queued', limit: 2 } }, 'the third queued job of one tenant')
+      t.match(await create('bob'), { ok: true }, 'another tenant')
+      t.equal(await store.queueDepth(), 3, 'the refused create left nothing behind')
+      t.equal((await store.claim(60_000, 10)).length, 3)
+      t.match(await create('alice'), { ok: true }, 'claims make room')
+    })
+
     t.test('a claim fences the job: writes under another fence, or after a takeover, are refused', async (t) => {
       const store = await make(t)
       const job = await create(store)

@@ -105,7 +105,7 @@ t.test('a write does only the index upkeep its transition needs: a create ends n
   let job = newJob({ query: 'q', depth: 'quick' })
   const created = await calls(async () => { job = await create(job) })
   t.notOk(created.zrem ?? created.hdel, `no lease or fence to drop for a new record: ${JSON.stringify(created)}`)
-  t.equal(created.zadd, 3, `creation order, status set (scored by expiry: the expiry index too) and queue: ${JSON.stringify(created)}`)
+  t.equal(created.zadd, 5, `creation order, status set (scored by expiry: the expiry index too), queue, its tenant's queue and the ring of tenants (fair share): ${JSON.stringify(created)}`)
   t.notOk(created.lindex, `a new record has no last event to read: ${JSON.stringify(created)}`)
   let fence = ''
   const claimed = await calls(async () => { fence = (await store.claim(60_000, 1))[0]?.fence ?? '' })

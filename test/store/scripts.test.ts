@@ -45,11 +45,11 @@ t.test('every job script declares exactly the keys it and the library functions 
   }
 })
 
-t.test('a script gets only what it declares: renew two keys, epoch its five, put the most', async (t) => {
+t.test('a script gets only what it declares: renew two keys, epoch its six, put the most', async (t) => {
   const keys = new RedisKeys('p:{0}:')
   const names = (name: string): string[] => declaredKeys(name, readFileSync(new URL(`${name}.lua`, LUA), 'utf8'))
   t.same(keys.forScript(declaredKeys('renew', readFileSync(new URL('renew.lua', LUA), 'utf8')), 'id-1'), ['p:{0}:jobs:fences', 'p:{0}:jobs:leases'])
-  t.same(names('epoch'), ['epoch', 'seq', 'queue', 'delayed', 'leases'])
+  t.same(names('epoch'), ['epoch', 'seq', 'queue', 'tenants', 'delayed', 'leases'])
   t.same(keys.forScript(declaredKeys('events', readFileSync(new URL('events.lua', LUA), 'utf8')), 'id-1'), ['p:{0}:job:id-1:log'])
   t.ok(names('put').length <= SCRIPT_KEY_NAMES.length, 'no script gets more than every key there is')
   t.ok(scripts.filter((name) => names(name).length === SCRIPT_KEY_NAMES.length - 1).length <= 1, 'the full set is the exception, not the rule')

@@ -197,7 +197,7 @@ export interface paths {
         };
         /**
          * Queue statistics for operators
-         * @description Counts by status, queue depth, the age of the oldest queued job and active leases per worker, across every replica sharing the Redis.
+         * @description Counts by status, queue depth, the age of the oldest queued job, active leases per worker and jobs queued and running per tenant, across every replica sharing the Redis.
          */
         get: operations["getStats"];
         put?: never;
@@ -917,7 +917,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `quota_exceeded`: The tenant (API key) has as many jobs queued as its quota allows (`TENANT_MAX_QUEUED`, or its own in `TENANT_QUOTAS`); the body names the quota (`quota`) and its value (`limit`). Retry once some have started. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1326,7 +1326,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `quota_exceeded`: The tenant (API key) has as many jobs queued as its quota allows (`TENANT_MAX_QUEUED`, or its own in `TENANT_QUOTAS`); the body names the quota (`quota`) and its value (`limit`). Retry once some have started. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1507,7 +1507,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `quota_exceeded`: The tenant (API key) has as many jobs queued as its quota allows (`TENANT_MAX_QUEUED`, or its own in `TENANT_QUOTAS`); the body names the quota (`quota`) and its value (`limit`). Retry once some have started. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1748,7 +1748,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `quota_exceeded`: The tenant (API key) has as many jobs queued as its quota allows (`TENANT_MAX_QUEUED`, or its own in `TENANT_QUOTAS`); the body names the quota (`quota`) and its value (`limit`). Retry once some have started. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2366,7 +2366,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `quota_exceeded`: The tenant (API key) has as many jobs queued as its quota allows (`TENANT_MAX_QUEUED`, or its own in `TENANT_QUOTAS`); the body names the quota (`quota`) and its value (`limit`). Retry once some have started. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2562,7 +2562,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `quota_exceeded`: The tenant (API key) has as many jobs queued as its quota allows (`TENANT_MAX_QUEUED`, or its own in `TENANT_QUOTAS`); the body names the quota (`quota`) and its value (`limit`). Retry once some have started. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2671,7 +2671,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `quota_exceeded`: The tenant (API key) has as many jobs queued as its quota allows (`TENANT_MAX_QUEUED`, or its own in `TENANT_QUOTAS`); the body names the quota (`quota`) and its value (`limit`). Retry once some have started. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2815,7 +2815,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
+            /** @description `rate_limited`: The key or address spent its budget of creates or reads for the window; `Retry-After` says when to try again. `too_many_auth_failures`: Too many wrong API keys from this address; `Retry-After` says when to try again. `quota_exceeded`: The tenant (API key) has as many jobs queued as its quota allows (`TENANT_MAX_QUEUED`, or its own in `TENANT_QUOTAS`); the body names the quota (`quota`) and its value (`limit`). Retry once some have started. `too_many_streams`: Too many open event streams for this client or process; close one, or long poll with `?wait=`. */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -3056,6 +3056,13 @@ export interface operations {
                         /** @description Running jobs by the worker holding their lease */
                         active_leases: {
                             [key: string]: number;
+                        };
+                        /** @description Jobs queued and running per tenant (API key name; `(open)` for the open API's clients) with any; up to 1,000 tenants with queued jobs, next to be served first */
+                        tenants: {
+                            [key: string]: {
+                                queued: number;
+                                running: number;
+                            };
                         };
                         /** @description The worker id of the process that answered */
                         worker: string;

@@ -1,4 +1,4 @@
--- KEYS (14): job events created queue delayed webhooks leases fences notices status_*
+-- KEYS (15): job events created queue tenants delayed webhooks leases fences notices status_*
 -- Deletes a job: its record becomes a tombstone (kept as long as the record would have lived,
 -- so a stale copy held by a replica can never bring it back), and every index, queue, lease,
 -- retry, webhook and event entry of it goes.
@@ -7,6 +7,7 @@ local id = ARGV[1]
 local current = redis.call('GET', K.job)
 local deleted = 0
 if current then
+  unqueue(id, tenant_of(current))
   local version, status = header(current)
   if status ~= 'deleted' then
     redis.call('SET', K.job, '{"version":' .. (version + 1) .. ',"status":"deleted"}', 'KEEPTTL')

@@ -1,4 +1,4 @@
--- KEYS (5): epoch seq queue delayed leases
+-- KEYS (6): epoch seq queue tenants delayed leases
 -- Reads this Redis's data generation, founding it when there is none (a new or emptied Redis),
 -- and checks that Redis did not go back in time: its write counter (K.seq) must not be below
 -- the highest value the caller saw. When it is, Redis came back with older data under the same
@@ -33,6 +33,10 @@ if o.floor > found then
       redis.call('ZADD', K.delayed, until_ms, id)
     end
     redis.call('DEL', K.queue)
+    for _, tenant in ipairs(redis.call('ZRANGE', K.tenants, 0, -1)) do
+      redis.call('DEL', tenant_queue(tenant))
+    end
+    redis.call('DEL', K.tenants)
     for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', until_ms)) do
       redis.call('ZADD', K.leases, until_ms, id)
     end

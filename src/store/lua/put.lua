@@ -1,4 +1,4 @@
--- KEYS (17): job events job_prefix created owner_created queue leases fences delayed seq webhooks notices status_*
+-- KEYS (18): job events job_prefix created owner_created queue tenants leases fences delayed seq webhooks notices status_*
 -- Compare-and-set write of one job record, with everything that indexes it, in one step.
 -- ARGV[1] options: expected (version; 0: must not exist), ttl (s), created_ms, status,
 --   enqueue ('' | 'tail' | 'head' | 'delayed'), retry_in_ms, event (event data JSON),
@@ -7,13 +7,16 @@
 --   owned (the record has a tenant: a new one joins its tenant's index), claim_next (or
 --   absent: claim.lua's options, for the worker's next jobs once this one's attempt ended),
 --   floor (the highest write counter the caller saw), admit (a create, or absent): percent
---   (of maxmemory creates may fill) and reserve (bytes kept per unfinished job, to finish)
+--   (of maxmemory creates may fill) and reserve (bytes kept per unfinished job, to finish),
+--   tenant (the job's owner, '' for none: its queue), max_queued (a create, or absent: refused
+--   when the tenant has this many jobs queued)
 -- ARGV[2] record JSON   ARGV[3] job id
 -- Returns {1, claims or false, counter} when written (claims: as claim.lua's, when claim_next);
 -- {0, current} on a version or final-state conflict ({0} when the record is gone);
 -- {0, current, 'fenced'} when the claim moved on or a taken-over lease is alive;
 -- {0, false, 'behind', counter} when Redis went back behind `floor`; {0, false, 'full', used
--- bytes, limit bytes} when a create would leave too little room for the jobs accepted to finish.
+-- bytes, limit bytes} when a create would leave too little room for the jobs accepted to finish;
+-- {0, false, 'quota', queued} when a create's tenant has max_queued jobs queued.
 local o = cjson.decode(ARGV[1])
 local id = ARGV[3]
 if went_back(o.floor) then
@@ -36,6 +39,12 @@ elseif o.expected ~= 0 then
 end
 if o.fence and redis.call('HGET', K.fences, id) ~= o.fence then
   return {0, current or false, 'fenced'}
+end
+if o.max_queued and not current then
+  local queued = redis.call('ZCARD', tenant_queue(o.tenant))
+  if queued >= o.max_queued then
+    return {0, false, 'quota', queued}
+  end
 end
 if o.admit and not current then
   local used, limit = admission(o.admit)
@@ -72,7 +81,7 @@ elseif unclaimed_pending then
   redis.call('ZREM', K.delayed, id)
 end
 if unclaimed_pending and o.status ~= 'pending' then
-  redis.call('ZREM', K.queue, id)
+  unqueue(id, o.tenant)
 end
 -- The job's event log (for SSE) gets an entry in the same step, unless nothing a client sees
 -- changed, on every replica alike. Its TTL is set when it starts and renewed when the job is
@@ -88,7 +97,7 @@ append_event(K.events, now, kind, o.event, {
   max_events = o.max_events, ttl = o.ttl, fresh = not previous, renew = o.status == 'pending' or is_final(o.status)
 })
 if o.enqueue == 'tail' or o.enqueue == 'head' then
-  enqueue(id, o.enqueue)
+  enqueue(id, o.enqueue, o.tenant)
 end
 notify(id, o.expected + 1, o.status)
 -- The worker's slot is free once its attempt ended: its next jobs are claimed in the same step.

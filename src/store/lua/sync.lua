@@ -1,4 +1,4 @@
--- KEYS (15): job created owner_created queue seq leases fences delayed webhooks notices status_*
+-- KEYS (16): job created owner_created queue tenants seq leases fences delayed webhooks notices status_*
 -- Copies a record this replica holds into Redis.
 --   mode 'outage': a change made here while Redis was out of reach; copied when Redis still
 --     holds `base` (what it held when the copy diverged; 0: nothing) and nothing final.
@@ -9,7 +9,7 @@
 --     version above Redis's.
 -- ARGV[1] options: mode, base, version, ttl_ms (remaining), created_ms, status, queue (true: a
 --   pending job nobody runs: queue it), delay_ms (queue it only after this long), webhook,
---   fence and lease_ms (a claim held here: it moves with the record), owned (see put.lua)
+--   fence and lease_ms (a claim held here: it moves with the record), owned and tenant (see put.lua)
 -- ARGV[2] record JSON   ARGV[3] job id
 -- Returns {1 when copied or 0 when Redis's record wins, the write counter}.
 local o = cjson.decode(ARGV[1])
@@ -49,12 +49,12 @@ if o.webhook then
   redis.call('ZADD', K.webhooks, 'NX', now, id)
 end
 if previous == 'pending' and o.status ~= 'pending' then
-  redis.call('ZREM', K.queue, id)
+  unqueue(id, o.tenant)
 end
 if o.queue and o.delay_ms and o.delay_ms > 0 then
   redis.call('ZADD', K.delayed, now + o.delay_ms, id)
 elseif o.queue then
-  enqueue(id, 'tail')
+  enqueue(id, 'tail', o.tenant)
 end
 notify(id, written_version, o.status)
 return {1, seq_now()}

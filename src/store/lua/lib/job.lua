@@ -70,13 +70,89 @@ local function admission(a)
   return used + (unfinished + 1) * a.reserve, math.floor(max * a.percent / 100)
 end
 
--- Queue positions: appended after every other (+seq), or first in line (-seq).
-local function enqueue(id, where)
-  local seq = tick()
-  if where == 'head' then
-    seq = -seq
+-- Fair share: besides K.queue (every queued job, by position), each tenant (a job's owner; ''
+-- for the open API's jobs) has a queue of its own, and K.tenants rings the tenants that have
+-- queued jobs, scored by when each joined or was last served. A claim takes the head of the
+-- tenant served longest ago, so a tenant's backlog never holds back another tenant's jobs.
+local function tenant_queue(tenant)
+  return K.queue .. ':owner:' .. tenant
+end
+
+-- The tenant of a stored record: serializeJob writes `owner` before any nested object, so its
+-- first `"owner":` is the record's own (inside a string value every quote is escaped).
+local function tenant_of(json)
+  local at = string.find(json, '"owner":', 1, true)
+  if not at then
+    return ''
   end
-  redis.call('ZADD', K.queue, seq, id)
+  return string.match(json, '^"([^"]*)"', at + 8) or ''
+end
+
+-- Queue positions: appended after every other (+seq), or first in line (-seq), in K.queue and
+-- in the tenant's own queue; a tenant new to the ring joins at its back.
+local function enqueue(id, where, tenant)
+  local seq = tick()
+  local position = seq
+  if where == 'head' then
+    position = -seq
+  end
+  redis.call('ZADD', K.queue, position, id)
+  redis.call('ZADD', tenant_queue(tenant), position, id)
+  redis.call('ZADD', K.tenants, 'NX', seq, tenant)
+end
+
+-- Takes a job out of the queues; a tenant with nothing left queued leaves the ring.
+local function unqueue(id, tenant)
+  redis.call('ZREM', K.queue, id)
+  local queue = tenant_queue(tenant)
+  if redis.call('ZREM', queue, id) == 1 and redis.call('ZCARD', queue) == 0 then
+    redis.call('ZREM', K.tenants, tenant)
+  end
+end
+
+-- Jobs queued by hand or by an older version (in K.queue, in no tenant's queue) join their
+-- tenants' queues, so nothing queued waits forever: checked when the ring is empty.
+local function adopt_untenanted()
+  local head = redis.call('ZRANGE', K.queue, 0, 99, 'WITHSCORES')
+  for i = 1, #head, 2 do
+    local json = redis.call('GET', job_key(head[i]))
+    local tenant = json and tenant_of(json) or ''
+    redis.call('ZADD', tenant_queue(tenant), head[i + 1], head[i])
+    redis.call('ZADD', K.tenants, 'NX', tick(), tenant)
+  end
+  return #head > 0
+end
+
+-- The next job in fair-share order: the head of the ring's first tenant, which leaves the ring
+-- when it has nothing left queued. Returns id, position, tenant and whether the tenant has more
+-- queued (the caller then moves it to the back: served_last); nil when nothing is queued.
+local function next_queued()
+  for _ = 1, 2 do
+    local ring = redis.call('ZRANGE', K.tenants, 0, 0)
+    if #ring == 0 then
+      if not adopt_untenanted() then
+        return nil
+      end
+    else
+      local tenant = ring[1]
+      local queue = tenant_queue(tenant)
+      local head = redis.call('ZPOPMIN', queue)
+      local more = #head > 0 and redis.call('ZCARD', queue) > 0
+      if not more then
+        redis.call('ZREM', K.tenants, tenant)
+      end
+      if #head > 0 then
+        return head[1], head[2], tenant, more
+      end
+    end
+  end
+  return nil
+end
+
+-- Moves a tenant to the back of the ring: behind every score given so far (a counter value),
+-- without taking a value of its own.
+local function served_last(tenant)
+  redis.call('ZADD', K.tenants, seq_now() + 0.5, tenant)
 end
 
 -- The claim of a job (its lease and fencing token) ends: nobody may write for it any more.
@@ -267,7 +343,8 @@ local function claim_jobs(now, c)
     local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, c.promote)
     for _, id in ipairs(due) do
       redis.call('ZREM', K.delayed, id)
-      enqueue(id, 'tail')
+      local json = redis.call('GET', job_key(id))
+      enqueue(id, 'tail', json and tenant_of(json) or '')
     end
   end
   local taken = {}
@@ -275,19 +352,20 @@ local function claim_jobs(now, c)
     if #taken >= c.limit then
       break
     end
-    local head = redis.call('ZPOPMIN', K.queue)
-    if #head == 0 then
+    local id, position, tenant, more = next_queued()
+    if not id then
       break
     end
     if not checked then
       checked = true
       if went_back(c.floor) then
-        redis.call('ZADD', K.queue, head[2], head[1])
+        redis.call('ZADD', tenant_queue(tenant), position, id)
+        redis.call('ZADD', K.tenants, position, tenant)
         return false
       end
     end
-    local id = head[1]
-    local json = redis.call('GET', job_key(id))
+    -- An id no longer in K.queue was taken out of the queue (cancelled, deleted): nothing to run.
+    local json = redis.call('ZREM', K.queue, id) == 1 and redis.call('GET', job_key(id))
     if json then
       local _, status, attempts = header(json)
       if status == 'pending' then
@@ -304,6 +382,9 @@ local function claim_jobs(now, c)
           taken[#taken + 1] = {id, fence, json}
         end
       end
+    end
+    if more then
+      served_last(tenant)
     end
   end
   return taken

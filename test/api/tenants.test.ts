@@ -1,0 +1,70 @@
+// Tenants cannot hurt each other: claims rotate between tenants (fair share), and a tenant past
+// its quota of queued jobs is refused with 429 while the others go on, on each store.
+import t, { type Test } from 'tap'
+import { sha256Hex } from '../../src/auth/keys.js'
+import type { Config } from '../../src/config.js'
+import { json, pollJob, startApp, waitFor } from '../helpers/app.js'
+import { PacedEngine } from '../helpers/engines.js'
+import { RedisServer } from '../helpers/redis-server.js'
+
+const KEYS = { alice: 'alice-key-0123456789', bob: 'bob-key-0123456789', root: 'root-key-0123456789' }
+const AUTH: Partial<Config> = {
+  API_KEYS: `alice:${sha256Hex(KEYS.alice)},bob:${sha256Hex(KEYS.bob)}`,
+  ADMIN_KEYS: `root:${sha256Hex(KEYS.root)}`
+}
+const as = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` })
+
+async function redisUrl (t: Test): Promise<string> {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  return redis.url
+}
+
+const STORES: Record<string, (t: Test) => Promise<Partial<Config>>> = {
+  memory: async () => ({}),
+  redis: async (t) => ({ REDIS_URL: await redisUrl(t) })
+}
+
+for (const [name, store] of Object.entries(STORES)) {
+  t.test(`${name}: with 400 jobs of one tenant queued, another tenant's new job starts within one job's duration`, async (t) => {
+    const concurrency = 2
+    const app = await startApp(t, { ...AUTH, ...await store(t), RUNNER_CONCURRENCY: concurrency, TENANT_MAX_QUEUED: 0 }, { engine: new PacedEngine(2) })
+    const create = async (key: string, query: string): Promise<string> => {
+      const res = await app.inject({ method: 'POST', url: '/v1/research', headers: as(key), payload: { query, depth: 'quick' } })
+      t.equal(res.statusCode, 202)
+      return json(res).job_id
+    }
+    const backlog: string[] = []
+    for (let i = 0; i < 400; i++) backlog.push(await create(KEYS.alice, `alice's job ${i}: what is AOF?`))
+    await waitFor('alice\'s jobs running', async () => (await app.store.stats()).counts.processing > 0)
+    const bobs = await create(KEYS.bob, 'bob\'s one job: what is RDB?')
+    const bob = await pollJob(app, bobs, (job) => job.started_at !== null, 60_000, as(KEYS.bob))
+    const created = Date.parse(bob.created_at)
+    const started = Date.parse(bob.started_at)
+    const listed = await Promise.all(backlog.map(async (id) => json(await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers: as(KEYS.alice) }))))
+    t.ok(listed.some((job) => job.started_at === null || Date.parse(job.started_at) > started), 'alice still had jobs waiting when bob\'s started')
+    const before = listed.filter((job) => job.started_at !== null && Date.parse(job.started_at) > created && Date.parse(job.started_at) < started)
+    t.ok(before.length <= concurrency, `alice's jobs started between bob's create and his start: ${before.length} (at most one per worker slot)`)
+  })
+
+  t.test(`${name}: a tenant past its quota of queued jobs gets 429 naming the quota; other tenants are unaffected`, async (t) => {
+    const engine = new PacedEngine(60_000)
+    const app = await startApp(t, { ...AUTH, ...await store(t), RUNNER_CONCURRENCY: 1, TENANT_MAX_QUEUED: 50, TENANT_QUOTAS: 'alice:queued=3' }, { engine })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    const post = async (key: string, query: string): Promise<Response> => await fetch(`${base}/v1/research`, {
+      method: 'POST', headers: { ...as(key), 'content-type': 'application/json' }, body: JSON.stringify({ query, depth: 'quick' })
+    })
+    t.equal((await post(KEYS.alice, 'the one running')).status, 202)
+    await waitFor('one running', () => engine.started === 1)
+    for (let i = 0; i < 3; i++) t.equal((await post(KEYS.alice, `queued ${i}`)).status, 202, `alice's queued job ${i + 1} of 3`)
+    const refused = await post(KEYS.alice, 'one too many')
+    t.equal(refused.status, 429)
+    t.ok(Number(refused.headers.get('retry-after')) > 0, 'Retry-After says when to try again')
+    t.match(await refused.json(), { error: 'quota_exceeded', message: /alice has 3 jobs queued/, quota: 'queued', limit: 3 })
+    t.equal((await post(KEYS.bob, 'bob is not alice')).status, 202, 'another tenant creates as before')
+    const stats = json(await app.inject({ method: 'GET', url: '/v1/stats', headers: as(KEYS.root) }))
+    t.equal(stats.counts.pending, 4, 'nothing was stored for the refused create')
+    t.same(stats.tenants, { alice: { queued: 3, running: 1 }, bob: { queued: 1, running: 0 } }, 'admins see each tenant\'s load')
+  })
+}
