@@ -77,6 +77,11 @@ export class RedisKeys {
     return `${this.prefix}jobs:created:owner:${owner}`
   }
 
+  /** One tenant's jobs in one status by creation time: its status-filtered lists cost their page. */
+  ownerStatus (owner: string, status: JobStatusName): string {
+    return `${this.ownerCreated(owner)}:${status}`
+  }
+
   /** Sorted set of the live records in one status, scored by when each expires (ms): also the expiry index. */
   status (status: JobStatusName): string {
     return `${this.prefix}jobs:status:${status}`

@@ -55,14 +55,12 @@ interface PutArgs {
   fence?: string
   lease_ms?: number
   takeover: boolean
-  /** The record has a tenant: it joins the tenant's creation index. */
-  owned: boolean
   claim_next?: ClaimArgs
   /** See ClaimArgs.floor: a write to a Redis that went back is refused. */
   floor: number
   /** A create: refused when Redis is too full for the jobs accepted to finish. */
   admit?: { percent: number, reserve: number }
-  /** The job's owner ('' for none): the queue it waits in (fair share, see lib/job.lua). */
+  /** The job's owner ('' for none): the queue it waits in (fair share, see lib/job.lua) and its tenant's indexes. */
   tenant: string
   /** A create: refused when the tenant has this many jobs queued. */
   max_queued?: number
@@ -322,7 +320,6 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       fence: options.fence,
       lease_ms: options.leaseMs,
       takeover: options.takeover === true,
-      owned: written.owner != null,
       // A final write's claim leaves due retries to the claims a runner makes itself (see claim).
       claim_next: claimNext === undefined ? undefined : this.#claimOptions(claimNext.leaseMs, claimNext.limit, claimNext.start, 0),
       floor: this.#floor,
@@ -360,7 +357,6 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       webhook: webhookDue(job),
       fence: options.claim?.fence,
       lease_ms: options.claim?.leaseMs,
-      owned: job.owner != null,
       tenant: tenantOf(job.owner)
     }), serializeJob(job), job.job_id], { id: job.job_id, owner: job.owner }, (reply) => reply[1])
     return copied === 1
@@ -436,7 +432,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   /** From the tenant's own index when the query names one, so one tenant's list never scans another's jobs. */
   async list (query: ListQuery): Promise<ListPage> {
     await this.#trimIndexes()
-    const index = query.owner === undefined ? this.keys.created : this.keys.ownerCreated(query.owner)
+    const index = query.owner === undefined ? this.keys.created : query.status === undefined ? this.keys.ownerCreated(query.owner) : this.keys.ownerStatus(query.owner, query.status)
     const jobs: StoredJob[] = []
     const batch = Math.min(Math.max(query.limit * 2, 20), 500)
     let max = query.after === undefined ? '+inf' : String(query.after.createdMs)

@@ -3,6 +3,7 @@
 import t, { type Test } from 'tap'
 import { sha256Hex } from '../../src/auth/keys.js'
 import type { Config } from '../../src/config.js'
+import { newJob } from '../../src/jobs/records.js'
 import { json, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
@@ -68,3 +69,28 @@ for (const [name, store] of Object.entries(STORES)) {
     t.same(stats.tenants, { alice: { queued: 3, running: 1 }, bob: { queued: 1, running: 0 } }, 'admins see each tenant\'s load')
   })
 }
+
+t.test('a status-filtered list of a tenant reads its page from Redis, not the tenant\'s whole history', async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  const admin = await redis.client()
+  t.teardown(() => admin.close())
+  const app = await startApp(t, { ...AUTH, REDIS_URL: redis.url })
+  await waitFor('on Redis', () => app.store.mode === 'redis')
+  const report = 'A finished report. '.repeat(100)
+  let failed = ''
+  for (let i = 0; i < 2000; i++) {
+    const job = { ...newJob({ query: `old job ${i}`, depth: 'quick' }), owner: 'alice' }
+    const status = i === 100 ? 'failed' : 'completed'
+    const written = await app.store.put({ ...job, status, error: status === 'failed' ? 'it failed' : null, result: status === 'completed' ? { markdown: report } as any : null }, 0)
+    t.ok(written.ok)
+    if (status === 'failed') failed = job.job_id
+  }
+  const sent = async (): Promise<number> => Number(/total_net_output_bytes:(\d+)/.exec(await admin.info('stats'))?.[1])
+  const before = await sent()
+  const res = await app.inject({ method: 'GET', url: '/v1/jobs?status=failed&limit=1', headers: as(KEYS.alice) })
+  const read = await sent() - before
+  t.equal(res.statusCode, 200)
+  t.same(json(res).jobs.map((job: { job_id: string }) => job.job_id), [failed], 'the one failed job')
+  t.ok(read < 50_000, `Redis sent ${read} bytes for the page (under 50 KB)`)
+})

@@ -242,6 +242,27 @@ for (const [name, make] of Object.entries(STORES)) {
       t.ok(failed.jobs.every((j) => j.status === 'failed'))
     })
 
+    t.test('a tenant\'s status-filtered list follows each job through claim, start, its end and delete', async (t) => {
+      const store = await make(t)
+      const ids = async (status: StoredJob['status']): Promise<string[]> => (await store.list({ limit: 10, owner: 'alice', status })).jobs.map((j) => j.job_id).sort()
+      const made: StoredJob[] = []
+      for (let i = 0; i < 3; i++) made.push(await write(store, { ...newJob({ query: `q${i}`, depth: 'quick' }), owner: 'alice' }, 0, { enqueue: 'tail' }))
+      await write(store, { ...newJob({ query: 'bob\'s', depth: 'quick' }), owner: 'bob' }, 0)
+      t.same(await ids('pending'), made.map((j) => j.job_id).sort())
+      const claims: Array<{ job: StoredJob, fence: string, started?: boolean }> = []
+      while (claims.length < 3) claims.push(...await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: 'Starting' }))
+      const running = await Promise.all(claims.map(async ({ job, fence, started }) =>
+        started === true ? job : await write(store, { ...job, status: 'processing' }, job.version, { fence, leaseMs: 60_000 })))
+      t.same(await ids('processing'), running.map((j) => j.job_id).sort(), 'started: in processing, not pending')
+      const done = running[0] as StoredJob
+      await write(store, { ...done, status: 'completed' }, done.version, { fence: claims[0]?.fence })
+      t.same(await ids('completed'), [done.job_id])
+      t.same(await ids('processing'), running.slice(1).map((j) => j.job_id).sort())
+      await store.delete(done.job_id)
+      t.same(await ids('completed'), [], 'a deleted job leaves it')
+      t.same((await store.list({ limit: 10, owner: 'bob', status: 'processing' })).jobs, [], 'another tenant\'s list is its own')
+    })
+
     t.test('a tenant\'s list holds only its jobs, paged by cursor, newest first', async (t) => {
       const store = await make(t)
       const mine: string[] = []

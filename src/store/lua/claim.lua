@@ -1,4 +1,4 @@
--- KEYS (13): job_prefix queue tenants seq delayed leases fences notices status_*
+-- KEYS (14): job_prefix created queue tenants seq delayed leases fences notices status_*
 -- Claims up to `limit` jobs to run (see claim_jobs in lib/job.lua): only one caller ever gets a
 -- given claim. With `start`, each claimed job's attempt also begins here (processing, its
 -- worker, its running history entry, its status event), as the runner's start write would: one

@@ -7,9 +7,13 @@ local id = ARGV[1]
 local current = redis.call('GET', K.job)
 local deleted = 0
 if current then
-  unqueue(id, tenant_of(current))
   local version, status = header(current)
   if status ~= 'deleted' then
+    local tenant = tenant_of(current)
+    unqueue(id, tenant)
+    if tenant ~= '' then
+      redis.call('ZREM', owner_status_key(tenant, status), id)
+    end
     redis.call('SET', K.job, '{"version":' .. (version + 1) .. ',"status":"deleted"}', 'KEEPTTL')
     notify(id, version + 1, 'deleted')
     deleted = 1

@@ -4,11 +4,11 @@
 --   enqueue ('' | 'tail' | 'head' | 'delayed'), retry_in_ms, event (event data JSON),
 --   max_events, webhook (true: final with a webhook to deliver), amend_final, fence (the
 --   writer's claim), lease_ms (extend the lease of a processing write), takeover (reaper),
---   owned (the record has a tenant: a new one joins its tenant's index), claim_next (or
+--   claim_next (or
 --   absent: claim.lua's options, for the worker's next jobs once this one's attempt ended),
 --   floor (the highest write counter the caller saw), admit (a create, or absent): percent
 --   (of maxmemory creates may fill) and reserve (bytes kept per unfinished job, to finish),
---   tenant (the job's owner, '' for none: its queue), max_queued (a create, or absent: refused
+--   tenant (the job's owner, '' for none: its queue and its indexes), max_queued (a create, or absent: refused
 --   when the tenant has this many jobs queued)
 -- ARGV[2] record JSON   ARGV[3] job id
 -- Returns {1, claims or false, counter} when written (claims: as claim.lua's, when claim_next);
@@ -60,7 +60,7 @@ if o.takeover then
 end
 redis.call('SETEX', K.job, o.ttl, ARGV[2])
 tick()
-index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.owned)
+index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.tenant)
 -- A new record has no claim to end.
 if o.status ~= 'processing' and previous then
   end_claim(id)

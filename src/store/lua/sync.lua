@@ -9,7 +9,7 @@
 --     version above Redis's.
 -- ARGV[1] options: mode, base, version, ttl_ms (remaining), created_ms, status, queue (true: a
 --   pending job nobody runs: queue it), delay_ms (queue it only after this long), webhook,
---   fence and lease_ms (a claim held here: it moves with the record), owned and tenant (see put.lua)
+--   fence and lease_ms (a claim held here: it moves with the record), tenant (see put.lua)
 -- ARGV[2] record JSON   ARGV[3] job id
 -- Returns {1 when copied or 0 when Redis's record wins, the write counter}.
 local o = cjson.decode(ARGV[1])
@@ -38,7 +38,7 @@ if current then
 end
 redis.call('SET', K.job, json, 'PX', o.ttl_ms)
 tick()
-index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms, o.owned)
+index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms, o.tenant)
 if o.fence then
   redis.call('HSET', K.fences, id, o.fence)
   redis.call('ZADD', K.leases, now + o.lease_ms, id)

@@ -170,18 +170,39 @@ local function index_status(id, previous, status, expires_ms)
   redis.call('ZADD', status_key(status), expires_ms, id)
 end
 
+-- A tenant's jobs in one status, by creation time: a status-filtered list of a tenant reads its
+-- page, not the tenant's whole history. Like the tenant's creation index, it lives as long as
+-- the newest job that entered it; entries of records gone are dropped as lists read them.
+local function owner_status_key(tenant, status)
+  return K.created .. ':owner:' .. tenant .. ':' .. status
+end
+
+local function index_owner_status(id, tenant, previous, status, created_ms, expires_ms)
+  if tenant == '' or previous == status then
+    return
+  end
+  if previous then
+    redis.call('ZREM', owner_status_key(tenant, previous), id)
+  end
+  local key = owner_status_key(tenant, status)
+  redis.call('ZADD', key, created_ms, id)
+  redis.call('PEXPIREAT', key, expires_ms)
+end
+
 -- Keeps the indexes of one record in step with a write of it: creation order (new records
--- only, also in its tenant's index when `owned`, which lives as long as the tenant's newest
--- job) and its status set. `previous` is the status held before (nil for a new record).
-local function index_record(id, previous, status, created_ms, expires_ms, owned)
+-- only, also in its tenant's index when it has one (`tenant` not ''), which lives as long as the
+-- tenant's newest job), its status set and its tenant's status index. `previous` is the status
+-- held before (nil for a new record).
+local function index_record(id, previous, status, created_ms, expires_ms, tenant)
   if not previous then
     redis.call('ZADD', K.created, created_ms, id)
-    if owned then
+    if tenant ~= '' then
       redis.call('ZADD', K.owner_created, created_ms, id)
       redis.call('PEXPIREAT', K.owner_created, expires_ms)
     end
   end
   index_status(id, previous, status, expires_ms)
+  index_owner_status(id, tenant, previous, status, created_ms, expires_ms)
 end
 
 -- Tells every replica's subscriber that a record changed, so waiting readers (event streams,
@@ -315,7 +336,7 @@ end
 -- Begins the attempt of a claimed job (see start_record), or returns nil: past its last
 -- attempt, or a record not laid out by serializeJob (the runner then decides). `s`: the claim's
 -- start options.
-local function start_claimed(id, json, attempts, now, s)
+local function start_claimed(id, json, attempts, now, s, tenant)
   if attempts >= s.max_attempts then
     return nil
   end
@@ -325,6 +346,10 @@ local function start_claimed(id, json, attempts, now, s)
   end
   redis.call('SETEX', job_key(id), s.ttl, record)
   index_status(id, 'pending', 'processing', now + s.ttl * 1000)
+  if tenant ~= '' then
+    local created_ms = redis.call('ZSCORE', K.created, id)
+    index_owner_status(id, tenant, 'pending', 'processing', tonumber(created_ms or now), now + s.ttl * 1000)
+  end
   append_event(log_key(id), now, 'status', event, {max_events = s.max_events, ttl = s.ttl})
   notify(id, version, 'processing')
   return record
@@ -375,7 +400,7 @@ local function claim_jobs(now, c)
         local fence = 'r' .. tick()
         redis.call('HSET', K.fences, id, fence)
         redis.call('ZADD', K.leases, now + c.lease_ms, id)
-        local started = c.start and start_claimed(id, json, attempts, now, c.start)
+        local started = c.start and start_claimed(id, json, attempts, now, c.start, tenant)
         if started then
           taken[#taken + 1] = {id, fence, started, 1}
         else
