@@ -71,7 +71,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(rateLimitPlugin, { config })
   await app.register(runnerPlugin, {
     config,
-    engine: options.engine ?? engineFromConfig(config)
+    engine: options.engine ?? engineFromConfig(config, app.log.child({ component: 'reader' }))
   })
 
   await app.register(webhooksPlugin, { config })
