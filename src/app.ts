@@ -71,7 +71,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   await app.register(rateLimitPlugin, { config })
   await app.register(runnerPlugin, {
     config,
-    engine: options.engine ?? engineFromConfig(config)
+    engine: options.engine ?? engineFromConfig(config, app.log.child({ component: 'reader' }))
   })
 
   await app.register(webhooksPlugin, { config })
@@ -90,7 +90,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     await app.register(corpusPlugin, { config })
     await app.register(corpusRoutes)
   }
-  await app.register(healthRoutes, { version: VERSION, role: config.ROLE })
+  await app.register(healthRoutes, { version: VERSION, role: config.ROLE, details: config.HEALTH_DETAILS })
   await app.register(metricsRoutes)
   if (servesApi) {
     await app.register(statsRoutes)

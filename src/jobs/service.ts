@@ -90,7 +90,7 @@ export class QuotaExceededError extends ServiceError {
 export interface CreateChecks {
   /** Why these options cannot run here (a source with no provider configured), or null. */
   sourceUnavailable? (options: ResearchOptionsData): string | null
-  /** Why this webhook URL is refused, or null; absent when webhooks are off. */
+  /** Why this webhook URL is refused (`refused: ...`), or null; absent when webhooks are off. */
   webhookRefused? (url: string): string | null
 }
 
@@ -182,7 +182,7 @@ export class JobService implements EventSource {
     const webhookRefused = this.#checks.webhookRefused
     if (webhookRefused === undefined) throw new UnusableOptionsError('webhooks are not enabled on this server (it has no WEBHOOK_SECRET)', 'webhooks_unavailable')
     const refused = webhookRefused(webhookUrl)
-    if (refused !== null) throw new UnusableOptionsError(`webhook_url is refused: ${refused}`, 'invalid_options')
+    if (refused !== null) throw new UnusableOptionsError(`webhook_url is ${refused}`, 'invalid_options')
   }
 
   async #insert (job: StoredJob): Promise<StoredJob> {

@@ -3,12 +3,20 @@ import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
 import { Agent } from 'undici'
 
-/** A URL that points (or resolves) at an address the SSRF guard refuses. */
+/**
+ * A URL that points (or resolves) at an address the SSRF guard refuses. The message goes to
+ * clients, so it does not name the address (what a name resolves to is the server's network,
+ * not theirs to map); `host` and `address` are for the server log.
+ */
 export class BlockedAddressError extends Error {
   override name = 'BlockedAddressError'
   readonly code = 'EBLOCKEDADDRESS'
+  readonly host: string
+  readonly address: string
   constructor (host: string, address: string) {
-    super(`${host} resolves to ${address}, a private, loopback or link-local address (set ALLOW_PRIVATE_URLS=true to allow it)`)
+    super('refused: private, loopback or link-local address (set ALLOW_PRIVATE_URLS=true to allow it)')
+    this.host = host
+    this.address = address
   }
 }
 

@@ -58,9 +58,18 @@ export const JobList = Type.Object({
   next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last page' })
 }, { title: 'JobList' })
 
+const HealthStatus = Type.Union([Type.Literal('ok'), Type.Literal('degraded')], { description: '`degraded`: Redis is configured but unreachable, refuses writes, is being re-seeded after losing its data, or has Cluster nodes failing' })
+const HealthRole = Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], { description: 'What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API' })
+
+/** What anyone may know: that the process serves, and whether it is ready (status). */
+export const HealthSummary = Type.Object({
+  status: HealthStatus,
+  role: HealthRole
+}, { title: 'HealthSummary', additionalProperties: false, description: 'Without an admin key when keys are configured (HEALTH_DETAILS=admin, the default)' })
+
 export const Health = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
-  role: Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], { description: 'What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API' }),
+  status: HealthStatus,
+  role: HealthRole,
   store: Type.Union([Type.Literal('redis'), Type.Literal('memory')]),
   redis: Type.Object({
     configured: Type.Boolean(),
@@ -98,7 +107,10 @@ export const Health = Type.Object({
   }),
   uptime_s: Type.Number(),
   version: Type.String()
-}, { title: 'Health' })
+}, { title: 'Health', description: 'With an admin key, with no keys configured (the API is open), or with HEALTH_DETAILS=public' })
+
+/** Full detail first: a serializer picking the first shape that fits must not cut it to the summary. */
+export const HealthAnswer = Type.Union([Health, HealthSummary])
 
 export const CleanupInfo = Type.Object({
   message: Type.String(),

@@ -109,7 +109,8 @@ export class WebhookDispatcher {
     this.#options.onAttempt?.(status === 'pending' ? 'retrying' : status)
     const log = { job_id: id, webhook_attempt: attempt, status_code: result.statusCode, webhook_status: status, duration_ms: result.durationMs }
     if (status === 'delivered') logger.info(log, 'webhook delivered')
-    else logger.warn({ ...log, error: result.error, next_attempt_at: next === null ? null : new Date(next).toISOString() }, status === 'failed' ? 'webhook failed for good' : 'webhook attempt failed; retrying')
+    // `error` is what the job's client reads; `err`, the network error behind it, is for operators only.
+    else logger.warn({ ...log, error: result.error, err: result.cause, next_attempt_at: next === null ? null : new Date(next).toISOString() }, status === 'failed' ? 'webhook failed for good' : 'webhook attempt failed; retrying')
   }
 
   /** Writes the delivery state onto the (final) record; a concurrent write is re-read and re-applied. */

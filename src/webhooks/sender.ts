@@ -1,10 +1,14 @@
 import { type Agent, request } from 'undici'
-import { type AddressPolicy, BlockedAddressError, assertLiteralHostAllowed, guardedAgent } from '../net/address-guard.js'
+import { type AddressPolicy, assertLiteralHostAllowed, guardedAgent } from '../net/address-guard.js'
+import { plainReason, refusedByGuard } from '../net/plain-reason.js'
 import { signatureHeaders } from './signature.js'
 
 export interface DeliveryResult {
   statusCode: number | null
+  /** Why the delivery failed, in plain words: it is stored on the job, for its client to read. */
   error: string | null
+  /** The network error behind `error`, for the server log only (it names addresses). */
+  cause?: unknown
   durationMs: number
   /** Retrying cannot help (the URL is refused, or the receiver answered 410 Gone). */
   permanent: boolean
@@ -24,8 +28,8 @@ export class WebhookSender {
 
   async send (url: string, messageId: string, body: string): Promise<DeliveryResult> {
     const started = performance.now()
-    const done = (statusCode: number | null, error: string | null, permanent = false): DeliveryResult =>
-      ({ statusCode, error, permanent, durationMs: Math.round(performance.now() - started) })
+    const done = (statusCode: number | null, error: string | null, permanent = false, cause?: unknown): DeliveryResult =>
+      ({ statusCode, error, permanent, cause, durationMs: Math.round(performance.now() - started) })
     try {
       const target = new URL(url)
       assertLiteralHostAllowed(target, this.#options.policy)
@@ -44,20 +48,18 @@ export class WebhookSender {
       if (response.statusCode >= 200 && response.statusCode < 300) return done(response.statusCode, null)
       return done(response.statusCode, `HTTP ${response.statusCode}`, response.statusCode === 410)
     } catch (err) {
-      const cause = (err as { cause?: Error }).cause ?? err as Error
-      if (cause instanceof BlockedAddressError) return done(null, cause.message, true)
-      if ((err as Error).name === 'TimeoutError') return done(null, `no answer within ${this.#options.timeoutMs} ms`)
-      return done(null, cause.message)
+      if ((err as Error).name === 'TimeoutError') return done(null, `no answer within ${this.#options.timeoutMs} ms`, false, err)
+      return done(null, plainReason(err), refusedByGuard(err), err)
     }
   }
 
-  /** Why a URL can be refused before any DNS lookup (a private literal address), or null. */
+  /** Why a URL can be refused before any DNS lookup (a private literal address), as `refused: ...`, or null. */
   refuses (url: string): string | null {
     try {
       assertLiteralHostAllowed(new URL(url), this.#options.policy)
       return null
     } catch (err) {
-      return (err as Error).message
+      return refusedByGuard(err) ? (err as Error).message : 'refused: not a valid URL'
     }
   }
 

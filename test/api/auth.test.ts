@@ -33,7 +33,7 @@ t.test('keys are required, by Bearer or X-API-Key; health and docs stay open', a
   t.equal((await app.inject({ url: '/v1/jobs', headers: as(KEYS.bob) })).statusCode, 200)
   const health = await app.inject({ url: '/health' })
   t.equal(health.statusCode, 200)
-  t.equal(json(health).auth, 'keys')
+  t.equal(json(await app.inject({ url: '/health', headers: as(KEYS.root) })).auth, 'keys', 'an admin key sees the detail (test/api/health-access.test.ts)')
   t.equal((await app.inject({ url: '/docs/json' })).statusCode, 200)
   t.equal((await app.inject({ url: '/nowhere' })).statusCode, 404, 'unknown routes are 404, not 401')
 })

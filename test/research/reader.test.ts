@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { BlockedAddressError, anyAddress, publicAddressesOnly } from '../../src/net/address-guard.js'
+import { plainReason } from '../../src/net/plain-reason.js'
 import { PageFetcher } from '../../src/research/reader/page-fetcher.js'
 import { PageReader } from '../../src/research/reader/page-reader.js'
 import { startTestSite } from '../helpers/test-site.js'
@@ -50,7 +51,7 @@ t.test('pages that cannot be read are refused with a reason: errors, PDFs, other
   await t.rejects(r.read(`${site.url}/paper.pdf`, never), { message: /PDF documents are not read/ })
   await t.rejects(r.read(`${site.url}/photo.png`, never), { message: /unsupported content type image\/png/ })
   await t.rejects(r.read(`${site.url}/empty.html`, never), { message: 'the page has no readable text' })
-  await t.rejects(r.read('http://127.0.0.1:1/', never), { name: 'PageReadError', message: /ECONNREFUSED/ })
+  await t.rejects(r.read('http://127.0.0.1:1/', never), { name: 'PageReadError', message: 'could not connect: connection refused' })
 })
 
 t.test('the size cap holds with and without a Content-Length', async (t) => {
@@ -92,8 +93,39 @@ t.test('the SSRF guard refuses private, loopback and link-local addresses: liter
   // A guard that lets the test reach 127.0.0.1 only: a redirect to another loopback address is refused.
   const only127 = reader(t, { policy: (address) => address === '127.0.0.1' })
   t.equal((await only127.read(`${site.url}/jitter.html`, never)).title, 'Why retries need jitter')
-  await t.rejects(only127.read(`${site.url}/redirect?to=${encodeURIComponent(`http://127.0.0.2:${port}/jitter.html`)}`, never), { message: /127\.0\.0\.2 resolves to 127\.0\.0\.2/ })
+  await t.rejects(only127.read(`${site.url}/redirect?to=${encodeURIComponent(`http://127.0.0.2:${port}/jitter.html`)}`, never), { message: /^refused: private, loopback or link-local address/ })
   t.equal(site.requests.filter((p) => p === '/jitter.html').length, 1, 'only the allowed request reached the page')
+})
+
+t.test('a reason says plainly why a page was not read: never the address a name resolved to, nor the resolver\'s or socket\'s raw error', async (t) => {
+  const site = await startTestSite(t)
+  const port = new URL(site.url).port
+  const leaks = /127\.0\.0\.1|::1|resolves to|getaddrinfo|ENOTFOUND|ECONNREFUSED|EAI_/
+  const reasonOf = async (r: PageReader, url: string): Promise<string> => await r.read(url, never).then(() => 'read', (err: Error) => err.message)
+  const guarded = reader(t, { policy: publicAddressesOnly })
+  for (const url of [`http://localhost:${port}/`, `http://[::1]:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`]) {
+    const reason = await reasonOf(guarded, url)
+    t.match(reason, /^refused: private, loopback or link-local address/, url)
+    t.notMatch(reason, leaks, `${url}: ${reason}`)
+  }
+  for (const r of [guarded, reader(t)]) {
+    const reason = await reasonOf(r, 'http://no-such-host.invalid/page')
+    t.equal(reason, 'could not resolve the host name')
+    t.notMatch(reason, leaks)
+  }
+  const refused = await reasonOf(reader(t), 'http://localhost:1/')
+  t.equal(refused, 'could not connect: connection refused')
+  t.notMatch(refused, leaks)
+  t.same(site.requests, [], 'no request reached the server')
+})
+
+t.test('errors whose messages name addresses are told by their code alone, wrapped or not', async (t) => {
+  const coded = (message: string, code: string, cause?: Error): Error => Object.assign(new Error(message, { cause }), { code })
+  t.equal(plainReason(coded('Connect Timeout Error (attempted addresses: 10.0.0.5:443, timeout: 10000ms)', 'UND_ERR_CONNECT_TIMEOUT')), 'could not connect: timed out')
+  t.equal(plainReason(new TypeError('fetch failed', { cause: coded('connect EHOSTUNREACH 10.0.0.5:443', 'EHOSTUNREACH') })), 'could not connect: host unreachable')
+  t.equal(plainReason(coded('Hostname/IP does not match certificate\'s altnames: IP: 10.0.0.5 is not in the cert\'s list', 'ERR_TLS_CERT_ALTNAME_INVALID')), 'TLS failed: the certificate could not be verified')
+  t.equal(plainReason(new Error('something at 10.0.0.5')), 'the request failed', 'an error of no known kind is not repeated')
+  t.equal(plainReason(new Error('wrapped', { cause: new BlockedAddressError('db.internal', '10.0.0.5') })), new BlockedAddressError('h', 'a').message)
 })
 
 t.test('which addresses count as public', async (t) => {
@@ -101,7 +133,8 @@ t.test('which addresses count as public', async (t) => {
   for (const address of ['127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '::1', 'fe80::1', 'fc00::1', '::ffff:10.0.0.1', 'not-an-ip']) {
     t.notOk(publicAddressesOnly(address), address)
   }
-  t.match(new BlockedAddressError('db.internal', '10.0.0.5').message, 'db.internal resolves to 10.0.0.5')
+  t.match(new BlockedAddressError('db.internal', '10.0.0.5'), { host: 'db.internal', address: '10.0.0.5', message: /^refused: private/ }, 'the address is kept for the log, not told')
+  t.notMatch(new BlockedAddressError('db.internal', '10.0.0.5').message, /db\.internal|10\.0\.0\.5/)
 })
 
 t.test('IPv6 forms that carry an IPv4 address are judged by it, or refused: IPv4-compatible, 6to4, Teredo, NAT64', async (t) => {

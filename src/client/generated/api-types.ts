@@ -156,8 +156,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Liveness and dependencies
-         * @description Always 200 while the process serves requests; `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), is being re-seeded after losing its data, or has Cluster nodes failing.
+         * Liveness, readiness and (for admins) dependencies
+         * @description Always 200 while the process serves requests, with or without a key (platform health checks send none); `degraded` when Redis is configured but unreachable (jobs are then kept in memory), refuses writes (creates answer 503), is being re-seeded after losing its data, or has Cluster nodes failing. Once API keys are configured, only an admin key gets the detail (Redis, queue and runner, providers, version); any other caller gets `status` and `role` alone, unless the server sets HEALTH_DETAILS=public. With no keys configured the API is open and the detail is shown to anyone.
          */
         get: operations["getHealth"];
         put?: never;
@@ -2882,13 +2882,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Always, while the process serves requests: `ok`, or `degraded` naming why */
+            /** @description Always, while the process serves requests: `ok`, or `degraded`; the full detail (`Health`) or `status` and `role` only (`HealthSummary`) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
+                        /** @description `degraded`: Redis is configured but unreachable, refuses writes, is being re-seeded after losing its data, or has Cluster nodes failing */
                         status: "ok" | "degraded";
                         /** @description What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API */
                         role: "all" | "api" | "worker";
@@ -2945,6 +2946,11 @@ export interface operations {
                         };
                         uptime_s: number;
                         version: string;
+                    } | {
+                        /** @description `degraded`: Redis is configured but unreachable, refuses writes, is being re-seeded after losing its data, or has Cluster nodes failing */
+                        status: "ok" | "degraded";
+                        /** @description What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API */
+                        role: "all" | "api" | "worker";
                     };
                 };
             };

@@ -1,5 +1,6 @@
 import { type Agent, request } from 'undici'
 import { type AddressPolicy, assertLiteralHostAllowed, guardedAgent, publicAddressesOnly } from '../../net/address-guard.js'
+import { plainReason } from '../../net/plain-reason.js'
 
 export interface FetchedPage {
   /** The URL answered, after redirects. */
@@ -12,8 +13,8 @@ export interface FetchedPage {
 export class PageReadError extends Error {
   override name = 'PageReadError'
   readonly url: string
-  constructor (url: string, reason: string) {
-    super(reason)
+  constructor (url: string, reason: string, options?: ErrorOptions) {
+    super(reason, options)
     this.url = url
   }
 }
@@ -27,6 +28,8 @@ export interface PageFetcherOptions {
   timeoutMs?: number
   /** Redirects followed (default 5). */
   maxRedirects?: number
+  /** Told the network error behind each reason, which the reason itself leaves out. */
+  logger?: { debug (obj: object, msg: string): void }
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308])
@@ -44,6 +47,7 @@ export class PageFetcher {
   readonly #timeoutMs: number
   readonly #maxRedirects: number
   readonly #agent: Agent
+  readonly #logger: PageFetcherOptions['logger']
 
   constructor (options: PageFetcherOptions = {}) {
     this.#policy = options.policy ?? publicAddressesOnly
@@ -51,6 +55,7 @@ export class PageFetcher {
     this.#timeoutMs = options.timeoutMs ?? 15_000
     this.#maxRedirects = options.maxRedirects ?? 5
     this.#agent = guardedAgent(this.#policy, { connections: 16 })
+    this.#logger = options.logger
   }
 
   async fetch (address: string, signal: AbortSignal): Promise<FetchedPage> {
@@ -128,9 +133,9 @@ export class PageFetcher {
     if (deadline.aborted || (err as Error).name === 'TimeoutError' || (err as Error).name === 'BodyTimeoutError') {
       return new PageReadError(address, `no complete answer within ${this.#timeoutMs} ms`)
     }
-    const cause = (err as { cause?: Error }).cause
-    const message = (cause ?? err as Error).message
-    return new PageReadError(address, message)
+    // The reason reaches the client: plain words only; what the network said goes to the log.
+    this.#logger?.debug({ url: address, err }, 'page not read')
+    return new PageReadError(address, plainReason(err), { cause: err })
   }
 }
 
