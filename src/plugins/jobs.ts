@@ -23,7 +23,7 @@ const jobsPlugin: FastifyPluginAsync<JobsPluginOptions> = async (app, options) =
     store: app.store,
     feed: app.store,
     claims: app.store.counters,
-    quotas: new TenantQuotas(options.maxQueued, options.quotas),
+    quotas: new TenantQuotas(options.maxQueued, 0, options.quotas),
     checks: {
       sourceUnavailable: app.engine.unavailable?.bind(app.engine),
       webhookRefused: webhooks === null ? undefined : (url) => webhooks.refuses(url)

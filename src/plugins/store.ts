@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { type Config, redactUrl } from '../config.js'
+import { TenantQuotas } from '../jobs/quotas.js'
 import { FallbackJobStore } from '../store/fallback.js'
 import { RedisKeys } from '../store/keys.js'
 import { LocalEventLog } from '../store/job-events.js'
@@ -21,7 +22,8 @@ const ERROR_LOG_INTERVAL_MS = 30_000
 /** The job store: Redis when REDIS_URL is set (connected in the background), always the Map. */
 const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config }) => {
   const log = app.log.child({ component: 'store' })
-  const memory = new MemoryJobStore({ ttlSeconds: config.JOB_TTL_SECONDS, maxJobs: config.MEMORY_MAX_JOBS })
+  const runningLimits = new TenantQuotas(config.TENANT_MAX_QUEUED, config.TENANT_MAX_RUNNING, config.TENANT_QUOTAS).runningLimits()
+  const memory = new MemoryJobStore({ ttlSeconds: config.JOB_TTL_SECONDS, maxJobs: config.MEMORY_MAX_JOBS, runningLimits })
   let client: RedisClient | undefined
   let redis: RedisStore | undefined
   let subscriber: RedisClient | undefined
@@ -50,6 +52,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config
       maxEvents: config.JOB_EVENTS_MAX,
       timeoutMs: config.REDIS_TIMEOUT_MS,
       admission: { percent: config.REDIS_ADMIT_MEMORY_PERCENT, reserveBytes: config.REDIS_JOB_RESERVE_BYTES },
+      runningLimits,
       onCommand: (command: string, ms: number, ok: boolean) => app.metrics.redisCommand(command, ms, ok)
     }
     redis = config.REDIS_SHARDS > 1 ? new ShardedRedisJobStore(client, { ...options, shards: config.REDIS_SHARDS }) : new RedisJobStore(client, options)

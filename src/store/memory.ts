@@ -4,7 +4,7 @@ import {
   StoreFullError, addTenantLoad, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, matchesQuery, stampWrite, webhookDue
 } from './job-store.js'
 import { isFinal } from '../schemas/job.js'
-import { TenantQueues, tenantOf } from './tenant-queues.js'
+import { type RunningLimits, TenantQueues, runningLimitOf, tenantOf } from './tenant-queues.js'
 import { withSharedOptions } from '../schemas/options.js'
 
 export interface MemoryJobStoreOptions {
@@ -12,6 +12,8 @@ export interface MemoryJobStoreOptions {
   /** Most records held; past it, expired then the oldest finished records are evicted. */
   maxJobs: number
   now?: () => number
+  /** Per-tenant limits on jobs running at once (see RunningLimits); none without. */
+  runningLimits?: RunningLimits
 }
 
 /** `cached`: a copy of a record another store owns (the fallback's copy of Redis), evictable first. */
@@ -31,6 +33,7 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
   /** Ids whose entry may be evicted (finished, or a cached copy), oldest write first. */
   readonly #evictable = new Set<string>()
   readonly #queue = new TenantQueues()
+  readonly #runningLimits: RunningLimits | undefined
   readonly #delayed = new Map<string, number>()
   readonly #leases = new Map<string, Lease>()
   /** Webhook deliveries due (ms), for jobs written here. */
@@ -50,6 +53,7 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     this.#maxJobs = options.maxJobs
     this.#evictBatch = Math.max(1, Math.floor(options.maxJobs / 100))
     this.#now = options.now ?? Date.now
+    this.#runningLimits = options.runningLimits
   }
 
   get size (): number {
@@ -210,15 +214,34 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
       }
     }
     const claims: Claim[] = []
+    const running = this.#runningLimits === undefined ? null : this.#runningByTenant(now)
+    const mayRun = (tenant: string): boolean => {
+      const max = runningLimitOf(this.#runningLimits, tenant)
+      return max === null || (running?.get(tenant) ?? 0) < max
+    }
     while (claims.length < limit && this.#queue.size > 0) {
-      const id = this.#queue.shift() as string
+      const id = this.#queue.shift(mayRun)
+      if (id === undefined) break
       const job = this.peek(id)
       if (job === null || job.status !== 'pending') continue
       const fence = `${this.#fencePrefix}${++this.#fences}`
       this.#leases.set(id, { fence, untilMs: now + leaseMs })
       claims.push({ job, fence })
+      const tenant = tenantOf(job.owner)
+      running?.set(tenant, (running.get(tenant) ?? 0) + 1)
     }
     return claims
+  }
+
+  /** Jobs with a live lease, per tenant. */
+  #runningByTenant (now: number): Map<string, number> {
+    const running = new Map<string, number>()
+    for (const [id, lease] of this.#leases) {
+      if (lease.untilMs <= now) continue
+      const tenant = tenantOf(this.peek(id)?.owner)
+      running.set(tenant, (running.get(tenant) ?? 0) + 1)
+    }
+    return running
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {

@@ -11,7 +11,7 @@ import { dropOldest } from './bounded.js'
 import { type JobEvent, type JobEventType, eventData } from '../schemas/events.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
 import { SilenceDeadline } from './silence-deadline.js'
-import { tenantOf } from './tenant-queues.js'
+import { type RunningLimits, tenantOf } from './tenant-queues.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
@@ -35,6 +35,8 @@ interface ClaimArgs {
   /** The highest write counter this store saw: Redis below it went back in time, and claims nothing. */
   floor?: number
   start?: { worker: string, step: string, now: string, expires: string, max_attempts: number, ttl: number, max_events: number }
+  /** Per-tenant limits on running jobs (RunningLimits): a tenant at its limit is passed over. */
+  running?: RunningLimits
 }
 
 /** put.lua's options (ARGV[1]), as its header lists them. */
@@ -132,6 +134,8 @@ export interface RedisJobStoreOptions {
    * `reserveBytes` per unfinished job passes `percent` of it. Absent: no admission check.
    */
   admission?: { percent: number, reserveBytes: number }
+  /** Per-tenant limits on jobs running at once (see RunningLimits); none without. */
+  runningLimits?: RunningLimits
 }
 
 /** Redis came back with a write counter below one this store had seen: it went back in time. */
@@ -232,6 +236,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #onCommand: RedisJobStoreOptions['onCommand']
   readonly #sweep = { pending: 0, processing: 0 }
   readonly #admission: RedisJobStoreOptions['admission']
+  readonly #runningLimits: RunningLimits | undefined
   #lastTrimMs = 0
   /** The highest write counter a reply carried (see went_back in lib/job.lua). */
   #highWater = 0
@@ -246,6 +251,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     this.#deadline = new SilenceDeadline(options.timeoutMs)
     this.#onCommand = options.onCommand
     this.#admission = options.admission
+    this.#runningLimits = options.runningLimits
     this.keys = options.keys ?? new RedisKeys()
     this.#scripts = options.shardedNotices === true ? SCRIPT_SETS.SPUBLISH : SCRIPT_SETS.PUBLISH
   }
@@ -374,6 +380,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       lease_ms: leaseMs,
       limit,
       promote,
+      running: this.#runningLimits,
       start: start === undefined
         ? undefined
         : {

@@ -7,6 +7,19 @@ export function tenantOf (owner: string | null | undefined): string {
 }
 
 /**
+ * Per-tenant limits on jobs running at once: `max` for every tenant, `of` for single ones (0: no
+ * limit). The open API's tenant has none.
+ */
+export interface RunningLimits { max: number, of: Record<string, number> }
+
+/** The most jobs `tenant` may run at once, or null for no limit. */
+export function runningLimitOf (limits: RunningLimits | undefined, tenant: string): number | null {
+  if (limits === undefined || tenant === OPEN_TENANT) return null
+  const limit = limits.of[tenant] ?? limits.max
+  return limit > 0 ? limit : null
+}
+
+/**
  * The in-memory store's queue with fair share, as the Redis claim script keeps it: one FIFO per
  * tenant, and a ring of the tenants with queued jobs. `shift` takes the head of the tenant at
  * the front of the ring and moves that tenant to the back, so a tenant's backlog never holds
@@ -56,11 +69,20 @@ export class TenantQueues {
     return true
   }
 
-  /** The next job in the ring's order, its tenant moved to the back; undefined when none is queued. */
-  shift (): string | undefined {
-    const next = this.#queues.entries().next()
-    if (next.done === true) return undefined
-    const [tenant, queue] = next.value
+  /**
+   * The next job in the ring's order, its tenant moved to the back; tenants that `mayRun` says
+   * no to are passed over, keeping their place. Undefined when no job may run.
+   */
+  shift (mayRun: (tenant: string) => boolean = () => true): string | undefined {
+    let next: [string, string[]] | undefined
+    for (const entry of this.#queues) {
+      if (mayRun(entry[0])) {
+        next = entry
+        break
+      }
+    }
+    if (next === undefined) return undefined
+    const [tenant, queue] = next
     const id = queue.shift() as string
     this.#tenantOf.delete(id)
     this.#queues.delete(tenant)

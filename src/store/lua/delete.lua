@@ -1,4 +1,4 @@
--- KEYS (15): job events created queue tenants delayed webhooks leases fences notices status_*
+-- KEYS (16): job events created queue tenants seq delayed webhooks leases fences notices status_*
 -- Deletes a job: its record becomes a tombstone (kept as long as the record would have lived,
 -- so a stale copy held by a replica can never bring it back), and every index, queue, lease,
 -- retry, webhook and event entry of it goes.
@@ -13,6 +13,9 @@ if current then
     unqueue(id, tenant)
     if tenant ~= '' then
       redis.call('ZREM', owner_status_key(tenant, status), id)
+      if status == 'processing' then
+        unpark(tenant)
+      end
     end
     redis.call('SET', K.job, '{"version":' .. (version + 1) .. ',"status":"deleted"}', 'KEEPTTL')
     notify(id, version + 1, 'deleted')

@@ -78,6 +78,35 @@ local function tenant_queue(tenant)
   return K.queue .. ':owner:' .. tenant
 end
 
+-- A tenant's jobs in one status, by creation time: a status-filtered list of a tenant reads its
+-- page, not the tenant's whole history, and its running jobs are counted for its limit. Like
+-- the tenant's creation index, it lives as long as the newest job that entered it; entries of
+-- records gone are dropped as lists read them.
+local function owner_status_key(tenant, status)
+  return K.created .. ':owner:' .. tenant .. ':' .. status
+end
+
+-- Tenants at their limit of running jobs (c.running) leave the ring for this set, scored by when
+-- they were parked, until one of their jobs stops running (or a claim finds them under it).
+local function parked_key()
+  return K.tenants .. ':parked'
+end
+
+local function unpark(tenant)
+  if redis.call('ZREM', parked_key(), tenant) == 1 and redis.call('EXISTS', tenant_queue(tenant)) == 1 then
+    redis.call('ZADD', K.tenants, 'NX', seq_now() + 0.5, tenant)
+  end
+end
+
+-- Whether `tenant` runs as many jobs as its limit allows (`running`: claim_jobs's c.running).
+local function at_running_limit(running, tenant)
+  if not running or tenant == '' then
+    return false
+  end
+  local limit = running.of[tenant] or running.max
+  return limit > 0 and redis.call('ZCARD', owner_status_key(tenant, 'processing')) >= limit
+end
+
 -- The tenant of a stored record: serializeJob writes `owner` before any nested object, so its
 -- first `"owner":` is the record's own (inside a string value every quote is escaped).
 local function tenant_of(json)
@@ -126,13 +155,16 @@ end
 -- The next job in fair-share order: the head of the ring's first tenant, which leaves the ring
 -- when it has nothing left queued. Returns id, position, tenant and whether the tenant has more
 -- queued (the caller then moves it to the back: served_last); nil when nothing is queued.
-local function next_queued()
-  for _ = 1, 2 do
+local function next_queued(running)
+  for _ = 1, 100 do
     local ring = redis.call('ZRANGE', K.tenants, 0, 0)
     if #ring == 0 then
       if not adopt_untenanted() then
         return nil
       end
+    elseif at_running_limit(running, ring[1]) then
+      redis.call('ZREM', K.tenants, ring[1])
+      redis.call('ZADD', parked_key(), seq_now(), ring[1])
     else
       local tenant = ring[1]
       local queue = tenant_queue(tenant)
@@ -170,19 +202,17 @@ local function index_status(id, previous, status, expires_ms)
   redis.call('ZADD', status_key(status), expires_ms, id)
 end
 
--- A tenant's jobs in one status, by creation time: a status-filtered list of a tenant reads its
--- page, not the tenant's whole history. Like the tenant's creation index, it lives as long as
--- the newest job that entered it; entries of records gone are dropped as lists read them.
-local function owner_status_key(tenant, status)
-  return K.created .. ':owner:' .. tenant .. ':' .. status
-end
-
+-- Keeps a tenant's status index (owner_status_key) in step; a tenant whose job stops running
+-- may run another: it leaves the parked set.
 local function index_owner_status(id, tenant, previous, status, created_ms, expires_ms)
   if tenant == '' or previous == status then
     return
   end
   if previous then
     redis.call('ZREM', owner_status_key(tenant, previous), id)
+    if previous == 'processing' then
+      unpark(tenant)
+    end
   end
   local key = owner_status_key(tenant, status)
   redis.call('ZADD', key, created_ms, id)
@@ -372,12 +402,20 @@ local function claim_jobs(now, c)
       enqueue(id, 'tail', json and tenant_of(json) or '')
     end
   end
+  if c.running then
+    -- A tenant parked while a job of its stopped running unnoticed (its record expired, a
+    -- limit raised) is not parked for good: the longest parked is looked at once per claim.
+    local parked = redis.call('ZRANGE', parked_key(), 0, 0)
+    if #parked > 0 and not at_running_limit(c.running, parked[1]) then
+      unpark(parked[1])
+    end
+  end
   local taken = {}
   for _ = 1, c.limit * 10 do
     if #taken >= c.limit then
       break
     end
-    local id, position, tenant, more = next_queued()
+    local id, position, tenant, more = next_queued(c.running)
     if not id then
       break
     end
