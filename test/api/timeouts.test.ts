@@ -93,6 +93,7 @@ t.test('with API keys, a keyless request is refused at once; dripping its body o
 })
 
 t.test('a connection that sends nothing is closed after the connection timeout', async (t) => {
+  // Below the 65 s the configuration accepts (long polls need it), to see it act in a test.
   const app = await startApp(t, { HTTP_CONNECTION_TIMEOUT_MS: 1000 })
   const port = await listenPort(app)
   const silent = await Promise.all(Array.from({ length: 10 }, async () => await sayNothing(port)))
@@ -103,6 +104,7 @@ t.test('a connection that sends nothing is closed after the connection timeout',
 })
 
 t.test('an event stream outlives both timeouts: its request arrived whole, and heartbeats keep its connection busy', async (t) => {
+  // A 1 s connection timeout (below what the configuration accepts) with heartbeats 5 times as often.
   const app = await startApp(t, { HTTP_REQUEST_TIMEOUT_MS: 1000, HTTP_CONNECTION_TIMEOUT_MS: 1000, SSE_HEARTBEAT_MS: 200 }, { engine: new StuckEngine() })
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
   const job = await createJob(app, { query: 'a long watch', depth: 'quick' })
