@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import type { ServerOptions } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
@@ -49,6 +50,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     requestIdHeader: 'x-request-id',
     trustProxy: trustProxyOption(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT_BYTES,
+    ...httpTimeouts(config),
     // The errors plugin answers requests that arrive while closing with a problem document.
     return503OnClosing: false,
     frameworkErrors,
@@ -98,6 +100,27 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
     await app.register(legacyRoutes, { ttlSeconds: config.JOB_TTL_SECONDS })
   }
   return app
+}
+
+/**
+ * How long a request may take to arrive, and a connection may stay silent (Fastify's defaults
+ * bound neither). Node looks for late requests on an interval, 30 s unless told: a quarter of
+ * the timeout here (5 s at most), so a request is cut at most that late.
+ */
+function httpTimeouts (config: Config): Pick<FastifyServerOptions, 'requestTimeout' | 'connectionTimeout' | 'keepAliveTimeout'> & { http: ServerOptions } {
+  return {
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    connectionTimeout: config.HTTP_CONNECTION_TIMEOUT_MS,
+    // Fastify's default, kept on purpose: longer than the 60 s keep-alive of Railway's proxy, so
+    // the proxy, not this server, ends an idle connection (no request sent on one being closed).
+    keepAliveTimeout: 72_000,
+    http: {
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      // Node's default, but never above the request timeout: with a longer one, Node's check finds no late request at all.
+      headersTimeout: Math.min(60_000, config.HTTP_REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: Math.min(5000, Math.max(100, Math.floor(config.HTTP_REQUEST_TIMEOUT_MS / 4)))
+    }
+  }
 }
 
 /**

@@ -21,6 +21,8 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 86400000, default: 60000, description: 'Length of the rate-limit window (a fixed window per client and budget).' }),
   TRUST_PROXY: Type.String({ default: '', pattern: '^(|true|false|\\d{1,2}|[0-9A-Fa-f.:/]+(\\s*,\\s*[0-9A-Fa-f.:/]+)*)$', description: 'Whose `X-Forwarded-For` to believe for the client address (the per-IP rate-limit key): empty trusts no proxy; a number of proxy hops (`1` on Railway, whose edge proxy is one hop); comma-separated proxy addresses or CIDRs; `true` believes anyone (only behind a proxy that overwrites the header).' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 10485760, default: 65536, description: 'Largest request body accepted; larger ones answer 413.' }),
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 900000, default: 30000, description: 'Time a request has to arrive whole (request line, headers and body) from its first byte; past it the answer is 408 `request_timeout` and the connection is closed. Event streams and long polls are not cut by it: their requests arrive at once. Checked every quarter of it (at least every 5 s), so a request is cut at most that late.' }),
+  HTTP_CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 65000, maximum: 3600000, default: 90000, description: 'A connection that sends and receives nothing for this long while a request is open, or before its first request, is closed without an answer. At least 65 s, and at least 5 s more than SSE_HEARTBEAT_MS: long polls stay silent up to 60 s, event streams between heartbeats.' }),
   CORS_ORIGINS: Type.String({ default: '', description: 'Origins allowed to call the API from a browser: comma-separated (`https://a.example,https://b.example`) or `*`. Empty: no cross-origin access.' }),
   REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$', description: 'redis:// or rediss:// (TLS) URL. Empty: run on the in-memory store only.' }),
   REDIS_KEY_PREFIX: Type.String({ default: 'dr:{0}:', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]*(\\{[A-Za-z0-9_.:-]+\\})?[A-Za-z0-9_.:-]*$', description: 'Put before every Redis key and channel the service uses, so deployments sharing a Redis never see each other\'s jobs, limits or events. Letters, digits, `_.:-` and at most one hash tag (`{...}`); keep the hash tag on a Redis Cluster, so every key lands in one slot.' }),
@@ -103,6 +105,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.ROLE !== 'all' && config.REDIS_URL === '') {
     throw new ConfigError(`Invalid configuration: ROLE=${config.ROLE} needs REDIS_URL (api and worker processes share their jobs through Redis)`)
+  }
+  if (config.SSE_HEARTBEAT_MS + 5000 > config.HTTP_CONNECTION_TIMEOUT_MS) {
+    throw new ConfigError(`Invalid configuration: SSE_HEARTBEAT_MS=${config.SSE_HEARTBEAT_MS} must be at least 5 s shorter than HTTP_CONNECTION_TIMEOUT_MS=${config.HTTP_CONNECTION_TIMEOUT_MS}, or idle event streams are closed between heartbeats`)
   }
   const hashTagged = /\{[^}]+\}/.test(config.REDIS_KEY_PREFIX)
   if (config.REDIS_SHARDS > 1 && !hashTagged) {

@@ -76,7 +76,7 @@ t.test('the framework\'s and the parser\'s errors answer catalogue problems over
 t.test('a request that does not arrive in time answers 408 request_timeout as a problem', async (t) => {
   const app = await startApp(t)
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
-  // Node's own check runs every 30 s: the timeout it raises is raised here on the real server socket.
+  // The timeout Node's own check raises (test/api/timeouts.test.ts waits for it) is raised here at once, on the real server socket.
   const accepted = new Promise<import('node:net').Socket>((resolve) => app.server.once('connection', resolve))
   const answer = new Promise<string>((resolve) => {
     const socket = connect(Number(new URL(base).port), '127.0.0.1', () => socket.write('POST /v1/research HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"qu'))

@@ -79,6 +79,8 @@ export class JobEventStream {
     let expiresAt = Date.parse(this.#job.expires_at)
     let lastWrite = Date.now()
     try {
+      // A client gone, or a close begun, while the stream was opening: nothing to write.
+      if (signal.aborted) return
       write('retry: 1000\n\n')
       for (;;) {
         for (const event of this.#events) {

@@ -1,9 +1,11 @@
+import type { IncomingMessage } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ServiceError } from '../errors.js'
 import { JobIdParams } from '../schemas/requests.js'
 import { problems } from '../schemas/responses.js'
 import { JobEventStream } from '../jobs/event-stream.js'
+import { StreamSlots } from '../jobs/stream-slots.js'
 import { EVENT_ID } from '../schemas/events.js'
 
 const EventsHeaders = Type.Object({
@@ -35,7 +37,7 @@ export interface EventRouteOptions {
  */
 const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (app, options) => {
   const open = new Set<Promise<void>>()
-  const perClient = new Map<string, number>()
+  const slots = new StreamSlots(options.maxStreams, options.maxStreamsPerClient)
   const closing = new AbortController()
   app.addHook('preClose', async () => {
     closing.abort()
@@ -62,37 +64,53 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (app, op
       }
     }
   }, async (request, reply) => {
-    const job = await app.jobs.get(request.params.job_id, request.principal.tenant)
     const client = request.principal.tenant ?? `ip:${request.ip}`
-    if (open.size >= options.maxStreams || (perClient.get(client) ?? 0) >= options.maxStreamsPerClient) {
+    // Taken before the first await: streams opened at once must not all pass one check (#25).
+    const slot = slots.take(client)
+    if (slot === null) {
       throw new ServiceError('too_many_streams', `Too many open event streams (at most ${options.maxStreamsPerClient} per client); close one, or long poll with ?wait=`, { retryAfter: 5 })
     }
-    const cursor = request.headers['last-event-id'] ?? request.query.last_event_id ?? null
-    const events = await JobEventStream.open(app.jobs, job, cursor, options)
-    if (events === 'over') return await reply.code(204).send(null)
-    reply.hijack()
-    const res = reply.raw
-    res.writeHead(200, {
-      ...reply.getHeaders() as Record<string, string>,
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no'
-    })
-    const gone = new AbortController()
-    request.raw.on('close', () => gone.abort())
-    perClient.set(client, (perClient.get(client) ?? 0) + 1)
-    const stream = events.run((text) => res.write(text), AbortSignal.any([gone.signal, closing.signal])).catch((err: unknown) => {
-      request.log.warn({ err, job_id: job.job_id }, 'event stream stopped on an error')
-    }).finally(() => {
-      open.delete(stream)
-      const left = (perClient.get(client) ?? 1) - 1
-      if (left === 0) perClient.delete(client)
-      else perClient.set(client, left)
-      res.end()
-    })
-    open.add(stream)
+    const gone = hangUpSignal(request.raw)
+    let streaming = false
+    try {
+      const job = await app.jobs.get(request.params.job_id, request.principal.tenant)
+      const cursor = request.headers['last-event-id'] ?? request.query.last_event_id ?? null
+      const events = await JobEventStream.open(app.jobs, job, cursor, options)
+      if (events === 'over') return await reply.code(204).send(null)
+      reply.hijack()
+      const res = reply.raw
+      res.writeHead(200, {
+        ...reply.getHeaders() as Record<string, string>,
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no'
+      })
+      const stream = events.run((text) => res.write(text), AbortSignal.any([gone, closing.signal])).catch((err: unknown) => {
+        request.log.warn({ err, job_id: job.job_id }, 'event stream stopped on an error')
+      }).finally(() => {
+        open.delete(stream)
+        slot.release()
+        res.end()
+      })
+      open.add(stream)
+      streaming = true
+    } finally {
+      // Every way out before the stream runs (204, 404, an error) gives the place back.
+      if (!streaming) slot.release()
+    }
   })
+}
+
+/**
+ * Aborts when the client hangs up, including before this was called: a client gone while its
+ * stream was opening would otherwise hold its place until the job ends.
+ */
+function hangUpSignal (raw: IncomingMessage): AbortSignal {
+  const gone = new AbortController()
+  if (raw.destroyed || raw.socket?.destroyed === true) gone.abort()
+  else raw.once('close', () => gone.abort())
+  return gone.signal
 }
 
 export default eventRoutes
