@@ -495,7 +495,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     const result: QueueStats = { counts: emptyCounts(), queued, delayed, oldestQueuedAt: null, leasesByWorker: {}, byTenant: {} }
     JOB_STATUSES.forEach((status, i) => { result.counts[status] = counts[i] as number })
     const queuedOf = await Promise.all(tenants.map(async (tenant) => await this.queuedOf(tenant)))
-    tenants.forEach((tenant, i) => addTenantLoad(result, tenant, { queued: queuedOf[i] as number }))
+    // A tenant whose queue emptied leaves the ring at the next claim: only those with jobs count.
+    tenants.forEach((tenant, i) => { if ((queuedOf[i] as number) > 0) addTenantLoad(result, tenant, { queued: queuedOf[i] as number }) })
     if (head[0] !== undefined) result.oldestQueuedAt = (await this.get(head[0]))?.updated_at ?? null
     const holders = leased.length === 0 ? [] : await this.#send<Array<string | null>>(['MGET', ...leased.map((id) => this.keys.job(id))])
     for (const json of holders) {
