@@ -77,6 +77,16 @@ export class RedisKeys {
     return `${this.prefix}jobs:created:owner:${owner}`
   }
 
+  /** 'done' once the tenants' status indexes hold the records written before they existed (sweep-orphans.lua). */
+  get ownerStatusBackfill (): string {
+    return `${this.created}:owner-status-backfill`
+  }
+
+  /** Tenants at their limit of running jobs, out of the ring (see lib/job.lua). */
+  get parkedTenants (): string {
+    return `${this.tenants}:parked`
+  }
+
   /** One tenant's jobs in one status by creation time: its status-filtered lists cost their page. */
   ownerStatus (owner: string, status: JobStatusName): string {
     return `${this.ownerCreated(owner)}:${status}`

@@ -238,6 +238,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #admission: RedisJobStoreOptions['admission']
   readonly #runningLimits: RunningLimits | undefined
   #lastTrimMs = 0
+  #ownerStatusBuilt = false
   /** The highest write counter a reply carried (see went_back in lib/job.lua). */
   #highWater = 0
   /** The epoch this store last read, to tell epoch.lua which one it knows. */
@@ -439,7 +440,9 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   /** From the tenant's own index when the query names one, so one tenant's list never scans another's jobs. */
   async list (query: ListQuery): Promise<ListPage> {
     await this.#trimIndexes()
-    const index = query.owner === undefined ? this.keys.created : query.status === undefined ? this.keys.ownerCreated(query.owner) : this.keys.ownerStatus(query.owner, query.status)
+    const index = query.owner === undefined
+      ? this.keys.created
+      : query.status === undefined || !await this.#ownerStatusReady() ? this.keys.ownerCreated(query.owner) : this.keys.ownerStatus(query.owner, query.status)
     const jobs: StoredJob[] = []
     const batch = Math.min(Math.max(query.limit * 2, 20), 500)
     let max = query.after === undefined ? '+inf' : String(query.after.createdMs)
@@ -471,6 +474,12 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     }
   }
 
+  /** Whether the tenants' status indexes hold every record (built for older ones by the orphan sweep); once true, it stays. */
+  async #ownerStatusReady (): Promise<boolean> {
+    if (!this.#ownerStatusBuilt) this.#ownerStatusBuilt = await this.#send<string | null>(['GET', this.keys.ownerStatusBackfill]) === 'done'
+    return this.#ownerStatusBuilt
+  }
+
   /** Jobs one tenant has queued (see lib/job.lua's fair share). */
   async queuedOf (tenant: string): Promise<number> {
     return await this.#send<number>(['ZCARD', this.keys.tenantQueue(tenant)])
@@ -484,16 +493,19 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   async stats (): Promise<QueueStats> {
     this.#lastTrimMs = 0
     await this.#trimIndexes()
-    const [queued, delayed, head, leased, tenants, ...counts] = await Promise.all([
+    const [queued, delayed, head, leased, ring, parked, ...counts] = await Promise.all([
       this.#send<number>(['ZCARD', this.keys.queue]),
       this.#send<number>(['ZCARD', this.keys.delayed]),
       this.#send<string[]>(['ZRANGE', this.keys.queue, '0', '0']),
       this.#script<string[]>(this.#scripts.liveLeases, ['10000']),
       this.#send<string[]>(['ZRANGE', this.keys.tenants, '0', String(STATS_TENANTS - 1)]),
+      this.#send<string[]>(['ZRANGE', this.keys.parkedTenants, '0', String(STATS_TENANTS - 1)]),
       ...JOB_STATUSES.map((status) => this.#send<number>(['ZCARD', this.keys.status(status)]))
     ])
     const result: QueueStats = { counts: emptyCounts(), queued, delayed, oldestQueuedAt: null, leasesByWorker: {}, byTenant: {} }
     JOB_STATUSES.forEach((status, i) => { result.counts[status] = counts[i] as number })
+    // Tenants with queued jobs: in the ring, or parked at their limit of running jobs.
+    const tenants = [...new Set([...ring, ...parked])].slice(0, STATS_TENANTS)
     const queuedOf = await Promise.all(tenants.map(async (tenant) => await this.queuedOf(tenant)))
     // A tenant whose queue emptied leaves the ring at the next claim: only those with jobs count.
     tenants.forEach((tenant, i) => { if ((queuedOf[i] as number) > 0) addTenantLoad(result, tenant, { queued: queuedOf[i] as number }) })
@@ -629,7 +641,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   }
 }
 
-/** Tenants listed by stats at most (the ring's first, the next to be served). */
+/** Tenants listed by stats at most (the ring's first, the next to be served, then parked ones). */
 const STATS_TENANTS = 1000
 
 /** Where a reply carries Redis's write counter (null: this reply does not). */

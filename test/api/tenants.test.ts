@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import { sha256Hex } from '../../src/auth/keys.js'
 import type { Config } from '../../src/config.js'
 import { newJob } from '../../src/jobs/records.js'
+import { RedisKeys } from '../../src/store/keys.js'
 import { ON_CLUSTER, json, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
 import { RedisServer } from '../helpers/redis-server.js'
@@ -79,6 +80,8 @@ t.test('a status-filtered list of a tenant reads its page from Redis, not the te
   t.teardown(() => admin.close())
   const app = await startApp(t, { ...AUTH, REDIS_URL: redis.url })
   await waitFor('on Redis', () => app.store.mode === 'redis')
+  // A new Redis: the orphan sweep marks the tenants' status indexes complete at its first pass.
+  await waitFor('the status indexes built', async () => await admin.get(new RedisKeys().ownerStatusBackfill) === 'done')
   const report = 'A finished report. '.repeat(100)
   let failed = ''
   for (let i = 0; i < 2000; i++) {

@@ -60,7 +60,7 @@ if o.takeover then
 end
 redis.call('SETEX', K.job, o.ttl, ARGV[2])
 tick()
-index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.tenant)
+index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.tenant, now)
 -- A new record has no claim to end.
 if o.status ~= 'processing' and previous then
   end_claim(id)

@@ -38,7 +38,7 @@ if current then
 end
 redis.call('SET', K.job, json, 'PX', o.ttl_ms)
 tick()
-index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms, o.tenant)
+index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms, o.tenant, now)
 if o.fence then
   redis.call('HSET', K.fences, id, o.fence)
   redis.call('ZADD', K.leases, now + o.lease_ms, id)

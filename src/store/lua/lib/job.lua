@@ -86,6 +86,12 @@ local function owner_status_key(tenant, status)
   return K.created .. ':owner:' .. tenant .. ':' .. status
 end
 
+-- Where the build of the tenants' status indexes for older records stands: a rank in K.created,
+-- or 'done' (lists filter by them only then; see sweep-orphans.lua).
+local function backfill_key()
+  return K.created .. ':owner-status-backfill'
+end
+
 -- Tenants at their limit of running jobs (c.running) leave the ring for this set, scored by when
 -- they were parked, until one of their jobs stops running (or a claim finds them under it).
 local function parked_key()
@@ -99,12 +105,29 @@ local function unpark(tenant)
 end
 
 -- Whether `tenant` runs as many jobs as its limit allows (`running`: claim_jobs's c.running).
+-- At the limit, the oldest entries of the index are checked against their records first: a
+-- record that expired or was evicted while running left its entry behind, and must not hold
+-- its tenant back (at most RUNNING_CHECKED records read, once per parking).
+local RUNNING_CHECKED = 20
 local function at_running_limit(running, tenant)
   if not running or tenant == '' then
     return false
   end
   local limit = running.of[tenant] or running.max
-  return limit > 0 and redis.call('ZCARD', owner_status_key(tenant, 'processing')) >= limit
+  if limit <= 0 then
+    return false
+  end
+  local key = owner_status_key(tenant, 'processing')
+  if redis.call('ZCARD', key) < limit then
+    return false
+  end
+  for _, id in ipairs(redis.call('ZRANGE', key, 0, RUNNING_CHECKED - 1)) do
+    local json = redis.call('GET', job_key(id))
+    if not json or select(2, header(json)) ~= 'processing' then
+      redis.call('ZREM', key, id)
+    end
+  end
+  return redis.call('ZCARD', key) >= limit
 end
 
 -- The tenant of a stored record: serializeJob writes `owner` before any nested object, so its
@@ -186,9 +209,18 @@ local function index_status(id, previous, status, expires_ms)
   redis.call('ZADD', status_key(status), expires_ms, id)
 end
 
+-- A key shared by many records lives as long as the one that lives longest: its expiry only
+-- moves later (a copy synced with little time left must not cut it short).
+local function live_until(key, expires_ms, now)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 or now + ttl < expires_ms then
+    redis.call('PEXPIREAT', key, expires_ms)
+  end
+end
+
 -- Keeps a tenant's status index (owner_status_key) in step; a tenant whose job stops running
 -- may run another: it leaves the parked set.
-local function index_owner_status(id, tenant, previous, status, created_ms, expires_ms)
+local function index_owner_status(id, tenant, previous, status, created_ms, expires_ms, now)
   if tenant == '' or previous == status then
     return
   end
@@ -200,23 +232,23 @@ local function index_owner_status(id, tenant, previous, status, created_ms, expi
   end
   local key = owner_status_key(tenant, status)
   redis.call('ZADD', key, created_ms, id)
-  redis.call('PEXPIREAT', key, expires_ms)
+  live_until(key, expires_ms, now)
 end
 
 -- Keeps the indexes of one record in step with a write of it: creation order (new records
 -- only, also in its tenant's index when it has one (`tenant` not ''), which lives as long as the
 -- tenant's newest job), its status set and its tenant's status index. `previous` is the status
 -- held before (nil for a new record).
-local function index_record(id, previous, status, created_ms, expires_ms, tenant)
+local function index_record(id, previous, status, created_ms, expires_ms, tenant, now)
   if not previous then
     redis.call('ZADD', K.created, created_ms, id)
     if tenant ~= '' then
       redis.call('ZADD', K.owner_created, created_ms, id)
-      redis.call('PEXPIREAT', K.owner_created, expires_ms)
+      live_until(K.owner_created, expires_ms, now)
     end
   end
   index_status(id, previous, status, expires_ms)
-  index_owner_status(id, tenant, previous, status, created_ms, expires_ms)
+  index_owner_status(id, tenant, previous, status, created_ms, expires_ms, now)
 end
 
 -- Tells every replica's subscriber that a record changed, so waiting readers (event streams,
@@ -362,7 +394,7 @@ local function start_claimed(id, json, attempts, now, s, tenant)
   index_status(id, 'pending', 'processing', now + s.ttl * 1000)
   if tenant ~= '' then
     local created_ms = redis.call('ZSCORE', K.created, id)
-    index_owner_status(id, tenant, 'pending', 'processing', tonumber(created_ms or now), now + s.ttl * 1000)
+    index_owner_status(id, tenant, 'pending', 'processing', tonumber(created_ms or now), now + s.ttl * 1000, now)
   end
   append_event(log_key(id), now, 'status', event, {max_events = s.max_events, ttl = s.ttl})
   notify(id, version, 'processing')
