@@ -7,9 +7,26 @@ import { startApp, waitFor } from '../helpers/app.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { startTestSite } from '../helpers/test-site.js'
 
-const FINAL = ['completed', 'failed', 'cancelled']
+const QUESTION = 'How should failed background jobs be retried with backoff and jitter?'
 
-// A per-test timeout: on a build that parses on the main thread, the run stalls for minutes.
+/** Creates a job reading `urls` over a real socket and polls it until it ends. */
+async function research (base: string, urls: string[]): Promise<any> {
+  const created = await fetch(`${base}/v1/research`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: QUESTION, depth: 'quick', sources: ['urls'], urls })
+  })
+  if (created.status !== 202) throw new Error(`create answered ${created.status}`)
+  const { job_id: id } = await created.json() as { job_id: string }
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(20)) {
+    const job = await (await fetch(`${base}/v1/jobs/${id}`)).json() as any
+    if (['completed', 'failed', 'cancelled'].includes(job.status)) return job
+  }
+  throw new Error(`job ${id} did not end`)
+}
+
+// A per-test timeout: a build that parses on the main thread stalls here for minutes (the
+// timer fires once the stall ends, or tap's per-file timeout ends the run).
 t.test('a job listing pages nested 3,000 and 150,000 deep: /health keeps answering, the loop keeps turning, the job completes in its first attempt with those pages unread', { timeout: 120_000 }, async (t) => {
   const redis = await RedisServer.start()
   t.teardown(() => redis.stop())
@@ -18,6 +35,10 @@ t.test('a job listing pages nested 3,000 and 150,000 deep: /health keeps answeri
   const app = await startApp(t, { REDIS_URL: redis.url, ALLOW_PRIVATE_URLS: true, JOB_LEASE_MS: 1500 })
   await waitFor('Redis ready', () => app.store.mode === 'redis')
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  // A first job pays one-time costs on the main thread that are not what this test measures: the
+  // routes' first answers and the spoken-English word ranks (read on first use) take 100-200 ms
+  // each. A text page, so the HTML threads are still to start when the measured job comes.
+  t.equal((await research(base, [`${site.url}/notes.txt`])).status, 'completed', 'a warm-up job')
 
   const delay = monitorEventLoopDelay({ resolution: 10 })
   delay.enable()
@@ -32,23 +53,11 @@ t.test('a job listing pages nested 3,000 and 150,000 deep: /health keeps answeri
       await res.body?.cancel()
       healthMs.push(performance.now() - started)
       healthStatuses.add(res.status)
-      await sleep(25)
+      await sleep(10)
     }
   })()
-
   const nested = [3000, 150_000].map((depth) => `${site.url}/nested?depth=${depth}`)
-  const created = await fetch(`${base}/v1/research`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: 'How should failed background jobs be retried with backoff and jitter?', depth: 'quick', sources: ['urls'], urls: [...nested, `${site.url}/jitter.html`] })
-  })
-  t.equal(created.status, 202)
-  const { job_id: id } = await created.json() as { job_id: string }
-  let job: any
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(50)) {
-    job = await (await fetch(`${base}/v1/jobs/${id}`)).json()
-    if (FINAL.includes(job.status)) break
-  }
+  const job = await research(base, [...nested, `${site.url}/jitter.html`])
   stopPolling.abort()
   await healthPoller
   delay.disable()
@@ -56,15 +65,31 @@ t.test('a job listing pages nested 3,000 and 150,000 deep: /health keeps answeri
   t.equal(job.status, 'completed', 'the job completes')
   t.equal(job.attempts, 1, 'in its first attempt')
   t.same(job.attempt_history.map((h: any) => h.outcome), ['completed'])
-  t.match(job.result.unread, nested.map((url) => ({ url, reason: /^the page is nested too deeply to read \(depth \d+, limit \d+\)$/ })), 'the nested pages are unread, each with why')
-  t.equal(job.result.unread.length, 2)
+  t.same(job.result.unread, nested.map((url) => ({ url, reason: 'the page is nested too deeply to read (more than 256 levels)' })), 'the nested pages are unread, each with why')
   t.ok(job.result.sources.some((s: any) => s.path_or_url === `${site.url}/jitter.html`), 'the readable page is read and cited')
 
-  const maxHealth = Math.max(...healthMs)
+  const slowest = Math.max(...healthMs)
   const p99 = delay.percentile(99) / 1e6
-  t.comment(`/health: ${healthMs.length} answers, slowest ${maxHealth.toFixed(1)} ms; event-loop delay p99 ${p99.toFixed(1)} ms, max ${(delay.max / 1e6).toFixed(1)} ms`)
+  t.comment(`/health: ${healthMs.length} answers, slowest ${slowest.toFixed(1)} ms; event-loop delay p99 ${p99.toFixed(1)} ms, max ${(delay.max / 1e6).toFixed(1)} ms`)
   t.same([...healthStatuses], [200], '/health always answered 200')
   t.ok(healthMs.length >= 3, `/health was polled throughout (${healthMs.length} answers)`)
-  t.ok(maxHealth < 250, `every /health answer came within 250 ms (slowest ${maxHealth.toFixed(1)} ms)`)
+  t.ok(slowest < 250, `every /health answer came within 250 ms (slowest ${slowest.toFixed(1)} ms)`)
   t.ok(p99 < 100, `the event-loop delay stays under 100 ms p99 (${p99.toFixed(1)} ms)`)
+})
+
+t.test('READER_TIMEOUT_MS: a page within the depth limit that parses too long is stopped and listed unread; the job goes on', { timeout: 120_000 }, async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  const site = await startTestSite(t)
+  // Depth allowed up to 5,000: a page 2,000 deep passes the count and takes minutes to parse.
+  const app = await startApp(t, { REDIS_URL: redis.url, ALLOW_PRIVATE_URLS: true, READER_THREADS: 1, READER_MAX_DEPTH: 5000, READER_TIMEOUT_MS: 300 })
+  await waitFor('Redis ready', () => app.store.mode === 'redis')
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const slow = `${site.url}/nested?depth=2000`
+  const started = performance.now()
+  const job = await research(base, [slow, `${site.url}/jitter.html`])
+  t.match(job, { status: 'completed', attempts: 1 })
+  t.same(job.result.unread, [{ url: slow, reason: 'the page took too long to read (more than 300 ms)' }])
+  t.ok(job.result.sources.some((s: any) => s.path_or_url === `${site.url}/jitter.html`), 'the next page was read, on a new thread')
+  t.ok(performance.now() - started < 20_000, 'in seconds, not the minutes the parse would take')
 })
