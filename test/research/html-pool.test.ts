@@ -1,9 +1,12 @@
 // HTML is parsed in worker threads, within limits checked before the parse and a time limit
 // that stops the thread: a hostile page costs one page, never the process.
+import { readFileSync } from 'node:fs'
+import { MessageChannel } from 'node:worker_threads'
 import t, { type Test } from 'tap'
 import { anyAddress } from '../../src/net/address-guard.js'
 import { pastHtmlLimits } from '../../src/research/reader/html-limits.js'
 import { HtmlPool, type HtmlPoolOptions } from '../../src/research/reader/html-pool.js'
+import readHtml, { type HtmlTaskResult } from '../../src/research/reader/html-worker.js'
 import { PageFetcher } from '../../src/research/reader/page-fetcher.js'
 import { PageReader } from '../../src/research/reader/page-reader.js'
 import { nestedPage, startTestSite } from '../helpers/test-site.js'
@@ -77,6 +80,35 @@ t.test('the job\'s abort stops a parse at once and surfaces as the abort reason'
   await t.rejects(read, reason)
   t.ok(performance.now() - abortedAt < 1000, 'the read ended at once')
   t.equal((await r.read(`${site.url}/jitter.html`, never)).title, 'Why retries need jitter', 'and the pool reads on')
+})
+
+/** The worker's task, run in this thread; checks that it says when it starts. */
+async function inThisThread (body: Uint8Array, pageUrl: string): Promise<HtmlTaskResult> {
+  const { port1, port2 } = new MessageChannel()
+  const told = new Promise((resolve) => port1.once('message', resolve))
+  const result = readHtml({ body, pageUrl, limits, started: port2 })
+  await told
+  port1.close()
+  return result
+}
+
+t.test('a page reads the same through the threads as in this thread', async (t) => {
+  const site = await startTestSite(t)
+  const r = reader(t)
+  for (const file of ['index.html', 'retry-backoff.html', 'jitter.html', 'about.html', 'sourdough.html']) {
+    const here = await inThisThread(readFileSync(new URL(`../fixtures/site/${file}`, import.meta.url)), `${site.url}/${file}`)
+    const there = await r.read(`${site.url}/${file}`, never)
+    t.same(here, { page: { title: there.title, text: there.text, links: there.links } }, file)
+  }
+  t.same(await inThisThread(Buffer.from('<html><body><script>1</script></body></html>'), 'http://site.test/empty'), { page: { title: 'site.test', text: '# site.test', links: [] } }, 'a page with no text: titled by its host, and nothing else')
+  t.same(await inThisThread(Buffer.from(nestedPage(300)), 'http://site.test/deep'), { refused: 'the page is nested too deeply to read (more than 256 levels)' })
+})
+
+t.test('an error in a parse fails the page, not the job', async (t) => {
+  const pool = new HtmlPool({ threads: 1 })
+  t.teardown(() => pool.close())
+  // Without a title, the page is named by its URL's host: an invalid URL throws in the thread.
+  await t.rejects(pool.extract(Buffer.from('<p>text</p>'), 'not a url', 'http://example.test/', never), { name: 'PageReadError', url: 'http://example.test/', message: /^the page could not be parsed: Invalid URL/ })
 })
 
 t.test('a closed pool stops its threads and reads no more', async (t) => {
