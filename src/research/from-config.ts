@@ -9,6 +9,7 @@ import { PacedEngine } from './paced.js'
 import { DEFAULT_RETRY, type RetryPolicy } from './providers/http.js'
 import { OpenAiCompatibleChat } from './providers/llm.js'
 import { webSearchFrom } from './providers/web-search.js'
+import { HtmlPool } from './reader/html-pool.js'
 import { PageFetcher } from './reader/page-fetcher.js'
 import { PageReader } from './reader/page-reader.js'
 
@@ -30,6 +31,11 @@ function researchEngine (config: Config, logger?: EngineLogger): DeepResearchEng
       maxBytes: config.PAGE_MAX_BYTES,
       timeoutMs: config.PAGE_TIMEOUT_MS,
       logger
+    }), new HtmlPool({
+      threads: config.READER_THREADS,
+      timeoutMs: config.READER_TIMEOUT_MS,
+      maxDepth: config.READER_MAX_DEPTH,
+      maxElements: config.READER_MAX_ELEMENTS
     })),
     webSearch: webSearchFrom(config, retry),
     llm: config.LLM_MODEL === '' ? null : new OpenAiCompatibleChat({ baseUrl: config.LLM_BASE_URL, apiKey: config.LLM_API_KEY, model: config.LLM_MODEL, retry }),

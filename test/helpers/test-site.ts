@@ -21,7 +21,8 @@ export interface TestSite {
 /**
  * A small real web site on 127.0.0.1 for reader and engine tests: the pages in
  * test/fixtures/site, plus a redirect, a redirect loop, a page that never finishes, oversized
- * pages, a PDF, an image, a 404, and SearXNG's JSON search API. Closed after the test.
+ * pages, pages nested N deep (/nested?depth=N), a PDF, an image, a 404, and SearXNG's JSON search
+ * API. Closed after the test.
  */
 export async function startTestSite (t: TestContext): Promise<TestSite> {
   const site: TestSite = { url: '', requests: [], slowClosedAt: null, searchResults: () => [] }
@@ -40,6 +41,7 @@ async function handle (site: TestSite, req: IncomingMessage, res: ServerResponse
     case '/paper.pdf': res.writeHead(200, { 'content-type': 'application/pdf' }).end('%PDF-1.4\n%...'); return
     case '/photo.png': res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(64)); return
     case '/empty.html': res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body><script>1</script></body></html>'); return
+    case '/nested': res.writeHead(200, { 'content-type': 'text/html' }).end(nestedPage(Number(url.searchParams.get('depth') ?? 1))); return
     case '/huge-declared': res.writeHead(200, { 'content-type': 'text/html', 'content-length': String(3 * 1024 * 1024) }).end(); return
     case '/huge': {
       // No Content-Length: the reader has to count as it goes.
@@ -71,4 +73,9 @@ async function handle (site: TestSite, req: IncomingMessage, res: ServerResponse
   } catch {
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
   }
+}
+
+/** A small page whose text sits `depth` <div>s deep: 11 bytes a level (3,000 deep: 33 KB). */
+export function nestedPage (depth: number): string {
+  return `<!doctype html><html><head><title>Nested ${depth} deep</title></head><body>${'<div>'.repeat(depth)}<p>Retries need backoff and jitter.</p>${'</div>'.repeat(depth)}</body></html>`
 }

@@ -1,4 +1,5 @@
-import { type Link, extractHtml, extractText } from './html.js'
+import { type Link, extractText } from './html.js'
+import { HtmlPool } from './html-pool.js'
 import { type PageFetcher, PageReadError } from './page-fetcher.js'
 
 export interface ReadPage {
@@ -13,12 +14,14 @@ export interface ReadPage {
   bytes: number
 }
 
-/** Turns a URL into readable text: HTML through Readability, plain text and Markdown as they are. */
+/** Turns a URL into readable text: HTML through Readability (in worker threads), plain text and Markdown as they are. */
 export class PageReader {
   readonly #fetcher: PageFetcher
+  readonly #html: HtmlPool
 
-  constructor (fetcher: PageFetcher) {
+  constructor (fetcher: PageFetcher, html: HtmlPool = new HtmlPool()) {
     this.#fetcher = fetcher
+    this.#html = html
   }
 
   async read (url: string, signal: AbortSignal): Promise<ReadPage> {
@@ -26,15 +29,14 @@ export class PageReader {
     if (page.contentType === 'application/pdf') {
       throw new PageReadError(url, 'PDF documents are not read (no PDF text extraction here); link an HTML or text version')
     }
-    const body = page.body.toString('utf8')
     const extracted = page.contentType === 'text/html' || page.contentType === 'application/xhtml+xml'
-      ? extractHtml(body, page.url)
-      : extractText(body, page.url)
+      ? await this.#html.extract(page.body, page.url, url, signal)
+      : extractText(page.body.toString('utf8'), page.url)
     if (extracted.text.replace(/^#.*$/gm, '').trim() === '') throw new PageReadError(url, 'the page has no readable text')
     return { url, finalUrl: page.url, title: extracted.title, text: extracted.text, links: extracted.links, bytes: page.body.length }
   }
 
   async close (): Promise<void> {
-    await this.#fetcher.close()
+    await Promise.all([this.#fetcher.close(), this.#html.close()])
   }
 }
