@@ -81,3 +81,16 @@ t.test('records written before the tenants\' status indexes existed: lists scan 
   const after = await connectedStore()
   t.same((await after.list({ limit: 10, owner: 'dave', status: 'failed' })).jobs.map((job) => job.job_id), [failed.job_id], 'read from the index')
 })
+
+t.test('a tenant new to a ring of busy tenants is served at the next claim; one that leaves the ring and joins again waits its turn', async (t) => {
+  const store = await connectedStore()
+  for (let i = 0; i < 3; i++) for (const owner of ['t1', 't2', 't3', 't4']) await create(store, owner)
+  const owners = async (n: number): Promise<string[]> => (await store.claim(60_000, n)).map((claim) => claim.job.owner as string)
+  t.same((await owners(4)).sort(), ['t1', 't2', 't3', 't4'], 'a round of the four busy tenants')
+  await create(store, 'newcomer')
+  t.same(await owners(1), ['newcomer'], 'not behind a round of busy tenants')
+  // newcomer left the ring (nothing queued) having just been served: it joins again behind the
+  // tenants served before it.
+  await create(store, 'newcomer')
+  t.same((await owners(5)).slice(0, 4).sort(), ['t1', 't2', 't3', 't4'], 'a tenant served moments ago waits for the others')
+})

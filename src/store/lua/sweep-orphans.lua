@@ -32,12 +32,14 @@ local next_pending = sweep('pending', o.pending_from, function(id, json)
   if position and not redis.call('ZSCORE', tenant_queue(tenant), id) then
     -- Queued, but in no tenant's queue (that key was lost, or an older version queued it).
     redis.call('ZADD', tenant_queue(tenant), position, id)
-    redis.call('ZADD', K.tenants, 'NX', tick(), tenant)
+    if not redis.call('ZSCORE', parked_key(), tenant) then
+      join_ring(tenant)
+    end
     return true
   end
   if position and not redis.call('ZSCORE', K.tenants, tenant) and not redis.call('ZSCORE', parked_key(), tenant) then
     -- Its tenant is in neither the ring nor the parked set (that key was lost).
-    redis.call('ZADD', K.tenants, tick(), tenant)
+    join_ring(tenant)
     return true
   end
   if position or redis.call('ZSCORE', K.delayed, id) or redis.call('ZSCORE', K.leases, id) then

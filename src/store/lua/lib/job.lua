@@ -98,9 +98,39 @@ local function parked_key()
   return K.tenants .. ':parked'
 end
 
+-- When each tenant that left the ring was last served (its ring score then).
+local function served_key()
+  return K.tenants .. ':served'
+end
+
+-- A tenant leaves the ring (nothing queued, or parked), its place remembered.
+local function leave_ring(tenant, score)
+  redis.call('ZREM', K.tenants, tenant)
+  redis.call('HSET', served_key(), tenant, score)
+end
+
+-- A tenant joins the ring where round-robin has it: behind every tenant served before it was
+-- last served, so leaving and joining again wins no turn; a tenant new to the ring, or idle
+-- since before every tenant in it was served, goes first: its job waits one claim, not a round.
+local function join_ring(tenant)
+  if redis.call('ZSCORE', K.tenants, tenant) then
+    return
+  end
+  local front = redis.call('ZRANGE', K.tenants, 0, 0, 'WITHSCORES')
+  local score = seq_now() + 0.5
+  if #front > 0 then
+    score = tonumber(front[2]) - 0.25
+    local served = tonumber(redis.call('HGET', served_key(), tenant) or '')
+    if served and served > score then
+      score = served
+    end
+  end
+  redis.call('ZADD', K.tenants, score, tenant)
+end
+
 local function unpark(tenant)
   if redis.call('ZREM', parked_key(), tenant) == 1 and redis.call('EXISTS', tenant_queue(tenant)) == 1 then
-    redis.call('ZADD', K.tenants, 'NX', seq_now() + 0.5, tenant)
+    join_ring(tenant)
   end
 end
 
@@ -150,7 +180,7 @@ local function enqueue(id, where, tenant)
   end
   redis.call('ZADD', K.queue, position, id)
   redis.call('ZADD', tenant_queue(tenant), position, id)
-  redis.call('ZADD', K.tenants, 'NX', seq, tenant)
+  join_ring(tenant)
 end
 
 -- Takes a job out of the queues; a tenant with nothing left queued leaves the ring.
@@ -158,7 +188,10 @@ local function unqueue(id, tenant)
   redis.call('ZREM', K.queue, id)
   local queue = tenant_queue(tenant)
   if redis.call('ZREM', queue, id) == 1 and redis.call('ZCARD', queue) == 0 then
-    redis.call('ZREM', K.tenants, tenant)
+    local score = redis.call('ZSCORE', K.tenants, tenant)
+    if score then
+      leave_ring(tenant, score)
+    end
   end
 end
 
@@ -169,20 +202,20 @@ end
 -- from an older version, are put in theirs by sweep-orphans.lua.)
 local function next_queued(running)
   for _ = 1, 100 do
-    local ring = redis.call('ZRANGE', K.tenants, 0, 0)
+    local ring = redis.call('ZRANGE', K.tenants, 0, 0, 'WITHSCORES')
     if #ring == 0 then
       return nil
     end
     local tenant = ring[1]
     if at_running_limit(running, tenant) then
-      redis.call('ZREM', K.tenants, tenant)
+      leave_ring(tenant, ring[2])
       redis.call('ZADD', parked_key(), seq_now(), tenant)
     else
       local head = redis.call('ZPOPMIN', tenant_queue(tenant))
       if #head > 0 then
         return head[1], head[2], tenant
       end
-      redis.call('ZREM', K.tenants, tenant)
+      leave_ring(tenant, ring[2])
     end
   end
   return nil
