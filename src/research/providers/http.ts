@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { retryDelayMs } from '../../backoff.js'
+import { plainReason } from '../../net/plain-reason.js'
 import { PermanentError } from '../engine.js'
 
 /** A provider (search API, LLM) that stayed unavailable through its retries, or refused the call. */
@@ -41,6 +42,7 @@ const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504])
 export async function callJson (url: string, call: JsonCall): Promise<unknown> {
   const retry = call.retry ?? DEFAULT_RETRY
   let lastProblem = ''
+  let lastError: unknown
   for (let attempt = 0; ; attempt++) {
     call.signal.throwIfAborted()
     let waitMs: number | null = null
@@ -65,11 +67,12 @@ export async function callJson (url: string, call: JsonCall): Promise<unknown> {
     } catch (err) {
       if (call.signal.aborted) throw call.signal.reason
       if (err instanceof ProviderError) throw err
-      const cause = (err as { cause?: Error }).cause
-      lastProblem = (err as Error).name === 'TimeoutError' ? 'timed out' : (cause ?? err as Error).message
+      // The job's error is shown to its tenant: plain words, not the provider's address (the log has it, as the cause).
+      lastError = err
+      lastProblem = (err as Error).name === 'TimeoutError' ? 'timed out' : plainReason(err)
     }
     if (attempt >= retry.retries) {
-      throw new ProviderError(`${call.provider} is unavailable: ${lastProblem} (after ${attempt + 1} tries)`)
+      throw new ProviderError(`${call.provider} is unavailable: ${lastProblem} (after ${attempt + 1} tries)`, { cause: lastError })
     }
     const backoff = retryDelayMs(attempt + 1, { baseMs: retry.baseMs, maxMs: retry.maxMs })
     await sleep(Math.min(retry.maxMs, Math.max(backoff, waitMs ?? 0)), undefined, { signal: call.signal }).catch(() => { throw call.signal.reason })
