@@ -22,7 +22,9 @@ try {
       for (let i = 0; i < backlog; i++) await store.put({ ...newJob({ query: `job ${i}`, depth: 'quick' }), owner: `tenant-${i % tenants}` }, 0, { enqueue: 'tail' })
       // The backlog's tenants have all been served once, as they would be in a running system.
       for (let i = 0; i < tenants; i++) await store.claim(60_000, 1)
-      const bob = await store.put({ ...newJob({ query: 'bob', depth: 'quick' }), owner: 'bob' }, 0, { enqueue: 'tail' })
+      const written = await store.put({ ...newJob({ query: 'bob', depth: 'quick' }), owner: 'bob' }, 0, { enqueue: 'tail' })
+      const bobId = written.ok ? written.job.job_id : null
+      if (bobId === null) throw new Error('bob\'s job was not written')
       await admin.configResetStat()
       let claims = 0
       let before = null
@@ -30,7 +32,7 @@ try {
         const [claim] = await store.claim(60_000, 1)
         if (claim === undefined) break
         claims++
-        if (claim.job.job_id === bob.job.job_id) before = claims - 1
+        if (claim.job.job_id === bobId) before = claims - 1
       }
       let commands = 0
       for (const [, name, calls] of (await admin.info('commandstats')).matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)) if (name !== 'info' && name !== 'config|resetstat') commands += Number(calls)

@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { QueueStatsBody, described, problems } from '../schemas/responses.js'
-import { OPEN_TENANT } from '../store/tenant-queues.js'
 
-/** The open API's tenant as /v1/stats names it (no API key name has parentheses). */
+/** The open API's tenant ('' in the store) as /v1/stats names it: no API key name has parentheses. */
 const OPEN_TENANT_NAME = '(open)'
 
 const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -25,7 +24,7 @@ const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       delayed: stats.delayed,
       oldest_pending_age_s: stats.oldestQueuedAt === null ? null : Math.max(0, (now - Date.parse(stats.oldestQueuedAt)) / 1000),
       active_leases: stats.leasesByWorker,
-      tenants: Object.fromEntries(Object.entries(stats.byTenant).map(([tenant, load]) => [tenant === OPEN_TENANT ? OPEN_TENANT_NAME : tenant, load])),
+      tenants: Object.fromEntries(Object.entries(stats.byTenant).map(([tenant, load]) => [tenant === '' ? OPEN_TENANT_NAME : tenant, load])),
       worker: app.runner.worker
     }
   })

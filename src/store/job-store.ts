@@ -135,6 +135,12 @@ export interface QueueStats {
 
 export interface TenantLoad { queued: number, running: number }
 
+/** A create refused because its tenant is at a quota. */
+export function refusedByQuota (result: PutResult): result is Extract<PutResult, { reason: 'unavailable' }> & { quota: { name: 'queued', limit: number } } {
+  // `in` narrows under scripts/tsconfig.json too, which checks the bench scripts without strict mode.
+  return 'reason' in result && result.reason === 'unavailable' && 'quota' in result && result.quota !== undefined
+}
+
 /** Adds one tenant's load to a stats' `byTenant`. */
 export function addTenantLoad (stats: QueueStats, tenant: string, load: Partial<TenantLoad>): void {
   const total = stats.byTenant[tenant] ?? { queued: 0, running: 0 }

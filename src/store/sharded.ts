@@ -1,5 +1,5 @@
 import type { Claim, ClaimStart, LeaseRenewal, ListPage, ListQuery, PutOptions, PutResult, QueueStats, StoredJob } from './job-store.js'
-import { addTenantLoad, compareNewestFirst, emptyCounts } from './job-store.js'
+import { addTenantLoad, compareNewestFirst, emptyCounts, refusedByQuota } from './job-store.js'
 import type { JobEvent } from '../schemas/events.js'
 import { RedisKeys } from './keys.js'
 import { tenantOf } from './tenant-queues.js'
@@ -87,7 +87,7 @@ export class ShardedRedisJobStore implements RedisStore {
     const elsewhere = counts.reduce((a, b) => a + b, 0)
     const limit = own.quota.maxQueued
     const result = await shard.put(job, expectedVersion, { ...own, quota: { maxQueued: Math.max(0, limit - elsewhere) } })
-    if (result.ok || result.reason !== 'unavailable' || result.quota === undefined) return result
+    if (!refusedByQuota(result)) return result
     return { ...result, cause: `the tenant has ${limit} or more jobs queued; its quota is ${limit}`, quota: { name: 'queued', limit } }
   }
 
