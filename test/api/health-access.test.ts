@@ -4,13 +4,15 @@
 // HEALTH_DETAILS=public. With no keys configured the API is open, and so is the detail.
 import t from 'tap'
 import { sha256Hex } from '../../src/auth/keys.js'
-import { json, startApp } from '../helpers/app.js'
+import { ON_CLUSTER, json, startApp } from '../helpers/app.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
 const KEYS = { alice: 'alice-secret-key-1', root: 'root-secret-key-3' }
 const CONFIGURED = { API_KEYS: `alice:${sha256Hex(KEYS.alice)}`, ADMIN_KEYS: `root:${sha256Hex(KEYS.root)}` }
 const as = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` })
 const DETAIL = ['store', 'redis', 'runner', 'auth', 'research', 'uptime_s', 'version']
+// Under `npm run test:cluster` an app given no Redis is on the Cluster, not in memory.
+const STORE = ON_CLUSTER ? 'redis' : 'memory'
 
 t.test('with keys configured, /health without an admin key is status and role only, always 200; an admin key gets the detail', async (t) => {
   const app = await startApp(t, { ...CONFIGURED, LLM_MODEL: 'gpt-4o-mini' })
@@ -23,7 +25,7 @@ t.test('with keys configured, /health without an admin key is status and role on
   const admin = await fetch(`${base}/health`, { headers: as(KEYS.root) })
   t.equal(admin.status, 200)
   const detail = await admin.json() as Record<string, any>
-  t.match(detail, { status: 'ok', role: 'all', store: 'memory', auth: 'keys', runner: { running: 0, queued: 0 }, research: { llm: 'gpt-4o-mini' } })
+  t.match(detail, { status: 'ok', role: 'all', store: STORE, auth: 'keys', runner: { running: 0, queued: 0 }, research: { llm: 'gpt-4o-mini' } })
   t.same(Object.keys(detail).sort(), ['role', 'status', ...DETAIL].sort())
 })
 
@@ -52,5 +54,5 @@ t.test('HEALTH_DETAILS=public shows the detail to everyone', async (t) => {
 
 t.test('with no keys configured the API is open, and /health shows the detail to anyone', async (t) => {
   const app = await startApp(t)
-  t.match(json(await app.inject({ url: '/health' })), { status: 'ok', auth: 'open', redis: { configured: false }, runner: { queued: 0 } })
+  t.match(json(await app.inject({ url: '/health' })), { status: 'ok', auth: 'open', store: STORE, redis: { configured: ON_CLUSTER }, runner: { queued: 0 } })
 })

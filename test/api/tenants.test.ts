@@ -47,7 +47,10 @@ for (const [name, store] of Object.entries(STORES)) {
     const listed = await Promise.all(backlog.map(async (id) => json(await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers: as(KEYS.alice) }))))
     t.ok(listed.some((job) => job.started_at === null || Date.parse(job.started_at) > started), 'alice still had jobs waiting when bob\'s started')
     const before = listed.filter((job) => job.started_at !== null && Date.parse(job.started_at) > created && Date.parse(job.started_at) < started)
-    t.ok(before.length <= concurrency, `alice's jobs started between bob's create and his start: ${before.length} (at most one per worker slot)`)
+    // With REDIS_SHARDS (test:cluster runs this file on 6 shards) claims go round the shards, fair
+    // within each: bob's job waits for the round to reach its shard (docs/scaling.md).
+    const shards = ON_CLUSTER ? 6 : 1
+    t.ok(before.length <= concurrency * shards, `alice's jobs started between bob's create and his start: ${before.length} (at most one per worker slot${shards > 1 ? `, per shard of ${shards}` : ''})`)
   })
 
   t.test(`${name}: a tenant past its quota of queued jobs gets 429 naming the quota; other tenants are unaffected`, async (t) => {
