@@ -11,6 +11,7 @@ import { PermanentError } from '../src/research/engine.js'
 import { startApp, waitFor } from './helpers/app.js'
 import { FailingEngine, PacedEngine } from './helpers/engines.js'
 import { RedisServer, freePort } from './helpers/redis-server.js'
+import { newJobId } from '../src/store/job-ids.js'
 
 function io (env: Record<string, string> = {}): { stdout: { text: string, write: (s: string) => void }, stderr: { text: string, write: (s: string) => void, isTTY?: boolean }, env: Record<string, string> } {
   const out = { text: '', write (s: string) { this.text += s } }
@@ -142,6 +143,10 @@ t.test('--key (or DEEP_RESEARCH_API_KEY) authenticates; without it a keyed API a
   const denied = io()
   t.equal(await main(['list', '--url', url], denied), EXIT.api)
   t.match(denied.stderr.text, /the API needs a key: pass --key or set DEEP_RESEARCH_API_KEY \(HTTP 401 /)
+  const wrong = io()
+  t.equal(await main(['list', '--url', url, '--key', 'not-the-key'], wrong), EXIT.api)
+  t.match(wrong.stderr.text, /the API did not accept the key: check --key or DEEP_RESEARCH_API_KEY \(HTTP 401 /, 'a key was given: it is not accepted, not missing')
+  t.notMatch(wrong.stderr.text, /needs a key/)
   const viaFlag = io()
   t.equal(await main(['submit', 'keyed question', '--url', url, '--key', key], viaFlag), EXIT.ok)
   const viaEnv = io({ DEEP_RESEARCH_API_KEY: key, DEEP_RESEARCH_URL: url })
@@ -164,7 +169,8 @@ t.test('submit --wait rides through a server restart (a redeploy): it reconnects
   await app.listen({ port, host: '127.0.0.1' })
   const { code, stdout, stderr } = await run.done
   t.equal(code, 0, stderr)
-  t.match(stderr, /reconnecting/, 'the wait says it is reconnecting')
+  t.match(stderr, /reconnecting in [\d.]+ s: .*127\.0\.0\.1/, 'the wait says it is reconnecting, and to where')
+  t.notMatch(stderr, /(at|to) {2}|(at|to) \(/, 'no line names an empty URL')
   t.match(stdout, /^# Research: How does Redis AOF everysec work\?/, 'and prints the report')
 })
 
@@ -253,4 +259,19 @@ t.test('a 429 says how long to wait, and an untrusted TLS certificate is named a
   const tls = io()
   t.equal(await main(['list', '--url', `https://127.0.0.1:${(server.address() as AddressInfo).port}`], tls), EXIT.api)
   t.match(tls.stderr.text, /^error: TLS: the certificate of 127\.0\.0\.1 is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\)\n$/)
+})
+
+t.test('get on an id the service cannot find says so plainly, whether the answer is 404 or 503 "not visible yet"', async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  const app = await startApp(t, { REDIS_URL: redis.url })
+  await waitFor('on Redis', () => app.store.mode === 'redis')
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const fresh = newJobId()
+  const recent = io()
+  t.equal(await main(['get', fresh, '--url', url], recent), EXIT.api)
+  t.match(recent.stderr.text, new RegExp(`^error: the service cannot find job ${fresh}: check the id; a job created moments ago may not be visible yet \\(HTTP 503 job_not_visible_yet\\)`))
+  const old = io()
+  t.equal(await main(['get', '00000000-0000-4000-8000-000000000000', '--url', url], old), EXIT.api)
+  t.match(old.stderr.text, /^error: the service cannot find job 00000000-0000-4000-8000-000000000000: it was never created, was deleted, or has expired \(HTTP 404 not_found\)/)
 })

@@ -20,11 +20,24 @@ export function usageFromParseError (err: Error & { code?: string }): UsageError
 
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|EPROTO/
 
+/** What the CLI was doing when an error came: where it talks to, with a key or not, about which job. */
+export interface ErrorContext {
+  baseUrl: string
+  keyGiven?: boolean
+  jobId?: string
+}
+
 /** An API answer or a network failure, said for a person: what went wrong and what to try. */
-export function describeError (err: unknown, baseUrl: string): string {
+export function describeError (err: unknown, { baseUrl, keyGiven = false, jobId }: ErrorContext): string {
   if (err instanceof ApiError) {
     const tail = `(HTTP ${err.status} ${err.code})`
-    if (err.status === 401) return `the API needs a key: pass --key or set DEEP_RESEARCH_API_KEY ${tail}`
+    if (err.status === 401) {
+      return keyGiven
+        ? `the API did not accept the key: check --key or DEEP_RESEARCH_API_KEY ${tail}`
+        : `the API needs a key: pass --key or set DEEP_RESEARCH_API_KEY ${tail}`
+    }
+    if (jobId !== undefined && err.code === 'not_found') return `the service cannot find job ${jobId}: it was never created, was deleted, or has expired ${tail}`
+    if (jobId !== undefined && err.code === 'job_not_visible_yet') return `the service cannot find job ${jobId}: check the id; a job created moments ago may not be visible yet ${tail}`
     if (err.status === 403) return `this key may not do that: ${err.message} ${tail}`
     if (err.status === 429) return `rate limited: ${err.message}${err.retryAfter === null ? '' : ` (try again in ${err.retryAfter} s)`} ${tail}`
     return `${err.message} ${tail}`

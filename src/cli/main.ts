@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type CreateResearchRequest, type JobRecord, ResearchClient } from '../client/index.js'
-import { EXIT, UsageError, WaitTimeoutError, describeError, normalizeUrl, usageFromParseError } from './errors.js'
+import { EXIT, type ErrorContext, UsageError, WaitTimeoutError, describeError, normalizeUrl, usageFromParseError } from './errors.js'
 import { follow } from './follow.js'
 import { type Output, ProgressBar } from './progress-bar.js'
 
@@ -59,7 +59,7 @@ const HINT = 'Run \'deep-research --help\' for usage.'
 
 /** The CLI, without process concerns: parses `argv`, talks to the API, returns the exit code. */
 export async function main (argv: string[], io: CliIo): Promise<number> {
-  let baseUrl = ''
+  const context: ErrorContext = { baseUrl: '' }
   try {
     const { command, args, values } = parse(argv)
     if (values.help === true) {
@@ -74,8 +74,10 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
       io.stderr.write(`${USAGE}\n`)
       return EXIT.usage
     }
-    baseUrl = normalizeUrl(values.url ?? io.env.DEEP_RESEARCH_URL ?? 'http://localhost:3000')
-    const client = new ResearchClient({ baseUrl, apiKey: values.key ?? io.env.DEEP_RESEARCH_API_KEY })
+    const baseUrl = normalizeUrl(values.url ?? io.env.DEEP_RESEARCH_URL ?? 'http://localhost:3000')
+    const apiKey = values.key ?? io.env.DEEP_RESEARCH_API_KEY
+    Object.assign(context, { baseUrl, keyGiven: apiKey !== undefined && apiKey !== '', jobId: ['watch', 'get', 'cancel', 'delete'].includes(command) ? args[0] : undefined })
+    const client = new ResearchClient({ baseUrl, apiKey })
     switch (command) {
       case 'submit': return await submit(client, args, values, io)
       case 'watch': return await watch(client, one(args, 'watch <job_id>'), values, io)
@@ -94,7 +96,7 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
       io.stderr.write(`error: ${err.message}\n`)
       return EXIT.timeout
     }
-    io.stderr.write(`error: ${describeError(err, baseUrl)}\n`)
+    io.stderr.write(`error: ${describeError(err, context)}\n`)
     return EXIT.api
   }
 }
@@ -174,7 +176,7 @@ async function waitAndPrint (client: ResearchClient, jobId: string, timeoutMs: n
       signal: stop.signal,
       timeoutMs,
       onProgress: (p) => bar.update(p),
-      onReconnecting: (err, waitMs) => bar.note(`reconnecting in ${(waitMs / 1000).toFixed(1)} s: ${describeError(err, '')}`)
+      onReconnecting: (err, waitMs) => bar.note(`reconnecting in ${(waitMs / 1000).toFixed(1)} s: ${describeError(err, { baseUrl: client.baseUrl })}`)
     })
     bar.done()
     return print(final, values.json === true, io)

@@ -67,6 +67,11 @@ export class ResearchClient {
     })
   }
 
+  /** The API's base URL, as given. */
+  get baseUrl (): string {
+    return this.#options.baseUrl
+  }
+
   async submit (body: CreateResearchRequest, options: { idempotencyKey?: string } = {}): Promise<JobRecord> {
     const { data, error, response } = await this.api.POST('/v1/research', {
       body,
