@@ -19,6 +19,7 @@ closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS + 800, logger: app.log }, asy
   if (err !== undefined) app.log.error({ err }, 'closing after an uncaught error')
   else app.log.info({ signal }, 'shutting down')
   await app.close()
+  app.log.info('stopped')
 })
 
 try {

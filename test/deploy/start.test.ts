@@ -1,8 +1,10 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { waitFor } from '../helpers/app.js'
+import { freePort } from '../helpers/redis-server.js'
 
 const root = new URL('../../', import.meta.url).pathname
 
@@ -27,6 +29,31 @@ t.test('`npm start` builds dist/ first when it is missing or older than the sour
   const later = new Date(Date.now() + 60_000)
   utimesSync(join(dir, 'src/app.ts'), later, later)
   t.match(prestart().stdout, /building/, 'a changed source triggers a rebuild')
+})
+
+t.test('`npm start` passes SIGTERM to the server, which shuts down and says it stopped: no server is left running behind npm', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'start-signal-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const entry of ['package.json', 'tsconfig.json', 'scripts', 'src']) cpSync(join(root, entry), join(dir, entry), { recursive: true })
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
+  const port = await freePort()
+  const npm = spawn('npm', ['start'], { cwd: dir, env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  npm.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  npm.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)))
+  t.teardown(() => { npm.kill('SIGKILL') })
+  await waitFor('the server listening', () => /Server listening/.test(out), 120_000)
+  npm.kill('SIGTERM')
+  await exited
+  // The server's own exit can trail npm's by a moment.
+  let answering = true
+  for (let i = 0; i < 50 && answering; i++) {
+    answering = await fetch(`http://127.0.0.1:${port}/health`).then(() => true, () => false)
+    if (answering) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.notOk(answering, `nothing answers on port ${port} once npm is gone`)
+  t.match(out, /"msg":"stopped"/, 'the last word is that it stopped')
 })
 
 t.test('another package imports the typed client by name (package.json exports), with its types', async (t) => {
