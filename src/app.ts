@@ -9,6 +9,7 @@ import authPlugin from './plugins/auth.js'
 import corpusPlugin from './plugins/corpus.js'
 import errorsPlugin, { clientErrors, frameworkErrors } from './plugins/errors.js'
 import httpSecurityPlugin from './plugins/http-security.js'
+import { TenantQuotas } from './jobs/quotas.js'
 import jobsPlugin from './plugins/jobs.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
@@ -69,7 +70,9 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   // ROLE=worker serves only what its platform probes and scrapes.
   const servesApi = config.ROLE !== 'worker'
   if (servesApi) await app.register(swaggerPlugin, { version: VERSION })
-  await app.register(storePlugin, { config })
+  // One reading of the tenants' quotas: the store holds the running limits, the job service the queued ones.
+  const quotas = new TenantQuotas(config.TENANT_MAX_QUEUED, config.TENANT_MAX_RUNNING, config.TENANT_QUOTAS)
+  await app.register(storePlugin, { config, runningLimits: quotas.runningLimits() })
   await app.register(rateLimitPlugin, { config })
   await app.register(runnerPlugin, {
     config,
@@ -77,7 +80,7 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   })
 
   await app.register(webhooksPlugin, { config })
-  await app.register(jobsPlugin, { maxQueued: config.TENANT_MAX_QUEUED, quotas: config.TENANT_QUOTAS })
+  await app.register(jobsPlugin, { quotas })
 
   if (servesApi) {
     await app.register(researchRoutes)

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
-import { TenantQuotas } from '../jobs/quotas.js'
+import type { TenantQuotas } from '../jobs/quotas.js'
 import { JobService } from '../jobs/service.js'
 
 declare module 'fastify' {
@@ -11,9 +11,8 @@ declare module 'fastify' {
 
 /** The job service the routes use: the store, its change feed, and what this deployment can run (the engine's checks). */
 export interface JobsPluginOptions {
-  /** TENANT_MAX_QUEUED and TENANT_QUOTAS (see TenantQuotas). */
-  maxQueued: number
-  quotas: string
+  /** The tenants' quotas (TENANT_MAX_QUEUED, TENANT_QUOTAS): creates past one are refused. */
+  quotas: TenantQuotas
 }
 
 const jobsPlugin: FastifyPluginAsync<JobsPluginOptions> = async (app, options) => {
@@ -23,7 +22,7 @@ const jobsPlugin: FastifyPluginAsync<JobsPluginOptions> = async (app, options) =
     store: app.store,
     feed: app.store,
     claims: app.store.counters,
-    quotas: new TenantQuotas(options.maxQueued, 0, options.quotas),
+    quotas: options.quotas,
     checks: {
       sourceUnavailable: app.engine.unavailable?.bind(app.engine),
       webhookRefused: webhooks === null ? undefined : (url) => webhooks.refuses(url)

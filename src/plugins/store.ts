@@ -1,13 +1,13 @@
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { type Config, redactUrl } from '../config.js'
-import { TenantQuotas } from '../jobs/quotas.js'
 import { FallbackJobStore } from '../store/fallback.js'
 import { RedisKeys } from '../store/keys.js'
 import { LocalEventLog } from '../store/job-events.js'
 import { MemoryJobStore } from '../store/memory.js'
 import { RedisJobStore, type RedisStore } from '../store/redis.js'
 import { ShardedRedisJobStore } from '../store/sharded.js'
+import type { RunningLimits } from '../store/tenant-queues.js'
 import { type RedisClient, connectInBackground, createRedisClient } from '../store/redis-client.js'
 
 declare module 'fastify' {
@@ -20,9 +20,8 @@ const SWEEP_INTERVAL_MS = 60_000
 const ERROR_LOG_INTERVAL_MS = 30_000
 
 /** The job store: Redis when REDIS_URL is set (connected in the background), always the Map. */
-const storePlugin: FastifyPluginAsync<{ config: Config }> = async (app, { config }) => {
+const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningLimits }> = async (app, { config, runningLimits }) => {
   const log = app.log.child({ component: 'store' })
-  const runningLimits = new TenantQuotas(config.TENANT_MAX_QUEUED, config.TENANT_MAX_RUNNING, config.TENANT_QUOTAS).runningLimits()
   const memory = new MemoryJobStore({ ttlSeconds: config.JOB_TTL_SECONDS, maxJobs: config.MEMORY_MAX_JOBS, runningLimits })
   let client: RedisClient | undefined
   let redis: RedisStore | undefined
