@@ -48,6 +48,8 @@ export class ServiceMetrics {
   })
 
   readonly #webhooks = new Counter({ name: 'webhook_delivery_attempts_total', help: 'Webhook delivery attempts by this process, by how they ended (delivered, retrying, failed)', labelNames: ['outcome'], registers: [this.registry] })
+  readonly #steps = new Counter({ name: 'research_steps_total', help: 'Checkpointed research steps (page reads, searches, LLM calls) by outcome: ran (and kept), reused (kept by an earlier attempt, not done again), too_large (ran, not kept: over STEP_MAX_BYTES)', labelNames: ['outcome'], registers: [this.registry] })
+  readonly #cache = new Counter({ name: 'research_cache_lookups_total', help: 'Lookups in the shared cache by kind (page, llm) and outcome: hit, miss, skipped (the job asked for cache: false)', labelNames: ['kind', 'outcome'], registers: [this.registry] })
   readonly #fallback = new Counter({ name: 'store_fallback_operations_total', help: 'Reads and writes served by the in-memory store because Redis could not', labelNames: ['operation'], registers: [this.registry] })
 
   constructor () {
@@ -131,6 +133,14 @@ export class ServiceMetrics {
 
   webhookAttempt (outcome: 'delivered' | 'retrying' | 'failed'): void {
     this.#webhooks.inc({ outcome })
+  }
+
+  step (outcome: 'ran' | 'reused' | 'too_large'): void {
+    this.#steps.inc({ outcome })
+  }
+
+  cacheLookup (kind: 'page' | 'llm', outcome: 'hit' | 'miss' | 'skipped'): void {
+    this.#cache.inc({ kind, outcome })
   }
 
   fallback (operation: 'read' | 'write'): void {

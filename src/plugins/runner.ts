@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
 import type { ResearchEngine } from '../research/engine.js'
 import { ResearchRunner } from '../runner/runner.js'
+import { AnswerCache } from '../runner/answer-cache.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,7 +32,17 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
     logger: app.log.child({ component: 'runner' }),
     // ROLE=api runs nothing: the runner stays stopped and needs no wake-ups.
     notices: config.ROLE === 'api' ? undefined : app.store.notices,
-    onAttemptEnd: (outcome, ms) => app.metrics.attemptEnded(outcome, ms)
+    onAttemptEnd: (outcome, ms) => app.metrics.attemptEnded(outcome, ms),
+    steps: { log: app.store.steps, maxBytes: config.STEP_MAX_BYTES, onStep: (outcome) => app.metrics.step(outcome) },
+    cache: config.CACHE_ENABLED
+      ? new AnswerCache({
+        store: app.store.cache,
+        scope: config.CACHE_SCOPE,
+        ttlSeconds: { page: config.CACHE_PAGE_TTL_S, llm: config.CACHE_LLM_TTL_S },
+        maxEntryBytes: config.CACHE_MAX_ENTRY_BYTES,
+        onLookup: (kind, outcome) => app.metrics.cacheLookup(kind, outcome)
+      })
+      : undefined
   })
   app.decorate('runner', runner)
   app.decorate('engine', engine)

@@ -67,7 +67,9 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
     reseedHoldMs: config.JOB_LEASE_MS,
     events: new LocalEventLog({ maxEvents: config.JOB_EVENTS_MAX, maxJobs: config.MEMORY_MAX_JOBS, ttlSeconds: config.JOB_TTL_SECONDS }),
     logger: log,
-    onFallback: (operation) => app.metrics.fallback(operation)
+    onFallback: (operation) => app.metrics.fallback(operation),
+    steps: { ttlSeconds: config.JOB_TTL_SECONDS, maxLocalBytes: config.STEPS_MEMORY_MAX_BYTES },
+    cache: { maxEntries: config.CACHE_MAX_ENTRIES, maxTtlSeconds: Math.max(config.CACHE_PAGE_TTL_S, config.CACHE_LLM_TTL_S), maxLocalBytes: config.CACHE_MEMORY_MAX_BYTES }
   })
   if (client !== undefined && redis !== undefined) {
     connectInBackground(client)

@@ -16,6 +16,7 @@ import { describeSearch, writeReport } from './report-writer.js'
 import { type PartFindings, type Query, ResearchRounds } from './rounds.js'
 import { truncate } from './text.js'
 import { type Prices, UsageMeter } from './usage.js'
+import { durableModel, durableReader, durableSearch } from './durable-sources.js'
 
 /** Sub-questions planned by the LLM, and web searches made at first, by depth. */
 const QUERIES_BY_DEPTH: Record<DepthName, number> = { quick: 1, standard: 3, deep: 4 }
@@ -42,9 +43,11 @@ export interface DeepResearchEngineOptions {
   corpusLink?: (path: string) => string
 }
 
-/** What one run works with besides the rounds: its request, options, meters, pages and collection. */
+/** What one run works with besides the rounds: its request, options, meters, providers, pages and collection. */
 interface Run {
   request: ResearchRequest
+  llm: ChatModel | null
+  webSearch: WebSearch | null
   options: ResearchOptionsData
   usage: UsageMeter
   context: RunContext
@@ -87,7 +90,9 @@ export class DeepResearchEngine implements ResearchEngine {
     const problem = this.unavailable(options)
     if (problem !== null) throw new PermanentError(problem)
     const { signal } = context
-    const { llm } = this.#options
+    // Every page read, search and LLM call of this run is a step done once per job (RunContext.step).
+    const llm = this.#options.llm === null ? null : durableModel(this.#options.llm, context)
+    const webSearch = this.#options.webSearch === null ? null : durableSearch(this.#options.webSearch, context)
     const usage = new UsageMeter(this.#options.tokenBudget)
     const question = analyseQuestion(request.query)
     const rounds = new ResearchRounds(question, request.depth)
@@ -110,7 +115,7 @@ export class DeepResearchEngine implements ResearchEngine {
       await context.progress(12, `Indexed ${loaded.documents} documents (${corpus.passages.length} passages)`)
     }
 
-    const reading = new Reading(this.#options.reader, {
+    const reading = new Reading(durableReader(this.#options.reader, context), {
       maxSources: options.max_sources,
       readUntil: options.max_duration_s === null ? Infinity : Date.now() + options.max_duration_s * 1000 * READING_SHARE,
       hops: HOPS_BY_DEPTH[request.depth],
@@ -119,14 +124,14 @@ export class DeepResearchEngine implements ResearchEngine {
       context
     })
     const queue: ToRead[] = options.urls.map((url) => ({ url, kind: 'url', title: null, hop: 0 }))
-    if (options.sources.includes('web')) queue.push(...await this.#searchWeb([request.query, ...planned].slice(0, QUERIES_BY_DEPTH[request.depth]), options, usage, context))
+    if (webSearch !== null && options.sources.includes('web')) queue.push(...await searchWeb(webSearch, [request.query, ...planned].slice(0, QUERIES_BY_DEPTH[request.depth]), options, usage, context))
     await reading.read(queue)
     signal.throwIfAborted()
     // Failing here keeps the step a failure is reported with the one that failed: reading.
     if (corpus === null && reading.pages.length === 0 && reading.unread.length > 0) {
       throw new PermanentError(`No source could be read: ${reading.unread.map((u) => `${u.url} (${u.reason})`).join('; ')}`)
     }
-    const run: Run = { request, options, usage, context, reading, corpus, collection: collect(corpus, reading) }
+    const run: Run = { request, llm, webSearch, options, usage, context, reading, corpus, collection: collect(corpus, reading) }
 
     const weighed = await this.#research(rounds, planned, run)
     signal.throwIfAborted()
@@ -170,8 +175,7 @@ export class DeepResearchEngine implements ResearchEngine {
    * gaps too, and its follow-up queries also go to the web when the job searches it.
    */
   async #research (rounds: ResearchRounds, planned: string[], run: Run): Promise<PartFindings[]> {
-    const { context, usage, request, options } = run
-    const { llm } = this.#options
+    const { context, usage, request, options, llm, webSearch } = run
     let queries: Query[] = rounds.firstQueries(planned)
     let weighed: PartFindings[] = []
     for (;;) {
@@ -184,8 +188,8 @@ export class DeepResearchEngine implements ResearchEngine {
       queries = rounds.followUps(run.collection, weighed)
       const gaps = llm !== null && rounds.rounds < rounds.maxRounds ? await reflectOnGaps(llm, request.query, weighed, usage, context.signal) : []
       queries.push(...gaps.map((label) => ({ label, terms: [] })))
-      if (gaps.length > 0 && options.sources.includes('web')) {
-        const found = await this.#searchWeb(gaps.slice(0, WEB_FOLLOW_UPS), options, usage, context)
+      if (gaps.length > 0 && webSearch !== null && options.sources.includes('web')) {
+        const found = await searchWeb(webSearch, gaps.slice(0, WEB_FOLLOW_UPS), options, usage, context)
         if (await run.reading.read(found) > 0) run.collection = collect(run.corpus, run.reading)
       }
       if (queries.length === 0) break
@@ -194,23 +198,23 @@ export class DeepResearchEngine implements ResearchEngine {
     }
     return weighed
   }
+}
 
-  async #searchWeb (queries: string[], options: ResearchOptionsData, usage: UsageMeter, context: RunContext): Promise<ToRead[]> {
-    const search = this.#options.webSearch as WebSearch
-    const found: ToRead[] = []
-    const seen = new Set(options.urls)
-    for (const [i, query] of queries.entries()) {
-      await context.progress(15 + Math.round((5 * i) / queries.length), `Searching the web (${search.name}) ${i + 1}/${queries.length}: "${truncate(query, 80)}"`)
-      const hits = await search.search(query, { limit: options.max_sources, signal: context.signal })
-      usage.search(search.name === 'SearXNG')
-      for (const hit of hits) {
-        if (seen.has(hit.url)) continue
-        seen.add(hit.url)
-        found.push({ url: hit.url, kind: 'web', title: hit.title, hop: 0 })
-      }
+/** The web searches of a run, one after the other; the pages found, each once, that were not given in `urls`. */
+async function searchWeb (search: WebSearch, queries: string[], options: ResearchOptionsData, usage: UsageMeter, context: RunContext): Promise<ToRead[]> {
+  const found: ToRead[] = []
+  const seen = new Set(options.urls)
+  for (const [i, query] of queries.entries()) {
+    await context.progress(15 + Math.round((5 * i) / queries.length), `Searching the web (${search.name}) ${i + 1}/${queries.length}: "${truncate(query, 80)}"`)
+    const hits = await search.search(query, { limit: options.max_sources, signal: context.signal })
+    usage.search(search.name === 'SearXNG')
+    for (const hit of hits) {
+      if (seen.has(hit.url)) continue
+      seen.add(hit.url)
+      found.push({ url: hit.url, kind: 'web', title: hit.title, hop: 0 })
     }
-    return found
   }
+  return found
 }
 
 /** The passages a run searches: the pages read, on top of the corpus's shared index (never indexed again). */

@@ -39,7 +39,7 @@ export async function reflectOnGaps (llm: ChatModel, question: string, weighed: 
 async function askForQueries (llm: ChatModel, instructions: string, prompt: string, maxTokens: number, usage: UsageMeter, signal: AbortSignal, question: string, count: number): Promise<string[]> {
   if (usage.tokensLeft < estimateTokens(instructions + prompt) + maxTokens) return []
   const answer = await llm.complete([{ role: 'system', content: instructions }, { role: 'user', content: prompt }], { maxTokens, signal })
-  usage.llm(answer.inputTokens, answer.outputTokens)
+  usage.llm(answer)
   return parseQueries(answer.content, question).slice(0, count)
 }
 
@@ -105,6 +105,6 @@ export async function writeWithLlm (llm: ChatModel, question: Question, sources:
   const maxTokens = Math.min(REPORT_MAX_TOKENS, usage.tokensLeft - estimateTokens(instructions + prompt))
   if (maxTokens < MIN_REPORT_TOKENS) return null
   const answer = await llm.complete(messages, { maxTokens, signal })
-  usage.llm(answer.inputTokens, answer.outputTokens)
+  usage.llm(answer)
   return checkReport(answer.content, question.text, sources)
 }

@@ -2,7 +2,7 @@ import type { Passage, SourceKind } from './corpus.js'
 import { splitDocument } from './corpus.js'
 import type { RunContext } from './engine.js'
 import { PageReadError } from './reader/page-fetcher.js'
-import type { PageReader, ReadPage } from './reader/page-reader.js'
+import type { PageSource, ReadPage } from './reader/page-reader.js'
 import { keyTerms, truncate } from './text.js'
 import type { UsageMeter } from './usage.js'
 
@@ -32,13 +32,13 @@ const PAGE_IDS = 1_000_000
 export class Reading {
   readonly pages: Array<{ page: ReadPage, kind: ToRead['kind'] }> = []
   readonly unread: Array<{ url: string, reason: string }> = []
-  readonly #reader: PageReader
+  readonly #reader: PageSource
   readonly #options: ReadingOptions
   readonly #seen = new Set<string>()
   readonly #terms: Set<string>
   #fetched = 0
 
-  constructor (reader: PageReader, options: ReadingOptions) {
+  constructor (reader: PageSource, options: ReadingOptions) {
     this.#reader = reader
     this.#options = options
     this.#terms = new Set(keyTerms(options.question))
@@ -68,7 +68,7 @@ export class Reading {
         this.unread.push({ url: next.url, reason: err.message })
         continue
       }
-      usage.page(page.bytes)
+      usage.page(page.bytes, page.cached === true)
       this.pages.push({ page, kind: next.kind })
       if (next.hop < this.#options.hops) {
         for (const link of this.#relevantLinks(page)) {

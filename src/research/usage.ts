@@ -20,6 +20,8 @@ export class UsageMeter {
   searchQueries = 0
   /** Queries to a provider that does not bill (self-hosted SearXNG). */
   freeSearchQueries = 0
+  cachedPages = 0
+  cachedLlmCalls = 0
   readonly tokenBudget: number
   readonly #started = performance.now()
 
@@ -31,13 +33,23 @@ export class UsageMeter {
     return Math.max(0, this.tokenBudget - this.inputTokens - this.outputTokens)
   }
 
-  llm (inputTokens: number, outputTokens: number): void {
+  /** One LLM answer; one from the shared cache cost this job nothing. */
+  llm (answer: { inputTokens: number, outputTokens: number, cached?: boolean }): void {
+    if (answer.cached === true) {
+      this.cachedLlmCalls++
+      return
+    }
     this.llmCalls++
-    this.inputTokens += inputTokens
-    this.outputTokens += outputTokens
+    this.inputTokens += answer.inputTokens
+    this.outputTokens += answer.outputTokens
   }
 
-  page (bytes: number): void {
+  /** One page read; one from the shared cache was not fetched. */
+  page (bytes: number, cached = false): void {
+    if (cached) {
+      this.cachedPages++
+      return
+    }
     this.pagesFetched++
     this.bytesFetched += bytes
   }
@@ -56,7 +68,9 @@ export class UsageMeter {
       bytes_fetched: this.bytesFetched,
       search_queries: this.searchQueries,
       duration_ms: Math.round(performance.now() - this.#started),
-      cost_usd: this.#cost(prices)
+      cost_usd: this.#cost(prices),
+      cached_pages: this.cachedPages,
+      cached_llm_calls: this.cachedLlmCalls
     }
   }
 

@@ -10,6 +10,9 @@ import { ProgressCoalescer } from './progress-coalescer.js'
 import { JobCancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './errors.js'
 import { JobHolder, type WriteOutcome } from './job-holder.js'
 import { LeaseReaper } from './reaper.js'
+import { Checkpoints, type StepOutcome } from './checkpoints.js'
+import type { AnswerCache } from './answer-cache.js'
+import type { StepLog } from '../store/job-steps.js'
 
 export interface RunnerLogger {
   info (obj: object, msg: string): void
@@ -49,6 +52,10 @@ export interface ResearchRunnerOptions {
   random?: () => number
   /** Told when an attempt ends: how (completed, failed, retrying, handed_back, cancelled, lease_lost) and after how long. */
   onAttemptEnd?: (outcome: AttemptEnd, durationMs: number) => void
+  /** Where the engine's checkpointed steps are kept (RunContext.step), the largest result kept; without it every step runs. */
+  steps?: { log: StepLog, maxBytes: number, onStep?: (outcome: StepOutcome) => void }
+  /** The shared cache of pages and LLM answers (RunContext.cached); without it every request runs. */
+  cache?: AnswerCache
 }
 
 /** How often a busy runner moves due retries into the queue. */
@@ -60,6 +67,10 @@ interface ActiveJob {
   holder: JobHolder
   controller: AbortController
   done: Promise<void>
+  /** Checkpointed steps running now: at shutdown they finish, and are kept, before the job is handed back. */
+  inSteps: number
+  /** Shutting down: the job stops at its next step or progress report. */
+  draining: boolean
 }
 
 /** `unwritten`: attempts that ended whose final write waits for Redis to accept writes again. */
@@ -89,6 +100,8 @@ export class ResearchRunner {
   readonly #progressMinIntervalMs: number
   readonly #random: () => number
   readonly #onAttemptEnd: ResearchRunnerOptions['onAttemptEnd']
+  readonly #steps: ResearchRunnerOptions['steps']
+  readonly #cache: AnswerCache | undefined
   readonly #reaper: LeaseReaper
   readonly worker: string
   readonly #claimStart: ClaimStart
@@ -116,6 +129,8 @@ export class ResearchRunner {
     this.#progressMinIntervalMs = options.progressMinIntervalMs ?? 0
     this.#random = options.random ?? Math.random
     this.#onAttemptEnd = options.onAttemptEnd
+    this.#steps = options.steps
+    this.#cache = options.cache
     this.worker = options.workerId ?? defaultWorkerId()
     this.#claimStart = { worker: this.worker, maxAttempts: this.#maxAttempts, step: START_STEP }
     this.#reaper = new LeaseReaper({ store: this.#store, maxAttempts: this.#maxAttempts, logger: this.#logger })
@@ -205,13 +220,21 @@ export class ResearchRunner {
     this.#pollTimer = null
     this.#reapTimer = null
     const running = [...this.#active.values()]
-    for (const job of running) job.controller.abort(new ShutdownError())
+    // A job inside a step (a page read, an LLM call) finishes it, so its result is kept for the
+    // next attempt, and stops before the next one; the others stop now. Half the time allowed is
+    // the most a step gets.
+    for (const job of running) {
+      if (job.inSteps > 0) job.draining = true
+      else job.controller.abort(new ShutdownError())
+    }
+    const cutOff = setTimeout(() => { for (const job of running) job.controller.abort(new ShutdownError()) }, timeoutMs / 2)
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
       Promise.allSettled(running.map((job) => job.done)),
       new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs) })
     ])
     clearTimeout(timer)
+    clearTimeout(cutOff)
     this.#stopping.abort()
   }
 
@@ -255,9 +278,9 @@ export class ResearchRunner {
   #begin (holder: JobHolder): void {
     const id = holder.job.job_id
     const controller = new AbortController()
-    const entry: ActiveJob = { holder, controller, done: Promise.resolve() }
+    const entry: ActiveJob = { holder, controller, done: Promise.resolve(), inSteps: 0, draining: false }
     this.#active.set(id, entry)
-    entry.done = this.#run(holder, controller)
+    entry.done = this.#run(entry)
       .catch((err: unknown) => this.#logger.error({ err, job_id: id }, 'job run failed unexpectedly'))
       .finally(() => {
         this.#active.delete(id)
@@ -265,7 +288,8 @@ export class ResearchRunner {
       })
   }
 
-  async #run (holder: JobHolder, controller: AbortController): Promise<void> {
+  async #run (entry: ActiveJob): Promise<void> {
+    const { holder, controller } = entry
     const id = holder.job.job_id
     const base = { job_id: id, attempt: holder.attempt, worker: this.worker }
     if (!this.#accepting) {
@@ -310,20 +334,39 @@ export class ResearchRunner {
       if (controller.signal.aborted) return
       guard(await holder.update((job) => advance(job, percent, step)))
     })
+    const checkpoints = this.#checkpointsOf(holder, controller)
+    const { job } = holder
     try {
       let report
       try {
         report = await this.#engine.run(
-          { query: holder.job.query, depth: holder.job.depth, options: holder.job.options },
+          { query: job.query, depth: job.depth, options: job.options },
           {
             signal: controller.signal,
             progress: async (percent, step) => {
+              stopIfDraining(entry)
               controller.signal.throwIfAborted()
               lastStep = step
               await progress.report({ percent, step })
               controller.signal.throwIfAborted()
-            }
+            },
+            ...(checkpoints === undefined
+              ? {}
+              : {
+                  step: async (name, run) => {
+                    stopIfDraining(entry)
+                    controller.signal.throwIfAborted()
+                    entry.inSteps++
+                    try {
+                      return await checkpoints.step(name, run)
+                    } finally {
+                      entry.inSteps--
+                    }
+                  }
+                }),
+            ...(this.#cache === undefined ? {} : { cached: this.#cache.forJob(job.owner ?? '', job.options.cache !== false) })
           })
+        if (checkpoints !== undefined && report.usage !== undefined) report = { ...report, usage: { ...report.usage, steps_reused: checkpoints.reused } }
       } finally {
         progress.stop()
         // The end of the engine's work on this attempt (the chaos suite checks no two overlap).
@@ -333,6 +376,7 @@ export class ResearchRunner {
       clearInterval(heartbeat)
       const result = await this.#finish(holder, 'completed', (job, now) => complete(job, holder.owner, report, now))
       const outcome = result === 'written' ? 'completed' : result === 'lost' ? 'lease_lost' : 'cancelled'
+      if (outcome !== 'lease_lost') await this.#steps?.log.drop(id)
       this.#onAttemptEnd?.(outcome, Date.now() - started)
       this.#logger.info({ ...base, status: result === 'written' ? 'completed' : holder.job.status, duration_ms: Date.now() - started, written: result === 'written' }, 'job finished')
     } catch (err) {
@@ -344,10 +388,31 @@ export class ResearchRunner {
     }
   }
 
+  /**
+   * The attempt's checkpointed steps (RunContext.step). A step result the store refuses (the
+   * claim moved on) stops the attempt as a lost lease: another worker holds the job.
+   */
+  #checkpointsOf (holder: JobHolder, controller: AbortController): Checkpoints | undefined {
+    if (this.#steps === undefined) return undefined
+    return new Checkpoints({
+      log: this.#steps.log,
+      jobId: holder.job.job_id,
+      fence: holder.fence,
+      resumed: holder.job.attempt_history.length > 1,
+      maxBytes: this.#steps.maxBytes,
+      onStep: this.#steps.onStep,
+      onFenced: () => {
+        controller.abort(new LeaseLostError('another worker holds it now, or it was deleted'))
+        throw controller.signal.reason
+      }
+    })
+  }
+
   async #settleFailure (holder: JobHolder, reason: unknown, err: unknown, lastStep: string, started: number): Promise<void> {
     const id = holder.job.job_id
     const base = { job_id: id, attempt: holder.attempt, duration_ms: Date.now() - started }
     if (reason instanceof JobCancelledError) {
+      await this.#steps?.log.drop(id)
       this.#onAttemptEnd?.('cancelled', base.duration_ms)
       this.#logger.info({ ...base, status: holder.job.status }, 'job stopped: cancelled or deleted')
       return
@@ -379,7 +444,13 @@ export class ResearchRunner {
       return
     }
     await this.#finish(holder, 'failed', (job, now) => fail(job, holder.owner, { error: message, lastStep }, now))
+    await this.#steps?.log.drop(id)
     this.#onAttemptEnd?.('failed', base.duration_ms)
     this.#logger.warn({ ...base, status: holder.job.status, error: message, permanent }, 'job failed')
   }
+}
+
+/** A job draining at shutdown stops here, between two steps: handed back with every step done so far kept. */
+function stopIfDraining ({ draining, controller }: ActiveJob): void {
+  if (draining && !controller.signal.aborted) controller.abort(new ShutdownError())
 }

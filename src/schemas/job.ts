@@ -34,7 +34,8 @@ export const ResearchOptions = Type.Object({
   urls: Type.Array(Type.String()),
   max_sources: Type.Integer({ minimum: 1, maximum: 50, description: 'Most pages fetched, and most sources cited' }),
   max_duration_s: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Time budget of a run; null: JOB_TIMEOUT_MS alone' }),
-  report_format: ReportFormat
+  report_format: ReportFormat,
+  cache: Type.Optional(Type.Boolean({ description: 'Present and false when the job was asked not to use cached pages and LLM answers' }))
 }, { title: 'ResearchOptions', description: 'What the job was asked to do, defaults filled in.' })
 
 export const Usage = Type.Object({
@@ -45,7 +46,10 @@ export const Usage = Type.Object({
   bytes_fetched: Type.Integer({ minimum: 0 }),
   search_queries: Type.Integer({ minimum: 0 }),
   duration_ms: Type.Integer({ minimum: 0 }),
-  cost_usd: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], { description: 'From the configured prices; null when a paid call\'s price is not configured' })
+  cost_usd: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], { description: 'From the configured prices; null when a paid call\'s price is not configured' }),
+  cached_pages: Type.Optional(Type.Integer({ minimum: 0, description: 'Pages read from the shared cache instead of fetched (not counted in pages_fetched)' })),
+  cached_llm_calls: Type.Optional(Type.Integer({ minimum: 0, description: 'LLM answers taken from the shared cache: no request sent and no tokens spent (not counted in llm_calls)' })),
+  steps_reused: Type.Optional(Type.Integer({ minimum: 0, description: 'Steps (page reads, searches, LLM calls) an earlier attempt of this job did, whose results the attempt that finished it used instead of doing them again; what they spent is counted above' }))
 }, { title: 'Usage', description: 'What the run spent.' })
 
 export const ReportSource = Type.Object({

@@ -19,7 +19,7 @@ export function withSharedOptions (job: StoredJob): StoredJob {
   const { options } = job
   if (options === shared) return job
   const same = options.max_sources === shared.max_sources && options.max_duration_s === shared.max_duration_s &&
-    options.report_format === shared.report_format && options.urls.length === shared.urls.length &&
+    options.report_format === shared.report_format && options.cache !== false && options.urls.length === shared.urls.length &&
     options.sources.length === shared.sources.length && options.sources.every((source, i) => source === shared.sources[i])
   return same ? { ...job, options: shared } : job
 }
@@ -27,7 +27,7 @@ export function withSharedOptions (job: StoredJob): StoredJob {
 /** A client's request options, out of the create body, with every default filled in. */
 export function resolveOptions (body: Omit<CreateResearchInput, 'query' | 'webhook_url'>): ResearchOptionsData {
   const depth = body.depth ?? 'standard'
-  if (body.sources === undefined && body.urls === undefined && body.max_sources === undefined && body.max_duration_s === undefined && body.report_format === undefined) {
+  if (body.sources === undefined && body.urls === undefined && body.max_sources === undefined && body.max_duration_s === undefined && body.report_format === undefined && body.cache !== false) {
     return DEFAULT_OPTIONS[depth]
   }
   const urls = body.urls ?? []
@@ -36,7 +36,9 @@ export function resolveOptions (body: Omit<CreateResearchInput, 'query' | 'webho
     urls,
     max_sources: body.max_sources ?? MAX_SOURCES_BY_DEPTH[depth],
     max_duration_s: body.max_duration_s ?? null,
-    report_format: body.report_format ?? 'markdown'
+    report_format: body.report_format ?? 'markdown',
+    // Only a job that opts out carries it: most records keep the shared default options.
+    ...(body.cache === false ? { cache: false } : {})
   }
 }
 

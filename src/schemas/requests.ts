@@ -26,6 +26,10 @@ export const CreateResearchBody = Type.Object({
   max_sources: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, description: 'Most pages fetched and most sources cited. Default by depth: 4, 8, 12.' })),
   max_duration_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: 'Time budget in seconds: reading stops at 80% of it to leave time for the report; the run fails past it. JOB_TIMEOUT_MS still applies.' })),
   report_format: Type.Optional(ReportFormat),
+  cache: Type.Optional(Type.Boolean({
+    default: true,
+    description: '`false`: fetch every page and ask the LLM again instead of using answers cached by earlier jobs (of this tenant) within their lifetime; what it fetches still refreshes the cache. Steps of this job are still kept across its own attempts.'
+  })),
   webhook_url: Type.Optional(Type.String({
     format: 'uri',
     pattern: '^[Hh][Tt][Tt][Pp][Ss]?://',

@@ -15,6 +15,8 @@ import { SharedCounters } from './shared-counters.js'
 import { RedisReads } from './redis-reads.js'
 import { FallbackOutbox } from './fallback-outbox.js'
 import { RedisWrites } from './redis-writes.js'
+import { JobSteps } from './job-steps.js'
+import { SharedCache, type SharedCacheOptions } from './shared-cache.js'
 
 export type { StoreLogger }
 export { StoreUnavailableError }
@@ -36,7 +38,14 @@ export interface FallbackJobStoreOptions {
   reconcileEveryMs?: number
   /** After Redis lost its data, how long unfinished jobs put back wait before they run again (JOB_LEASE_MS; default 30000 ms). */
   reseedHoldMs?: number
+  /** Checkpointed steps: how long they live (JOB_TTL_SECONDS) and most bytes kept in this process (defaults 86400 s, 64 MiB). */
+  steps?: { ttlSeconds: number, maxLocalBytes: number }
+  /** The shared cache of pages and LLM answers (defaults: 5000 entries, 1 day, 64 MiB here). */
+  cache?: Omit<SharedCacheOptions, 'gate'>
 }
+
+const DEFAULT_STEPS = { ttlSeconds: 86_400, maxLocalBytes: 64 * 1024 * 1024 }
+const DEFAULT_CACHE = { maxEntries: 5000, maxTtlSeconds: 86_400, maxLocalBytes: 64 * 1024 * 1024 }
 
 /**
  * The store every route and the runner use: it routes each call to Redis or to this process's
@@ -67,6 +76,10 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   readonly health: RedisHealth
   /** Rate-limit windows and idempotency claims, shared by replicas through Redis. */
   readonly counters: SharedCounters
+  /** The results of jobs' checkpointed steps, where each job lives. */
+  readonly steps: JobSteps
+  /** Pages and LLM answers, shared by replicas through Redis. */
+  readonly cache: SharedCache
 
   constructor (options: FallbackJobStoreOptions) {
     this.#memory = options.memory
@@ -75,13 +88,18 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     const redis = options.redis
     this.notices = new JobNotices(redis === undefined)
     this.#copies = new FinalCopies(this.#memory, this.notices)
+    const steps = { memory: this.#memory, isLocal: (id: string) => this.#isLocal(id), ...(options.steps ?? DEFAULT_STEPS) }
     if (redis === undefined) {
       this.#outbox = new FallbackOutbox(this.#memory, this.#localEvents, undefined, () => true)
       this.health = new RedisHealth()
       this.counters = new SharedCounters()
+      this.steps = new JobSteps(steps)
+      this.cache = new SharedCache(options.cache ?? DEFAULT_CACHE)
       return
     }
     this.#gate = new RedisGate(redis, { breakerMs: options.breakerMs, logger: options.logger, onRecovered: () => { void this.#reconciler?.syncAll() } })
+    this.steps = new JobSteps({ ...steps, gate: this.#gate })
+    this.cache = new SharedCache({ ...(options.cache ?? DEFAULT_CACHE), gate: this.#gate })
     const reconciler = new Reconciler({ gate: this.#gate, memory: this.#memory, logger: options.logger, checkEveryMs: options.reconcileEveryMs, holdMs: options.reseedHoldMs })
     this.#reconciler = reconciler
     const parts = { memory: this.#memory, gate: this.#gate, reconciler, copies: this.#copies, onFallback: options.onFallback, forget: async (id: string, deleted = false) => await this.#forget(id, deleted) }

@@ -7,7 +7,7 @@ import { FINAL_STATUSES, JOB_STATUSES, type JobStatusName } from '../schemas/job
  * prelude builds their keys with `job_key(id)` and `log_key(id)`, made from the templates here).
  */
 export const SCRIPT_KEY_NAMES = [
-  'job', 'events', 'job_prefix', 'created', 'owner_created', 'queue', 'tenants', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch', 'notices',
+  'job', 'events', 'steps', 'job_prefix', 'created', 'owner_created', 'queue', 'tenants', 'leases', 'fences', 'delayed', 'seq', 'webhooks', 'epoch', 'notices',
   ...JOB_STATUSES.map((status) => `status_${status}` as const)
 ] as const
 
@@ -15,6 +15,8 @@ export type ScriptKeyName = typeof SCRIPT_KEY_NAMES[number]
 
 /** The suffix of a job's event log after its record's key (`job:<id>` + this). */
 const LOG_SUFFIX = ':log'
+/** The suffix of a job's checkpointed steps after its record's key. */
+const STEPS_SUFFIX = ':steps'
 
 /**
  * The default REDIS_KEY_PREFIX: a namespace, so deployments can share a Redis, and a hash tag,
@@ -72,6 +74,21 @@ export class RedisKeys {
     return `${this.jobPrefix}${id}${LOG_SUFFIX}`
   }
 
+  /** Hash of a job's checkpointed steps: step name -> its result as JSON (see job-steps.ts). */
+  steps (id: string): string {
+    return `${this.jobPrefix}${id}${STEPS_SUFFIX}`
+  }
+
+  /** One entry of the shared cache of pages and LLM answers (see shared-cache.ts), by its digest. */
+  cacheEntry (digest: string): string {
+    return `${this.prefix}cache:${digest}`
+  }
+
+  /** Sorted set of the cache's entries by when they were written (Redis clock, s): its size bound. */
+  get cacheIndex (): string {
+    return `${this.prefix}cache:index`
+  }
+
   /** One tenant's jobs by creation time: its list costs its own jobs, not everyone's. */
   ownerCreated (owner: string): string {
     return `${this.prefix}jobs:created:owner:${owner}`
@@ -116,6 +133,7 @@ export class RedisKeys {
       switch (name) {
         case 'job': return this.job(id ?? '')
         case 'events': return this.events(id ?? '')
+        case 'steps': return this.steps(id ?? '')
         case 'job_prefix': return this.jobPrefix
         case 'owner_created': return this.ownerCreated(owner ?? '')
         case 'created': case 'queue': case 'tenants': case 'leases': case 'fences': case 'delayed': case 'seq': case 'webhooks': case 'epoch': case 'notices':

@@ -107,6 +107,8 @@ function scriptSet (publish: 'PUBLISH' | 'SPUBLISH') {
     webhookClaim: job('webhook-claim'),
     webhookSchedule: job('webhook-schedule'),
     epoch: job('epoch'),
+    stepSave: job('step-save'),
+    cacheSet: new LuaScript('cache-set', false),
     rateWindow: new LuaScript('rate-window', false),
     idempotency: new LuaScript('idempotency', false)
   }
@@ -215,8 +217,19 @@ export interface RedisStore {
   countInWindow (key: string, windowMs: number): Promise<{ count: number, ttlMs: number }>
   claimOnce (key: string, value: string, ttlSeconds: number): Promise<string | null>
   releaseClaim (key: string): Promise<void>
+  /** The checkpointed steps of a job: name -> result JSON (see job-steps.ts). */
+  loadSteps (id: string): Promise<Map<string, string>>
+  /** Keeps a step's result while `fence` is the job's claim; false when the claim moved on. */
+  saveStep (id: string, fence: string, name: string, json: string): Promise<boolean>
+  /** A cache entry by its digest (see shared-cache.ts), or null. */
+  cacheGet (digest: string): Promise<string | null>
+  /** Writes a cache entry; the cache keeps at most `maxEntries` (per shard), oldest out first. */
+  cacheSet (digest: string, value: string, ttlSeconds: number, bound: CacheBound): Promise<void>
   ping (): Promise<number>
 }
+
+/** The shared cache's bound in Redis: most entries (per shard), and the longest ttl any entry has. */
+export interface CacheBound { maxEntries: number, maxTtlSeconds: number }
 
 /**
  * Jobs in Redis, every key under one prefix (RedisKeys): `job:<id>` holds the record as JSON
@@ -562,6 +575,23 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   /** Releases a claim made by `claimOnce` (the request it guarded failed). */
   async releaseClaim (key: string): Promise<void> {
     await this.#send(['DEL', this.keys.idempotency(key)])
+  }
+
+  async loadSteps (id: string): Promise<Map<string, string>> {
+    const reply = await this.#send<Record<string, string> | string[]>(['HGETALL', this.keys.steps(id)])
+    return new Map(Array.isArray(reply) ? pairs(reply) : Object.entries(reply))
+  }
+
+  async saveStep (id: string, fence: string, name: string, json: string): Promise<boolean> {
+    return await this.#script<number>(this.#scripts.stepSave, [id, fence, name, json, String(this.#ttlSeconds)], { id }) === 1
+  }
+
+  async cacheGet (digest: string): Promise<string | null> {
+    return await this.#send<string | null>(['GET', this.keys.cacheEntry(digest)])
+  }
+
+  async cacheSet (digest: string, value: string, ttlSeconds: number, bound: CacheBound): Promise<void> {
+    await this.#evalsha(this.#scripts.cacheSet, [this.keys.cacheEntry(digest), this.keys.cacheIndex], [value, String(ttlSeconds), String(bound.maxEntries), String(bound.maxTtlSeconds)])
   }
 
   async ping (): Promise<number> {

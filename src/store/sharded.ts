@@ -4,7 +4,7 @@ import type { JobEvent } from '../schemas/events.js'
 import { RedisKeys } from './keys.js'
 import { tenantOf } from './tenant-queues.js'
 import type { RedisClient } from './redis-client.js'
-import { type EpochCheck, RedisJobStore, type RedisJobStoreOptions, type RedisMemory, type RedisRead, type RedisStore, type SyncOptions, type WentBack } from './redis.js'
+import { type CacheBound, type EpochCheck, RedisJobStore, type RedisJobStoreOptions, type RedisMemory, type RedisRead, type RedisStore, type SyncOptions, type WentBack } from './redis.js'
 
 /**
  * The key prefix of shard `shard`: the prefix's hash tag holds the shard number (`dr:{0}:`,
@@ -197,6 +197,24 @@ export class ShardedRedisJobStore implements RedisStore {
 
   async releaseClaim (key: string): Promise<void> {
     await this.#of(key).releaseClaim(key)
+  }
+
+  async loadSteps (id: string): Promise<Map<string, string>> {
+    return await this.#of(id).loadSteps(id)
+  }
+
+  async saveStep (id: string, fence: string, name: string, json: string): Promise<boolean> {
+    return await this.#of(id).saveStep(id, fence, name, json)
+  }
+
+  async cacheGet (digest: string): Promise<string | null> {
+    return await this.#of(digest).cacheGet(digest)
+  }
+
+  /** Each shard keeps its share of the bound: the entries spread evenly over the shards by digest. */
+  async cacheSet (digest: string, value: string, ttlSeconds: number, bound: CacheBound): Promise<void> {
+    const share = { ...bound, maxEntries: Math.max(1, Math.ceil(bound.maxEntries / this.shards.length)) }
+    await this.#of(digest).cacheSet(digest, value, ttlSeconds, share)
   }
 
   async ping (): Promise<number> {

@@ -193,7 +193,7 @@ t.test('sub-questions from a JSON array or from lines', async (t) => {
 t.test('cost: computed from the prices, null when a paid call has no price', async (t) => {
   const meter = new UsageMeter(10_000)
   t.equal(meter.snapshot({ llmInputPerMTok: null, llmOutputPerMTok: null, searchPerQuery: null }).cost_usd, 0, 'nothing paid: zero')
-  meter.llm(1_000_000, 500_000)
+  meter.llm({ inputTokens: 1_000_000, outputTokens: 500_000 })
   meter.search(false)
   meter.search(true)
   t.equal(meter.snapshot({ llmInputPerMTok: 0.15, llmOutputPerMTok: 0.6, searchPerQuery: 0.01 }).cost_usd, 0.46)

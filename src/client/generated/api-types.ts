@@ -321,6 +321,11 @@ export interface operations {
                      */
                     report_format?: "markdown" | "json";
                     /**
+                     * @description `false`: fetch every page and ask the LLM again instead of using answers cached by earlier jobs (of this tenant) within their lifetime; what it fetches still refreshes the cache. Steps of this job are still kept across its own attempts.
+                     * @default true
+                     */
+                    cache?: boolean;
+                    /**
                      * Format: uri
                      * @description Called (POST, signed per Standard Webhooks) when the job reaches a final state, retried with backoff for 24 h. Needs WEBHOOK_SECRET on the server; private addresses are refused unless ALLOW_PRIVATE_URLS=true.
                      */
@@ -414,6 +419,8 @@ export interface operations {
                              * @enum {unknown}
                              */
                             report_format: "markdown" | "json";
+                            /** @description Present and false when the job was asked not to use cached pages and LLM answers */
+                            cache?: boolean;
                         };
                         webhook: {
                             url: string;
@@ -539,6 +546,12 @@ export interface operations {
                                 duration_ms: number;
                                 /** @description From the configured prices; null when a paid call's price is not configured */
                                 cost_usd: number | null;
+                                /** @description Pages read from the shared cache instead of fetched (not counted in pages_fetched) */
+                                cached_pages?: number;
+                                /** @description LLM answers taken from the shared cache: no request sent and no tokens spent (not counted in llm_calls) */
+                                cached_llm_calls?: number;
+                                /** @description Steps (page reads, searches, LLM calls) an earlier attempt of this job did, whose results the attempt that finished it used instead of doing them again; what they spent is counted above */
+                                steps_reused?: number;
                             };
                         } | null;
                         error: string | null;
@@ -630,6 +643,8 @@ export interface operations {
                              * @enum {unknown}
                              */
                             report_format: "markdown" | "json";
+                            /** @description Present and false when the job was asked not to use cached pages and LLM answers */
+                            cache?: boolean;
                         };
                         webhook: {
                             url: string;
@@ -755,6 +770,12 @@ export interface operations {
                                 duration_ms: number;
                                 /** @description From the configured prices; null when a paid call's price is not configured */
                                 cost_usd: number | null;
+                                /** @description Pages read from the shared cache instead of fetched (not counted in pages_fetched) */
+                                cached_pages?: number;
+                                /** @description LLM answers taken from the shared cache: no request sent and no tokens spent (not counted in llm_calls) */
+                                cached_llm_calls?: number;
+                                /** @description Steps (page reads, searches, LLM calls) an earlier attempt of this job did, whose results the attempt that finished it used instead of doing them again; what they spent is counted above */
+                                steps_reused?: number;
                             };
                         } | null;
                         error: string | null;
@@ -1082,6 +1103,8 @@ export interface operations {
                              * @enum {unknown}
                              */
                             report_format: "markdown" | "json";
+                            /** @description Present and false when the job was asked not to use cached pages and LLM answers */
+                            cache?: boolean;
                         };
                         webhook: {
                             url: string;
@@ -1207,6 +1230,12 @@ export interface operations {
                                 duration_ms: number;
                                 /** @description From the configured prices; null when a paid call's price is not configured */
                                 cost_usd: number | null;
+                                /** @description Pages read from the shared cache instead of fetched (not counted in pages_fetched) */
+                                cached_pages?: number;
+                                /** @description LLM answers taken from the shared cache: no request sent and no tokens spent (not counted in llm_calls) */
+                                cached_llm_calls?: number;
+                                /** @description Steps (page reads, searches, LLM calls) an earlier attempt of this job did, whose results the attempt that finished it used instead of doing them again; what they spent is counted above */
+                                steps_reused?: number;
                             };
                         } | null;
                         error: string | null;
@@ -1663,6 +1692,8 @@ export interface operations {
                                  * @enum {unknown}
                                  */
                                 report_format: "markdown" | "json";
+                                /** @description Present and false when the job was asked not to use cached pages and LLM answers */
+                                cache?: boolean;
                             };
                             webhook: {
                                 url: string;
@@ -1899,6 +1930,8 @@ export interface operations {
                              * @enum {unknown}
                              */
                             report_format: "markdown" | "json";
+                            /** @description Present and false when the job was asked not to use cached pages and LLM answers */
+                            cache?: boolean;
                         };
                         webhook: {
                             url: string;
@@ -2024,6 +2057,12 @@ export interface operations {
                                 duration_ms: number;
                                 /** @description From the configured prices; null when a paid call's price is not configured */
                                 cost_usd: number | null;
+                                /** @description Pages read from the shared cache instead of fetched (not counted in pages_fetched) */
+                                cached_pages?: number;
+                                /** @description LLM answers taken from the shared cache: no request sent and no tokens spent (not counted in llm_calls) */
+                                cached_llm_calls?: number;
+                                /** @description Steps (page reads, searches, LLM calls) an earlier attempt of this job did, whose results the attempt that finished it used instead of doing them again; what they spent is counted above */
+                                steps_reused?: number;
                             };
                         } | null;
                         error: string | null;
@@ -2208,6 +2247,8 @@ export interface operations {
                                  * @enum {unknown}
                                  */
                                 report_format: "markdown" | "json";
+                                /** @description Present and false when the job was asked not to use cached pages and LLM answers */
+                                cache?: boolean;
                             };
                             webhook: {
                                 url: string;
@@ -2333,6 +2374,12 @@ export interface operations {
                                     duration_ms: number;
                                     /** @description From the configured prices; null when a paid call's price is not configured */
                                     cost_usd: number | null;
+                                    /** @description Pages read from the shared cache instead of fetched (not counted in pages_fetched) */
+                                    cached_pages?: number;
+                                    /** @description LLM answers taken from the shared cache: no request sent and no tokens spent (not counted in llm_calls) */
+                                    cached_llm_calls?: number;
+                                    /** @description Steps (page reads, searches, LLM calls) an earlier attempt of this job did, whose results the attempt that finished it used instead of doing them again; what they spent is counted above */
+                                    steps_reused?: number;
                                 };
                             } | null;
                             error: string | null;
@@ -3265,6 +3312,8 @@ export interface operations {
                              * @enum {unknown}
                              */
                             report_format: "markdown" | "json";
+                            /** @description Present and false when the job was asked not to use cached pages and LLM answers */
+                            cache?: boolean;
                         };
                         webhook: {
                             url: string;
@@ -3390,6 +3439,12 @@ export interface operations {
                                 duration_ms: number;
                                 /** @description From the configured prices; null when a paid call's price is not configured */
                                 cost_usd: number | null;
+                                /** @description Pages read from the shared cache instead of fetched (not counted in pages_fetched) */
+                                cached_pages?: number;
+                                /** @description LLM answers taken from the shared cache: no request sent and no tokens spent (not counted in llm_calls) */
+                                cached_llm_calls?: number;
+                                /** @description Steps (page reads, searches, LLM calls) an earlier attempt of this job did, whose results the attempt that finished it used instead of doing them again; what they spent is counted above */
+                                steps_reused?: number;
                             };
                         } | null;
                         error: string | null;
@@ -3544,6 +3599,8 @@ export interface operations {
                              * @enum {unknown}
                              */
                             report_format: "markdown" | "json";
+                            /** @description Present and false when the job was asked not to use cached pages and LLM answers */
+                            cache?: boolean;
                         };
                         webhook: {
                             url: string;
@@ -3669,6 +3726,12 @@ export interface operations {
                                 duration_ms: number;
                                 /** @description From the configured prices; null when a paid call's price is not configured */
                                 cost_usd: number | null;
+                                /** @description Pages read from the shared cache instead of fetched (not counted in pages_fetched) */
+                                cached_pages?: number;
+                                /** @description LLM answers taken from the shared cache: no request sent and no tokens spent (not counted in llm_calls) */
+                                cached_llm_calls?: number;
+                                /** @description Steps (page reads, searches, LLM calls) an earlier attempt of this job did, whose results the attempt that finished it used instead of doing them again; what they spent is counted above */
+                                steps_reused?: number;
                             };
                         } | null;
                         error: string | null;

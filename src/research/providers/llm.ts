@@ -2,7 +2,8 @@ import { type RetryPolicy, ProviderError, callJson } from './http.js'
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant', content: string }
 
-export interface Completion { content: string, inputTokens: number, outputTokens: number }
+/** `cached`: taken from the shared cache, no request sent, no tokens spent by this job. */
+export interface Completion { content: string, inputTokens: number, outputTokens: number, cached?: boolean }
 
 /** A chat model: one prompt in, one answer out, with the tokens it used. */
 export interface ChatModel {

@@ -43,6 +43,11 @@ export class HtmlPool {
     this.#limits = { maxDepth: options.maxDepth ?? 256, maxElements: options.maxElements ?? 50_000 }
   }
 
+  /** The limits that change what a page's text is (part of a cached page's key). */
+  get settings (): string {
+    return `max_depth=${this.#limits.maxDepth},max_elements=${this.#limits.maxElements}`
+  }
+
   /** The page's article and links; `address` (the URL asked for) names the page in a PageReadError. */
   async extract (body: Buffer, pageUrl: string, address: string, signal: AbortSignal): Promise<ExtractedPage> {
     const pool = this.#open()

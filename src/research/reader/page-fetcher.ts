@@ -58,6 +58,11 @@ export class PageFetcher {
     this.#logger = options.logger
   }
 
+  /** The settings that change what a fetch of a URL gives (part of a cached page's key). */
+  get settings (): string {
+    return `max_bytes=${this.#maxBytes}`
+  }
+
   async fetch (address: string, signal: AbortSignal): Promise<FetchedPage> {
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)])
     let url = parseHttpUrl(address)

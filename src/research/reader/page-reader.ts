@@ -12,16 +12,28 @@ export interface ReadPage {
   text: string
   links: Link[]
   bytes: number
+  /** Taken from the shared cache, not fetched by this job (see durable-sources.ts). */
+  cached?: boolean
+}
+
+/** Reads one page; the reader below, or one made durable per job (durable-sources.ts). */
+export interface PageSource {
+  read (url: string, signal: AbortSignal): Promise<ReadPage>
 }
 
 /** Turns a URL into readable text: HTML through Readability (in worker threads), plain text and Markdown as they are. */
-export class PageReader {
+export class PageReader implements PageSource {
   readonly #fetcher: PageFetcher
   readonly #html: HtmlPool
 
   constructor (fetcher: PageFetcher, html: HtmlPool = new HtmlPool()) {
     this.#fetcher = fetcher
     this.#html = html
+  }
+
+  /** Everything besides the URL that changes what a read gives. */
+  get settings (): string {
+    return `${this.#fetcher.settings},${this.#html.settings}`
   }
 
   async read (url: string, signal: AbortSignal): Promise<ReadPage> {

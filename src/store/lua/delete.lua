@@ -1,4 +1,4 @@
--- KEYS (16): job events created queue tenants seq delayed webhooks leases fences notices status_*
+-- KEYS (17): job events steps created queue tenants seq delayed webhooks leases fences notices status_*
 -- Deletes a job: its record becomes a tombstone (kept as long as the record would have lived,
 -- so a stale copy held by a replica can never bring it back), and every index, queue, lease,
 -- retry, webhook and event entry of it goes.
@@ -29,5 +29,5 @@ for _, status in ipairs(STATUSES) do
   redis.call('ZREM', status_key(status), id)
 end
 end_claim(id)
-redis.call('DEL', K.events)
+redis.call('DEL', K.events, K.steps)
 return deleted

@@ -1,4 +1,4 @@
--- KEYS (18): job events job_prefix created owner_created queue tenants leases fences delayed seq webhooks notices status_*
+-- KEYS (19): job events steps job_prefix created owner_created queue tenants leases fences delayed seq webhooks notices status_*
 -- Compare-and-set write of one job record, with everything that indexes it, in one step.
 -- ARGV[1] options: expected (version; 0: must not exist), ttl (s), created_ms, status,
 --   enqueue ('' | 'tail' | 'head' | 'delayed'), retry_in_ms, event (event data JSON),
@@ -60,6 +60,10 @@ if o.takeover then
 end
 redis.call('SETEX', K.job, o.ttl, ARGV[2])
 tick()
+-- A finished job's checkpointed steps are done with: they would only hold memory for a day.
+if is_final(o.status) then
+  redis.call('DEL', K.steps)
+end
 index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.tenant, now)
 -- A new record has no claim to end.
 if o.status ~= 'processing' and previous then
