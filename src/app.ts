@@ -29,6 +29,9 @@ import researchRoutes from './routes/research.js'
 import statsRoutes from './routes/stats.js'
 import uiRoutes from './routes/ui.js'
 
+/** What an engine of your own implements and gets (see docs/steps.md). */
+export { type Cached, type CacheKind, PermanentError, type Report, type ResearchEngine, type ResearchRequest, type RunContext, runStep, throughCache } from './research/engine.js'
+
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 export interface AppOptions {

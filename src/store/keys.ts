@@ -84,7 +84,7 @@ export class RedisKeys {
     return `${this.prefix}cache:${digest}`
   }
 
-  /** Sorted set of the cache's entries by when they were written (Redis clock, s): its size bound. */
+  /** Sorted set of the cache's entries by when they were written (Redis clock, microseconds): its size bound. */
   get cacheIndex (): string {
     return `${this.prefix}cache:index`
   }

@@ -1,12 +1,13 @@
 -- Writes one entry of the shared cache and keeps the cache within its bound, oldest out first.
--- KEYS[1] the entry   KEYS[2] the index (entries by when written, Redis clock, s)
+-- KEYS[1] the entry   KEYS[2] the index (entries by when written, Redis clock, microseconds)
 -- ARGV[1] value   ARGV[2] ttl (s)   ARGV[3] most entries   ARGV[4] longest ttl of any entry (s)
 -- Returns how many entries were evicted to make room.
-local now = tonumber(redis.call('TIME')[1])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
 redis.call('ZADD', KEYS[2], now, KEYS[1])
 -- Entries past the longest ttl are gone already: only their index entries are left to drop.
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]) * 1000000)
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
 if over <= 0 then
   return 0
