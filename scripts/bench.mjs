@@ -165,10 +165,32 @@ function shortfalls (checks) {
 const peerDeps = { load, start, startService, freePort, until, redisCli, cpuSeconds, completedJob, work, seconds: E2E_SECONDS, rounds: Number(process.env.BENCH_PEER_ROUNDS ?? 2) }
 const fmtNumber = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
 
+/**
+ * Redis memory of research jobs with checkpointed steps (#26): `bench/steps-memory.mjs` in a
+ * process of its own (its own Redis, site, fake LLM and service). Returns its table row and the
+ * line for the method section.
+ */
+function stepsMemory () {
+  const s = JSON.parse(execFileSync('node', ['bench/steps-memory.mjs'], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'inherit'] }))
+  const fmt = fmtNumber
+  const run = s.steps.running
+  const row = `| 8. Redis memory per finished research job with checkpointed steps (${s.jobs} jobs, ${s.pagesPerJob} pages + ${s.steps.usage.llm_calls} LLM calls each; ${s.steps.finished.stepsKeysLeft} \`:steps\` left) | ${fmt(s.steps.finished.bytesPerJob)} bytes (CACHE_ENABLED=false: ${fmt(s.baseline.finished.bytesPerJob)}) | | | ${fmt(s.ratio, 2)} | | <= 1.5x baseline | ${s.ratio <= 1.5 ? 'met' : 'MISSED'} |`
+  const method = `- Steps memory: \`bench/steps-memory.mjs\`, its own Redis, a local site and a fake OpenAI-compatible LLM (recorded answers); ${s.jobs} research jobs (depth standard, ${s.pagesPerJob} pages of their own each, ${s.concurrency} at once) run through \`node dist/server.js\` twice, same queries and pages: with \`CACHE_ENABLED=false\` (baseline: what a finished job keeps without steps, its record \`job:<id>\` and event log \`job:<id>:log\`) and with the defaults (the same keys plus \`job:<id>:steps\` if left). \`MEMORY USAGE ... SAMPLES 0\` per key once every job completed; ratio = with steps / baseline (record ${fmt(s.steps.finished.recordBytes)} B, log ${fmt(s.steps.finished.logBytes)} B; the build before #26, 31911dc, run the same way once: 7,456 B, its record 256 B smaller, without the usage counts \`cached_pages\`, \`cached_llm_calls\`, \`steps_reused\`). While the jobs ran, every \`:steps\` hash was sampled every 20 ms (${fmt(run.samples)} samples): peak per running job ${fmt(run.peakBytesPerJobMean)} B on average, ${fmt(run.peakBytesPerJobMax)} B at most (${run.peakFieldsMax} steps), ${fmt(run.peakTotalBytes)} B for ${run.peakTotalHashes} running jobs at once. The shared cache, not in the ratio: ${fmt(s.steps.cache.bytesPerJob)} B per job (${fmt(s.steps.cache.keys)} \`cache:*\` keys for ${s.jobs} jobs).`
+  return { ...s, row, method }
+}
+
 const rows = []
 const notes = []
 let failed = false
 try {
+  // `npm run bench -- steps`: only the steps-memory row and its method line, printed, RESULTS.md untouched.
+  if (process.argv.includes('steps')) {
+    const steps = stepsMemory()
+    console.log(`${steps.row}\n\n${steps.method}`)
+    await processes.killAll()
+    rmSync(work, { recursive: true, force: true })
+    process.exit(0)
+  }
   // `npm run bench -- peer`: only the side-by-side with Fastify + BullMQ, printed, RESULTS.md untouched.
   if (process.argv.includes('peer')) {
     console.log(peerSection(await peerComparison(peerDeps), fmtNumber, E2E_SECONDS, peerDeps.rounds))
@@ -278,6 +300,8 @@ try {
 
   const peer = peerSection(await peerComparison(peerDeps), fmtNumber, E2E_SECONDS, peerDeps.rounds)
 
+  const steps = stepsMemory()
+  console.log(`bench: steps memory ${steps.ratio.toFixed(2)}x per finished job`)
   const memory = JSON.parse(execFileSync('node', ['--expose-gc', 'bench/memory-probe.mjs'], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH, RECORD: recordBody } }))
 
   const fmt = fmtNumber
@@ -299,7 +323,8 @@ try {
     `| 7c. long poll following a job: requests for its changes | ${follow.requests} for ${follow.changes} | | | | | <= changes + 1 | ${verdict(follow.requests <= follow.changes + 1)} |`,
     `| 7d. conditional poll of a finished job: Redis reads per 1000 (${conditional.notModified} answered 304) | ${fmt(conditional.redisReads)} | | | | | 0 | ${verdict(conditional.redisReads === 0 && conditional.notModified === 1000)} |`,
     `| 6a. heap per record in the Map (10k records) | ${fmt(memory.bytesPerRecord)} bytes | | | | | <= 2 KB | ${verdict(memory.bytesPerRecord <= 2048)} |`,
-    `| 6b. Redis MEMORY USAGE of one record | ${fmt(redisRecordBytes)} bytes | | | | | | |`
+    `| 6b. Redis MEMORY USAGE of one record | ${fmt(redisRecordBytes)} bytes | | | | | | |`,
+    steps.row
   ].join('\n')
   const errors = rows.filter(([, r]) => r.non2xx > 0 || r.socketErrors > 0).map(([name, r]) => `${name}: ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`)
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`
@@ -315,6 +340,7 @@ Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.
 - Service: \`node dist/server.js\` with \`RESEARCH_ENGINE=noop LOG_LEVEL=warn RATE_LIMIT_ENABLED=false\`, its own Redis (no persistence).
 - Baseline: \`bench/baseline-server.mjs\`, a bare Fastify server answering a fixed copy of the same job record (${recordBody.length} bytes), measured in the same run.
 - End to end: ${tool} creates jobs for ${E2E_SECONDS} s (${CONNECTIONS} connections) while the runner works; timed from the first request until \`/v1/stats\` counts every accepted job completed.
+${steps.method}
 
 ${table}
 
