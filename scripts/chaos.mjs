@@ -4,23 +4,148 @@
 // job was written completed (reruns; from the replicas' own logs), attempts over the max,
 // regressions and confident 404s seen by polling clients. Faults include a Redis that goes back
 // in time (a failover to a lagging replica, a restart from an older snapshot) and one refusing
-// writes (MISCONF). Starts everything it needs on free loopback ports and cleans up after itself,
-// also when it fails.
+// writes (MISCONF); and a rolling restart during research jobs, which must send the pages and the
+// LLM no request more than the same jobs without it (rolling-restart-steps). Starts everything
+// it needs on free loopback ports and cleans up after itself, also when it fails.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Deployment, KEYS, ON_CLUSTER, summaryLine } from './lib/deployment.mjs'
 import { Processes, cleanUpOnSignals, until } from './lib/processes.mjs'
+import { PAGES, startCountingLlm, startPageSite } from './lib/step-counting.mjs'
 
 const JOBS = Number(process.env.CHAOS_JOBS ?? 150)
 const MISCONF_MS = Number(process.env.CHAOS_MISCONF_MS ?? 20_000)
+/** rolling-restart-steps: research jobs of six pages each. */
+const STEP_JOBS = Number(process.env.CHAOS_STEP_JOBS ?? 30)
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'chaos-'))
 const processes = new Processes(root)
 
 async function threeReplicas (deployment, options = {}) {
   for (const name of ['replica-a', 'replica-b', 'replica-c']) await deployment.startReplica(name, options[name] ?? {})
+}
+
+/**
+ * rolling-restart-steps: the same research jobs (six local pages each, a fake LLM) run twice, on
+ * a Redis and 3 replicas of their own each time: once undisturbed (the baseline), once through
+ * a rolling restart of the 3 replicas. Every page fetch and LLM request is a checkpointed step,
+ * so the two runs must cost the site and the LLM exactly as many requests (issue #26).
+ */
+async function rollingRestartSteps (d) {
+  const ROLLED = ['replica-a', 'replica-b', 'replica-c']
+  const SHUTDOWN_MS = 5000
+  const LEASE_LOST = 'job stopped: lease lost; this worker writes nothing more'
+  const jobIndex = (job) => /^Job (\d+):/.exec(job.query)?.[1]
+  const site = await startPageSite({ minDelayMs: 150, maxDelayMs: 300 })
+  const llm = await startCountingLlm()
+  // The steps alone are measured: the shared cache would hide a page fetched twice. The pages'
+  // delay keeps jobs mid-run, not RESEARCH_STEP_DELAY_MS: a paced engine (src/research/paced.ts)
+  // gives the engine no `step`, so nothing would be checkpointed (CHAOS_STEP_DELAY_MS shows it).
+  const env = {
+    RESEARCH_ENGINE: 'research',
+    ALLOW_PRIVATE_URLS: 'true',
+    LLM_BASE_URL: llm.baseUrl,
+    LLM_MODEL: 'fake-model',
+    CACHE_ENABLED: 'false',
+    // Short, yet long enough that a busy machine (starved main threads) loses no lease: a run
+    // cut off by a lost lease loses its step in flight, which would be counted here too.
+    JOB_LEASE_MS: '5000',
+    // At SIGTERM a step in flight gets half of this to finish and be kept (else it is cut off and
+    // done again): 2.5 s, for a page read whose HTML threads (niced) wait on a busy machine.
+    SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_MS),
+    RESEARCH_STEP_DELAY_MS: process.env.CHAOS_STEP_DELAY_MS ?? '0'
+  }
+  const bodyOf = (k) => ({ query: `Job ${k}: how should retries use backoff and jitter?`, depth: 'standard', sources: ['urls'], urls: site.pagesOf(k), max_sources: 6 })
+  const baseline = new Deployment({ name: `${d.name}-baseline`, work, processes, env })
+  const problems = []
+  try {
+    await baseline.startRedis()
+    await threeReplicas(baseline)
+    await baseline.create(STEP_JOBS, 'job', bodyOf)
+    const baselineOpen = await baseline.drain([], 60_000)
+    const baselineDone = [...(await baseline.records()).values()].filter((job) => job.status === 'completed').length
+    for (const replica of baseline.live()) await baseline.kill(replica.name)
+    const baselineFetches = site.total()
+    // Undisturbed, every job reads each of its pages once: anything else and there is nothing to compare with.
+    if (baselineOpen.length > 0 || baselineDone !== STEP_JOBS) problems.push(`baseline: ${baselineDone} of ${STEP_JOBS} jobs completed (${baselineOpen.length} not final)`)
+    if (baselineFetches !== STEP_JOBS * PAGES.length) problems.push(`baseline: ${baselineFetches} page fetches, not ${STEP_JOBS} x ${PAGES.length} (leases lost: ${baseline.logged(LEASE_LOST)})`)
+    if (problems.length > 0) return { problems, baseline_fetches: baselineFetches, baseline_llm_requests: llm.total() }
+    const baselineLlm = llm.total()
+    const baselineLlmKinds = { ...llm.requests }
+    const baselineLeasesLost = baseline.logged(LEASE_LOST)
+    site.reset()
+    llm.reset()
+
+    d.env = { ...d.env, ...env }
+    await d.startRedis()
+    await threeReplicas(d)
+    await d.create(STEP_JOBS, 'job', bodyOf)
+    d.startPolling(2)
+    // Each replica reads its first pages before the restart begins: a replica starts its HTML
+    // threads on its first page, which takes a busy machine more than the second a step gets
+    // at shutdown (SHUTDOWN_TIMEOUT_MS / 2), and that step would be cut off and done again.
+    // A replica has when a job it runs asked for its second page.
+    const warm = new Set()
+    await until('every replica to have read a page', async () => {
+      for (const job of (await d.records()).values()) {
+        if (job.status === 'processing' && site.requests.has(`/${jobIndex(job)}/p2.html`)) warm.add(job.worker)
+      }
+      return ROLLED.every((name) => warm.has(name))
+    }, 20_000)
+    // The rolling restart: each replica SIGTERMed, its replacement started and healthy, the next a moment later.
+    for (const name of ROLLED) {
+      const sent = Date.now()
+      const exited = d.kill(name, 'SIGTERM').then((exit) => ({ ...exit, afterMs: Date.now() - sent }))
+      await d.startReplica(`${name}-2`)
+      const exit = await exited
+      if (exit.code !== 0 || exit.afterMs > SHUTDOWN_MS + 1000) problems.push(`${name} did not shut down cleanly within ${SHUTDOWN_MS / 1000 + 1} s (exit ${exit.code ?? exit.signal} after ${exit.afterMs} ms)`)
+      await sleep(300)
+    }
+    const open = await d.drain([], 60_000)
+    const records = await d.records()
+    const completed = [...records.values()].filter((job) => job.status === 'completed').length
+    if (open.length > 0 || completed !== STEP_JOBS) problems.push(`${STEP_JOBS - completed} of ${STEP_JOBS} jobs not completed`)
+    const fetches = site.total()
+    const llmRequests = llm.total()
+    const stepsRunTwice = (fetches - baselineFetches) + (llmRequests - baselineLlm)
+    const HANDED_BACK = 'job handed back at shutdown'
+    const handedBack = d.logged(HANDED_BACK)
+    const handedBackBy = ROLLED.map((name) => `${name.slice(-1)}:${d.logged(HANDED_BACK, name)}`).join(',')
+    const leasesLost = d.logged(LEASE_LOST)
+    const stepsReused = [...records.values()].reduce((sum, job) => sum + (job.result?.usage?.steps_reused ?? 0), 0)
+    if (stepsRunTwice > 0) {
+      // Which jobs did work again, and the attempts they took: where to look in the logs.
+      const attempts = new Map([...records.values()].map((job) => [jobIndex(job), job.attempt_history.map((a) => `${a.worker}:${a.outcome}`).join(',')]))
+      const again = new Map()
+      for (const [path, n] of site.requests) {
+        const job = /^\/(\d+)\//.exec(path)?.[1]
+        if (n > 1 && job !== undefined) again.set(job, (again.get(job) ?? 0) + n - 1)
+      }
+      const jobs = [...again].map(([job, n]) => `job ${job} +${n} (${attempts.get(job)})`)
+      problems.push(`${stepsRunTwice} steps run twice; pages fetched again: ${jobs.slice(0, 6).join(' | ') || 'none'}; LLM requests ${JSON.stringify(llm.requests)} vs baseline ${JSON.stringify(baselineLlmKinds)}`)
+    }
+    if (stepsRunTwice < 0) problems.push(`${-stepsRunTwice} fewer page fetches and LLM requests than the baseline: the runs did not do the same work`)
+    if (handedBack === 0) problems.push('no job was handed back at shutdown: the restart hit no running job and proved nothing')
+    return {
+      problems,
+      fetches,
+      llm_requests: llmRequests,
+      baseline_fetches: baselineFetches,
+      baseline_llm_requests: baselineLlm,
+      steps_run_twice: stepsRunTwice,
+      handed_back: handedBack,
+      handed_back_by: handedBackBy,
+      steps_reused: stepsReused,
+      leases_lost: leasesLost,
+      baseline_leases_lost: baselineLeasesLost
+    }
+  } finally {
+    await baseline.close().catch(() => {})
+    await site.close()
+    await llm.close()
+  }
 }
 
 /** Each fault: set up, create and poll, break something, recover; returns extra summary fields and problems. */
@@ -237,6 +362,9 @@ const FAULTS = {
     await d.redis.restorePersistence()
     return { misconf_s: MISCONF_MS / 1000, strictReruns: true }
   },
+  // A rolling restart of the 3 replicas while 30 research jobs run: as many page fetches and LLM
+  // requests as the same jobs cost with no restart (each is a checkpointed step, done once per job).
+  'rolling-restart-steps': rollingRestartSteps,
   // No fault: 600 creates at once on 3 replicas on this machine. None may fall back to memory.
   'create-burst': async (d) => {
     await d.startRedis()

@@ -199,8 +199,11 @@ export class Deployment {
     return await replica.child.exited
   }
 
-  /** POSTs `count` jobs round-robin over the live replicas, 20 at a time; refusals are counted by status. */
-  async create (count, label = 'job') {
+  /**
+   * POSTs `count` jobs round-robin over the live replicas, 20 at a time; refusals are counted by
+   * status. `bodyOf(i)`: the body of the i-th job instead of the default one.
+   */
+  async create (count, label = 'job', bodyOf = undefined) {
     const rotation = this.serving()
     let made = 0
     for (let i = 0; i < count; i += 20) {
@@ -209,7 +212,7 @@ export class Deployment {
         const res = await fetch(`${replica.url}/v1/research`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ query: `${this.name} ${label} ${i + k}: how do leases and retries keep jobs alive when workers die?`, depth: 'standard' })
+          body: JSON.stringify(bodyOf?.(i + k) ?? { query: `${this.name} ${label} ${i + k}: how do leases and retries keep jobs alive when workers die?`, depth: 'standard' })
         })
         const body = await res.json()
         if (res.status === 202) {
@@ -343,6 +346,16 @@ export class Deployment {
       }
     }
     return done
+  }
+
+  /** How many lines the replicas (those of the moment and those gone; or the one named) logged with message `msg`. */
+  logged (msg, name = undefined) {
+    let count = 0
+    for (const replica of this.replicas.values()) {
+      if (name !== undefined && replica.name !== name) continue
+      for (const { entry } of this.#logEntries(replica)) if (entry.msg === msg) count++
+    }
+    return count
   }
 
   /** A replica's JSON log lines, each with its time with the replica's clock skew taken off. */
