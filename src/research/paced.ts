@@ -30,8 +30,9 @@ export class PacedEngine implements ResearchEngine {
   }
 
   async run (request: ResearchRequest, context: RunContext): Promise<Report> {
+    // The whole context goes on (steps, the cache): only progress is paced.
     return await this.inner.run(request, {
-      signal: context.signal,
+      ...context,
       progress: async (percent, step) => {
         if (this.stepMs > 0) await sleep(this.stepMs, undefined, { signal: context.signal })
         await context.progress(percent, step)

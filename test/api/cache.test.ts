@@ -97,3 +97,14 @@ t.test('a job asking cache: false must say so as a boolean', async (t) => {
   t.equal(res.statusCode, 400)
   t.match(json(res), { error: 'validation_error', message: /cache/ })
 })
+
+t.test('paced research (RESEARCH_STEP_DELAY_MS, as demos and the chaos suite run it) still uses the cache and its steps', async (t) => {
+  const { site, app, since } = await setup(t, { RESEARCH_STEP_DELAY_MS: 5 })
+  await research(app, site.url)
+  t.equal(since().pages, 6)
+  const again = await research(app, site.url)
+  t.same(since(), { pages: 0, llm: 0 }, 'the paced engine passed the cache on to the engine it paces')
+  t.equal(again.result.usage.cached_pages, 6)
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(metrics, /research_steps_total\{outcome="ran"\} [1-9]/, 'and its steps')
+})
