@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { TENANT_QUOTAS_PATTERN } from './jobs/quotas.js'
+import { mistakesAmong } from './setting-mistakes.js'
 
 /**
  * Every environment variable the service reads. The descriptions are the documentation:
@@ -10,6 +11,7 @@ import { TENANT_QUOTAS_PATTERN } from './jobs/quotas.js'
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on (Railway sets it).' }),
   HOST: Type.String({ minLength: 1, default: '::', description: 'Address to bind. `::` listens on IPv6 and IPv4 (Railway private networking needs IPv6); falls back to `0.0.0.0` where the host has no IPv6.' }),
+  STRICT_CONFIG: Type.Boolean({ default: false, description: '`true`: refuse to start when a variable looks like a setting but is not one (`REDIS_URI` for `REDIS_URL`, a name in the service\'s namespaces such as `CACHE_TTL`), naming each. `false`: start, and name each in a WARN.' }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level.' }),
   API_KEYS: Type.String({ default: '', pattern: '^([A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})?(,\\s*[A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})*$', description: 'Client keys as comma-separated `name:sha256hex` pairs (the SHA-256 of the key, never the key). The name is the tenant that owns the jobs created with the key. Empty (and no ADMIN_KEYS): the API is open.' }),
   ADMIN_KEYS: Type.String({ default: '', pattern: '^([A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})?(,\\s*[A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})*$', description: 'Keys that may also call the admin routes (`/v1/stats`, `/metrics`, `/api/v4/admin/cleanup-jobs`), same format.' }),
@@ -116,6 +118,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   } catch (err) {
     throw new ConfigError(`Invalid configuration: ${describe(err, data)}`)
   }
+  const mistakes = settingMistakes(env)
+  if (config.STRICT_CONFIG && mistakes.length > 0) throw new ConfigError(`Invalid configuration (STRICT_CONFIG=true): ${mistakes.join(' ')}`)
   if (config.ROLE !== 'all' && config.REDIS_URL === '') {
     throw new ConfigError(`Invalid configuration: ROLE=${config.ROLE} needs REDIS_URL (api and worker processes share their jobs through Redis)`)
   }
@@ -130,6 +134,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration: REDIS_CLUSTER=true needs a hash tag in REDIS_KEY_PREFIX (such as dr:{0}:), so each script's keys share one slot; got ${config.REDIS_KEY_PREFIX}`)
   }
   return { ...config, RESEARCH_CORPUS_DIR: config.RESEARCH_CORPUS_DIR || SHIPPED_CORPUS_DIR }
+}
+
+/** Variables that look like settings but are not one, a sentence each naming the setting meant (see setting-mistakes.ts). */
+export function settingMistakes (env: NodeJS.ProcessEnv): string[] {
+  return mistakesAmong(env, Object.keys(ConfigSchema.properties))
 }
 
 function describe (err: unknown, data: Record<string, string>): string {

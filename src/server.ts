@@ -1,6 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, environmentFor, loadConfig } from './config.js'
+import { ConfigError, environmentFor, loadConfig, settingMistakes } from './config.js'
 
 let config
 try {
@@ -12,6 +12,8 @@ try {
 }
 
 const app = await buildApp(config)
+// A misspelt setting leaves its default in place (REDIS_URI: no Redis): say so where operators look.
+for (const mistake of settingMistakes(process.env)) app.log.warn({ setting: mistake.split(' ')[0] }, mistake)
 
 // Railway stops a container ~3 s after SIGTERM; jobs are handed back within SHUTDOWN_TIMEOUT_MS
 // and the rest of the close gets what is left, then the process exits regardless.
