@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { envSchema } from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { TENANT_QUOTAS_PATTERN } from './jobs/quotas.js'
+import { mistakesAmong } from './setting-mistakes.js'
 
 /**
  * Every environment variable the service reads. The descriptions are the documentation:
@@ -10,6 +11,7 @@ import { TENANT_QUOTAS_PATTERN } from './jobs/quotas.js'
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on (Railway sets it).' }),
   HOST: Type.String({ minLength: 1, default: '::', description: 'Address to bind. `::` listens on IPv6 and IPv4 (Railway private networking needs IPv6); falls back to `0.0.0.0` where the host has no IPv6.' }),
+  STRICT_CONFIG: Type.Boolean({ default: false, description: '`true`: refuse to start when a variable looks like a setting but is not one (`REDIS_URI` for `REDIS_URL`, a name in the service\'s namespaces such as `CACHE_TTL`), naming each. `false`: start, and name each in a WARN.' }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level.' }),
   API_KEYS: Type.String({ default: '', pattern: '^([A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})?(,\\s*[A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})*$', description: 'Client keys as comma-separated `name:sha256hex` pairs (the SHA-256 of the key, never the key). The name is the tenant that owns the jobs created with the key. Empty (and no ADMIN_KEYS): the API is open.' }),
   ADMIN_KEYS: Type.String({ default: '', pattern: '^([A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})?(,\\s*[A-Za-z0-9_.-]{1,64}:[0-9a-fA-F]{64})*$', description: 'Keys that may also call the admin routes (`/v1/stats`, `/metrics`, `/api/v4/admin/cleanup-jobs`), same format.' }),
@@ -60,6 +62,7 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_RETRY_MAX_MS: Type.Integer({ minimum: 0, maximum: 86400000, default: 3600000, description: 'Longest wait between delivery attempts.' }),
   WEBHOOK_RETRY_WINDOW_MS: Type.Integer({ minimum: 1000, maximum: 604800000, default: 86400000, description: 'How long after the first attempt deliveries are retried before the webhook is marked failed.' }),
   WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500, description: 'How often each replica looks for due webhook deliveries.' }),
+  MEMORY_SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, maximum: 600000, default: 10000, description: 'Without REDIS_URL: on SIGTERM/SIGINT, how long running jobs get to finish before the process exits (their records live only in this process, so a job not finished is lost). Each job lost, running or queued, is logged by id. Give the platform at least this plus SHUTDOWN_TIMEOUT_MS between SIGTERM and SIGKILL (Railway: RAILWAY_DEPLOYMENT_DRAINING_SECONDS).' }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 2000, description: 'On SIGTERM/SIGINT, time allowed to hand running jobs back to the queue before the process exits.' }),
   RESEARCH_ENGINE: Type.Enum(['research', 'corpus', 'noop'], { default: 'research', description: '`research`: the research engine (corpus, URLs, web search, LLM as configured; `corpus` is its former name). `noop`: completes every job at once with an empty report, to benchmark the service itself.' }),
   NOOP_PROGRESS_WRITES: Type.Integer({ minimum: 0, maximum: 100, default: 1, description: 'With RESEARCH_ENGINE=noop: progress updates each job writes before it completes (the benchmark measures 0 and 3).' }),
@@ -116,6 +119,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   } catch (err) {
     throw new ConfigError(`Invalid configuration: ${describe(err, data)}`)
   }
+  const mistakes = settingMistakes(env)
+  if (config.STRICT_CONFIG && mistakes.length > 0) throw new ConfigError(`Invalid configuration (STRICT_CONFIG=true): ${mistakes.join(' ')}`)
   if (config.ROLE !== 'all' && config.REDIS_URL === '') {
     throw new ConfigError(`Invalid configuration: ROLE=${config.ROLE} needs REDIS_URL (api and worker processes share their jobs through Redis)`)
   }
@@ -130,6 +135,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration: REDIS_CLUSTER=true needs a hash tag in REDIS_KEY_PREFIX (such as dr:{0}:), so each script's keys share one slot; got ${config.REDIS_KEY_PREFIX}`)
   }
   return { ...config, RESEARCH_CORPUS_DIR: config.RESEARCH_CORPUS_DIR || SHIPPED_CORPUS_DIR }
+}
+
+/** Variables that look like settings but are not one, a sentence each naming the setting meant (see setting-mistakes.ts). */
+export function settingMistakes (env: NodeJS.ProcessEnv): string[] {
+  return mistakesAmong(env, Object.keys(ConfigSchema.properties))
 }
 
 function describe (err: unknown, data: Record<string, string>): string {

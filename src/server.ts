@@ -1,6 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, environmentFor, loadConfig } from './config.js'
+import { ConfigError, environmentFor, loadConfig, settingMistakes } from './config.js'
 
 let config
 try {
@@ -12,14 +12,18 @@ try {
 }
 
 const app = await buildApp(config)
+// A misspelt setting leaves its default in place (REDIS_URI: no Redis): say so where operators look.
+for (const mistake of settingMistakes(process.env)) app.log.warn({ setting: mistake.split(' ')[0] }, mistake)
 
 // Railway stops a container ~3 s after SIGTERM; jobs are handed back within SHUTDOWN_TIMEOUT_MS
 // and the rest of the close gets what is left, then the process exits regardless.
-closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS + 800, logger: app.log }, async ({ signal, err }) => {
+const graceMs = config.SHUTDOWN_TIMEOUT_MS + (config.REDIS_URL === '' ? config.MEMORY_SHUTDOWN_GRACE_MS : 0)
+closeWithGrace({ delay: graceMs + 800, logger: app.log }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'closing after an uncaught error')
   else app.log.info({ signal }, 'shutting down')
   await app.close()
-  app.log.info('stopped')
+  // One line for what became of the jobs this process held: finished, handed back, lost.
+  app.log.info(app.stopSummary, 'stopped')
 })
 
 try {

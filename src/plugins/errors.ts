@@ -55,7 +55,7 @@ function validationMessage (err: FastifyError): string {
   if (typeof params.additionalProperty === 'string') return `${where} has an unknown field "${params.additionalProperty}"`
   if (typeof params.missingProperty === 'string') return `${where} is missing the required field "${params.missingProperty}"`
   if (Array.isArray(params.allowedValues)) return `${where} must be one of: ${params.allowedValues.join(', ')}`
-  if (first?.keyword === 'pattern' && first.instancePath.endsWith('/query')) return `${where} must not be blank`
+  if (first?.keyword === 'pattern' && first.instancePath.endsWith('/query')) return 'The question (query) is blank: write the question to research'
   if (first?.keyword === 'pattern' && first.instancePath.endsWith('/job_id')) return `${where} must be a UUID: 32 hex digits as 8-4-4-4-12`
   return `${where} ${first?.message ?? 'is invalid'}`
 }

@@ -1,16 +1,23 @@
 import fp from 'fastify-plugin'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
 import type { ResearchEngine } from '../research/engine.js'
-import { ResearchRunner } from '../runner/runner.js'
+import { ResearchRunner, type StopSummary } from '../runner/runner.js'
 import { AnswerCache } from '../runner/answer-cache.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     runner: ResearchRunner
     engine: ResearchEngine
+    /** What became of the jobs this process held when it stopped: filled on close (see `stopped` in server.ts). */
+    stopSummary: StopCounts
   }
 }
+
+export interface StopCounts { finished: number, handed_back: number, lost: number, left_to_lease_expiry: number }
+
+/** Jobs named one by one in the log at a shutdown that loses them; past this, a count. */
+const LOST_NAMED = 100
 
 /**
  * The background runner. On close it stops first
@@ -46,6 +53,7 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
   })
   app.decorate('runner', runner)
   app.decorate('engine', engine)
+  app.decorate('stopSummary', { finished: 0, handed_back: 0, lost: 0, left_to_lease_expiry: 0 })
   app.metrics.readFrom({
     queueDepth: async () => await app.store.queueDepth(),
     activeJobs: () => runner.stats().running,
@@ -57,7 +65,32 @@ const runnerPlugin: FastifyPluginAsync<{ config: Config, engine: ResearchEngine 
   // ROLE=api runs nothing: the runner stays stopped (notify is a no-op, cancel finds nothing).
   if (config.ROLE === 'api') return
   app.addHook('onReady', async () => runner.start())
-  app.addHook('preClose', async () => runner.stop(config.SHUTDOWN_TIMEOUT_MS))
+  // Without Redis the records die with the process: running jobs get MEMORY_SHUTDOWN_GRACE_MS to
+  // finish, and every job still unfinished after it is named as lost (nothing can run it later).
+  const memoryOnly = config.REDIS_URL === ''
+  app.addHook('preClose', async () => {
+    const summary = await runner.stop(config.SHUTDOWN_TIMEOUT_MS, memoryOnly ? config.MEMORY_SHUTDOWN_GRACE_MS : 0)
+    await account(app, summary, memoryOnly)
+  })
+}
+
+/** Fills `app.stopSummary` and, without Redis, names every job the shutdown loses. */
+async function account (app: FastifyInstance, summary: StopSummary, memoryOnly: boolean): Promise<void> {
+  const counts = app.stopSummary
+  counts.finished = summary.finished.length
+  if (!memoryOnly) {
+    counts.handed_back = summary.handedBack.length
+    counts.left_to_lease_expiry = summary.other.length
+    return
+  }
+  // Every unfinished record dies with the process: the jobs that ran out of time (handed back
+  // to a queue no one will read) and those that never started.
+  const log = app.log.child({ component: 'runner' })
+  const { counts: held } = await app.store.memory.stats()
+  counts.lost = held.pending + held.processing
+  const named = await Promise.all((['processing', 'pending'] as const).map(async (status) => (await app.store.memory.list({ status, limit: LOST_NAMED })).jobs))
+  for (const job of named.flat().slice(0, LOST_NAMED)) log.warn({ job_id: job.job_id, status: job.status }, 'job lost at shutdown: REDIS_URL is not set, so it lived only in this process')
+  if (counts.lost > LOST_NAMED) log.warn({ more: counts.lost - LOST_NAMED }, 'more jobs lost at shutdown')
 }
 
 export default fp(runnerPlugin, { name: 'runner', dependencies: ['store', 'metrics'] })

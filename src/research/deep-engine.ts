@@ -178,13 +178,19 @@ export class DeepResearchEngine implements ResearchEngine {
     const { context, usage, request, options, llm, webSearch } = run
     let queries: Query[] = rounds.firstQueries(planned)
     let weighed: PartFindings[] = []
+    // The rounds' share of the bar: after the reading (20-60) when pages are read, else all of it
+    // from the corpus's index on, so a corpus-only job moves in steps, not from 12 to 82.
+    const from = options.sources.some((source) => source !== 'corpus') ? 60 : 15
+    const at = (done: number): number => from + Math.round(((85 - from) * done) / rounds.maxRounds)
     for (;;) {
       context.signal.throwIfAborted()
       const round = rounds.rounds + 1
-      await context.progress(60 + Math.round((25 * (round - 1)) / rounds.maxRounds), `Round ${round}/${rounds.maxRounds}: searching for ${listed(queries.map((q) => `"${truncate(q.label, 60)}"`))}`)
-      rounds.search(run.collection, queries)
+      await context.progress(at(round - 1), `Round ${round}/${rounds.maxRounds}: searching for ${listed(queries.map((q) => `"${truncate(q.label, 60)}"`))}`)
+      const found = rounds.search(run.collection, queries)
+      await context.progress(at(round - 2 / 3), `Round ${round}/${rounds.maxRounds}: ${found} new ${found === 1 ? 'passage' : 'passages'} found; weighing them as answers`)
       weighed = rounds.weigh(run.collection)
       if (rounds.readOn(run.collection, weighed) > 0) weighed = rounds.weigh(run.collection)
+      await context.progress(at(round - 1 / 3), `Round ${round}/${rounds.maxRounds}: ${describeFound(weighed)}`)
       queries = rounds.followUps(run.collection, weighed)
       const gaps = llm !== null && rounds.rounds < rounds.maxRounds ? await reflectOnGaps(llm, request.query, weighed, usage, context.signal) : []
       queries.push(...gaps.map((label) => ({ label, terms: [] })))
@@ -192,9 +198,10 @@ export class DeepResearchEngine implements ResearchEngine {
         const found = await searchWeb(webSearch, gaps.slice(0, WEB_FOLLOW_UPS), options, usage, context)
         if (await run.reading.read(found) > 0) run.collection = collect(run.corpus, run.reading)
       }
-      if (queries.length === 0) break
-      const lacking = weighed.filter((p) => !p.grounded).map((p) => `"${truncate(p.part.text, 60)}"`)
-      await context.progress(60 + Math.round((25 * round) / rounds.maxRounds) - 1, `Round ${round}/${rounds.maxRounds}: ${lacking.length === 0 ? 'every part found' : `not found yet: ${listed(lacking)}`}; ${queries.length} follow-up ${queries.length === 1 ? 'search' : 'searches'}`)
+      // The last round ends the rounds' share of the bar, however many rounds the depth allowed.
+      const last = queries.length === 0
+      await context.progress(last ? 85 : at(round) - 1, `Round ${round}/${rounds.maxRounds}: ${describeFound(weighed)}; ${last ? 'nothing more to search for' : `${queries.length} follow-up ${queries.length === 1 ? 'search' : 'searches'}`}`)
+      if (last) break
     }
     return weighed
   }
@@ -221,6 +228,12 @@ async function searchWeb (search: WebSearch, queries: string[], options: Researc
 function collect (corpus: PassageCollection | null, reading: Reading): PassageCollection {
   if (reading.pages.length === 0 && corpus !== null) return corpus
   return new PassageCollection(reading.passages(), corpus)
+}
+
+/** What a round found, part by part, for a progress step. */
+function describeFound (weighed: PartFindings[]): string {
+  const lacking = weighed.filter((p) => !p.grounded).map((p) => `"${truncate(p.part.text, 60)}"`)
+  return lacking.length === 0 ? 'every part found' : `not found yet: ${listed(lacking)}`
 }
 
 /** A list for a progress step, the first few and how many more: a step is a line, not a log. */

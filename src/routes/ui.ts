@@ -11,6 +11,9 @@ const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url))
 const uiRoutes: FastifyPluginAsync = async (app) => {
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/ui/', index: false, schemaHide: true, wildcard: false })
   app.get('/', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => await reply.sendFile('index.html'))
+  // Browsers ask for /favicon.ico whatever the page links to; the page's icon answers it.
+  app.get('/favicon.ico', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) =>
+    await reply.type('image/svg+xml').header('cache-control', 'public, max-age=86400').sendFile('favicon.svg'))
 }
 
 export default uiRoutes

@@ -73,6 +73,16 @@ interface ActiveJob {
   draining: boolean
 }
 
+/** The jobs that were running when `stop` was called, by how their attempts ended. */
+export interface StopSummary {
+  /** Completed or failed (for good or to be retried): their result is written. */
+  finished: string[]
+  /** Back in the queue, for another process (or this one, next start) to run. */
+  handedBack: string[]
+  /** Still running when the time allowed ran out, or cancelled or lost meanwhile. */
+  other: string[]
+}
+
 /** `unwritten`: attempts that ended whose final write waits for Redis to accept writes again. */
 export interface RunnerStats { running: number, concurrency: number, accepting: boolean, worker: string, unwritten: number }
 
@@ -106,6 +116,8 @@ export class ResearchRunner {
   readonly worker: string
   readonly #claimStart: ClaimStart
   readonly #active = new Map<string, ActiveJob>()
+  /** How the attempts running at `stop` ended, by job id (filled while stopping). */
+  #endings: Map<string, AttemptEnd> | null = null
   /** Aborted once `stop` stops waiting: writes still waiting for Redis give up. */
   #stopping = new AbortController()
   #pollTimer: NodeJS.Timeout | null = null
@@ -213,29 +225,45 @@ export class ResearchRunner {
   /**
    * Stops taking work, aborts every running job and hands it back to the queue (pending, first
    * in line, lease released). Resolves when all are handed back or `timeoutMs` has passed.
+   * `finishWithinMs`: first let running jobs finish on their own for up to this long (a store
+   * that dies with the process has no queue to hand them back to). Says how each ended.
    */
-  async stop (timeoutMs: number): Promise<void> {
+  async stop (timeoutMs: number, finishWithinMs = 0): Promise<StopSummary> {
     this.#accepting = false
     for (const timer of [this.#pollTimer, this.#reapTimer]) if (timer !== null) clearInterval(timer)
     this.#pollTimer = null
     this.#reapTimer = null
+    const endings = new Map<string, AttemptEnd>()
+    this.#endings = endings
     const running = [...this.#active.values()]
+    if (finishWithinMs > 0 && running.length > 0) await settledWithin(running.map((job) => job.done), finishWithinMs)
+    const left = running.filter((job) => this.#active.has(job.holder.job.job_id))
     // A job inside a step (a page read, an LLM call) finishes it, so its result is kept for the
     // next attempt, and stops before the next one; the others stop now. Half the time allowed is
     // the most a step gets.
-    for (const job of running) {
+    for (const job of left) {
       if (job.inSteps > 0) job.draining = true
       else job.controller.abort(new ShutdownError())
     }
-    const cutOff = setTimeout(() => { for (const job of running) job.controller.abort(new ShutdownError()) }, timeoutMs / 2)
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      Promise.allSettled(running.map((job) => job.done)),
-      new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs) })
-    ])
-    clearTimeout(timer)
+    const cutOff = setTimeout(() => { for (const job of left) job.controller.abort(new ShutdownError()) }, timeoutMs / 2)
+    await settledWithin(left.map((job) => job.done), timeoutMs)
     clearTimeout(cutOff)
     this.#stopping.abort()
+    this.#endings = null
+    const summary: StopSummary = { finished: [], handedBack: [], other: [] }
+    for (const { holder } of running) {
+      const id = holder.job.job_id
+      const ending = endings.get(id)
+      if (ending === 'completed' || ending === 'failed' || ending === 'retrying') summary.finished.push(id)
+      else if (ending === 'handed_back') summary.handedBack.push(id)
+      else summary.other.push(id)
+    }
+    return summary
+  }
+
+  #ended (id: string, outcome: AttemptEnd, durationMs: number): void {
+    this.#endings?.set(id, outcome)
+    this.#onAttemptEnd?.(outcome, durationMs)
   }
 
   async #fill (): Promise<void> {
@@ -295,7 +323,7 @@ export class ResearchRunner {
     if (!this.#accepting) {
       // Claimed while stopping: straight back to the queue, no attempt used.
       const released = await holder.release()
-      this.#onAttemptEnd?.('handed_back', 0)
+      this.#ended(id, 'handed_back', 0)
       this.#logger.info({ ...base, status: holder.job.status, handed_back: released === 'written' }, 'job handed back at shutdown before it started')
       return
     }
@@ -377,7 +405,7 @@ export class ResearchRunner {
       const result = await this.#finish(holder, 'completed', (job, now) => complete(job, holder.owner, report, now))
       const outcome = result === 'written' ? 'completed' : result === 'lost' ? 'lease_lost' : 'cancelled'
       if (outcome !== 'lease_lost') await this.#steps?.log.drop(id)
-      this.#onAttemptEnd?.(outcome, Date.now() - started)
+      this.#ended(id, outcome, Date.now() - started)
       this.#logger.info({ ...base, status: result === 'written' ? 'completed' : holder.job.status, duration_ms: Date.now() - started, written: result === 'written' }, 'job finished')
     } catch (err) {
       clearInterval(heartbeat)
@@ -413,19 +441,19 @@ export class ResearchRunner {
     const base = { job_id: id, attempt: holder.attempt, duration_ms: Date.now() - started }
     if (reason instanceof JobCancelledError) {
       await this.#steps?.log.drop(id)
-      this.#onAttemptEnd?.('cancelled', base.duration_ms)
+      this.#ended(id, 'cancelled', base.duration_ms)
       this.#logger.info({ ...base, status: holder.job.status }, 'job stopped: cancelled or deleted')
       return
     }
     if (reason instanceof LeaseLostError) {
-      this.#onAttemptEnd?.('lease_lost', base.duration_ms)
+      this.#ended(id, 'lease_lost', base.duration_ms)
       this.#logger.warn({ ...base, status: holder.job.status, reason: reason.message }, 'job stopped: lease lost; this worker writes nothing more')
       return
     }
     if (reason instanceof ShutdownError) {
       // A shutdown is not the job's fault: the attempt does not count against JOB_MAX_ATTEMPTS.
       const result = await holder.handBack()
-      this.#onAttemptEnd?.('handed_back', base.duration_ms)
+      this.#ended(id, 'handed_back', base.duration_ms)
       this.#logger.info({ ...base, status: holder.job.status, handed_back: result === 'written' }, 'job handed back at shutdown')
       return
     }
@@ -439,13 +467,13 @@ export class ResearchRunner {
         step: `Attempt ${holder.attempt} of ${this.#maxAttempts} failed during: ${lastStep}; retrying in ${Math.ceil(delay / 1000)} s`,
         retryAt: new Date(Date.parse(now) + delay).toISOString()
       }, now), { retryInMs: delay })
-      this.#onAttemptEnd?.('retrying', base.duration_ms)
+      this.#ended(id, 'retrying', base.duration_ms)
       this.#logger.warn({ ...base, status: holder.job.status, error: message, retry_in_ms: delay }, 'job attempt failed; retrying')
       return
     }
     await this.#finish(holder, 'failed', (job, now) => fail(job, holder.owner, { error: message, lastStep }, now))
     await this.#steps?.log.drop(id)
-    this.#onAttemptEnd?.('failed', base.duration_ms)
+    this.#ended(id, 'failed', base.duration_ms)
     this.#logger.warn({ ...base, status: holder.job.status, error: message, permanent }, 'job failed')
   }
 }
@@ -453,4 +481,11 @@ export class ResearchRunner {
 /** A job draining at shutdown stops here, between two steps: handed back with every step done so far kept. */
 function stopIfDraining ({ draining, controller }: ActiveJob): void {
   if (draining && !controller.signal.aborted) controller.abort(new ShutdownError())
+}
+
+/** Waits for every promise to settle, or `ms`, whichever comes first. */
+async function settledWithin (promises: Array<Promise<unknown>>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([Promise.allSettled(promises), new Promise((resolve) => { timer = setTimeout(resolve, ms) })])
+  clearTimeout(timer)
 }

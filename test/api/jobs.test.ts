@@ -45,7 +45,7 @@ t.test('bad input gets a 400 naming the problem, and creates nothing', async (t)
   const cases: Array<[string, unknown, RegExp]> = [
     ['unknown field', { query: 'q', priority: 'high' }, /unknown field "priority"/],
     ['missing query', { depth: 'quick' }, /missing the required field "query"/],
-    ['blank query', { query: '   ' }, /body\/query must not be blank/],
+    ['blank query', { query: '   ' }, /^The question \(query\) is blank: write the question to research$/],
     ['empty query', { query: '' }, /body\/query must NOT have fewer than 1 characters/],
     ['query too long', { query: 'x'.repeat(2001) }, /body\/query must NOT have more than 2000 characters/],
     ['query not a string', { query: 123 }, /body\/query must be string/],

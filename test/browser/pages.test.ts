@@ -208,3 +208,21 @@ async function waitForFinal (app: Awaited<ReturnType<typeof startApp>>, id: stri
   }
   throw new Error(`job ${id} did not finish`)
 }
+
+t.test('the jobs page asks for nothing that is missing (its icon included), and a blank question is refused in plain words', async (t) => {
+  const app = await startApp(t)
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const page = await (await browser(t)).newPage()
+  const missing: string[] = []
+  page.on('response', (response) => { if (response.status() >= 400) missing.push(`${response.status()} ${response.url()}`) })
+  await page.goto(`${base}/`)
+  await page.waitForLoadState('networkidle')
+  t.same(missing, [], 'no request of the page failed')
+  const icon = await fetch(`${base}/favicon.ico`)
+  t.equal(icon.status, 200, '/favicon.ico answers, for browsers that ask for it anyway')
+  t.match(icon.headers.get('content-type'), /^image\/svg\+xml/)
+  await page.fill('#query', '   ')
+  await page.click('#submit')
+  await page.waitForSelector('#form-error:not([hidden])')
+  t.equal(await page.textContent('#form-error'), 'The question (query) is blank: write the question to research')
+})

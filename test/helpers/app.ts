@@ -28,7 +28,8 @@ export const ON_CLUSTER = CLUSTER_URL !== undefined
 export async function startApp (t: TestContext, overrides: Partial<Config> = {}, options: AppOptions = {}): Promise<FastifyInstance> {
   const store = storeFor(overrides)
   // Rate limits are off unless a test turns them on: tests create many jobs from one address.
-  const app = await buildApp(defaultConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_ENABLED: false, ...store, ...overrides }), options)
+  // Closing apps with jobs running is most tests' teardown: it should not wait for them to finish.
+  const app = await buildApp(defaultConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_ENABLED: false, MEMORY_SHUTDOWN_GRACE_MS: 0, ...store, ...overrides }), options)
   t.teardown(() => app.close())
   await app.ready()
   if (store.REDIS_URL !== '') {

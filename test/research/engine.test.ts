@@ -149,6 +149,20 @@ t.test('deeper research runs more rounds and reaches more of a question than qui
   t.match(deep.markdown, new RegExp(`\\n\\*Searched the corpus \\(14 documents, \\d+ passages\\), with \\d+ searches in ${deep.stats.rounds} rounds\\.\\*\\n$`), 'the report says how many rounds it ran')
 })
 
+t.test('a corpus-only job moves its bar in steps: no step jumps more than 25 points, but for rounds left out because nothing was left to search', async (t) => {
+  for (const depth of ['quick', 'standard', 'deep'] as const) {
+    const context = recorder()
+    const report = await research('How do leases recover jobs from crashed workers?', depth, context)
+    const steps: Array<[number, string]> = [[0, 'created'], ...context.steps, [100, 'completed']]
+    const jumps = steps.slice(1).map(([p, step], i) => ({ jump: p - (steps[i] as [number, string])[0], step }))
+    const maxRounds = { quick: 1, standard: 2, deep: 4 }[depth]
+    // A job that finds everything before its last round ends its rounds there: that is work not needed, not work unseen.
+    const early = (step: string): boolean => (report.stats.rounds ?? 0) < maxRounds && /nothing more to search for$/.test(step)
+    t.ok(jumps.every(({ jump, step }) => jump <= 25 || early(step)), `${depth}: ${steps.map(([p]) => p).join(' -> ')}`)
+    t.ok(context.steps.filter(([, step]) => /^Round 1\/\d: /.test(step)).length >= 3, `${depth}: steps within the first round`)
+  }
+})
+
 t.test('progress climbs through the rounds and leaves 100 to the runner', async (t) => {
   for (const depth of ['quick', 'standard', 'deep'] as const) {
     const context = recorder()
