@@ -5,6 +5,7 @@ import { FallbackJobStore } from '../store/fallback.js'
 import { RedisKeys } from '../store/keys.js'
 import { LocalEventLog } from '../store/job-events.js'
 import { MemoryJobStore } from '../store/memory.js'
+import { defaultWorkerId } from '../runner/runner.js'
 import { RedisJobStore, type RedisStore } from '../store/redis.js'
 import { ShardedRedisJobStore } from '../store/sharded.js'
 import type { RunningLimits } from '../store/tenant-queues.js'
@@ -69,6 +70,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
     logger: log,
     onFallback: (operation) => app.metrics.fallback(operation),
     steps: { ttlSeconds: config.JOB_TTL_SECONDS, maxLocalBytes: config.STEPS_MEMORY_MAX_BYTES },
+    roster: { replica: config.WORKER_ID === '' ? defaultWorkerId() : config.WORKER_ID, everyMs: config.REPLICA_HEARTBEAT_MS },
     cache: { maxEntries: config.CACHE_MAX_ENTRIES, maxTtlSeconds: Math.max(config.CACHE_PAGE_TTL_S, config.CACHE_LLM_TTL_S), maxLocalBytes: config.CACHE_MEMORY_MAX_BYTES }
   })
   if (client !== undefined && redis !== undefined) {

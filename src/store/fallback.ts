@@ -17,6 +17,7 @@ import { FallbackOutbox } from './fallback-outbox.js'
 import { RedisWrites } from './redis-writes.js'
 import { JobSteps } from './job-steps.js'
 import { SharedCache, type SharedCacheOptions } from './shared-cache.js'
+import { ReplicaRoster } from './replica-roster.js'
 
 export type { StoreLogger }
 export { StoreUnavailableError }
@@ -42,6 +43,8 @@ export interface FallbackJobStoreOptions {
   steps?: { ttlSeconds: number, maxLocalBytes: number }
   /** The shared cache of pages and LLM answers (defaults: 5000 entries, 1 day, 64 MiB here). */
   cache?: Omit<SharedCacheOptions, 'gate'>
+  /** With Redis: this replica's name in the roster of replicas, and how often it says it is here (no roster without it). */
+  roster?: { replica: string, everyMs: number }
 }
 
 const DEFAULT_STEPS = { ttlSeconds: 86_400, maxLocalBytes: 64 * 1024 * 1024 }
@@ -68,6 +71,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   readonly #reads: RedisReads | undefined
   readonly #outbox: FallbackOutbox
   readonly #writes: RedisWrites | undefined
+  readonly #roster: ReplicaRoster | undefined
   /** One lease (see reseedHoldMs): how long takeovers wait after a refused write. */
   readonly #holdMs: number
   /** Changes of records, for readers that wait for them (event streams, long polls). */
@@ -104,13 +108,20 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     this.#reconciler = reconciler
     const parts = { memory: this.#memory, gate: this.#gate, reconciler, copies: this.#copies, onFallback: options.onFallback, forget: async (id: string, deleted = false) => await this.#forget(id, deleted) }
     const { readWaitMs = 0, visibilityGraceMs = 300_000 } = options
-    this.#reads = new RedisReads({ ...parts, readWaitMs, visibilityGraceMs, shuttingDown: this.#shuttingDown.signal })
+    if (options.roster !== undefined) {
+      this.#roster = new ReplicaRoster({ ...options.roster, gate: this.#gate, graceMs: visibilityGraceMs, held: () => reconciler.ledger.size })
+      this.#roster.start()
+    }
+    this.#reads = new RedisReads({ ...parts, readWaitMs, visibilityGraceMs, shuttingDown: this.#shuttingDown.signal, roster: this.#roster })
     this.#writes = new RedisWrites({ ...parts, putHere: async (job, version, put) => await this.#putHere(job, version, put), notify: (notice) => this.notices.emit(notice) })
     this.health = new RedisHealth(this.#gate, reconciler)
     this.counters = new SharedCounters(this.#gate)
     this.#outbox = new FallbackOutbox(this.#memory, this.#localEvents, this.#gate, (id) => reconciler.ledger.has(id))
     redis.client.on('ready', () => {
       this.#gate?.connected()
+      // On the roster as soon as connected: a replica that takes jobs before its first heartbeat
+      // and is then cut off would be unknown to the others, who would deny its jobs.
+      void this.#roster?.beat()
       void reconciler.reconnected()
     })
     reconciler.start()
@@ -137,6 +148,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   close (): void {
     this.stopWaiting()
     this.#reconciler?.stop()
+    this.#roster?.stop()
   }
 
   /** Hands every job created here during an outage to Redis (also done on its own when Redis answers). */

@@ -89,6 +89,11 @@ export class RedisKeys {
     return `${this.prefix}cache:index`
   }
 
+  /** Hash: each replica's last heartbeat (see heartbeat.lua). */
+  get replicas (): string {
+    return `${this.prefix}replicas`
+  }
+
   /** One tenant's jobs by creation time: its list costs its own jobs, not everyone's. */
   ownerCreated (owner: string): string {
     return `${this.prefix}jobs:created:owner:${owner}`

@@ -1,7 +1,8 @@
 import { isFinal } from '../schemas/job.js'
 import type { FinalCopies } from './final-copies.js'
 import { type ListPage, type ListQuery, type Lookup, type StoredJob, StoreUnavailableError, compareNewestFirst, matchesQuery } from './job-store.js'
-import { issuedWithin } from './job-ids.js'
+import { issuedAtMs, issuedWithin } from './job-ids.js'
+import type { ReplicaRoster } from './replica-roster.js'
 import type { MemoryJobStore } from './memory.js'
 import type { Reconciler } from './reconciler.js'
 import type { RedisGate } from './redis-gate.js'
@@ -20,6 +21,8 @@ export interface RedisReadsOptions {
   onFallback?: (operation: 'read') => void
   /** Drops every trace of a job Redis says was deleted. */
   forget: (id: string) => Promise<unknown>
+  /** Which replicas are up and connected: a fresh id no store holds is a certain 404 when they all account for it. */
+  roster?: ReplicaRoster
 }
 
 /**
@@ -54,7 +57,7 @@ export class RedisReads {
     }
     const { job, deleted, epoch } = remote.value
     reconciler.observeEpoch(epoch)
-    const certain = !reconciler.recovering && !issuedWithin(id, visibilityGraceMs)
+    const certain = !reconciler.recovering && (!issuedWithin(id, visibilityGraceMs) || this.#o.roster?.accountsFor(issuedAtMs(id) as number) === true)
     if (deleted) {
       await this.#o.forget(id)
       return { job: null, absenceConfirmed: true }

@@ -9,6 +9,7 @@ import {
 } from './job-store.js'
 import { dropOldest } from './bounded.js'
 import { type JobEvent, type JobEventType, eventData } from '../schemas/events.js'
+import { type Roster, parseRoster } from './roster.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
 import { SilenceDeadline } from './silence-deadline.js'
 import { type RunningLimits, tenantOf } from './tenant-queues.js'
@@ -109,6 +110,7 @@ function scriptSet (publish: 'PUBLISH' | 'SPUBLISH') {
     epoch: job('epoch'),
     stepSave: job('step-save'),
     cacheSet: new LuaScript('cache-set', false),
+    heartbeat: new LuaScript('heartbeat', false),
     rateWindow: new LuaScript('rate-window', false),
     idempotency: new LuaScript('idempotency', false)
   }
@@ -225,6 +227,8 @@ export interface RedisStore {
   cacheGet (digest: string): Promise<string | null>
   /** Writes a cache entry; the cache keeps at most `maxEntries` (per shard), oldest out first. */
   cacheSet (digest: string, value: string, ttlSeconds: number, bound: CacheBound): Promise<void>
+  /** This replica is here (see replica-roster.ts); the replicas heard from within `graceMs`. */
+  heartbeat (replica: string, held: number, wallMs: number, graceMs: number, skewMs: number): Promise<Roster>
   ping (): Promise<number>
 }
 
@@ -592,6 +596,11 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
 
   async cacheSet (digest: string, value: string, ttlSeconds: number, bound: CacheBound): Promise<void> {
     await this.#evalsha(this.#scripts.cacheSet, [this.keys.cacheEntry(digest), this.keys.cacheIndex], [value, String(ttlSeconds), String(bound.maxEntries), String(bound.maxTtlSeconds)])
+  }
+
+  async heartbeat (replica: string, held: number, wallMs: number, graceMs: number, skewMs: number): Promise<Roster> {
+    const args = [replica, String(held), String(Math.round(wallMs)), String(graceMs), String(Math.round(skewMs))]
+    return parseRoster(await this.#evalsha<Array<number | string>>(this.#scripts.heartbeat, [this.keys.replicas], args))
   }
 
   async ping (): Promise<number> {

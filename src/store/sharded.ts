@@ -2,6 +2,7 @@ import type { Claim, ClaimStart, LeaseRenewal, ListPage, ListQuery, PutOptions, 
 import { addTenantLoad, compareNewestFirst, emptyCounts, refusedByQuota } from './job-store.js'
 import type { JobEvent } from '../schemas/events.js'
 import { RedisKeys } from './keys.js'
+import type { Roster } from './roster.js'
 import { tenantOf } from './tenant-queues.js'
 import type { RedisClient } from './redis-client.js'
 import { type CacheBound, type EpochCheck, RedisJobStore, type RedisJobStoreOptions, type RedisMemory, type RedisRead, type RedisStore, type SyncOptions, type WentBack } from './redis.js'
@@ -215,6 +216,11 @@ export class ShardedRedisJobStore implements RedisStore {
   async cacheSet (digest: string, value: string, ttlSeconds: number, bound: CacheBound): Promise<void> {
     const share = { ...bound, maxEntries: Math.max(1, Math.ceil(bound.maxEntries / this.shards.length)) }
     await this.#of(digest).cacheSet(digest, value, ttlSeconds, share)
+  }
+
+  /** The roster lives on the first shard: one place every replica writes and reads. */
+  async heartbeat (replica: string, held: number, wallMs: number, graceMs: number, skewMs: number): Promise<Roster> {
+    return await (this.shards[0] as RedisJobStore).heartbeat(replica, held, wallMs, graceMs, skewMs)
   }
 
   async ping (): Promise<number> {

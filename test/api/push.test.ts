@@ -43,8 +43,9 @@ t.test('idle streams cost Redis nothing; a write on another replica reaches them
   t.teardown(() => redis.stop())
   const admin = await redis.client()
   t.teardown(() => admin.close())
-  // Polling, if any, every 10 s: only notices can make these streams move within the test.
-  const config = { REDIS_URL: redis.url, SSE_POLL_MS: 10_000, SSE_HEARTBEAT_MS: 60_000, RUNNER_CONCURRENCY: 16, SSE_MAX_STREAMS_PER_CLIENT: 100 }
+  // Polling, if any, every 10 s: only notices can make these streams move within the test. The
+  // replicas' heartbeats (their upkeep, like claims and the reaper) once a minute.
+  const config = { REDIS_URL: redis.url, SSE_POLL_MS: 10_000, SSE_HEARTBEAT_MS: 60_000, REPLICA_HEARTBEAT_MS: 60_000, RUNNER_CONCURRENCY: 16, SSE_MAX_STREAMS_PER_CLIENT: 100 }
   const writer = await startApp(t, config, { engine: new StuckEngine() })
   const watcher = await startApp(t, config, { engine: new StuckEngine() })
   await waitFor('both subscribed', () => writer.store.notices.live && watcher.store.notices.live)

@@ -7,8 +7,8 @@ import { RedisKeys, SCRIPT_KEY_NAMES, declaredKeys, luaPrelude } from '../../src
 import { RedisServer } from '../helpers/redis-server.js'
 
 const LUA = new URL('../../src/store/lua/', import.meta.url)
-/** Scripts that are not job scripts, given their own keys: a rate window, an idempotency claim, a cache entry and its index. */
-const STANDALONE = new Set(['rate-window', 'idempotency', 'cache-set'])
+/** Scripts that are not job scripts, given their own keys: a rate window, an idempotency claim, a cache entry and its index, the replicas' roster. */
+const STANDALONE = new Set(['rate-window', 'idempotency', 'cache-set', 'heartbeat'])
 const scripts = readdirSync(LUA).filter((file) => file.endsWith('.lua')).map((file) => file.slice(0, -4)).filter((name) => !STANDALONE.has(name))
 
 /** The library's functions by name, each with its body. */

@@ -1,0 +1,75 @@
+// A mistyped id of a recent job: 404 when every replica is connected and none could hold it,
+// 503 "not visible yet" only while one has gone silent (cut off by a stalling proxy), or holds a
+// job Redis does not have yet. Two replicas on one Redis; the ids are fresh UUIDv7s.
+import t from 'tap'
+import { newJobId } from '../../src/store/job-ids.js'
+import { createJob, json, startApp, waitFor } from '../helpers/app.js'
+import { RedisServer } from '../helpers/redis-server.js'
+import { TcpProxy } from '../helpers/tcp-proxy.js'
+import { RedisKeys } from '../../src/store/keys.js'
+
+const FAST = { REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 200, REDIS_READ_WAIT_MS: 200, REPLICA_HEARTBEAT_MS: 100 }
+
+/** Both replicas have said they are here (a replica that never reached Redis is not on the roster). */
+async function bothOnRoster (redis: RedisServer): Promise<void> {
+  const admin = await redis.client()
+  await waitFor('both replicas on the roster', async () => await admin.hLen(new RedisKeys().replicas) === 2)
+  await admin.close()
+}
+
+async function statusOf (app: Awaited<ReturnType<typeof startApp>>, id: string): Promise<number> {
+  return (await app.inject({ method: 'GET', url: `/v1/jobs/${id}` })).statusCode
+}
+
+t.test('an id issued moments ago that no store holds: 404 while every replica is connected, 503 while one is cut off, 404 again once it is back', async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  const proxy = await TcpProxy.start(redis.port)
+  t.teardown(() => proxy.close())
+  const a = await startApp(t, { REDIS_URL: redis.url, ...FAST, WORKER_ID: 'replica-a' })
+  const b = await startApp(t, { REDIS_URL: proxy.url, ...FAST, WORKER_ID: 'replica-b' })
+  await waitFor('both replicas on Redis', () => a.store.mode === 'redis' && b.store.mode === 'redis')
+  await bothOnRoster(redis)
+
+  const mistyped = newJobId()
+  await waitFor('a 404 for the fresh unknown id', async () => await statusOf(a, mistyped) === 404, 5000)
+  const body = json(await a.inject({ method: 'GET', url: `/v1/jobs/${mistyped}` }))
+  t.match(body, { error: 'not_found' }, 'a plain 404: every replica accounts for it')
+  await waitFor('the same answer on the other replica', async () => await statusOf(b, mistyped) === 404, 5000)
+
+  proxy.stall()
+  const during = newJobId()
+  // B is silent from now on: after three of its heartbeats, A can no longer rule out that B holds
+  // a job, even one whose id it answered 404 for a moment ago.
+  await waitFor('503 for the id answered 404 before, once replica-b is silent', async () => await statusOf(a, mistyped) === 503, 5000)
+  const answer = await a.inject({ method: 'GET', url: `/v1/jobs/${during}` })
+  t.equal(answer.statusCode, 503)
+  t.match(json(answer), { error: 'job_not_visible_yet' })
+  t.equal(answer.headers['retry-after'], '1')
+
+  proxy.resume()
+  await waitFor('404 again once replica-b is heard from', async () => await statusOf(a, during) === 404, 10_000)
+})
+
+t.test('a replica that accepted a job while cut off keeps it "not visible yet" elsewhere, never 404, until it hands it over', async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  const proxy = await TcpProxy.start(redis.port)
+  t.teardown(() => proxy.close())
+  const a = await startApp(t, { REDIS_URL: redis.url, ...FAST, WORKER_ID: 'replica-a', ROLE: 'api' })
+  const b = await startApp(t, { REDIS_URL: proxy.url, ...FAST, WORKER_ID: 'replica-b', ROLE: 'api' })
+  await waitFor('both replicas on Redis', () => a.store.mode === 'redis' && b.store.mode === 'redis')
+  await bothOnRoster(redis)
+  proxy.stall()
+  await waitFor('replica-b in fallback mode', () => b.store.mode === 'memory', 5000)
+  const job = await createJob(b, { query: 'Made while cut off', depth: 'quick' })
+  const seen = new Set<number>()
+  const poll = setInterval(() => { void statusOf(a, job.job_id).then((status) => seen.add(status)) }, 50)
+  t.teardown(() => clearInterval(poll))
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  proxy.resume()
+  await waitFor('the job visible on replica-a', async () => await statusOf(a, job.job_id) === 200, 15_000)
+  clearInterval(poll)
+  t.notOk(seen.has(404), `replica-a never said the job does not exist (saw ${[...seen].join(', ')})`)
+  t.ok(seen.has(503), 'it said "not visible yet" while replica-b held the job alone')
+})
