@@ -12,6 +12,8 @@ import { startApp, waitFor } from './helpers/app.js'
 import { FailingEngine, PacedEngine } from './helpers/engines.js'
 import { RedisServer, freePort } from './helpers/redis-server.js'
 import { newJobId } from '../src/store/job-ids.js'
+import { RedisKeys } from '../src/store/keys.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 function io (env: Record<string, string> = {}): { stdout: { text: string, write: (s: string) => void }, stderr: { text: string, write: (s: string) => void, isTTY?: boolean }, env: Record<string, string> } {
   const out = { text: '', write (s: string) { this.text += s } }
@@ -264,11 +266,16 @@ t.test('a 429 says how long to wait, and an untrusted TLS certificate is named a
 t.test('get on an id the service cannot find says so plainly, whether the answer is 404 or 503 "not visible yet"', async (t) => {
   const redis = await RedisServer.start()
   t.teardown(() => redis.stop())
-  const app = await startApp(t, { REDIS_URL: redis.url })
+  const app = await startApp(t, { REDIS_URL: redis.url, REPLICA_HEARTBEAT_MS: 100 })
   await waitFor('on Redis', () => app.store.mode === 'redis')
   const url = await app.listen({ port: 0, host: '127.0.0.1' })
-  // An id issued by a replica whose clock runs a minute ahead: no replica can account for it yet.
-  const fresh = newJobId(Date.now() + 60_000)
+  // Another replica, heard from 5 s ago and silent since: a fresh id may be on it.
+  const admin = await redis.client()
+  const [seconds] = await admin.sendCommand(['TIME']) as string[]
+  await admin.hSet(new RedisKeys().replicas, 'silent-replica', JSON.stringify({ at: Number(seconds) * 1000 - 5000, held: 0, skew: 0 }))
+  await admin.close()
+  await sleep(300)
+  const fresh = newJobId()
   const recent = io()
   t.equal(await main(['get', fresh, '--url', url], recent), EXIT.api)
   t.match(recent.stderr.text, new RegExp(`^error: the service cannot find job ${fresh}: check the id; a job created moments ago may not be visible yet \\(HTTP 503 job_not_visible_yet\\)`))
