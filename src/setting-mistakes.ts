@@ -1,10 +1,14 @@
 /**
  * The service's own namespaces: a variable in one of them that is not a setting is a mistake
- * (a setting misremembered), whatever its distance to the real ones. Generic words other software
- * uses too (HTTP_, PAGE_, LOG_, API_) are left out: HTTP_PROXY is not ours to judge.
+ * (a setting misremembered), whatever its distance to the real ones. Words other software uses
+ * too are left out: HTTP_ and PAGE_ (HTTP_PROXY), RUNNER_ (every GitHub Actions job sets
+ * RUNNER_OS), JOB_ (Jenkins sets JOB_NAME); a typo of one of their settings is still caught as
+ * a near name.
  */
-const OWN_PREFIXES = ['REDIS_', 'JOB_', 'JOBS_', 'RUNNER_', 'CACHE_', 'TENANT_', 'SSE_', 'WEBHOOK_', 'RESEARCH_', 'READER_', 'LLM_', 'PROVIDER_',
-  'RATE_LIMIT_', 'STEP_', 'STEPS_', 'SHUTDOWN_', 'HEALTH_', 'NOOP_', 'PROGRESS_', 'WORKER_', 'STRICT_']
+const OWN_PREFIXES = ['REDIS_', 'CACHE_', 'TENANT_', 'SSE_', 'WEBHOOK_', 'RESEARCH_', 'READER_', 'LLM_', 'PROVIDER_',
+  'RATE_LIMIT_', 'STEP_', 'STEPS_', 'SHUTDOWN_', 'HEALTH_', 'NOOP_', 'PROGRESS_', 'STRICT_', 'REPLICA_']
+/** What Kubernetes service links and Docker links set for a service named like a namespace (REDIS_PORT_6379_TCP_ADDR). */
+const SERVICE_LINK = /_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP)(_(ADDR|PORT|PROTO))?)?|NAME|ENV_\w+)$/
 
 /** Names (and settings) shorter than this are compared only exactly: PGHOST is not HOST misspelt. */
 const MIN_NEAR_LENGTH = 6
@@ -28,7 +32,7 @@ export function mistakesAmong (env: NodeJS.ProcessEnv, settings: readonly string
     if (meant !== null) mistakes.push(`${name} is not a setting; did you mean ${meant}?`)
     else {
       const prefix = OWN_PREFIXES.find((p) => upper.startsWith(p))
-      if (prefix !== undefined) mistakes.push(`${name} is not a setting of this service (its ${prefix} settings are listed in docs/configuration.md)`)
+      if (prefix !== undefined && !SERVICE_LINK.test(upper)) mistakes.push(`${name} is not a setting of this service (its ${prefix} settings are listed in docs/configuration.md)`)
     }
   }
   return mistakes

@@ -22,7 +22,10 @@ t.test('real settings, and what other software sets, are not mistakes', async (t
   const others = Object.fromEntries([
     'REDIS_URL', 'RUNNER_CONCURRENCY', 'PORT', 'HOST', 'PATH', 'HOME', 'HOSTNAME', 'NODE_ENV', 'NODE_OPTIONS', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY',
     'RAILWAY_ENVIRONMENT', 'RAILWAY_PUBLIC_DOMAIN', 'npm_lifecycle_event', 'TERM', 'LANG', 'PWD', 'SHLVL', 'TZ', 'OTEL_EXPORTER_OTLP_ENDPOINT',
-    'REDISHOST', 'REDISPORT', 'PGHOST', 'DATABASE_URL', 'LOGNAME', 'USER'
+    'REDISHOST', 'REDISPORT', 'PGHOST', 'DATABASE_URL', 'LOGNAME', 'USER',
+    // GitHub Actions, Jenkins, Kubernetes and Docker links for a service named redis.
+    'RUNNER_OS', 'RUNNER_TEMP', 'RUNNER_ARCH', 'JOB_NAME', 'JOB_URL', 'REDIS_PORT', 'REDIS_SERVICE_HOST', 'REDIS_SERVICE_PORT', 'REDIS_PORT_6379_TCP',
+    'REDIS_PORT_6379_TCP_ADDR', 'REDIS_PORT_6379_TCP_PORT', 'REDIS_PORT_6379_TCP_PROTO'
   ].map((name) => [name, 'x']))
   t.same(settingMistakes(others), [])
 })

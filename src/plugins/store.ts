@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
 import { type Config, redactUrl } from '../config.js'
@@ -70,8 +71,10 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
     logger: log,
     onFallback: (operation) => app.metrics.fallback(operation),
     steps: { ttlSeconds: config.JOB_TTL_SECONDS, maxLocalBytes: config.STEPS_MEMORY_MAX_BYTES },
-    roster: { replica: config.WORKER_ID === '' ? defaultWorkerId() : config.WORKER_ID, everyMs: config.REPLICA_HEARTBEAT_MS },
-    cache: { maxEntries: config.CACHE_MAX_ENTRIES, maxTtlSeconds: Math.max(config.CACHE_PAGE_TTL_S, config.CACHE_LLM_TTL_S), maxLocalBytes: config.CACHE_MEMORY_MAX_BYTES }
+    // One entry per process, even where replicas share a WORKER_ID (a live twin must not speak for a
+    // cut-off one). Workers take no creates, so they hold nothing a client could ask for: not on it.
+    roster: config.ROLE === 'worker' ? undefined : { replica: config.WORKER_ID === '' ? defaultWorkerId() : `${config.WORKER_ID}-${randomBytes(3).toString('hex')}`, everyMs: config.REPLICA_HEARTBEAT_MS },
+    cache: { maxEntries: config.CACHE_MAX_ENTRIES, maxLocalBytes: config.CACHE_MEMORY_MAX_BYTES }
   })
   if (client !== undefined && redis !== undefined) {
     connectInBackground(client)
@@ -90,6 +93,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
     if (client === undefined) return
     // Last chance to hand what only this process holds to Redis.
     await store.syncToRedis()
+    await store.leaveRoster()
     try {
       // Let written replies arrive, but never wait on a dead Redis past the store's deadline.
       await Promise.race([

@@ -36,16 +36,16 @@ export class AnswerCache {
       const { store, ttlSeconds, maxEntryBytes, onLookup } = this.#options
       const digest = this.#digest(kind, tenant, key)
       if (read) {
-        const held = await store.get(digest).catch(() => null)
-        if (held !== null) {
+        const held = parsed<T>(await store.get(digest).catch(() => null))
+        if (held !== undefined) {
           onLookup?.(kind, 'hit')
-          return { value: JSON.parse(held) as T, hit: true }
+          return { value: held, hit: true }
         }
       }
       onLookup?.(kind, read ? 'miss' : 'skipped')
       const value = await run()
       const json = JSON.stringify(value)
-      if (json !== undefined && json.length <= maxEntryBytes) await store.set(digest, json, ttlSeconds[kind]).catch(() => {})
+      if (json !== undefined && Buffer.byteLength(json) <= maxEntryBytes) await store.set(digest, json, ttlSeconds[kind]).catch(() => {})
       return { value, hit: false }
     }
   }
@@ -53,5 +53,15 @@ export class AnswerCache {
   #digest (kind: CacheKind, tenant: string, key: string): string {
     const scope = this.#options.scope === 'shared' ? '*' : `t:${tenant}`
     return `${kind}:${createHash('sha256').update(`${scope}\n${key}`).digest('base64url')}`
+  }
+}
+
+/** A cached answer, or undefined for none (or one that is not JSON: a miss, not a failed job). */
+function parsed<T> (held: string | null): T | undefined {
+  if (held === null) return undefined
+  try {
+    return JSON.parse(held) as T
+  } catch {
+    return undefined
   }
 }

@@ -42,7 +42,7 @@ export class Checkpoints {
     }
     const value = await run()
     const json = JSON.stringify(value)
-    if (json === undefined || json.length > maxBytes) {
+    if (json === undefined || Buffer.byteLength(json) > maxBytes) {
       onStep?.('too_large')
       return value
     }

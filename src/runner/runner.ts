@@ -75,9 +75,9 @@ interface ActiveJob {
 
 /** The jobs that were running when `stop` was called, by how their attempts ended. */
 export interface StopSummary {
-  /** Completed or failed (for good or to be retried): their result is written. */
+  /** Completed or failed for good: their result is written. */
   finished: string[]
-  /** Back in the queue, for another process (or this one, next start) to run. */
+  /** Back in the queue (handed back, or failed and waiting for a retry), for another process (or this one, next start) to run. */
   handedBack: string[]
   /** Still running when the time allowed ran out, or cancelled or lost meanwhile. */
   other: string[]
@@ -254,8 +254,9 @@ export class ResearchRunner {
     for (const { holder } of running) {
       const id = holder.job.job_id
       const ending = endings.get(id)
-      if (ending === 'completed' || ending === 'failed' || ending === 'retrying') summary.finished.push(id)
-      else if (ending === 'handed_back') summary.handedBack.push(id)
+      if (ending === 'completed' || ending === 'failed') summary.finished.push(id)
+      // A failed attempt waiting for its retry is back in the queue, as a job handed back is.
+      else if (ending === 'handed_back' || ending === 'retrying') summary.handedBack.push(id)
       else summary.other.push(id)
     }
     return summary

@@ -41,14 +41,14 @@ export interface FallbackJobStoreOptions {
   reseedHoldMs?: number
   /** Checkpointed steps: how long they live (JOB_TTL_SECONDS) and most bytes kept in this process (defaults 86400 s, 64 MiB). */
   steps?: { ttlSeconds: number, maxLocalBytes: number }
-  /** The shared cache of pages and LLM answers (defaults: 5000 entries, 1 day, 64 MiB here). */
+  /** The shared cache of pages and LLM answers (defaults: 5000 entries, 64 MiB here). */
   cache?: Omit<SharedCacheOptions, 'gate'>
   /** With Redis: this replica's name in the roster of replicas, and how often it says it is here (no roster without it). */
   roster?: { replica: string, everyMs: number }
 }
 
 const DEFAULT_STEPS = { ttlSeconds: 86_400, maxLocalBytes: 64 * 1024 * 1024 }
-const DEFAULT_CACHE = { maxEntries: 5000, maxTtlSeconds: 86_400, maxLocalBytes: 64 * 1024 * 1024 }
+const DEFAULT_CACHE = { maxEntries: 5000, maxLocalBytes: 64 * 1024 * 1024 }
 
 /**
  * The store every route and the runner use: it routes each call to Redis or to this process's
@@ -113,7 +113,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
       this.#roster.start()
     }
     this.#reads = new RedisReads({ ...parts, readWaitMs, visibilityGraceMs, shuttingDown: this.#shuttingDown.signal, roster: this.#roster })
-    this.#writes = new RedisWrites({ ...parts, putHere: async (job, version, put) => await this.#putHere(job, version, put), notify: (notice) => this.notices.emit(notice) })
+    this.#writes = new RedisWrites({ ...parts, mayHoldCreates: () => this.#roster?.mayHoldCreates ?? true, putHere: async (job, version, put) => await this.#putHere(job, version, put), notify: (notice) => this.notices.emit(notice) })
     this.health = new RedisHealth(this.#gate, reconciler)
     this.counters = new SharedCounters(this.#gate)
     this.#outbox = new FallbackOutbox(this.#memory, this.#localEvents, this.#gate, (id) => reconciler.ledger.has(id))
@@ -154,6 +154,14 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   /** Hands every job created here during an outage to Redis (also done on its own when Redis answers). */
   async syncToRedis (): Promise<void> {
     await this.#reconciler?.syncAll()
+  }
+
+  /**
+   * Takes this replica off the roster when it holds nothing Redis lacks: left on it, silent, it
+   * would keep fresh unknown ids at 503 on every other replica until the grace ends.
+   */
+  async leaveRoster (): Promise<void> {
+    if (this.#reconciler?.ledger.size === 0) await this.#roster?.leave()
   }
 
   /** One reconciler pass now: the epoch check and the hand-over (tests; a timer runs it every second). */

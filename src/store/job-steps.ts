@@ -91,17 +91,18 @@ export class JobSteps implements StepLog {
       steps = { results: new Map(), bytes: 0, expiresAt: 0 }
       this.#local.set(id, steps)
     }
-    const bytes = name.length + json.length
+    const bytes = Buffer.byteLength(name) + Buffer.byteLength(json)
     const replaced = steps.results.get(name)
-    if (replaced !== undefined) this.#resize(steps, -(name.length + replaced.length))
+    if (replaced !== undefined) this.#resize(steps, -(Buffer.byteLength(name) + Buffer.byteLength(replaced)))
     steps.results.set(name, json)
     steps.expiresAt = Date.now() + this.#options.ttlSeconds * 1000
     this.#resize(steps, bytes)
-    // Oldest jobs' results go first; the job being written keeps at least this result.
+    // Other jobs' results go first, oldest first; then this job's (done again if it needs them).
     for (const [oldest] of this.#local) {
-      if (this.#localBytes <= this.#options.maxLocalBytes || oldest === id) break
-      this.#forget(oldest)
+      if (this.#localBytes <= this.#options.maxLocalBytes) break
+      if (oldest !== id) this.#forget(oldest)
     }
+    if (this.#localBytes > this.#options.maxLocalBytes) this.#forget(id)
   }
 
   #resize (steps: LocalSteps, bytes: number): void {

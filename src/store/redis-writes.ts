@@ -17,6 +17,8 @@ export interface RedisWritesOptions {
   /** Tells this process's readers and runner of a write Redis took, before its notice comes back from Redis. */
   notify: (notice: JobNotice) => void
   onFallback?: (operation: 'write') => void
+  /** False once this replica has been cut off so long that the others take it for gone (see ReplicaRoster). */
+  mayHoldCreates?: () => boolean
 }
 
 /**
@@ -56,6 +58,7 @@ export class RedisWrites {
     }
     if (expectedVersion !== 0) return unavailable(remote.failure === 'unknown' ? 'unknown' : 'no', remote.cause, remote.failure === 'refused' && refusesEveryWriter(remote.cause))
     if (remote.failure === 'refused') throw new StoreUnavailableError(`Redis refuses writes (${remote.cause}), so the job cannot be stored`)
+    if (this.#o.mayHoldCreates?.() === false) throw new StoreUnavailableError('Redis has been out of reach for longer than JOB_VISIBILITY_GRACE_MS allows, so the job cannot be stored here: other replicas would deny it')
     // A create Redis could not take: held here. One that surely never reached Redis is queued
     // here; one that may have (no answer came) waits for Redis, so it can never run twice.
     const created = await this.#o.putHere(job, 0, remote.failure === 'unsent' ? options : { ...options, enqueue: undefined })

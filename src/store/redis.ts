@@ -229,11 +229,13 @@ export interface RedisStore {
   cacheSet (digest: string, value: string, ttlSeconds: number, bound: CacheBound): Promise<void>
   /** This replica is here (see replica-roster.ts); the replicas heard from within `graceMs`. */
   heartbeat (replica: string, held: number, wallMs: number, graceMs: number, skewMs: number): Promise<Roster>
+  /** Takes a replica off the roster. */
+  leaveRoster (replica: string): Promise<void>
   ping (): Promise<number>
 }
 
-/** The shared cache's bound in Redis: most entries (per shard), and the longest ttl any entry has. */
-export interface CacheBound { maxEntries: number, maxTtlSeconds: number }
+/** The shared cache's bound in Redis: most entries (per shard). */
+export interface CacheBound { maxEntries: number }
 
 /**
  * Jobs in Redis, every key under one prefix (RedisKeys): `job:<id>` holds the record as JSON
@@ -595,12 +597,16 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   }
 
   async cacheSet (digest: string, value: string, ttlSeconds: number, bound: CacheBound): Promise<void> {
-    await this.#evalsha(this.#scripts.cacheSet, [this.keys.cacheEntry(digest), this.keys.cacheIndex], [value, String(ttlSeconds), String(bound.maxEntries), String(bound.maxTtlSeconds)])
+    await this.#evalsha(this.#scripts.cacheSet, [this.keys.cacheEntry(digest), this.keys.cacheIndex], [value, String(ttlSeconds), String(bound.maxEntries)])
   }
 
   async heartbeat (replica: string, held: number, wallMs: number, graceMs: number, skewMs: number): Promise<Roster> {
     const args = [replica, String(held), String(Math.round(wallMs)), String(graceMs), String(Math.round(skewMs))]
     return parseRoster(await this.#evalsha<Array<number | string>>(this.#scripts.heartbeat, [this.keys.replicas], args))
+  }
+
+  async leaveRoster (replica: string): Promise<void> {
+    await this.#send(['HDEL', this.keys.replicas, replica])
   }
 
   async ping (): Promise<number> {

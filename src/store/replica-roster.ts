@@ -52,6 +52,12 @@ export class ReplicaRoster {
     this.#timer = null
   }
 
+  /** Off the roster (this replica stops, holding nothing of its own). */
+  async leave (): Promise<void> {
+    this.stop()
+    await this.#options.gate.call((redis) => redis.leaveRoster(this.#options.replica), 'write')
+  }
+
   /** One heartbeat now (a timer sends one every `everyMs`). */
   async beat (): Promise<void> {
     const { gate, replica, held, graceMs } = this.#options
@@ -68,6 +74,19 @@ export class ReplicaRoster {
     const forgotten = (this.#roster?.entries ?? []).filter((entry) => !known.has(entry.replica) && entry.atMs >= reply.value.nowMs - graceMs)
     this.#roster = { nowMs: reply.value.nowMs, entries: [...reply.value.entries, ...forgotten] }
     this.#heardAt = sent
+  }
+
+  /**
+   * Whether this replica may still take a create into its own memory: the others must know it is
+   * there. One that was on the roster and has been silent so long that the others will take it for
+   * gone before the grace ends (they would answer 404 for the job) may not; one never heard from
+   * (Redis down since it started) and a grace too short to matter leave the choice as it was.
+   */
+  get mayHoldCreates (): boolean {
+    const { everyMs, graceMs } = this.#options
+    const forgottenAfterMs = graceMs - SILENT_AFTER_BEATS * everyMs
+    if (this.#roster === null || forgottenAfterMs <= 0) return true
+    return performance.now() - this.#heardAt < forgottenAfterMs
   }
 
   /** Whether no replica can be holding a job issued at `issuedAtMs` (its own clock) that Redis does not have. */

@@ -223,6 +223,10 @@ export class ShardedRedisJobStore implements RedisStore {
     return await (this.shards[0] as RedisJobStore).heartbeat(replica, held, wallMs, graceMs, skewMs)
   }
 
+  async leaveRoster (replica: string): Promise<void> {
+    await (this.shards[0] as RedisJobStore).leaveRoster(replica)
+  }
+
   async ping (): Promise<number> {
     return await (this.shards[0] as RedisJobStore).ping()
   }

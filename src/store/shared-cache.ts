@@ -4,8 +4,6 @@ export interface SharedCacheOptions {
   gate?: RedisGate
   /** Most entries in Redis (spread over the shards), oldest written out first. */
   maxEntries: number
-  /** The longest ttl any entry is given (Redis forgets index entries past it). */
-  maxTtlSeconds: number
   /** Most bytes held in this process (no Redis, or while it cannot be reached), least recently used out first. */
   maxLocalBytes: number
 }
@@ -47,8 +45,8 @@ export class SharedCache {
   }
 
   async set (digest: string, value: string, ttlSeconds: number): Promise<void> {
-    const { gate, maxEntries, maxTtlSeconds } = this.#options
-    const remote = await gate?.call((redis) => redis.cacheSet(digest, value, ttlSeconds, { maxEntries, maxTtlSeconds }))
+    const { gate, maxEntries } = this.#options
+    const remote = await gate?.call((redis) => redis.cacheSet(digest, value, ttlSeconds, { maxEntries }), 'write')
     if (remote?.ok === true) return
     this.#setLocal(digest, { value, expiresAt: Date.now() + ttlSeconds * 1000 })
   }
@@ -72,5 +70,5 @@ export class SharedCache {
 }
 
 function entryBytes (digest: string, entry: LocalEntry): number {
-  return digest.length + entry.value.length
+  return Buffer.byteLength(digest) + Buffer.byteLength(entry.value)
 }

@@ -32,9 +32,9 @@ t.test('an id issued moments ago that no store holds: 404 while every replica is
   await bothOnRoster(redis)
 
   const mistyped = newJobId()
-  await waitFor('a 404 for the fresh unknown id', async () => await statusOf(a, mistyped) === 404, 5000)
-  const body = json(await a.inject({ method: 'GET', url: `/v1/jobs/${mistyped}` }))
-  t.match(body, { error: 'not_found' }, 'a plain 404: every replica accounts for it')
+  let found = await a.inject({ method: 'GET', url: `/v1/jobs/${mistyped}` })
+  await waitFor('a 404 for the fresh unknown id', async () => (found = await a.inject({ method: 'GET', url: `/v1/jobs/${mistyped}` })).statusCode === 404, 5000)
+  t.match(json(found), { error: 'not_found' }, 'a plain 404: every replica accounts for it')
   await waitFor('the same answer on the other replica', async () => await statusOf(b, mistyped) === 404, 5000)
 
   proxy.stall()
@@ -42,8 +42,8 @@ t.test('an id issued moments ago that no store holds: 404 while every replica is
   // B is silent from now on: after three of its heartbeats, A can no longer rule out that B holds
   // a job, even one whose id it answered 404 for a moment ago.
   await waitFor('503 for the id answered 404 before, once replica-b is silent', async () => await statusOf(a, mistyped) === 503, 5000)
-  const answer = await a.inject({ method: 'GET', url: `/v1/jobs/${during}` })
-  t.equal(answer.statusCode, 503)
+  let answer = await a.inject({ method: 'GET', url: `/v1/jobs/${during}` })
+  await waitFor('503 for an id issued since', async () => (answer = await a.inject({ method: 'GET', url: `/v1/jobs/${during}` })).statusCode === 503, 5000)
   t.match(json(answer), { error: 'job_not_visible_yet' })
   t.equal(answer.headers['retry-after'], '1')
 
@@ -72,4 +72,42 @@ t.test('a replica that accepted a job while cut off keeps it "not visible yet" e
   clearInterval(poll)
   t.notOk(seen.has(404), `replica-a never said the job does not exist (saw ${[...seen].join(', ')})`)
   t.ok(seen.has(503), 'it said "not visible yet" while replica-b held the job alone')
+})
+
+t.test('a replica that leaves cleanly leaves the roster (no 503s after a deploy); replicas sharing a WORKER_ID are each on it', async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  const a = await startApp(t, { REDIS_URL: redis.url, ...FAST, WORKER_ID: 'same' })
+  const b = await startApp(t, { REDIS_URL: redis.url, ...FAST, WORKER_ID: 'same' })
+  await waitFor('both on Redis', () => a.store.mode === 'redis' && b.store.mode === 'redis')
+  await bothOnRoster(redis)
+  await b.close()
+  const admin = await redis.client()
+  t.teardown(() => admin.close())
+  t.equal(await admin.hLen(new RedisKeys().replicas), 1, 'the replica that stopped took itself off')
+  const fresh = newJobId(Date.now() - 2000)
+  t.equal(await statusOf(a, fresh), 404, 'a fresh unknown id is not held at 503 by a replica that is gone')
+})
+
+t.test('a replica cut off for longer than the others wait for it refuses creates (503), instead of taking jobs they would deny', async (t) => {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  const proxy = await TcpProxy.start(redis.port)
+  t.teardown(() => proxy.close())
+  // Others take a replica silent for 1 s (the grace) for gone: it may hold jobs for 1 s - 3 beats.
+  const config = { ...FAST, JOB_VISIBILITY_GRACE_MS: 1000 }
+  const a = await startApp(t, { REDIS_URL: redis.url, ...config, WORKER_ID: 'replica-a' })
+  const b = await startApp(t, { REDIS_URL: proxy.url, ...config, WORKER_ID: 'replica-b' })
+  await waitFor('both on Redis', () => a.store.mode === 'redis' && b.store.mode === 'redis')
+  await bothOnRoster(redis)
+  proxy.stall()
+  await waitFor('replica-b in fallback mode', () => b.store.mode === 'memory', 5000)
+  await new Promise((resolve) => setTimeout(resolve, 800))
+  const refused = await b.inject({ method: 'POST', url: '/v1/research', payload: { query: 'Too late to hold here', depth: 'quick' } })
+  t.equal(refused.statusCode, 503)
+  t.match(json(refused), { error: 'store_unavailable', message: /out of reach for longer than JOB_VISIBILITY_GRACE_MS allows/ })
+  proxy.resume()
+  await waitFor('replica-b back on Redis', () => b.store.mode === 'redis', 10_000)
+  const accepted = await b.inject({ method: 'POST', url: '/v1/research', payload: { query: 'Back again', depth: 'quick' } })
+  t.equal(accepted.statusCode, 202)
 })

@@ -194,3 +194,21 @@ t.test('at shutdown a job inside a step finishes it (kept) and is handed back be
   await waitFor('completed by the next runner', async () => (await store.get(job.job_id))?.status === 'completed')
   t.same(ran, ['slow', 'next'], 'the slow step was not run again')
 })
+
+t.test('steps kept in this process never pass STEPS_MEMORY_MAX_BYTES: other jobs\' go first, then the job\'s own', async (t) => {
+  const memory = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100 })
+  const store = new FallbackJobStore({ memory, breakerMs: 100, steps: { ttlSeconds: 600, maxLocalBytes: 100 } })
+  t.teardown(() => store.close())
+  const service = new JobService({ store })
+  const [first, second] = [(await service.create({ query: 'one', depth: 'quick' })).job, (await service.create({ query: 'two', depth: 'quick' })).job]
+  const claims = await store.claim(60_000, 2)
+  const fenceOf = (id: string): string => claims.find((c) => c.job.job_id === id)?.fence as string
+  t.equal(await store.steps.save(first.job_id, fenceOf(first.job_id), 'a', '"' + 'x'.repeat(40) + '"'), 'saved')
+  t.equal(await store.steps.save(second.job_id, fenceOf(second.job_id), 'b', '"' + 'y'.repeat(40) + '"'), 'saved')
+  t.ok(store.steps.localBytes <= 100)
+  t.equal(await store.steps.save(second.job_id, fenceOf(second.job_id), 'c', '"' + 'z'.repeat(40) + '"'), 'saved')
+  t.same([...(await store.steps.load(first.job_id)).keys()], [], 'the other job\'s steps went first')
+  t.same([...(await store.steps.load(second.job_id)).keys()], ['b', 'c'])
+  t.equal(await store.steps.save(second.job_id, fenceOf(second.job_id), 'd', '"' + 'w'.repeat(40) + '"'), 'saved')
+  t.ok(store.steps.localBytes <= 100, `within the bound (${store.steps.localBytes} bytes) even when the job writing is the only one`)
+})
