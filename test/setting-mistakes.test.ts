@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process'
 import t from 'tap'
 import { loadConfig, settingMistakes } from '../src/config.js'
+import { SPAWNED_SERVER_ENV } from './helpers/app.js'
 import { freePort } from './helpers/redis-server.js'
 
 const root = new URL('../', import.meta.url).pathname
@@ -41,7 +42,7 @@ t.test('STRICT_CONFIG=true refuses to start with a name that looks like a settin
 
 async function startServer (env: Record<string, string>): Promise<{ code: number | null, out: string }> {
   const port = await freePort()
-  const child = spawn('node', ['--import', 'tsx', 'src/server.ts'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', ...env } })
+  const child = spawn('node', ['--import', 'tsx', 'src/server.ts'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...SPAWNED_SERVER_ENV, PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', ...env } })
   let out = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })

@@ -4,7 +4,7 @@
 // line is `stopped`, counting what finished, was handed back or was lost.
 import { type ChildProcess, spawn } from 'node:child_process'
 import t from 'tap'
-import { type TestContext, waitFor } from '../helpers/app.js'
+import { SPAWNED_SERVER_ENV, type TestContext, waitFor } from '../helpers/app.js'
 import { RedisServer, freePort } from '../helpers/redis-server.js'
 
 const root = new URL('../../', import.meta.url).pathname
@@ -16,7 +16,7 @@ async function startServer (t: TestContext, env: Record<string, string>): Promis
   const child = spawn('node', ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', RUNNER_CONCURRENCY: '1', ...env }
+    env: { ...SPAWNED_SERVER_ENV, PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', RUNNER_CONCURRENCY: '1', ...env }
   })
   let out = ''
   child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString() })

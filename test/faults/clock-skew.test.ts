@@ -3,7 +3,7 @@
 // decided by Redis's clock, so the fast one must never take over the other's healthy leases.
 import { type ChildProcess, spawn } from 'node:child_process'
 import t from 'tap'
-import { createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
+import { SPAWNED_SERVER_ENV, createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { SpanEngine, type RunSpan } from '../helpers/engines.js'
 import { RedisServer, freePort } from '../helpers/redis-server.js'
 
@@ -18,6 +18,7 @@ t.test('a replica whose clock is 10 s fast takes over no healthy lease: no job f
     cwd: root,
     stdio: 'ignore',
     env: {
+      ...SPAWNED_SERVER_ENV,
       PATH: process.env.PATH,
       CLOCK_SKEW_MS: '10000',
       PORT: String(port),

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import type { ServerResponse } from 'node:http'
 import t from 'tap'
-import { type TestContext, waitFor } from '../helpers/app.js'
+import { SPAWNED_SERVER_ENV, type TestContext, waitFor } from '../helpers/app.js'
 import { startFakeLlm } from '../helpers/fake-llm.js'
 import { startLocalServer } from '../helpers/local-server.js'
 import { RedisServer, freePort } from '../helpers/redis-server.js'
@@ -47,7 +47,7 @@ async function startReplica (t: TestContext, name: string, env: Record<string, s
   const child = spawn('node', ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', WORKER_ID: name, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', ...env }
+    env: { ...SPAWNED_SERVER_ENV, PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', WORKER_ID: name, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', ...env }
   })
   const log: string[] = []
   child.stdout?.on('data', (chunk: Buffer) => log.push(chunk.toString()))
