@@ -39,9 +39,10 @@ export class RedisReads {
   }
 
   async lookup (id: string): Promise<Lookup> {
-    const { memory, gate, reconciler, visibilityGraceMs, shuttingDown } = this.#o
+    const { memory, gate, reconciler, shuttingDown } = this.#o
     const local = memory.peek(id)
-    if (local !== null && !reconciler.recovering && this.#o.copies.isCurrent(id)) return { job: local, absenceConfirmed: !issuedWithin(id, visibilityGraceMs) }
+    // Given for found jobs too, exactly as for a missing one: another tenant's job must answer alike.
+    if (local !== null && !reconciler.recovering && this.#o.copies.isCurrent(id)) return { job: local, absenceConfirmed: this.#certain(id) }
     // An unfinished job's copy may be behind what a client saw elsewhere.
     const answerable = local !== null && (isFinal(local.status) || reconciler.ledger.has(id))
     const remote = await gate.callWaiting((redis) => redis.read(id), answerable ? 0 : this.#o.readWaitMs, shuttingDown)
@@ -57,7 +58,7 @@ export class RedisReads {
     }
     const { job, deleted, epoch } = remote.value
     reconciler.observeEpoch(epoch)
-    const certain = !reconciler.recovering && (!issuedWithin(id, visibilityGraceMs) || this.#o.roster?.accountsFor(issuedAtMs(id) as number) === true)
+    const certain = !reconciler.recovering && this.#certain(id)
     if (deleted) {
       await this.#o.forget(id)
       return { job: null, absenceConfirmed: true }
@@ -81,6 +82,11 @@ export class RedisReads {
     if (local !== null && isFinal(job.status) && !isFinal(local.status) && local.version >= job.version) memory.replace(job)
     this.#o.copies.adopt(job)
     return { job, absenceConfirmed: certain }
+  }
+
+  /** Whether "no such job" is certain for this id: issued before the grace, or accounted for by every replica. */
+  #certain (id: string): boolean {
+    return !issuedWithin(id, this.#o.visibilityGraceMs) || this.#o.roster?.accountsFor(issuedAtMs(id) as number) === true
   }
 
   /** Redis's page, with what only this process holds merged in (the newer record of a job on both sides). */
