@@ -66,14 +66,17 @@ t.test('a job that lost its worker on its last attempt fails instead of running 
 })
 
 t.test('a working runner renews its lease, so a job longer than the lease is not taken over', async (t) => {
+  // The lease leaves room for a few hundred ms of event-loop stall (a loaded CI machine under
+  // coverage): with 150 ms one late renewal stopped the run as a lost lease and made attempt 2.
+  const leaseMs = 600
   const store = new MemoryJobStore({ ttlSeconds: 600, maxJobs: 100 })
-  const engine = new PacedEngine(120)
-  const a = runner(t, store, engine, 'worker-a', 150)
-  const b = runner(t, store, new PacedEngine(0), 'worker-b', 150)
+  const engine = new PacedEngine(300)
+  const a = runner(t, store, engine, 'worker-a', leaseMs)
+  const b = runner(t, store, new PacedEngine(0), 'worker-b', leaseMs)
   const created = (await a.service.create({ query: 'lease renewal', depth: 'deep' })).job
-  await waitFor('completed', async () => (await store.get(created.job_id))?.status === 'completed', 10_000)
+  await waitFor('completed', async () => (await store.get(created.job_id))?.status === 'completed', 20_000)
   const done = await store.get(created.job_id) as StoredJob
-  t.ok(Date.parse(done.completed_at as string) - Date.parse(done.started_at as string) > 600, 'the run took several lease lengths')
+  t.ok(Date.parse(done.completed_at as string) - Date.parse(done.started_at as string) > 4 * leaseMs, 'the run took several lease lengths')
   t.equal(done.attempts, 1, 'and was never taken over')
   t.equal(done.attempt_history.length, 1)
   t.equal(b.log.lines.filter((l) => l.includes('took over')).length, 0)
