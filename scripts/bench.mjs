@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { cpus, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Processes, cleanUpOnSignals, freePort, until } from './lib/processes.mjs'
+import { Processes, cleanUpOnSignals, cpuSeconds, freePort, until } from './lib/processes.mjs'
 import { conditionalFinalPolls, crossReplicaDelivery, idleStreams, longPollFollow } from './lib/bench-push.mjs'
 import { peerComparison, peerSection } from './lib/bench-peer.mjs'
 
@@ -26,16 +26,6 @@ const useWrk = spawnSync('wrk', ['--version']).error === undefined
 const tool = useWrk ? 'wrk' : 'autocannon'
 
 const redisCli = (port, ...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-
-/** CPU seconds (user + system) a process has used so far, from /proc (null where there is none). */
-function cpuSeconds (pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return null
-  }
-}
 
 /**
  * Runs the load tool against one URL; returns req/s, latency percentiles in ms, the count of
@@ -179,6 +169,18 @@ function stepsMemory () {
   return { ...s, row, method }
 }
 
+/**
+ * What tracing costs per research job (#28): `bench/tracing-cost.mjs` in a process of its own
+ * (its own Redis, site, fake LLM and OTLP sink). Returns its table row and the method line.
+ */
+function tracingCost () {
+  const c = JSON.parse(execFileSync('node', ['bench/tracing-cost.mjs'], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'inherit'] }))
+  const fmt = fmtNumber
+  const row = `| 9. server CPU per research job with tracing on (OTLP export, ${fmt(c.jobSpansPerJob)} spans per job) | ${fmt(c.cpuMsPerJob.on, 2)} ms (off: ${fmt(c.cpuMsPerJob.off, 2)} ms; +${fmt(c.addedCpuMsPerJob, 2)} ms) | | | ${fmt(c.ratio, 2)} | | measured (docs/operations.md) | |`
+  const method = `- Tracing cost: \`bench/tracing-cost.mjs\`, its own Redis, a local site, a fake OpenAI-compatible LLM and an OTLP/HTTP sink; ${c.jobs} research jobs (six pages and three LLM calls each, \`CACHE_ENABLED=false\`, ${c.concurrency} at once) through \`node dist/server.js\`, tracing off (no \`OTEL_*\`) and on (\`OTEL_EXPORTER_OTLP_ENDPOINT\` = the sink, the SDK's defaults: http/protobuf, batches), alternating, ${c.rounds} rounds each after a warm-up of each; the server's CPU time (/proc) from the first create to the last completion, per job, median of the rounds (off ${c.cpuMsPerJob.offRounds.map((v) => fmt(v, 2)).join(', ')} ms; on ${c.cpuMsPerJob.onRounds.map((v) => fmt(v, 2)).join(', ')} ms). Exported ${fmt(c.exportedBytesPerJob)} bytes per job (protobuf); ${fmt(c.jobSpansPerJob, 1)} spans carry the job's id, ${fmt(c.spansPerJob, 1)} were exported per job in all (with the requests of the bench's own polls). With tracing off, the span helpers cost ${fmt(c.helpers.offNs)} ns per call against ${fmt(c.helpers.directNs)} ns for calling the work directly.`
+  return { ...c, row, method }
+}
+
 const rows = []
 const notes = []
 let failed = false
@@ -187,6 +189,14 @@ try {
   if (process.argv.includes('steps')) {
     const steps = stepsMemory()
     console.log(`${steps.row}\n\n${steps.method}`)
+    await processes.killAll()
+    rmSync(work, { recursive: true, force: true })
+    process.exit(0)
+  }
+  // `npm run bench -- tracing`: only the tracing-cost row and its method line, printed, RESULTS.md untouched.
+  if (process.argv.includes('tracing')) {
+    const tracing = tracingCost()
+    console.log(`${tracing.row}\n\n${tracing.method}`)
     await processes.killAll()
     rmSync(work, { recursive: true, force: true })
     process.exit(0)
@@ -302,6 +312,8 @@ try {
 
   const steps = stepsMemory()
   console.log(`bench: steps memory ${steps.ratio.toFixed(2)}x per finished job`)
+  const tracing = tracingCost()
+  console.log(`bench: tracing on ${tracing.ratio.toFixed(2)}x the CPU per research job`)
   const memory = JSON.parse(execFileSync('node', ['--expose-gc', 'bench/memory-probe.mjs'], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH, RECORD: recordBody } }))
 
   const fmt = fmtNumber
@@ -324,7 +336,8 @@ try {
     `| 7d. conditional poll of a finished job: Redis reads per 1000 (${conditional.notModified} answered 304) | ${fmt(conditional.redisReads)} | | | | | 0 | ${verdict(conditional.redisReads === 0 && conditional.notModified === 1000)} |`,
     `| 6a. heap per record in the Map (10k records) | ${fmt(memory.bytesPerRecord)} bytes | | | | | <= 2 KB | ${verdict(memory.bytesPerRecord <= 2048)} |`,
     `| 6b. Redis MEMORY USAGE of one record | ${fmt(redisRecordBytes)} bytes | | | | | | |`,
-    steps.row
+    steps.row,
+    tracing.row
   ].join('\n')
   const errors = rows.filter(([, r]) => r.non2xx > 0 || r.socketErrors > 0).map(([name, r]) => `${name}: ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`)
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`
@@ -341,6 +354,7 @@ Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.
 - Baseline: \`bench/baseline-server.mjs\`, a bare Fastify server answering a fixed copy of the same job record (${recordBody.length} bytes), measured in the same run.
 - End to end: ${tool} creates jobs for ${E2E_SECONDS} s (${CONNECTIONS} connections) while the runner works; timed from the first request until \`/v1/stats\` counts every accepted job completed.
 ${steps.method}
+${tracing.method}
 
 ${table}
 

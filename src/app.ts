@@ -28,6 +28,7 @@ import metricsRoutes from './routes/metrics.js'
 import researchRoutes from './routes/research.js'
 import statsRoutes from './routes/stats.js'
 import uiRoutes from './routes/ui.js'
+import { spansEnabled } from './telemetry/spans.js'
 
 /** What an engine of your own implements and gets (see docs/steps.md). */
 export { type Cached, type CacheKind, PermanentError, type Report, type ResearchEngine, type ResearchRequest, type RunContext, runStep, throughCache } from './research/engine.js'
@@ -39,6 +40,8 @@ export interface AppOptions {
   engine?: ResearchEngine
   /** Overrides of Fastify's logger options (tests pass a stream). */
   logger?: FastifyServerOptions['logger']
+  /** A span for each request (default: when an OpenTelemetry SDK was started, see src/telemetry/sdk.ts). */
+  tracing?: boolean
 }
 
 /**
@@ -66,6 +69,9 @@ export async function buildApp (config: Config, options: AppOptions = {}): Promi
   // JSON only: anything else is a 415, not a string that fails validation.
   app.removeContentTypeParser(['text/plain'])
 
+  // First: it sees every route and hook registered after it. Loaded only then: with tracing
+  // off, not even its modules cost anything.
+  if (options.tracing ?? spansEnabled()) await app.register((await import('./plugins/tracing.js')).default)
   await app.register(errorsPlugin)
   await app.register(httpSecurityPlugin, { config })
   await app.register(authPlugin, { config })

@@ -96,7 +96,10 @@ export const ConfigSchema = Type.Object({
   LLM_PRICE_OUTPUT_PER_MTOK: Type.String({ default: '', pattern: '^(\\d+(\\.\\d+)?)?$', description: 'USD per million output tokens, for `usage.cost_usd`.' }),
   SEARCH_PRICE_PER_QUERY: Type.String({ default: '', pattern: '^(\\d+(\\.\\d+)?)?$', description: 'USD per Tavily or Brave query, for `usage.cost_usd` (SearXNG counts as free). Empty: unknown.' }),
   PROVIDER_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 3, description: 'Retries of a search or LLM call answered 429 or 5xx (or timed out); after them the job fails with the provider\'s error.' }),
-  PROVIDER_RETRY_BASE_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 500, description: 'Backoff before the first provider retry; doubles per retry, with jitter, up to 8 s (Retry-After is honoured).' })
+  PROVIDER_RETRY_BASE_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 500, description: 'Backoff before the first provider retry; doubles per retry, with jitter, up to 8 s (Retry-After is honoured).' }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.String({ default: '', pattern: '^(https?://.+)?$', description: 'OTLP collector base URL (`http://otel-collector:4318`): set, traces are exported (traces only: metrics stay on `/metrics`); empty, tracing is off and costs nothing. The OpenTelemetry SDK reads the other standard `OTEL_*` variables itself: `OTEL_SERVICE_NAME` (default `deep-research-api`), `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` default, `http/json`, `grpc`), `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_TRACES_SAMPLER`, `OTEL_BSP_SCHEDULE_DELAY`. See docs/operations.md.' }),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.String({ default: '', pattern: '^(https?://.+)?$', description: 'Full URL traces are sent to (`.../v1/traces`), instead of OTEL_EXPORTER_OTLP_ENDPOINT\'s; set alone, it also turns tracing on.' }),
+  OTEL_SDK_DISABLED: Type.Boolean({ default: false, description: '`true`: no tracing even with an OTLP endpoint set.' })
 })
 
 export type Config = Static<typeof ConfigSchema>

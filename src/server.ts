@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, environmentFor, loadConfig, settingMistakes } from './config.js'
+import { ConfigError, environmentFor, loadConfig, redactUrl, settingMistakes } from './config.js'
+import { startTracing } from './telemetry/sdk.js'
 
 let config
 try {
@@ -11,7 +12,9 @@ try {
   process.exit(1)
 }
 
+const tracing = await startTracing(config)
 const app = await buildApp(config)
+if (tracing !== null) app.log.info({ endpoint: redactUrl(config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || config.OTEL_EXPORTER_OTLP_ENDPOINT) }, 'exporting traces over OTLP')
 // A misspelt setting leaves its default in place (REDIS_URI: no Redis): say so where operators look.
 for (const mistake of settingMistakes(process.env)) app.log.warn({ setting: mistake.split(' ')[0] }, mistake)
 
@@ -24,6 +27,8 @@ closeWithGrace({ delay: graceMs + 800, logger: app.log }, async ({ signal, err }
   await app.close()
   // One line for what became of the jobs this process held: finished, handed back, lost.
   app.log.info(app.stopSummary, 'stopped')
+  // Then the spans of the last requests and jobs, exported within what is left of the grace.
+  await tracing?.shutdown(500)
 })
 
 try {

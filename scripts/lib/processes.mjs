@@ -1,7 +1,7 @@
 // Process helpers shared by the chaos suite and the benchmark: free ports, tracked children
-// (so every one of them can be killed on the way out), and polling for a condition.
+// (so every one of them can be killed on the way out), polling for a condition, a process's CPU time.
 import { spawn } from 'node:child_process'
-import { openSync } from 'node:fs'
+import { openSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -55,5 +55,15 @@ export async function until (what, check, timeoutMs = 15_000) {
     try { if (await check()) return } catch {}
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await sleep(50)
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (null where there is none). */
+export function cpuSeconds (pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return null
   }
 }

@@ -11,11 +11,13 @@ export interface NewJobInput {
   /** The request's options, defaults filled in (the depth's defaults when absent). */
   options?: ResearchOptionsData
   webhookUrl?: string | null
+  /** The creating request's trace context (src/telemetry/spans.ts traceCarrier). */
+  traceContext?: Record<string, string>
   now?: Date
 }
 
 /** A pending job at version 0, ready for its creating write. */
-export function newJob ({ query, depth, owner = null, options = resolveOptions({ depth }), webhookUrl = null, now = new Date() }: NewJobInput): StoredJob {
+export function newJob ({ query, depth, owner = null, options = resolveOptions({ depth }), webhookUrl = null, traceContext, now = new Date() }: NewJobInput): StoredJob {
   const iso = now.toISOString()
   const id = newJobId(now.getTime())
   return {
@@ -39,6 +41,7 @@ export function newJob ({ query, depth, owner = null, options = resolveOptions({
     result: null,
     error: null,
     version: 0,
-    owner
+    owner,
+    ...(traceContext === undefined ? {} : { trace_context: traceContext })
   }
 }

@@ -8,6 +8,7 @@ import { optionsProblem, resolveOptions } from '../schemas/options.js'
 import type { CreateResearchInput } from '../schemas/requests.js'
 import { type JobStore, type Lookup, type PutResult, StoreFullError, StoreUnavailableError, decodeCursor, encodeCursor } from '../store/job-store.js'
 import { JobNotices, type JobWatch } from '../store/notices.js'
+import { traceCarrier } from '../telemetry/spans.js'
 import type { EventSource } from './event-stream.js'
 import { TenantQuotas } from './quotas.js'
 import { newJob } from './records.js'
@@ -148,7 +149,7 @@ export class JobService implements EventSource {
     const depth = requested.depth ?? 'standard'
     const options = resolveOptions(requested)
     this.#check(options, webhookUrl)
-    const job = newJob({ query, depth, owner, options, webhookUrl })
+    const job = newJob({ query, depth, owner, options, webhookUrl, traceContext: traceCarrier() })
     const claims = this.#claims
     if (idempotencyKey === undefined || claims === undefined) return { job: await this.#insert(job), replayed: false }
     const fingerprint = createHash('sha256').update(JSON.stringify([query, depth, options, webhookUrl])).digest('hex')

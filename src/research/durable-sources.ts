@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
+import { SpanKind } from '@opentelemetry/api'
+import { inSpan } from '../telemetry/spans.js'
 import { type RunContext, runStep, throughCache } from './engine.js'
-import type { ChatModel, Completion } from './providers/llm.js'
+import type { ChatMessage, ChatModel, Completion } from './providers/llm.js'
 import type { SearchHit, WebSearch } from './providers/web-search.js'
 import type { PageSource, ReadPage } from './reader/page-reader.js'
 
@@ -16,7 +18,7 @@ import type { PageSource, ReadPage } from './reader/page-reader.js'
 export function durableReader (reader: PageSource & { settings: string }, context: RunContext): PageSource {
   return {
     read: async (url, signal) => await runStep(context, `page:${url}`, async (): Promise<ReadPage> => {
-      const { value, hit } = await throughCache(context, 'page', `${reader.settings}\n${url}`, async () => await reader.read(url, signal))
+      const { value, hit } = await throughCache(context, 'page', `${reader.settings}\n${url}`, async () => await readSpan(reader, url, signal))
       return hit ? { ...value, cached: true } : value
     })
   }
@@ -30,7 +32,7 @@ export function durableModel (llm: ChatModel, context: RunContext): ChatModel {
       const request = JSON.stringify({ model: llm.model, messages, max_tokens: options.maxTokens })
       const digest = createHash('sha256').update(request).digest('base64url')
       return await runStep(context, `llm:${digest}`, async (): Promise<Completion> => {
-        const { value, hit } = await throughCache(context, 'llm', request, async () => await llm.complete(messages, options))
+        const { value, hit } = await throughCache(context, 'llm', request, async () => await chatSpan(llm, messages, options))
         return hit ? { ...value, cached: true } : value
       })
     }
@@ -41,6 +43,30 @@ export function durableModel (llm: ChatModel, context: RunContext): ChatModel {
 export function durableSearch (search: WebSearch, context: RunContext): WebSearch {
   return {
     name: search.name,
-    search: async (query, options): Promise<SearchHit[]> => await runStep(context, `search:${search.name}:${options.limit}:${query}`, async () => await search.search(query, options))
+    search: async (query, options): Promise<SearchHit[]> => await runStep(context, `search:${search.name}:${options.limit}:${query}`, async () =>
+      await inSpan(`search ${search.name}`, { kind: SpanKind.CLIENT, attributes: { 'research.search.limit': options.limit } }, async (span) => {
+        const hits = await search.search(query, options)
+        span?.setAttribute('research.search.hits', hits.length)
+        return hits
+      }))
   }
+}
+
+/** A page fetched and read (redirects followed, text extracted): what it cost and gave, or why not. */
+async function readSpan (reader: PageSource, url: string, signal: AbortSignal): Promise<ReadPage> {
+  return await inSpan('read page', { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'GET', 'url.full': url } }, async (span) => {
+    const page = await reader.read(url, signal)
+    span?.setAttributes({ 'research.page.bytes': page.bytes, 'research.page.final_url': page.finalUrl })
+    return page
+  })
+}
+
+/** An LLM call, in OpenTelemetry's GenAI terms: the model, the budget it was given, the tokens it used. */
+async function chatSpan (llm: ChatModel, messages: ChatMessage[], options: { maxTokens: number, signal: AbortSignal }): Promise<Completion> {
+  const attributes = { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': llm.model, 'gen_ai.request.max_tokens': options.maxTokens }
+  return await inSpan(`chat ${llm.model}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+    const completion = await llm.complete(messages, options)
+    span?.setAttributes({ 'gen_ai.usage.input_tokens': completion.inputTokens, 'gen_ai.usage.output_tokens': completion.outputTokens })
+    return completion
+  })
 }

@@ -1,4 +1,5 @@
 import type { StepLog } from '../store/job-steps.js'
+import { inSpan } from '../telemetry/spans.js'
 
 /** What happened to a step: its kept result was used, it ran and was kept, it ran and was too large to keep. */
 export type StepOutcome = 'reused' | 'ran' | 'too_large'
@@ -33,23 +34,31 @@ export class Checkpoints {
   }
 
   async step<T>(name: string, run: () => Promise<T>): Promise<T> {
+    return await inSpan(`step ${name.split(':')[0] ?? name}`, { attributes: { 'research.step.name': name } }, async (span) => {
+      const { outcome, value } = await this.#step(name, run)
+      span?.setAttribute('research.step.outcome', outcome)
+      return value
+    })
+  }
+
+  async #step<T>(name: string, run: () => Promise<T>): Promise<{ outcome: StepOutcome, value: T }> {
     const { log, jobId, fence, maxBytes, onStep } = this.#options
     const kept = (await this.#load()).get(name)
     if (kept !== undefined) {
       this.reused++
       onStep?.('reused')
-      return JSON.parse(kept) as T
+      return { outcome: 'reused', value: JSON.parse(kept) as T }
     }
     const value = await run()
     const json = JSON.stringify(value)
     if (json === undefined || Buffer.byteLength(json) > maxBytes) {
       onStep?.('too_large')
-      return value
+      return { outcome: 'too_large', value }
     }
     if (await log.save(jobId, fence, name, json) === 'fenced') this.#options.onFenced()
     ;(await this.#load()).set(name, json)
     onStep?.('ran')
-    return value
+    return { outcome: 'ran', value }
   }
 
   /** The results kept for the job, read once per attempt and only when an earlier attempt ran. */

@@ -13,6 +13,7 @@ import { LeaseReaper } from './reaper.js'
 import { Checkpoints, type StepOutcome } from './checkpoints.js'
 import type { AnswerCache } from './answer-cache.js'
 import type { StepLog } from '../store/job-steps.js'
+import { inJobSpan, noteJobOutcome, outsideTraces } from '../telemetry/spans.js'
 
 export interface RunnerLogger {
   info (obj: object, msg: string): void
@@ -187,7 +188,7 @@ export class ResearchRunner {
       return
     }
     this.#filling = true
-    void this.#fill().finally(() => {
+    void outsideTraces(async () => await this.#fill()).finally(() => {
       this.#filling = false
       if (this.#refill) {
         this.#refill = false
@@ -262,7 +263,8 @@ export class ResearchRunner {
     return summary
   }
 
-  #ended (id: string, outcome: AttemptEnd, durationMs: number): void {
+  #ended (id: string, outcome: AttemptEnd, durationMs: number, error?: unknown): void {
+    noteJobOutcome(outcome, error)
     this.#endings?.set(id, outcome)
     this.#onAttemptEnd?.(outcome, durationMs)
   }
@@ -309,7 +311,9 @@ export class ResearchRunner {
     const controller = new AbortController()
     const entry: ActiveJob = { holder, controller, done: Promise.resolve(), inSteps: 0, draining: false }
     this.#active.set(id, entry)
-    entry.done = this.#run(entry)
+    const job = holder.job
+    const attributes = { 'job.attempt': holder.attempt, 'job.depth': job.depth, 'job.worker': this.worker }
+    entry.done = inJobSpan({ jobId: id, tenant: job.owner ?? '', carrier: job.trace_context, attributes }, async () => await this.#run(entry))
       .catch((err: unknown) => this.#logger.error({ err, job_id: id }, 'job run failed unexpectedly'))
       .finally(() => {
         this.#active.delete(id)
@@ -447,7 +451,7 @@ export class ResearchRunner {
       return
     }
     if (reason instanceof LeaseLostError) {
-      this.#ended(id, 'lease_lost', base.duration_ms)
+      this.#ended(id, 'lease_lost', base.duration_ms, reason)
       this.#logger.warn({ ...base, status: holder.job.status, reason: reason.message }, 'job stopped: lease lost; this worker writes nothing more')
       return
     }
@@ -468,13 +472,13 @@ export class ResearchRunner {
         step: `Attempt ${holder.attempt} of ${this.#maxAttempts} failed during: ${lastStep}; retrying in ${Math.ceil(delay / 1000)} s`,
         retryAt: new Date(Date.parse(now) + delay).toISOString()
       }, now), { retryInMs: delay })
-      this.#ended(id, 'retrying', base.duration_ms)
+      this.#ended(id, 'retrying', base.duration_ms, new Error(message))
       this.#logger.warn({ ...base, status: holder.job.status, error: message, retry_in_ms: delay }, 'job attempt failed; retrying')
       return
     }
     await this.#finish(holder, 'failed', (job, now) => fail(job, holder.owner, { error: message, lastStep }, now))
     await this.#steps?.log.drop(id)
-    this.#ended(id, 'failed', base.duration_ms)
+    this.#ended(id, 'failed', base.duration_ms, new Error(message))
     this.#logger.warn({ ...base, status: holder.job.status, error: message, permanent }, 'job failed')
   }
 }

@@ -183,14 +183,20 @@ export type WebhookData = Static<typeof Webhook>
 
 /**
  * What the store keeps: the public record plus `version`, the counter every write
- * compares and bumps so that concurrent writers can never overwrite each other, and the tenant
- * that owns it (the name of the API key that created it; absent or null when the API ran open).
+ * compares and bumps so that concurrent writers can never overwrite each other, the tenant
+ * that owns it (the name of the API key that created it; absent or null when the API ran open),
+ * and the trace it was created in.
  * Leases are not part of the record: the store keeps them, on its own clock.
  */
-export type StoredJob = Static<typeof JobRecord> & { version: number, owner?: string | null }
+export type StoredJob = Static<typeof JobRecord> & {
+  version: number
+  owner?: string | null
+  /** The W3C trace context of the request that created it, when tracing was on: its runs join that trace. */
+  trace_context?: Record<string, string>
+}
 
-/** The public record: what the API returns (the store's version and tenant stay inside). */
-export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'owner'> {
-  const { version: _version, owner: _owner, ...record } = job
+/** The public record: what the API returns (the store's version, tenant and trace context stay inside). */
+export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'owner' | 'trace_context'> {
+  const { version: _version, owner: _owner, trace_context: _traceContext, ...record } = job
   return record
 }

@@ -13,6 +13,7 @@ import { type Roster, parseRoster } from './roster.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
 import { SilenceDeadline } from './silence-deadline.js'
 import { type RunningLimits, tenantOf } from './tenant-queues.js'
+import { nameRedisScript } from '../telemetry/redis-spans.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
@@ -88,6 +89,7 @@ class LuaScript {
     this.keyNames = jobScript ? declaredKeys(name, own) : []
     this.source = jobScript ? [luaPrelude(this.keyNames), `local PUBLISH = '${publish}'`, readLua('lib/job'), own].join('\n') : own
     this.sha = createHash('sha1').update(this.source).digest('hex')
+    nameRedisScript(name, this.sha, this.source)
   }
 }
 

@@ -1,0 +1,95 @@
+import { tracingChannel } from 'node:diagnostics_channel'
+import { type Attributes, type Span, SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api'
+import { jobAttributes } from './spans.js'
+
+/**
+ * Redis calls as spans, from the tracing channels node-redis (6+) publishes for every command
+ * and pipeline, single node and Cluster alike: nothing is patched, and with no subscriber
+ * node-redis skips the publishing. Only calls made inside a live span (a request, a job's run)
+ * become spans: the claim loop, heartbeats and pollers would otherwise fill the backend with
+ * root spans that explain nothing.
+ */
+
+/** What node-redis puts on each message (lib/client/tracing.js). */
+interface RedisTraceMessage {
+  command?: string
+  args?: string[]
+  database?: number
+  serverAddress?: string
+  serverPort?: number
+  batchMode?: string
+  batchSize?: number
+  error?: unknown
+}
+
+const scriptNames = new Map<string, string>()
+
+/** Names a Lua script by its SHA1 (and its source, for the EVAL after a NOSCRIPT), so its span says which script ran. */
+export function nameRedisScript (name: string, sha: string, source: string): void {
+  scriptNames.set(sha, name)
+  scriptNames.set(source, name)
+}
+
+const TRACER = 'deep-research-api/redis'
+const CHANNELS = ['node-redis:command', 'node-redis:batch'] as const
+
+/** Starts turning Redis calls into spans; the returned function stops it. */
+export function traceRedisCalls (): () => void {
+  const spans = new WeakMap<object, Span>()
+  const end = (message: RedisTraceMessage): void => {
+    spans.get(message)?.end()
+    spans.delete(message)
+  }
+  const handlers = {
+    start (message: unknown) {
+      const parent = context.active()
+      // Not a span that has ended either: a loop that began inside a request and outlived it.
+      if (trace.getSpan(parent)?.isRecording() !== true) return
+      const call = message as RedisTraceMessage
+      const { name, attributes } = describe(call)
+      spans.set(call, trace.getTracer(TRACER).startSpan(name, { kind: SpanKind.CLIENT, attributes: { ...jobAttributes(parent), ...attributes } }, parent))
+    },
+    // A synchronous throw publishes error and end, never asyncEnd; a rejection publishes end first, then error.
+    end (message: unknown) {
+      if ((message as RedisTraceMessage).error !== undefined) end(message as RedisTraceMessage)
+    },
+    asyncStart () {},
+    asyncEnd (message: unknown) { end(message as RedisTraceMessage) },
+    error (message: unknown) {
+      const call = message as RedisTraceMessage
+      const span = spans.get(call)
+      if (span === undefined) return
+      const error = call.error instanceof Error ? call.error : new Error(String(call.error))
+      // The first answer after a Redis restart, which the store answers with EVAL: not a failure.
+      if (error.message.startsWith('NOSCRIPT')) {
+        span.setAttribute('db.response.status_code', 'NOSCRIPT')
+        return
+      }
+      span.recordException(error)
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error.message })
+    }
+  }
+  const channels = CHANNELS.map((name) => tracingChannel(name))
+  for (const channel of channels) channel.subscribe(handlers)
+  return () => { for (const channel of channels) channel.unsubscribe(handlers) }
+}
+
+function describe (call: RedisTraceMessage): { name: string, attributes: Attributes } {
+  const attributes: Attributes = { 'db.system.name': 'redis' }
+  if (call.serverAddress !== undefined) attributes['server.address'] = call.serverAddress
+  if (call.serverPort !== undefined) attributes['server.port'] = call.serverPort
+  if (call.database !== undefined) attributes['db.namespace'] = String(call.database)
+  if (call.command === undefined) {
+    // A pipeline or MULTI as a whole; its commands are spans of their own where node-redis traces them.
+    const mode = String(call.batchMode)
+    attributes['db.operation.batch.size'] = Number(call.batchSize)
+    attributes['db.operation.name'] = mode
+    return { name: mode, attributes }
+  }
+  attributes['db.operation.name'] = call.command
+  const script = call.command.startsWith('EVAL') && call.args?.[1] !== undefined ? scriptNames.get(call.args[1]) : undefined
+  // The arguments stay out: they hold job records, questions and reports.
+  if (script === undefined) return { name: call.command, attributes }
+  attributes['db.stored_procedure.name'] = script
+  return { name: `${call.command} ${script}`, attributes }
+}
