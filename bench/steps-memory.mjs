@@ -14,11 +14,11 @@
 // job's figure while running. Cleans up (servers, Redis, temp dir) also when it fails.
 import { execFileSync } from 'node:child_process'
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient } from 'redis'
+import { LoopbackServers, fakeLlm } from '../scripts/lib/bench-fixtures.mjs'
 import { Processes, cleanUpOnSignals, freePort, until } from '../scripts/lib/processes.mjs'
 
 const JOBS = Number(process.env.STEPS_BENCH_JOBS ?? 20)
@@ -33,8 +33,7 @@ const PAGES = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'bench-steps-'))
 const processes = new Processes(root)
-/** @type {import('node:http').Server[]} */
-const httpServers = []
+const servers = new LoopbackServers()
 /** @type {any} */
 let admin = null
 /** @type {Promise<void> | null} */
@@ -44,21 +43,12 @@ async function cleanup () {
   cleaning ??= (async () => {
     await admin?.close().catch(() => {})
     await processes.killAll()
-    for (const server of httpServers) server.closeAllConnections()
-    await Promise.all(httpServers.map((server) => new Promise((resolve) => server.close(resolve))))
+    await servers.closeAll()
     rmSync(work, { recursive: true, force: true })
   })()
   await cleaning
 }
 cleanUpOnSignals(cleanup)
-
-/** Starts a loopback HTTP server; returns its base URL. */
-async function serve (handler) {
-  const server = createServer(handler)
-  httpServers.push(server)
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)))
-  return `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`
-}
 
 /** Job `j`'s page `p`: text of its own, so no job's read is another's cached one. */
 function page (j, p) {
@@ -68,12 +58,10 @@ function page (j, p) {
     `<p>A retry budget caps the extra load retries may add; errors no retry can fix fail at once (case ${j}, note ${p}).</p></main></body></html>`
 }
 
-const recorded = (name) => readFileSync(join(root, `test/fixtures/llm/${name}.json`), 'utf8')
-const answers = { plan: recorded('plan'), reflect: recorded('reflect'), report: recorded('report') }
 const llmRequests = { plan: 0, reflect: 0, report: 0 }
 
 async function startSite () {
-  return await serve((req, res) => {
+  return await servers.serve((req, res) => {
     const match = /^\/j(\d+)\/(p\d)\.html$/.exec(new URL(req.url ?? '/', 'http://x').pathname)
     setTimeout(() => {
       if (match === null) res.writeHead(404).end()
@@ -82,23 +70,9 @@ async function startSite () {
   })
 }
 
-/** POST /v1/chat/completions: the planning prompt gets `plan`, the gap check `reflect`, any other the report (as test/helpers/fake-llm.ts). */
+/** The fake LLM (scripts/lib/bench-fixtures.mjs), counting the requests by kind. */
 async function startLlm () {
-  return await serve((req, res) => {
-    const chunks = []
-    req.on('data', (chunk) => chunks.push(chunk))
-    req.on('end', () => {
-      if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"not found"}}')
-        return
-      }
-      let system = ''
-      try { system = String(JSON.parse(Buffer.concat(chunks).toString()).messages?.[0]?.content ?? '') } catch {}
-      const kind = system.startsWith('You plan research') ? 'plan' : system.startsWith('You check research') ? 'reflect' : 'report'
-      llmRequests[kind]++
-      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(answers[kind]), LLM_DELAY_MS)
-    })
-  })
+  return await servers.serve(fakeLlm(root, { delayMs: LLM_DELAY_MS, counts: llmRequests }))
 }
 
 const command = async (/** @type {string[]} */ args) => await admin.sendCommand(args)

@@ -5,34 +5,37 @@
 // sink that accepts and counts what it is sent, then the built server (`node dist/server.js`):
 // - off: no OTEL_* variable (the default);
 // - on: OTEL_EXPORTER_OTLP_ENDPOINT set to the sink, the SDK's defaults otherwise (http/protobuf,
-//   batches every 5 s, always-on sampling): the cost an operator turning it on pays;
+//   always-on sampling) but batches every 200 ms, so every span is exported within the measured
+//   time: the cost an operator turning it on pays;
 // alternately, ROUNDS times each, every run on an emptied Redis with JOBS jobs of six pages and
 // three LLM calls (CACHE_ENABLED=false, so every job does all its work). The server's CPU time
-// (/proc) from the first create to the last completion, per job: median of the rounds. One more
+// (/proc) from the first create until the last completion and the sink quiet, per job: median
+// of the rounds. One more
 // run with http/json counts the spans per job (those carrying its job.id, and all of them). And the span helpers' own cost with tracing off,
 // per call, against calling the work directly (what every step pays when nobody traces).
 // TRACING_BENCH_BEFORE=<checkout with a built dist/> adds a third mode, `before`: that build's
 // server (one from before tracing, say), run the same way, so "off" can be held to it.
 import { execFileSync } from 'node:child_process'
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:http'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient } from 'redis'
+import { LoopbackServers, fakeLlm, withBody } from '../scripts/lib/bench-fixtures.mjs'
 import { Processes, cleanUpOnSignals, cpuSeconds, freePort, until } from '../scripts/lib/processes.mjs'
 
 const JOBS = Number(process.env.TRACING_BENCH_JOBS ?? 120)
 const ROUNDS = Number(process.env.TRACING_BENCH_ROUNDS ?? 5)
 const CONCURRENCY = 8
 const BEFORE = process.env.TRACING_BENCH_BEFORE ?? ''
+/** OTEL_BSP_SCHEDULE_DELAY when on: short, so a run's spans are exported within it (smaller, more batches than the 5 s default: if anything, dearer). */
+const BATCH_DELAY_MS = 200
 const PAGES = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
 
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'bench-tracing-'))
 const processes = new Processes(root)
-/** @type {import('node:http').Server[]} */
-const httpServers = []
+const servers = new LoopbackServers()
 /** @type {any} */
 let admin = null
 /** @type {Promise<void> | null} */
@@ -41,50 +44,26 @@ async function cleanup () {
   cleaning ??= (async () => {
     await admin?.close().catch(() => {})
     await processes.killAll()
-    for (const server of httpServers) server.closeAllConnections()
-    await Promise.all(httpServers.map((server) => new Promise((resolve) => server.close(resolve))))
+    await servers.closeAll()
     rmSync(work, { recursive: true, force: true })
   })()
   await cleaning
 }
 cleanUpOnSignals(cleanup)
 
-async function serve (handler) {
-  const server = createServer(handler)
-  httpServers.push(server)
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)))
-  return `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`
-}
-
-/** Everything read from a request, then `answer(body)`. */
-function reading (answer) {
-  return (req, res) => {
-    const chunks = []
-    req.on('data', (chunk) => chunks.push(chunk))
-    req.on('end', () => answer(req, res, Buffer.concat(chunks)))
-  }
-}
-
 const page = (j, p) => `<!doctype html><html><head><title>Retries ${j} ${p}</title></head><body><main><h1>Retry backoff notes, case ${j}, ${p}</h1>` +
   `<p>Retries with exponential backoff and jitter spread the load after an outage (case ${j}, note ${p}).</p>` +
   `<p>Jitter keeps clients that failed together from retrying together, so the service recovers (case ${j}, note ${p}).</p></main></body></html>`
-const recorded = (name) => readFileSync(join(root, `test/fixtures/llm/${name}.json`), 'utf8')
-const answers = { plan: recorded('plan'), reflect: recorded('reflect'), report: recorded('report') }
 const sink = { requests: 0, bytes: 0, spans: 0, jobSpans: 0 }
 
 async function startFixtures () {
-  const site = await serve((req, res) => {
+  const site = await servers.serve((req, res) => {
     const match = /^\/j(\d+)\/(p\d)\.html$/.exec(new URL(req.url ?? '/', 'http://x').pathname)
     if (match === null) res.writeHead(404).end()
     else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page(match[1], match[2]))
   })
-  const llm = await serve(reading((req, res, body) => {
-    let system = ''
-    try { system = String(JSON.parse(body.toString()).messages?.[0]?.content ?? '') } catch {}
-    const kind = system.startsWith('You plan research') ? 'plan' : system.startsWith('You check research') ? 'reflect' : 'report'
-    res.writeHead(200, { 'content-type': 'application/json' }).end(answers[kind])
-  }))
-  const otlp = await serve(reading((req, res, body) => {
+  const llm = await servers.serve(fakeLlm(root))
+  const otlp = await servers.serve(withBody((req, res, body) => {
     sink.requests++
     sink.bytes += body.length
     if (String(req.headers['content-type']).includes('json')) {
@@ -136,6 +115,14 @@ async function run (label, env, redisUrl, { site, llm }, serverScript = 'dist/se
   }))
   await until(`${label}: every job completed`, async () => (await (await fetch(`${url}/v1/stats`)).json()).counts.completed >= JOBS, 120_000)
   const seconds = (performance.now() - started) / 1000
+  // The spans still batched are exported (and their CPU counted) before the clock stops: the
+  // sink quiet for three batch delays; as long in either mode.
+  let quietSince = performance.now()
+  let heard = sink.bytes
+  await until(`${label}: the exports done`, () => {
+    if (sink.bytes !== heard) { heard = sink.bytes; quietSince = performance.now() }
+    return performance.now() - quietSince > 3 * BATCH_DELAY_MS
+  }, 30_000)
   const cpu = cpuSeconds(server.pid) - cpuBefore
   const failed = (await Promise.all(ids.map(async (id) => (await (await fetch(`${url}/v1/jobs/${id}`)).json()).status))).filter((s) => s !== 'completed')
   if (failed.length > 0) throw new Error(`${label}: ${failed.length} jobs not completed`)
@@ -178,7 +165,7 @@ try {
   admin.on('error', () => {})
   await admin.connect()
   const fixtures = await startFixtures()
-  const on = { OTEL_EXPORTER_OTLP_ENDPOINT: fixtures.otlp }
+  const on = { OTEL_EXPORTER_OTLP_ENDPOINT: fixtures.otlp, OTEL_BSP_SCHEDULE_DELAY: String(BATCH_DELAY_MS) }
   const runs = { off: [], on: [], before: [] }
   const modes = BEFORE === '' ? ['off', 'on'] : ['off', 'on', 'before']
   const serverOf = (mode) => mode === 'before' ? join(BEFORE, 'dist/server.js') : 'dist/server.js'

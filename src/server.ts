@@ -24,11 +24,14 @@ const graceMs = config.SHUTDOWN_TIMEOUT_MS + (config.REDIS_URL === '' ? config.M
 closeWithGrace({ delay: graceMs + 800, logger: app.log }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'closing after an uncaught error')
   else app.log.info({ signal }, 'shutting down')
-  await app.close()
-  // One line for what became of the jobs this process held: finished, handed back, lost.
-  app.log.info(app.stopSummary, 'stopped')
-  // Then the spans of the last requests and jobs, exported within what is left of the grace.
-  await tracing?.shutdown(500)
+  try {
+    await app.close()
+    // One line for what became of the jobs this process held: finished, handed back, lost.
+    app.log.info(app.stopSummary, 'stopped')
+  } finally {
+    // Then the spans of the last requests and jobs, exported within what is left of the grace.
+    await tracing?.shutdown(500)
+  }
 })
 
 try {

@@ -8,7 +8,7 @@ import { optionsProblem, resolveOptions } from '../schemas/options.js'
 import type { CreateResearchInput } from '../schemas/requests.js'
 import { type JobStore, type Lookup, type PutResult, StoreFullError, StoreUnavailableError, decodeCursor, encodeCursor } from '../store/job-store.js'
 import { JobNotices, type JobWatch } from '../store/notices.js'
-import { traceCarrier } from '../telemetry/spans.js'
+import { asJob, traceCarrier } from '../telemetry/spans.js'
 import type { EventSource } from './event-stream.js'
 import { TenantQuotas } from './quotas.js'
 import { newJob } from './records.js'
@@ -150,9 +150,15 @@ export class JobService implements EventSource {
     const options = resolveOptions(requested)
     this.#check(options, webhookUrl)
     const job = newJob({ query, depth, owner, options, webhookUrl, traceContext: traceCarrier() })
+    // The create's spans (its Redis writes) carry the job's id and tenant, as its runs' do.
+    return await asJob(job.job_id, owner ?? '', async () => await this.#queue(job, idempotencyKey))
+  }
+
+  async #queue (job: StoredJob, idempotencyKey: string | undefined): Promise<{ job: StoredJob, replayed: boolean }> {
     const claims = this.#claims
     if (idempotencyKey === undefined || claims === undefined) return { job: await this.#insert(job), replayed: false }
-    const fingerprint = createHash('sha256').update(JSON.stringify([query, depth, options, webhookUrl])).digest('hex')
+    const { query, depth, options, owner = null } = job
+    const fingerprint = createHash('sha256').update(JSON.stringify([query, depth, options, job.webhook?.url ?? null])).digest('hex')
     const scope = `${owner ?? '-'}:${createHash('sha256').update(idempotencyKey).digest('hex')}`
     const held = await claims.claimOnce(scope, `${fingerprint}:${job.job_id}`, IDEMPOTENCY_TTL_SECONDS)
     if (held === null) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { SpanKind } from '@opentelemetry/api'
-import { inSpan } from '../telemetry/spans.js'
+import { inSpan, urlForSpan } from '../telemetry/spans.js'
 import { type RunContext, runStep, throughCache } from './engine.js'
 import type { ChatMessage, ChatModel, Completion } from './providers/llm.js'
 import type { SearchHit, WebSearch } from './providers/web-search.js'
@@ -44,7 +44,7 @@ export function durableSearch (search: WebSearch, context: RunContext): WebSearc
   return {
     name: search.name,
     search: async (query, options): Promise<SearchHit[]> => await runStep(context, `search:${search.name}:${options.limit}:${query}`, async () =>
-      await inSpan(`search ${search.name}`, { kind: SpanKind.CLIENT, attributes: { 'research.search.limit': options.limit } }, async (span) => {
+      await inSpan(`search ${search.name}`, { kind: SpanKind.CLIENT, attributes: { 'research.search.provider': search.name, 'research.search.limit': options.limit } }, async (span) => {
         const hits = await search.search(query, options)
         span?.setAttribute('research.search.hits', hits.length)
         return hits
@@ -54,9 +54,9 @@ export function durableSearch (search: WebSearch, context: RunContext): WebSearc
 
 /** A page fetched and read (redirects followed, text extracted): what it cost and gave, or why not. */
 async function readSpan (reader: PageSource, url: string, signal: AbortSignal): Promise<ReadPage> {
-  return await inSpan('read page', { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'GET', 'url.full': url } }, async (span) => {
+  return await inSpan('read page', { kind: SpanKind.CLIENT, attributes: { 'url.full': urlForSpan(url) } }, async (span) => {
     const page = await reader.read(url, signal)
-    span?.setAttributes({ 'research.page.bytes': page.bytes, 'research.page.final_url': page.finalUrl })
+    span?.setAttributes({ 'research.page.bytes': page.bytes, 'research.page.final_url': urlForSpan(page.finalUrl) })
     return page
   })
 }

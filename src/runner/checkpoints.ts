@@ -34,7 +34,10 @@ export class Checkpoints {
   }
 
   async step<T>(name: string, run: () => Promise<T>): Promise<T> {
-    return await inSpan(`step ${name.split(':')[0] ?? name}`, { attributes: { 'research.step.name': name } }, async (span) => {
+    // Named by its kind (`page`, `llm`, `search`: what comes before the first colon), never the
+    // rest: a search step's name holds the user's question.
+    const kind = (name.split(':')[0] ?? name).slice(0, 40)
+    return await inSpan(`step ${kind}`, { attributes: { 'research.step.kind': kind } }, async (span) => {
       const { outcome, value } = await this.#step(name, run)
       span?.setAttribute('research.step.outcome', outcome)
       return value

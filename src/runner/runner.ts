@@ -334,6 +334,7 @@ export class ResearchRunner {
     }
     const start = await holder.start(this.#maxAttempts)
     if (start !== 'started') {
+      noteJobOutcome(`not_started_${start}`, start === 'exhausted' ? new Error('no attempts left') : undefined)
       if (start === 'unavailable') this.#logger.warn(base, 'could not start a claimed job (the store is unavailable); it is queued again when its lease runs out')
       else if (start === 'exhausted') this.#logger.warn({ ...base, status: holder.job.status }, 'job failed: no attempts left')
       else this.#logger.info(base, 'claimed job not started: cancelled, deleted or taken over meanwhile')
@@ -410,7 +411,7 @@ export class ResearchRunner {
       const result = await this.#finish(holder, 'completed', (job, now) => complete(job, holder.owner, report, now))
       const outcome = result === 'written' ? 'completed' : result === 'lost' ? 'lease_lost' : 'cancelled'
       if (outcome !== 'lease_lost') await this.#steps?.log.drop(id)
-      this.#ended(id, outcome, Date.now() - started)
+      this.#ended(id, outcome, Date.now() - started, outcome === 'lease_lost' ? new LeaseLostError('the final write was refused: another worker holds the job') : undefined)
       this.#logger.info({ ...base, status: result === 'written' ? 'completed' : holder.job.status, duration_ms: Date.now() - started, written: result === 'written' }, 'job finished')
     } catch (err) {
       clearInterval(heartbeat)

@@ -18,6 +18,7 @@ import { RedisWrites } from './redis-writes.js'
 import { JobSteps } from './job-steps.js'
 import { SharedCache, type SharedCacheOptions } from './shared-cache.js'
 import { ReplicaRoster } from './replica-roster.js'
+import { outsideTraces } from '../telemetry/spans.js'
 
 export type { StoreLogger }
 export { StoreUnavailableError }
@@ -101,7 +102,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
       this.cache = new SharedCache(options.cache ?? DEFAULT_CACHE)
       return
     }
-    this.#gate = new RedisGate(redis, { breakerMs: options.breakerMs, logger: options.logger, onRecovered: () => { void this.#reconciler?.syncAll() } })
+    this.#gate = new RedisGate(redis, { breakerMs: options.breakerMs, logger: options.logger, onRecovered: () => { void outsideTraces(async () => await this.#reconciler?.syncAll()) } })
     this.steps = new JobSteps({ ...steps, gate: this.#gate })
     this.cache = new SharedCache({ ...(options.cache ?? DEFAULT_CACHE), gate: this.#gate })
     const reconciler = new Reconciler({ gate: this.#gate, memory: this.#memory, logger: options.logger, checkEveryMs: options.reconcileEveryMs, holdMs: options.reseedHoldMs })

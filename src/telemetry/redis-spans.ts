@@ -43,11 +43,12 @@ export function traceRedisCalls (): () => void {
   const handlers = {
     start (message: unknown) {
       const parent = context.active()
+      const parentSpan = trace.getSpan(parent)
       // Not a span that has ended either: a loop that began inside a request and outlived it.
-      if (trace.getSpan(parent)?.isRecording() !== true) return
+      if (parentSpan?.isRecording() !== true) return
       const call = message as RedisTraceMessage
       const { name, attributes } = describe(call)
-      spans.set(call, trace.getTracer(TRACER).startSpan(name, { kind: SpanKind.CLIENT, attributes: { ...jobAttributes(parent), ...attributes } }, parent))
+      spans.set(call, trace.getTracer(TRACER).startSpan(name, { kind: SpanKind.CLIENT, attributes: { ...jobAttributes(parent) ?? idsOf(parentSpan), ...attributes } }, parent))
     },
     // A synchronous throw publishes error and end, never asyncEnd; a rejection publishes end first, then error.
     end (message: unknown) {
@@ -72,6 +73,18 @@ export function traceRedisCalls (): () => void {
   const channels = CHANNELS.map((name) => tracingChannel(name))
   for (const channel of channels) channel.subscribe(handlers)
   return () => { for (const channel of channels) channel.unsubscribe(handlers) }
+}
+
+/**
+ * The job and tenant a request's span carries (src/plugins/tracing.ts sets them on its handler's
+ * span), for the Redis calls the handler makes: @fastify/otel starts them in a context of its own.
+ */
+function idsOf (span: Span): Attributes {
+  // The SDK's spans are readable (its ReadableSpan); the API's no-op spans are not.
+  const attributes = (span as { attributes?: Attributes }).attributes ?? {}
+  const ids: Attributes = {}
+  for (const key of ['job.id', 'tenant.id']) if (attributes[key] !== undefined) ids[key] = attributes[key]
+  return ids
 }
 
 function describe (call: RedisTraceMessage): { name: string, attributes: Attributes } {

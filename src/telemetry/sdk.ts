@@ -21,11 +21,13 @@ export function tracingWanted (config: Pick<Config, 'OTEL_EXPORTER_OTLP_ENDPOINT
  * instrumentation patches modules: requests are traced by @fastify/otel, Redis calls through
  * node-redis's tracing channels, the research by the spans the core makes.
  */
-export async function startTracing (config: Config, env: NodeJS.ProcessEnv = process.env): Promise<Tracing | null> {
+export async function startTracing (config: Config): Promise<Tracing | null> {
   if (!tracingWanted(config)) return null
-  const { NodeSDK } = await import('@opentelemetry/sdk-node')
+  const [{ NodeSDK }, { defaultResource, resourceFromAttributes }] = await Promise.all([import('@opentelemetry/sdk-node'), import('@opentelemetry/resources')])
   const sdk = new NodeSDK({
-    serviceName: (env.OTEL_SERVICE_NAME ?? '') === '' ? 'deep-research-api' : undefined,
+    // The service's name unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES give one: what the
+    // SDK detects from the environment is merged over this.
+    resource: defaultResource().merge(resourceFromAttributes({ 'service.name': 'deep-research-api' })),
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: []

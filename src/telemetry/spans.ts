@@ -1,4 +1,4 @@
-import { type Attributes, type Context, type Link, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, context, createContextKey, propagation, trace } from '@opentelemetry/api'
+import { type Attributes, type Context, type Link, ROOT_CONTEXT, type Span, type SpanContext, SpanKind, SpanStatusCode, context, createContextKey, createTraceState, isSpanContextValid, trace } from '@opentelemetry/api'
 
 /**
  * The spans the core makes: one per job attempt, research step, page fetch, LLM call and web
@@ -52,12 +52,34 @@ export async function inSpan<T> (name: string, options: SpanOptions, work: (span
   })
 }
 
-/** The W3C trace context of the running span, kept in a job record so its run joins the trace. */
+/** W3C Trace Context, version 00: `00-<trace id>-<span id>-<flags>`. */
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+/** The longest tracestate kept (W3C asks vendors to pass on at least 512 characters). */
+const MAX_TRACESTATE = 512
+
+/**
+ * The running span's W3C trace context, kept in a job record so its runs join the trace. Only
+ * `traceparent` and a short `tracestate`, whatever propagators HTTP uses: a client's baggage
+ * (anything, of any size) is not written into the record.
+ */
 export function traceCarrier (): Record<string, string> | undefined {
   if (!enabled) return undefined
-  const carrier: Record<string, string> = {}
-  propagation.inject(context.active(), carrier)
-  return Object.keys(carrier).length === 0 ? undefined : carrier
+  const span = trace.getSpanContext(context.active())
+  if (span === undefined || !isSpanContextValid(span)) return undefined
+  const carrier: Record<string, string> = { traceparent: `00-${span.traceId}-${span.spanId}-${(span.traceFlags & 0xff).toString(16).padStart(2, '0')}` }
+  const state = span.traceState?.serialize() ?? ''
+  if (state !== '' && state.length <= MAX_TRACESTATE) carrier.tracestate = state
+  return carrier
+}
+
+/** The span a job was created in, from its record's carrier; undefined when there is none or it is not valid. */
+function createdIn (carrier: Record<string, string> | undefined): SpanContext | undefined {
+  const parts = TRACEPARENT.exec(carrier?.traceparent ?? '')
+  if (parts === null) return undefined
+  const [, traceId, spanId, flags] = parts as unknown as [string, string, string, string]
+  const state = carrier?.tracestate
+  const created: SpanContext = { traceId, spanId, traceFlags: parseInt(flags, 16), isRemote: true, ...(state === undefined ? {} : { traceState: createTraceState(state) }) }
+  return isSpanContextValid(created) ? created : undefined
 }
 
 export interface JobSpanInput {
@@ -71,18 +93,54 @@ export interface JobSpanInput {
 /**
  * One attempt at a job, as a child of the request that created it and linked to it, so the
  * run shows in the create's trace even on another replica, days of retries later. Every span
- * started inside carries the job's id and tenant.
+ * started inside carries the job's id and tenant. Nothing of the context it is called in is
+ * kept (a job begun by another job's final write is not that job's child).
  */
 export async function inJobSpan<T> (input: JobSpanInput, work: () => Promise<T>): Promise<T> {
   if (!enabled) return await work()
-  const created = input.carrier === undefined ? undefined : propagation.extract(context.active(), input.carrier)
-  const createdSpan = created === undefined ? undefined : trace.getSpanContext(created)
-  const links: Link[] = createdSpan === undefined ? [] : [{ context: createdSpan, attributes: { 'job.link': 'created_by' } }]
-  const ids: Attributes = { 'job.id': input.jobId, 'tenant.id': input.tenant }
-  // A fresh root when the create left no context (tracing was off then), not the claim loop's.
-  const parent = (created ?? trace.deleteSpan(context.active())).setValue(JOB_ATTRIBUTES, ids)
+  const created = createdIn(input.carrier)
+  const links: Link[] = created === undefined ? [] : [{ context: created, attributes: { 'job.link': 'created_by' } }]
+  // A fresh root when the create left no context (tracing was off then).
+  const parent = (created === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, created)).setValue(JOB_ATTRIBUTES, ids(input.jobId, input.tenant))
   return await context.with(parent, async () => await inSpan('research job', { kind: SpanKind.CONSUMER, attributes: input.attributes, links }, work))
 }
+
+/**
+ * Runs `work` as about one job (a create, before any run): the running span and every span
+ * started inside carry the job's id and tenant.
+ */
+export async function asJob<T> (jobId: string, tenant: string, work: () => Promise<T>): Promise<T> {
+  if (!enabled) return await work()
+  trace.getActiveSpan()?.setAttributes(ids(jobId, tenant))
+  return await context.with(context.active().setValue(JOB_ATTRIBUTES, ids(jobId, tenant)), work)
+}
+
+function ids (jobId: string, tenant: string): Attributes {
+  return { 'job.id': jobId, 'tenant.id': tenant }
+}
+
+/**
+ * A URL fit for a span: no user or password, and the query values that sign or authorize a
+ * request (presigned S3 and GCS links) replaced, as OpenTelemetry's HTTP conventions ask.
+ */
+export function urlForSpan (address: string): string {
+  let url: URL
+  try {
+    url = new URL(address)
+  } catch {
+    return '(not a URL)'
+  }
+  if (url.username !== '' || url.password !== '') {
+    url.username = 'REDACTED'
+    url.password = url.password === '' ? '' : 'REDACTED'
+  }
+  for (const key of [...url.searchParams.keys()]) {
+    if (SECRET_QUERY.test(key)) url.searchParams.set(key, 'REDACTED')
+  }
+  return url.href
+}
+
+const SECRET_QUERY = /^(awsaccesskeyid|signature|sig|x-goog-signature|x-goog-credential|x-amz-signature|x-amz-credential|x-amz-security-token|token|access_token|api_key|apikey|key)$/i
 
 /**
  * Runs `work` in no trace. For loops woken from inside a request (a create wakes the runner):
@@ -103,6 +161,7 @@ export function noteJobOutcome (outcome: string, error?: unknown): void {
 
 function failed (span: Span, err: unknown): void {
   const error = err instanceof Error ? err : new Error(String(err))
+  span.setAttribute('error.type', err instanceof Error ? error.name : typeof err)
   span.recordException(error)
   span.setStatus({ code: SpanStatusCode.ERROR, message: error.message })
 }

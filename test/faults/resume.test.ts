@@ -2,15 +2,14 @@
 // separately, by kill -9 of the process running it: the replica that finishes it does again no
 // page fetch and no LLM request that the first one completed (checkpointed steps), counted by
 // the local site's and the fake LLM's own request logs. Real server processes on one Redis.
-import { type ChildProcess, spawn } from 'node:child_process'
 import type { ServerResponse } from 'node:http'
 import t from 'tap'
-import { SPAWNED_SERVER_ENV, type TestContext, waitFor } from '../helpers/app.js'
+import { type TestContext, waitFor } from '../helpers/app.js'
 import { startFakeLlm } from '../helpers/fake-llm.js'
 import { startLocalServer } from '../helpers/local-server.js'
-import { RedisServer, freePort } from '../helpers/redis-server.js'
+import { RedisServer } from '../helpers/redis-server.js'
+import { type Replica, startReplica } from '../helpers/replicas.js'
 
-const root = new URL('../../', import.meta.url).pathname
 const PAGES = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
 /** The page whose answer is held: the first replica is stopped while it waits for it. */
 const HELD = '/p4.html'
@@ -38,25 +37,6 @@ async function startSite (t: TestContext): Promise<Site> {
     else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page(name))
   })).url
   return site
-}
-
-interface Replica { process: ChildProcess, url: string, exited: Promise<number | null>, log: string[] }
-
-async function startReplica (t: TestContext, name: string, env: Record<string, string>): Promise<Replica> {
-  const port = await freePort()
-  const child = spawn('node', ['--import', 'tsx', 'src/server.ts'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...SPAWNED_SERVER_ENV, PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', WORKER_ID: name, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', ...env }
-  })
-  const log: string[] = []
-  child.stdout?.on('data', (chunk: Buffer) => log.push(chunk.toString()))
-  child.stderr?.on('data', (chunk: Buffer) => log.push(chunk.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  t.teardown(() => { child.kill('SIGKILL') })
-  const url = `http://127.0.0.1:${port}`
-  await waitFor(`${name} answering`, async () => await fetch(`${url}/health`).then((res) => res.ok, () => false), 60_000)
-  return { process: child, url, exited, log }
 }
 
 async function job (replica: Replica, id: string): Promise<any> {

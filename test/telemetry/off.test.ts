@@ -4,7 +4,7 @@ import t from 'tap'
 import { createJob, startApp } from '../helpers/app.js'
 import { ConfigError, defaultConfig, loadConfig, settingMistakes } from '../../src/config.js'
 import { startTracing, tracingWanted } from '../../src/telemetry/sdk.js'
-import { inJobSpan, inSpan, outsideTraces, spansEnabled, traceCarrier } from '../../src/telemetry/spans.js'
+import { inJobSpan, inSpan, outsideTraces, spansEnabled, traceCarrier, urlForSpan } from '../../src/telemetry/spans.js'
 
 t.test('an OTLP endpoint (either variable) turns tracing on; none, or OTEL_SDK_DISABLED=true, leaves it off', async (t) => {
   const none = { OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', OTEL_SDK_DISABLED: false }
@@ -34,4 +34,13 @@ t.test('with tracing off, the span helpers call straight through', async (t) => 
   t.equal(await inJobSpan({ jobId: 'j', tenant: '' }, async () => 'ran'), 'ran')
   t.equal(traceCarrier(), undefined)
   t.equal(outsideTraces(() => 'ran'), 'ran')
+})
+
+t.test('a URL put in a span keeps no credentials: no user or password, no signing query values', async (t) => {
+  t.equal(urlForSpan('https://user:secret@example.com/a?b=1'), 'https://REDACTED:REDACTED@example.com/a?b=1')
+  t.equal(urlForSpan('https://token@example.com/'), 'https://REDACTED@example.com/')
+  t.equal(urlForSpan('https://bucket.s3.amazonaws.com/k.html?X-Amz-Credential=AKIA&X-Amz-Signature=abc&page=2'), 'https://bucket.s3.amazonaws.com/k.html?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&page=2')
+  t.equal(urlForSpan('https://example.com/doc?sig=abc&api_key=k'), 'https://example.com/doc?sig=REDACTED&api_key=REDACTED')
+  t.equal(urlForSpan('https://example.com/plain'), 'https://example.com/plain', 'a URL with nothing secret is kept as it is')
+  t.equal(urlForSpan('not a url'), '(not a URL)')
 })
