@@ -26,6 +26,19 @@ export function eventData (job: StoredJob): string {
   return JSON.stringify({ job_id: job.job_id, status: job.status, progress: job.progress, current_step: job.current_step, attempts: job.attempts, error: job.error })
 }
 
+/**
+ * An event's data as Redis keeps it: without the job id, which every entry of a job's log
+ * would repeat (48 bytes each); withJobId puts it back when the log is read.
+ */
+export function keptEventData (job: StoredJob): string {
+  return JSON.stringify({ status: job.status, progress: job.progress, current_step: job.current_step, attempts: job.attempts, error: job.error })
+}
+
+/** Kept event data with the job id first again, as eventData has it; data kept with it (older entries) as it is. */
+export function withJobId (id: string, kept: string): string {
+  return kept.startsWith('{"job_id":') ? kept : `{"job_id":${JSON.stringify(id)},${kept.slice(1)}`
+}
+
 export function eventType (previousStatus: string | null, status: string): JobEventType {
   if (FINAL_EVENT_TYPES.has(status)) return status as JobEventType
   return previousStatus === status ? 'progress' : 'status'

@@ -8,7 +8,7 @@ import {
   addTenantLoad, createdMs, emptyCounts, isAfterCursor, matchesQuery, serializeJob, stampWrite, webhookDue
 } from './job-store.js'
 import { dropOldest } from './bounded.js'
-import { type JobEvent, type JobEventType, eventData } from '../schemas/events.js'
+import { type JobEvent, type JobEventType, keptEventData, withJobId } from '../schemas/events.js'
 import { type Roster, parseRoster } from './roster.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
 import { SilenceDeadline } from './silence-deadline.js'
@@ -50,7 +50,7 @@ interface PutArgs {
   status: StoredJob['status']
   enqueue: '' | 'tail' | 'head' | 'delayed'
   retry_in_ms: number
-  /** The event's data (eventData). */
+  /** The event's data as kept (keptEventData: without the job id). */
   event: string
   max_events: number
   /** A final record with a webhook to deliver: queued with the write. */
@@ -341,7 +341,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       status: written.status,
       enqueue: enqueue === undefined ? '' : typeof enqueue === 'string' ? enqueue : 'delayed',
       retry_in_ms: typeof enqueue === 'object' ? Math.max(0, Math.round(enqueue.retryInMs)) : 0,
-      event: eventData(written),
+      event: keptEventData(written),
       max_events: this.#maxEvents,
       webhook: webhookDue(written),
       amend_final: options.amendFinal === true,
@@ -450,7 +450,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   /** The job's events after `afterId` (exclusive), oldest first, from its log (events.lua). */
   async events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]> {
     const rows = await this.#script<Array<[string, string, string]>>(this.#scripts.events, [afterId ?? '', String(limit)], { id })
-    return rows.map(([eventId, type, data]) => ({ id: eventId, type: type as JobEventType, data }))
+    return rows.map(([eventId, type, data]) => ({ id: eventId, type: type as JobEventType, data: withJobId(id, data) }))
   }
 
   async delete (id: string): Promise<boolean> {

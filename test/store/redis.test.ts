@@ -85,6 +85,28 @@ t.test('a job\'s events: a list with the record\'s TTL (set when it starts, rene
   t.ok(bytes < 1024, `a finished job's events take ${bytes} bytes of Redis memory`)
 })
 
+t.test('a job\'s events are kept without its id, which the reader puts back: each entry 48 bytes smaller; entries kept with it are read as they are', async (t) => {
+  let job = await create()
+  const [claim] = await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: 'Starting research' })
+  t.equal(claim?.started, true, 'the claim began the attempt (its event written by the script)')
+  job = claim?.job as StoredJob
+  job = await write({ ...job, progress: 50, current_step: 'Reading sources' }, job.version, { fence: claim?.fence })
+  const raw = await admin.lRange(KEYS.events(job.job_id), 0, -1)
+  t.equal(raw.length, 3)
+  t.same(raw.filter((entry) => entry.includes(job.job_id)), [], 'no kept entry holds the job id')
+  const events = await store.events(job.job_id, null, 10)
+  t.ok(events.every((e) => e.data.startsWith(`{"job_id":"${job.job_id}",`)), 'read back, each event\'s data leads with the job id, as before')
+  t.same(JSON.parse(events[2]?.data as string), JSON.parse(eventData(job)), 'and is the job\'s event data')
+  t.same(events.map((e) => JSON.parse(e.data).status), ['pending', 'processing', 'processing'])
+  const saved = raw.reduce((sum, entry) => sum + Buffer.byteLength(entry), 0)
+  t.equal(events.reduce((sum, e) => sum + Buffer.byteLength(`${e.id} ${e.type} ${e.data}`), 0) - saved, 3 * `"job_id":"${job.job_id}",`.length, 'the bytes of three ids saved')
+  // An entry kept with the id (before this change) is read as it is, not given the id twice.
+  const older = `${Date.now() + 1000}-0 progress ${eventData({ ...job, progress: 60 })}`
+  await admin.rPush(KEYS.events(job.job_id), older)
+  const last = (await store.events(job.job_id, events[2]?.id as string, 10))[0]
+  t.equal(last?.data, eventData({ ...job, progress: 60 }))
+})
+
 t.test('a log that expired under a run longer than the TTL starts again with the TTL at its next entry', async (t) => {
   let job = await create()
   job = await write({ ...job, status: 'processing', attempts: 1 }, job.version)

@@ -407,7 +407,8 @@ local function start_record(id, json, s)
     ',"next_attempt_at":null,"progress":' .. head.progress .. ',"error":' .. head.error .. ',"current_step":' .. s.step .. ',' ..
     body .. separator .. '{"attempt":' .. attempt .. ',"worker":' .. s.worker .. ',"started_at":' .. s.now ..
     ',"ended_at":null,"outcome":"running","error":null}]}'
-  local event = '{"job_id":"' .. id .. '","status":"processing","progress":' .. head.progress .. ',"current_step":' .. s.step ..
+  -- Event data is kept without the job id (the reader puts it back: src/schemas/events.ts).
+  local event = '{"status":"processing","progress":' .. head.progress .. ',"current_step":' .. s.step ..
     ',"attempts":' .. attempt .. ',"error":' .. head.error .. '}'
   return record, event, tonumber(version) + 1
 end
