@@ -12,14 +12,11 @@
 // Both runs make the same JOBS jobs (same queries, same pages, same answers: the same reports).
 // While the jobs run, every `:steps` hash is sampled with MEMORY USAGE; the peak of each is its
 // job's figure while running. Cleans up (servers, Redis, temp dir) also when it fails.
-import { execFileSync } from 'node:child_process'
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createClient } from 'redis'
-import { LoopbackServers, fakeLlm } from '../scripts/lib/bench-fixtures.mjs'
-import { Processes, cleanUpOnSignals, freePort, until } from '../scripts/lib/processes.mjs'
+import { BenchRun, fakeLlm } from '../scripts/lib/bench-fixtures.mjs'
+import { freePort, until } from '../scripts/lib/processes.mjs'
 
 const JOBS = Number(process.env.STEPS_BENCH_JOBS ?? 20)
 const CONCURRENCY = Number(process.env.STEPS_BENCH_CONCURRENCY ?? 4)
@@ -31,24 +28,8 @@ const PREFIX = 'dr:{0}:'
 const PAGES = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
 
 const root = new URL('..', import.meta.url).pathname
-const work = mkdtempSync(join(tmpdir(), 'bench-steps-'))
-const processes = new Processes(root)
-const servers = new LoopbackServers()
-/** @type {any} */
-let admin = null
-/** @type {Promise<void> | null} */
-let cleaning = null
-/** Ends what this script started, once (a signal may come while a run is failing). */
-async function cleanup () {
-  cleaning ??= (async () => {
-    await admin?.close().catch(() => {})
-    await processes.killAll()
-    await servers.closeAll()
-    rmSync(work, { recursive: true, force: true })
-  })()
-  await cleaning
-}
-cleanUpOnSignals(cleanup)
+const bench = new BenchRun(root, 'bench-steps-')
+const { work, processes, servers } = bench
 
 /** Job `j`'s page `p`: text of its own, so no job's read is another's cached one. */
 function page (j, p) {
@@ -75,7 +56,7 @@ async function startLlm () {
   return await servers.serve(fakeLlm(root, { delayMs: LLM_DELAY_MS, counts: llmRequests }))
 }
 
-const command = async (/** @type {string[]} */ args) => await admin.sendCommand(args)
+const command = async (/** @type {string[]} */ args) => await bench.admin.sendCommand(args)
 /** MEMORY USAGE of a key, every element counted (SAMPLES 0); null when it does not exist. */
 const usage = async (key) => /** @type {number | null} */ (await command(['MEMORY', 'USAGE', key, 'SAMPLES', '0']))
 
@@ -196,13 +177,7 @@ async function run (label, env, redisUrl, site, llm) {
 let failed = false
 try {
   const started = performance.now()
-  const redisPort = await freePort()
-  processes.start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', work, '--save', '', '--appendonly', 'no'])
-  const redisUrl = `redis://127.0.0.1:${redisPort}`
-  await until('redis', () => execFileSync('redis-cli', ['-p', String(redisPort), 'PING'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG')
-  admin = createClient({ url: redisUrl })
-  admin.on('error', () => {})
-  await admin.connect()
+  const redisUrl = await bench.startRedis()
   const site = await startSite()
   const llm = await startLlm()
 
@@ -222,8 +197,8 @@ try {
 } catch (err) {
   failed = true
   // Stopped by a signal: its handler cleans up and exits; what failed after is its doing.
-  if (cleaning === null) process.stderr.write(`steps-memory: FAILED: ${err.stack ?? err}\n`)
+  if (!bench.cleaningUp) process.stderr.write(`steps-memory: FAILED: ${err.stack ?? err}\n`)
 } finally {
-  await cleanup()
+  await bench.cleanup()
 }
 process.exit(failed ? 1 : 0)

@@ -15,14 +15,10 @@
 // per call, against calling the work directly (what every step pays when nobody traces).
 // TRACING_BENCH_BEFORE=<checkout with a built dist/> adds a third mode, `before`: that build's
 // server (one from before tracing, say), run the same way, so "off" can be held to it.
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createClient } from 'redis'
-import { LoopbackServers, fakeLlm, withBody } from '../scripts/lib/bench-fixtures.mjs'
-import { Processes, cleanUpOnSignals, cpuSeconds, freePort, until } from '../scripts/lib/processes.mjs'
+import { BenchRun, fakeLlm, withBody } from '../scripts/lib/bench-fixtures.mjs'
+import { cpuSeconds, freePort, until } from '../scripts/lib/processes.mjs'
 
 const JOBS = Number(process.env.TRACING_BENCH_JOBS ?? 120)
 const ROUNDS = Number(process.env.TRACING_BENCH_ROUNDS ?? 5)
@@ -33,23 +29,8 @@ const BATCH_DELAY_MS = 200
 const PAGES = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
 
 const root = new URL('..', import.meta.url).pathname
-const work = mkdtempSync(join(tmpdir(), 'bench-tracing-'))
-const processes = new Processes(root)
-const servers = new LoopbackServers()
-/** @type {any} */
-let admin = null
-/** @type {Promise<void> | null} */
-let cleaning = null
-async function cleanup () {
-  cleaning ??= (async () => {
-    await admin?.close().catch(() => {})
-    await processes.killAll()
-    await servers.closeAll()
-    rmSync(work, { recursive: true, force: true })
-  })()
-  await cleaning
-}
-cleanUpOnSignals(cleanup)
+const bench = new BenchRun(root, 'bench-tracing-')
+const { work, processes, servers } = bench
 
 const page = (j, p) => `<!doctype html><html><head><title>Retries ${j} ${p}</title></head><body><main><h1>Retry backoff notes, case ${j}, ${p}</h1>` +
   `<p>Retries with exponential backoff and jitter spread the load after an outage (case ${j}, note ${p}).</p>` +
@@ -83,7 +64,7 @@ async function startFixtures () {
 
 /** One run: JOBS jobs created at once against the server with `env`; its CPU time and wall time until all completed. */
 async function run (label, env, redisUrl, { site, llm }, serverScript = 'dist/server.js') {
-  await admin.sendCommand(['FLUSHALL'])
+  await bench.admin.sendCommand(['FLUSHALL'])
   const port = await freePort()
   const log = join(work, `server-${label}.log`)
   const server = processes.start('node', [serverScript], {
@@ -157,13 +138,7 @@ async function helperCost () {
 }
 
 try {
-  const redisPort = await freePort()
-  processes.start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', work, '--save', '', '--appendonly', 'no'])
-  const redisUrl = `redis://127.0.0.1:${redisPort}`
-  await until('redis', () => execFileSync('redis-cli', ['-p', String(redisPort), 'PING'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG')
-  admin = createClient({ url: redisUrl })
-  admin.on('error', () => {})
-  await admin.connect()
+  const redisUrl = await bench.startRedis()
   const fixtures = await startFixtures()
   const on = { OTEL_EXPORTER_OTLP_ENDPOINT: fixtures.otlp, OTEL_BSP_SCHEDULE_DELAY: String(BATCH_DELAY_MS) }
   const runs = { off: [], on: [], before: [] }
@@ -198,5 +173,5 @@ try {
     helpers
   }, null, 2))
 } finally {
-  await cleanup()
+  await bench.cleanup()
 }
