@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type AttemptOwner, begin, exhaust, handBack } from '../lifecycle.js'
+import { type AttemptOwner, advance, begin, exhaust, handBack } from '../lifecycle.js'
 import { type AttemptData, type StoredJob, isFinal } from '../schemas/job.js'
-import { type Claim, type Enqueue, type JobStore, type PutOptions } from '../store/job-store.js'
+import { type Claim, type Enqueue, type JobStore, type PutOptions, withProgress } from '../store/job-store.js'
 
 /**
  * How a write by the holder ended: written; refused because the job is final; the claim is
@@ -109,9 +109,26 @@ export class JobHolder {
     })
   }
 
-  /** Writes a change to the running job; the lease is renewed by the same write. */
-  async update (change: (job: StoredJob) => StoredJob): Promise<WriteOutcome> {
-    return await this.#write((job) => this.#running(job) ? change(job) : null)
+  /**
+   * Writes how far the run got (progress never goes back). The store patches the record it
+   * holds with just that, checked against the claim and the version last written, and leaves
+   * the lease to the renewals; where it cannot (it holds another version, or the job is this
+   * process's own), the whole record is written, which decides as every write does.
+   */
+  async progress (percent: number, step: string): Promise<WriteOutcome> {
+    return this.#noted(await this.#serialized(async () => {
+      if (this.#running(this.job)) {
+        const next = advance(this.job, percent, step)
+        if (next.progress === this.job.progress && next.current_step === this.job.current_step) return 'written'
+        const patch = { progress: next.progress, step: next.current_step, now: Date.now() }
+        const patched = await this.#store.patchProgress(this.job.job_id, this.fence, this.job.version, patch)
+        if (patched.outcome === 'written') {
+          this.job = withProgress(this.job, patch, patched.version)
+          return 'written'
+        }
+      }
+      return await this.#writeNow((job) => this.#running(job) ? advance(job, percent, step) : null)
+    }))
   }
 
   /**
@@ -176,9 +193,11 @@ export class JobHolder {
 
   async #writeNow (change: (job: StoredJob) => StoredJob | null, enqueue?: Enqueue, ending?: AttemptData['outcome'], claimNext?: PutOptions['claimNext']): Promise<WriteOutcome> {
     for (let tries = 0; tries < 5; tries++) {
-      const changed = change(this.job)
-      if (changed === null) return 'lost'
-      const processing = changed.status === 'processing'
+      const next = change(this.job)
+      if (next === null) return 'lost'
+      const processing = next.status === 'processing'
+      // A running record carries the claim's token: the store checks progress writes against it.
+      const changed = processing ? { ...next, fence: this.fence } : next
       const sentAt = performance.now()
       const result = await this.#store.put(changed, this.job.version, { fence: this.fence, leaseMs: processing ? this.#leaseMs : undefined, enqueue, claimNext })
       if (result.ok) {

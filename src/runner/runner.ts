@@ -5,7 +5,7 @@ import type { AttemptData } from '../schemas/job.js'
 import type { Claim, ClaimStart, Enqueue, JobStore, StoredJob } from '../store/job-store.js'
 import type { JobNotice } from '../store/notices.js'
 import { retryDelayMs } from '../backoff.js'
-import { START_STEP, advance, complete, fail, retryLater } from '../lifecycle.js'
+import { START_STEP, complete, fail, retryLater } from '../lifecycle.js'
 import { ProgressCoalescer } from './progress-coalescer.js'
 import { JobCancelledError, JobTimeoutError, LeaseLostError, ShutdownError } from './errors.js'
 import { JobHolder, type WriteOutcome } from './job-holder.js'
@@ -366,7 +366,7 @@ export class ResearchRunner {
     let lastStep = START_STEP
     const progress = new ProgressCoalescer<{ percent: number, step: string }>(this.#progressMinIntervalMs, async ({ percent, step }) => {
       if (controller.signal.aborted) return
-      guard(await holder.update((job) => advance(job, percent, step)))
+      guard(await holder.progress(percent, step))
     })
     const checkpoints = this.#checkpointsOf(holder, controller)
     const { job } = holder

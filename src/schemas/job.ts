@@ -193,10 +193,15 @@ export type StoredJob = Static<typeof JobRecord> & {
   owner?: string | null
   /** The W3C trace context of the request that created it, when tracing was on: its runs join that trace. */
   trace_context?: Record<string, string>
+  /**
+   * The fencing token of the claim running it, kept while it is processing (see serializeJob):
+   * the store checks a progress write against it without reading the claim's index.
+   */
+  fence?: string
 }
 
-/** The public record: what the API returns (the store's version, tenant and trace context stay inside). */
-export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'owner' | 'trace_context'> {
-  const { version: _version, owner: _owner, trace_context: _traceContext, ...record } = job
+/** The public record: what the API returns (the store's version, tenant, trace context and claim token stay inside). */
+export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'owner' | 'trace_context' | 'fence'> {
+  const { version: _version, owner: _owner, trace_context: _traceContext, fence: _fence, ...record } = job
   return record
 }

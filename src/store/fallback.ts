@@ -1,6 +1,6 @@
 import {
-  type Claim, type ClaimStart, type JobStore, type LeaseRenewal, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  StoreUnavailableError
+  type Claim, type ClaimStart, type JobStore, type LeaseRenewal, type PatchResult, type ProgressPatch, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  PATCH_STALE, StoreUnavailableError, withProgress
 } from './job-store.js'
 import type { JobEvent } from '../schemas/events.js'
 import { type JobEventLog, LocalEventLog } from './job-events.js'
@@ -226,6 +226,19 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     const remote = await this.#call((redis) => redis.renewLease(id, fence, leaseMs), 'write')
     if (remote.ok) return remote.value
     return remote.failure === 'refused' && refusesEveryWriter(remote.cause) ? 'refused' : 'unavailable'
+  }
+
+  /** Through Redis for the jobs it holds; this process's own jobs are written whole (`stale`). */
+  async patchProgress (id: string, fence: string, version: number, patch: ProgressPatch): Promise<PatchResult> {
+    if (this.#isLocal(id)) return PATCH_STALE
+    const remote = await this.#call((redis) => redis.patchProgress(id, fence, version, patch), 'write')
+    if (!remote.ok || remote.value.outcome === 'stale') return PATCH_STALE
+    const written = remote.value.version
+    // The copy kept here for a re-seed follows the record, as after a whole write.
+    const held = this.#memory.peek(id)
+    if (held?.version === version && written !== version) this.#copies.adopt(withProgress(held, patch, written))
+    this.notices.emit({ id, version: written, status: 'processing' })
+    return remote.value
   }
 
   /**

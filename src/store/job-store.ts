@@ -90,6 +90,29 @@ export interface ClaimStart {
   step: string
 }
 
+/** A running job's progress, as its holder writes it (see JobStore.patchProgress). */
+export interface ProgressPatch {
+  progress: number
+  step: string
+  /** The write's time (the record's `updated_at`, and its event's). */
+  now: number
+}
+
+/**
+ * `written`: the record now holds the patch at `version` (unchanged when it held it already).
+ * `stale`: the store holds something else than the claim's running record at the version
+ * named (or cannot patch); the holder writes the whole record instead, and that write decides.
+ */
+export type PatchResult = { outcome: 'written', version: number } | { outcome: 'stale' }
+
+/** `job` with `patch` written over it at `version`. */
+export function withProgress (job: StoredJob, patch: ProgressPatch, version: number): StoredJob {
+  return { ...job, progress: patch.progress, current_step: patch.step, updated_at: new Date(patch.now).toISOString(), version }
+}
+
+/** What a store without a cheaper way answers a progress patch: the holder writes the whole record. */
+export const PATCH_STALE: PatchResult = Object.freeze({ outcome: 'stale' })
+
 /** `refused`: Redis answered and refuses every writer alike (see PutResult's `refused`). */
 export type LeaseRenewal = 'renewed' | 'lost' | 'unavailable' | 'refused'
 
@@ -172,6 +195,12 @@ export interface JobStore {
    * is no longer pending (cancelled, deleted) are dropped: there is nothing to run.
    */
   claim (leaseMs: number, limit: number, start?: ClaimStart): Promise<Claim[]>
+  /**
+   * Writes a running job's progress and step for the claim `fence` over the record at
+   * `version` (the holder's last write), without sending the record; the lease is left as it
+   * is. A store without a cheaper way answers `stale`.
+   */
+  patchProgress (id: string, fence: string, version: number, patch: ProgressPatch): Promise<PatchResult>
   /** Extends the lease of the claim `fence` by `leaseMs` from the store's now. */
   renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal>
   /** Ids whose lease ran out by the store's clock (their worker died or lost the store). */
@@ -226,12 +255,14 @@ export function stampWrite (job: StoredJob, expectedVersion: number, ttlSeconds:
  * anchored pattern instead of decoding the whole record (reports can be large); then the fields
  * a start changes, then `owner` (before any nested object, so the scripts find the record's
  * own: `tenant_of`), and `attempt_history` last, so the claim script begins an attempt by
- * rewriting the head and appending to the tail (see `start_record` in lua/lib/job.lua).
+ * rewriting the head and appending to the tail (see `start_record` in lua/lib/job.lua). A
+ * running record carries its claim's `fence` right after the head, where the progress script
+ * checks it (lua/progress.lua); a record of any other status leaves it out.
  */
 export function serializeJob (job: StoredJob): string {
   const {
     version, status, attempts, updated_at: updatedAt, expires_at: expiresAt, worker, started_at: startedAt,
-    next_attempt_at: nextAttemptAt, progress, error, current_step: currentStep, attempt_history: history, owner, ...rest
+    next_attempt_at: nextAttemptAt, progress, error, current_step: currentStep, attempt_history: history, owner, fence, ...rest
   } = job
   return JSON.stringify({
     version,
@@ -245,6 +276,7 @@ export function serializeJob (job: StoredJob): string {
     progress,
     error,
     current_step: currentStep,
+    fence: status === 'processing' ? fence : undefined,
     owner,
     ...rest,
     attempt_history: history

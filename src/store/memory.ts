@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import {
-  type Claim, type JobStore, type LeaseRenewal, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  StoreFullError, addTenantLoad, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, matchesQuery, stampWrite, webhookDue
+  type Claim, type JobStore, type LeaseRenewal, type PatchResult, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  PATCH_STALE, StoreFullError, addTenantLoad, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, matchesQuery, stampWrite, webhookDue
 } from './job-store.js'
 import { isFinal } from '../schemas/job.js'
 import { type RunningLimits, TenantQueues, runningLimitOf, tenantOf } from './tenant-queues.js'
@@ -242,6 +242,11 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
       running.set(tenant, (running.get(tenant) ?? 0) + 1)
     }
     return running
+  }
+
+  /** A record in this process costs nothing to write whole: the holder does. */
+  async patchProgress (): Promise<PatchResult> {
+    return PATCH_STALE
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {

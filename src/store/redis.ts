@@ -4,7 +4,7 @@ import { ErrorReply } from 'redis'
 import type { RedisClient } from './redis-client.js'
 import { JOB_STATUSES } from '../schemas/job.js'
 import {
-  type Claim, type ClaimStart, type JobStore, type LeaseRenewal, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  type Claim, type ClaimStart, type JobStore, type LeaseRenewal, type PatchResult, type ProgressPatch, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
   addTenantLoad, createdMs, emptyCounts, isAfterCursor, matchesQuery, serializeJob, stampWrite, webhookDue
 } from './job-store.js'
 import { dropOldest } from './bounded.js'
@@ -97,6 +97,7 @@ function scriptSet (publish: 'PUBLISH' | 'SPUBLISH') {
   const job = (name: string): LuaScript => new LuaScript(name, true, publish)
   return {
     put: job('put'),
+    progress: job('progress'),
     sync: job('sync'),
     delete: job('delete'),
     events: job('events'),
@@ -204,6 +205,7 @@ export interface RedisStore {
   events (id: string, afterId: string | null, limit: number): Promise<JobEvent[]>
   claim (leaseMs: number, limit: number, start?: ClaimStart): Promise<Claim[]>
   renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal>
+  patchProgress (id: string, fence: string, version: number, patch: ProgressPatch): Promise<PatchResult>
   expiredLeases (limit: number): Promise<string[]>
   dropLease (id: string): Promise<void>
   sweepOrphans (limit: number): Promise<number>
@@ -386,7 +388,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       fence: options.claim?.fence,
       lease_ms: options.claim?.leaseMs,
       tenant: tenantOf(job.owner)
-    }), serializeJob(job), job.job_id], { id: job.job_id, owner: job.owner }, (reply) => reply[1])
+    }), serializeJob({ ...job, fence: options.claim?.fence }), job.job_id], { id: job.job_id, owner: job.owner }, (reply) => reply[1])
     return copied === 1
   }
 
@@ -415,6 +417,15 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
             max_events: this.#maxEvents
           }
     }
+  }
+
+  /** Patches the running record's head in Redis (progress.lua): 5 commands, no record sent. */
+  async patchProgress (id: string, fence: string, version: number, patch: ProgressPatch): Promise<PatchResult> {
+    const [written, stored] = await this.#script<[number, number?]>(this.#scripts.progress, [
+      id, String(version), fence, String(patch.progress), JSON.stringify(patch.step), JSON.stringify(new Date(patch.now).toISOString()),
+      String(Math.round(patch.now)), String(this.#maxEvents), String(this.#ttlSeconds)
+    ], { id })
+    return written === 1 ? { outcome: 'written', version: Number(stored) } : { outcome: 'stale' }
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {

@@ -1,4 +1,4 @@
-import type { Claim, ClaimStart, LeaseRenewal, ListPage, ListQuery, PutOptions, PutResult, QueueStats, StoredJob } from './job-store.js'
+import type { Claim, ClaimStart, LeaseRenewal, ListPage, ListQuery, PatchResult, ProgressPatch, PutOptions, PutResult, QueueStats, StoredJob } from './job-store.js'
 import { addTenantLoad, compareNewestFirst, emptyCounts, refusedByQuota } from './job-store.js'
 import type { JobEvent } from '../schemas/events.js'
 import { RedisKeys } from './keys.js'
@@ -106,6 +106,10 @@ export class ShardedRedisJobStore implements RedisStore {
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
     return await this.#of(id).renewLease(id, fence, leaseMs)
+  }
+
+  async patchProgress (id: string, fence: string, version: number, patch: ProgressPatch): Promise<PatchResult> {
+    return await this.#of(id).patchProgress(id, fence, version, patch)
   }
 
   async dropLease (id: string): Promise<void> {

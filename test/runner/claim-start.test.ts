@@ -8,23 +8,13 @@ import { ResearchRunner } from '../../src/runner/runner.js'
 import { NoopEngine } from '../../src/research/noop.js'
 import type { JobStore, PutOptions, PutResult, StoredJob } from '../../src/store/job-store.js'
 import { RedisKeys } from '../../src/store/keys.js'
-import { RedisJobStore } from '../../src/store/redis.js'
-import { connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
-import { RedisServer } from '../helpers/redis-server.js'
+import { redisJobStore } from '../helpers/redis-store.js'
 import { waitFor } from '../helpers/app.js'
 import { recordingLogger } from '../helpers/logger.js'
 import { StuckEngine } from '../helpers/engines.js'
 
 const KEYS = new RedisKeys()
-const server = await RedisServer.start()
-t.teardown(() => server.stop())
-const admin = await server.client()
-t.teardown(() => admin.close())
-const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
-connectInBackground(client)
-await waitFor('Redis ready', () => client.isReady)
-t.teardown(() => client.destroy())
-const store = new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs: 1000 })
+const { admin, store } = await redisJobStore(t)
 const begin = { worker: 'worker-a', maxAttempts: 3, step: START_STEP }
 const REPORT = await new NoopEngine(0).run({ query: 'q', depth: 'quick', options: newJob({ query: 'q', depth: 'quick' }).options }, { signal: AbortSignal.timeout(1000), progress: async () => {} })
 

@@ -166,7 +166,7 @@ t.test('a claim asked to start begins each attempt in the same step: the record 
   const { version, updated_at: updatedAt, expires_at: expiresAt, ...begun } = again
   // The lifecycle's `begin` is the reference the Lua start is held to.
   const { version: _v, updated_at: _u, expires_at: _e, ...reference } = lifecycle.begin(retried, { attempt: 2, worker: begin.worker }, updatedAt, begin.step)
-  t.same(begun, reference, 'what the lifecycle\'s begin makes of the record: the first started_at, progress and error kept')
+  t.same(begun, { ...reference, fence: claims[0]?.fence }, 'what the lifecycle\'s begin makes of the record (the first started_at, progress and error kept), with the claim\'s token, as the holder\'s start write stores it')
   t.equal(version, retried.version + 1)
   t.ok(Date.parse(updatedAt) >= before && Date.parse(updatedAt) <= Date.now(), 'stamped now')
   t.ok(Math.abs(Date.parse(expiresAt) - Date.parse(updatedAt) - 86_400_000) < 1000, 'expires a TTL later')

@@ -366,16 +366,17 @@ end
 -- The fields of a record's head, in serializeJob's order, after version, status and attempts.
 local HEAD_FIELDS = {'updated_at', 'expires_at', 'worker', 'started_at', 'next_attempt_at', 'progress', 'error', 'current_step'}
 
--- A pending record as it is once attempt `attempts + 1` begins: what the runner's start write
--- would store, built from the record's JSON without decoding it (cjson would reorder it and
--- turn [] into {}). `s`: the JSON texts of worker, step, now and expiry time. Returns the new
--- record and its event data, or nil for a record not laid out by serializeJob (the runner then
--- starts the job itself).
-local function start_record(id, json, s)
-  local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
-  if status ~= 'pending' or string.sub(json, -2) ~= ']}' then
-    return nil
-  end
+-- A running job's event data, from JSON texts, as keptEventData writes it (without the job id:
+-- the reader puts it back, src/schemas/events.ts).
+local function running_event(attempts, progress, step, error)
+  return '{"status":"processing","progress":' .. progress .. ',"current_step":' .. step ..
+    ',"attempts":' .. attempts .. ',"error":' .. error .. '}'
+end
+
+-- The head of a record laid out by serializeJob, from `pos` (just after version, status and
+-- attempts): HEAD_FIELDS' JSON texts by name, and the position after them; nil for a record
+-- laid out otherwise.
+local function read_head(json, pos)
   local head = {}
   for _, name in ipairs(HEAD_FIELDS) do
     local label = '"' .. name .. '":'
@@ -388,6 +389,24 @@ local function start_record(id, json, s)
     end
     head[name] = string.sub(json, pos + #label, stop - 1)
     pos = stop + 1
+  end
+  return head, pos
+end
+
+-- A pending record as it is once attempt `attempts + 1` begins under the claim `fence`: what the
+-- runner's start write would store, built from the record's JSON without decoding it (cjson would
+-- reorder it and turn [] into {}). `s`: the JSON texts of worker, step, now and expiry time.
+-- Returns the new record and its event data, or nil for a record not laid out by serializeJob
+-- (the runner then starts the job itself).
+local function start_record(id, json, s, fence)
+  local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
+  if status ~= 'pending' or string.sub(json, -2) ~= ']}' then
+    return nil
+  end
+  local head
+  head, pos = read_head(json, pos)
+  if not head then
+    return nil
   end
   local body = string.sub(json, pos, -3)
   if not string.find(body, '"attempt_history":%[') then
@@ -402,25 +421,24 @@ local function start_record(id, json, s)
   if string.sub(body, -1) == '[' then
     separator = ''
   end
+  -- The claim's token rides in a running record's head (see serializeJob): progress.lua checks it there.
   local record = '{"version":' .. (tonumber(version) + 1) .. ',"status":"processing","attempts":' .. attempt ..
     ',"updated_at":' .. s.now .. ',"expires_at":' .. s.expires .. ',"worker":' .. s.worker .. ',"started_at":' .. started_at ..
-    ',"next_attempt_at":null,"progress":' .. head.progress .. ',"error":' .. head.error .. ',"current_step":' .. s.step .. ',' ..
+    ',"next_attempt_at":null,"progress":' .. head.progress .. ',"error":' .. head.error .. ',"current_step":' .. s.step ..
+    ',"fence":"' .. fence .. '",' ..
     body .. separator .. '{"attempt":' .. attempt .. ',"worker":' .. s.worker .. ',"started_at":' .. s.now ..
     ',"ended_at":null,"outcome":"running","error":null}]}'
-  -- Event data is kept without the job id (the reader puts it back: src/schemas/events.ts).
-  local event = '{"status":"processing","progress":' .. head.progress .. ',"current_step":' .. s.step ..
-    ',"attempts":' .. attempt .. ',"error":' .. head.error .. '}'
-  return record, event, tonumber(version) + 1
+  return record, running_event(attempt, head.progress, s.step, head.error), tonumber(version) + 1
 end
 
 -- Begins the attempt of a claimed job (see start_record), or returns nil: past its last
 -- attempt, or a record not laid out by serializeJob (the runner then decides). `s`: the claim's
 -- start options.
-local function start_claimed(id, json, attempts, now, s, tenant)
+local function start_claimed(id, json, attempts, now, s, tenant, fence)
   if attempts >= s.max_attempts then
     return nil
   end
-  local record, event, version = start_record(id, json, s)
+  local record, event, version = start_record(id, json, s, fence)
   if not record then
     return nil
   end
@@ -488,7 +506,7 @@ local function claim_jobs(now, c)
         local fence = 'r' .. tick()
         redis.call('HSET', K.fences, id, fence)
         redis.call('ZADD', K.leases, now + c.lease_ms, id)
-        local started = c.start and start_claimed(id, json, attempts, now, c.start, tenant)
+        local started = c.start and start_claimed(id, json, attempts, now, c.start, tenant, fence)
         if started then
           taken[#taken + 1] = {id, fence, started, 1}
         else

@@ -1,0 +1,40 @@
+-- KEYS (3): job events notices
+-- A running job's progress, written by the holder of its claim: the stored record's head is
+-- patched (version, updated_at, progress, current_step) without the record being sent, decoded
+-- or re-indexed, and its event and notice go out in the same step. The claim is checked by the
+-- token a running record carries (see serializeJob) and the version the holder last wrote, so
+-- no index is read and no lease re-scored (renewals do that): GET, SET, LINDEX, RPUSH, PUBLISH.
+-- No write counter is taken (see went_back): a Redis that lost this job's writes holds another
+-- version, so the patch is refused and the holder's whole-record write (put.lua) decides.
+-- ARGV[1] job id   ARGV[2] version the holder last wrote   ARGV[3] fence   ARGV[4] progress
+-- ARGV[5] step (JSON text)   ARGV[6] updated_at (JSON text)   ARGV[7] the writer's now (ms: the
+-- event id's time, kept increasing by next_event_id)   ARGV[8] max events   ARGV[9] TTL (s) of
+-- a log that expired under a long run and starts again
+-- Returns {1, version written}, or {1, version held} when nothing a client sees would change;
+-- {0} when the record is not this claim's running record at that version (or laid out otherwise).
+local json = redis.call('GET', K.job)
+if not json then
+  return {0}
+end
+local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
+if status ~= 'processing' or version ~= ARGV[2] then
+  return {0}
+end
+local head, rest = read_head(json, pos)
+local fence = '"fence":"' .. ARGV[3] .. '",'
+if not head or string.sub(json, rest, rest + #fence - 1) ~= fence then
+  return {0}
+end
+if head.progress == ARGV[4] and head.current_step == ARGV[5] then
+  return {1, tonumber(version)}
+end
+local written = tonumber(version) + 1
+redis.call('SET', K.job, '{"version":' .. written .. ',"status":"processing","attempts":' .. attempts ..
+  ',"updated_at":' .. ARGV[6] .. ',"expires_at":' .. head.expires_at .. ',"worker":' .. head.worker ..
+  ',"started_at":' .. head.started_at .. ',"next_attempt_at":' .. head.next_attempt_at .. ',"progress":' .. ARGV[4] ..
+  ',"error":' .. head.error .. ',"current_step":' .. ARGV[5] .. ',' .. string.sub(json, rest), 'KEEPTTL')
+append_event(K.events, tonumber(ARGV[7]), 'progress', running_event(attempts, ARGV[4], ARGV[5], head.error), {
+  max_events = tonumber(ARGV[8]), ttl = tonumber(ARGV[9])
+})
+notify(ARGV[1], written, 'processing')
+return {1, written}

@@ -1,0 +1,130 @@
+// A running job's progress write (issue #29): the holder sends its fencing token, the progress and
+// the step; one script checks the claim and patches the stored record's head, with its event and
+// notice, in at most 5 Redis commands. Nothing else about the job may change or be lost for it.
+import t from 'tap'
+import { newJob } from '../../src/jobs/records.js'
+import { START_STEP, advance } from '../../src/lifecycle.js'
+import { JobHolder } from '../../src/runner/job-holder.js'
+import { toPublic } from '../../src/schemas/job.js'
+import { RedisKeys } from '../../src/store/keys.js'
+import { redisJobStore } from '../helpers/redis-store.js'
+
+const KEYS = new RedisKeys()
+const { admin, store } = await redisJobStore(t)
+const begin = { worker: 'worker-a', maxAttempts: 3, step: START_STEP }
+
+t.beforeEach(async () => { await admin.flushAll() })
+
+async function claimedAndBegun (worker = begin.worker): Promise<JobHolder> {
+  const created = await store.put(newJob({ query: 'q', depth: 'quick' }), 0, { enqueue: 'tail' })
+  if (!created.ok) throw new Error('create refused')
+  const [claim] = await store.claim(60_000, 1, { ...begin, worker })
+  if (claim?.started !== true) throw new Error('the claim did not begin the attempt')
+  return new JobHolder(store, claim, worker, 60_000, performance.now())
+}
+
+/** Calls per command since the last CONFIG RESETSTAT, commands run inside scripts included. */
+function commandCalls (info: string): Map<string, number> {
+  const calls = new Map<string, number>()
+  for (const [, name, count] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(name as string, Number(count))
+  return calls
+}
+
+const stored = async (id: string): Promise<Record<string, unknown>> => JSON.parse(await admin.get(KEYS.job(id)) as string)
+const events = async (id: string): Promise<string[]> => await admin.lRange(KEYS.events(id), 0, -1)
+
+t.test('a progress write is one script of at most 5 Redis commands, without the lease or the indexes', async (t) => {
+  const holder = await claimedAndBegun()
+  // The script's first run loads it (NOSCRIPT, then EVAL): counted from the second.
+  t.equal(await holder.progress(10, 'Planning'), 'written')
+  const before = await stored(holder.job.job_id)
+  const leaseBefore = await admin.zScore(KEYS.leases, holder.job.job_id)
+  await admin.configResetStat()
+  t.equal(await holder.progress(40, 'Reading sources'), 'written')
+  const calls = commandCalls(await admin.info('commandstats'))
+  for (const name of calls.keys()) if (name.startsWith('config')) calls.delete(name)
+  t.equal(calls.get('evalsha'), 1, 'one script')
+  calls.delete('evalsha')
+  const inside = [...calls.values()].reduce((sum, n) => sum + n, 0)
+  t.ok(inside <= 5, `${inside} commands inside the script (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+  const after = await stored(holder.job.job_id)
+  t.match(after, { status: 'processing', progress: 40, current_step: 'Reading sources', version: (before.version as number) + 1, attempts: 1, worker: 'worker-a' })
+  t.same(after.attempt_history, before.attempt_history, 'the rest of the record as it was')
+  t.equal(after.expires_at, before.expires_at, 'the record keeps its expiry')
+  t.ok(await admin.pTTL(KEYS.job(holder.job.job_id)) > 3_500_000, 'and its TTL')
+  t.equal(holder.job.version, after.version, 'the holder knows the version it wrote')
+  t.equal(holder.job.progress, 40)
+  t.equal(await admin.zScore(KEYS.leases, holder.job.job_id), leaseBefore, 'the lease is left to the renewals')
+  const log = await events(holder.job.job_id)
+  t.equal(log.length, 4, 'the create, the start and two progress writes')
+  t.match(log[3], /^\d+-\d+ progress \{"status":"processing","progress":40,"current_step":"Reading sources","attempts":1,"error":null\}$/)
+})
+
+t.test('a progress write that changes nothing a client sees writes nothing', async (t) => {
+  const holder = await claimedAndBegun()
+  t.equal(await holder.progress(40, 'Reading sources'), 'written')
+  const version = holder.job.version
+  t.equal(await holder.progress(30, 'Reading sources'), 'written', 'progress never goes back')
+  t.equal((await stored(holder.job.job_id)).version, version)
+  t.equal((await events(holder.job.job_id)).length, 3)
+})
+
+t.test('a progress write by a holder whose claim moved on is refused and changes nothing', async (t) => {
+  const holder = await claimedAndBegun()
+  const id = holder.job.job_id
+  // The lease ran out; the reaper took the job over and another worker claimed and began it.
+  const takenOver = await store.put({ ...holder.job, status: 'pending', worker: null, attempts: 1 }, holder.job.version, { takeover: true, enqueue: 'head' })
+  t.ok(takenOver.ok === false, 'a live lease is not taken over')
+  await admin.zAdd(KEYS.leases, { score: 0, value: id })
+  const again = await store.put({ ...holder.job, status: 'pending', worker: null }, holder.job.version, { takeover: true, enqueue: 'head' })
+  t.ok(again.ok, 'taken over once the lease ran out')
+  const [claim] = await store.claim(60_000, 1, { ...begin, worker: 'worker-b' })
+  t.equal(claim?.job.worker, 'worker-b')
+  const before = await stored(id)
+  t.equal(await holder.progress(90, 'A stale step'), 'lost')
+  t.same(await stored(id), before, 'the new attempt\'s record as it was')
+  t.equal((await events(id)).length, 4, 'no event of the stale holder')
+})
+
+t.test('a progress write on a cancelled job ends the run as finished', async (t) => {
+  const holder = await claimedAndBegun()
+  const cancelled = await store.put({ ...holder.job, status: 'cancelled', worker: null }, holder.job.version)
+  t.ok(cancelled.ok)
+  t.equal(await holder.progress(50, 'Reading'), 'finished')
+  t.equal((await stored(holder.job.job_id)).status, 'cancelled')
+})
+
+t.test('a progress write over a version the holder has not seen (a lost reply that landed) still lands', async (t) => {
+  const holder = await claimedAndBegun()
+  const landed = await store.put(advance(holder.job, 20, 'Planning'), holder.job.version, { fence: holder.fence, leaseMs: 60_000 })
+  t.ok(landed.ok)
+  t.equal(await holder.progress(40, 'Reading'), 'written')
+  t.match(await stored(holder.job.job_id), { progress: 40, current_step: 'Reading', version: holder.job.version })
+})
+
+t.test('the claim\'s token is kept with a running record, never in a finished one or the public record', async (t) => {
+  const holder = await claimedAndBegun()
+  t.equal(await holder.progress(40, 'Reading'), 'written')
+  const running = await stored(holder.job.job_id)
+  t.notOk('fence' in toPublic(running as never), 'not in the public record')
+  t.equal(await holder.end('failed', (job, now) => ({ ...job, status: 'failed', error: 'x', completed_at: now, worker: null })), 'written')
+  t.notOk('fence' in await stored(holder.job.job_id), 'not kept once the attempt ended')
+})
+
+t.test('a progress event\'s id follows the last one even when the writer\'s clock is far behind Redis\'s', async (t) => {
+  const holder = await claimedAndBegun()
+  const id = holder.job.job_id
+  const [ms, seq] = ((await events(id)).at(-1) as string).split(' ')[0]?.split('-').map(Number) as [number, number]
+  t.match(await store.patchProgress(id, holder.fence, holder.job.version, { progress: 30, step: 'Reading', now: 1000 }), { outcome: 'written' })
+  t.equal(((await events(id)).at(-1) as string).split(' ')[0], `${ms}-${seq + 1}`)
+})
+
+t.test('a record laid out otherwise (no token in its head: an older version\'s) is written whole', async (t) => {
+  const holder = await claimedAndBegun()
+  const id = holder.job.job_id
+  const json = await admin.get(KEYS.job(id)) as string
+  await admin.set(KEYS.job(id), json.replace(/"fence":"[^"]*",/, ''), { KEEPTTL: true })
+  t.same(await store.patchProgress(id, holder.fence, holder.job.version, { progress: 30, step: 'Reading', now: Date.now() }), { outcome: 'stale' })
+  t.equal(await holder.progress(30, 'Reading'), 'written')
+  t.match(await stored(id), { progress: 30, current_step: 'Reading', fence: holder.fence })
+})
