@@ -38,7 +38,7 @@ export const ConfigSchema = Type.Object({
   JOB_VISIBILITY_GRACE_MS: Type.Integer({ minimum: 0, maximum: 86400000, default: 300000, description: 'With Redis: for this long after a job id was issued, a job no store holds may still exist on a replica cut off from Redis: it answers 503 `job_not_visible_yet` instead of 404 while a replica heard from within this grace has gone silent or holds jobs Redis lacks (see REPLICA_HEARTBEAT_MS); when every replica accounts for it, 404.' }),
   REPLICA_HEARTBEAT_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1000, description: 'With Redis: how often each replica tells the others, through Redis, that it is connected and how many jobs it holds that Redis does not have yet. An id issued within JOB_VISIBILITY_GRACE_MS that no store holds answers 404 once every replica heard from within that grace has been heard from since the id was issued, holding nothing of its own; while one has gone silent (3 heartbeats), 503 `job_not_visible_yet`.' }),
   REDIS_TLS_REJECT_UNAUTHORIZED: Type.Boolean({ default: true, description: 'For rediss:// URLs: `false` accepts self-signed certificates (some managed Redis hosts need it).' }),
-  JOB_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 2592000, default: 86400, description: 'How long a job record lives after its last change (Redis SETEX and the in-memory store).' }),
+  JOB_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 2592000, default: 86400, description: 'How long a job record lives after its last change (Redis SETEX and the in-memory store); a running job\'s progress writes leave it as its attempt\'s start set it, so it must be longer than JOB_TIMEOUT_MS.' }),
   MEMORY_MAX_JOBS: Type.Integer({ minimum: 10, maximum: 1000000, default: 10000, description: 'Most records the in-memory store holds; past it, expired then oldest finished records are evicted.' }),
   ROLE: Type.Enum(['all', 'api', 'worker'], { default: 'all', description: 'What this process does. `all`: serves the API and runs jobs. `api`: serves the API and runs no jobs (workers take them from Redis; a create wakes them). `worker`: runs jobs, the lease reaper and webhook deliveries, and serves only `/health` and `/metrics`. `api` and `worker` need REDIS_URL: that is where they meet.' }),
   RUNNER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 4, description: 'Jobs run at once by this process.' }),
@@ -130,6 +130,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.SSE_HEARTBEAT_MS + 5000 > config.HTTP_CONNECTION_TIMEOUT_MS) {
     throw new ConfigError(`Invalid configuration: SSE_HEARTBEAT_MS=${config.SSE_HEARTBEAT_MS} must be at least 5 s shorter than HTTP_CONNECTION_TIMEOUT_MS=${config.HTTP_CONNECTION_TIMEOUT_MS}, or idle event streams are closed between heartbeats`)
+  }
+  // A running job's record is written whole when its attempt starts and ends; progress writes
+  // patch it without renewing its TTL (lua/progress.lua), so it must outlive one run.
+  if (config.JOB_TTL_SECONDS * 1000 <= config.JOB_TIMEOUT_MS) {
+    throw new ConfigError(`Invalid configuration: JOB_TTL_SECONDS=${config.JOB_TTL_SECONDS} must be longer than JOB_TIMEOUT_MS=${config.JOB_TIMEOUT_MS} (in seconds: ${config.JOB_TIMEOUT_MS / 1000}), or a running job's record could expire during its run`)
   }
   const hashTagged = /\{[^}]+\}/.test(config.REDIS_KEY_PREFIX)
   if (config.REDIS_SHARDS > 1 && !hashTagged) {

@@ -44,7 +44,9 @@ export function exhaust (job: StoredJob, now: string): StoredJob {
 
 /** processing → processing: the engine's progress, which never goes back and stays below 100 until the end. */
 export function advance (job: StoredJob, percent: number, step: string): StoredJob {
-  return { ...job, progress: Math.max(job.progress, Math.min(99, Math.max(0, Math.round(percent)))), current_step: step }
+  // An engine's NaN or Infinity says nothing about how far it got: the progress stays.
+  const progress = Number.isFinite(percent) ? Math.max(job.progress, Math.min(99, Math.max(0, Math.round(percent)))) : job.progress
+  return { ...job, progress, current_step: step }
 }
 
 /** processing → completed, with the report. */

@@ -28,11 +28,13 @@ t.test('values are parsed and validated; errors name the variable', async (t) =>
     [{ REDIS_SHARDS: '0' }, /REDIS_SHARDS must be >= 1/],
     [{ HTTP_REQUEST_TIMEOUT_MS: '0' }, /HTTP_REQUEST_TIMEOUT_MS must be >= 1000/],
     [{ HTTP_CONNECTION_TIMEOUT_MS: '30000' }, /HTTP_CONNECTION_TIMEOUT_MS must be >= 65000/],
-    [{ SSE_HEARTBEAT_MS: '86000' }, /SSE_HEARTBEAT_MS=86000 must be at least 5 s shorter than HTTP_CONNECTION_TIMEOUT_MS=90000/]
+    [{ SSE_HEARTBEAT_MS: '86000' }, /SSE_HEARTBEAT_MS=86000 must be at least 5 s shorter than HTTP_CONNECTION_TIMEOUT_MS=90000/],
+    [{ JOB_TTL_SECONDS: '60' }, /JOB_TTL_SECONDS=60 must be longer than JOB_TIMEOUT_MS=300000 \(in seconds: 300\)/]
   ]
   for (const [env, message] of bad) t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
   t.type(new ConfigError('x'), Error)
   t.equal(loadConfig({ ROLE: 'worker', REDIS_URL: 'redis://redis:6379' }).ROLE, 'worker', 'a worker with its Redis is fine')
+  t.equal(loadConfig({ JOB_TTL_SECONDS: '60', JOB_TIMEOUT_MS: '59000' }).JOB_TTL_SECONDS, 60, 'a short TTL with a shorter run is fine')
   t.equal(loadConfig({ SSE_HEARTBEAT_MS: '120000', HTTP_CONNECTION_TIMEOUT_MS: '125000' }).SSE_HEARTBEAT_MS, 120000, 'a long heartbeat with a longer connection timeout is fine')
   t.match(loadConfig({ REDIS_CLUSTER: 'true', REDIS_URL: 'redis://node-1:7000' }), { REDIS_CLUSTER: true, REDIS_KEY_PREFIX: 'dr:{0}:' }, 'the default prefix has its hash tag')
 })

@@ -126,6 +126,8 @@ export class JobHolder {
           this.job = withProgress(this.job, patch, patched.version)
           return 'written'
         }
+        // As a whole write that could not reach the store: the renewals say whether the lease holds.
+        if (patched.outcome === 'unavailable') return patched.refused === true ? 'refused' : 'unconfirmed'
       }
       return await this.#writeNow((job) => this.#running(job) ? advance(job, percent, step) : null)
     }))

@@ -27,16 +27,23 @@ export function eventData (job: StoredJob): string {
 }
 
 /**
- * An event's data as Redis keeps it: without the job id, which every entry of a job's log
- * would repeat (48 bytes each); withJobId puts it back when the log is read.
+ * An event's data as Redis keeps it: its values, tab-separated, without the names that every
+ * entry would repeat (58 bytes) nor the job id (48): status, progress,
+ * attempts, then error and step as JSON texts (which never hold a raw tab). The Lua scripts that
+ * append events build the same text (`running_event` in lua/lib/job.lua); withJobId reads it.
  */
 export function keptEventData (job: StoredJob): string {
-  return JSON.stringify({ status: job.status, progress: job.progress, current_step: job.current_step, attempts: job.attempts, error: job.error })
+  return `${job.status}\t${job.progress}\t${job.attempts}\t${JSON.stringify(job.error ?? null)}\t${JSON.stringify(job.current_step)}`
 }
 
-/** Kept event data with the job id first again, as eventData has it; data kept with it (older entries) as it is. */
+/**
+ * Kept event data as eventData has it: the job id first, then the state. Entries kept as JSON
+ * by earlier versions are read as they are (given the job id when they lack it).
+ */
 export function withJobId (id: string, kept: string): string {
-  return kept.startsWith('{"job_id":') ? kept : `{"job_id":${JSON.stringify(id)},${kept.slice(1)}`
+  if (kept.startsWith('{')) return kept.startsWith('{"job_id":') ? kept : `{"job_id":${JSON.stringify(id)},${kept.slice(1)}`
+  const [status, progress, attempts, error, step] = kept.split('\t')
+  return `{"job_id":${JSON.stringify(id)},"status":"${status as string}","progress":${progress as string},"current_step":${step as string},"attempts":${attempts as string},"error":${error as string}}`
 }
 
 export function eventType (previousStatus: string | null, status: string): JobEventType {

@@ -218,7 +218,10 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     const local = await this.#memory.claim(leaseMs, limit)
     if (local.length === limit && limit > 0) return local
     const remote = await this.#call((redis) => redis.claim(leaseMs, limit - local.length, start), 'write')
-    return remote.ok ? [...local, ...remote.value] : local
+    if (!remote.ok) return local
+    // A claim that began a job wrote its record: the copy kept for a re-seed follows, as after any write.
+    for (const claim of remote.value) if (claim.started === true) this.#copies.adopt(claim.job)
+    return [...local, ...remote.value]
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
@@ -232,7 +235,8 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
   async patchProgress (id: string, fence: string, version: number, patch: ProgressPatch): Promise<PatchResult> {
     if (this.#isLocal(id)) return PATCH_STALE
     const remote = await this.#call((redis) => redis.patchProgress(id, fence, version, patch), 'write')
-    if (!remote.ok || remote.value.outcome === 'stale') return PATCH_STALE
+    if (!remote.ok) return { outcome: 'unavailable', refused: remote.failure === 'refused' && refusesEveryWriter(remote.cause) }
+    if (remote.value.outcome !== 'written') return remote.value
     const written = remote.value.version
     // The copy kept here for a re-seed follows the record, as after a whole write.
     const held = this.#memory.peek(id)

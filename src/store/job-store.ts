@@ -102,8 +102,13 @@ export interface ProgressPatch {
  * `written`: the record now holds the patch at `version` (unchanged when it held it already).
  * `stale`: the store holds something else than the claim's running record at the version
  * named (or cannot patch); the holder writes the whole record instead, and that write decides.
+ * `unavailable`: as a whole write's `unavailable` (see PutResult).
  */
-export type PatchResult = { outcome: 'written', version: number } | { outcome: 'stale' }
+export type PatchResult = { outcome: 'written', version: number } | { outcome: 'stale' } | {
+  /** Not written: the store could not be reached, went back in time, or (`refused`) refuses every writer alike. */
+  outcome: 'unavailable'
+  refused?: boolean
+}
 
 /** `job` with `patch` written over it at `version`. */
 export function withProgress (job: StoredJob, patch: ProgressPatch, version: number): StoredJob {

@@ -52,6 +52,7 @@ export class RedisWrites {
       const result = remote.value
       if (result.ok) {
         copies.adopt(result.job)
+        for (const claim of result.claimed ?? []) if (claim.started === true) copies.adopt(claim.job)
         this.#o.notify({ id, version: result.job.version, status: result.job.status })
       } else if (result.reason !== 'unavailable' && result.current !== null) copies.adopt(result.current)
       return result

@@ -5,7 +5,7 @@ import type { RedisClient } from './redis-client.js'
 import { JOB_STATUSES } from '../schemas/job.js'
 import {
   type Claim, type ClaimStart, type JobStore, type LeaseRenewal, type PatchResult, type ProgressPatch, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  addTenantLoad, createdMs, emptyCounts, isAfterCursor, matchesQuery, serializeJob, stampWrite, webhookDue
+  PATCH_STALE, addTenantLoad, createdMs, emptyCounts, isAfterCursor, matchesQuery, serializeJob, stampWrite, webhookDue
 } from './job-store.js'
 import { dropOldest } from './bounded.js'
 import { type JobEvent, type JobEventType, keptEventData, withJobId } from '../schemas/events.js'
@@ -419,13 +419,14 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     }
   }
 
-  /** Patches the running record's head in Redis (progress.lua): 5 commands, no record sent. */
+  /** Patches the running record's head in Redis (progress.lua): 6 commands, no record sent. */
   async patchProgress (id: string, fence: string, version: number, patch: ProgressPatch): Promise<PatchResult> {
-    const [written, stored] = await this.#script<[number, number?]>(this.#scripts.progress, [
+    const reply = await this.#script<[number, number | false, string?, number?]>(this.#scripts.progress, [
       id, String(version), fence, String(patch.progress), JSON.stringify(patch.step), JSON.stringify(new Date(patch.now).toISOString()),
-      String(Math.round(patch.now)), String(this.#maxEvents), String(this.#ttlSeconds)
-    ], { id })
-    return written === 1 ? { outcome: 'written', version: Number(stored) } : { outcome: 'stale' }
+      String(Math.round(patch.now)), String(this.#maxEvents), String(this.#ttlSeconds), String(this.#floor)
+    ], { id }, (r) => r[0] === 1 ? Number(r[2]) : r[2] === 'behind' ? Number(r[3]) : null)
+    if (reply[0] === 1) return { outcome: 'written', version: Number(reply[1]) }
+    return reply[2] === 'behind' ? { outcome: 'unavailable' } : PATCH_STALE
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {

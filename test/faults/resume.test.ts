@@ -68,7 +68,9 @@ for (const cut of ['SIGTERM', 'SIGKILL'] as const) {
       LLM_MODEL: 'fake-model',
       // The steps alone are measured here: the shared cache would hide a page fetched twice.
       CACHE_ENABLED: 'false',
-      JOB_LEASE_MS: '1000',
+      // Short, so kill -9's takeover comes soon; not shorter: renewals alone keep a lease (progress
+      // writes do not), and a replica starting under a loaded test run can stall for most of a second.
+      JOB_LEASE_MS: '2000',
       JOB_RETRY_BASE_MS: '100',
       SHUTDOWN_TIMEOUT_MS: '2000'
     }

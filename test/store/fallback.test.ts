@@ -115,6 +115,29 @@ t.test('a job Redis knows is never changed here while Redis is out of reach; onl
   t.equal(store.health.unsynced, 0, 'nothing to hand over')
 })
 
+t.test('a progress patch goes to Redis, and the copy here follows it; a job this process holds alone is written whole; a Redis out of reach takes none', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(() => server.stop())
+  const { store, client, memory } = rig(t, server.url)
+  await waitFor('Redis ready', () => client.isReady)
+  const heard: string[] = []
+  store.notices.onNotice(({ version, status }) => heard.push(`${version} ${status}`))
+  await create(store)
+  const [claim] = await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: 'Starting' })
+  if (claim?.started !== true) throw new Error('the claim did not begin the job')
+  const id = claim.job.job_id
+  const patched = await store.patchProgress(id, claim.fence, claim.job.version, { progress: 30, step: 'Reading', now: Date.now() })
+  t.same(patched, { outcome: 'written', version: claim.job.version + 1 })
+  t.match(memory.peek(id), { version: claim.job.version + 1, progress: 30, current_step: 'Reading' }, 'the copy kept for a re-seed follows the record')
+  t.equal(heard.at(-1), `${claim.job.version + 1} processing`, 'this process hears of it at once')
+  t.same(await store.patchProgress(id, 'r0', claim.job.version + 1, { progress: 40, step: 'Reading', now: Date.now() }), { outcome: 'stale' }, 'another claim\'s token: the whole write decides')
+  await server.kill()
+  t.match(await store.patchProgress(id, claim.fence, claim.job.version + 1, { progress: 40, step: 'Reading', now: Date.now() }), { outcome: 'unavailable' })
+  const alone = new FallbackJobStore({ memory: new MemoryJobStore({ ttlSeconds: 60, maxJobs: 10 }), breakerMs: 100 })
+  const local = await create(alone)
+  t.same(await alone.patchProgress(local.job_id, 'any', local.version, { progress: 10, step: 'x', now: Date.now() }), { outcome: 'stale' }, 'without Redis the holder writes the record whole')
+})
+
 t.test('a create whose reply never came may have run: it is held, never run here, and exists once when Redis answers', async (t) => {
   const server = await RedisServer.start()
   t.teardown(() => server.stop())

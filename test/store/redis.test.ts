@@ -85,7 +85,7 @@ t.test('a job\'s events: a list with the record\'s TTL (set when it starts, rene
   t.ok(bytes < 1024, `a finished job's events take ${bytes} bytes of Redis memory`)
 })
 
-t.test('a job\'s events are kept without its id, which the reader puts back: each entry 48 bytes smaller; entries kept with it are read as they are', async (t) => {
+t.test('a job\'s events are kept as their values alone, without the job id or the names, which the reader puts back; entries kept as JSON are read as they are', async (t) => {
   let job = await create()
   const [claim] = await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: 'Starting research' })
   t.equal(claim?.started, true, 'the claim began the attempt (its event written by the script)')
@@ -98,12 +98,18 @@ t.test('a job\'s events are kept without its id, which the reader puts back: eac
   t.ok(events.every((e) => e.data.startsWith(`{"job_id":"${job.job_id}",`)), 'read back, each event\'s data leads with the job id, as before')
   t.same(JSON.parse(events[2]?.data as string), JSON.parse(eventData(job)), 'and is the job\'s event data')
   t.same(events.map((e) => JSON.parse(e.data).status), ['pending', 'processing', 'processing'])
-  const saved = raw.reduce((sum, entry) => sum + Buffer.byteLength(entry), 0)
-  t.equal(events.reduce((sum, e) => sum + Buffer.byteLength(`${e.id} ${e.type} ${e.data}`), 0) - saved, 3 * `"job_id":"${job.job_id}",`.length, 'the bytes of three ids saved')
-  // An entry kept with the id (before this change) is read as it is, not given the id twice.
+  t.same(raw.map((entry) => entry.split(' ').slice(2).join(' ')), [
+    'pending\t0\t0\tnull\t"Queued"', 'processing\t0\t1\tnull\t"Starting research"', 'processing\t50\t1\tnull\t"Reading sources"'
+  ], 'each entry keeps the values alone: status, progress, attempts, error and step (JSON texts)')
+  const saved = events.reduce((sum, e) => sum + Buffer.byteLength(`${e.id} ${e.type} ${e.data}`), 0) - raw.reduce((sum, entry) => sum + Buffer.byteLength(entry), 0)
+  t.equal(saved, 3 * (`"job_id":"${job.job_id}",`.length + 58), 'the bytes of three ids and three sets of names saved')
+  // Entries kept as JSON, with the id (before #29) or without it (before this change), are read as they are.
+  const { job_id: _id, ...withoutId } = JSON.parse(eventData({ ...job, progress: 55 }))
+  await admin.rPush(KEYS.events(job.job_id), `${Date.now() + 500}-0 progress ${JSON.stringify(withoutId)}`)
+  t.equal((await store.events(job.job_id, events[2]?.id as string, 10))[0]?.data, eventData({ ...job, progress: 55 }))
   const older = `${Date.now() + 1000}-0 progress ${eventData({ ...job, progress: 60 })}`
   await admin.rPush(KEYS.events(job.job_id), older)
-  const last = (await store.events(job.job_id, events[2]?.id as string, 10))[0]
+  const last = (await store.events(job.job_id, events[2]?.id as string, 10)).at(-1)
   t.equal(last?.data, eventData({ ...job, progress: 60 }))
 })
 

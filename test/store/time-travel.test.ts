@@ -72,6 +72,27 @@ t.test('Redis back behind the write counter a replica saw: told at once, nothing
   t.ok(Number(fresh?.fence.slice(1)) > seen, `a new claim's fence (${fresh?.fence as string}) is above every value seen before the rewind`)
 })
 
+t.test('a progress write takes a counter value like every record write, and is refused on data older than the replica saw', async (t) => {
+  const store = await connectedStore()
+  const told: WentBack[] = []
+  store.onWentBack((wentBack) => told.push(wentBack))
+  await store.epoch('first')
+  t.ok((await store.put(newJob({ query: 'running', depth: 'quick' }), 0, { enqueue: 'tail' })).ok)
+  const [claim] = await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: 'Starting' })
+  if (claim?.started !== true) throw new Error('the claim did not begin the job')
+  const before = store.highWater
+  const patch = (version: number, progress: number) => store.patchProgress(claim.job.job_id, claim.fence, version, { progress, step: `at ${progress}`, now: Date.now() })
+  const first = await patch(claim.job.version, 10)
+  t.match(first, { outcome: 'written', version: claim.job.version + 1 })
+  t.ok(store.highWater > before, 'the patch took the counter\'s next value: a rewind that loses only patches is noticed too')
+
+  // A restart from an older snapshot: the same epoch, a lower counter.
+  await admin.set(KEYS.seq, '1')
+  t.same(await patch(claim.job.version + 1, 20), { outcome: 'unavailable' }, 'no patch on the older data')
+  t.match(JSON.parse(await admin.get(KEYS.job(claim.job.job_id)) as string), { progress: 10 }, 'the record as it was')
+  t.same(told.length, 1, 'the reply below the mark is told')
+})
+
 t.test('a create past the admission limit is refused as full in the same step; without maxmemory there is no limit', async (t) => {
   const store = await connectedStore({ percent: 50, reserveBytes: 64 * 1024 })
   const job = (): ReturnType<typeof newJob> => newJob({ query: 'admitted?', depth: 'quick' })

@@ -1,17 +1,23 @@
--- KEYS (3): job events notices
+-- KEYS (4): job events notices seq
 -- A running job's progress, written by the holder of its claim: the stored record's head is
 -- patched (version, updated_at, progress, current_step) without the record being sent, decoded
 -- or re-indexed, and its event and notice go out in the same step. The claim is checked by the
 -- token a running record carries (see serializeJob) and the version the holder last wrote, so
--- no index is read and no lease re-scored (renewals do that): GET, SET, LINDEX, RPUSH, PUBLISH.
--- No write counter is taken (see went_back): a Redis that lost this job's writes holds another
--- version, so the patch is refused and the holder's whole-record write (put.lua) decides.
+-- no index is read and no lease re-scored (renewals do that): INCR, GET, SET, LINDEX, RPUSH,
+-- PUBLISH. Like every record write it takes the write counter's next value, and the one INCR
+-- also tells whether Redis went back behind `floor` (see went_back): then nothing is written.
 -- ARGV[1] job id   ARGV[2] version the holder last wrote   ARGV[3] fence   ARGV[4] progress
 -- ARGV[5] step (JSON text)   ARGV[6] updated_at (JSON text)   ARGV[7] the writer's now (ms: the
 -- event id's time, kept increasing by next_event_id)   ARGV[8] max events   ARGV[9] TTL (s) of
--- a log that expired under a long run and starts again
--- Returns {1, version written}, or {1, version held} when nothing a client sees would change;
--- {0} when the record is not this claim's running record at that version (or laid out otherwise).
+-- a log that expired under a long run and starts again   ARGV[10] floor
+-- Returns {1, version written, counter}, or {1, version held, counter} when nothing a client
+-- sees would change; {0, false, 'behind', counter} when Redis is behind `floor`; {0} when the
+-- record is not this claim's running record at that version (or is laid out otherwise).
+local floor = tonumber(ARGV[10])
+local counter = tick()
+if floor > 0 and counter <= floor then
+  return {0, false, 'behind', counter}
+end
 local json = redis.call('GET', K.job)
 if not json then
   return {0}
@@ -26,7 +32,7 @@ if not head or string.sub(json, rest, rest + #fence - 1) ~= fence then
   return {0}
 end
 if head.progress == ARGV[4] and head.current_step == ARGV[5] then
-  return {1, tonumber(version)}
+  return {1, tonumber(version), counter}
 end
 local written = tonumber(version) + 1
 redis.call('SET', K.job, '{"version":' .. written .. ',"status":"processing","attempts":' .. attempts ..
@@ -37,4 +43,4 @@ append_event(K.events, tonumber(ARGV[7]), 'progress', running_event(attempts, AR
   max_events = tonumber(ARGV[8]), ttl = tonumber(ARGV[9])
 })
 notify(ARGV[1], written, 'processing')
-return {1, written}
+return {1, written, counter}

@@ -366,11 +366,10 @@ end
 -- The fields of a record's head, in serializeJob's order, after version, status and attempts.
 local HEAD_FIELDS = {'updated_at', 'expires_at', 'worker', 'started_at', 'next_attempt_at', 'progress', 'error', 'current_step'}
 
--- A running job's event data, from JSON texts, as keptEventData writes it (without the job id:
--- the reader puts it back, src/schemas/events.ts).
+-- A running job's event data, from JSON texts, as keptEventData keeps it: the values, tab-separated,
+-- without names or the job id (the reader puts them back: src/schemas/events.ts).
 local function running_event(attempts, progress, step, error)
-  return '{"status":"processing","progress":' .. progress .. ',"current_step":' .. step ..
-    ',"attempts":' .. attempts .. ',"error":' .. error .. '}'
+  return 'processing\t' .. progress .. '\t' .. attempts .. '\t' .. error .. '\t' .. step
 end
 
 -- The head of a record laid out by serializeJob, from `pos` (just after version, status and
