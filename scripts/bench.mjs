@@ -152,7 +152,7 @@ function shortfalls (checks) {
   return missed.map(([name, value, target, unit]) => `- ${name}: ${value.toFixed(unit.startsWith('x') ? 2 : 0)}${unit} against ${target}${unit}, ${Math.round((1 - value / target) * 100)}% short.`).join('\n')
 }
 
-const peerDeps = { load, start, startService, freePort, until, redisCli, cpuSeconds, completedJob, work, seconds: E2E_SECONDS, rounds: Number(process.env.BENCH_PEER_ROUNDS ?? 2) }
+const peerDeps = { load, start, startService, freePort, until, redisCli, cpuSeconds, completedJob, work, seconds: E2E_SECONDS, rounds: Number(process.env.BENCH_PEER_ROUNDS ?? 3) }
 const fmtNumber = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
 
 /**
