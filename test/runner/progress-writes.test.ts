@@ -141,17 +141,3 @@ t.test('an engine\'s NaN or Infinity leaves the progress where it was; quotes, b
   const steps = (await store.events(holder.job.job_id, null, 10)).map((event) => JSON.parse(event.data).current_step)
   t.ok(steps.includes('Reading "the" \\ sources \u2028 \u{1F50D}'), 'the step as the engine named it')
 })
-
-t.test('a Redis that cannot be reached: the patch is not retried as a whole write, and the holder reports it unconfirmed', async (t) => {
-  const holder = await claimedAndBegun()
-  let puts = 0
-  const cutOff = Object.assign(Object.create(store) as typeof store, {
-    patchProgress: async () => ({ outcome: 'unavailable' as const }),
-    put: async (...args: Parameters<typeof store.put>) => { puts++; return await store.put(...args) }
-  })
-  const cut = new JobHolder(cutOff, { job: holder.job, fence: holder.fence, started: true }, begin.worker, 60_000, performance.now())
-  t.equal(await cut.progress(50, 'Reading'), 'unconfirmed')
-  t.equal(puts, 0, 'no second try that would wait out another timeout')
-  const refusing = new JobHolder(Object.assign(Object.create(store) as typeof store, { patchProgress: async () => ({ outcome: 'unavailable' as const, refused: true }) }), { job: holder.job, fence: holder.fence, started: true }, begin.worker, 60_000, performance.now())
-  t.equal(await refusing.progress(50, 'Reading'), 'refused', 'a Redis that refuses every writer (MISCONF, OOM) is told apart')
-})

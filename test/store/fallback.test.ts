@@ -3,6 +3,7 @@
 import t, { type Test } from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import { newJobId } from '../../src/store/job-ids.js'
+import { JobHolder } from '../../src/runner/job-holder.js'
 import { FallbackJobStore, StoreUnavailableError } from '../../src/store/fallback.js'
 import type { PutOptions } from '../../src/store/job-store.js'
 import { RedisKeys } from '../../src/store/keys.js'
@@ -136,6 +137,31 @@ t.test('a progress patch goes to Redis, and the copy here follows it; a job this
   const alone = new FallbackJobStore({ memory: new MemoryJobStore({ ttlSeconds: 60, maxJobs: 10 }), breakerMs: 100 })
   const local = await create(alone)
   t.same(await alone.patchProgress(local.job_id, 'any', local.version, { progress: 10, step: 'x', now: Date.now() }), { outcome: 'stale' }, 'without Redis the holder writes the record whole')
+})
+
+t.test('a holder\'s progress write Redis refuses (OOM) is told as refused, one it cannot reach as unconfirmed; neither is tried again as a whole write', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(() => server.stop())
+  const admin = await server.client()
+  t.teardown(() => admin.close())
+  const { store, client } = rig(t, server.url)
+  await waitFor('Redis ready', () => client.isReady)
+  await create(store)
+  const [claim] = await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: 'Starting' })
+  if (claim?.started !== true) throw new Error('the claim did not begin the job')
+  let wholeWrites = 0
+  const counted = new Proxy(store, {
+    get: (target, name) => name === 'put'
+      ? async (...args: Parameters<FallbackJobStore['put']>) => { wholeWrites++; return await target.put(...args) }
+      : (Reflect.get(target, name) as (...args: unknown[]) => unknown).bind(target)
+  }) as FallbackJobStore
+  const holder = new JobHolder(counted, claim, 'w', 60_000, performance.now())
+  await admin.configSet('maxmemory', '1')
+  t.equal(await holder.progress(30, 'Reading'), 'refused', 'a Redis that refuses every writer is told apart')
+  await admin.configSet('maxmemory', '0')
+  await server.kill()
+  t.equal(await holder.progress(40, 'Reading'), 'unconfirmed')
+  t.equal(wholeWrites, 0, 'no second try that would wait out another timeout')
 })
 
 t.test('a create whose reply never came may have run: it is held, never run here, and exists once when Redis answers', async (t) => {
