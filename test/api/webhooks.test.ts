@@ -91,6 +91,8 @@ t.test('delivery errors on the record say "refused" or "could not resolve", neve
   t.equal(unresolved.webhook.deliveries[0].error, 'could not resolve the host name')
   t.equal(unresolved.webhook.status, 'pending', 'a name that does not resolve now may later: retried')
   for (const job of [refused, unresolved]) t.notMatch(JSON.stringify(job.webhook), leaks)
+  // The log line follows the record's write; the record is what the polls above waited for.
+  await waitFor('both log lines', () => lines.filter((line) => line.includes('"component":"webhooks"')).length >= 2)
   const log = lines.join('')
   t.match(log, /"address":"(127\.0\.0\.1|::1)"/, 'the log names the address refused')
   t.match(log, /ENOTFOUND/, 'the log keeps the resolver\'s error')
