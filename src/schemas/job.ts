@@ -198,10 +198,16 @@ export type StoredJob = Static<typeof JobRecord> & {
    * the store checks a progress write against it without reading the claim's index.
    */
   fence?: string
+  /**
+   * The id of the job's last event, which Redis keeps after `fence` in a running record so a
+   * progress write need not read the event log. Only the Redis scripts write it (serializeJob
+   * leaves it out).
+   */
+  last_event_id?: string
 }
 
-/** The public record: what the API returns (the store's version, tenant, trace context and claim token stay inside). */
-export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'owner' | 'trace_context' | 'fence'> {
-  const { version: _version, owner: _owner, trace_context: _traceContext, fence: _fence, ...record } = job
+/** The public record: what the API returns (the store's version, tenant, trace context and claim bookkeeping stay inside). */
+export function toPublic (job: StoredJob): Omit<StoredJob, 'version' | 'owner' | 'trace_context' | 'fence' | 'last_event_id'> {
+  const { version: _version, owner: _owner, trace_context: _traceContext, fence: _fence, last_event_id: _lastEventId, ...record } = job
   return record
 }

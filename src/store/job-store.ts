@@ -262,12 +262,13 @@ export function stampWrite (job: StoredJob, expectedVersion: number, ttlSeconds:
  * own: `tenant_of`), and `attempt_history` last, so the claim script begins an attempt by
  * rewriting the head and appending to the tail (see `start_record` in lua/lib/job.lua). A
  * running record carries its claim's `fence` right after the head, where the progress script
- * checks it (lua/progress.lua); a record of any other status leaves it out.
+ * checks it (lua/progress.lua); a record of any other status leaves it out. `last_event_id` is
+ * left out: the scripts that append a running job's events put it after the fence themselves.
  */
 export function serializeJob (job: StoredJob): string {
   const {
     version, status, attempts, updated_at: updatedAt, expires_at: expiresAt, worker, started_at: startedAt,
-    next_attempt_at: nextAttemptAt, progress, error, current_step: currentStep, attempt_history: history, owner, fence, ...rest
+    next_attempt_at: nextAttemptAt, progress, error, current_step: currentStep, attempt_history: history, owner, fence, last_event_id: _lastEventId, ...rest
   } = job
   return JSON.stringify({
     version,

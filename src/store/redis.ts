@@ -419,7 +419,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     }
   }
 
-  /** Patches the running record's head in Redis (progress.lua): 6 commands, no record sent. */
+  /** Patches the running record's head in Redis (progress.lua): 5 commands, no record sent. */
   async patchProgress (id: string, fence: string, version: number, patch: ProgressPatch): Promise<PatchResult> {
     const reply = await this.#script<[number, number | false, string?, number?]>(this.#scripts.progress, [
       id, String(version), fence, String(patch.progress), JSON.stringify(patch.step), JSON.stringify(new Date(patch.now).toISOString()),

@@ -169,7 +169,7 @@ t.test('a claim asked to start begins each attempt in the same step: the record 
   t.match(stats, /cmdstat_evalsha:calls=1,/, 'one script for the claim and both starts')
   t.same(claims.map((c) => [c.job.job_id, c.started]), [[retried.job_id, true], [fresh.job_id, true]])
   const [again, first] = claims.map((c) => c.job) as [StoredJob, StoredJob]
-  const { version, updated_at: updatedAt, expires_at: expiresAt, ...begun } = again
+  const { version, updated_at: updatedAt, expires_at: expiresAt, last_event_id: lastEventId, ...begun } = again
   // The lifecycle's `begin` is the reference the Lua start is held to.
   const { version: _v, updated_at: _u, expires_at: _e, ...reference } = lifecycle.begin(retried, { attempt: 2, worker: begin.worker }, updatedAt, begin.step)
   t.same(begun, { ...reference, fence: claims[0]?.fence }, 'what the lifecycle\'s begin makes of the record (the first started_at, progress and error kept), with the claim\'s token, as the holder\'s start write stores it')
@@ -184,6 +184,7 @@ t.test('a claim asked to start begins each attempt in the same step: the record 
   t.equal(await admin.zCard(KEYS.status('pending')), 0)
   const events = await store.events(again.job_id, null, 10)
   t.same(events.map((e) => [e.type, e.data]).at(-1), ['status', eventData(again)], 'its status event, as a start write would add it')
+  t.equal(lastEventId, events.at(-1)?.id, 'whose id the running record keeps (the next progress write need not read the log)')
   const claim = claims[0]
   t.ok((await store.put({ ...again, status: 'completed', progress: 100 }, again.version, { fence: claim?.fence })).ok, 'the attempt then ends under its claim')
 })

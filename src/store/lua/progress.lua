@@ -3,8 +3,9 @@
 -- patched (version, updated_at, progress, current_step) without the record being sent, decoded
 -- or re-indexed, and its event and notice go out in the same step. The claim is checked by the
 -- token a running record carries (see serializeJob) and the version the holder last wrote, so
--- no index is read and no lease re-scored (renewals do that): INCR, GET, SET, LINDEX, RPUSH,
--- PUBLISH. Like every record write it takes the write counter's next value, and the one INCR
+-- no index is read and no lease re-scored (renewals do that), and the event's id follows the one
+-- the record keeps (see with_last_event), so the log is not read: INCR, GET, RPUSH, SET, PUBLISH.
+-- Like every record write it takes the write counter's next value, and the one INCR
 -- also tells whether Redis went back behind `floor` (see went_back): then nothing is written.
 -- ARGV[1] job id   ARGV[2] version the holder last wrote   ARGV[3] fence   ARGV[4] progress
 -- ARGV[5] step (JSON text)   ARGV[6] updated_at (JSON text)   ARGV[7] the writer's now (ms: the
@@ -34,13 +35,18 @@ end
 if head.progress == ARGV[4] and head.current_step == ARGV[5] then
   return {1, tonumber(version), counter}
 end
+rest = rest + #fence
+-- The log's last event id, kept after the token (see with_last_event); a record written without
+-- it (sync.lua's copies) has its log's last event read instead.
+local last_id, after = string.match(json, '^"last_event_id":"(%d+%-%d+)",()', rest)
+local event_id = append_event(K.events, tonumber(ARGV[7]), 'progress', running_event(attempts, ARGV[4], ARGV[5], head.error), {
+  max_events = tonumber(ARGV[8]), ttl = tonumber(ARGV[9]), last_id = last_id
+})
 local written = tonumber(version) + 1
 redis.call('SET', K.job, '{"version":' .. written .. ',"status":"processing","attempts":' .. attempts ..
   ',"updated_at":' .. ARGV[6] .. ',"expires_at":' .. head.expires_at .. ',"worker":' .. head.worker ..
   ',"started_at":' .. head.started_at .. ',"next_attempt_at":' .. head.next_attempt_at .. ',"progress":' .. ARGV[4] ..
-  ',"error":' .. head.error .. ',"current_step":' .. ARGV[5] .. ',' .. string.sub(json, rest), 'KEEPTTL')
-append_event(K.events, tonumber(ARGV[7]), 'progress', running_event(attempts, ARGV[4], ARGV[5], head.error), {
-  max_events = tonumber(ARGV[8]), ttl = tonumber(ARGV[9])
-})
+  ',"error":' .. head.error .. ',"current_step":' .. ARGV[5] .. ',' .. fence .. '"last_event_id":"' .. event_id .. '",' ..
+  string.sub(json, after or rest), 'KEEPTTL')
 notify(ARGV[1], written, 'processing')
 return {1, written, counter}

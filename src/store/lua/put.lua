@@ -58,7 +58,6 @@ if o.takeover then
     return {0, current or false, 'fenced'}
   end
 end
-redis.call('SETEX', K.job, o.ttl, ARGV[2])
 tick()
 -- A finished job's checkpointed steps are done with: they would only hold memory for a day.
 if is_final(o.status) then
@@ -97,9 +96,15 @@ if is_final(o.status) then
 elseif previous ~= o.status then
   kind = 'status'
 end
-append_event(K.events, now, kind, o.event, {
+local event_id = append_event(K.events, now, kind, o.event, {
   max_events = o.max_events, ttl = o.ttl, fresh = not previous, renew = o.status == 'pending' or is_final(o.status)
 })
+-- A running record written under its claim keeps its log's last event id (see with_last_event).
+local record = ARGV[2]
+if o.status == 'processing' and o.fence then
+  record = with_last_event(record, o.fence, event_id)
+end
+redis.call('SETEX', K.job, o.ttl, record)
 if o.enqueue == 'tail' or o.enqueue == 'head' then
   enqueue(id, o.enqueue, o.tenant)
 end

@@ -323,26 +323,33 @@ end
 -- Appends an event to the job's log `key` unless its data is the last event's (nothing a client
 -- sees changed): one event per visible change. A list of "id type data" strings, not a stream: a
 -- stream preallocates a 4 KB node for its first entry. `log`: max_events; fresh (the log is new,
--- no last event to read); ttl, set when the log starts and again when `renew`.
+-- no last event to read); last_id (the last event's id, known to the caller: not read, and the
+-- data is taken as changed); ttl, set when the log starts and again when `renew`.
+-- Returns the id of the log's last event once appended (nil for a log left empty).
 local function append_event(key, now, kind, data, log)
-  local last_id, last_data
-  if not log.fresh then
+  local last_id, last_data = log.last_id, nil
+  if not last_id and not log.fresh then
     local last = redis.call('LINDEX', key, -1)
     if last then
       local _
       last_id, _, last_data = parse_event(last)
     end
   end
-  local length = 0
-  if last_data ~= data then
-    length = redis.call('RPUSH', key, event_entry(next_event_id(now, last_id), kind, data))
-    if length > log.max_events then
-      redis.call('LTRIM', key, -log.max_events, -1)
+  if last_data == data then
+    if log.renew then
+      redis.call('EXPIRE', key, log.ttl)
     end
+    return last_id
+  end
+  local id = next_event_id(now, last_id)
+  local length = redis.call('RPUSH', key, event_entry(id, kind, data))
+  if length > log.max_events then
+    redis.call('LTRIM', key, -log.max_events, -1)
   end
   if length == 1 or log.renew then
     redis.call('EXPIRE', key, log.ttl)
   end
+  return id
 end
 
 -- The position just after the JSON value (a string, number, null or boolean) starting at `pos`.
@@ -390,6 +397,24 @@ local function read_head(json, pos)
     pos = stop + 1
   end
   return head, pos
+end
+
+-- A running record as serializeJob lays it out, with its claim's token `fence` after the head,
+-- and the id of its log's last event after the token, where progress.lua takes it instead of
+-- reading the log. Returns the record as given when it is laid out otherwise.
+local function with_last_event(json, fence, event_id)
+  local pos = string.match(json, '^{"version":%d+,"status":"processing","attempts":%d+,()')
+  if not pos or not event_id then
+    return json
+  end
+  local _, rest = read_head(json, pos)
+  local label = '"fence":"' .. fence .. '",'
+  if not rest or string.sub(json, rest, rest + #label - 1) ~= label then
+    return json
+  end
+  rest = rest + #label
+  local after = string.match(json, '^"last_event_id":"[%d%-]*",()', rest) or rest
+  return string.sub(json, 1, rest - 1) .. '"last_event_id":"' .. event_id .. '",' .. string.sub(json, after)
 end
 
 -- A pending record as it is once attempt `attempts + 1` begins under the claim `fence`: what the
@@ -441,13 +466,14 @@ local function start_claimed(id, json, attempts, now, s, tenant, fence)
   if not record then
     return nil
   end
+  local event_id = append_event(log_key(id), now, 'status', event, {max_events = s.max_events, ttl = s.ttl})
+  record = with_last_event(record, fence, event_id)
   redis.call('SETEX', job_key(id), s.ttl, record)
   index_status(id, 'pending', 'processing', now + s.ttl * 1000)
   if tenant ~= '' then
     local created_ms = redis.call('ZSCORE', K.created, id)
     index_owner_status(id, tenant, 'pending', 'processing', tonumber(created_ms or now), now + s.ttl * 1000, now)
   end
-  append_event(log_key(id), now, 'status', event, {max_events = s.max_events, ttl = s.ttl})
   notify(id, version, 'processing')
   return record
 end
