@@ -49,7 +49,10 @@ const ADVICE = /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|ho
 export function writeReport (input: ExtractiveInput): Report & { answer: AnswerData } {
   const { question, weighed, depth } = input
   const title = `Research: ${truncate(question.text, 120)}`
-  if (!weighed.some((p) => p.grounded)) return notFound(input, title)
+  // What answers each part, from documents on the question's topic: a document that only shares a word or two with it is no answer.
+  const topical = topicalFindings(question, weighed, input.collection)
+  const answersTo = new Map(weighed.map((p) => [p, p.grounded ? (topical.get(p) as Finding[]).filter(isGrounded) : []]))
+  if (![...answersTo.values()].some((answers) => answers.length > 0)) return notFound(input, title)
 
   const sources = new SourceList(input.linkOf, input.maxSources)
   const used: Sentence[] = []
@@ -61,16 +64,16 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
 
   const summary: string[] = []
   const parts: AnswerData['parts'] = []
-  const topical = topicalFindings(question, weighed, input.collection)
   for (const partFindings of weighed) {
-    const { part, grounded } = partFindings
-    if (!grounded) {
+    const { part } = partFindings
+    const answers = answersTo.get(partFindings) as Finding[]
+    if (answers.length === 0) {
       summary.push(`The sources searched do not answer "${part.text}?".`)
       parts.push({ question: part.text, answered: false, sources: [] })
       continue
     }
     // Only sentences it may still cite: already in the summary, or fresh within max_sources.
-    const candidates = (topical.get(partFindings) as Finding[]).filter((f) => isGrounded(f) && (used.includes(f.sentence) || fresh(f)))
+    const candidates = answers.filter((f) => used.includes(f.sentence) || fresh(f))
     if (candidates.length === 0) {
       summary.push(`The sources searched do not answer "${part.text}?" within max_sources (${input.maxSources}).`)
       parts.push({ question: part.text, answered: false, sources: [] })
@@ -85,9 +88,10 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
   }
 
   const sections: Section[] = []
-  const eligible = (finding: Finding): boolean => finding.passageCoverage >= GROUNDED.passage && finding.sentenceCoverage >= SECTION_SENTENCE && fresh(finding)
+  const answeringDocs = new Set(sources.list().map((s) => s.path_or_url))
+  const eligible = (finding: Finding): boolean => answeringDocs.has(finding.sentence.passage.location) && finding.passageCoverage >= GROUNDED.passage && finding.sentenceCoverage >= SECTION_SENTENCE && fresh(finding)
   for (const partFindings of weighed) {
-    if (!partFindings.grounded) continue
+    if ((answersTo.get(partFindings) as Finding[]).length === 0) continue
     const body: Finding[] = []
     for (const finding of topical.get(partFindings) as Finding[]) {
       if (body.length === BUDGET[depth].perPart) break

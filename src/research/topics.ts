@@ -1,4 +1,4 @@
-import { type Finding, GROUNDED, coverage, isGrounded, weighTerms } from './evidence.js'
+import { type Finding, GROUNDED, coverage, weighTerms } from './evidence.js'
 import type { PassageCollection } from './passage-collection.js'
 import { type Question, wholeQuestion } from './question.js'
 import type { PartFindings } from './rounds.js'
@@ -16,10 +16,9 @@ const QUESTION_TOPICAL = 0.5
 export function topicalFindings (question: Question, weighed: PartFindings[], collection: PassageCollection): Map<PartFindings, Finding[]> {
   const aboutQuestion = questionTopics(question, weighed, collection)
   return new Map(weighed.map((p) => {
-    const findings = onTopic(p)
-    const onQuestion = findings.filter((f) => aboutQuestion.has(f.sentence.passage.path))
-    // A part whose every answer is off the question's topic keeps its own: it was asked.
-    return [p, onQuestion.some(isGrounded) ? onQuestion : findings]
+    // A part whose every answer is off the question's topic is not answered from them: a
+    // document that shares its one word ("options", "database") is no answer to it.
+    return [p, onTopic(p).filter((f) => aboutQuestion.has(f.sentence.passage.path))]
   }))
 }
 

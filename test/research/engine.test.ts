@@ -53,6 +53,23 @@ t.test('the README\'s example question cites only the documents about it (it cit
   }
 })
 
+t.test('sections say more from the documents the answer rests on, never from another that shares a word (deep cited retries-and-backoff.md for the breaker)', async (t) => {
+  for (const depth of ['standard', 'deep'] as const) {
+    const report = await research('Once a circuit breaker has tripped, how does it figure out that the downstream service is healthy again?', depth)
+    t.same(documents(report), ['circuit-breakers.md'], `${depth}: the breaker document alone`)
+    t.ok(report.sections.length > 0, `${depth}: with sections`)
+    citationsHold(t, report)
+  }
+})
+
+t.test('a part only documents off the question\'s topic speak to is said to be unanswered, not answered from them (BM25 cited uuids.md and three more)', async (t) => {
+  const report = await research('In BM25, what do the k1 and b knobs actually do, and what values do people usually use?', 'deep')
+  t.same(documents(report), ['bm25-ranking.md'])
+  t.match(report.answer, { status: 'partial', parts: [{ answered: true, sources: [1] }, { question: 'What values do people usually use', answered: false, sources: [] }] })
+  t.match(report.summary, /k1[^]*The sources searched do not answer "What values do people usually use\?"\.$/, 'said as not answered, not as cut by max_sources')
+  citationsHold(t, report)
+})
+
 t.test('no sentence appears twice: not the summary in a section, not a section in another', async (t) => {
   for (const query of ['How does Redis AOF persistence protect queued jobs?', 'Why do retries need jitter and how much backoff should I use?', 'What does a lease do when a worker crashes, and how do I make duplicate runs harmless?']) {
     for (const depth of ['quick', 'deep'] as const) {
