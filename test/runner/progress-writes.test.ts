@@ -158,6 +158,24 @@ t.test('a running record without the last event\'s id (a copy sync.lua wrote bac
   t.match(await stored(id), { last_event_id: `${ms}-8`, progress: 30 }, 'and the record keeps it from then on')
 })
 
+t.test('the write that ends a running job takes the last event\'s id from the record, not the log (no LINDEX), and a whole write that changes nothing a client sees adds no event', async (t) => {
+  const holder = await claimedAndBegun()
+  const id = holder.job.job_id
+  t.equal(await holder.progress(40, 'Reading'), 'written')
+  const same = await store.put({ ...holder.job, fence: holder.fence }, holder.job.version, { fence: holder.fence })
+  if (!same.ok) throw new Error('whole write refused')
+  t.equal((await events(id)).length, 3, 'the create, the start and the progress write: the whole write changed nothing a client sees')
+  await admin.configResetStat()
+  const ended = await store.put({ ...same.job, status: 'completed', progress: 100, current_step: 'Completed', completed_at: new Date().toISOString(), worker: null }, same.job.version, { fence: holder.fence })
+  t.ok(ended.ok, 'the final write lands')
+  const calls = commandCalls(await admin.info('commandstats'))
+  t.notOk(calls.has('lindex'), `no read of the log (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+  const log = await events(id)
+  t.equal(log.length, 4)
+  const ids = log.map((entry) => entry.split(' ')[0]?.split('-').map(Number) as [number, number])
+  t.ok(ids.every((current, i) => i === 0 || current[0] > (ids[i - 1] as [number, number])[0] || (current[0] === (ids[i - 1] as [number, number])[0] && current[1] > (ids[i - 1] as [number, number])[1])), 'ids increase')
+})
+
 t.test('a record laid out otherwise (no token in its head: an older version\'s) is written whole', async (t) => {
   const holder = await claimedAndBegun()
   const id = holder.job.job_id

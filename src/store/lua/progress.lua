@@ -39,7 +39,7 @@ rest = rest + #fence
 -- The log's last event id, kept after the token (see with_last_event); a record written without
 -- it (sync.lua's copies) has its log's last event read instead.
 local last_id, after = string.match(json, '^"last_event_id":"(%d+%-%d+)",()', rest)
-local event_id = append_event(K.events, tonumber(ARGV[7]), 'progress', running_event(attempts, ARGV[4], ARGV[5], head.error), {
+local event_id = append_event(K.events, tonumber(ARGV[7]), 'progress', kept_event('processing', attempts, ARGV[4], ARGV[5], head.error), {
   max_events = tonumber(ARGV[8]), ttl = tonumber(ARGV[9]), last_id = last_id
 })
 local written = tonumber(version) + 1

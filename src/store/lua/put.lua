@@ -96,15 +96,17 @@ if is_final(o.status) then
 elseif previous ~= o.status then
   kind = 'status'
 end
-local event_id = append_event(K.events, now, kind, o.event, {
-  max_events = o.max_events, ttl = o.ttl, fresh = not previous, renew = o.status == 'pending' or is_final(o.status)
-})
--- A running record written under its claim keeps its log's last event id (see with_last_event).
-local record = ARGV[2]
-if o.status == 'processing' and o.fence then
-  record = with_last_event(record, o.fence, event_id)
+-- A pending or running record keeps its last event (see last_event_of): the log is not read for it.
+local last_id, last_data = nil, nil
+if current then
+  last_id, last_data = last_event_of(current)
 end
-redis.call('SETEX', K.job, o.ttl, record)
+local event_id = append_event(K.events, now, kind, o.event, {
+  max_events = o.max_events, ttl = o.ttl, fresh = not previous, renew = o.status == 'pending' or is_final(o.status),
+  last_id = last_id, last_data = last_data
+})
+-- A pending record, or a running one written under its claim, keeps its log's last event id (see with_last_event).
+redis.call('SETEX', K.job, o.ttl, with_last_event(ARGV[2], event_id, o.fence))
 if o.enqueue == 'tail' or o.enqueue == 'head' then
   enqueue(id, o.enqueue, o.tenant)
 end

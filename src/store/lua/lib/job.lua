@@ -323,11 +323,11 @@ end
 -- Appends an event to the job's log `key` unless its data is the last event's (nothing a client
 -- sees changed): one event per visible change. A list of "id type data" strings, not a stream: a
 -- stream preallocates a 4 KB node for its first entry. `log`: max_events; fresh (the log is new,
--- no last event to read); last_id (the last event's id, known to the caller: not read, and the
--- data is taken as changed); ttl, set when the log starts and again when `renew`.
+-- no last event to read); last_id and last_data (the last event, known to the caller: the log
+-- is not read; no last_data: taken as changed); ttl, set when the log starts and again when `renew`.
 -- Returns the id of the log's last event once appended (nil for a log left empty).
 local function append_event(key, now, kind, data, log)
-  local last_id, last_data = log.last_id, nil
+  local last_id, last_data = log.last_id, log.last_data
   if not last_id and not log.fresh then
     local last = redis.call('LINDEX', key, -1)
     if last then
@@ -373,10 +373,10 @@ end
 -- The fields of a record's head, in serializeJob's order, after version, status and attempts.
 local HEAD_FIELDS = {'updated_at', 'expires_at', 'worker', 'started_at', 'next_attempt_at', 'progress', 'error', 'current_step'}
 
--- A running job's event data, from JSON texts, as keptEventData keeps it: the values, tab-separated,
+-- A job's event data, from JSON texts, as keptEventData keeps it: the values, tab-separated,
 -- without names or the job id (the reader puts them back: src/schemas/events.ts).
-local function running_event(attempts, progress, step, error)
-  return 'processing\t' .. progress .. '\t' .. attempts .. '\t' .. error .. '\t' .. step
+local function kept_event(status, attempts, progress, step, error)
+  return status .. '\t' .. progress .. '\t' .. attempts .. '\t' .. error .. '\t' .. step
 end
 
 -- The head of a record laid out by serializeJob, from `pos` (just after version, status and
@@ -399,22 +399,50 @@ local function read_head(json, pos)
   return head, pos
 end
 
--- A running record as serializeJob lays it out, with its claim's token `fence` after the head,
--- and the id of its log's last event after the token, where progress.lua takes it instead of
--- reading the log. Returns the record as given when it is laid out otherwise.
-local function with_last_event(json, fence, event_id)
-  local pos = string.match(json, '^{"version":%d+,"status":"processing","attempts":%d+,()')
-  if not pos or not event_id then
+-- Where a pending or running record as serializeJob lays it out keeps the id of its log's last
+-- event: after the head, and in a running record after its claim's token (which must be `fence`,
+-- when given). Returns that position, the status, attempts and head; nil for any other record.
+local function event_slot(json, fence)
+  local status, attempts, pos = string.match(json, '^{"version":%d+,"status":"(%a+)","attempts":(%d+),()')
+  if status ~= 'pending' and status ~= 'processing' then
+    return nil
+  end
+  local head, rest = read_head(json, pos)
+  if not head then
+    return nil
+  end
+  if status == 'processing' then
+    local token, after = string.match(json, '^"fence":"([^"]*)",()', rest)
+    if not token or (fence and token ~= fence) then
+      return nil
+    end
+    rest = after
+  end
+  return rest, status, attempts, head
+end
+
+-- The record with `event_id` kept as its last event's id (see event_slot), where the scripts
+-- that append its next event take it instead of reading the log (see last_event_of); the record
+-- as given when it has no such place.
+local function with_last_event(json, event_id, fence)
+  local rest = event_id and event_slot(json, fence)
+  if not rest then
     return json
   end
-  local _, rest = read_head(json, pos)
-  local label = '"fence":"' .. fence .. '",'
-  if not rest or string.sub(json, rest, rest + #label - 1) ~= label then
-    return json
-  end
-  rest = rest + #label
   local after = string.match(json, '^"last_event_id":"[%d%-]*",()', rest) or rest
   return string.sub(json, 1, rest - 1) .. '"last_event_id":"' .. event_id .. '",' .. string.sub(json, after)
+end
+
+-- The last event of a record that keeps its id (see with_last_event): the id, and the event's
+-- data, which is the record's head as an event (every write that changes what a client sees
+-- appends one). nil for a record that does not keep it: its log is read instead.
+local function last_event_of(json)
+  local rest, status, attempts, head = event_slot(json)
+  local id = rest and string.match(json, '^"last_event_id":"(%d+%-%d+)",', rest)
+  if not id then
+    return nil
+  end
+  return id, kept_event(status, attempts, head.progress, head.current_step, head.error)
 end
 
 -- A pending record as it is once attempt `attempts + 1` begins under the claim `fence`: what the
@@ -432,6 +460,8 @@ local function start_record(id, json, s, fence)
   if not head then
     return nil
   end
+  -- The pending record's last event id goes: the running record keeps its start event's (see start_claimed).
+  pos = string.match(json, '^"last_event_id":"[%d%-]*",()', pos) or pos
   local body = string.sub(json, pos, -3)
   if not string.find(body, '"attempt_history":%[') then
     return nil
@@ -452,7 +482,7 @@ local function start_record(id, json, s, fence)
     ',"fence":"' .. fence .. '",' ..
     body .. separator .. '{"attempt":' .. attempt .. ',"worker":' .. s.worker .. ',"started_at":' .. s.now ..
     ',"ended_at":null,"outcome":"running","error":null}]}'
-  return record, running_event(attempt, head.progress, s.step, head.error), tonumber(version) + 1
+  return record, kept_event('processing', attempt, head.progress, s.step, head.error), tonumber(version) + 1
 end
 
 -- Begins the attempt of a claimed job (see start_record), or returns nil: past its last
@@ -466,8 +496,9 @@ local function start_claimed(id, json, attempts, now, s, tenant, fence)
   if not record then
     return nil
   end
-  local event_id = append_event(log_key(id), now, 'status', event, {max_events = s.max_events, ttl = s.ttl})
-  record = with_last_event(record, fence, event_id)
+  local last_id, last_data = last_event_of(json)
+  local event_id = append_event(log_key(id), now, 'status', event, {max_events = s.max_events, ttl = s.ttl, last_id = last_id, last_data = last_data})
+  record = with_last_event(record, event_id, fence)
   redis.call('SETEX', job_key(id), s.ttl, record)
   index_status(id, 'pending', 'processing', now + s.ttl * 1000)
   if tenant ~= '' then
