@@ -3,7 +3,7 @@
 // Starts its own redis-server and the system (this service's dist/server.js with the no-op
 // engine, or bench/bullmq-peer.mjs) under `node --cpu-prof`, creates jobs for 3 s with
 // autocannon (50 connections, as the bench), waits until every accepted job is completed, and
-// prints: jobs/s, server CPU per job, the CPU profile's self time by package, Redis commands
+// prints: jobs/s, server and Redis CPU per job, the CPU profile's self time by package, Redis commands
 // per job by command (INFO commandstats) and Redis memory per job by kind of key (MEMORY USAGE).
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -26,6 +26,11 @@ const cpuSeconds = (pid) => {
 }
 const commandCalls = (port) => Object.fromEntries([...redisCli(port, 'INFO', 'commandstats').matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => [m[1], Number(m[2])]))
 const usedMemory = (port) => Number(/used_memory:(\d+)/.exec(redisCli(port, 'INFO', 'memory'))?.[1])
+/** Seconds of CPU redis-server has used (main thread and its others: user + sys). */
+const redisCpuSeconds = (port) => {
+  const info = redisCli(port, 'INFO', 'cpu')
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
+}
 
 /** Self time by package (node_modules/<name>), this service's own code, Node's internals, GC and idle. */
 function selfTimeByPackage (profile) {
@@ -59,12 +64,14 @@ try {
   const callsBefore = commandCalls(redisPort)
   const memoryBefore = usedMemory(redisPort)
   const cpuBefore = cpuSeconds(child.pid)
+  const redisCpuBefore = redisCpuSeconds(redisPort)
   const started = performance.now()
   const load = JSON.parse(execFileSync(join(root, 'node_modules/.bin/autocannon'), ['-j', '-c', '50', '-d', '3', '-m', 'POST', '-H', 'content-type=application/json', '-b', JSON.stringify({ query: 'end to end', depth: 'quick' }), `${url}/v1/research`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))
   const jobs = load['2xx']
   await until('every accepted job completed', async () => await completed() >= jobs, 300_000)
   const seconds = (performance.now() - started) / 1000
   const cpuMicros = (cpuSeconds(child.pid) - cpuBefore) * 1e6 / jobs
+  const redisCpuMicros = (redisCpuSeconds(redisPort) - redisCpuBefore) * 1e6 / jobs
   const callsAfter = commandCalls(redisPort)
   /** @type {Array<[string, number]>} */
   const perCommand = Object.entries(callsAfter).map(([name, n]) => /** @type {[string, number]} */ ([name, (n - (callsBefore[name] ?? 0)) / jobs])).filter(([, n]) => n >= 0.01).sort((a, b) => b[1] - a[1])
@@ -79,7 +86,7 @@ try {
   child.kill('SIGTERM')
   await child.exited
   const profile = JSON.parse(readFileSync(join(profileDir, readdirSync(profileDir)[0]), 'utf8'))
-  console.log(`${system}, ${progressWrites} progress writes: ${jobs} jobs, ${(jobs / seconds).toFixed(0)} jobs/s end to end, ${cpuMicros.toFixed(0)} µs server CPU per job`)
+  console.log(`${system}, ${progressWrites} progress writes: ${jobs} jobs, ${(jobs / seconds).toFixed(0)} jobs/s end to end, ${cpuMicros.toFixed(0)} µs server CPU per job, ${redisCpuMicros.toFixed(0)} µs Redis CPU per job`)
   console.log(`CPU self time by package (busy samples): ${selfTimeByPackage(profile).join(', ')}`)
   console.log(`Redis commands per job: ${perCommand.reduce((sum, [, n]) => sum + n, 0).toFixed(1)} (${perCommand.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')})`)
   console.log(`Redis memory per job: ${memory.toFixed(0)} bytes; MEMORY USAGE by key: ${[...byKind].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([kind, bytes]) => `${kind} ${(bytes / jobs).toFixed(0)}`).join(', ')}`)
