@@ -87,10 +87,9 @@ t.test('a bad environment variable or argument stops the server with a message n
   // The server's own entry point, run from source (the build is tested above) with this test's
   // own TypeScript loader: another transpiler's output would garble the merged coverage.
   const loader = Object.fromEntries(Object.entries(process.env).filter(([name]) => /^(PATH|TS_NODE_|TAP|NODE_)/.test(name)))
-  // --no-maglev: a process that exits while V8 compiles on its worker threads can deadlock in
-  // Node's platform shutdown (nodejs/node#54918); one exit during the loader's start-up compiling
-  // hung here until the file's timeout. This test is about our message and exit code, not V8's tiers.
-  const server = (args: string[], env: Record<string, string>) => spawnSync(process.execPath, ['--no-maglev', ...process.execArgv, join(root, 'src/server.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...loader, ...env }, timeout: 60_000, killSignal: 'SIGKILL' })
+  // NODE_OPTIONS (kept above) turns Maglev off (test/helpers/no-maglev.mjs): one exit during the
+  // loader's start-up compiling deadlocked here (nodejs/node#54918) until the file's timeout.
+  const server = (args: string[], env: Record<string, string>) => spawnSync(process.execPath, [...process.execArgv, join(root, 'src/server.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...loader, ...env }, timeout: 60_000, killSignal: 'SIGKILL' })
   const badEnv = server([], { PORT: 'eighty', LOG_LEVEL: 'loud' })
   t.equal(badEnv.status, 1)
   t.equal(badEnv.stderr.trim(), 'Invalid configuration: PORT must be integer, LOG_LEVEL is not one of the allowed values: fatal, error, warn, info, debug, trace, silent (got "loud")')

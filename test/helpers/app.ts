@@ -90,5 +90,6 @@ export async function listAllJobIds (app: FastifyInstance, pageSize: number): Pr
  * The environment of a server spawned from source (`node --import tsx src/server.ts`): tap's
  * coverage hook follows spawned processes, but tsx maps src/*.ts with source maps of its own, and
  * mixing them with tap's in one coverage map drops files from the report. Such a server records none.
+ * It runs with Maglev off, as the tests do (test/helpers/no-maglev.mjs: an exit can deadlock).
  */
-export const SPAWNED_SERVER_ENV = { _TAPJS_PROCESSINFO_COV_EXCLUDE_: '/./' }
+export const SPAWNED_SERVER_ENV = { _TAPJS_PROCESSINFO_COV_EXCLUDE_: '/./', NODE_OPTIONS: `--import=${new URL('no-maglev.mjs', import.meta.url).href}` }
