@@ -116,7 +116,7 @@ t.test('the claim\'s token is kept with a running record, never in a finished on
   const holder = await claimedAndBegun()
   t.equal(await holder.progress(40, 'Reading'), 'written')
   const running = await stored(holder.job.job_id)
-  t.match(running, { fence: holder.fence, last_event_id: /^\d+-\d+$/ })
+  t.match(running, { fence: holder.fence, last_event_id: new RegExp(`^${running.version as number}:\\d+-\\d+$`) })
   t.notOk('fence' in toPublic(running as never), 'not in the public record')
   t.notOk('last_event_id' in toPublic(running as never), 'nor the last event\'s id')
   t.equal(await holder.end('failed', (job, now) => ({ ...job, status: 'failed', error: 'x', completed_at: now, worker: null })), 'written')
@@ -155,7 +155,7 @@ t.test('a running record without the last event\'s id (a copy sync.lua wrote bac
   const [ms] = ((await events(id)).at(-1) as string).split(' ')[0]?.split('-').map(Number) as [number]
   t.match(await store.patchProgress(id, holder.fence, holder.job.version, { progress: 30, step: 'Reading', now: Date.now() }), { outcome: 'written' })
   t.equal(((await events(id)).at(-1) as string).split(' ')[0], `${ms}-8`)
-  t.match(await stored(id), { last_event_id: `${ms}-8`, progress: 30 }, 'and the record keeps it from then on')
+  t.match(await stored(id), { last_event_id: `${holder.job.version + 1}:${ms}-8`, progress: 30 }, 'and the record keeps it from then on, tagged with the version it wrote')
 })
 
 t.test('the write that ends a running job takes the last event\'s id from the record, not the log (no LINDEX), and a whole write that changes nothing a client sees adds no event', async (t) => {
@@ -195,4 +195,28 @@ t.test('an engine\'s NaN or Infinity leaves the progress where it was; quotes, b
   t.match(record, { progress: 40, current_step: 'Writing' })
   const steps = (await store.events(holder.job.job_id, null, 10)).map((event) => JSON.parse(event.data).current_step)
   t.ok(steps.includes('Reading "the" \\ sources \u2028 \u{1F50D}'), 'the step as the engine named it')
+})
+
+// A replica of the release before records kept their last event id copies the field along,
+// unchanged, when it writes the record (its progress.lua and claim start keep the rest of the
+// record as it is), and appends an event of its own: the kept id is then stale.
+t.test('a kept id a replica of an earlier release left stale (it bumped the version and appended an event) is not trusted: the next event still follows the log\'s last one', async (t) => {
+  const holder = await claimedAndBegun()
+  const id = holder.job.job_id
+  const json = await admin.get(KEYS.job(id)) as string
+  const version = holder.job.version
+  // What the earlier release's progress.lua leaves: version + 1, new head fields, the rest copied.
+  const older = json.replace(`{"version":${version},`, `{"version":${version + 1},`).replace(/"progress":\d+/, '"progress":20')
+  t.not(older, json)
+  await admin.set(KEYS.job(id), older, { KEEPTTL: true })
+  const ahead = Date.now() + 60_000
+  await admin.rPush(KEYS.events(id), `${ahead}-0 progress processing\t20\t1\tnull\t"Searching"`)
+  t.match(await store.patchProgress(id, holder.fence, version + 1, { progress: 30, step: 'Reading', now: Date.now() }), { outcome: 'written' })
+  t.equal(((await events(id)).at(-1) as string).split(' ')[0], `${ahead}-1`, 'after the earlier release\'s event, not after the stale id')
+  const ended = await store.put({ ...holder.job, ...{ version: version + 2 }, status: 'completed', progress: 100, fence: holder.fence }, version + 2, { fence: holder.fence })
+  t.ok(ended.ok)
+  const ids = (await events(id)).map((entry) => entry.split(' ')[0] as string)
+  const order = (a: string, b: string): number => { const [am, as] = a.split('-').map(Number) as [number, number]; const [bm, bs] = b.split('-').map(Number) as [number, number]; return am - bm || as - bs }
+  t.same(ids, [...ids].sort(order), 'ids keep increasing')
+  t.equal(new Set(ids).size, ids.length, 'no id twice')
 })

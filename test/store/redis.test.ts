@@ -50,7 +50,7 @@ t.test('a record is JSON at job:<id>, written with SETEX, leading with version, 
   t.match(raw, /^\{"version":1,"status":"pending","attempts":0,/, 'the scripts read these three there')
   const { last_event_id: lastEventId, ...stored } = JSON.parse(raw as string)
   t.same(stored, job)
-  t.match(lastEventId, /^\d+-0$/, 'with its log\'s last event id, which the claim that starts it takes instead of reading the log')
+  t.match(lastEventId, /^1:\d+-0$/, 'with its log\'s last event id, tagged with the record\'s version, which the claim that starts it takes instead of reading the log')
   await admin.expire(KEYS.job(job.job_id), 100)
   await write({ ...job, progress: 10 }, 1)
   t.ok(await admin.ttl(KEYS.job(job.job_id)) > 86390, 'every write renews the TTL')
@@ -187,7 +187,7 @@ t.test('a claim asked to start begins each attempt in the same step: the record 
   t.equal(await admin.zCard(KEYS.status('pending')), 0)
   const events = await store.events(again.job_id, null, 10)
   t.same(events.map((e) => [e.type, e.data]).at(-1), ['status', eventData(again)], 'its status event, as a start write would add it')
-  t.equal(lastEventId, events.at(-1)?.id, 'whose id the running record keeps (the next progress write need not read the log)')
+  t.equal(lastEventId, `${version}:${events.at(-1)?.id as string}`, 'whose id the running record keeps, tagged with its version (the next progress write need not read the log)')
   const claim = claims[0]
   t.ok((await store.put({ ...again, status: 'completed', progress: 100 }, again.version, { fence: claim?.fence })).ok, 'the attempt then ends under its claim')
 })

@@ -37,8 +37,8 @@ if head.progress == ARGV[4] and head.current_step == ARGV[5] then
 end
 rest = rest + #fence
 -- The log's last event id, kept after the token (see with_last_event); a record written without
--- it (sync.lua's copies) has its log's last event read instead.
-local last_id, after = string.match(json, '^"last_event_id":"(%d+%-%d+)",()', rest)
+-- it (sync.lua's copies), or with a stale one (see kept_id), has its log's last event read instead.
+local last_id, after = kept_id(json, rest, version)
 local event_id = append_event(K.events, tonumber(ARGV[7]), 'progress', kept_event('processing', attempts, ARGV[4], ARGV[5], head.error), {
   max_events = tonumber(ARGV[8]), ttl = tonumber(ARGV[9]), last_id = last_id
 })
@@ -46,7 +46,7 @@ local written = tonumber(version) + 1
 redis.call('SET', K.job, '{"version":' .. written .. ',"status":"processing","attempts":' .. attempts ..
   ',"updated_at":' .. ARGV[6] .. ',"expires_at":' .. head.expires_at .. ',"worker":' .. head.worker ..
   ',"started_at":' .. head.started_at .. ',"next_attempt_at":' .. head.next_attempt_at .. ',"progress":' .. ARGV[4] ..
-  ',"error":' .. head.error .. ',"current_step":' .. ARGV[5] .. ',' .. fence .. '"last_event_id":"' .. event_id .. '",' ..
-  string.sub(json, after or rest), 'KEEPTTL')
+  ',"error":' .. head.error .. ',"current_step":' .. ARGV[5] .. ',' .. fence .. kept_id_field(written, event_id) ..
+  string.sub(json, after), 'KEEPTTL')
 notify(ARGV[1], written, 'processing')
 return {1, written, counter}

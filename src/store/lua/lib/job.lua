@@ -403,7 +403,7 @@ end
 -- event: after the head, and in a running record after its claim's token (which must be `fence`,
 -- when given). Returns that position, the status, attempts and head; nil for any other record.
 local function event_slot(json, fence)
-  local status, attempts, pos = string.match(json, '^{"version":%d+,"status":"(%a+)","attempts":(%d+),()')
+  local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
   if status ~= 'pending' and status ~= 'processing' then
     return nil
   end
@@ -418,27 +418,47 @@ local function event_slot(json, fence)
     end
     rest = after
   end
-  return rest, status, attempts, head
+  return rest, status, attempts, head, version
+end
+
+-- The kept id is tagged with the version of the record that keeps it ("<version>:<id>"): a
+-- replica of an earlier release copies the field along unchanged when it writes the record
+-- (bumping its version) and appends an event of its own, so an id whose tag is not the record's
+-- version is stale, and the log is read instead. Returns the id (nil when absent or stale) and
+-- where the record goes on after the field (`pos` when there is none).
+local function kept_id(json, pos, version)
+  local tag, id, after = string.match(json, '^"last_event_id":"(%d+):(%d+%-%d+)",()', pos)
+  if tag and tag == tostring(version) then
+    return id, after
+  end
+  return nil, string.match(json, '^"last_event_id":"[^"]*",()', pos) or pos
+end
+
+local function kept_id_field(version, event_id)
+  return '"last_event_id":"' .. version .. ':' .. event_id .. '",'
 end
 
 -- The record with `event_id` kept as its last event's id (see event_slot), where the scripts
 -- that append its next event take it instead of reading the log (see last_event_of); the record
 -- as given when it has no such place.
 local function with_last_event(json, event_id, fence)
-  local rest = event_id and event_slot(json, fence)
+  if not event_id then
+    return json
+  end
+  local rest, _, _, _, version = event_slot(json, fence)
   if not rest then
     return json
   end
-  local after = string.match(json, '^"last_event_id":"[%d%-]*",()', rest) or rest
-  return string.sub(json, 1, rest - 1) .. '"last_event_id":"' .. event_id .. '",' .. string.sub(json, after)
+  local _, after = kept_id(json, rest, version)
+  return string.sub(json, 1, rest - 1) .. kept_id_field(version, event_id) .. string.sub(json, after)
 end
 
 -- The last event of a record that keeps its id (see with_last_event): the id, and the event's
 -- data, which is the record's head as an event (every write that changes what a client sees
 -- appends one). nil for a record that does not keep it: its log is read instead.
 local function last_event_of(json)
-  local rest, status, attempts, head = event_slot(json)
-  local id = rest and string.match(json, '^"last_event_id":"(%d+%-%d+)",', rest)
+  local rest, status, attempts, head, version = event_slot(json)
+  local id = rest and kept_id(json, rest, version)
   if not id then
     return nil
   end
@@ -461,7 +481,7 @@ local function start_record(id, json, s, fence)
     return nil
   end
   -- The pending record's last event id goes: the running record keeps its start event's (see start_claimed).
-  pos = string.match(json, '^"last_event_id":"[%d%-]*",()', pos) or pos
+  pos = string.match(json, '^"last_event_id":"[^"]*",()', pos) or pos
   local body = string.sub(json, pos, -3)
   if not string.find(body, '"attempt_history":%[') then
     return nil
