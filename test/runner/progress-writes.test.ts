@@ -213,7 +213,7 @@ t.test('a kept id a replica of an earlier release left stale (it bumped the vers
   await admin.rPush(KEYS.events(id), `${ahead}-0 progress processing\t20\t1\tnull\t"Searching"`)
   t.match(await store.patchProgress(id, holder.fence, version + 1, { progress: 30, step: 'Reading', now: Date.now() }), { outcome: 'written' })
   t.equal(((await events(id)).at(-1) as string).split(' ')[0], `${ahead}-1`, 'after the earlier release\'s event, not after the stale id')
-  const ended = await store.put({ ...holder.job, ...{ version: version + 2 }, status: 'completed', progress: 100, fence: holder.fence }, version + 2, { fence: holder.fence })
+  const ended = await store.put({ ...holder.job, version: version + 2, status: 'completed', progress: 100, fence: holder.fence }, version + 2, { fence: holder.fence })
   t.ok(ended.ok)
   const ids = (await events(id)).map((entry) => entry.split(' ')[0] as string)
   const order = (a: string, b: string): number => { const [am, as] = a.split('-').map(Number) as [number, number]; const [bm, bs] = b.split('-').map(Number) as [number, number]; return am - bm || as - bs }

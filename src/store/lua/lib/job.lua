@@ -401,7 +401,7 @@ end
 
 -- Where a pending or running record as serializeJob lays it out keeps the id of its log's last
 -- event: after the head, and in a running record after its claim's token (which must be `fence`,
--- when given). Returns that position, the status, attempts and head; nil for any other record.
+-- when given). Returns that position, the status, attempts, head and version; nil for any other record.
 local function event_slot(json, fence)
   local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
   if status ~= 'pending' and status ~= 'processing' then
@@ -421,6 +421,11 @@ local function event_slot(json, fence)
   return rest, status, attempts, head, version
 end
 
+-- Where the record goes on after a kept id at `pos`, whatever it holds (`pos` when there is none).
+local function past_kept_id(json, pos)
+  return string.match(json, '^"last_event_id":"[^"]*",()', pos) or pos
+end
+
 -- The kept id is tagged with the version of the record that keeps it ("<version>:<id>"): a
 -- replica of an earlier release copies the field along unchanged when it writes the record
 -- (bumping its version) and appends an event of its own, so an id whose tag is not the record's
@@ -431,7 +436,7 @@ local function kept_id(json, pos, version)
   if tag and tag == tostring(version) then
     return id, after
   end
-  return nil, string.match(json, '^"last_event_id":"[^"]*",()', pos) or pos
+  return nil, past_kept_id(json, pos)
 end
 
 local function kept_id_field(version, event_id)
@@ -449,8 +454,7 @@ local function with_last_event(json, event_id, fence)
   if not rest then
     return json
   end
-  local _, after = kept_id(json, rest, version)
-  return string.sub(json, 1, rest - 1) .. kept_id_field(version, event_id) .. string.sub(json, after)
+  return string.sub(json, 1, rest - 1) .. kept_id_field(version, event_id) .. string.sub(json, past_kept_id(json, rest))
 end
 
 -- The last event of a record that keeps its id (see with_last_event): the id, and the event's
@@ -481,7 +485,7 @@ local function start_record(id, json, s, fence)
     return nil
   end
   -- The pending record's last event id goes: the running record keeps its start event's (see start_claimed).
-  pos = string.match(json, '^"last_event_id":"[^"]*",()', pos) or pos
+  pos = past_kept_id(json, pos)
   local body = string.sub(json, pos, -3)
   if not string.find(body, '"attempt_history":%[') then
     return nil
