@@ -15,6 +15,8 @@ import { TcpProxy } from '../../test/helpers/tcp-proxy.ts'
 import { freePort, until } from './processes.mjs'
 
 const FINAL = new Set(['completed', 'failed', 'cancelled'])
+/** How long a replica sent SIGTERM may take to exit before it is killed: far above the suite's SHUTDOWN_TIMEOUT_MS. */
+const STOP_GRACE_MS = 30_000
 /** `npm run chaos:cluster`: every fault's Redis is a 3+3 Cluster (see startRedis). */
 export const ON_CLUSTER = process.env.CHAOS_REDIS === 'cluster'
 /** The replicas run with the default REDIS_KEY_PREFIX. */
@@ -191,12 +193,20 @@ export class Deployment {
     return this.live().filter((r) => r.role !== 'worker')
   }
 
+  /**
+   * Signals a replica and waits for it to exit. One that has not exited STOP_GRACE_MS after a
+   * gentler signal is killed: a replica stuck in its shutdown (or in Node's own exit, see
+   * nodejs/node#54918) fails its scenario, through the SIGKILL its exit reports, instead of
+   * stalling the suite.
+   */
   async kill (name, signal = 'SIGKILL') {
     const replica = this.replicas.get(name)
     replica.live = false
     replica.killedAt = Date.now()
     replica.child.kill(signal)
-    return await replica.child.exited
+    if (signal === 'SIGKILL') return await replica.child.exited
+    const stuck = setTimeout(() => replica.child.kill('SIGKILL'), STOP_GRACE_MS)
+    try { return await replica.child.exited } finally { clearTimeout(stuck) }
   }
 
   /**

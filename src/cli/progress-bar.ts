@@ -6,7 +6,8 @@ export interface Output { write (text: string): unknown, isTTY?: boolean, column
 export class ProgressBar {
   #last = ''
   #drawn = false
-  constructor (readonly out: Output) {}
+  readonly out: Output
+  constructor (out: Output) { this.out = out }
 
   update (p: JobProgress): void {
     const line = `${String(p.progress).padStart(3)}% ${p.current_step}`

@@ -25,7 +25,15 @@ export interface JobEvent { id: string, type: 'status' | 'progress' | 'completed
 export class ApiError extends Error {
   override name = 'ApiError'
   /** `retryAfter`: seconds the server asked to wait (Retry-After), when it said. */
-  constructor (readonly status: number, readonly code: string, message: string, readonly retryAfter: number | null = null) { super(message) }
+  readonly status: number
+  readonly code: string
+  readonly retryAfter: number | null
+  constructor (status: number, code: string, message: string, retryAfter: number | null = null) {
+    super(message)
+    this.status = status
+    this.code = code
+    this.retryAfter = retryAfter
+  }
 }
 
 export interface ResearchClientOptions {

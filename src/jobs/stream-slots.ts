@@ -13,7 +13,13 @@ export class StreamSlots {
   readonly #perClient = new Map<string, number>()
   #open = 0
 
-  constructor (readonly max: number, readonly maxPerClient: number) {}
+  readonly max: number
+  readonly maxPerClient: number
+
+  constructor (max: number, maxPerClient: number) {
+    this.max = max
+    this.maxPerClient = maxPerClient
+  }
 
   /** Places held now (for tests and metrics). */
   get open (): number {

@@ -8,7 +8,9 @@ import type { Report, ResearchEngine, ResearchRequest, RunContext } from './engi
 export class NoopEngine implements ResearchEngine {
   readonly name = 'noop'
 
-  constructor (readonly progressWrites = 1) {}
+  readonly progressWrites: number
+
+  constructor (progressWrites = 1) { this.progressWrites = progressWrites }
 
   async run (request: ResearchRequest, context: RunContext): Promise<Report> {
     for (let i = 1; i <= this.progressWrites; i++) {

@@ -16,7 +16,8 @@ const FAST = { REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 200, REDIS_READ_WAIT_MS:
 class ScriptedEngine implements ResearchEngine {
   readonly name = 'scripted'
   readonly runs: string[] = []
-  constructor (readonly act: (query: string, runs: number) => Promise<void>) {}
+  readonly act: (query: string, runs: number) => Promise<void>
+  constructor (act: (query: string, runs: number) => Promise<void>) { this.act = act }
   async run (request: ResearchRequest, _context: RunContext): Promise<Report> {
     this.runs.push(request.query)
     await this.act(request.query, this.runs.filter((q) => q === request.query).length)

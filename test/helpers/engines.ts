@@ -34,7 +34,15 @@ export class PacedEngine implements ResearchEngine {
 export class FailingEngine implements ResearchEngine {
   readonly name = 'failing'
   runs = 0
-  constructor (readonly thrown: Error, readonly afterStep = 'Reading sources', readonly failures = Infinity) {}
+  readonly thrown: Error
+  readonly afterStep: string
+  readonly failures: number
+  constructor (thrown: Error, afterStep = 'Reading sources', failures = Infinity) {
+    this.thrown = thrown
+    this.afterStep = afterStep
+    this.failures = failures
+  }
+
   async run (request: ResearchRequest, context: RunContext): Promise<Report> {
     this.runs++
     await context.progress(30, this.afterStep)
@@ -52,7 +60,18 @@ export interface RunSpan { replica: string, query: string, start: number, end: n
  */
 export class SpanEngine implements ResearchEngine {
   readonly name = 'spans'
-  constructor (readonly replica: string, readonly spans: RunSpan[], public stepMs: number, readonly steps = 5, readonly fail: (query: string, runs: number) => boolean = () => false) {}
+  readonly replica: string
+  readonly spans: RunSpan[]
+  stepMs: number
+  readonly steps: number
+  readonly fail: (query: string, runs: number) => boolean
+  constructor (replica: string, spans: RunSpan[], stepMs: number, steps = 5, fail: (query: string, runs: number) => boolean = () => false) {
+    this.replica = replica
+    this.spans = spans
+    this.stepMs = stepMs
+    this.steps = steps
+    this.fail = fail
+  }
 
   async run (request: ResearchRequest, context: RunContext): Promise<Report> {
     const span: RunSpan = { replica: this.replica, query: request.query, start: performance.now(), end: null, aborted: null }

@@ -32,7 +32,8 @@ class ThreeSteps implements ResearchEngine {
   readonly name = 'three-steps'
   readonly ran: string[] = []
   attempts = 0
-  constructor (readonly options: { failAfterB?: boolean, big?: boolean } = {}) {}
+  readonly options: { failAfterB?: boolean, big?: boolean }
+  constructor (options: { failAfterB?: boolean, big?: boolean } = {}) { this.options = options }
   async run (_request: ResearchRequest, context: RunContext): Promise<Report> {
     this.attempts++
     const step = context.step?.bind(context) as NonNullable<RunContext['step']>

@@ -289,7 +289,9 @@ class BurstEngine implements ResearchEngine {
   #release: () => void = () => {}
   #reported: () => void = () => {}
   readonly reported: Promise<void>
-  constructor (readonly steps: number) {
+  readonly steps: number
+  constructor (steps: number) {
+    this.steps = steps
     this.reported = new Promise<void>((resolve) => { this.#reported = resolve })
   }
 

@@ -14,7 +14,12 @@ interface ProviderOptions { retry?: RetryPolicy }
 /** A self-hosted SearXNG instance with its JSON output enabled (`search.formats: [json]`). */
 export class SearxngSearch implements WebSearch {
   readonly name = 'SearXNG'
-  constructor (readonly baseUrl: string, readonly options: ProviderOptions = {}) {}
+  readonly baseUrl: string
+  readonly options: ProviderOptions
+  constructor (baseUrl: string, options: ProviderOptions = {}) {
+    this.baseUrl = baseUrl
+    this.options = options
+  }
 
   async search (query: string, { limit, signal }: { limit: number, signal: AbortSignal }): Promise<SearchHit[]> {
     const url = new URL('search', this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`)
@@ -28,7 +33,12 @@ export class SearxngSearch implements WebSearch {
 /** Tavily's search API (https://api.tavily.com/search), key in TAVILY_API_KEY. */
 export class TavilySearch implements WebSearch {
   readonly name = 'Tavily'
-  constructor (readonly apiKey: string, readonly options: ProviderOptions & { endpoint?: string } = {}) {}
+  readonly apiKey: string
+  readonly options: ProviderOptions & { endpoint?: string }
+  constructor (apiKey: string, options: ProviderOptions & { endpoint?: string } = {}) {
+    this.apiKey = apiKey
+    this.options = options
+  }
 
   async search (query: string, { limit, signal }: { limit: number, signal: AbortSignal }): Promise<SearchHit[]> {
     const body = await callJson(this.options.endpoint ?? 'https://api.tavily.com/search', {
@@ -45,7 +55,12 @@ export class TavilySearch implements WebSearch {
 /** Brave's Web Search API, key in BRAVE_API_KEY. */
 export class BraveSearch implements WebSearch {
   readonly name = 'Brave Search'
-  constructor (readonly apiKey: string, readonly options: ProviderOptions & { endpoint?: string } = {}) {}
+  readonly apiKey: string
+  readonly options: ProviderOptions & { endpoint?: string }
+  constructor (apiKey: string, options: ProviderOptions & { endpoint?: string } = {}) {
+    this.apiKey = apiKey
+    this.options = options
+  }
 
   async search (query: string, { limit, signal }: { limit: number, signal: AbortSignal }): Promise<SearchHit[]> {
     const url = new URL(this.options.endpoint ?? 'https://api.search.brave.com/res/v1/web/search')
