@@ -11,6 +11,7 @@ import { dropOldest } from './bounded.js'
 import { type JobEvent, type JobEventType, keptEventData, withJobId } from '../schemas/events.js'
 import { type Roster, parseRoster } from './roster.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
+import { libraryFor } from './lua-library.js'
 import { SilenceDeadline } from './silence-deadline.js'
 import { type RunningLimits, tenantOf } from './tenant-queues.js'
 import { nameRedisScript } from '../telemetry/redis-spans.js'
@@ -71,6 +72,8 @@ interface PutArgs {
 }
 
 const readLua = (path: string): string => readFileSync(new URL(`./lua/${path}.lua`, import.meta.url), 'utf8')
+/** Shared by the job scripts; each gets the part of it that it uses (see libraryFor). */
+const JOB_LIBRARY = readLua('lib/job')
 
 class LuaScript {
   readonly name: string
@@ -87,7 +90,7 @@ class LuaScript {
     const own = readLua(name)
     this.name = name
     this.keyNames = jobScript ? declaredKeys(name, own) : []
-    this.source = jobScript ? [luaPrelude(this.keyNames), `local PUBLISH = '${publish}'`, readLua('lib/job'), own].join('\n') : own
+    this.source = jobScript ? [luaPrelude(this.keyNames), `local PUBLISH = '${publish}'`, libraryFor(own, JOB_LIBRARY), own].join('\n') : own
     this.sha = createHash('sha1').update(this.source).digest('hex')
     nameRedisScript(name, this.sha, this.source)
   }

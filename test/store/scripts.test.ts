@@ -3,7 +3,12 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import t from 'tap'
 import { JOB_STATUSES } from '../../src/schemas/job.js'
+import { newJob } from '../../src/jobs/records.js'
+import { START_STEP } from '../../src/lifecycle.js'
 import { RedisKeys, SCRIPT_KEY_NAMES, declaredKeys, luaPrelude } from '../../src/store/keys.js'
+import { RedisJobStore } from '../../src/store/redis.js'
+import { connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
+import { waitFor } from '../helpers/app.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
 const LUA = new URL('../../src/store/lua/', import.meta.url)
@@ -72,4 +77,42 @@ t.test('in Redis, a script that touches a key it did not declare fails with an e
   await t.rejects(redis.eval(`${prelude}\nreturn K.fences`, { keys: keys.forScript(['job_prefix', 'leases'], null) }), /does not declare the key fences/)
   t.same(await redis.eval(`${prelude}\nreturn {K.leases, job_key('a'), log_key('a'), table.concat(STATUSES, ','), tostring(FINAL.cancelled), tostring(FINAL.pending)}`, { keys: keys.forScript(['job_prefix', 'leases'], null) }),
     [keys.leases, keys.job('a'), keys.events('a'), JOB_STATUSES.join(','), 'true', 'nil'])
+})
+
+// Redis runs a script's whole text on each call: every library function it carries is defined
+// again each time, called or not (all of lib/job.lua cost about 11 µs per call).
+t.test('each script the store sends carries only the library functions it calls: a progress write does not define the claim\'s', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(() => server.stop())
+  const admin = await server.client()
+  t.teardown(() => admin.close())
+  const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
+  // The texts the store sends: with Redis's script cache empty, each script's first call is a
+  // NOSCRIPT answered by an EVAL of its source.
+  const sources = new Map<string, string>()
+  const send = client.sendCommand.bind(client)
+  client.sendCommand = async (args: string[]) => {
+    if (args[0] === 'EVAL') sources.set(args[1] as string, args[1] as string)
+    return await send(args)
+  }
+  connectInBackground(client)
+  await waitFor('Redis ready', () => client.isReady)
+  t.teardown(() => client.destroy())
+  const store = new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs: 1000 })
+  const created = await store.put(newJob({ query: 'q', depth: 'quick' }), 0, { enqueue: 'tail' })
+  if (!created.ok) throw new Error('create refused')
+  const [claim] = await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: START_STEP })
+  if (claim === undefined) throw new Error('nothing claimed')
+  t.match(await store.patchProgress(claim.job.job_id, claim.fence, claim.job.version, { progress: 40, step: 'Reading', now: Date.now() }), { outcome: 'written' })
+  t.ok(await store.renewLease(claim.job.job_id, claim.fence, 60_000))
+  t.ok(sources.size >= 4, `${sources.size} scripts sent`)
+  for (const source of sources.values()) {
+    const defined = [...source.matchAll(/^local function (\w+)\(/gm)].map((m) => m[1] as string).filter((name) => library.has(name))
+    const code = source.replace(/^\s*--.*$/gm, '')
+    const uncalled = defined.filter((name) => code.split(new RegExp(`\\b${name}\\(`)).length <= 2)
+    const script = /^-- KEYS[^\n]*\n/m.exec(source)?.[0].trim() ?? 'a script'
+    t.same(uncalled, [], `${script}: ${defined.length} of the library's ${library.size} functions defined, each called`)
+  }
+  const progress = [...sources.values()].find((source) => source.includes(',"current_step":') && !/^local function claim_jobs\(/m.test(source))
+  t.ok(progress, 'the progress write\'s script leaves the claim out')
 })
