@@ -4,9 +4,12 @@
 import { existsSync } from 'node:fs'
 import { registerHooks } from 'node:module'
 
+// The parent's path, not its URL: tap's mockImport loads a module with a query string after `.ts`.
+const fromTypeScript = (parentURL) => parentURL !== undefined && new URL(parentURL).pathname.endsWith('.ts')
+
 registerHooks({
   resolve (specifier, context, nextResolve) {
-    if (specifier.startsWith('.') && specifier.endsWith('.js') && context.parentURL?.endsWith('.ts')) {
+    if (specifier.startsWith('.') && specifier.endsWith('.js') && fromTypeScript(context.parentURL)) {
       const source = new URL(specifier.slice(0, -3) + '.ts', context.parentURL)
       if (existsSync(source)) return nextResolve(source.href, context)
     }
