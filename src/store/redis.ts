@@ -125,6 +125,11 @@ function scriptSet (publish: 'PUBLISH' | 'SPUBLISH') {
 const SCRIPT_SETS = { PUBLISH: scriptSet('PUBLISH'), SPUBLISH: scriptSet('SPUBLISH') }
 type Scripts = ReturnType<typeof scriptSet>
 
+/** Every script as Redis receives it, in both sets: what a test compiles to check their names. */
+export function composedScripts (): Array<{ name: string, set: string, source: string }> {
+  return Object.entries(SCRIPT_SETS).flatMap(([set, scripts]) => Object.values(scripts).map((script) => ({ name: script.name, set, source: script.source })))
+}
+
 export interface RedisJobStoreOptions {
   ttlSeconds: number
   /**
