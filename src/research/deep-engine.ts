@@ -176,7 +176,7 @@ export class DeepResearchEngine implements ResearchEngine {
    */
   async #research (rounds: ResearchRounds, planned: string[], run: Run): Promise<PartFindings[]> {
     const { context, usage, request, options, llm, webSearch } = run
-    let queries: Query[] = rounds.firstQueries(planned)
+    let queries: Query[] = rounds.firstQueries(run.collection, planned)
     let weighed: PartFindings[] = []
     // The rounds' share of the bar: after the reading (20-60) when pages are read, else all of it
     // from the corpus's index on, so a corpus-only job moves in steps, not from 12 to 82.

@@ -137,6 +137,13 @@ function statesQuantity (part: QuestionPart, sentence: Sentence): boolean {
   return part.measured.length === 0 || part.measured.some((m) => sentence.stems.has(m) || alternativesOf(m).some((a) => sentence.stems.has(a)))
 }
 
+/**
+ * An HTTP status code as writing names one: with its reason ("429 Too Many Requests"), or after
+ * the word for it ("status 202", "HTTP 503", "answered with 422"), or as "a 400 error"; not a
+ * count ("waits of 100, 200, 400 and 800 milliseconds").
+ */
+const STATUS_CODE = /\b(?:[Ss]tatus|HTTP|http|code|answers?|answered with|responds? with|returns?)\s+[1-5]\d\d\b|\b[1-5]\d\d\s+(?:[A-Z][a-z]|(?:error|answer|response)s?\b)/
+
 /** "It", "This", "They": a sentence that leans on the one before reads worse on its own. */
 const LEANS_ON_CONTEXT = /^(?:it|this|that|these|those|they|such|then|so)\b/i
 
@@ -168,6 +175,8 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
       const onPoint = grounds && (part.type !== 'amount' || statesQuantity(part, sentence))
       let score = 0.5 * sentenceCoverage + 0.25 * passageCoverage + 0.1 * retrieval
       if (CUES[part.type].test(sentence.text)) score += CUE_BONUS
+      // What a server should send back is answered by a status code.
+      if (part.asksStatus && STATUS_CODE.test(sentence.text)) score += 2 * CUE_BONUS
       // A passage opens on its topic; past a "what is", the answer is rarely that opening line.
       if (sentence.position === 0 && part.type !== 'what') score -= OPENING_LINE
       if (compared.length === 2 && compared.every((item) => coverage(item, sentence.stems) > 0)) score += CUE_BONUS

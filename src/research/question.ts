@@ -23,6 +23,11 @@ export interface QuestionPart {
   measured: string[] | 'time'
   /** It points back at the rest of the question ("how do I prevent it", "why does that happen"). */
   refersBack: boolean
+  /**
+   * It asks what an HTTP server answers ("what status code", "what should my POST endpoint
+   * answer"): the answer names a status code.
+   */
+  asksStatus: boolean
   /** Stems of the words it says itself (its terms may be borrowed when it says nothing itself). */
   words: string[]
   /** What it is about when it says nothing itself: the statements around the question ("My jobs vanished after a restart."). */
@@ -88,6 +93,7 @@ export function analyseQuestion (text: string): Question {
       compared: comparedItems(part.asking),
       measured: measuredIn(part.asking),
       refersBack: REFERS_BACK.test(part.asking),
+      asksStatus: asksStatus(part.asking, normalised),
       words: terms,
       names: namesIn(part.text)
     }
@@ -133,7 +139,7 @@ function startsAsking (text: string): boolean {
 
 /** The whole question as one part: every word of it, its own. */
 export function wholeQuestion (question: Question): QuestionPart {
-  return { text: question.text, type: 'what', terms: question.terms, context: [], compared: [], measured: [], refersBack: false, words: question.terms, names: [] }
+  return { text: question.text, type: 'what', terms: question.terms, context: [], compared: [], measured: [], refersBack: false, asksStatus: false, words: question.terms, names: [] }
 }
 
 function isQuestion (sentence: string): boolean {
@@ -142,8 +148,11 @@ function isQuestion (sentence: string): boolean {
 
 /** The stems a part is about: its key terms without the words that only ask. */
 export function contentTerms (text: string): string[] {
-  return keyTerms(text).filter((term) => !ASKING_WORDS.has(term))
+  return keyTerms(text.replace(WHEN_ASKED, ' ')).filter((term) => !ASKING_WORDS.has(term))
 }
+
+/** "Straight away", "right now": when the asker wants it, not what it is about. */
+const WHEN_ASKED = /\b(?:straight|right) (?:away|now|off)\b|\bimmediately\b|\bat once\b/gi
 
 function typeOf (part: string): QuestionType {
   const p = part.toLowerCase()
@@ -157,6 +166,17 @@ function typeOf (part: string): QuestionType {
   if (/^when\b/.test(p)) return 'when'
   if (/^(?:is|are|does|do|did|can|could|should|would|will|was|were|has|have|isn't|doesn't|don't|am|must)\b/.test(p)) return 'yes-no'
   return 'what'
+}
+
+/** "What status code", "which response code": named outright. */
+const STATUS_NAMED = /\b(?:status|response|http|error) codes?\b/i
+/** "What should the endpoint answer", "what does the server send back": an answer asked of a server... */
+const SERVER_ANSWER = /^(?:what|which)\b.*\b(?:answer|respond|reply|return|send back|send)\b/i
+/** ...in a question about HTTP. */
+const HTTP_CONTEXT = /\b(?:http|https|api|endpoint|server|post|put|patch|delete|get request|request|client)s?\b/i
+
+function asksStatus (part: string, question: string): boolean {
+  return STATUS_NAMED.test(part) || (SERVER_ANSWER.test(part) && HTTP_CONTEXT.test(question))
 }
 
 /** A pronoun that stands for something said before it ("that" as in "stop that", not "a service that gets"). */

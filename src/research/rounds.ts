@@ -1,5 +1,6 @@
 import type { DepthName } from '../schemas/job.js'
 import { type Finding, findingsFor, isGrounded, missing, unknownNames, weighTerms } from './evidence.js'
+import { alternativesOf } from './lexicon.js'
 import type { PassageCollection, ScoredPassage } from './passage-collection.js'
 import type { Question, QuestionPart } from './question.js'
 
@@ -63,8 +64,11 @@ export class ResearchRounds {
   }
 
   /** The first round's searches: the question as asked, its parts, and extra ones (planned sub-questions). */
-  firstQueries (extra: string[] = []): Query[] {
+  firstQueries (collection: PassageCollection, extra: string[] = []): Query[] {
     const queries: Query[] = [{ label: this.#question.text, terms: this.#question.terms }]
+    // Words no passage holds ("quota") find nothing: the question again, with the words the sources use for them ("limit").
+    const inTheirWords = inSourcesWords(this.#question.terms, collection)
+    if (inTheirWords.length > this.#question.terms.length) queries.push({ label: `${this.#question.text} (${inTheirWords.filter((t) => !this.#question.terms.includes(t)).map((t) => collection.wordFor(t)).join(', ')})`, terms: inTheirWords })
     if (this.#plan.partQueries && this.#question.parts.length > 1) {
       for (const part of this.#question.parts) queries.push({ label: part.text, terms: [...part.terms, ...part.context.slice(0, 2)] })
     }
@@ -148,6 +152,11 @@ export class ResearchRounds {
     }
     return added
   }
+}
+
+/** The terms, each word no passage holds followed by its lexicon words that passages do hold. */
+function inSourcesWords (terms: string[], collection: PassageCollection): string[] {
+  return terms.flatMap((term) => collection.holds(term) ? [term] : [term, ...alternativesOf(term).filter((a) => collection.holds(a))])
 }
 
 /** What makes two searches the same search: their terms, or their words when they have no terms. */

@@ -5,6 +5,7 @@ import t, { type Test } from 'tap'
 import { CorpusRetriever } from '../../src/research/corpus-retriever.js'
 import { splitDocument } from '../../src/research/corpus.js'
 import { PermanentError, type Report, type RunContext } from '../../src/research/engine.js'
+import { type QuestionPart, analyseQuestion } from '../../src/research/question.js'
 import { DEPTH_PLANS } from '../../src/research/rounds.js'
 import { keyTerms, sentences, similarity, stem, truncate } from '../../src/research/text.js'
 import { resolveOptions } from '../../src/schemas/options.js'
@@ -123,6 +124,28 @@ t.test('a question asking how much or how many is answered only by a quantity of
   t.match(port.answer, { status: 'not_found' }, 'a sentence with "IPv6" in it is not a port number')
   const kept = await research('How long are idempotency keys kept?')
   t.match(kept.summary, /^Keys are kept for a limited time, commonly 24 hours/, 'how long: a span of time')
+})
+
+t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
+  const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
+  t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
+  t.match(report.summary, /\b429 Too Many Requests\b/, 'and the summary states the code')
+})
+
+t.test('a question asking what a server should send back is answered with a status code, not a sentence about the request', async (t) => {
+  const quota = await research('Which HTTP code do I return when a user goes over their quota?', 'quick')
+  t.match(quota.summary, /^When a client exceeds its limit the server answers 429/, 'the code for going over a limit, first')
+  const accepted = await research('Building the export takes a few minutes. What should the server respond with immediately, and where does the client check on it?', 'quick')
+  t.match(accepted.answer, { status: 'answered' })
+  t.match(accepted.summary, /^The server answers the creating request with status 202 Accepted/, '"immediately" says when, not what: the part is still answered')
+})
+
+t.test('what a question asks for: a status code when it asks what a server sends back; "straight away" is when, not what', async (t) => {
+  const parts = (text: string): Array<Pick<QuestionPart, 'terms' | 'asksStatus'>> => analyseQuestion(text).parts.map(({ terms, asksStatus }) => ({ terms, asksStatus }))
+  t.match(parts('What status code means the client is rate limited?'), [{ asksStatus: true }])
+  t.match(parts('What should my POST endpoint answer straight away?'), [{ asksStatus: true, terms: ['post', 'endpoint', 'answer'] }])
+  t.match(parts('What does the TTL command give back for a key with no expiry?'), [{ asksStatus: false }], 'a Redis command\'s reply is no HTTP status')
+  t.match(parts('What should I return from my sorting function?'), [{ asksStatus: false }], 'nor is a function\'s, in a question that is not about HTTP')
 })
 
 t.test('each part of a question is answered on its own, when the parts are about different things', async (t) => {
