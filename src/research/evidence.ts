@@ -1,5 +1,6 @@
 import { englishRank } from './english-words.js'
 import { ALTERNATIVE_WEIGHT, alternativesOf } from './lexicon.js'
+import { stem } from './text.js'
 import type { QuestionPart, QuestionType } from './question.js'
 import { type PassageCollection, type Sentence, type ScoredPassage, stemsOf } from './passage-collection.js'
 
@@ -148,6 +149,18 @@ const STATUS_CODE = /\b(?:[Ss]tatus|HTTP|http|code|answers?|answered with|respon
 const LEANS_ON_CONTEXT = /^(?:it|this|that|these|those|they|such|then|so)\b/i
 
 /**
+ * How many things the words of `focus` name: words side by side in the part name one thing
+ * ("distributed tracing", "connection string"), so a passage holding one of them is on it.
+ */
+function thingsNamed (focus: WeightedTerm[], part: QuestionPart): number {
+  // Words of prose: a URL or a path is one token, its pieces are not words side by side.
+  const words = part.text.toLowerCase().split(/\s+/).map((token) => stem(token.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '')))
+  const at = focus.map((t) => words.indexOf(t.stem)).filter((i) => i >= 0).sort((a, b) => a - b)
+  const together = at.filter((i, k) => k > 0 && at[k - 1] === i - 1).length
+  return focus.length - together
+}
+
+/**
  * Every sentence of the passages, weighed as an answer to `part`: how much of the part it
  * holds (read under its heading), how much its passage holds, how well its passage ranked, and
  * whether it is the kind of sentence the question's type asks for. Best first.
@@ -161,7 +174,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
   // What it asks about: its own words but the everyday ones (those of its context when it says little itself).
   const leansOnContext = saysLittleItself(part) || part.refersBack
   const focus = (leansOnContext ? [...own, ...context] : own).filter((t) => t.known && !t.everyday)
-  const need = Math.min(leansOnContext ? 1 : 2, focus.length)
+  const need = Math.min(leansOnContext ? 1 : 2, thingsNamed(focus, part))
   const findings: Finding[] = []
   for (const { passage, score: retrieval } of found) {
     const passageStems = collection.stemsOf(passage)

@@ -140,6 +140,13 @@ t.test('a question asking what a server should send back is answered with a stat
   t.match(accepted.summary, /^The server answers the creating request with status 202 Accepted/, '"immediately" says when, not what: the part is still answered')
 })
 
+t.test('two words side by side name one thing ("distributed tracing"): a passage on it answers, where two separate things were asked of it (it said "not found")', async (t) => {
+  const report = await research('How can I see the whole history of one job without setting up distributed tracing?', 'quick')
+  t.match(report.answer, { status: 'answered' })
+  t.match(report.summary, /^One log line per state change of a job gives a timeline for each job without tracing infrastructure/)
+  t.same(documents(report), ['observability.md'])
+})
+
 t.test('what a question asks for: a status code when it asks what a server sends back; "straight away" is when, not what', async (t) => {
   const parts = (text: string): Array<Pick<QuestionPart, 'terms' | 'asksStatus'>> => analyseQuestion(text).parts.map(({ terms, asksStatus }) => ({ terms, asksStatus }))
   t.match(parts('What status code means the client is rate limited?'), [{ asksStatus: true }])
