@@ -180,8 +180,9 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
     const passageStems = collection.stemsOf(passage)
     const passageCoverage = coverage(terms, passageStems)
     const headingStems = stemsOf(`${passage.title} ${passage.heading}`)
-    // Two of its words, or its only one; when that one is borrowed from the rest of the question, with another of them.
-    const grounds = need > 0 && held(focus, passageStems) >= need && (need > 1 || !leansOnContext || context.length === 0 || held(context, passageStems) >= 1)
+    // Two of its words, or its only one; when that one is borrowed from the rest of the question, with another of them
+    // (not when its words are the statements around the question: those are what it asks about).
+    const grounds = need > 0 && held(focus, passageStems) >= need && (need > 1 || !leansOnContext || context.length === 0 || part.about !== undefined || held(context, passageStems) >= 1)
     for (const sentence of collection.sentencesOf(passage)) {
       const sentenceCoverage = coverage(terms, new Set([...sentence.stems, ...headingStems]))
       if (held(terms, sentence.stems) === 0) continue

@@ -147,6 +147,13 @@ t.test('two words side by side name one thing ("distributed tracing"): a passage
   t.same(documents(report), ['observability.md'])
 })
 
+t.test('a part that says nothing itself ("Why does that happen?") is answered from what the question tells, with no word of its other parts needed (it said "not answered", then quoted the answer)', async (t) => {
+  const report = await research('Right after our outage every client retried at exactly the same moments and the API fell over again. Why does that happen, and what is the fix?', 'quick')
+  t.match(report.answer, { status: 'answered', parts: [{ question: 'Why does that happen', answered: true }, { answered: true }] })
+  t.match(report.summary, /^Retrying carelessly turns a short outage into a long one, because every client hammers the recovering service at the same moment/)
+  t.notMatch(report.summary, /do not answer/)
+})
+
 t.test('what a question asks for: a status code when it asks what a server sends back; "straight away" is when, not what', async (t) => {
   const parts = (text: string): Array<Pick<QuestionPart, 'terms' | 'asksStatus'>> => analyseQuestion(text).parts.map(({ terms, asksStatus }) => ({ terms, asksStatus }))
   t.match(parts('What status code means the client is rate limited?'), [{ asksStatus: true }])
