@@ -80,8 +80,10 @@ export function analyseQuestion (text: string): Question {
   }
   // A question of punctuation alone is still one part, that nothing answers.
   if (rawParts.size === 0) rawParts.set('', { text: normalised, asking: normalised })
-  const own = [...rawParts.values()].map((part) => contentTerms(part.text))
-  const statementTerms = contentTerms(statements.join(' '))
+  // "..., so I can debug it": why the asker wants to know, context to what is asked.
+  const own = [...rawParts.values()].map((part) => contentTerms(part.text.split(PURPOSE)[0] as string))
+  const purposes = [...rawParts.values()].map((part) => part.text.split(PURPOSE).slice(1).join(' '))
+  const statementTerms = contentTerms([...statements, ...purposes].join(' '))
   const parts = [...rawParts.values()].map((part, i): QuestionPart => {
     const others = [...statementTerms, ...own.flatMap((terms, j) => (j === i ? [] : terms))]
     const terms = own[i] as string[]
@@ -92,7 +94,7 @@ export function analyseQuestion (text: string): Question {
       context: [...new Set(others)].filter((term) => !terms.includes(term)),
       compared: comparedItems(part.asking),
       measured: measuredIn(part.asking),
-      refersBack: REFERS_BACK.test(part.asking),
+      refersBack: REFERS_BACK.test(part.asking.replace(DUMMY_IT, '')),
       asksStatus: asksStatus(part.asking, normalised),
       words: terms,
       names: namesIn(part.text)
@@ -168,6 +170,9 @@ function typeOf (part: string): QuestionType {
   return 'what'
 }
 
+/** Where a part says why it is asked: "so I can", "so that we could". */
+const PURPOSE = /\bso (?:that )?(?:i|we|you|they) (?:can|could|may|might|don't|do not|won't)\b/i
+
 /** "What status code", "which response code": named outright. */
 const STATUS_NAMED = /\b(?:status|response|http|error) codes?\b/i
 /** "What should the endpoint answer", "what does the server send back": an answer asked of a server... */
@@ -181,6 +186,9 @@ function asksStatus (part: string, question: string): boolean {
 
 /** A pronoun that stands for something said before it ("that" as in "stop that", not "a service that gets"). */
 const REFERS_BACK = /\b(?:it|its|them|those|these|they|their)\b|\b(?:that|this)(?:\s+(?:happens?|be|works?|means?|one)\b|$)/i
+
+/** "Is it ok to", "would it be wise to": an "it" that stands for what follows, not for anything said before. */
+const DUMMY_IT = /\b(?:(?:is|isn't|was) it|(?:would|will|could) it be) (?:\w+ )?(?:ok|okay|alright|safe|fine|bad|wise|smart|possible|worth it|worth|a good idea|a bad idea|better|worse|normal|necessary|required|recommended|dangerous|risky|enough|true) (?=to|if|that|whether)\b/gi
 
 /** "Is A the same as B", "aren't A and B basically the same thing". */
 const SAME = /^(?:is|are|isn't|aren't) .+ (?:the same as|the same(?: thing)?$)/

@@ -154,12 +154,24 @@ t.test('a part that says nothing itself ("Why does that happen?") is answered fr
   t.notMatch(report.summary, /do not answer/)
 })
 
+t.test('"is it safe to..., so I can..." asks whether it is safe, not about the "it" or the reason: the sources\' answer is found (it said "not found")', async (t) => {
+  const report = await research('Is it safe to print the Redis connection URL when the app starts, so I can troubleshoot settings?', 'quick')
+  t.match(report.answer, { status: 'answered' })
+  t.match(report.summary, /It must never be logged: logs are widely readable and long-lived/)
+  t.same(documents(report), ['tls-for-redis.md'])
+})
+
 t.test('what a question asks for: a status code when it asks what a server sends back; "straight away" is when, not what', async (t) => {
   const parts = (text: string): Array<Pick<QuestionPart, 'terms' | 'asksStatus'>> => analyseQuestion(text).parts.map(({ terms, asksStatus }) => ({ terms, asksStatus }))
   t.match(parts('What status code means the client is rate limited?'), [{ asksStatus: true }])
   t.match(parts('What should my POST endpoint answer straight away?'), [{ asksStatus: true, terms: ['post', 'endpoint', 'answer'] }])
   t.match(parts('What does the TTL command give back for a key with no expiry?'), [{ asksStatus: false }], 'a Redis command\'s reply is no HTTP status')
   t.match(parts('What should I return from my sorting function?'), [{ asksStatus: false }], 'nor is a function\'s, in a question that is not about HTTP')
+  const reasoned = analyseQuestion('Is it ok to print the Redis URL at startup so I can debug my config?').parts[0] as QuestionPart
+  t.equal(reasoned.refersBack, false, '"is it ok to" points back at nothing')
+  t.notOk(reasoned.terms.includes('debug'), 'why it is asked is not what is asked')
+  t.ok(reasoned.context.includes('debug'), 'but stays its context')
+  t.equal((analyseQuestion('The breaker is open. Does it still send requests to the failing service?').parts[0] as QuestionPart).refersBack, true, '"does it still send" points back at the breaker')
 })
 
 t.test('each part of a question is answered on its own, when the parts are about different things', async (t) => {
