@@ -145,6 +145,8 @@ function statesQuantity (part: QuestionPart, sentence: Sentence): boolean {
  */
 const STATUS_CODE = /\b(?:[Ss]tatus|HTTP|http|code|answers?|answered with|responds? with|returns?)\s+[1-5]\d\d\b|\b[1-5]\d\d\s+(?:[A-Z][a-z]|(?:error|answer|response)s?\b)/
 
+const STATUS_WORDS = ['status', 'code'].map(stem)
+
 /** "It", "This", "They": a sentence that leans on the one before reads worse on its own. */
 const LEANS_ON_CONTEXT = /^(?:it|this|that|these|those|they|such|then|so)\b/i
 
@@ -166,7 +168,8 @@ function thingsNamed (focus: WeightedTerm[], part: QuestionPart): number {
  * whether it is the kind of sentence the question's type asks for. Best first.
  */
 export function findingsFor (part: QuestionPart, found: ScoredPassage[], collection: PassageCollection): Finding[] {
-  const terms = weighTerms(part, collection)
+  // Sources name a status code by its number ("answers 429"), not by the words "status code".
+  const terms = weighTerms(part, collection).map((t) => part.asksStatus && STATUS_WORDS.includes(t.stem) ? { ...t, known: true } : t)
   const compared = part.compared.map((item) => weighTerms({ ...part, terms: item, context: [] }, collection))
   // What the part asks about: its own words that some passage holds, the everyday ones only when it has no other.
   const own = terms.filter((t) => t.own)
@@ -182,7 +185,9 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
     const headingStems = stemsOf(`${passage.title} ${passage.heading}`)
     // Two of its words, or its only one; when that one is borrowed from the rest of the question, with another of them
     // (not when its words are the statements around the question: those are what it asks about).
-    const grounds = need > 0 && held(focus, passageStems) >= need && (need > 1 || !leansOnContext || context.length === 0 || part.about !== undefined || held(context, passageStems) >= 1)
+    // A passage that names a status code holds the "status code" a part asks for, in other words.
+    const groundStems = part.asksStatus && STATUS_CODE.test(passage.text) ? new Set([...passageStems, ...STATUS_WORDS]) : passageStems
+    const grounds = need > 0 && held(focus, groundStems) >= need && (need > 1 || !leansOnContext || context.length === 0 || part.about !== undefined || held(context, passageStems) >= 1)
     for (const sentence of collection.sentencesOf(passage)) {
       const sentenceCoverage = coverage(terms, new Set([...sentence.stems, ...headingStems]))
       if (held(terms, sentence.stems) === 0) continue

@@ -94,7 +94,8 @@ export function analyseQuestion (text: string): Question {
       context: [...new Set(others)].filter((term) => !terms.includes(term)),
       compared: comparedItems(part.asking),
       measured: measuredIn(part.asking),
-      refersBack: REFERS_BACK.test(part.asking.replace(DUMMY_IT, '')),
+      // Only a question of several parts, or with statements around it, has something before to point back at.
+      refersBack: (rawParts.size > 1 || statements.length > 0) && REFERS_BACK.test(part.asking.replace(DUMMY_IT, '')),
       asksStatus: asksStatus(part.asking, normalised),
       words: terms,
       names: namesIn(part.text)

@@ -161,6 +161,14 @@ t.test('"is it safe to..., so I can..." asks whether it is safe, not about the "
   t.same(documents(report), ['tls-for-redis.md'])
 })
 
+t.test('an "it" inside a question of one part points at that part, not back at a rest there is none of: its rarer words are not taken for unknown names (it said "not found")', async (t) => {
+  const report = await research('Should the timeout on an outbound call be longer or shorter than the one on the request that started it?', 'quick')
+  t.match(report.answer, { status: 'answered' })
+  t.match(report.summary, /^Every remote call needs its own deadline, shorter than the deadline of the request that makes it/)
+  t.equal((analyseQuestion('Why does it crash?').parts[0] as QuestionPart).refersBack, false, 'one part, nothing said before it')
+  t.equal((analyseQuestion('My worker died. Why does it crash?').parts[0] as QuestionPart).refersBack, true, 'a statement before it')
+})
+
 t.test('what a question asks for: a status code when it asks what a server sends back; "straight away" is when, not what', async (t) => {
   const parts = (text: string): Array<Pick<QuestionPart, 'terms' | 'asksStatus'>> => analyseQuestion(text).parts.map(({ terms, asksStatus }) => ({ terms, asksStatus }))
   t.match(parts('What status code means the client is rate limited?'), [{ asksStatus: true }])
