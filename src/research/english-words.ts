@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { stem } from './text.js'
 
+/** Words of spoken English this frequent (by rank) are everyday words: "put", "see", "job", "ok". */
+export const EVERYDAY_RANK = 1000
+
 let ranks: Map<string, number> | null = null
 
 /**

@@ -1,4 +1,4 @@
-import { englishRank } from './english-words.js'
+import { EVERYDAY_RANK, englishRank } from './english-words.js'
 import { ALTERNATIVE_WEIGHT, alternativesOf } from './lexicon.js'
 import { stem } from './text.js'
 import type { QuestionPart, QuestionType } from './question.js'
@@ -27,8 +27,6 @@ export interface WeightedTerm {
 const CONTEXT_WEIGHT = 0.4
 /** ...and "how do I prevent it" half about what "it" is. */
 const REFERRED_WEIGHT = 0.8
-/** Words of spoken English this frequent (by rank) are everyday words. */
-const EVERYDAY_RANK = 1000
 
 /**
  * What a word is worth by how common it is in spoken English: the collection is small, so its

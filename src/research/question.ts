@@ -1,3 +1,4 @@
+import { EVERYDAY_RANK, englishRank } from './english-words.js'
 import { isStopword, keyTerms, stem } from './text.js'
 
 /**
@@ -233,7 +234,8 @@ function namesIn (text: string): string[] {
     for (const [i, raw] of words.entries()) {
       const word = raw.replace(/['’]s$/, '')
       if (/['’]/.test(word) || isStopword(word.toLowerCase())) continue
-      const acronym = /^\p{Lu}{2,}s?$/u.test(word) || /\p{Ll}\p{Lu}/u.test(word)
+      // "OK", "ASAP" in capitals are still everyday words, not names.
+      const acronym = (/^\p{Lu}{2,}s?$/u.test(word) && englishRank(stem(word.toLowerCase())) > EVERYDAY_RANK) || /\p{Ll}\p{Lu}/u.test(word)
       const capitalised = i > 0 && /^\p{Lu}\p{Ll}/u.test(word)
       if (acronym || capitalised || /^\d{3,}$/.test(word)) for (const piece of word.toLowerCase().split('-')) if (piece.length > 1 && !isStopword(piece)) names.add(stem(piece))
     }

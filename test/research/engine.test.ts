@@ -169,6 +169,13 @@ t.test('an "it" inside a question of one part points at that part, not back at a
   t.equal((analyseQuestion('My worker died. Why does it crash?').parts[0] as QuestionPart).refersBack, true, 'a statement before it')
 })
 
+t.test('"OK" in capitals is an everyday word, not a name the sources must hold (it said "not found")', async (t) => {
+  const report = await research('Is it OK to write the whole REDIS_URL to our logs when the service boots?', 'quick')
+  t.match(report.answer, { status: 'answered' })
+  t.match(report.summary, /It must never be logged/)
+  t.same((analyseQuestion('Is it OK to use TTL here?').parts[0] as QuestionPart).names, ['ttl'], 'TTL is a name; OK is not')
+})
+
 t.test('what a question asks for: a status code when it asks what a server sends back; "straight away" is when, not what', async (t) => {
   const parts = (text: string): Array<Pick<QuestionPart, 'terms' | 'asksStatus'>> => analyseQuestion(text).parts.map(({ terms, asksStatus }) => ({ terms, asksStatus }))
   t.match(parts('What status code means the client is rate limited?'), [{ asksStatus: true }])
