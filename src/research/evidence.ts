@@ -115,7 +115,7 @@ const CUES: Record<QuestionType, RegExp> = {
   which: /\b(?:use|choose|prefer|recommend\w*|should|usual\w*|best|safest|default|instead|enable)\b/i,
   what: /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,5} (?:is|are|means|refers to|calls?|describes?|gives?|keeps?)\b/i,
   difference: /\b(?:while|whereas|unlike|instead|but|differs?|not the same|rather than|both|only)\b/i,
-  'yes-no': /\b(?:not|no|never|only|always|cannot|can't|does|is|are)\b/i,
+  'yes-no': /\b(?:not|no|never|only|always|cannot|can't|must|should)\b/i,
   when: /\b(?:when|after|before|until|once|as soon as|if|whenever)\b/i,
   amount: /\d|\b(?:once|twice|every|at most|at least|per|seconds?|minutes?|hours?|percent|half|double)\b/i
 }

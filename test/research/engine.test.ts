@@ -176,6 +176,13 @@ t.test('"OK" in capitals is an everyday word, not a name the sources must hold (
   t.same((analyseQuestion('Is it OK to use TTL here?').parts[0] as QuestionPart).names, ['ttl'], 'TTL is a name; OK is not')
 })
 
+t.test('a yes-or-no question is answered first by the sentence that gives the verdict ("must never", "not"), not by one that shares more of its words', async (t) => {
+  const logged = await research('is it ok to print the full redis connection url at startup so I can debug config issues?', 'quick')
+  t.match(logged.summary, /^It must never be logged: logs are widely readable and long-lived/)
+  const fork = await research('Does Redis freeze and stop answering clients while it\'s writing an RDB snapshot?', 'quick')
+  t.match(fork.summary, /^Redis forks a child process that writes the snapshot while the parent keeps serving clients/)
+})
+
 t.test('what a question asks for: a status code when it asks what a server sends back; "straight away" is when, not what', async (t) => {
   const parts = (text: string): Array<Pick<QuestionPart, 'terms' | 'asksStatus'>> => analyseQuestion(text).parts.map(({ terms, asksStatus }) => ({ terms, asksStatus }))
   t.match(parts('What status code means the client is rate limited?'), [{ asksStatus: true }])
