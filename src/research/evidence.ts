@@ -187,13 +187,14 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
     const groundStems = part.asksStatus && STATUS_CODE.test(passage.text) ? new Set([...passageStems, ...STATUS_WORDS]) : passageStems
     const grounds = need > 0 && held(focus, groundStems) >= need && (need > 1 || !leansOnContext || context.length === 0 || part.about !== undefined || held(context, passageStems) >= 1)
     for (const sentence of collection.sentencesOf(passage)) {
-      const sentenceCoverage = coverage(terms, new Set([...sentence.stems, ...headingStems]))
+      const namesStatus = part.asksStatus && STATUS_CODE.test(sentence.text)
+      const sentenceCoverage = coverage(terms, new Set([...sentence.stems, ...headingStems, ...(namesStatus ? STATUS_WORDS : [])]))
       if (held(terms, sentence.stems) === 0) continue
       const onPoint = grounds && (part.type !== 'amount' || statesQuantity(part, sentence))
       let score = 0.5 * sentenceCoverage + 0.25 * passageCoverage + 0.1 * retrieval
       if (CUES[part.type].test(sentence.text)) score += CUE_BONUS
       // What a server should send back is answered by a status code.
-      if (part.asksStatus && STATUS_CODE.test(sentence.text)) score += 2 * CUE_BONUS
+      if (namesStatus) score += 2 * CUE_BONUS
       // A passage opens on its topic; past a "what is", the answer is rarely that opening line.
       if (sentence.position === 0 && part.type !== 'what') score -= OPENING_LINE
       if (compared.length === 2 && compared.every((item) => coverage(item, sentence.stems) > 0)) score += CUE_BONUS

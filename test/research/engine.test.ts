@@ -129,7 +129,7 @@ t.test('a question asking how much or how many is answered only by a quantity of
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
-  t.match(report.summary, /\b429 Too Many Requests\b/, 'and the summary states the code')
+  t.match(report.summary, /^When a client exceeds its limit the server answers 429 Too Many Requests/, 'and the summary opens with the code: a sentence naming one holds the "status code" asked for')
 })
 
 t.test('a question asking what a server should send back is answered with a status code, not a sentence about the request', async (t) => {
