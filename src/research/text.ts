@@ -12,9 +12,12 @@ also use used using uses one two may might must shall within without via per vs 
  * Lower-cased word tokens (letters, digits, inner hyphens). A hyphenated word also gives its
  * parts, so "at least once" finds "at-least-once".
  */
+const NEGATION = /\b\p{L}+n['’]t\b/gu
+
 export function tokenize (text: string): string[] {
   const tokens: string[] = []
-  for (const token of text.toLowerCase().match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []) {
+  // "Don't", "won't", "isn't" say "not", a stopword: split at the apostrophe they leave "don", "win", "isn".
+  for (const token of text.toLowerCase().replace(NEGATION, ' ').match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []) {
     tokens.push(token)
     if (token.includes('-')) tokens.push(...token.split('-'))
   }

@@ -315,6 +315,8 @@ t.test('text helpers', async (t) => {
   t.same(['retries', 'retrying', 'retried', 'retry'].map(stem), ['retri', 'retri', 'retri', 'retri'], 'one stem for the forms of a word')
   t.same(['persistence', 'persist', 'eviction', 'evicted'].map(stem), ['persist', 'persist', 'evict', 'evict'], 'Porter: a noun and its verb are one term')
   t.same(['rewritten', 'rewrite', 'lost', 'lose', 'won'].map(stem), ['rewrit', 'rewrit', 'lose', 'lose', 'win'], 'irregular past forms')
+  t.same(keyTerms("Why won't two clients collide, and doesn't Redis help? Don't they retry?"), ['client', 'collid', 'redi', 'help', 'retri'], 'a negation says "not": no "win" from "won\'t", no "doesn" or "don"')
+  t.same(keyTerms('It doesn’t expire'), ['expir'], 'with a typographic apostrophe too')
   t.same(sentences('One sentence. Two here! Three? yes'), ['One sentence.', 'Two here!', 'Three? yes'])
   t.equal(similarity('a b c', 'a b c'), 1)
   t.equal(similarity('', 'a'), 0)
