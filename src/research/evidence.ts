@@ -109,7 +109,7 @@ export interface Finding {
 
 /** Words that mark a sentence as the kind of answer each type of question asks for. */
 const CUES: Record<QuestionType, RegExp> = {
-  why: /\b(?:because|so that|since|otherwise|in order to|to (?:avoid|prevent|keep|stop|make sure)|prevents?|the reason|which means|means that|without|so (?:a|the|that|it|every|no))\b/i,
+  why: /\b(?:because|so that|since|causes?|caused by|leads? to|results? in|multipl(?:y|ies)|otherwise|in order to|to (?:avoid|prevent|keep|stop|make sure)|prevents?|the reason|which means|means that|without|so (?:a|the|that|it|every|no))\b/i,
   how: /\b(?:by (?:\w+ing)|with|when|so|then|appends?|replays?|flushes|renews?|compares?|records?|holds?|writes?|reads?|keeps?|sends?|checks?)\b/i,
   'how-to': /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|put|call|honou?r|write|read|check|cap|limit|configure|run|start|stop|hand|release|treat|choose|pick|prefer|avoid|do not|don't)\b|\b(?:fix(?:es)?|prevents?|avoids?|solves?|should|must)\b/i,
   which: /\b(?:use|choose|prefer|recommend\w*|should|usual\w*|best|safest|default|instead|enable)\b/i,

@@ -183,6 +183,11 @@ t.test('a yes-or-no question is answered first by the sentence that gives the ve
   t.match(fork.summary, /^Redis forks a child process that writes the snapshot while the parent keeps serving clients/)
 })
 
+t.test('a why question prefers a sentence that says what causes what ("retries multiply"), not only one with "because"', async (t) => {
+  const report = await research('During an incident one user request turned into dozens of calls to our database. Why does that happen with retries, and how can I put a cap on it?', 'quick')
+  t.match(report.summary, /In a deep call chain, retries multiply: three retries at each of three layers turn one request into 64 calls/)
+})
+
 t.test('what a question asks for: a status code when it asks what a server sends back; "straight away" is when, not what', async (t) => {
   const parts = (text: string): Array<Pick<QuestionPart, 'terms' | 'asksStatus'>> => analyseQuestion(text).parts.map(({ terms, asksStatus }) => ({ terms, asksStatus }))
   t.match(parts('What status code means the client is rate limited?'), [{ asksStatus: true }])
