@@ -12,7 +12,9 @@ also use used using uses one two may might must shall within without via per vs 
  * Lower-cased word tokens (letters, digits, inner hyphens). A hyphenated word also gives its
  * parts, so "at least once" finds "at-least-once".
  */
-const NEGATION = /\b\p{L}+n['’]t\b/gu
+// Bounded by letters and digits, not \b: \b is ASCII-only, so in "aбaб…" every position is a
+// boundary and \p{L}+ would scan on from each one (quadratic on a hostile page).
+const NEGATION = /(?<![\p{L}\p{N}])\p{L}+n['’]t(?![\p{L}\p{N}])/gu
 
 export function tokenize (text: string): string[] {
   const tokens: string[] = []

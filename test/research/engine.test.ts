@@ -7,7 +7,7 @@ import { splitDocument } from '../../src/research/corpus.js'
 import { PermanentError, type Report, type RunContext } from '../../src/research/engine.js'
 import { type QuestionPart, analyseQuestion } from '../../src/research/question.js'
 import { DEPTH_PLANS } from '../../src/research/rounds.js'
-import { keyTerms, sentences, similarity, stem, truncate } from '../../src/research/text.js'
+import { keyTerms, sentences, similarity, stem, tokenize, truncate } from '../../src/research/text.js'
 import { resolveOptions } from '../../src/schemas/options.js'
 import { repeatedSentences } from '../helpers/evaluation.js'
 import { researchEngine } from '../helpers/research.js'
@@ -322,6 +322,15 @@ t.test('text helpers', async (t) => {
   t.same(['rewritten', 'rewrite', 'lost', 'lose', 'won'].map(stem), ['rewrit', 'rewrit', 'lose', 'lose', 'win'], 'irregular past forms')
   t.same(keyTerms("Why won't two clients collide, and doesn't Redis help? Don't they retry?"), ['client', 'collid', 'redi', 'help', 'retri'], 'a negation says "not": no "win" from "won\'t", no "doesn" or "don"')
   t.same(keyTerms('It doesn’t expire'), ['expir'], 'with a typographic apostrophe too')
+  // Text from pages is hostile: a run of letters that alternates ASCII and not ("aбaб…") made
+  // the negation pattern scan on from every position. Ten short runs against one ten times as
+  // long, in the same process: linear costs the same, quadratic ten times more.
+  const run = (length: number): string => 'aб'.repeat(length / 2)
+  const time = (texts: string[]): number => { const start = performance.now(); for (const text of texts) tokenize(text); return performance.now() - start }
+  time([run(20_000)])
+  const tenShort = Math.min(...[1, 2, 3].map(() => time(Array.from({ length: 10 }, () => run(4_000)))))
+  const oneLong = Math.min(...[1, 2, 3].map(() => time([run(40_000)])))
+  t.ok(oneLong < 4 * tenShort + 5, `tokenizing grows linearly with a run of mixed letters: 10 × 4,000 in ${tenShort.toFixed(1)} ms, 40,000 in ${oneLong.toFixed(1)} ms`)
   t.same(sentences('One sentence. Two here! Three? yes'), ['One sentence.', 'Two here!', 'Three? yes'])
   t.equal(similarity('a b c', 'a b c'), 1)
   t.equal(similarity('', 'a'), 0)
