@@ -137,11 +137,21 @@ function statesQuantity (part: QuestionPart, sentence: Sentence): boolean {
 }
 
 /**
- * An HTTP status code as writing names one: with its reason ("429 Too Many Requests"), or after
- * the word for it ("status 202", "HTTP 503", "answered with 422"), or as "a 400 error"; not a
- * count ("waits of 100, 200, 400 and 800 milliseconds").
+ * An HTTP status code as writing names one: with its reason phrase ("429 Too Many Requests"), after the
+ * word for it ("status 202", "HTTP 503", "Returns 404", "answered with 422"), or as "a 400
+ * error" or "a 429"; not a count ("waits of 100, 200, 400 and 800 milliseconds", "returns 100
+ * items", "answers 300 requests per second").
  */
-const STATUS_CODE = /\b(?:[Ss]tatus|HTTP|http|code|answers?|answered with|responds? with|returns?)\s+[1-5]\d\d\b|\b[1-5]\d\d\s+(?:[A-Z][a-z]|(?:error|answer|response)s?\b)/
+const STATUS_CODE = new RegExp([
+  String.raw`\b[1-5]\d\d\s+(?:OK|Created|Accepted|No Content|Moved|Found|See Other|Not|Temporary|Permanent|Bad|Unauthorized|Payment|Forbidden|Method|Request|Conflict|Gone|Length|Precondition|Payload|Content|Unsupported|Unprocessable|Too|Internal|Service|Gateway|Continue|Switching|Partial|Multi|Misdirected|Locked|Upgrade|Expectation|Range)\b`,
+  String.raw`\b[1-5]\d\d\s+(?:error|answer|response)s?\b`,
+  String.raw`\b(?:[Ss]tatus|HTTP|http|[Cc]odes?|[Aa]nswers?|[Aa]nswered with|[Rr]esponds? with|[Rr]eturns?|[Aa]n?|[Tt]he)\s+[1-5]\d\d\b(?!\s+(?:[a-z]+s|ms|kb|mb|gb|percent|per)\b|%)`
+].join('|'))
+
+/** Whether a sentence names an HTTP status code (see STATUS_CODE). */
+export function namesStatusCode (text: string): boolean {
+  return STATUS_CODE.test(text)
+}
 
 const STATUS_WORDS = ['status', 'code'].map(stem)
 

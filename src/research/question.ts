@@ -177,13 +177,14 @@ const PURPOSE = /\bso (?:that )?(?:i|we|you|they) (?:can|could|may|might|don't|d
 
 /** "What status code", "which response code": named outright. */
 const STATUS_NAMED = /\b(?:status|response|http|error) codes?\b/i
-/** "What should the endpoint answer", "what does the server send back": an answer asked of a server... */
-const SERVER_ANSWER = /^(?:what|which)\b.*\b(?:answer|respond|reply|return|send back|send)\b/i
-/** ...in a question about HTTP. */
-const HTTP_CONTEXT = /\b(?:http|https|api|endpoint|server|post|put|patch|delete|get request|request|client)s?\b/i
+/** "What should the endpoint answer", "what does the server send back": an answer asked of the server side... */
+const SERVER_ANSWER = /^(?:what|which)\b.*\b(?:server|endpoint|api|route|handler|backend)s?\b.*\b(?:answer|respond|reply|return|send back|send)\b/i
+/** ...in a question about HTTP (not "what does Redis return to the client"). */
+const HTTP_CONTEXT = /\b(?:http|https|api|endpoint|post|put|patch|delete|rest)s?\b/i
 
 function asksStatus (part: string, question: string): boolean {
-  return STATUS_NAMED.test(part) || (SERVER_ANSWER.test(part) && HTTP_CONTEXT.test(question))
+  // "Respond with" is how HTTP is spoken of; "return" and "send" are how everything else is.
+  return STATUS_NAMED.test(part) || (SERVER_ANSWER.test(part) && (HTTP_CONTEXT.test(question) || /\brespond with\b/i.test(part)))
 }
 
 /** A pronoun that stands for something said before it ("that" as in "stop that", not "a service that gets"). */

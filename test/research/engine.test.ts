@@ -5,6 +5,7 @@ import t, { type Test } from 'tap'
 import { CorpusRetriever } from '../../src/research/corpus-retriever.js'
 import { splitDocument } from '../../src/research/corpus.js'
 import { PermanentError, type Report, type RunContext } from '../../src/research/engine.js'
+import { namesStatusCode } from '../../src/research/evidence.js'
 import { type QuestionPart, analyseQuestion } from '../../src/research/question.js'
 import { DEPTH_PLANS } from '../../src/research/rounds.js'
 import { keyTerms, sentences, similarity, stem, tokenize, truncate } from '../../src/research/text.js'
@@ -191,9 +192,17 @@ t.test('a why question prefers a sentence that says what causes what ("retries m
 t.test('what a question asks for: a status code when it asks what a server sends back; "straight away" is when, not what', async (t) => {
   const parts = (text: string): Array<Pick<QuestionPart, 'terms' | 'asksStatus'>> => analyseQuestion(text).parts.map(({ terms, asksStatus }) => ({ terms, asksStatus }))
   t.match(parts('What status code means the client is rate limited?'), [{ asksStatus: true }])
-  t.match(parts('What should my POST endpoint answer straight away?'), [{ asksStatus: true, terms: ['post', 'endpoint', 'answer'] }])
+  t.match(parts('What should my POST endpoint answer straight away?'), [{ asksStatus: true }])
+  t.same(parts('What should my POST endpoint answer straight away?')[0]?.terms, ['post', 'endpoint', 'answer'], '"straight away" is no term')
   t.match(parts('What does the TTL command give back for a key with no expiry?'), [{ asksStatus: false }], 'a Redis command\'s reply is no HTTP status')
   t.match(parts('What should I return from my sorting function?'), [{ asksStatus: false }], 'nor is a function\'s, in a question that is not about HTTP')
+  for (const question of ['Which UUID version should the client send as the request id?', 'What does Redis return to the client when I read a key that has expired?', 'Which Redis client should I use to send commands?']) {
+    t.match(parts(question), [{ asksStatus: false }], `nothing asks what a server answers: "${question}"`)
+  }
+  for (const sentence of ['It answers 429 Too Many Requests.', 'Returns 404 when the job is gone.', 'with status 202 Accepted', 'often answered with 422.', 'HTTP 429 and 503 answers', 'a clear 400 error']) t.ok(namesStatusCode(sentence), `a status code: "${sentence}"`)
+  for (const sentence of ['It returns 100 items per page.', 'The queue answers 300 requests per second.', 'Keep 200 Redis connections open.', 'waits of 100, 200, 400 and 800 milliseconds']) t.notOk(namesStatusCode(sentence), `a count: "${sentence}"`)
+  const uuid = await research('Which UUID version should the client send as the request id?', 'quick')
+  t.same(documents(uuid), ['uuids.md'], 'and no status code is brought into its answer (it cited the 202 sentence)')
   const reasoned = analyseQuestion('Is it ok to print the Redis URL at startup so I can debug my config?').parts[0] as QuestionPart
   t.equal(reasoned.refersBack, false, '"is it ok to" points back at nothing')
   t.notOk(reasoned.terms.includes('debug'), 'why it is asked is not what is asked')
