@@ -109,13 +109,13 @@ export interface Finding {
 
 /** Words that mark a sentence as the kind of answer each type of question asks for. */
 const CUES: Record<QuestionType, RegExp> = {
-  why: /\b(?:because|so that|since|causes?|caused by|leads? to|results? in|multipl(?:y|ies)|otherwise|in order to|to (?:avoid|prevent|keep|stop|make sure)|prevents?|the reason|which means|means that|without|so (?:a|the|that|it|every|no))\b/i,
+  why: /\b(?:because|so that|since|causes?|caused by|leads? to|results? in|multipl(?:y|ies|ied|ying)|otherwise|in order to|to (?:avoid|prevent|keep|stop|make sure)|prevents?|the reason|which means|means that|without|so (?:a|the|that|it|every|no))\b/i,
   how: /\b(?:by (?:\w+ing)|with|when|so|then|appends?|replays?|flushes|renews?|compares?|records?|holds?|writes?|reads?|keeps?|sends?|checks?)\b/i,
   'how-to': /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|put|call|honou?r|write|read|check|cap|limit|configure|run|start|stop|hand|release|treat|choose|pick|prefer|avoid|do not|don't)\b|\b(?:fix(?:es)?|prevents?|avoids?|solves?|should|must)\b/i,
   which: /\b(?:use|choose|prefer|recommend\w*|should|usual\w*|best|safest|default|instead|enable)\b/i,
   what: /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,5} (?:is|are|means|refers to|calls?|describes?|gives?|keeps?)\b/i,
   difference: /\b(?:while|whereas|unlike|instead|but|differs?|not the same|rather than|both|only)\b/i,
-  'yes-no': /\b(?:not|no|never|only|always|cannot|can't|must|should)\b/i,
+  'yes-no': /\b(?:not|no|never|only|always|cannot|must|should)\b|\b\w+n['’]t\b/i,
   when: /\b(?:when|after|before|until|once|as soon as|if|whenever)\b/i,
   amount: /\d|\b(?:once|twice|every|at most|at least|per|seconds?|minutes?|hours?|percent|half|double)\b/i
 }
@@ -159,15 +159,26 @@ const STATUS_WORDS = ['status', 'code'].map(stem)
 const LEANS_ON_CONTEXT = /^(?:it|this|that|these|those|they|such|then|so)\b/i
 
 /**
- * How many things the words of `focus` name: words side by side in the part name one thing
- * ("distributed tracing", "connection string"), so a passage holding one of them is on it.
+ * How many things the words of `focus` name: two words side by side in the part name one thing
+ * ("distributed tracing", "connection string"), so a passage holding one of them is on it. Only
+ * pairs: "redis connection url" is two things, or a passage holding "redis" alone would do. A
+ * comma or other stop between words parts them ("AOF, RDB").
  */
-function thingsNamed (focus: WeightedTerm[], part: QuestionPart): number {
-  // Words of prose: a URL or a path is one token, its pieces are not words side by side.
-  const words = part.text.toLowerCase().split(/\s+/).map((token) => stem(token.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '')))
+export function thingsNamed (focus: WeightedTerm[], part: QuestionPart): number {
+  // Words of prose, each with whether a stop follows it: a URL or a path is one token, its pieces are not words side by side.
+  const tokens = part.text.toLowerCase().split(/\s+/)
+  const words = tokens.map((token) => stem(token.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '')))
+  const stopAfter = tokens.map((token) => /[,;:.!?)]$/.test(token))
   const at = focus.map((t) => words.indexOf(t.stem)).filter((i) => i >= 0).sort((a, b) => a - b)
-  const together = at.filter((i, k) => k > 0 && at[k - 1] === i - 1).length
-  return focus.length - together
+  let pairs = 0
+  for (let k = 1; k < at.length; k++) {
+    const [before, here] = [at[k - 1] as number, at[k] as number]
+    if (here === before + 1 && !stopAfter[before]) {
+      pairs++
+      k++ // a pair is two words: the next one starts afresh
+    }
+  }
+  return focus.length - pairs
 }
 
 /**

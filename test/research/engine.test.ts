@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { CorpusRetriever } from '../../src/research/corpus-retriever.js'
 import { splitDocument } from '../../src/research/corpus.js'
 import { PermanentError, type Report, type RunContext } from '../../src/research/engine.js'
-import { namesStatusCode } from '../../src/research/evidence.js'
+import { namesStatusCode, thingsNamed } from '../../src/research/evidence.js'
 import { type QuestionPart, analyseQuestion } from '../../src/research/question.js'
 import { DEPTH_PLANS } from '../../src/research/rounds.js'
 import { keyTerms, sentences, similarity, stem, tokenize, truncate } from '../../src/research/text.js'
@@ -189,6 +189,17 @@ t.test('a why question prefers a sentence that says what causes what ("retries m
   t.match(report.summary, /In a deep call chain, retries multiply: three retries at each of three layers turn one request into 64 calls/)
 })
 
+t.test('how many things a part names: two words side by side are one, a comma parts them, and three in a row are two', async (t) => {
+  const things = (text: string, words: string[]): number => {
+    const part = analyseQuestion(text).parts[0] as QuestionPart
+    return thingsNamed(words.map((word) => ({ stem: stem(word), alternatives: [], weight: 1, own: true, everyday: false, known: true })), part)
+  }
+  t.equal(things('How can I see a job without distributed tracing?', ['distributed', 'tracing']), 1, '"distributed tracing" is one thing')
+  t.equal(things('Should I use AOF, RDB, or neither?', ['aof', 'rdb']), 2, '"AOF, RDB": a comma between them')
+  t.equal(things('Can I print the redis connection url?', ['redis', 'connection', 'url']), 2, 'three in a row: a pair and one more, not one thing')
+  t.equal(things('Is https://example.com/page safe?', ['https', 'example']), 2, 'the pieces of a URL are not words side by side')
+})
+
 t.test('what a question asks for: a status code when it asks what a server sends back; "straight away" is when, not what', async (t) => {
   const parts = (text: string): Array<Pick<QuestionPart, 'terms' | 'asksStatus'>> => analyseQuestion(text).parts.map(({ terms, asksStatus }) => ({ terms, asksStatus }))
   t.match(parts('What status code means the client is rate limited?'), [{ asksStatus: true }])
@@ -205,6 +216,7 @@ t.test('what a question asks for: a status code when it asks what a server sends
   t.same(documents(uuid), ['uuids.md'], 'and no status code is brought into its answer (it cited the 202 sentence)')
   const reasoned = analyseQuestion('Is it ok to print the Redis URL at startup so I can debug my config?').parts[0] as QuestionPart
   t.equal(reasoned.refersBack, false, '"is it ok to" points back at nothing')
+  t.match(analyseQuestion('Is it safe to restart Redis, and will it lose keys?').parts, [{ refersBack: false }, { refersBack: true }], 'in a question of two parts too, where the other "it" does point back')
   t.notOk(reasoned.terms.includes('debug'), 'why it is asked is not what is asked')
   t.ok(reasoned.context.includes('debug'), 'but stays its context')
   t.equal((analyseQuestion('The breaker is open. Does it still send requests to the failing service?').parts[0] as QuestionPart).refersBack, true, '"does it still send" points back at the breaker')
