@@ -67,8 +67,8 @@ export class ResearchRounds {
   firstQueries (collection: PassageCollection, extra: string[] = []): Query[] {
     const queries: Query[] = [{ label: this.#question.text, terms: this.#question.terms }]
     // Words no passage holds ("quota") find nothing: the question again, with the words the sources use for them ("limit").
-    const inTheirWords = inSourcesWords(this.#question.terms, collection)
-    if (inTheirWords.length > this.#question.terms.length) queries.push({ label: `${this.#question.text} (${inTheirWords.filter((t) => !this.#question.terms.includes(t)).map((t) => collection.wordFor(t)).join(', ')})`, terms: inTheirWords })
+    const theirWords = [...new Set(inSourcesWords(this.#question.terms, collection))].filter((t) => !this.#question.terms.includes(t))
+    if (theirWords.length > 0) queries.push({ label: `${this.#question.text} (${theirWords.map((t) => collection.wordFor(t)).join(', ')})`, terms: [...this.#question.terms, ...theirWords] })
     if (this.#plan.partQueries && this.#question.parts.length > 1) {
       for (const part of this.#question.parts) queries.push({ label: part.text, terms: [...part.terms, ...part.context.slice(0, 2)] })
     }
