@@ -45,6 +45,10 @@ export class RedisReads {
     if (local !== null && !reconciler.recovering && this.#o.copies.isCurrent(id)) return { job: local, absenceConfirmed: this.#certain(id) }
     // An unfinished job's copy may be behind what a client saw elsewhere.
     const answerable = local !== null && (isFinal(local.status) || reconciler.ledger.has(id))
+    // Whether every replica accounts for the id, as known before the read: a heartbeat heard
+    // while it is under way may say a replica holds nothing any more because it just handed the
+    // job to Redis, after the read looked.
+    const certainBefore = this.#certain(id)
     const remote = await gate.callWaiting((redis) => redis.read(id), answerable ? 0 : this.#o.readWaitMs, shuttingDown)
     if (!remote.ok) {
       if (!answerable) {
@@ -58,7 +62,7 @@ export class RedisReads {
     }
     const { job, deleted, epoch } = remote.value
     reconciler.observeEpoch(epoch)
-    const certain = !reconciler.recovering && this.#certain(id)
+    const certain = !reconciler.recovering && certainBefore && this.#certain(id)
     if (deleted) {
       await this.#o.forget(id)
       return { job: null, absenceConfirmed: true }
