@@ -99,7 +99,8 @@ t.test('a worker that cannot renew its lease in Redis stops before its lease run
   const redis = await RedisServer.start({ appendOnly: true })
   t.teardown(() => redis.stop())
   const engine = new PacedEngine(100)
-  const config = { REDIS_URL: redis.url, REDIS_TIMEOUT_MS: 100, REDIS_BREAKER_MS: 100, JOB_LEASE_MS: 600 }
+  // A lease of 1.5 s: a loaded CI machine once let the second attempt's lease (0.6 s) run out too.
+  const config = { REDIS_URL: redis.url, REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 100, JOB_LEASE_MS: 1500 }
   const a = await startApp(t, { ...config, WORKER_ID: 'worker-a' }, { engine })
   await waitFor('Redis ready', () => a.store.mode === 'redis')
   const job = await createJob(a, { query: 'leases during a Redis outage', depth: 'deep' })
