@@ -124,7 +124,7 @@ const OPENING_LINE = 0.1
 /** A quantity: a number, a number word, or a span of time. */
 const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu
 /** A span of time or a rate: what "how long" and "how often" ask for. */
-const TIME_QUANTITY = /(?<![\p{L}])\d+\s*(?:ms|s|m|h)\b|\b(?:milliseconds?|seconds?|minutes?|hours?|days?|weeks?|months?|years?|once (?:a|per|every)|twice|per (?:second|minute|hour|day))\b/iu
+const TIME_QUANTITY = /(?<![\p{L}])\d+\s*(?:ms|s|m|h)\b|\b(?:(?:longer|shorter) than|milliseconds?|seconds?|minutes?|hours?|days?|weeks?|months?|years?|once (?:a|per|every)|twice|per (?:second|minute|hour|day))\b/iu
 
 /**
  * Whether a sentence states the quantity a how-much part asks for: a number, and what it is of

@@ -127,6 +127,12 @@ t.test('a question asking how much or how many is answered only by a quantity of
   t.match(kept.summary, /^Keys are kept for a limited time, commonly 24 hours/, 'how long: a span of time')
 })
 
+t.test('how long is also answered relative to another span: "longer than any client\'s retry window" (the summary stopped at "24 hours")', async (t) => {
+  const report = await research('how long do idempotency keys need to stick around?', 'quick')
+  t.match(report.summary, /24 hours/, 'the usual span')
+  t.match(report.summary, /longer than any client's retry window/, 'and what it must outlast')
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
