@@ -48,7 +48,8 @@ const GROUPS: string[][] = [
   ['history', 'timeline'],
   ['app', 'application'],
   ['cost', 'price', 'pricing', 'charge', 'pay', 'expensive', 'cheap'],
-  ['log', 'logged', 'print', 'printed']
+  ['log', 'logged', 'print', 'printed'],
+  ['grow', 'growth', 'bigger', 'larger', 'balloon']
 ]
 
 /** A match through a group word counts for this share of the word asked. */

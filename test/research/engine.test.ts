@@ -133,6 +133,11 @@ t.test('how long is also answered relative to another span: "longer than any cli
   t.match(report.summary, /longer than any client's retry window/, 'and what it must outlast')
 })
 
+t.test('"bigger" is how people say a file grows: "will my AOF file keep getting bigger forever?" is answered by the rewrite (it opened on the manifest)', async (t) => {
+  const report = await research('will my redis AOF file just keep getting bigger forever?', 'quick')
+  t.match(report.summary, /^The AOF grows with every command, so Redis rewrites it in the background/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
