@@ -155,8 +155,8 @@ export function contentTerms (text: string): string[] {
   return keyTerms(text.replace(WHEN_ASKED, ' ')).filter((term) => !ASKING_WORDS.has(term))
 }
 
-/** "Straight away", "right now": when the asker wants it, not what it is about. */
-const WHEN_ASKED = /\b(?:straight|right) (?:away|now|off)\b|\bimmediately\b|\bat once\b/gi
+/** "Straight away", "right now", "in practice": when or how generally the asker wants it, not what it is about. */
+const WHEN_ASKED = /\b(?:straight|right) (?:away|now|off)\b|\bimmediately\b|\bat once\b|\bin (?:practice|general|real life|the real world)\b|\b(?:these days|nowadays)\b/gi
 
 function typeOf (part: string): QuestionType {
   const p = part.toLowerCase()

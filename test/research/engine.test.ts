@@ -138,6 +138,12 @@ t.test('"bigger" is how people say a file grows: "will my AOF file keep getting 
   t.match(report.summary, /^The AOF grows with every command, so Redis rewrites it in the background/)
 })
 
+t.test('"in practice", "in general" say how generally it is asked, not what about: "which one should I pick in practice?" is about the jitter named before it (it cited the UUIDs for "practically")', async (t) => {
+  const report = await research('Exponential backoff comes with a few kinds of jitter. Which one should I pick in practice?', 'quick')
+  t.same(documents(report), ['retries-and-backoff.md'])
+  t.match(report.summary, /jitter/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
