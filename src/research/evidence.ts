@@ -112,7 +112,7 @@ const CUES: Record<QuestionType, RegExp> = {
   why: /\b(?:because|so that|since|causes?|caused by|leads? to|results? in|multipl(?:y|ies|ied|ying)|otherwise|in order to|to (?:avoid|prevent|keep|stop|make sure)|prevents?|the reason|which means|means that|without|so (?:a|the|that|it|every|no))\b/i,
   how: /\b(?:by (?:\w+ing)|with|when|so|then|appends?|replays?|flushes|renews?|compares?|records?|holds?|writes?|reads?|keeps?|sends?|checks?)\b/i,
   'how-to': /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|put|call|honou?r|write|read|check|cap|limit|configure|run|start|stop|hand|release|treat|choose|pick|prefer|avoid|do not|don't)\b|\b(?:fix(?:es)?|prevents?|avoids?|solves?|should|must)\b/i,
-  which: /\b(?:use|choose|prefer|recommend\w*|should|usual\w*|best|safest|default|instead|enable)\b/i,
+  which: /\b(?:use|choose|prefer|recommend\w*|should|usual\w*|best|safest|default|instead|enable|fewest|least|lowest|fastest|simplest|cheapest|better than|outperforms?)\b/i,
   what: /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,5} (?:is|are|means|refers to|calls?|describes?|gives?|keeps?)\b/i,
   difference: /\b(?:while|whereas|unlike|instead|but|differs?|not the same|rather than|both|only)\b/i,
   'yes-no': /\b(?:not|no|never|only|always|cannot|must|should)\b|\b\w+n['’]t\b/i,

@@ -144,6 +144,11 @@ t.test('"in practice", "in general" say how generally it is asked, not what abou
   t.match(report.summary, /jitter/)
 })
 
+t.test('a which-is-best question prefers the sentence that says what does best ("the fewest calls"), not one that only describes a kind', async (t) => {
+  const report = await research('Backoff libraries offer full, equal and decorrelated jitter. Which works best?', 'quick')
+  t.match(report.summary, /^Studies of these strategies found full jitter to finish the work with the fewest calls/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
