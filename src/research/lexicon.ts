@@ -49,7 +49,8 @@ const GROUPS: string[][] = [
   ['app', 'application'],
   ['cost', 'price', 'pricing', 'charge', 'pay', 'expensive', 'cheap'],
   ['log', 'logged', 'print', 'printed'],
-  ['grow', 'growth', 'bigger', 'larger', 'balloon']
+  ['grow', 'growth', 'bigger', 'larger', 'balloon'],
+  ['enable', 'switch', 'activate']
 ]
 
 /** A match through a group word counts for this share of the word asked. */

@@ -149,6 +149,12 @@ t.test('a which-is-best question prefers the sentence that says what does best (
   t.match(report.summary, /^Studies of these strategies found full jitter to finish the work with the fewest calls/)
 })
 
+t.test('"switch on" is how people say "enable": "what should we switch on?" after an RDB-only crash is answered by enabling the AOF (it said "not answered")', async (t) => {
+  const report = await research('Our Redis only writes RDB snapshots and a crash lost an hour of jobs. What should we switch on?', 'quick')
+  t.match(report.answer, { status: 'answered' })
+  t.match(report.summary, /Enable AOF with `appendfsync everysec`/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
