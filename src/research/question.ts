@@ -58,7 +58,7 @@ const ASKING_WORDS = new Set(keyTerms(`difference differ different differences h
   need needs want wants explain tell know mean means meaning thing things stuff good best better worse really actually
   exactly basically please help question wonder wondering idea point reason purpose anyway okay kind sort someone
   people exist exists possible possibly correct right wrong true false instead rather matter matters compare compared
-  versus usually typically generally many much often`))
+  versus usually typically generally many much often proper`))
 
 const INTERROGATIVE = String.raw`(?:what|what's|whats|why|how|which|when|where|who|is|are|does|do|did|can|could|should|would|will|was|were|has|have|isn't|doesn't|don't|am|must)\b`
 /** Where one question ends and the next begins inside a sentence: "..., and why ...", "...; how ...". */

@@ -155,6 +155,12 @@ t.test('"switch on" is how people say "enable": "what should we switch on?" afte
   t.match(report.summary, /Enable AOF with `appendfsync everysec`/)
 })
 
+t.test('"proper" says what kind of answer is wanted, as "right" does: "what\'s the proper fix?" is about the stuck jobs told before it (it said "not answered")', async (t) => {
+  const report = await research('Since our last deploy some jobs have sat in \'processing\' for hours and no worker takes them. Why, and what\'s the proper fix?', 'quick')
+  t.match(report.answer, { status: 'answered' })
+  t.match(report.summary, /A reaper that looks for expired leases/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
