@@ -50,7 +50,8 @@ const GROUPS: string[][] = [
   ['cost', 'price', 'pricing', 'charge', 'pay', 'expensive', 'cheap'],
   ['log', 'logged', 'print', 'printed'],
   ['grow', 'growth', 'bigger', 'larger', 'balloon'],
-  ['enable', 'switch', 'activate']
+  ['enable', 'switch', 'activate'],
+  ['moment', 'instant', 'time']
 ]
 
 /** A match through a group word counts for this share of the word asked. */

@@ -161,6 +161,12 @@ t.test('"proper" says what kind of answer is wanted, as "right" does: "what\'s t
   t.match(report.summary, /A reaper that looks for expired leases/)
 })
 
+t.test('"at the same instant" is "at the same time": clients retrying in lockstep are answered by the synchronized waves, not by the polling document (it cited async-http-apis.md)', async (t) => {
+  const report = await research('Once the API recovered, all our clients retried at the very same instant and knocked it over again. Why does that happen?', 'quick')
+  t.match(report.summary, /they retry at the same time too, in synchronized waves/)
+  t.same(documents(report), ['retries-and-backoff.md'])
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
