@@ -36,6 +36,8 @@ const SECTION_SENTENCE = 0.25
 const NEAR_DUPLICATE = 0.6
 /** A second summary sentence for a part of many is taken only when nearly as good as its first. */
 const SECOND_ANSWER = 0.6
+/** A summary sentence from another document than the answer's first is taken only when half as good: one that shares a dropped connection and a server is no answer. */
+const ANOTHER_DOCUMENT = 0.5
 const CAVEAT = /\b(?:but|however|only|not|never|lose|loses|lost|risk|cannot|weakness|unless|except|careful|beware|wrong|fails?)\b/i
 const ADVICE = /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|honou?r|cap|limit|configure|run|check|choose|prefer|avoid|do not|don't|treat|log|alert)\b|\bshould\b/i
 
@@ -125,8 +127,9 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
 /**
  * The sentence(s) that answer one part, best first: for a difference or a choice, the best on
  * each thing compared; otherwise the best and the next two (for a part of many, the next one
- * when nearly as good), so the answer reads as a short paragraph. A best sentence already in
- * the summary (it answered an earlier part) is cited again, not repeated.
+ * when nearly as good; from another document, when half as good), so the answer reads as a
+ * short paragraph. A best sentence already in the summary (it answered an earlier part) is
+ * cited again, not repeated.
  */
 function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageCollection, oneOfMany: boolean, fresh: (f: Finding) => boolean): Finding[] {
   const first = grounded[0] as Finding
@@ -144,7 +147,8 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   }
   // A best sentence that already answered an earlier part leaves room for the next best, as a lone question does.
   const bar = oneOfMany && fresh(first) ? SECOND_ANSWER * first.score : 0
-  const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar)
+  const sameDocument = (f: Finding): boolean => f.sentence.passage.path === first.sentence.passage.path
+  const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar && (sameDocument(f) || f.score >= ANOTHER_DOCUMENT * first.score))
   return [...picked, ...more.slice(0, Math.max(0, (oneOfMany ? 2 : 3) - picked.length))]
 }
 

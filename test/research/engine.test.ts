@@ -167,6 +167,12 @@ t.test('"at the same instant" is "at the same time": clients retrying in lockste
   t.same(documents(report), ['retries-and-backoff.md'])
 })
 
+t.test('a lone question\'s summary takes a sentence of another document only when it is half as good an answer: a dropped connection and a server do not make the retries document one (it was cited third)', async (t) => {
+  const report = await research('Mobile users of our SSE progress stream drop the connection when their network is flaky. How can the server pick up where it left off?', 'quick')
+  t.match(report.answer, { status: 'answered' })
+  t.same(documents(report), ['async-http-apis.md'])
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
