@@ -56,9 +56,9 @@ export const MAX_PARTS = 5
  */
 const ASKING_WORDS = new Set(keyTerms(`difference differ different differences happen happens happened work works working
   need needs want wants explain tell know mean means meaning thing things stuff good best better worse really actually
-  exactly basically please help question wonder wondering idea point reason purpose anyway okay kind sort someone
+  exactly basically please help question wonder wondering idea point reason purpose anyway okay kind someone
   people exist exists possible possibly correct right wrong true false instead rather matter matters compare compared
-  versus usually typically generally many much often proper`))
+  versus usually typically many much often proper`))
 
 const INTERROGATIVE = String.raw`(?:what|what's|whats|why|how|which|when|where|who|is|are|does|do|did|can|could|should|would|will|was|were|has|have|isn't|doesn't|don't|am|must)\b`
 /** Where one question ends and the next begins inside a sentence: "..., and why ...", "...; how ...". */
@@ -152,8 +152,11 @@ function isQuestion (sentence: string): boolean {
 
 /** The stems a part is about: its key terms without the words that only ask. */
 export function contentTerms (text: string): string[] {
-  return keyTerms(text.replace(WHEN_ASKED, ' ')).filter((term) => !ASKING_WORDS.has(term))
+  return keyTerms(text.replace(WHEN_ASKED, ' ').replace(ASKING_PHRASES, ' ')).filter((term) => !ASKING_WORDS.has(term))
 }
+
+/** Asking words whose stems are content words' too ("generally" and "generate", "sort of" and "sorted"): taken out as words. */
+const ASKING_PHRASES = /\bgenerally\b|\bsorts? of\b/gi
 
 /** "Straight away", "right now", "in practice": when or how generally the asker wants it, not what it is about. */
 const WHEN_ASKED = /\b(?:straight|right) (?:away|now|off)\b|\bimmediately\b|\bat once\b|\bin (?:practice|general|real life|the real world)\b|\b(?:these days|nowadays)\b/gi

@@ -268,6 +268,14 @@ t.test('what a question asks for: a status code when it asks what a server sends
   t.equal((analyseQuestion('The breaker is open. Does it still send requests to the failing service?').parts[0] as QuestionPart).refersBack, true, '"does it still send" points back at the breaker')
 })
 
+t.test('an asking word is taken out as a word, not by its stem: "generally" takes no "generate" with it, nor "sort of" a "sorted" (a question about generating ids lost "generate")', async (t) => {
+  const terms = (text: string): string[] => (analyseQuestion(text).parts[0] as QuestionPart).terms
+  t.ok(terms('What kind of value should a client generate for its idempotency key?').includes(stem('generate')), '"generate" is a term')
+  t.ok(terms('How are members of a sorted set ordered?').includes(stem('sorted')), '"sorted" is a term')
+  t.notOk(terms('What does a client generally send as an idempotency key?').includes(stem('generally')), '"generally" still only asks')
+  t.notOk(terms('What sort of id should I use?').includes(stem('sort')), 'and so does "sort of"')
+})
+
 t.test('each part of a question is answered on its own, when the parts are about different things', async (t) => {
   for (const query of ['Why do retries need jitter, and what is BM25?', 'What is a UUID v7, and how does AOF work?', 'What is a circuit breaker, and what is idempotency?']) {
     const report = await research(query, 'deep')
