@@ -120,6 +120,10 @@ const CUES: Record<QuestionType, RegExp> = {
   amount: /\d|\b(?:once|twice|every|at most|at least|per|seconds?|minutes?|hours?|percent|half|double)\b/i
 }
 const CUE_BONUS = 0.12
+/** "What's the trade-off", "pros and cons", "any downside": a question about what each choice costs and gives... */
+const TRADE_OFF_ASKED = /\btrade-?offs?\b|\bpros and cons\b|\b(?:downsides?|drawbacks?|upsides?)\b/i
+/** ...answered by sentences that say so. */
+const TRADE_OFF = /\b(?:costs?|costly|simple|simpler|cheap|cheaper|expensive|downsides?|drawbacks?|advantages?|benefits?|but|however|wasted?|overhead|price)\b/i
 const OPENING_LINE = 0.1
 /** A quantity: a number, a number word, or a span of time. */
 const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu
@@ -197,6 +201,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
   const leansOnContext = saysLittleItself(part) || part.refersBack
   const focus = (leansOnContext ? [...own, ...context] : own).filter((t) => t.known && !t.everyday)
   const need = Math.min(leansOnContext ? 1 : 2, thingsNamed(focus, part))
+  const asksTradeOff = TRADE_OFF_ASKED.test(part.text)
   const findings: Finding[] = []
   for (const { passage, score: retrieval } of found) {
     const passageStems = collection.stemsOf(passage)
@@ -214,6 +219,8 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
       const onPoint = grounds && (part.type !== 'amount' || statesQuantity(part, sentence))
       let score = 0.5 * sentenceCoverage + 0.25 * passageCoverage + 0.1 * retrieval
       if (CUES[part.type].test(sentence.text)) score += CUE_BONUS
+      // A trade-off is answered by what each side costs and gives.
+      if (asksTradeOff && TRADE_OFF.test(sentence.text)) score += CUE_BONUS
       // What a server should send back is answered by a status code.
       if (namesStatus) score += 2 * CUE_BONUS
       // A passage opens on its topic; past a "what is", the answer is rarely that opening line.

@@ -156,7 +156,7 @@ export function contentTerms (text: string): string[] {
 }
 
 /** Asking words whose stems are content words' too ("generally" and "generate", "sort of" and "sorted"): taken out as words. */
-const ASKING_PHRASES = /\bgenerally\b|\bsorts? of\b/gi
+const ASKING_PHRASES = /\bgenerally\b|\bsorts? of\b|\btrade-?offs?\b|\bpros and cons\b/gi
 
 /** "Straight away", "right now", "in practice": when or how generally the asker wants it, not what it is about. */
 const WHEN_ASKED = /\b(?:straight|right) (?:away|now|off)\b|\bimmediately\b|\bat once\b|\bin (?:practice|general|real life|the real world)\b|\b(?:these days|nowadays)\b/gi

@@ -173,6 +173,13 @@ t.test('a lone question\'s summary takes a sentence of another document only whe
   t.same(documents(report), ['async-http-apis.md'])
 })
 
+t.test('a trade-off is answered by what each side costs and gives, and "pros and cons" only asks (it said the sources do not answer "What are the pros and cons?")', async (t) => {
+  const report = await research('Should my clients poll the job or listen to server-sent events? What are the pros and cons?', 'quick')
+  t.match(report.answer, { status: 'answered' })
+  t.match(report.summary, /Polling is simple and works through every proxy and firewall/)
+  t.match(report.summary, /Its cost is wasted requests/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
