@@ -124,6 +124,10 @@ const CUE_BONUS = 0.12
 const TRADE_OFF_ASKED = /\btrade-?offs?\b|\bpros and cons\b|\b(?:downsides?|drawbacks?|upsides?)\b/i
 /** ...answered by sentences that say so. */
 const TRADE_OFF = /\b(?:costs?|costly|simple|simpler|cheap|cheaper|expensive|downsides?|drawbacks?|advantages?|benefits?|but|however|wasted?|overhead|price)\b/i
+/** "What is this called", "is there a name for this": a question after the name of what it describes... */
+const NAME_ASKED = /\b(?:called|named|known as)\b|\b(?:name|term|word) for\b/i
+/** ...answered by a sentence that gives one: "A lost update happens when...", "SQS calls this a visibility timeout". */
+const NAMES_A_THING = /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,3} (?:happens|occurs|arises) when\b|\b(?:is called|are called|is known as|calls (?:this|it|these))\b/i
 const OPENING_LINE = 0.1
 /** A quantity: a number, a number word, or a span of time. */
 const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu
@@ -202,6 +206,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
   const focus = (leansOnContext ? [...own, ...context] : own).filter((t) => t.known && !t.everyday)
   const need = Math.min(leansOnContext ? 1 : 2, thingsNamed(focus, part))
   const asksTradeOff = TRADE_OFF_ASKED.test(part.text)
+  const asksName = NAME_ASKED.test(part.text)
   const findings: Finding[] = []
   for (const { passage, score: retrieval } of found) {
     const passageStems = collection.stemsOf(passage)
@@ -221,6 +226,8 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
       if (CUES[part.type].test(sentence.text)) score += CUE_BONUS
       // A trade-off is answered by what each side costs and gives.
       if (asksTradeOff && TRADE_OFF.test(sentence.text)) score += CUE_BONUS
+      // "What is this called?" is answered by a sentence that names the thing it describes.
+      if (asksName && NAMES_A_THING.test(sentence.text)) score += CUE_BONUS
       // What a server should send back is answered by a status code.
       if (namesStatus) score += 2 * CUE_BONUS
       // A passage opens on its topic; past a "what is", the answer is rarely that opening line.

@@ -180,6 +180,11 @@ t.test('a trade-off is answered by what each side costs and gives, and "pros and
   t.match(report.summary, /Its cost is wasted requests/)
 })
 
+t.test('"what\'s this called?" is answered first by the sentence that names the thing ("A lost update happens when..."), not one that only speaks of it', async (t) => {
+  const report = await research('Two requests read a record, both change it and save it, and the first change is gone. What\'s this problem called?', 'quick')
+  t.match(report.summary, /^A lost update happens when two writers read the same record/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
