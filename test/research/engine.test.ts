@@ -185,6 +185,15 @@ t.test('"what\'s this called?" is answered first by the sentence that names the 
   t.match(report.summary, /^A lost update happens when two writers read the same record/)
 })
 
+t.test('a "which" asks to choose among a thing the sources must name: "which cipher suites" is not found where no source names a cipher, while "which safeguards" is a kind whose instances they name', async (t) => {
+  const ciphers = await research('Which cipher suites does a managed Redis accept over rediss://?', 'quick')
+  t.match(ciphers.answer, { status: 'not_found' }, 'it answered with how a client connects over TLS')
+  t.same(ciphers.sources, [])
+  const safeguards = await research('Which safeguards should a service have before it calls a webhook URL a user gave it?', 'quick')
+  t.match(safeguards.answer, { status: 'answered' })
+  t.match(safeguards.summary, /protection against server-side request forgery/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
