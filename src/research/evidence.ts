@@ -1,7 +1,7 @@
 import { EVERYDAY_RANK, englishRank } from './english-words.js'
 import { ALTERNATIVE_WEIGHT, alternativesOf } from './lexicon.js'
 import { stem } from './text.js'
-import type { QuestionPart, QuestionType } from './question.js'
+import { KINDS_OF_THING, type QuestionPart, type QuestionType } from './question.js'
 import { type PassageCollection, type Sentence, type ScoredPassage, stemsOf } from './passage-collection.js'
 
 /** A part whose own words are all everyday ones ("what's going on", "why does that happen") is about the rest of the question. */
@@ -203,7 +203,10 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
   const context = terms.filter((t) => !t.own)
   // What it asks about: its own words but the everyday ones (those of its context when it says little itself).
   const leansOnContext = saysLittleItself(part) || part.refersBack
-  const focus = (leansOnContext ? [...own, ...context] : own).filter((t) => t.known && !t.everyday)
+  const asked = (leansOnContext ? [...own, ...context] : own).filter((t) => t.known && !t.everyday)
+  // A noun for a kind of thing ("what are our options") is answered by its instances, which need not say the noun ("RED method" still does).
+  const instances = asked.filter((t) => !KINDS_OF_THING.has(t.stem))
+  const focus = instances.length > 0 ? instances : asked
   const need = Math.min(leansOnContext ? 1 : 2, thingsNamed(focus, part))
   const asksTradeOff = TRADE_OFF_ASKED.test(part.text)
   const asksName = NAME_ASKED.test(part.text)

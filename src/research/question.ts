@@ -101,7 +101,8 @@ export function analyseQuestion (text: string): Question {
       refersBack: (rawParts.size > 1 || statements.length > 0) && REFERS_BACK.test(part.asking.replace(DUMMY_IT, '')),
       asksStatus: asksStatus(part.asking, normalised),
       words: terms,
-      names: [...new Set([...namesIn(part.text), ...choiceAsked(part.asking)])]
+      // A status code asked for ("which HTTP code") is named by its number, not the word.
+      names: [...new Set([...namesIn(part.text), ...(asksStatus(part.asking, normalised) ? [] : choiceAsked(part.asking))])]
     }
   })
   // A part with no word of its own ("why does this happen?") is about what the statements say,
@@ -242,12 +243,12 @@ function choiceAsked (part: string): string[] {
 }
 
 /** Nouns for a kind of thing ("which conditions", "which safeguards"): the answer names instances of it, not the kind. */
-const KINDS_OF_THING = new Set(keyTerms(`condition conditions safeguard safeguards option options setting settings step steps
+export const KINDS_OF_THING = new Set(keyTerms(`condition conditions safeguard safeguards option options setting settings step steps
   measure measures precaution precautions practice practices approach approaches strategy strategies way ways method methods
   technique techniques kind kinds type types sort sorts case cases situation situations scenario scenarios problem problems
   issue issues sign signs symptom symptoms metric metrics tool tools library libraries pattern patterns thing things
   mistake mistakes error errors failure failures check checks rule rules guarantee guarantees feature features part parts
-  code codes value values number numbers`))
+  value values number numbers`))
 
 /** Names in a text (see QuestionPart.names), as stems; a sentence's first word only when written as a name could not be a plain word. */
 function namesIn (text: string): string[] {

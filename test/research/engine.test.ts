@@ -194,6 +194,13 @@ t.test('a "which" asks to choose among a thing the sources must name: "which cip
   t.match(safeguards.summary, /protection against server-side request forgery/)
 })
 
+t.test('"what are the options" is answered by the options themselves, which need not say "option" (it said "not found", where only the TLS document says "the safer option")', async (t) => {
+  const report = await research('Our rate limiter keeps counters in Redis. What are the options if Redis dies?', 'quick')
+  t.match(report.answer, { status: 'answered' })
+  t.same(documents(report), ['rate-limiting.md'])
+  t.match(report.summary, /failing open \(allowing requests\) and failing closed/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
