@@ -74,8 +74,10 @@ export function isStopword (token: string): boolean {
 export function keyTerms (text: string): string[] {
   const seen = new Set<string>()
   for (const token of tokenize(text)) {
-    // A hyphenated word counts by its parts, which tokenize gives too.
-    if (STOPWORDS.has(token) || /^\d{1,2}$/.test(token) || token.includes('-')) continue
+    // A hyphenated word counts by its parts, which tokenize gives too; but "at-most-once" says what
+    // its parts do not: a word of one part or none that is not a stopword is a term of its own.
+    if (STOPWORDS.has(token) || /^\d{1,2}$/.test(token)) continue
+    if (token.includes('-') && token.split('-').filter((piece) => piece.length > 2 && !STOPWORDS.has(piece)).length > 1) continue
     // "v4" is how people write "version 4".
     if (/^v\d+$/.test(token)) seen.add(stem('version'))
     // Short words say little, but "k1" or "b2" name something.

@@ -201,6 +201,13 @@ t.test('"what are the options" is answered by the options themselves, which need
   t.match(report.summary, /failing open \(allowing requests\) and failing closed/)
 })
 
+t.test('a hyphenated word whose parts say nothing is a term of its own: "at-most-once" is searched, not lost to "at", "most", "once" (the summary had no word on it)', async (t) => {
+  t.ok(keyTerms('at-most-once or at-least-once?').includes(stem('at-most-once')))
+  t.notOk(keyTerms('read-modify-write').includes(stem('read-modify-write')), 'a word whose parts say it counts by them')
+  const report = await research('at-most-once or at-least-once for my job queue? what actually happens to a job when the worker crashes in each case', 'quick')
+  t.match(report.summary, /At-most-once delivery removes a job from the queue before it runs; a crash loses it/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
@@ -419,7 +426,7 @@ t.test('documents are cut into passages under their headings', async (t) => {
 
 t.test('text helpers', async (t) => {
   t.same(keyTerms('How does the Redis AOF work in 2024?'), ['redi', 'aof', 'work', '2024'], 'a number of three digits or more is a term (a status code, a year)')
-  t.same(keyTerms('uuid v4, BM25 k1 and at-least-once'), ['uuid', 'version', 'bm25', 'k1', 'least'], '"v4" is a version; a hyphenated word gives its parts')
+  t.same(keyTerms('uuid v4, BM25 k1 and at-least-once'), ['uuid', 'version', 'bm25', 'k1', 'at-least-onc', 'least'], '"v4" is a version; a hyphenated word gives its parts, and itself when they say little')
   t.same(['retries', 'retrying', 'retried', 'retry'].map(stem), ['retri', 'retri', 'retri', 'retri'], 'one stem for the forms of a word')
   t.same(['persistence', 'persist', 'eviction', 'evicted'].map(stem), ['persist', 'persist', 'evict', 'evict'], 'Porter: a noun and its verb are one term')
   t.same(['rewritten', 'rewrite', 'lost', 'lose', 'won'].map(stem), ['rewrit', 'rewrit', 'lose', 'lose', 'win'], 'irregular past forms')
