@@ -254,7 +254,8 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
  */
 export function unknownNames (part: QuestionPart, collection: PassageCollection): string[] {
   const unknown = (term: string): boolean => !collection.holds(term) && !alternativesOf(term).some((a) => collection.holds(a)) && collection.formsOf(term).length === 0
-  const rareOwn = part.words.filter((t) => !/\d/.test(t) && englishRank(t) > (part.refersBack ? RARE_RANK : JARGON_RANK))
+  // A hyphenated word ("re-run", "at-most-once") is held through its parts when not whole: no list of English words has it.
+  const rareOwn = part.words.filter((t) => !/\d/.test(t) && !t.includes('-') && englishRank(t) > (part.refersBack ? RARE_RANK : JARGON_RANK))
   return [...new Set([...part.names, ...rareOwn])].filter(unknown)
 }
 

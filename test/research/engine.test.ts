@@ -206,6 +206,8 @@ t.test('a hyphenated word whose parts say nothing is a term of its own: "at-most
   t.notOk(keyTerms('read-modify-write').includes(stem('read-modify-write')), 'a word whose parts say it counts by them')
   const report = await research('at-most-once or at-least-once for my job queue? what actually happens to a job when the worker crashes in each case', 'quick')
   t.match(report.summary, /At-most-once delivery removes a job from the queue before it runs; a crash loses it/)
+  const rerun = await research('Should a retry re-run the whole job or pick up from a check-point?', 'quick')
+  t.match(rerun.answer, { status: 'answered' }, 'and one no source holds whole is no unknown name: its parts are held ("re-run" made it "not found")')
 })
 
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
