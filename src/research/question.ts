@@ -166,7 +166,8 @@ const WHEN_ASKED = /\b(?:straight|right) (?:away|now|off)\b|\bimmediately\b|\bat
 
 function typeOf (part: string): QuestionType {
   const p = part.toLowerCase()
-  if (/^(?:why|how come)\b/.test(p) || /\bwhat(?:'s| is| are)? the (?:point|reason|purpose|benefit)\b|\bwhat for$/.test(p)) return 'why'
+  // "What's going on?" after what happened asks what causes it.
+  if (/^(?:why|how come)\b/.test(p) || /\bwhat(?:'s| is| are)? the (?:point|reason|purpose|benefit)\b|\bwhat for$/.test(p) || /^what(?:'s| is) (?:going on|happening)$|^what happened$/.test(p)) return 'why'
   if (/\b(?:difference|differ|different from|versus|vs\.?|compared? (?:to|with))\b/.test(p) || SAME.test(p)) return 'difference'
   if (/^how (?:much|many|long|often|big|large|small|fast|soon|high|low|far|old)\b/.test(p) || VALUE.test(p)) return 'amount'
   if (/^how (?:do|can|should|would|could) (?:i|we|you)\b|^how to\b/.test(p)) return 'how-to'

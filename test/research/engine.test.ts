@@ -210,6 +210,12 @@ t.test('a hyphenated word whose parts say nothing is a term of its own: "at-most
   t.match(rerun.answer, { status: 'answered' }, 'and one no source holds whole is no unknown name: its parts are held ("re-run" made it "not found")')
 })
 
+t.test('"what\'s happening?" after what went wrong asks what causes it, as a why does: the cause comes first (it opened on what expiry is for)', async (t) => {
+  const report = await research('I give my cache keys a TTL when I create them, but after my code overwrites one with a plain SET it stays forever. What\'s happening?', 'quick')
+  t.match(report.summary, /^A plain `SET` without `EX` or `KEEPTTL` clears the TTL/)
+  t.match(analyseQuestion('The key never expires. What is going on?').parts, [{ type: 'why' }])
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
