@@ -26,7 +26,7 @@ const GROUPS: string[][] = [
   ['evict', 'eviction', 'kicked'],
   ['persist', 'persistence', 'durable', 'durability', 'disk', 'survive'],
   ['snapshot', 'backup', 'dump', 'rdb'],
-  ['monitor', 'metric', 'metrics', 'dashboard', 'observability', 'observe'],
+  ['monitor', 'metric', 'metrics', 'dashboard', 'observability', 'observe', 'notice'],
   ['identifier', 'id', 'uuid'],
   ['collision', 'clash', 'collide'],
   ['order', 'sort', 'sortable', 'chronological'],

@@ -216,6 +216,11 @@ t.test('"what\'s happening?" after what went wrong asks what causes it, as a why
   t.match(analyseQuestion('The key never expires. What is going on?').parts, [{ type: 'why' }])
 })
 
+t.test('"notice" is how people say "monitor": a breaker on its fallback for a week is answered by what makes it observable (it said "not found")', async (t) => {
+  const report = await research('Our breaker kept answering from its fallback for a week and nobody noticed. How would we notice sooner?', 'quick')
+  t.match(report.summary, /^Health endpoints should report degraded mode, and metrics should count how often the fallback served requests/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
