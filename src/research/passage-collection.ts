@@ -104,8 +104,9 @@ export class PassageCollection {
     let found = this.#sentences.get(passage.id)
     if (found === undefined) {
       found = sentences(passage.text.replace(/^\s*(?:[-*]|\d+\.)\s+/gm, ''))
-        // A sentence ends like one: a list of link texts or a table row is not something to quote.
-        .filter((text) => text.length >= 25 && !text.startsWith('|') && !text.startsWith('```') && /[.!?:;]["')\]`*_]*$/.test(text))
+        // A sentence ends like one and is more than a word or two ("Averages hide outliers." is one): a list of link
+        // texts or a table row is not something to quote.
+        .filter((text) => text.length >= 20 && !text.startsWith('|') && !text.startsWith('```') && /[.!?:;]["')\]`*_]*$/.test(text))
         .map((text, position) => ({ passage, position, text, stems: stemsOf(text) }))
       this.#sentences.set(passage.id, found)
     }

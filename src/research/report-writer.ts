@@ -36,8 +36,8 @@ const SECTION_SENTENCE = 0.25
 const NEAR_DUPLICATE = 0.6
 /** A second summary sentence for a part of many is taken only when nearly as good as its first. */
 const SECOND_ANSWER = 0.6
-/** A summary sentence from another document than the answer's first is taken only when half as good: one that shares a dropped connection and a server is no answer. */
-const ANOTHER_DOCUMENT = 0.5
+/** A summary sentence from another document than the answer's first is taken only when 0.7 as good: one that shares a dropped connection and a server is no answer. */
+const ANOTHER_DOCUMENT = 0.7
 const CAVEAT = /\b(?:but|however|only|not|never|lose|loses|lost|risk|cannot|weakness|unless|except|careful|beware|wrong|fails?)\b/i
 const ADVICE = /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|honou?r|cap|limit|configure|run|check|choose|prefer|avoid|do not|don't|treat|log|alert)\b|\bshould\b/i
 
@@ -127,7 +127,7 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
 /**
  * The sentence(s) that answer one part, best first: for a difference or a choice, the best on
  * each thing compared; otherwise the best and the next two (for a part of many, the next one
- * when nearly as good; from another document, when half as good), so the answer reads as a
+ * when nearly as good; from another document, when 0.7 as good), so the answer reads as a
  * short paragraph. A best sentence already in the summary (it answered an earlier part) is
  * cited again, not repeated.
  */

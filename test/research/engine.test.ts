@@ -221,6 +221,13 @@ t.test('"notice" is how people say "monitor": a breaker on its fallback for a we
   t.match(report.summary, /^Health endpoints should report degraded mode, and metrics should count how often the fallback served requests/)
 })
 
+t.test('a short sentence is still a sentence: "Averages hide outliers." can answer (it was dropped with list items and link texts under 25 characters)', async (t) => {
+  const report = await research('What\'s wrong with alerting on the average latency?', 'quick')
+  t.match(report.summary, /Averages hide outliers\./)
+  const cancel = await research('Is it fine if cancelling a job just hides it from the user\'s job list?', 'quick')
+  t.same(documents(cancel), ['async-http-apis.md'], 'and a document that now holds "hide" and "users" is not cited for a sentence at two thirds of the answer\'s score')
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
