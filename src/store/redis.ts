@@ -242,7 +242,7 @@ export interface RedisStore {
   /** This replica is here (see replica-roster.ts); the replicas heard from within `graceMs`. */
   heartbeat (replica: string, held: number, wallMs: number, graceMs: number, skewMs: number): Promise<Roster>
   /** Takes a replica off the roster. */
-  leaveRoster (replica: string): Promise<void>
+  leaveRoster (replica: string, atMs: number): Promise<void>
   ping (): Promise<number>
 }
 
@@ -627,8 +627,10 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     return parseRoster(await this.#evalsha<Array<number | string>>(this.#scripts.heartbeat, [this.keys.replicas], args))
   }
 
-  async leaveRoster (replica: string): Promise<void> {
-    await this.#send(['HDEL', this.keys.replicas, replica])
+  async leaveRoster (replica: string, atMs: number): Promise<void> {
+    // Marked, not deleted: another replica that heard it would keep it as forgotten by Redis (and
+    // silent) for the whole grace. The heartbeats drop the mark once the grace has passed.
+    await this.#send(['HSET', this.keys.replicas, replica, JSON.stringify({ at: Math.round(atMs), held: 0, skew: 0, left: true })])
   }
 
   async ping (): Promise<number> {

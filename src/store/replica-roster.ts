@@ -35,6 +35,8 @@ export class ReplicaRoster {
   #timer: NodeJS.Timeout | null = null
   /** This replica's wall clock less Redis's, as last measured (ms). */
   #skewMs = 0
+  /** The last heartbeat sent, until it is answered. */
+  #beating: Promise<void> = Promise.resolve()
 
   constructor (options: ReplicaRosterOptions) {
     this.#options = options
@@ -55,11 +57,20 @@ export class ReplicaRoster {
   /** Off the roster (this replica stops, holding nothing of its own). */
   async leave (): Promise<void> {
     this.stop()
-    await this.#options.gate.call((redis) => redis.leaveRoster(this.#options.replica), 'write')
+    // A heartbeat still on its way would write the replica back as present after the mark.
+    await this.#beating
+    // Dated by Redis's clock, as far as this replica knows it.
+    await this.#options.gate.call((redis) => redis.leaveRoster(this.#options.replica, Date.now() - this.#skewMs), 'write')
   }
 
   /** One heartbeat now (a timer sends one every `everyMs`). */
   async beat (): Promise<void> {
+    const beating = this.#beat()
+    this.#beating = beating
+    await beating
+  }
+
+  async #beat (): Promise<void> {
     const { gate, replica, held, graceMs } = this.#options
     const sent = performance.now()
     const sentWallMs = Date.now()
@@ -101,7 +112,8 @@ export class ReplicaRoster {
     // An id carries the wall clock of the replica that issued it: allow for the slowest clock.
     const behindMs = Math.max(0, ...roster.entries.map((entry) => -entry.skewMs))
     const issuedByRedisClock = issuedAtMs + behindMs + CLOCK_SLACK_MS
-    return roster.entries.every((entry) => entry.replica === self || (
+    // A replica that left holds nothing and takes no more jobs: it accounts for every id.
+    return roster.entries.every((entry) => entry.replica === self || entry.left || (
       nowMs - entry.atMs <= silentAfterMs && entry.atMs >= issuedByRedisClock && entry.held === 0
     ))
   }

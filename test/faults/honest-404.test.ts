@@ -1,6 +1,7 @@
 // A mistyped id of a recent job: 404 when every replica is connected and none could hold it,
 // 503 "not visible yet" only while one has gone silent (cut off by a stalling proxy), or holds a
 // job Redis does not have yet. Two replicas on one Redis; the ids are fresh UUIDv7s.
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { newJobId } from '../../src/store/job-ids.js'
 import { createJob, json, startApp, waitFor } from '../helpers/app.js'
@@ -84,8 +85,11 @@ t.test('a replica that leaves cleanly leaves the roster (no 503s after a deploy)
   await b.close()
   const admin = await redis.client()
   t.teardown(() => admin.close())
-  t.equal(await admin.hLen(new RedisKeys().replicas), 1, 'the replica that stopped took itself off')
+  const entries = Object.values(await admin.hGetAll(new RedisKeys().replicas)).map((entry) => JSON.parse(entry) as { left?: boolean })
+  t.same(entries.map((entry) => entry.left === true).sort(), [false, true], 'the replica that stopped said it left; the other is still on the roster')
   // Left on the roster, the stopped replica would hold fresh ids at 503 for the whole grace (5 min).
+  // Past three of its heartbeats it would count as gone silent: a fresh id must still be a 404.
+  await sleep(500)
   const fresh = newJobId(Date.now() - 2000)
   await waitFor('a fresh unknown id is not held at 503 by a replica that is gone', async () => await statusOf(a, fresh) === 404, 5000)
 })
