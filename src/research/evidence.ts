@@ -56,7 +56,8 @@ export function weighTerms (part: QuestionPart, collection: PassageCollection): 
       for (const form of collection.formsOf(termStem)) alternatives.push(form, ...alternativesOf(form))
       held = alternatives.some((a) => collection.holds(a))
     }
-    if (!held && own === false) return null
+    // A word another part borrows is its business when nothing holds it; a hyphenated one ("re-try") is said by its parts.
+    if (!held && (!own || termStem.includes('-'))) return null
     return {
       stem: termStem,
       alternatives,
@@ -132,14 +133,19 @@ const OPENING_LINE = 0.1
 /** A quantity: a number, a number word, or a span of time. */
 const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu
 /** A span of time or a rate: what "how long" and "how often" ask for. */
-const TIME_QUANTITY = /(?<![\p{L}])\d+\s*(?:ms|s|m|h)\b|\b(?:(?:longer|shorter) than|milliseconds?|seconds?|minutes?|hours?|days?|weeks?|months?|years?|once (?:a|per|every)|twice|per (?:second|minute|hour|day))\b/iu
+const TIME_QUANTITY = /(?<![\p{L}\p{N}])\d+\s*(?:ms|s|m|h)\b|\b(?:(?:longer|shorter) than|milliseconds?|seconds?|minutes?|hours?|days?|weeks?|months?|years?|once (?:a|per|every)|twice|per (?:second|minute|hour|day))\b/iu
+
+/** Whether a text states a span of time or a rate (see TIME_QUANTITY); linear in its length, as page text is hostile. */
+export function statesSpanOfTime (text: string): boolean {
+  return TIME_QUANTITY.test(text)
+}
 
 /**
  * Whether a sentence states the quantity a how-much part asks for: a number, and what it is of
  * ("16384 hash slots", not "24 hours" for "how many slots"); a span of time for how long.
  */
 function statesQuantity (part: QuestionPart, sentence: Sentence): boolean {
-  if (part.measured === 'time') return TIME_QUANTITY.test(sentence.text)
+  if (part.measured === 'time') return statesSpanOfTime(sentence.text)
   if (!QUANTITY.test(sentence.text)) return false
   return part.measured.length === 0 || part.measured.some((m) => sentence.stems.has(m) || alternativesOf(m).some((a) => sentence.stems.has(a)))
 }

@@ -35,9 +35,7 @@ export interface QuestionPart {
   about?: string
   /**
    * Stems of the names it asks about: capitalised words past the first, acronyms, camelCase
-   * and numbers of three digits or more ("Kafka", "ZADD", "initialDelaySeconds", "504"); and
-   * the words of the thing a "which" asks to choose among ("which TLS version and cipher suites
-   * do..."), which the sources must name for a choice among them to be theirs.
+   * and numbers of three digits or more ("Kafka", "ZADD", "initialDelaySeconds", "504").
    */
   names: string[]
 }
@@ -101,8 +99,7 @@ export function analyseQuestion (text: string): Question {
       refersBack: (rawParts.size > 1 || statements.length > 0) && REFERS_BACK.test(part.asking.replace(DUMMY_IT, '')),
       asksStatus: asksStatus(part.asking, normalised),
       words: terms,
-      // A status code asked for ("which HTTP code") is named by its number, not the word.
-      names: [...new Set([...namesIn(part.text), ...(asksStatus(part.asking, normalised) ? [] : choiceAsked(part.asking))])]
+      names: namesIn(part.text)
     }
   })
   // A part with no word of its own ("why does this happen?") is about what the statements say,
@@ -235,21 +232,13 @@ function comparedItems (part: string): string[][] {
 }
 
 /**
- * The words of what a "which" asks to choose among, when they are plainly its noun: up to five
- * words between "which" and the verb that follows ("which TLS version and cipher suites do ...").
+ * Nouns for a kind of thing, and nothing more ("what are our options", "which safeguards"): the
+ * answer names instances of it, not the kind. Not "errors", "failures", "checks": those are often
+ * what a question is about.
  */
-function choiceAsked (part: string): string[] {
-  const noun = /^which ((?:[\w-]+ ){0,4}?[\w-]+) (?:do|does|did|is|are|was|were|should|can|could|would|will|must)\b/i.exec(part)?.[1]
-  return noun === undefined ? [] : contentTerms(noun).filter((term) => !KINDS_OF_THING.has(term))
-}
-
-/** Nouns for a kind of thing ("which conditions", "which safeguards"): the answer names instances of it, not the kind. */
 export const KINDS_OF_THING = new Set(keyTerms(`condition conditions safeguard safeguards option options setting settings step steps
-  measure measures precaution precautions practice practices approach approaches strategy strategies way ways method methods
-  technique techniques kind kinds type types sort sorts case cases situation situations scenario scenarios problem problems
-  issue issues sign signs symptom symptoms metric metrics tool tools library libraries pattern patterns thing things
-  mistake mistakes error errors failure failures check checks rule rules guarantee guarantees feature features part parts
-  value values number numbers`))
+  measure measures precaution precautions approach approaches way ways method methods technique techniques kind kinds
+  type types sort sorts situation situations scenario scenarios thing things alternative alternatives`))
 
 /** Names in a text (see QuestionPart.names), as stems; a sentence's first word only when written as a name could not be a plain word. */
 function namesIn (text: string): string[] {
