@@ -242,7 +242,7 @@ export interface RedisStore {
   /** This replica is here (see replica-roster.ts); the replicas heard from within `graceMs`. */
   heartbeat (replica: string, held: number, wallMs: number, graceMs: number, skewMs: number): Promise<Roster>
   /** Takes a replica off the roster. */
-  leaveRoster (replica: string, atMs: number): Promise<void>
+  leaveRoster (replica: string): Promise<void>
   ping (): Promise<number>
 }
 
@@ -627,10 +627,9 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     return parseRoster(await this.#evalsha<Array<number | string>>(this.#scripts.heartbeat, [this.keys.replicas], args))
   }
 
-  async leaveRoster (replica: string, atMs: number): Promise<void> {
-    // Marked, not deleted: another replica that heard it would keep it as forgotten by Redis (and
-    // silent) for the whole grace. The heartbeats drop the mark once the grace has passed.
-    await this.#send(['HSET', this.keys.replicas, replica, JSON.stringify({ at: Math.round(atMs), held: 0, skew: 0, left: true })])
+  async leaveRoster (replica: string): Promise<void> {
+    // Marked, not deleted (see heartbeat.lua): the heartbeats drop the mark once the grace has passed.
+    await this.#evalsha<number[]>(this.#scripts.heartbeat, [this.keys.replicas], [replica, '0', '0', '0', '0', '1'])
   }
 
   async ping (): Promise<number> {

@@ -35,8 +35,6 @@ export class ReplicaRoster {
   #timer: NodeJS.Timeout | null = null
   /** This replica's wall clock less Redis's, as last measured (ms). */
   #skewMs = 0
-  /** The last heartbeat sent, until it is answered. */
-  #beating: Promise<void> = Promise.resolve()
 
   constructor (options: ReplicaRosterOptions) {
     this.#options = options
@@ -57,20 +55,11 @@ export class ReplicaRoster {
   /** Off the roster (this replica stops, holding nothing of its own). */
   async leave (): Promise<void> {
     this.stop()
-    // A heartbeat still on its way would write the replica back as present after the mark.
-    await this.#beating
-    // Dated by Redis's clock, as far as this replica knows it.
-    await this.#options.gate.call((redis) => redis.leaveRoster(this.#options.replica, Date.now() - this.#skewMs), 'write')
+    await this.#options.gate.call((redis) => redis.leaveRoster(this.#options.replica), 'write')
   }
 
   /** One heartbeat now (a timer sends one every `everyMs`). */
   async beat (): Promise<void> {
-    const beating = this.#beat()
-    this.#beating = beating
-    await beating
-  }
-
-  async #beat (): Promise<void> {
     const { gate, replica, held, graceMs } = this.#options
     const sent = performance.now()
     const sentWallMs = Date.now()

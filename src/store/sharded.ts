@@ -227,8 +227,8 @@ export class ShardedRedisJobStore implements RedisStore {
     return await (this.shards[0] as RedisJobStore).heartbeat(replica, held, wallMs, graceMs, skewMs)
   }
 
-  async leaveRoster (replica: string, atMs: number): Promise<void> {
-    await (this.shards[0] as RedisJobStore).leaveRoster(replica, atMs)
+  async leaveRoster (replica: string): Promise<void> {
+    await (this.shards[0] as RedisJobStore).leaveRoster(replica)
   }
 
   async ping (): Promise<number> {

@@ -2,12 +2,14 @@
 // 503 "not visible yet" only while one has gone silent (cut off by a stalling proxy), or holds a
 // job Redis does not have yet. Two replicas on one Redis; the ids are fresh UUIDv7s.
 import { setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { newJobId } from '../../src/store/job-ids.js'
 import { createJob, json, startApp, waitFor } from '../helpers/app.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { RedisKeys } from '../../src/store/keys.js'
+import { connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
+import { RedisJobStore } from '../../src/store/redis.js'
 
 const FAST = { REDIS_TIMEOUT_MS: 200, REDIS_BREAKER_MS: 200, REDIS_READ_WAIT_MS: 200, REPLICA_HEARTBEAT_MS: 100 }
 
@@ -75,6 +77,15 @@ t.test('a replica that accepted a job while cut off keeps it "not visible yet" e
   t.ok(seen.has(503), 'it said "not visible yet" while replica-b held the job alone')
 })
 
+/** A store of the test's own on that Redis, as another process would have. */
+async function redisJobStoreOn (t: Test, url: string): Promise<RedisJobStore> {
+  const client = createRedisClient({ url, rejectUnauthorized: true })
+  connectInBackground(client)
+  await waitFor('Redis ready', () => client.isReady)
+  t.teardown(() => client.destroy())
+  return new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs: 1000 })
+}
+
 t.test('a replica that leaves cleanly leaves the roster (no 503s after a deploy); replicas sharing a WORKER_ID are each on it', async (t) => {
   const redis = await RedisServer.start()
   t.teardown(() => redis.stop())
@@ -85,8 +96,17 @@ t.test('a replica that leaves cleanly leaves the roster (no 503s after a deploy)
   await b.close()
   const admin = await redis.client()
   t.teardown(() => admin.close())
-  const entries = Object.values(await admin.hGetAll(new RedisKeys().replicas)).map((entry) => JSON.parse(entry) as { left?: boolean })
+  const keys = new RedisKeys()
+  const entries = Object.entries(await admin.hGetAll(keys.replicas)).map(([name, entry]) => ({ name, ...JSON.parse(entry) as { at: number, left?: boolean } }))
   t.same(entries.map((entry) => entry.left === true).sort(), [false, true], 'the replica that stopped said it left; the other is still on the roster')
+  const mark = entries.find((entry) => entry.left === true) as { name: string, at: number }
+  const [seconds] = await admin.sendCommand(['TIME']) as string[]
+  t.ok(Math.abs(mark.at - Number(seconds) * 1000) < 5000, 'the mark is dated by Redis\'s clock')
+  // A heartbeat of the stopped replica arriving after the mark (sent before it, or from a reconnect
+  // during shutdown) would bring it back as present, to go silent at once.
+  const late = await redisJobStoreOn(t, redis.url)
+  await late.heartbeat(mark.name, 0, Date.now(), 300_000, 0)
+  t.match(JSON.parse(await admin.hGet(keys.replicas, mark.name) as string), { left: true }, 'a late heartbeat leaves it marked')
   // Left on the roster, the stopped replica would hold fresh ids at 503 for the whole grace (5 min).
   // Past three of its heartbeats it would count as gone silent: a fresh id must still be a 404.
   await sleep(500)
