@@ -38,7 +38,7 @@ const NEAR_DUPLICATE = 0.6
 const SECOND_ANSWER = 0.6
 /** A summary sentence from another document than the answer's first is taken only when 0.7 as good: one that shares a dropped connection and a server is no answer. */
 const ANOTHER_DOCUMENT = 0.7
-const CAVEAT = /\b(?:but|however|only|not|never|lose|loses|lost|risk|cannot|weakness|unless|except|careful|beware|wrong|fails?)\b/i
+const CAVEAT = /(?<![\w-])(?:but|however|only|not|never|lose|loses|lost|risk|cannot|weakness|unless|except|careful|beware|wrong|fails?)\b/i
 const ADVICE = /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|honou?r|cap|limit|configure|run|check|choose|prefer|avoid|do not|don't|treat|log|alert)\b|\bshould\b/i
 
 /**

@@ -228,6 +228,12 @@ t.test('a short sentence is still a sentence: "Averages hide outliers." can answ
   t.same(documents(cancel), ['async-http-apis.md'], 'and a document that now holds "hide" and "users" is not cited for a sentence at two thirds of the answer\'s score')
 })
 
+t.test('a caveat is a sentence that says one: "append-only" holds no "only" (a deep report gave the AOF\'s description as a caveat)', async (t) => {
+  const report = await research('We only run RDB snapshots on the Redis behind our queue. It crashed and we lost minutes of jobs. Why so much, and what should we switch on?', 'deep')
+  const caveats = report.sections.find((s) => s.heading === 'Caveats')?.body ?? ''
+  t.notMatch(caveats, /append-only file and replays it/)
+})
+
 t.test('a word no source uses is searched in the words the sources use: "quota" finds the rate limits (quick cited only the polling document)', async (t) => {
   const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
   t.ok(documents(report).includes('rate-limiting.md'), `cites the rate limits (${documents(report).join(', ')})`)
