@@ -13,6 +13,7 @@ import { type Roster, parseRoster } from './roster.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
 import { libraryFor } from './lua-library.js'
 import { SilenceDeadline } from './silence-deadline.js'
+import { MemoryLimitReading } from './memory-limit.js'
 import { type RunningLimits, tenantOf } from './tenant-queues.js'
 import { nameRedisScript } from '../telemetry/redis-spans.js'
 
@@ -20,6 +21,8 @@ import { nameRedisScript } from '../telemetry/redis-spans.js'
 const PARSED_KEPT = 1000
 /** Retries moved from the delayed set into the queue by one claim, at most. */
 const PROMOTE_PER_CLAIM = 100
+/** How long Redis's "no maxmemory" is taken as still true: creates skip the admission meanwhile. */
+const MEMORY_LIMIT_RECHECK_MS = 1000
 
 /** A claimed job as claim_jobs returns it: id, fence, record JSON, 1 when its attempt began. */
 type ClaimRow = [string, string, string, number?]
@@ -267,6 +270,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #onCommand: RedisJobStoreOptions['onCommand']
   readonly #sweep = { pending: 0, processing: 0 }
   readonly #admission: RedisJobStoreOptions['admission']
+  readonly #memoryLimit = new MemoryLimitReading(MEMORY_LIMIT_RECHECK_MS, async () => (await this.memory()).maxBytes)
   readonly #runningLimits: RunningLimits | undefined
   #lastTrimMs = 0
   #ownerStatusBuilt = false
@@ -361,7 +365,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       // A final write's claim leaves due retries to the claims a runner makes itself (see claim).
       claim_next: claimNext === undefined ? undefined : this.#claimOptions(claimNext.leaseMs, claimNext.limit, claimNext.start, 0),
       floor: this.#floor,
-      admit: options.admit === true && this.#admission !== undefined ? { percent: this.#admission.percent, reserve: this.#admission.reserveBytes } : undefined,
+      admit: options.admit === true && this.#admission !== undefined && this.#memoryLimit.createNeedsCheck() ? { percent: this.#admission.percent, reserve: this.#admission.reserveBytes } : undefined,
       tenant: tenantOf(job.owner),
       max_queued: options.quota?.maxQueued
     }
@@ -576,9 +580,11 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
 
   /** INFO memory, with the create admission's limit. */
   async memory (): Promise<RedisMemory> {
+    const askedAt = performance.now()
     const info = await this.#send<string>(['INFO', 'memory'])
     const usedBytes = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0)
     const maxBytes = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0)
+    this.#memoryLimit.noted(maxBytes, askedAt)
     const admitLimitBytes = maxBytes === 0 || this.#admission === undefined ? null : Math.floor(maxBytes * this.#admission.percent / 100)
     return { usedBytes, maxBytes, admitLimitBytes }
   }
