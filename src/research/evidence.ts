@@ -129,6 +129,10 @@ const TRADE_OFF = /\b(?:costs?|costly|simple|simpler|cheap|cheaper|expensive|dow
 const NAME_ASKED = /\b(?:called|named|known as)\b|\b(?:name|term|word) for\b/i
 /** ...answered by a sentence that gives one: "A lost update happens when...", "SQS calls this a visibility timeout". */
 const NAMES_A_THING = /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,3} (?:happens|occurs|arises) when\b|\b(?:is called|are called|is known as|calls (?:this|it|these))\b/i
+/** "What kind of value", "which type of key": a question after an instance of a kind... */
+const KIND_ASKED = /\b(?:what|which) (?:kinds?|types?|sorts?) of\b/i
+/** ...answered by a sentence that gives one: "typically a UUID", "such as Redis". */
+const GIVES_AN_INSTANCE = /\b(?:typically|usually|commonly|such as|for example|for instance|e\.g\.)\b/i
 const OPENING_LINE = 0.1
 /** A quantity: a number, a number word, or a span of time. */
 const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu
@@ -216,6 +220,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
   const need = Math.min(leansOnContext ? 1 : 2, thingsNamed(focus, part))
   const asksTradeOff = TRADE_OFF_ASKED.test(part.text)
   const asksName = NAME_ASKED.test(part.text)
+  const asksKind = KIND_ASKED.test(part.text)
   const findings: Finding[] = []
   for (const { passage, score: retrieval } of found) {
     const passageStems = collection.stemsOf(passage)
@@ -237,6 +242,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
       if (asksTradeOff && TRADE_OFF.test(sentence.text)) score += CUE_BONUS
       // "What is this called?" is answered by a sentence that names the thing it describes.
       if (asksName && NAMES_A_THING.test(sentence.text)) score += CUE_BONUS
+      if (asksKind && GIVES_AN_INSTANCE.test(sentence.text)) score += CUE_BONUS
       // What a server should send back is answered by a status code.
       if (namesStatus) score += 2 * CUE_BONUS
       // A passage opens on its topic; past a "what is", the answer is rarely that opening line.

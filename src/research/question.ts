@@ -69,9 +69,12 @@ const FILLER = /^(?:(?:so|ok|okay|hey|hi|hello|well|also|and|but|then|please|qui
 export function analyseQuestion (text: string): Question {
   const normalised = text.replace(/\s+/g, ' ').trim()
   const sentences = normalised.split(/(?<=[?!.])\s+/).filter((s) => s.length > 0)
-  const asking = sentences.filter(isQuestion)
+  // Beside a sentence that ends in a question mark, "When a job is retried, its progress jumps." says what happens.
+  const marked = sentences.some((s) => s.endsWith('?'))
+  const asks = (s: string): boolean => isQuestion(s) && !(marked && TELLS_WHEN.test(s))
+  const asking = sentences.filter(asks)
   // Statements around the question ("My jobs vanish after deploys.") are context for every part.
-  const statements = asking.length === 0 ? [] : sentences.filter((s) => !isQuestion(s))
+  const statements = asking.length === 0 ? [] : sentences.filter((s) => !asks(s))
   const tidy = (text: string): string => text.replace(FILLER, '').replace(/[?.!\s]+$/, '').trim()
   // The same part asked twice is one part; past MAX_PARTS, the rest is searched with the whole question only.
   const rawParts = new Map<string, { text: string, asking: string }>()
@@ -95,8 +98,9 @@ export function analyseQuestion (text: string): Question {
       context: [...new Set(others)].filter((term) => !terms.includes(term)),
       compared: comparedItems(part.asking),
       measured: measuredIn(part.asking),
-      // Only a question of several parts, or with statements around it, has something before to point back at.
-      refersBack: (rawParts.size > 1 || statements.length > 0) && REFERS_BACK.test(part.asking.replace(DUMMY_IT, '')),
+      // Only a later part, or a question with statements around it, has something to point back at:
+      // the first part's "its" is its own ("what should a client put in its key").
+      refersBack: (i > 0 || statements.length > 0) && REFERS_BACK.test(part.asking.replace(DUMMY_IT, '')),
       asksStatus: asksStatus(part.asking, normalised),
       words: terms,
       names: namesIn(part.text)
@@ -145,6 +149,9 @@ function startsAsking (text: string): boolean {
 export function wholeQuestion (question: Question): QuestionPart {
   return { text: question.text, type: 'what', terms: question.terms, context: [], compared: [], measured: [], refersBack: false, asksStatus: false, words: question.terms, names: [] }
 }
+
+/** A sentence that opens on when or where something happens and ends as a statement. */
+const TELLS_WHEN = /^(?:when|where)\b.*[.!]$/i
 
 function isQuestion (sentence: string): boolean {
   return sentence.endsWith('?') || new RegExp(`^${INTERROGATIVE}`, 'i').test(sentence.replace(FILLER, ''))

@@ -296,6 +296,23 @@ t.test('a why question prefers a sentence that says what causes what ("retries m
   t.match(report.summary, /In a deep call chain, retries multiply: three retries at each of three layers turn one request into 64 calls/)
 })
 
+t.test('the first part of a question has nothing before it to point back at: its "its" is its own (the idempotency key\'s value was answered by a jitter sentence that held a word of the second part)', async (t) => {
+  const report = await research('What kind of value should a client generate for its idempotency key, and why won\'t two clients accidentally pick the same one?', 'quick')
+  t.match(report.summary, /^The client generates a unique key, typically a UUID/, '"what kind of" is answered by the sentence that gives one ("typically a UUID")')
+  t.notMatch(report.summary.split('. ')[0], /jitter/)
+  const [first, second] = analyseQuestion('What should a client put in its key, and why does it matter?').parts as [QuestionPart, QuestionPart]
+  t.equal(first.refersBack, false)
+  t.equal(second.refersBack, true)
+})
+
+t.test('beside a question, a sentence that opens on "when" and ends in a full stop tells what happens; it asks nothing', async (t) => {
+  const question = analyseQuestion('When a job gets retried, its progress jumps back down. What\'s the right way to combine the stored progress with a new update?')
+  t.equal(question.parts.length, 1)
+  t.match(question.parts[0], { text: /^What's the right way/, refersBack: false })
+  t.ok(question.parts[0]?.context.includes(stem('retried')), 'what it tells is context to the question')
+  t.equal(analyseQuestion('When does a key expire.').parts.length, 1, 'alone, it is still the question')
+})
+
 t.test('how many things a part names: two words side by side are one, a comma parts them, and three in a row are two', async (t) => {
   const things = (text: string, words: string[]): number => {
     const part = analyseQuestion(text).parts[0] as QuestionPart
