@@ -36,6 +36,7 @@ const GROUPS: string[][] = [
   ['poll', 'polling'],
   ['worker', 'consumer', 'processor'],
   ['endpoint', 'route'],
+  ['post', 'create', 'creating'],
   ['caller', 'client'],
   ['response', 'reply', 'answer'],
   ['acknowledge', 'ack', 'acknowledged'],

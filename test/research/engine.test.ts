@@ -313,6 +313,12 @@ t.test('beside a question, a sentence that opens on "when" and ends in a full st
   t.equal(analyseQuestion('When does a key expire.').parts.length, 1, 'alone, it is still the question')
 })
 
+t.test('"POST" is how people say "the creating request": what a POST endpoint answers at once is the 202 (the summary opened on health endpoints)', async (t) => {
+  const report = await research('Generating a report takes about five minutes. What should my POST endpoint answer straight away, and how does the client find out when it\'s done?', 'quick')
+  t.match(report.summary, /^The server answers the creating request with status 202 Accepted/)
+  t.notOk(documents(report).includes('circuit-breakers.md'), `no health endpoints (${documents(report).join(', ')})`)
+})
+
 t.test('how many things a part names: two words side by side are one, a comma parts them, and three in a row are two', async (t) => {
   const things = (text: string, words: string[]): number => {
     const part = analyseQuestion(text).parts[0] as QuestionPart
