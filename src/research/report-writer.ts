@@ -137,10 +137,13 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   if (part.compared.length === 2) {
     for (const item of part.compared) {
       const terms = weighTerms({ ...part, terms: item, context: [] }, collection)
-      if (picked.some((f) => coverage(terms, f.sentence.stems) >= 0.5)) continue
-      // Best: a sentence about the thing itself, which names it first ("Eviction happens when...").
-      const about = grounded.filter((f) => fresh(f) && coverage(terms, f.sentence.stems) >= 0.5)
-      const best = about.find((f) => coverage(terms, stemsOf(f.sentence.text.split(/\s+/).slice(0, 4).join(' '))) > 0) ?? about[0]
+      const about = grounded.filter((f) => coverage(terms, f.sentence.stems) >= 0.5)
+      // Best: a sentence about the thing itself, which names it first ("Eviction happens when..."),
+      // also when one picked names it in passing ("..., but at-least-once delivery combined with...").
+      const namesFirst = (f: Finding): boolean => coverage(terms, stemsOf(f.sentence.text.split(/\s+/).slice(0, 4).join(' '))) > 0
+      if (picked.some((f) => about.includes(f) && namesFirst(f))) continue
+      const others = about.filter((f) => !picked.includes(f) && fresh(f))
+      const best = others.find(namesFirst) ?? (picked.some((f) => about.includes(f)) ? undefined : others[0])
       if (best !== undefined) picked.push(best)
     }
     if (oneOfMany) return picked

@@ -319,6 +319,12 @@ t.test('"POST" is how people say "the creating request": what a POST endpoint an
   t.notOk(documents(report).includes('circuit-breakers.md'), `no health endpoints (${documents(report).join(', ')})`)
 })
 
+t.test('a choice between two gets a sentence about each, also when the best answer names one in passing (at-least-once was "covered" by a sentence on exactly-once)', async (t) => {
+  const report = await research('at-most-once or at-least-once for my job queue? what actually happens to a job when the worker crashes in each case', 'quick')
+  t.match(report.summary, /At-most-once delivery removes a job from the queue before it runs; a crash loses it/)
+  t.match(report.summary, /At-least-once delivery removes it only after it finished; a crash means it runs again/)
+})
+
 t.test('how many things a part names: two words side by side are one, a comma parts them, and three in a row are two', async (t) => {
   const things = (text: string, words: string[]): number => {
     const part = analyseQuestion(text).parts[0] as QuestionPart
