@@ -1,7 +1,7 @@
 import type { AnswerData, DepthName, SearchedData } from '../schemas/job.js'
 import type { Passage } from './corpus.js'
 import type { Report } from './engine.js'
-import { type Finding, GROUNDED, coverage, isGrounded, weighTerms } from './evidence.js'
+import { type Finding, GROUNDED, coverage, isGrounded, namesStatusCode, weighTerms } from './evidence.js'
 import { type PassageCollection, type Sentence, stemsOf } from './passage-collection.js'
 import type { Question, QuestionPart } from './question.js'
 import type { PartFindings } from './rounds.js'
@@ -151,7 +151,10 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   // A best sentence that already answered an earlier part leaves room for the next best, as a lone question does.
   const bar = oneOfMany && fresh(first) ? SECOND_ANSWER * first.score : 0
   const sameDocument = (f: Finding): boolean => f.sentence.passage.path === first.sentence.passage.path
-  const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar && (sameDocument(f) || f.score >= ANOTHER_DOCUMENT * first.score))
+  // Asked what a server sends back and answered with a code, the rest of the answer is that code's document's:
+  // another's code answers another situation ("202 Accepted" for a quota), its "status" is another status.
+  const answeredWithCode = part.asksStatus && namesStatusCode(first.sentence.text)
+  const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar && (sameDocument(f) || (!answeredWithCode && f.score >= ANOTHER_DOCUMENT * first.score)))
   return [...picked, ...more.slice(0, Math.max(0, (oneOfMany ? 2 : 3) - picked.length))]
 }
 

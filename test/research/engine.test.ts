@@ -325,6 +325,12 @@ t.test('a choice between two gets a sentence about each, also when the best answ
   t.match(report.summary, /At-least-once delivery removes it only after it finished; a crash means it runs again/)
 })
 
+t.test('a question about the code a server sends back, answered with one, takes the rest of its summary from that code\'s document (the quota answer went on with "202 Accepted" and "status reads")', async (t) => {
+  const report = await research('What status code should my API send back when a client blows through its request quota?', 'quick')
+  t.match(report.summary, /^When a client exceeds its limit the server answers 429 Too Many Requests/)
+  t.same(documents(report), ['rate-limiting.md'])
+})
+
 t.test('how many things a part names: two words side by side are one, a comma parts them, and three in a row are two', async (t) => {
   const things = (text: string, words: string[]): number => {
     const part = analyseQuestion(text).parts[0] as QuestionPart
