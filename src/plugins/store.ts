@@ -20,6 +20,8 @@ declare module 'fastify' {
 
 const SWEEP_INTERVAL_MS = 60_000
 const ERROR_LOG_INTERVAL_MS = 30_000
+/** How long a replica takes Redis's "no maxmemory" as still true: its creates skip the memory admission meanwhile. */
+const TRUST_UNLIMITED_MS = 1000
 
 /** The job store: Redis when REDIS_URL is set (connected in the background), always the Map. */
 const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningLimits }> = async (app, { config, runningLimits }) => {
@@ -52,7 +54,8 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
       ttlSeconds: config.JOB_TTL_SECONDS,
       maxEvents: config.JOB_EVENTS_MAX,
       timeoutMs: config.REDIS_TIMEOUT_MS,
-      admission: { percent: config.REDIS_ADMIT_MEMORY_PERCENT, reserveBytes: config.REDIS_JOB_RESERVE_BYTES },
+      // On a Cluster, INFO reaches one master, not each shard's: every create is checked there.
+      admission: { percent: config.REDIS_ADMIT_MEMORY_PERCENT, reserveBytes: config.REDIS_JOB_RESERVE_BYTES, trustUnlimitedMs: config.REDIS_CLUSTER ? 0 : TRUST_UNLIMITED_MS },
       runningLimits,
       onCommand: (command: string, ms: number, ok: boolean) => app.metrics.redisCommand(command, ms, ok)
     }

@@ -4,7 +4,8 @@
  * a tenth of a job's work, also when there is no limit to check against. So the store keeps
  * when Redis last said it has none: a create within `recheckMs` of that skips the check; any
  * other create runs it (exactly, in the step that stores the job) and has Redis asked again.
- * A maxmemory set at runtime therefore applies to creates at most `recheckMs` later.
+ * A maxmemory set at runtime, or found after a reconnect, therefore applies to creates decided
+ * at most `recheckMs` later. The reading must come from the Redis the creates' scripts run on.
  */
 export class MemoryLimitReading {
   readonly #recheckMs: number

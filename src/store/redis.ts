@@ -21,8 +21,6 @@ import { nameRedisScript } from '../telemetry/redis-spans.js'
 const PARSED_KEPT = 1000
 /** Retries moved from the delayed set into the queue by one claim, at most. */
 const PROMOTE_PER_CLAIM = 100
-/** How long Redis's "no maxmemory" is taken as still true: creates skip the admission meanwhile. */
-const MEMORY_LIMIT_RECHECK_MS = 1000
 
 /** A claimed job as claim_jobs returns it: id, fence, record JSON, 1 when its attempt began. */
 type ClaimRow = [string, string, string, number?]
@@ -151,7 +149,17 @@ export interface RedisJobStoreOptions {
    * Admission of creates when Redis has a maxmemory: refused once the memory in use plus
    * `reserveBytes` per unfinished job passes `percent` of it. Absent: no admission check.
    */
-  admission?: { percent: number, reserveBytes: number }
+  admission?: {
+    percent: number
+    reserveBytes: number
+    /**
+     * How long a reading of "no maxmemory" (INFO memory, asked by this store) is taken as still
+     * true: creates leave the check out meanwhile (see MemoryLimitReading). 0 or absent: every
+     * create is checked. Only for a store whose keyless commands reach the Redis its scripts run
+     * on (not a Cluster, whose INFO goes to one master).
+     */
+    trustUnlimitedMs?: number
+  }
   /** Per-tenant limits on jobs running at once (see RunningLimits); none without. */
   runningLimits?: RunningLimits
 }
@@ -270,7 +278,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #onCommand: RedisJobStoreOptions['onCommand']
   readonly #sweep = { pending: 0, processing: 0 }
   readonly #admission: RedisJobStoreOptions['admission']
-  readonly #memoryLimit = new MemoryLimitReading(MEMORY_LIMIT_RECHECK_MS, async () => (await this.memory()).maxBytes)
+  /** Absent: every create is checked (see RedisJobStoreOptions.admission.trustUnlimitedMs). */
+  readonly #memoryLimit: MemoryLimitReading | undefined
   readonly #runningLimits: RunningLimits | undefined
   #lastTrimMs = 0
   #ownerStatusBuilt = false
@@ -287,6 +296,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     this.#deadline = new SilenceDeadline(options.timeoutMs)
     this.#onCommand = options.onCommand
     this.#admission = options.admission
+    const trustMs = options.admission?.trustUnlimitedMs ?? 0
+    this.#memoryLimit = trustMs > 0 ? new MemoryLimitReading(trustMs, async () => (await this.memory()).maxBytes) : undefined
     this.#runningLimits = options.runningLimits
     this.keys = options.keys ?? new RedisKeys()
     this.#scripts = options.shardedNotices === true ? SCRIPT_SETS.SPUBLISH : SCRIPT_SETS.PUBLISH
@@ -365,7 +376,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       // A final write's claim leaves due retries to the claims a runner makes itself (see claim).
       claim_next: claimNext === undefined ? undefined : this.#claimOptions(claimNext.leaseMs, claimNext.limit, claimNext.start, 0),
       floor: this.#floor,
-      admit: options.admit === true && this.#admission !== undefined && this.#memoryLimit.createNeedsCheck() ? { percent: this.#admission.percent, reserve: this.#admission.reserveBytes } : undefined,
+      admit: options.admit === true && this.#admission !== undefined && this.#memoryLimit?.createNeedsCheck() !== false ? { percent: this.#admission.percent, reserve: this.#admission.reserveBytes } : undefined,
       tenant: tenantOf(job.owner),
       max_queued: options.quota?.maxQueued
     }
@@ -584,7 +595,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     const info = await this.#send<string>(['INFO', 'memory'])
     const usedBytes = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0)
     const maxBytes = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0)
-    this.#memoryLimit.noted(maxBytes, askedAt)
+    this.#memoryLimit?.noted(maxBytes, askedAt)
     const admitLimitBytes = maxBytes === 0 || this.#admission === undefined ? null : Math.floor(maxBytes * this.#admission.percent / 100)
     return { usedBytes, maxBytes, admitLimitBytes }
   }

@@ -56,9 +56,13 @@ t.test('Redis full under noeviction (other data fills it): creates answer 503 st
   await admin.set('ballast', 'x'.repeat(2 * 1024 * 1024))
   await admin.configSet('maxmemory', '1mb')
   // The store took Redis's "no maxmemory" as true for up to a second (MemoryLimitReading): a
-  // create meanwhile is refused by Redis itself (OOM), still a 503 and nothing stored.
+  // create meanwhile is refused by Redis itself (OOM), or by the admission if the limit was
+  // read already; a 503 either way, and nothing stored.
+  const createdBefore = await admin.zCard(new RedisKeys().created)
   const meanwhile = await app.inject({ method: 'POST', url: '/v1/research', payload: { query: 'refused by Redis itself', depth: 'quick' } })
   t.equal(meanwhile.statusCode, 503, `not accepted while the limit was not read yet: ${meanwhile.body}`)
+  t.match(json(meanwhile), { error: /^(?:store_unavailable|store_full)$/ })
+  t.equal(await admin.zCard(new RedisKeys().created), createdBefore, 'nothing stored')
   await sleep(1100)
   const refused = await app.inject({ method: 'POST', url: '/v1/research', payload: { query: 'refused while Redis is full', depth: 'quick' } })
   t.equal(refused.statusCode, 503, 'not a 202 that other replicas would answer 404 for')
