@@ -132,7 +132,7 @@ const NAMES_A_THING = /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,3} (?:happens|occurs
 /** "What kind of value", "which type of key": a question after an instance of a kind... */
 const KIND_ASKED = /\b(?:what|which) (?:kinds?|types?|sorts?) of\b/i
 /** ...answered by a sentence that gives one: "typically a UUID", "such as Redis". */
-const GIVES_AN_INSTANCE = /\b(?:typically|usually|commonly|such as|for example|for instance|e\.g\.)\b/i
+const GIVES_AN_INSTANCE = /\b(?:such as|for example|for instance|e\.g\.)(?!\w)|\b(?:typically|usually|commonly),? (?:an?|the)\s/i
 const OPENING_LINE = 0.1
 /** A quantity: a number, a number word, or a span of time. */
 const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu

@@ -150,8 +150,8 @@ export function wholeQuestion (question: Question): QuestionPart {
   return { text: question.text, type: 'what', terms: question.terms, context: [], compared: [], measured: [], refersBack: false, asksStatus: false, words: question.terms, names: [] }
 }
 
-/** A sentence that opens on when or where something happens and ends as a statement. */
-const TELLS_WHEN = /^(?:when|where)\b.*[.!]$/i
+/** A sentence that opens on when or where something happens ("When a job is retried, ...") and ends as a statement; not "When should I retry." */
+const TELLS_WHEN = /^(?:when|where)\s+(?!(?:do|does|did|is|are|was|were|can|could|should|would|will|must|has|have|may|might)\b)[^,?]+,[^?]*[.!]$/i
 
 function isQuestion (sentence: string): boolean {
   return sentence.endsWith('?') || new RegExp(`^${INTERROGATIVE}`, 'i').test(sentence.replace(FILLER, ''))

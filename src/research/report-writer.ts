@@ -135,12 +135,15 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   const first = grounded[0] as Finding
   const picked = [first]
   if (part.compared.length === 2) {
-    for (const item of part.compared) {
+    for (const [i, item] of part.compared.entries()) {
       const terms = weighTerms({ ...part, terms: item, context: [] }, collection)
+      // What names this item and not the other ("sliding" of "fixed window or sliding window").
+      const other = new Set(part.compared[1 - i])
+      const ownTerms = terms.filter((t) => !other.has(t.stem))
       const about = grounded.filter((f) => coverage(terms, f.sentence.stems) >= 0.5)
       // Best: a sentence about the thing itself, which names it first ("Eviction happens when..."),
       // also when one picked names it in passing ("..., but at-least-once delivery combined with...").
-      const namesFirst = (f: Finding): boolean => coverage(terms, stemsOf(f.sentence.text.split(/\s+/).slice(0, 4).join(' '))) > 0
+      const namesFirst = (f: Finding): boolean => coverage(ownTerms, stemsOf(f.sentence.text.split(/\s+/).slice(0, 4).join(' '))) > 0
       if (picked.some((f) => about.includes(f) && namesFirst(f))) continue
       const others = about.filter((f) => !picked.includes(f) && fresh(f))
       const best = others.find(namesFirst) ?? (picked.some((f) => about.includes(f)) ? undefined : others[0])

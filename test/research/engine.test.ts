@@ -311,6 +311,8 @@ t.test('beside a question, a sentence that opens on "when" and ends in a full st
   t.match(question.parts[0], { text: /^What's the right way/, refersBack: false })
   t.ok(question.parts[0]?.context.includes(stem('retried')), 'what it tells is context to the question')
   t.equal(analyseQuestion('When does a key expire.').parts.length, 1, 'alone, it is still the question')
+  t.equal(analyseQuestion('When should I retry. And how often?').parts.length, 2, 'a question typed with a full stop is still asked')
+  t.equal(analyseQuestion('Where are failed jobs kept. Can I replay them?').parts.length, 2)
 })
 
 t.test('"POST" is how people say "the creating request": what a POST endpoint answers at once is the 202 (the summary opened on health endpoints)', async (t) => {
