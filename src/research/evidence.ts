@@ -133,6 +133,10 @@ const NAMES_A_THING = /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,3} (?:happens|occurs
 const KIND_ASKED = /\b(?:what|which) (?:kinds?|types?|sorts?) of\b/i
 /** ...answered by a sentence that gives one: "typically a UUID", "such as Redis". */
 const GIVES_AN_INSTANCE = /\b(?:such as|for example|for instance|e\.g\.)(?!\w)|\b(?:typically|usually|commonly),? (?:an?|the)\s/i
+/** "Which TLS version", "what version of Redis": a question after the version of a named thing (not a record's)... */
+const VERSION_ASKED = /\b(?:which|what)\s+(?:([\p{L}\p{N}-]+)\s+versions?|versions?\s+of\s+([\p{L}\p{N}-]+))\b/iu
+/** ...answered only by a sentence that names one ("Version 7 UUIDs", "TLS 1.3", "v4"). */
+const NAMES_VERSION = /\d/
 const OPENING_LINE = 0.1
 /** A quantity: a number, a number word, or a span of time. */
 const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu
@@ -221,6 +225,8 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
   const asksTradeOff = TRADE_OFF_ASKED.test(part.text)
   const asksName = NAME_ASKED.test(part.text)
   const asksKind = KIND_ASKED.test(part.text)
+  const versionOf = VERSION_ASKED.exec(part.text)
+  const asksVersion = versionOf !== null && part.names.includes(stem((versionOf[1] ?? versionOf[2] ?? '').toLowerCase()))
   const findings: Finding[] = []
   for (const { passage, score: retrieval } of found) {
     const passageStems = collection.stemsOf(passage)
@@ -235,7 +241,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
       const namesStatus = part.asksStatus && STATUS_CODE.test(sentence.text)
       const sentenceCoverage = coverage(terms, new Set([...sentence.stems, ...headingStems, ...(namesStatus ? STATUS_WORDS : [])]))
       if (held(terms, sentence.stems) === 0) continue
-      const onPoint = grounds && (part.type !== 'amount' || statesQuantity(part, sentence))
+      const onPoint = grounds && (part.type !== 'amount' || statesQuantity(part, sentence)) && (!asksVersion || NAMES_VERSION.test(sentence.text))
       let score = 0.5 * sentenceCoverage + 0.25 * passageCoverage + 0.1 * retrieval
       if (CUES[part.type].test(sentence.text)) score += CUE_BONUS
       // A trade-off is answered by what each side costs and gives.

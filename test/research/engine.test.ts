@@ -333,6 +333,16 @@ t.test('a question about the code a server sends back, answered with one, takes 
   t.same(documents(report), ['rate-limiting.md'])
 })
 
+t.test('a question after the version of a named thing is answered only by a sentence that names a version: the sources never give a TLS version (it answered with "Managed Redis services often require TLS")', async (t) => {
+  const tls = await research('Which TLS version and cipher suites do managed Redis providers require for rediss:// connections?', 'quick')
+  t.match(tls.answer, { status: 'not_found' })
+  t.same(tls.sources, [])
+  const uuid = await research('Which UUID version should the client send as the request id?', 'quick')
+  t.match(uuid.summary, /^Version 7 UUIDs start with a millisecond timestamp/)
+  const record = await research('With optimistic concurrency, which version does a writer check before it saves a record?', 'quick')
+  t.match(record.summary, /^A writer reads the record with its version/, 'a record\'s version is no release: no number needed')
+})
+
 t.test('how many things a part names: two words side by side are one, a comma parts them, and three in a row are two', async (t) => {
   const things = (text: string, words: string[]): number => {
     const part = analyseQuestion(text).parts[0] as QuestionPart
