@@ -4,8 +4,8 @@
  * a tenth of a job's work, also when there is no limit to check against. So the store keeps
  * when Redis last said it has none: a create within `recheckMs` of that skips the check; any
  * other create runs it (exactly, in the step that stores the job) and has Redis asked again.
- * A maxmemory set at runtime, or found after a reconnect, therefore applies to creates decided
- * at most `recheckMs` later. The reading must come from the Redis the creates' scripts run on.
+ * A maxmemory set at runtime therefore applies to creates decided at most `recheckMs` later;
+ * after a reconnect, as soon as the reconnect's own reading starts (see `forget`). The reading must come from the Redis the creates' scripts run on.
  */
 export class MemoryLimitReading {
   readonly #recheckMs: number
@@ -24,6 +24,11 @@ export class MemoryLimitReading {
     const fresh = performance.now() - this.#last.askedAt < this.#recheckMs
     if (!fresh) this.#refresh()
     return !(fresh && this.#last.unlimited)
+  }
+
+  /** Trusts nothing read so far (Redis may be another one now): creates are checked until a reading asked from now on says otherwise. */
+  forget (): void {
+    this.#last = { askedAt: performance.now(), unlimited: false }
   }
 
   /** What a reading asked for at `askedAt` (performance.now()) found. */

@@ -602,8 +602,17 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
 
   /** `maxmemory-policy` from INFO (managed Redis often refuses CONFIG GET); null when not reported. */
   async memoryPolicy (): Promise<string | null> {
+    // Read at every connect: the Redis may be another one, so what was read of its maxmemory is not trusted.
+    this.forgetMemoryLimit()
+    const askedAt = performance.now()
     const info = await this.#send<string>(['INFO', 'memory'])
+    this.#memoryLimit?.noted(Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0), askedAt)
     return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? null
+  }
+
+  /** Creates are checked against maxmemory again until Redis is asked anew (see MemoryLimitReading). */
+  forgetMemoryLimit (): void {
+    this.#memoryLimit?.forget()
   }
 
   /** Counts one hit of `key` in a fixed window of `windowMs`; returns the count and the ms left. */

@@ -185,6 +185,7 @@ export class ShardedRedisJobStore implements RedisStore {
   }
 
   async memoryPolicy (): Promise<string | null> {
+    for (const shard of this.shards) shard.forgetMemoryLimit()
     return await (this.shards[0] as RedisJobStore).memoryPolicy()
   }
 

@@ -64,3 +64,15 @@ t.test('a maxmemory set at runtime applies to creates within a second, and a Red
   t.equal(await infoCalls(), 5, 'with a maxmemory, each create reads memory in the step that stores it')
   await admin.configSet('maxmemory', '0')
 })
+
+t.test('the reconnect\'s reading (memoryPolicy) drops what was read before: a maxmemory found then applies to the next create', async (t) => {
+  await admin.configSet('maxmemory', '0')
+  const store = await admittingStore()
+  t.ok((await create(store, 'read: no limit')).ok)
+  await sleep(50)
+  const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1])
+  await admin.configSet('maxmemory', String(used + 100 * 1024))
+  t.equal(await store.memoryPolicy(), 'noeviction')
+  t.match(await create(store, 'past the limit'), { ok: false, full: true }, 'refused at once, not a second later')
+  await admin.configSet('maxmemory', '0')
+})

@@ -44,3 +44,18 @@ t.test('a reading that fails leaves creates checked; an older reading never repl
   reading.noted(0, now - 5)
   t.equal(reading.createNeedsCheck(), true, 'the later reading (a maxmemory) stands')
 })
+
+t.test('after forget (a reconnect, maybe to another Redis) creates are checked, and a reading asked before it is not trusted', async (t) => {
+  const reader = manualReader()
+  const reading = new MemoryLimitReading(10_000, reader.read)
+  reading.noted(0, performance.now())
+  t.equal(reading.createNeedsCheck(), false)
+  const before = performance.now()
+  await sleep(2)
+  reading.forget()
+  t.equal(reading.createNeedsCheck(), true, 'checked at once')
+  reading.noted(0, before)
+  t.equal(reading.createNeedsCheck(), true, 'a reading from before the reconnect says nothing of this Redis')
+  reading.noted(0, performance.now())
+  t.equal(reading.createNeedsCheck(), false, 'one asked after it does')
+})
