@@ -25,6 +25,21 @@ async function admittingStore (trustUnlimitedMs = 1000): Promise<RedisJobStore> 
 const create = async (store: RedisJobStore, query: string): Promise<Awaited<ReturnType<RedisJobStore['put']>>> =>
   await store.put(newJob({ query, depth: 'quick' }), 0, { enqueue: 'tail', admit: true })
 
+/** A store whose first create had Redis asked, and Redis said it has no maxmemory. */
+async function storeThatReadNoLimit (): Promise<RedisJobStore> {
+  await admin.configSet('maxmemory', '0')
+  const store = await admittingStore()
+  if (!(await create(store, 'read: no limit')).ok) throw new Error('the first create was refused')
+  await sleep(50)
+  return store
+}
+
+/** A maxmemory above the memory in use (Redis itself accepts writes), but whose 80% is past. */
+async function setLimitPastAdmission (): Promise<void> {
+  const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1])
+  await admin.configSet('maxmemory', String(used + 100 * 1024))
+}
+
 const infoCalls = async (): Promise<number> => Number(/cmdstat_info:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)
 
 t.test('without a maxmemory, creates run no INFO once the store has read that Redis has none: one reading a second, not one per create', async (t) => {
@@ -49,13 +64,8 @@ t.test('a store told to trust no reading (a Cluster, where INFO reaches one mast
 })
 
 t.test('a maxmemory set at runtime applies to creates within a second, and a Redis with one is checked on every create', async (t) => {
-  await admin.configSet('maxmemory', '0')
-  const store = await admittingStore()
-  t.ok((await create(store, 'read: no limit')).ok)
-  await sleep(50)
-  // Above the memory in use (Redis itself accepts writes), but its 80% is past.
-  const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1])
-  await admin.configSet('maxmemory', String(used + 100 * 1024))
+  const store = await storeThatReadNoLimit()
+  await setLimitPastAdmission()
   await sleep(1100)
   const refused = await create(store, 'past the limit')
   t.match(refused, { ok: false, reason: 'unavailable', full: true }, 'refused as full a second after the limit was set')
@@ -66,12 +76,8 @@ t.test('a maxmemory set at runtime applies to creates within a second, and a Red
 })
 
 t.test('the reconnect\'s reading (memoryPolicy) drops what was read before: a maxmemory found then applies to the next create', async (t) => {
-  await admin.configSet('maxmemory', '0')
-  const store = await admittingStore()
-  t.ok((await create(store, 'read: no limit')).ok)
-  await sleep(50)
-  const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1])
-  await admin.configSet('maxmemory', String(used + 100 * 1024))
+  const store = await storeThatReadNoLimit()
+  await setLimitPastAdmission()
   t.equal(await store.memoryPolicy(), 'noeviction')
   t.match(await create(store, 'past the limit'), { ok: false, full: true }, 'refused at once, not a second later')
   await admin.configSet('maxmemory', '0')
