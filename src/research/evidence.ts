@@ -132,11 +132,24 @@ const NAMES_A_THING = /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,3} (?:happens|occurs
 /** "What kind of value", "which type of key": a question after an instance of a kind... */
 const KIND_ASKED = /\b(?:what|which) (?:kinds?|types?|sorts?) of\b/i
 /** ...answered by a sentence that gives one: "typically a UUID", "such as Redis". */
-const GIVES_AN_INSTANCE = /\b(?:such as|for example|for instance|e\.g\.)(?!\w)|\b(?:typically|usually|commonly),? (?:an?|the)\s/i
+const GIVES_AN_INSTANCE = /\b(?:such as|for example|for instance|e\.g\.)(?!\w)|\b(?:[Tt]ypically|[Uu]sually|[Cc]ommonly),? (?:(?:an?|the)\s|[A-Z])/
 /** "Which TLS version", "what version of Redis": a question after the version of a named thing (not a record's)... */
-const VERSION_ASKED = /\b(?:which|what)\s+(?:([\p{L}\p{N}-]+)\s+versions?|versions?\s+of\s+([\p{L}\p{N}-]+))\b/iu
+const VERSION_ASKED = /(?:^|[,;]\s*)(?:which|what)\s+(?:(?:minimum|lowest|latest|oldest|newest)\s+)?(?:([\p{L}\p{N}-]+)\s+versions?|versions?\s+of\s+([\p{L}\p{N}-]+))\b(?!\s+(?:header|field|number|counter|column|check|tag|string|key|id)s?\b)/iu
 /** ...answered only by a sentence that names one ("Version 7 UUIDs", "TLS 1.3", "v4"). */
-const NAMES_VERSION = /\d/
+const NAMES_VERSION = /\bv\d|\d+\.\d|\bversions?\s+\d/i
+/**
+ * When a which or what part asks for the version of a thing it names ("which TLS version"), what
+ * else names one: that thing followed by a number ("Redis 7"). Null when it asks for none.
+ */
+function versionAskedOf (part: QuestionPart): RegExp | null {
+  if (part.type !== 'which' && part.type !== 'what' && part.type !== 'amount') return null
+  const match = VERSION_ASKED.exec(part.text)
+  const thing = match?.[1] ?? match?.[2]
+  if (thing === undefined) return null
+  const pieces = thing.toLowerCase().split('-').filter((piece) => piece.length > 1)
+  if (pieces.length === 0 || !pieces.every((piece) => part.names.includes(stem(piece)))) return null
+  return new RegExp(`\\b${thing.replace(/[^\p{L}\p{N}]/gu, '.')}\\s?v?\\d`, 'iu')
+}
 const OPENING_LINE = 0.1
 /** A quantity: a number, a number word, or a span of time. */
 const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu
@@ -167,7 +180,7 @@ function statesQuantity (part: QuestionPart, sentence: Sentence): boolean {
 const STATUS_CODE = new RegExp([
   String.raw`\b[1-5]\d\d\s+(?:OK|Created|Accepted|No Content|Moved|Found|See Other|Not|Temporary|Permanent|Bad|Unauthorized|Payment|Forbidden|Method|Request|Conflict|Gone|Length|Precondition|Payload|Content|Unsupported|Unprocessable|Too|Internal|Service|Gateway|Continue|Switching|Partial|Multi|Misdirected|Locked|Upgrade|Expectation|Range)\b`,
   String.raw`\b[1-5]\d\d\s+(?:error|answer|response)s?\b`,
-  String.raw`\b(?:[Ss]tatus|HTTP|http|[Cc]odes?|[Aa]nswers?|[Aa]nswered with|[Rr]esponds? with|[Rr]eturns?|[Aa]n?|[Tt]he)\s+[1-5]\d\d\b(?!\s+(?:[a-z]+s|ms|kb|mb|gb|percent|per)\b|%)`
+  String.raw`\b(?:[Ss]tatus|HTTP|http|[Cc]odes?|[Aa]nswers?|[Aa]nswered with|[Rr]esponds? with|[Rr]eturns?|[Aa]n?|[Tt]he)\s+[1-5]\d\d\b(?!\s+(?:[a-z]+s|ms|kb|mb|gb|percent|per|second|minute|hour|day|week|byte|item|request|millisecond)\b|%)`
 ].join('|'))
 
 /** Whether a sentence names an HTTP status code (see STATUS_CODE). */
@@ -225,8 +238,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
   const asksTradeOff = TRADE_OFF_ASKED.test(part.text)
   const asksName = NAME_ASKED.test(part.text)
   const asksKind = KIND_ASKED.test(part.text)
-  const versionOf = VERSION_ASKED.exec(part.text)
-  const asksVersion = versionOf !== null && part.names.includes(stem((versionOf[1] ?? versionOf[2] ?? '').toLowerCase()))
+  const versioned = versionAskedOf(part)
   const findings: Finding[] = []
   for (const { passage, score: retrieval } of found) {
     const passageStems = collection.stemsOf(passage)
@@ -241,7 +253,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
       const namesStatus = part.asksStatus && STATUS_CODE.test(sentence.text)
       const sentenceCoverage = coverage(terms, new Set([...sentence.stems, ...headingStems, ...(namesStatus ? STATUS_WORDS : [])]))
       if (held(terms, sentence.stems) === 0) continue
-      const onPoint = grounds && (part.type !== 'amount' || statesQuantity(part, sentence)) && (!asksVersion || NAMES_VERSION.test(sentence.text))
+      const onPoint = grounds && (part.type !== 'amount' || statesQuantity(part, sentence)) && (versioned === null || NAMES_VERSION.test(sentence.text) || versioned.test(sentence.text))
       let score = 0.5 * sentenceCoverage + 0.25 * passageCoverage + 0.1 * retrieval
       if (CUES[part.type].test(sentence.text)) score += CUE_BONUS
       // A trade-off is answered by what each side costs and gives.

@@ -150,8 +150,13 @@ export function wholeQuestion (question: Question): QuestionPart {
   return { text: question.text, type: 'what', terms: question.terms, context: [], compared: [], measured: [], refersBack: false, asksStatus: false, words: question.terms, names: [] }
 }
 
-/** A sentence that opens on when or where something happens ("When a job is retried, ...") and ends as a statement; not "When should I retry." */
-const TELLS_WHEN = /^(?:when|where)\s+(?!(?:do|does|did|is|are|was|were|can|could|should|would|will|must|has|have|may|might)\b)[^,?]+,[^?]*[.!]$/i
+/**
+ * A sentence that opens on when or where something happens ("When a job is retried(,) its
+ * progress jumps.") and ends as a statement; not "When should I retry.", nor "When I retry,
+ * should I reuse the key."
+ */
+const ASKING_VERB = String.raw`(?:do|does|did|is|are|was|were|can|could|should|would|will|must|has|have|may|might|how|what|which|why|who)\b`
+const TELLS_WHEN = new RegExp(String.raw`^(?:when|where)\s+(?!${ASKING_VERB})(?![^?]*,\s*${ASKING_VERB})[^?]*[.!]$`, 'i')
 
 function isQuestion (sentence: string): boolean {
   return sentence.endsWith('?') || new RegExp(`^${INTERROGATIVE}`, 'i').test(sentence.replace(FILLER, ''))

@@ -139,7 +139,8 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
       const terms = weighTerms({ ...part, terms: item, context: [] }, collection)
       // What names this item and not the other ("sliding" of "fixed window or sliding window").
       const other = new Set(part.compared[1 - i])
-      const ownTerms = terms.filter((t) => !other.has(t.stem))
+      // One inside the other ("Redis or Redis Cluster"): all of its words.
+      const ownTerms = terms.some((t) => !other.has(t.stem)) ? terms.filter((t) => !other.has(t.stem)) : terms
       const about = grounded.filter((f) => coverage(terms, f.sentence.stems) >= 0.5)
       // Best: a sentence about the thing itself, which names it first ("Eviction happens when..."),
       // also when one picked names it in passing ("..., but at-least-once delivery combined with...").
@@ -154,10 +155,11 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   // A best sentence that already answered an earlier part leaves room for the next best, as a lone question does.
   const bar = oneOfMany && fresh(first) ? SECOND_ANSWER * first.score : 0
   const sameDocument = (f: Finding): boolean => f.sentence.passage.path === first.sentence.passage.path
-  // Asked what a server sends back and answered with a code, the rest of the answer is that code's document's:
-  // another's code answers another situation ("202 Accepted" for a quota), its "status" is another status.
-  const answeredWithCode = part.asksStatus && namesStatusCode(first.sentence.text)
-  const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar && (sameDocument(f) || (!answeredWithCode && f.score >= ANOTHER_DOCUMENT * first.score)))
+  // Asked what a server sends back and answered with a code, another document adds only a sentence on that code:
+  // another code answers another situation ("202 Accepted" for a quota), another "status" is another status.
+  const code = part.asksStatus && namesStatusCode(first.sentence.text) ? /\b[1-5]\d\d\b/.exec(first.sentence.text)?.[0] : undefined
+  const onTheCode = (f: Finding): boolean => code === undefined || new RegExp(`\\b${code}\\b`).test(f.sentence.text)
+  const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar && (sameDocument(f) || (onTheCode(f) && f.score >= ANOTHER_DOCUMENT * first.score)))
   return [...picked, ...more.slice(0, Math.max(0, (oneOfMany ? 2 : 3) - picked.length))]
 }
 

@@ -185,8 +185,9 @@ export class ShardedRedisJobStore implements RedisStore {
   }
 
   async memoryPolicy (): Promise<string | null> {
-    for (const shard of this.shards) shard.forgetMemoryLimit()
-    return await (this.shards[0] as RedisJobStore).memoryPolicy()
+    // Each shard reads again what it trusts of maxmemory (see RedisJobStore.memoryPolicy); they share one Redis's policy.
+    const policies = await Promise.all(this.shards.map(async (shard) => await shard.memoryPolicy()))
+    return policies[0] ?? null
   }
 
   async memory (): Promise<RedisMemory> {

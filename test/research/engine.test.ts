@@ -313,6 +313,8 @@ t.test('beside a question, a sentence that opens on "when" and ends in a full st
   t.equal(analyseQuestion('When does a key expire.').parts.length, 1, 'alone, it is still the question')
   t.equal(analyseQuestion('When should I retry. And how often?').parts.length, 2, 'a question typed with a full stop is still asked')
   t.equal(analyseQuestion('Where are failed jobs kept. Can I replay them?').parts.length, 2)
+  t.match(analyseQuestion('When a job is retried its progress jumps back to zero. Why?').parts, [{ type: 'why', about: /^When a job is retried/ }], 'typed without the comma, still what happens')
+  t.ok(analyseQuestion('When I retry, should I reuse the idempotency key. Also how long are keys kept?').parts.some((p) => p.text === 'Should I reuse the idempotency key'), 'a question after the clause is still asked')
 })
 
 t.test('"POST" is how people say "the creating request": what a POST endpoint answers at once is the 202 (the summary opened on health endpoints)', async (t) => {
@@ -339,6 +341,8 @@ t.test('a question after the version of a named thing is answered only by a sent
   t.same(tls.sources, [])
   const uuid = await research('Which UUID version should the client send as the request id?', 'quick')
   t.match(uuid.summary, /^Version 7 UUIDs start with a millisecond timestamp/)
+  const header = await research('Which API version header should clients send?', 'quick')
+  t.match(header.answer, { status: 'answered' }, 'a version header is no version asked for')
   const record = await research('With optimistic concurrency, which version does a writer check before it saves a record?', 'quick')
   t.match(record.summary, /^A writer reads the record with its version/, 'a record\'s version is no release: no number needed')
 })
@@ -365,7 +369,7 @@ t.test('what a question asks for: a status code when it asks what a server sends
     t.match(parts(question), [{ asksStatus: false }], `nothing asks what a server answers: "${question}"`)
   }
   for (const sentence of ['It answers 429 Too Many Requests.', 'Returns 404 when the job is gone.', 'with status 202 Accepted', 'often answered with 422.', 'HTTP 429 and 503 answers', 'a clear 400 error']) t.ok(namesStatusCode(sentence), `a status code: "${sentence}"`)
-  for (const sentence of ['It returns 100 items per page.', 'The queue answers 300 requests per second.', 'Keep 200 Redis connections open.', 'waits of 100, 200, 400 and 800 milliseconds']) t.notOk(namesStatusCode(sentence), `a count: "${sentence}"`)
+  for (const sentence of ['It returns 100 items per page.', 'The queue answers 300 requests per second.', 'Keep 200 Redis connections open.', 'waits of 100, 200, 400 and 800 milliseconds', 'a 300 second timeout']) t.notOk(namesStatusCode(sentence), `a count: "${sentence}"`)
   const uuid = await research('Which UUID version should the client send as the request id?', 'quick')
   t.same(documents(uuid), ['uuids.md'], 'and no status code is brought into its answer (it cited the 202 sentence)')
   const reasoned = analyseQuestion('Is it ok to print the Redis URL at startup so I can debug my config?').parts[0] as QuestionPart
