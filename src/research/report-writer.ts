@@ -158,7 +158,8 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   // Asked what a server sends back and answered with a code, another document adds only a sentence on that code:
   // another code answers another situation ("202 Accepted" for a quota), another "status" is another status.
   const code = part.asksStatus && namesStatusCode(first.sentence.text) ? /\b[1-5]\d\d\b/.exec(first.sentence.text)?.[0] : undefined
-  const onTheCode = (f: Finding): boolean => code === undefined || new RegExp(`\\b${code}\\b`).test(f.sentence.text)
+  const sameCode = code === undefined ? undefined : new RegExp(`\\b${code}\\b`)
+  const onTheCode = (f: Finding): boolean => sameCode === undefined || sameCode.test(f.sentence.text)
   const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar && (sameDocument(f) || (onTheCode(f) && f.score >= ANOTHER_DOCUMENT * first.score)))
   return [...picked, ...more.slice(0, Math.max(0, (oneOfMany ? 2 : 3) - picked.length))]
 }

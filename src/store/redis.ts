@@ -591,11 +591,9 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
 
   /** INFO memory, with the create admission's limit. */
   async memory (): Promise<RedisMemory> {
-    const askedAt = performance.now()
-    const info = await this.#send<string>(['INFO', 'memory'])
+    const info = await this.#memoryInfo()
     const usedBytes = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0)
-    const maxBytes = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0)
-    this.#memoryLimit?.noted(maxBytes, askedAt)
+    const maxBytes = maxMemoryIn(info)
     const admitLimitBytes = maxBytes === 0 || this.#admission === undefined ? null : Math.floor(maxBytes * this.#admission.percent / 100)
     return { usedBytes, maxBytes, admitLimitBytes }
   }
@@ -603,16 +601,17 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   /** `maxmemory-policy` from INFO (managed Redis often refuses CONFIG GET); null when not reported. */
   async memoryPolicy (): Promise<string | null> {
     // Read at every connect: the Redis may be another one, so what was read of its maxmemory is not trusted.
-    this.forgetMemoryLimit()
-    const askedAt = performance.now()
-    const info = await this.#send<string>(['INFO', 'memory'])
-    this.#memoryLimit?.noted(Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0), askedAt)
+    this.#memoryLimit?.forget()
+    const info = await this.#memoryInfo()
     return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? null
   }
 
-  /** Creates are checked against maxmemory again until Redis is asked anew (see MemoryLimitReading). */
-  forgetMemoryLimit (): void {
-    this.#memoryLimit?.forget()
+  /** INFO memory, whose maxmemory is noted for the create admission (see MemoryLimitReading). */
+  async #memoryInfo (): Promise<string> {
+    const askedAt = performance.now()
+    const info = await this.#send<string>(['INFO', 'memory'])
+    this.#memoryLimit?.noted(maxMemoryIn(info), askedAt)
+    return info
   }
 
   /** Counts one hit of `key` in a fixed window of `windowMs`; returns the count and the ms left. */
@@ -760,4 +759,9 @@ function pairs (flat: string[]): Array<[string, string]> {
   const out: Array<[string, string]> = []
   for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string])
   return out
+}
+
+/** Redis's maxmemory from an INFO memory reply; 0 when unlimited or not reported. */
+function maxMemoryIn (info: string): number {
+  return Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0)
 }

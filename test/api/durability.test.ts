@@ -2,10 +2,12 @@ import t from 'tap'
 import { RedisKeys } from '../../src/store/keys.js'
 import { createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { PacedEngine } from '../helpers/engines.js'
+import { reportOpenHandlesIfStuck } from '../helpers/open-handles.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 
 const KEYS = new RedisKeys()
+reportOpenHandlesIfStuck(t)
 
 t.test('a half-open Redis (accepts, never answers): every call returns within the deadline and the service serves from memory', async (t) => {
   const redis = await RedisServer.start()
