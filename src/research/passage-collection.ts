@@ -28,6 +28,7 @@ export class PassageCollection {
   readonly #stems = new Map<number, Set<string>>()
   readonly #passagesWith = new Map<string, number>()
   readonly #forms = new Map<string, string[]>()
+  #abbreviated: Map<string, string | null> | null = null
   /** The first word seen for each stem, to show a stem as people write it. */
   readonly #words = new Map<string, string>()
 
@@ -53,7 +54,8 @@ export class PassageCollection {
 
   /**
    * Stems the collection holds that are a form of one it does not: the word without its "un"
-   * ("unstuck": "stuck"), or a longer word that contains it ("fsync": "appendfsync"). Empty when
+   * ("unstuck": "stuck"), a longer word that contains it ("fsync": "appendfsync"), or the hyphenated
+   * word it abbreviates ("sse": "server-sent", see #abbreviations). Empty when
    * there is none. Remembered: a question's unknown words come back in every round.
    */
   formsOf (termStem: string): string[] {
@@ -65,9 +67,38 @@ export class PassageCollection {
         if (bare !== undefined && !forms.includes(bare) && (this.#passagesWith.has(bare) || alternativesOf(bare).some((a) => this.#passagesWith.has(a)))) forms.push(bare)
         if (termStem.length >= 5) for (const known of this.#passagesWith.keys()) if (known.length > termStem.length && known.includes(termStem) && !forms.includes(known)) forms.push(known)
       }
+      if (/^[a-z]{3,5}$/.test(termStem) && !this.holds(termStem)) {
+        const compound = this.#abbreviations().get(termStem)
+        if (compound !== undefined && compound !== null && !forms.includes(compound)) forms.push(compound)
+      }
       this.#forms.set(termStem, forms)
     }
     return forms
+  }
+
+  /**
+   * Hyphenated words by their initials and those of up to two words after them ("sse": "server-sent"
+   * of "Server-sent events", "dlq": "dead-letter" of "dead-letter queue"), as people abbreviate
+   * them when the sources spell them out; null where two compounds share the initials. Built on
+   * first use, from this collection's own passages.
+   */
+  #abbreviations (): Map<string, string | null> {
+    if (this.#abbreviated !== null) return this.#abbreviated
+    const found = new Map<string, string | null>()
+    for (const passage of this.#byId.values()) {
+      for (const match of `${passage.heading}. ${passage.text}`.toLowerCase().matchAll(/(\p{L}+(?:-\p{L}+)+)((?:[ \t]+\p{L}+){0,2})/gu)) {
+        const compound = match[1] as string
+        let initials = compound.split('-').map((part) => part[0]).join('')
+        for (const word of ['', ...(match[2] as string).trim().split(/\s+/).filter((w) => w !== '')]) {
+          initials += word.slice(0, 1)
+          if (initials.length < 3) continue
+          const known = found.get(initials)
+          found.set(initials, known === undefined || known === stem(compound) ? stem(compound) : null)
+        }
+      }
+    }
+    this.#abbreviated = found
+    return found
   }
 
   /** A word of the collection whose stem this is ("lease" for "leas"); the stem itself when none. */

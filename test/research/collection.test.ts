@@ -3,6 +3,7 @@
 import t from 'tap'
 import type { Passage } from '../../src/research/corpus.js'
 import { PassageCollection } from '../../src/research/passage-collection.js'
+import { stem } from '../../src/research/text.js'
 
 const passage = (id: number, path: string, text: string, kind: Passage['kind'] = 'corpus'): Passage => ({ id, path, location: path, kind, title: path, heading: path, text })
 
@@ -24,4 +25,19 @@ t.test('pages on top of the corpus: one collection to search, weigh and read, th
   t.same(pages.formsOf('unjitter'), ['jitter'], 'a word without its "un"')
   t.equal(pages.wordFor('appendfsync'), 'appendfsync')
   t.same(pages.searchStems(['jitter'], 5).map((h) => h.passage.id), [1_000_000])
+})
+
+t.test('an abbreviation the sources spell out is a form of the hyphenated word it abbreviates: "sse" of "Server-sent events", "dlq" of "dead-letter queue"', async (t) => {
+  const corpus = new PassageCollection([
+    passage(0, 'events.md', 'Server-sent events stream updates over one long-lived response. A dead-letter queue keeps what failed.'),
+    passage(1, 'writes.md', 'A compare-and-set write fails when the version moved. Server-side checks help.')
+  ])
+  t.same(corpus.formsOf('sse'), [stem('server-sent')], 'the compound and the word after it')
+  t.same(corpus.formsOf('dlq'), [stem('dead-letter')])
+  t.same(corpus.formsOf('ca'), [], 'two letters are too few to tell')
+  t.same(corpus.formsOf('cas'), [stem('compare-and-set')], 'a compound alone')
+  t.same(corpus.formsOf('ssc'), [stem('server-side')])
+  t.same(corpus.formsOf('xyz'), [], 'no compound has these initials')
+  const twice = new PassageCollection([passage(0, 'a.md', 'Server-sent events are one thing. Self-signed entries are another.')])
+  t.same(twice.formsOf('sse'), [], 'two compounds with the same initials: not guessed')
 })

@@ -410,6 +410,12 @@ t.test('max_sources caps the documents cited, the summary\'s included', async (t
   t.match(report.summary, /do not answer "Why do retries need jitter\?" within max_sources \(1\)/)
 })
 
+t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
+  const report = await research('sse question: when the browser loses the event stream and reconnects, how does the server know which updates it already got?', 'quick')
+  t.equal(report.answer?.status, 'answered')
+  t.match(report.summary, /Last-Event-ID/)
+})
+
 t.test('a part the sources do not cover is named as such; the rest is answered', async (t) => {
   const report = await research('What does appendfsync everysec lose in a crash, and how do I configure Kafka retention?')
   t.match(report.answer, { status: 'partial', parts: [{ answered: true }, { question: 'How do I configure Kafka retention', answered: false, sources: [] }] })
