@@ -63,7 +63,7 @@ const ASKING_WORDS = new Set(keyTerms(`difference differ different differences h
 const INTERROGATIVE = String.raw`(?:what|what's|whats|why|how|which|when|where|who|is|are|does|do|did|can|could|should|would|will|was|were|has|have|isn't|doesn't|don't|am|must)\b`
 /** Where one question ends and the next begins inside a sentence: "..., and why ...", "...; how ...". */
 const PART_BOUNDARY = new RegExp(String.raw`\s*(?:;|,\s*(?:and|but|or|also|plus|then|so)?|\s(?:and|but|or|also|plus|then|so)(?:\s+also)?)\s+(?=${INTERROGATIVE})`, 'i')
-const FILLER = /^(?:(?:so|ok|okay|hey|hi|hello|well|also|and|but|then|please|quick question|question|one more thing|basically)[,:]?\s+|(?:can|could) you (?:tell|explain to|explain|show) (?:me )?|i(?:'d| would) like to know |i want to know |i(?: am|'m)? wonder(?:ing)? |do you know )+/i
+const FILLER = /^(?:(?:so|ok|okay|hey|hi|hello|well|also|and|but|then|please|quick question|question|one more thing|basically|(?:in (?:the )?)?(?:worst|best) case|at (?:the )?(?:worst|best)|realistically|roughly|in practice)[,:]?\s+|(?:can|could) you (?:tell|explain to|explain|show) (?:me )?|i(?:'d| would) like to know |i want to know |i(?: am|'m)? wonder(?:ing)? |do you know )+/i
 
 /** Splits a question into its parts, each with its type, its terms and the context it borrows. */
 export function analyseQuestion (text: string): Question {

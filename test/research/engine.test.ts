@@ -410,6 +410,13 @@ t.test('max_sources caps the documents cited, the summary\'s included', async (t
   t.match(report.summary, /do not answer "Why do retries need jitter\?" within max_sources \(1\)/)
 })
 
+t.test('a hedge before the asking word ("worst case, how many...") is not something the part asks about (it said "not found")', async (t) => {
+  const report = await research('we have three layers of services and each one retries 3 times when a call fails. worst case, how many calls can one user request turn into?', 'quick')
+  t.equal(report.answer?.status, 'answered')
+  t.match(report.summary, /64 calls/)
+  t.same(analyseQuestion('In the worst case, how long does a lease last?').parts[0]?.words, analyseQuestion('How long does a lease last?').parts[0]?.words)
+})
+
 t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
   const report = await research('sse question: when the browser loses the event stream and reconnects, how does the server know which updates it already got?', 'quick')
   t.equal(report.answer?.status, 'answered')
