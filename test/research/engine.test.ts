@@ -417,6 +417,16 @@ t.test('a hedge before the asking word ("worst case, how many...") is not someth
   t.same(analyseQuestion('In the worst case, how long does a lease last?').parts[0]?.words, analyseQuestion('How long does a lease last?').parts[0]?.words)
 })
 
+t.test('a later part about "the" something, or "it", of a part on a thing the sources never mention is about that thing too ("...World Cup final and what was the score?" cited BM25 scores)', async (t) => {
+  for (const query of ['Who won the 2018 World Cup final and what was the score?', 'How do I set up Kafka and how do I make it retry failed messages?']) {
+    const report = await research(query, 'quick')
+    t.equal(report.answer?.status, 'not_found', query)
+    t.same(report.sources, [])
+  }
+  const partly = await research('What does appendfsync everysec lose in a crash, and how do I configure Kafka retention?', 'quick')
+  t.equal(partly.answer?.status, 'partial', 'a part of its own is still answered')
+})
+
 t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
   const report = await research('sse question: when the browser loses the event stream and reconnects, how does the server know which updates it already got?', 'quick')
   t.equal(report.answer?.status, 'answered')
