@@ -1,5 +1,6 @@
 import MiniSearch from 'minisearch'
 import type { Passage } from './corpus.js'
+import { englishRank } from './english-words.js'
 import { alternativesOf } from './lexicon.js'
 import { isStopword, sentences, stem, tokenize } from './text.js'
 
@@ -67,7 +68,8 @@ export class PassageCollection {
         if (bare !== undefined && !forms.includes(bare) && (this.#passagesWith.has(bare) || alternativesOf(bare).some((a) => this.#passagesWith.has(a)))) forms.push(bare)
         if (termStem.length >= 5) for (const known of this.#passagesWith.keys()) if (known.length > termStem.length && known.includes(termStem) && !forms.includes(known)) forms.push(known)
       }
-      if (/^[a-z]{3,5}$/.test(termStem) && !this.holds(termStem)) {
+      // Not a common word: "tim" or "pit" is no one's abbreviation of a compound.
+      if (/^[a-z]{2,5}$/.test(termStem) && !this.holds(termStem) && englishRank(termStem) > COMMON_RANK) {
         const compound = this.#abbreviations().get(termStem)
         if (compound !== undefined && compound !== null && !forms.includes(compound)) forms.push(compound)
       }
@@ -77,24 +79,28 @@ export class PassageCollection {
   }
 
   /**
-   * Hyphenated words by their initials and those of up to two words after them ("sse": "server-sent"
-   * of "Server-sent events", "dlq": "dead-letter" of "dead-letter queue"), as people abbreviate
-   * them when the sources spell them out; null where two compounds share the initials. Built on
-   * first use, from this collection's own passages.
+   * Hyphenated words by the stem of their initials, alone or with the word after them ("sse":
+   * "server-sent" of "Server-sent events", "ca" (of "cas"): "compare-and-set"), as people
+   * abbreviate them when the sources spell them out; null where two compounds share the initials.
+   * Only compounds its sentences hold. Built on first use, from this collection's own passages.
    */
   #abbreviations (): Map<string, string | null> {
     if (this.#abbreviated !== null) return this.#abbreviated
     const found = new Map<string, string | null>()
+    const note = (initials: string, compound: string): void => {
+      if (initials.length < 3) return
+      const known = found.get(stem(initials))
+      found.set(stem(initials), known === undefined || known === compound ? compound : null)
+    }
     for (const passage of this.#byId.values()) {
-      for (const match of `${passage.heading}. ${passage.text}`.toLowerCase().matchAll(/(\p{L}+(?:-\p{L}+)+)((?:[ \t]+\p{L}+){0,2})/gu)) {
-        const compound = match[1] as string
-        let initials = compound.split('-').map((part) => part[0]).join('')
-        for (const word of ['', ...(match[2] as string).trim().split(/\s+/).filter((w) => w !== '')]) {
-          initials += word.slice(0, 1)
-          if (initials.length < 3) continue
-          const known = found.get(initials)
-          found.set(initials, known === undefined || known === stem(compound) ? stem(compound) : null)
-        }
+      // Whole words only (no match starting inside "k8s-native"), which also keeps the scan linear on a page's long runs of letters.
+      for (const match of `${passage.heading}. ${passage.text}`.toLowerCase().matchAll(/(?<![\p{L}\p{N}-])(\p{L}+(?:-\p{L}+)+)(?:[ \t]+(\p{L}+))?/gu)) {
+        const compound = stem(match[1] as string)
+        if (!this.#passagesWith.has(compound)) continue
+        const initials = (match[1] as string).split('-').map((part) => part[0]).join('')
+        note(initials, compound)
+        const next = match[2]
+        if (next !== undefined && !isStopword(next)) note(initials + next.charAt(0), compound)
       }
     }
     this.#abbreviated = found
@@ -152,6 +158,9 @@ export class PassageCollection {
     return [...base, ...own].sort((a, b) => b.score - a.score || a.passage.id - b.passage.id).slice(0, limit)
   }
 }
+
+/** The ten thousand most frequent words of spoken English are words, not abbreviations (the stem "ca" of "CAS" ranks past them). */
+const COMMON_RANK = 10_000
 
 /** Search hits as passages, scores scaled so the best is 1. */
 function scaled (hits: Array<{ id: unknown, score: number }>, byId: Map<number, Passage>): ScoredPassage[] {

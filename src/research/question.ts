@@ -63,7 +63,7 @@ const ASKING_WORDS = new Set(keyTerms(`difference differ different differences h
 const INTERROGATIVE = String.raw`(?:what|what's|whats|why|how|which|when|where|who|is|are|does|do|did|can|could|should|would|will|was|were|has|have|isn't|doesn't|don't|am|must)\b`
 /** Where one question ends and the next begins inside a sentence: "..., and why ...", "...; how ...". */
 const PART_BOUNDARY = new RegExp(String.raw`\s*(?:;|,\s*(?:and|but|or|also|plus|then|so)?|\s(?:and|but|or|also|plus|then|so)(?:\s+also)?)\s+(?=${INTERROGATIVE})`, 'i')
-const FILLER = /^(?:(?:so|ok|okay|hey|hi|hello|well|also|and|but|then|please|quick question|question|one more thing|basically|(?:in (?:the )?)?(?:worst|best) case|at (?:the )?(?:worst|best)|realistically|roughly|in practice)[,:]?\s+|(?:can|could) you (?:tell|explain to|explain|show) (?:me )?|i(?:'d| would) like to know |i want to know |i(?: am|'m)? wonder(?:ing)? |do you know )+/i
+const FILLER = /^(?:(?:so|ok|okay|hey|hi|hello|well|also|and|but|then|please|quick question|question|one more thing|basically|(?:in (?:the )?)?(?:worst|best)[- ]case(?: scenario)?|at (?:the )?(?:worst|best)|realistically(?: speaking)?|roughly|in practice)[,:]?\s+|(?:can|could) you (?:tell|explain to|explain|show) (?:me )?|i(?:'d| would) like to know |i want to know |i(?: am|'m)? wonder(?:ing)? |do you know )+/i
 
 /** Splits a question into its parts, each with its type, its terms and the context it borrows. */
 export function analyseQuestion (text: string): Question {
@@ -205,6 +205,23 @@ function asksStatus (part: string, question: string): boolean {
 
 /** A pronoun that stands for something said before it ("that" as in "stop that", not "a service that gets"). */
 const REFERS_BACK = /\b(?:it|its|them|those|these|they|their)\b|\b(?:that|this)(?:\s+(?:happens?|be|works?|means?|one)\b|$)/i
+
+/**
+ * Whether a later part is about what the part before it asks about: its pronoun comes before any
+ * word of its own but everyday ones ("how do I make it retry"; not "how does Redis evict when it
+ * fills up", whose "it" is Redis), or it names one thing, as "the" something ("what was the score").
+ */
+export function pointsAtPartBefore (part: QuestionPart): boolean {
+  const pronoun = part.refersBack ? POINTING_WORD.exec(part.text.replace(DUMMY_IT, (dummy) => ' '.repeat(dummy.length))) : null
+  if (pronoun !== null) {
+    const before = part.text.slice(0, pronoun.index)
+    return namesIn(before).length === 0 && contentTerms(before).every((term) => englishRank(term) <= EVERYDAY_RANK)
+  }
+  return part.names.length === 0 && part.words.length === 1 && /\bthe\s+[\p{L}-]+$/iu.test(part.text)
+}
+
+/** The pronouns of REFERS_BACK, where a part says them. */
+const POINTING_WORD = /\b(?:it|its|them|those|these|they|their|that|this)\b/i
 
 /** "Is it ok to", "would it be wise to": an "it" that stands for what follows, not for anything said before. */
 const DUMMY_IT = /\b(?:(?:is|isn't|was) it|(?:would|will|could) it be) (?:\w+ )?(?:ok|okay|alright|safe|fine|bad|wise|smart|possible|worth it|worth|a good idea|a bad idea|better|worse|normal|necessary|required|recommended|dangerous|risky|enough|true) (?=to|if|that|whether)\b/gi

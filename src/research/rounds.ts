@@ -2,7 +2,7 @@ import type { DepthName } from '../schemas/job.js'
 import { type Finding, findingsFor, isGrounded, missing, unknownNames, weighTerms } from './evidence.js'
 import { alternativesOf } from './lexicon.js'
 import type { PassageCollection, ScoredPassage } from './passage-collection.js'
-import type { Question, QuestionPart } from './question.js'
+import { type Question, type QuestionPart, pointsAtPartBefore } from './question.js'
 
 /** What each depth may do: rounds of search, passages taken per query, and how it digs. */
 export interface DepthPlan {
@@ -98,14 +98,14 @@ export class ResearchRounds {
   /** Each part weighed against everything found so far. */
   weigh (collection: PassageCollection): PartFindings[] {
     const found = [...this.#found.values()]
-    const earlier: string[] = []
-    return this.#question.parts.map((part) => {
+    let before: string[] = []
+    return this.#question.parts.map((part, i) => {
       const findings = findingsFor(part, found, collection)
-      const own = unknownNames(part, collection)
       // "...Kafka, and how do I make it retry?", "...the World Cup final, and what was the score?": the
       // thing it points back at is one the sources never mention, so what they say of "retry" is not about it.
-      const unknown = leansOnEarlier(part) ? [...new Set([...own, ...earlier])] : own
-      earlier.push(...own)
+      const own = unknownNames(part, collection)
+      const unknown = i > 0 && pointsAtPartBefore(part) ? [...new Set([...own, ...before])] : own
+      before = unknown
       return { part, findings, grounded: unknown.length === 0 && findings.some(isGrounded), unknown }
     })
   }
@@ -178,9 +178,4 @@ function feedbackTerms (best: Finding[], collection: PassageCollection, asked: S
     }
   }
   return [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, FEEDBACK_TERMS).map(([term]) => term)
-}
-
-/** A part that points back at an earlier one: by a pronoun ("it"), or as "the" something in a word or two ("what was the score"). */
-function leansOnEarlier (part: QuestionPart): boolean {
-  return part.refersBack || (part.names.length === 0 && part.words.length <= 2 && /\bthe(?:\s+[\p{L}-]+){1,2}$/iu.test(part.text))
 }

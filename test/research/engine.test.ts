@@ -414,7 +414,9 @@ t.test('a hedge before the asking word ("worst case, how many...") is not someth
   const report = await research('we have three layers of services and each one retries 3 times when a call fails. worst case, how many calls can one user request turn into?', 'quick')
   t.equal(report.answer?.status, 'answered')
   t.match(report.summary, /64 calls/)
-  t.same(analyseQuestion('In the worst case, how long does a lease last?').parts[0]?.words, analyseQuestion('How long does a lease last?').parts[0]?.words)
+  for (const hedged of ['In the worst case, how long does a lease last?', 'Worst-case scenario, how long does a lease last?', 'Realistically speaking, how long does a lease last?']) {
+    t.same(analyseQuestion(hedged).parts[0]?.words, analyseQuestion('How long does a lease last?').parts[0]?.words, hedged)
+  }
 })
 
 t.test('a later part about "the" something, or "it", of a part on a thing the sources never mention is about that thing too ("...World Cup final and what was the score?" cited BM25 scores)', async (t) => {
@@ -423,8 +425,14 @@ t.test('a later part about "the" something, or "it", of a part on a thing the so
     t.equal(report.answer?.status, 'not_found', query)
     t.same(report.sources, [])
   }
-  const partly = await research('What does appendfsync everysec lose in a crash, and how do I configure Kafka retention?', 'quick')
-  t.equal(partly.answer?.status, 'partial', 'a part of its own is still answered')
+  for (const query of [
+    'What does appendfsync everysec lose in a crash, and how do I configure Kafka retention?',
+    // Its "it" is Redis, named before it; a part of its own that names one thing of two words.
+    'How do I configure Kafka retention, and how does Redis pick which keys to evict when it runs out of memory?',
+    'How do I configure Kafka retention, and what is the token bucket?',
+    // Its "its" is AOF; Kafka is two parts back.
+    'What does appendfsync everysec lose, how do I configure Kafka retention, and how does AOF rewrite its file?'
+  ]) t.equal((await research(query, 'quick')).answer?.status, 'partial', `a part of its own is still answered: ${query}`)
 })
 
 t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
