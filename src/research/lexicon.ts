@@ -52,7 +52,9 @@ const GROUPS: string[][] = [
   ['log', 'logged', 'print', 'printed'],
   ['grow', 'growth', 'bigger', 'larger', 'balloon'],
   ['enable', 'switch', 'activate'],
-  ['moment', 'instant', 'time']
+  ['moment', 'instant', 'time'],
+  ['read', 'load', 'fetch'],
+  ['write', 'save']
 ]
 
 /** A match through a group word counts for this share of the word asked. */

@@ -435,6 +435,12 @@ t.test('a later part about "the" something, or "it", of a part on a thing the so
   ]) t.equal((await research(query, 'quick')).answer?.status, 'partial', `a part of its own is still answered: ${query}`)
 })
 
+t.test('"load" and "save" are how people say read and write: a lost update "without taking locks" is prevented by writing only if the version read is still the one stored', async (t) => {
+  const report = await research('Two API requests load the same record, both modify it, and the second save silently throws away the first one\'s change. What is this problem called, and how do I prevent it without taking locks?', 'quick')
+  t.match(report.summary, /lost update/)
+  t.match(report.summary, /writes it only if the stored version/)
+})
+
 t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
   const report = await research('sse question: when the browser loses the event stream and reconnects, how does the server know which updates it already got?', 'quick')
   t.equal(report.answer?.status, 'answered')
