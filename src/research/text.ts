@@ -73,6 +73,7 @@ export function isStopword (token: string): boolean {
  */
 export function keyTerms (text: string): string[] {
   const seen = new Set<string>()
+  const letters = lettersNamed(text)
   for (const token of tokenize(text)) {
     // A hyphenated word counts by its parts, which tokenize gives too; but "at-most-once" says what
     // its parts do not: a word of one part or none that is not a stopword is a term of its own.
@@ -80,10 +81,18 @@ export function keyTerms (text: string): string[] {
     if (token.includes('-') && token.split('-').filter((piece) => piece.length > 2 && !STOPWORDS.has(piece)).length > 1) continue
     // "v4" is how people write "version 4".
     if (/^v\d+$/.test(token)) seen.add(stem('version'))
-    // Short words say little, but "k1" or "b2" name something.
-    else if (token.length > 2 || /\d/.test(token)) seen.add(stem(token))
+    // Short words say little, but "k1" or "b2" name something, as does a letter on its own ("k1 and b").
+    else if (token.length > 2 || /\d/.test(token) || letters.has(token)) seen.add(stem(token))
   }
   return [...seen]
+}
+
+/**
+ * Letters written as words of their own ("what do k1 and b do"): a parameter's or a variable's
+ * name. Not "a" or "I", nor what an apostrophe leaves ("job's", "we'd") or an abbreviation ("e.g.").
+ */
+function lettersNamed (text: string): Set<string> {
+  return new Set([...text.toLowerCase().matchAll(/(?<![\p{L}\p{N}'’.-])([b-hj-z])(?![\p{L}\p{N}'’-]|\.\p{L})/gu)].map((m) => m[1] as string))
 }
 
 export function sentences (text: string): string[] {

@@ -441,6 +441,13 @@ t.test('"load" and "save" are how people say read and write: a lost update "with
   t.match(report.summary, /writes it only if the stored version/)
 })
 
+t.test('a letter written as a word is a name ("k1 and b"): BM25\'s b was dropped as a short word, and its part went unanswered', async (t) => {
+  const report = await research('In BM25 what do the k1 and b knobs actually do, and what values do people normally pick?', 'quick')
+  t.match(report.summary, /The parameter b, usually 0\.75/)
+  t.same(keyTerms('what do k1 and b do'), ['k1', 'b'])
+  t.same(keyTerms("a job's lease, e.g. one I'd renew, x-ray"), ['job', 'leas', 'renew', 'x-rai', 'rai'], 'not "a", "I", what an apostrophe leaves, an abbreviation or a hyphenated word\'s letter')
+})
+
 t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
   const report = await research('sse question: when the browser loses the event stream and reconnects, how does the server know which updates it already got?', 'quick')
   t.equal(report.answer?.status, 'answered')
