@@ -74,10 +74,12 @@ export function isStopword (token: string): boolean {
 export function keyTerms (text: string): string[] {
   const seen = new Set<string>()
   const letters = lettersNamed(text)
+  // "-1" is a value a command returns ("TTL returns -1"), not a count.
+  const signed = new Set([...text.matchAll(/(?<![\p{L}\p{N}-])-(\d{1,2})\b/gu)].map((m) => m[1] as string))
   for (const token of tokenize(text)) {
     // A hyphenated word counts by its parts, which tokenize gives too; but "at-most-once" says what
     // its parts do not: a word of one part or none that is not a stopword is a term of its own.
-    if (STOPWORDS.has(token) || /^\d{1,2}$/.test(token)) continue
+    if (STOPWORDS.has(token) || (/^\d{1,2}$/.test(token) && !signed.has(token))) continue
     if (token.includes('-') && token.split('-').filter((piece) => piece.length > 2 && !STOPWORDS.has(piece)).length > 1) continue
     // "v4" is how people write "version 4".
     if (/^v\d+$/.test(token)) seen.add(stem('version'))

@@ -448,6 +448,13 @@ t.test('a letter written as a word is a name ("k1 and b"): BM25\'s b was dropped
   t.same(keyTerms("a job's lease, e.g. one I'd renew, x-ray"), ['job', 'leas', 'renew', 'x-rai', 'rai'], 'not "a", "I", what an apostrophe leaves, an abbreviation or a hyphenated word\'s letter')
 })
 
+t.test('a signed number is a value asked about ("what does -1 mean"), not a count to drop: its answer opened on what expiry is for', async (t) => {
+  const report = await research('TTL on some of my redis keys comes back as -1 even though I created them with SETEX. later on our code updates them with a normal SET. what does -1 mean and why did the expiry go away?', 'standard')
+  t.match(report.summary, /^`EXPIRE` sets a TTL[^.]*\(-1 when the key has no TTL/)
+  t.ok(keyTerms('what does -1 mean').includes('1'))
+  t.notOk(keyTerms('retry 3 times, 2-3 seconds apart').includes('3'), 'a count or a range is still no term')
+})
+
 t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
   const report = await research('sse question: when the browser loses the event stream and reconnects, how does the server know which updates it already got?', 'quick')
   t.equal(report.answer?.status, 'answered')
