@@ -41,6 +41,8 @@ t.test('the API on a Redis Cluster: create, poll, list, cancel, delete, events, 
   const cancelled = await b.inject({ method: 'POST', url: `/v1/jobs/${doomed.job_id}/cancel` })
   t.ok([200, 409].includes(cancelled.statusCode), `cancelled or already finished (${cancelled.statusCode})`)
   t.equal((await b.inject({ method: 'DELETE', url: `/v1/jobs/${doomed.job_id}` })).statusCode, 204)
+  // A replica that saw the job finish answers it from its copy until the delete's notice arrives (docs/guarantees.md, FinalCopies).
+  await waitFor('deleted everywhere', async () => (await a.inject({ method: 'GET', url: `/v1/jobs/${doomed.job_id}` })).statusCode === 404)
   t.equal((await a.inject({ method: 'GET', url: `/v1/jobs/${doomed.job_id}` })).statusCode, 404, 'deleted everywhere')
   // Four creates so far (an idempotent replay counts): one more fits the budget of five.
   await createJob(a, { query: 'the fifth create', depth: 'quick' })
