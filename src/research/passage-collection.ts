@@ -63,15 +63,13 @@ export class PassageCollection {
     let forms = this.#forms.get(termStem)
     if (forms === undefined) {
       forms = this.#base === null ? [] : [...this.#base.formsOf(termStem)]
-      if (termStem.length >= 4 && !this.holds(termStem)) {
+      if (!this.holds(termStem)) {
         const bare = /^un-?(.{4,})$/.exec(termStem)?.[1]
         if (bare !== undefined && !forms.includes(bare) && (this.#passagesWith.has(bare) || alternativesOf(bare).some((a) => this.#passagesWith.has(a)))) forms.push(bare)
         if (termStem.length >= 5) for (const known of this.#passagesWith.keys()) if (known.length > termStem.length && known.includes(termStem) && !forms.includes(known)) forms.push(known)
-      }
-      // Not a common word: "tim" or "pit" is no one's abbreviation of a compound.
-      if (/^[a-z]{2,5}$/.test(termStem) && !this.holds(termStem) && englishRank(termStem) > COMMON_RANK) {
-        const compound = this.#abbreviations().get(termStem)
-        if (compound !== undefined && compound !== null && !forms.includes(compound)) forms.push(compound)
+        // Not a common word: "tim" or "pit" is no one's abbreviation of a compound.
+        const compound = /^[a-z]{2,5}$/.test(termStem) && englishRank(termStem) > COMMON_RANK ? this.#abbreviations().get(termStem) : undefined
+        if (typeof compound === 'string' && !forms.includes(compound)) forms.push(compound)
       }
       this.#forms.set(termStem, forms)
     }

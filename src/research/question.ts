@@ -212,16 +212,13 @@ const REFERS_BACK = /\b(?:it|its|them|those|these|they|their)\b|\b(?:that|this)(
  * fills up", whose "it" is Redis), or it names one thing, as "the" something ("what was the score").
  */
 export function pointsAtPartBefore (part: QuestionPart): boolean {
-  const pronoun = part.refersBack ? POINTING_WORD.exec(part.text.replace(DUMMY_IT, (dummy) => ' '.repeat(dummy.length))) : null
+  const pronoun = part.refersBack ? REFERS_BACK.exec(part.text.replace(DUMMY_IT, (dummy) => ' '.repeat(dummy.length))) : null
   if (pronoun !== null) {
     const before = part.text.slice(0, pronoun.index)
     return namesIn(before).length === 0 && contentTerms(before).every((term) => englishRank(term) <= EVERYDAY_RANK)
   }
   return part.names.length === 0 && part.words.length === 1 && /\bthe\s+[\p{L}-]+$/iu.test(part.text)
 }
-
-/** The pronouns of REFERS_BACK, where a part says them. */
-const POINTING_WORD = /\b(?:it|its|them|those|these|they|their|that|this)\b/i
 
 /** "Is it ok to", "would it be wise to": an "it" that stands for what follows, not for anything said before. */
 const DUMMY_IT = /\b(?:(?:is|isn't|was) it|(?:would|will|could) it be) (?:\w+ )?(?:ok|okay|alright|safe|fine|bad|wise|smart|possible|worth it|worth|a good idea|a bad idea|better|worse|normal|necessary|required|recommended|dangerous|risky|enough|true) (?=to|if|that|whether)\b/gi

@@ -99,12 +99,12 @@ export class ResearchRounds {
   weigh (collection: PassageCollection): PartFindings[] {
     const found = [...this.#found.values()]
     let before: string[] = []
-    return this.#question.parts.map((part, i) => {
+    return this.#question.parts.map((part) => {
       const findings = findingsFor(part, found, collection)
       // "...Kafka, and how do I make it retry?", "...the World Cup final, and what was the score?": the
       // thing it points back at is one the sources never mention, so what they say of "retry" is not about it.
       const own = unknownNames(part, collection)
-      const unknown = i > 0 && pointsAtPartBefore(part) ? [...new Set([...own, ...before])] : own
+      const unknown = pointsAtPartBefore(part) ? [...new Set([...own, ...before])] : own
       before = unknown
       return { part, findings, grounded: unknown.length === 0 && findings.some(isGrounded), unknown }
     })
