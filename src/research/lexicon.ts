@@ -54,7 +54,8 @@ const GROUPS: string[][] = [
   ['enable', 'switch', 'activate'],
   ['moment', 'instant', 'time'],
   ['read', 'load', 'fetch'],
-  ['write', 'save']
+  ['write', 'save'],
+  ['percent', 'percentage']
 ]
 
 /** A match through a group word counts for this share of the word asked. */

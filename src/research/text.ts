@@ -81,8 +81,9 @@ export function keyTerms (text: string): string[] {
     // its parts do not: a word of one part or none that is not a stopword is a term of its own.
     if (STOPWORDS.has(token) || (/^\d{1,2}$/.test(token) && !signed.has(token))) continue
     if (token.includes('-') && token.split('-').filter((piece) => piece.length > 2 && !STOPWORDS.has(piece)).length > 1) continue
-    // "v4" is how people write "version 4".
-    if (/^v\d+$/.test(token)) seen.add(stem('version'))
+    // "v4" is how people write "version 4": which version is asked about as well.
+    const version = /^v(\d+)$/.exec(token)?.[1]
+    if (version !== undefined) for (const term of [stem('version'), version]) seen.add(term)
     // Short words say little, but "k1" or "b2" name something, as does a letter on its own ("k1 and b").
     else if (token.length > 2 || /\d/.test(token) || letters.has(token)) seen.add(stem(token))
   }

@@ -6,7 +6,7 @@ import { CorpusRetriever } from '../../src/research/corpus-retriever.js'
 import { splitDocument } from '../../src/research/corpus.js'
 import { PermanentError, type Report, type RunContext } from '../../src/research/engine.js'
 import { namesStatusCode, statesSpanOfTime, thingsNamed } from '../../src/research/evidence.js'
-import { type QuestionPart, analyseQuestion } from '../../src/research/question.js'
+import { type QuestionPart, analyseQuestion, contentTerms } from '../../src/research/question.js'
 import { DEPTH_PLANS } from '../../src/research/rounds.js'
 import { keyTerms, sentences, similarity, stem, tokenize, truncate } from '../../src/research/text.js'
 import { resolveOptions } from '../../src/schemas/options.js'
@@ -455,6 +455,19 @@ t.test('a signed number is a value asked about ("what does -1 mean"), not a coun
   t.notOk(keyTerms('retry 3 times, 2-3 seconds apart').includes('3'), 'a count or a range is still no term')
 })
 
+t.test('"v4" asks about version 4, not any version: "uuid v4 and v7" opened on versions 7 and 1, and version 4 came last', async (t) => {
+  const report = await research('difference between uuid v4 and v7?', 'quick')
+  const [first, second] = sentences(report.summary)
+  t.match(`${first} ${second}`, /Version 4[^]*Version 7|Version 7[^]*Version 4/)
+  t.notMatch(`${first} ${second}`, /Version 1/)
+})
+
+t.test('"80%" is a percentage, as the sources write it: for the progress bar that jumps back, "taking the maximum" was only in a section below the deep summary', async (t) => {
+  t.ok(contentTerms('it drops from 80% to 10 %').includes(stem('percentage')))
+  const report = await research('the progress bar jumps from 80% back down to 10% when a job gets retried. how do I stop that?', 'deep')
+  t.match(report.summary, /only grow, such as a progress percentage[^]*taking the maximum/)
+})
+
 t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
   const report = await research('sse question: when the browser loses the event stream and reconnects, how does the server know which updates it already got?', 'quick')
   t.equal(report.answer?.status, 'answered')
@@ -554,7 +567,7 @@ t.test('documents are cut into passages under their headings', async (t) => {
 
 t.test('text helpers', async (t) => {
   t.same(keyTerms('How does the Redis AOF work in 2024?'), ['redi', 'aof', 'work', '2024'], 'a number of three digits or more is a term (a status code, a year)')
-  t.same(keyTerms('uuid v4, BM25 k1 and at-least-once'), ['uuid', 'version', 'bm25', 'k1', 'at-least-onc', 'least'], '"v4" is a version; a hyphenated word gives its parts, and itself when they say little')
+  t.same(keyTerms('uuid v4, BM25 k1 and at-least-once'), ['uuid', 'version', '4', 'bm25', 'k1', 'at-least-onc', 'least'], '"v4" is version 4; a hyphenated word gives its parts, and itself when they say little')
   t.same(['retries', 'retrying', 'retried', 'retry'].map(stem), ['retri', 'retri', 'retri', 'retri'], 'one stem for the forms of a word')
   t.same(['persistence', 'persist', 'eviction', 'evicted'].map(stem), ['persist', 'persist', 'evict', 'evict'], 'Porter: a noun and its verb are one term')
   t.same(['rewritten', 'rewrite', 'lost', 'lose', 'won'].map(stem), ['rewrit', 'rewrit', 'lose', 'lose', 'win'], 'irregular past forms')
