@@ -151,6 +151,8 @@ function versionAskedOf (part: QuestionPart): RegExp | null {
   return new RegExp(`\\b${thing.replace(/[^\p{L}\p{N}]/gu, '.')}\\s?v?\\d`, 'iu')
 }
 const OPENING_LINE = 0.1
+/** What a "how do I" part loses in a document's opening passage (before its first section heading). */
+const OPENING_PASSAGE = 0.05
 /** A quantity: a number, a number word, or a span of time. */
 const QUANTITY = /(?<![\p{L}])\d|(?<![\w-])(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|fifty|hundreds?|thousands?|millions?|twice|once (?:a|per|every)|half|double|dozens?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)(?![\w-])/iu
 /** A span of time or a rate: what "how long" and "how often" ask for. */
@@ -267,6 +269,8 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
       if (sentence.position === 0 && part.type !== 'what') score -= OPENING_LINE
       if (compared.length === 2 && compared.every((item) => coverage(item, sentence.stems) > 0)) score += CUE_BONUS
       if (LEANS_ON_CONTEXT.test(sentence.text)) score -= 0.05
+      // A document opens on the problem it is about; what to do about it is in the sections after.
+      if (part.type === 'how-to' && passage.heading === passage.title) score -= OPENING_PASSAGE
       const words = sentence.text.split(/\s+/).length
       if (words > 45 || words < 6) score -= 0.05
       findings.push({ sentence, score, sentenceCoverage, passageCoverage, onPoint })

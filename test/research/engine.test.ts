@@ -468,6 +468,13 @@ t.test('"80%" is a percentage, as the sources write it: for the progress bar tha
   t.match(report.summary, /only grow, such as a progress percentage[^]*taking the maximum/)
 })
 
+t.test('a "how do I" part is answered from the sections after a document\'s opening, which states the problem: "make that retry safe" gave the definition of idempotent, not the stored response', async (t) => {
+  const report = await research('Our mobile app times out on POST /orders and retries, and now and then we end up with two orders. How do I make that retry safe, and what should the server send back for the repeat?', 'quick')
+  const section = report.sections.find((s) => s.heading === 'How do I make that retry safe?')
+  t.match(section?.body, /returns the stored response/)
+  t.notMatch(section?.body, /A request is idempotent when/)
+})
+
 t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
   const report = await research('sse question: when the browser loses the event stream and reconnects, how does the server know which updates it already got?', 'quick')
   t.equal(report.answer?.status, 'answered')
