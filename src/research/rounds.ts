@@ -1,6 +1,7 @@
 import type { DepthName } from '../schemas/job.js'
 import { type Finding, findingsFor, isGrounded, missing, unknownNames, weighTerms } from './evidence.js'
 import { alternativesOf } from './lexicon.js'
+import { EVERYDAY_RANK, englishRank } from './english-words.js'
 import type { PassageCollection, ScoredPassage } from './passage-collection.js'
 import { type Question, type QuestionPart, pointsAtPartBefore } from './question.js'
 
@@ -69,6 +70,10 @@ export class ResearchRounds {
     // Words no passage holds ("quota") find nothing: the question again, with the words the sources use for them ("limit").
     const theirWords = [...new Set(inSourcesWords(this.#question.terms, collection))].filter((t) => !this.#question.terms.includes(t))
     if (theirWords.length > 0) queries.push({ label: `${this.#question.text} (${theirWords.map((t) => collection.wordFor(t)).join(', ')})`, terms: [...this.#question.terms, ...theirWords] })
+    // Its rarer words alone: the search multiplies a passage's score by how many of the question's words it holds, so
+    // one holding two rare ones ("progress", "percentage") is otherwise outranked by ones holding its everyday words ("job", "back").
+    const rare = this.#question.terms.filter((t) => collection.holds(t) && englishRank(t) > EVERYDAY_RANK)
+    if (rare.length >= 2 && rare.length < this.#question.terms.length) queries.push({ label: `${this.#question.text} (${rare.map((t) => collection.wordFor(t)).join(', ')})`, terms: rare })
     if (this.#plan.partQueries && this.#question.parts.length > 1) {
       for (const part of this.#question.parts) queries.push({ label: part.text, terms: [...part.terms, ...part.context.slice(0, 2)] })
     }

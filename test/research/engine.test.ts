@@ -475,6 +475,12 @@ t.test('a "how do I" part is answered from the sections after a document\'s open
   t.notMatch(section?.body, /A request is idempotent when/)
 })
 
+t.test('a question\'s rarer words are searched alone too: at quick, the progress bar that jumps back found only passages holding its everyday words ("job", "back", "retried") and answered with retry budgets', async (t) => {
+  const report = await research('the progress bar jumps from 80% back down to 10% when a job gets retried. how do I stop that?', 'quick')
+  t.match(report.summary, /^Some fields should only grow, such as a progress percentage\.[^]*taking the maximum/)
+  t.same(report.sources.map((s) => s.path_or_url), ['corpus/optimistic-concurrency.md'])
+})
+
 t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
   const report = await research('sse question: when the browser loses the event stream and reconnects, how does the server know which updates it already got?', 'quick')
   t.equal(report.answer?.status, 'answered')
