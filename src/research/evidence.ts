@@ -121,6 +121,8 @@ const CUES: Record<QuestionType, RegExp> = {
   amount: /\d|\b(?:once|twice|every|at most|at least|per|seconds?|minutes?|hours?|percent|half|double)\b/i
 }
 const CUE_BONUS = 0.12
+/** What the share of a part's words a sentence holds itself, not through its heading or title, adds to its score. */
+const SAID_ITSELF = 0.05
 /** "What's the trade-off", "pros and cons", "any downside": a question about what each choice costs and gives... */
 const TRADE_OFF_ASKED = /\btrade-?offs?\b|\bpros and cons\b|\b(?:downsides?|drawbacks?|upsides?)\b/i
 /** ...answered by sentences that say so. */
@@ -256,7 +258,9 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
       const sentenceCoverage = coverage(terms, new Set([...sentence.stems, ...headingStems, ...(namesStatus ? STATUS_WORDS : [])]))
       if (held(terms, sentence.stems) === 0) continue
       const onPoint = grounds && (part.type !== 'amount' || statesQuantity(part, sentence)) && (versioned === null || NAMES_VERSION.test(sentence.text) || versioned.test(sentence.text))
-      let score = 0.5 * sentenceCoverage + 0.25 * passageCoverage + 0.1 * retrieval
+      // Read under its heading, every sentence of a document whose title holds the question's words covers them all:
+      // among those, the one that says them itself ("another worker may take the job over") is the answer.
+      let score = 0.5 * sentenceCoverage + 0.25 * passageCoverage + 0.1 * retrieval + SAID_ITSELF * coverage(terms, sentence.stems)
       if (CUES[part.type].test(sentence.text)) score += CUE_BONUS
       // A trade-off is answered by what each side costs and gives.
       if (asksTradeOff && TRADE_OFF.test(sentence.text)) score += CUE_BONUS

@@ -481,6 +481,11 @@ t.test('a question\'s rarer words are searched alone too: at quick, the progress
   t.same(report.sources.map((s) => s.path_or_url), ['corpus/optimistic-concurrency.md'])
 })
 
+t.test('among sentences whose title holds every word asked, the one that says them itself ranks first: "how does another worker end up picking that job up" got "the next worker then starts them immediately" (of graceful shutdown), not "another worker may take the job over"', async (t) => {
+  const report = await research('A worker got OOM-killed halfway through a job. How does another worker end up picking that job up?', 'quick')
+  t.match(report.summary, /the lease runs out and another worker may take the job over/)
+})
+
 t.test('an abbreviation of a term the sources spell out is that term, not a name they never mention ("sse" said "not found")', async (t) => {
   const report = await research('sse question: when the browser loses the event stream and reconnects, how does the server know which updates it already got?', 'quick')
   t.equal(report.answer?.status, 'answered')
