@@ -15,9 +15,14 @@ export interface Passage {
   title: string
   heading: string
   text: string
+  /**
+   * It comes before its document's first section heading, in a document that has sections: the
+   * opening, where a document says what it is about (and the problem it deals with).
+   */
+  opening?: boolean
 }
 
-export type DocumentPassage = Pick<Passage, 'path' | 'title' | 'heading' | 'text'>
+export type DocumentPassage = Pick<Passage, 'path' | 'title' | 'heading' | 'text' | 'opening'>
 
 export interface Corpus {
   documents: number
@@ -82,9 +87,10 @@ export function splitDocument (path: string, text: string): DocumentPassage[] {
   const passages: DocumentPassage[] = []
   let heading = title
   let buffer: string[] = []
+  let sectioned = false
   const flush = (): void => {
     const body = buffer.join('\n\n').trim()
-    if (body.length > 0) passages.push({ path, title, heading, text: body })
+    if (body.length > 0) passages.push({ path, title, heading, text: body, ...(sectioned ? {} : { opening: true }) })
     buffer = []
   }
   for (const block of text.split(/\n\s*\n/)) {
@@ -93,6 +99,8 @@ export function splitDocument (path: string, text: string): DocumentPassage[] {
     if (headingMatch !== null && !trimmed.includes('\n')) {
       flush()
       heading = (headingMatch[1] as string).trim()
+      // The title again (a page's own <h1>) still heads the opening; any other heading starts a section.
+      sectioned ||= heading !== title
       continue
     }
     if (trimmed.length === 0) continue
@@ -100,5 +108,7 @@ export function splitDocument (path: string, text: string): DocumentPassage[] {
     buffer.push(trimmed)
   }
   flush()
+  // A document without sections is all opening, which is to say none of it is.
+  if (!sectioned) for (const passage of passages) delete passage.opening
   return passages
 }

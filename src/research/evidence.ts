@@ -274,7 +274,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
       if (compared.length === 2 && compared.every((item) => coverage(item, sentence.stems) > 0)) score += CUE_BONUS
       if (LEANS_ON_CONTEXT.test(sentence.text)) score -= 0.05
       // A document opens on the problem it is about; what to do about it is in the sections after.
-      if (part.type === 'how-to' && passage.heading === passage.title) score -= OPENING_PASSAGE
+      if (part.type === 'how-to' && passage.opening === true) score -= OPENING_PASSAGE
       const words = sentence.text.split(/\s+/).length
       if (words > 45 || words < 6) score -= 0.05
       findings.push({ sentence, score, sentenceCoverage, passageCoverage, onPoint })

@@ -164,11 +164,8 @@ function isQuestion (sentence: string): boolean {
 
 /** The stems a part is about: its key terms without the words that only ask. */
 export function contentTerms (text: string): string[] {
-  return keyTerms(text.replace(PERCENT_SIGN, '$1 percentage').replace(WHEN_ASKED, ' ').replace(ASKING_PHRASES, ' ')).filter((term) => !ASKING_WORDS.has(term))
+  return keyTerms(text.replace(WHEN_ASKED, ' ').replace(ASKING_PHRASES, ' ')).filter((term) => !ASKING_WORDS.has(term))
 }
-
-/** "80%": a percentage, as the sources write it in words. */
-const PERCENT_SIGN = /(\d)\s?%/g
 
 /** Asking words whose stems are content words' too ("generally" and "generate", "sort of" and "sorted"): taken out as words. */
 const ASKING_PHRASES = /\bgenerally\b|\bsorts? of\b|\btrade-?offs?\b|\bpros and cons\b/gi

@@ -26,6 +26,8 @@ export const DEPTH_PLANS: Record<DepthName, DepthPlan> = {
 }
 
 const FEEDBACK_TERMS = 3
+/** The rarer words are searched alone when leaving out the everyday ones leaves out this many: one is the same search again. */
+const MIN_LEFT_OUT = 2
 
 /** One part of the question, with what the research found for it. */
 export interface PartFindings {
@@ -72,8 +74,9 @@ export class ResearchRounds {
     if (theirWords.length > 0) queries.push({ label: `${this.#question.text} (${theirWords.map((t) => collection.wordFor(t)).join(', ')})`, terms: [...this.#question.terms, ...theirWords] })
     // Its rarer words alone: the search multiplies a passage's score by how many of the question's words it holds, so
     // one holding two rare ones ("progress", "percentage") is otherwise outranked by ones holding its everyday words ("job", "back").
-    const rare = this.#question.terms.filter((t) => collection.holds(t) && englishRank(t) > EVERYDAY_RANK)
-    if (rare.length >= 2 && rare.length < this.#question.terms.length) queries.push({ label: `${this.#question.text} (${rare.map((t) => collection.wordFor(t)).join(', ')})`, terms: rare })
+    const held = this.#question.terms.filter((t) => collection.holds(t))
+    const rare = held.filter((t) => englishRank(t) > EVERYDAY_RANK)
+    if (rare.length >= 2 && held.length - rare.length >= MIN_LEFT_OUT) queries.push({ label: rare.map((t) => collection.wordFor(t)).join(' '), terms: rare })
     if (this.#plan.partQueries && this.#question.parts.length > 1) {
       for (const part of this.#question.parts) queries.push({ label: part.text, terms: [...part.terms, ...part.context.slice(0, 2)] })
     }

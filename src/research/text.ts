@@ -19,12 +19,18 @@ const NEGATION = /(?<![\p{L}\p{N}])\p{L}+n['’]t(?![\p{L}\p{N}])/gu
 export function tokenize (text: string): string[] {
   const tokens: string[] = []
   // "Don't", "won't", "isn't" say "not", a stopword: split at the apostrophe they leave "don", "win", "isn".
-  for (const token of text.toLowerCase().replace(NEGATION, ' ').match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []) {
+  // "80%" is a percentage, as other sources write it in words.
+  for (const token of text.toLowerCase().replace(NEGATION, ' ').replace(PERCENT_SIGN, '$1 percentage ').match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []) {
     tokens.push(token)
     if (token.includes('-')) tokens.push(...token.split('-'))
+    // "v4" is version 4, as other sources write it.
+    else if (/^v\d+$/.test(token)) tokens.push('version', token.slice(1))
   }
   return tokens
 }
+
+/** A number with a percent sign after it ("80%", "99.9 %"); not a URL's escape ("%20"), nor "10 % 3" or "80%off". */
+const PERCENT_SIGN = /(?<![\p{L}\p{N}%.])(\d+(?:\.\d+)?)\s?%(?![\p{L}\p{N}%]|\s+\d)/gu
 
 /**
  * The Porter stem of a word (wooorm's `stemmer`), so that "persistence" and "persist", "evicted"
@@ -69,7 +75,8 @@ export function isStopword (token: string): boolean {
 
 /**
  * The stems of the words of `text` that carry meaning: no stopwords, no one- or two-digit numbers
- * (a status code or a port stays), no two-letter words unless they hold a digit ("k1").
+ * (a status code or a port stays) but a signed one ("-1") or a version's ("v4"), no two-letter
+ * words unless they hold a digit ("k1") or are a letter on its own ("b").
  */
 export function keyTerms (text: string): string[] {
   const seen = new Set<string>()

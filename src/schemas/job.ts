@@ -15,7 +15,7 @@ export const JobStatus = Type.Enum([...JOB_STATUSES], {
 })
 export const Depth = Type.Enum([...DEPTHS], {
   title: 'Depth',
-  description: 'How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.'
+  description: 'How hard to dig. quick: one round of search (the question, in the sources\' words too, and its rarer words alone); standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.'
 })
 
 const IsoTime = Type.String({ format: 'date-time', description: 'ISO-8601 UTC time' })
@@ -80,7 +80,7 @@ export const Searched = Type.Object({
   sources: Type.Array(SourceName),
   documents: Type.Integer({ minimum: 0, description: 'Documents and pages searched' }),
   passages: Type.Integer({ minimum: 0 }),
-  queries: Type.Array(Type.String(), { description: 'Every search run, in order: the question, its parts, then the follow-ups' }),
+  queries: Type.Array(Type.String(), { description: 'Every search run, in order: the question (in the sources\' words too, and its rarer words alone), its parts, then the follow-ups' }),
   rounds: Type.Integer({ minimum: 0, description: 'Rounds of search, read and reflect (the depth sets the most)' })
 }, { title: 'Searched', description: 'What the research searched, for a "not found" as much as for an answer.' })
 

@@ -10,7 +10,7 @@ export const CreateResearchBody = Type.Object({
   }),
   depth: Type.Optional(Type.Enum([...DEPTHS], {
     default: 'standard',
-    description: 'quick = 1 retrieval pass, standard = 3, deep = 5. Deeper runs also plan more web searches and follow links from the pages they read.'
+    description: 'quick = 1 round of search, standard = up to 2, deep = up to 4 (see Depth). Deeper runs also plan more web searches and follow links from the pages they read.'
   })),
   sources: Type.Optional(Type.Array(SourceName, {
     minItems: 1,

@@ -34,7 +34,8 @@ t.test('a completed job says it answered, what it searched, and links each sourc
   const job = await research(base, 'What does appendfsync everysec lose in a crash?')
   t.equal(job.status, 'completed')
   t.match(job.result.answer, { status: 'answered', parts: [{ question: 'What does appendfsync everysec lose in a crash', answered: true, sources: [1] }] })
-  t.match(job.result.searched, { sources: ['corpus'], documents: 14, queries: ['What does appendfsync everysec lose in a crash?'] })
+  t.match(job.result.searched, { sources: ['corpus'], documents: 14 })
+  t.same(job.result.searched.queries, ['What does appendfsync everysec lose in a crash?'], 'one search: leaving out "lose" alone would search the same words again')
   t.ok(job.result.stats.rounds >= 1)
   t.equal(job.result.unsupported_claims, 0)
   const [source] = job.result.sources

@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { CorpusRetriever } from '../../src/research/corpus-retriever.js'
-import { splitDocument } from '../../src/research/corpus.js'
+import { type DocumentPassage, type Passage, splitDocument } from '../../src/research/corpus.js'
 import { PermanentError, type Report, type RunContext } from '../../src/research/engine.js'
-import { namesStatusCode, statesSpanOfTime, thingsNamed } from '../../src/research/evidence.js'
+import { findingsFor, namesStatusCode, statesSpanOfTime, thingsNamed } from '../../src/research/evidence.js'
 import { type QuestionPart, analyseQuestion, contentTerms } from '../../src/research/question.js'
 import { DEPTH_PLANS } from '../../src/research/rounds.js'
 import { keyTerms, sentences, similarity, stem, tokenize, truncate } from '../../src/research/text.js'
+import { PassageCollection, stemsOf } from '../../src/research/passage-collection.js'
 import { resolveOptions } from '../../src/schemas/options.js'
 import { repeatedSentences } from '../helpers/evaluation.js'
 import { researchEngine } from '../helpers/research.js'
@@ -456,16 +457,18 @@ t.test('a signed number is a value asked about ("what does -1 mean"), not a coun
 })
 
 t.test('"v4" asks about version 4, not any version: "uuid v4 and v7" opened on versions 7 and 1, and version 4 came last', async (t) => {
+  t.same(tokenize('uuid v4'), ['uuid', 'v4', 'version', '4'], 'a source that writes "v4" holds version 4 too')
   const report = await research('difference between uuid v4 and v7?', 'quick')
   const [first, second] = sentences(report.summary)
   t.match(`${first} ${second}`, /Version 4[^]*Version 7|Version 7[^]*Version 4/)
   t.notMatch(`${first} ${second}`, /Version 1/)
 })
 
-t.test('"80%" is a percentage, as the sources write it: for the progress bar that jumps back, "taking the maximum" was only in a section below the deep summary', async (t) => {
+t.test('"80%" is a percentage, on the question\'s side and the sources\': "percentage" is how other sources write it', async (t) => {
   t.ok(contentTerms('it drops from 80% to 10 %').includes(stem('percentage')))
-  const report = await research('the progress bar jumps from 80% back down to 10% when a job gets retried. how do I stop that?', 'deep')
-  t.match(report.summary, /only grow, such as a progress percentage[^]*taking the maximum/)
+  t.same(tokenize('uptime 99.9 %, or 95%.'), ['uptime', '99', '9', 'percentage', 'or', '95', 'percentage'])
+  t.same(tokenize('a%20b, 10 % 3, 80%off, %50'), ['a', '20b', '10', '3', '80', 'off', '50'], 'not a URL\'s escape, a remainder, a word glued on, or a sign before the number')
+  t.ok(stemsOf('Error rates above 5% page someone.').has(stem('percentage')), 'a page that writes the sign holds the word')
 })
 
 t.test('a "how do I" part is answered from the sections after a document\'s opening, which states the problem: "make that retry safe" gave the definition of idempotent, not the stored response', async (t) => {
@@ -479,6 +482,7 @@ t.test('a question\'s rarer words are searched alone too: at quick, the progress
   const report = await research('the progress bar jumps from 80% back down to 10% when a job gets retried. how do I stop that?', 'quick')
   t.match(report.summary, /^Some fields should only grow, such as a progress percentage\.[^]*taking the maximum/)
   t.same(report.sources.map((s) => s.path_or_url), ['corpus/optimistic-concurrency.md'])
+  t.same(report.searched?.queries, ['the progress bar jumps from 80% back down to 10% when a job gets retried. how do I stop that?', 'progress percentage retry'], 'the rarer words searched alone, named by themselves')
 })
 
 t.test('among sentences whose title holds every word asked, the one that says them itself ranks first: "how does another worker end up picking that job up" got "the next worker then starts them immediately" (of graceful shutdown), not "another worker may take the job over"', async (t) => {
@@ -581,6 +585,23 @@ t.test('documents are cut into passages under their headings', async (t) => {
   const passages = splitDocument('a/b.md', `# Title\n\nIntro.\n\n## Part one\n\n${long}\n\n${long}\n\n## Part two\n\nEnd.`)
   t.same(passages.map((p) => p.heading), ['Title', 'Part one', 'Part one', 'Part two'])
   t.ok(passages.every((p) => p.title === 'Title' && p.path === 'a/b.md'))
+  t.same(passages.map((p) => p.opening === true), [true, false, false, false], 'what comes before the first section is the opening')
+  t.same(splitDocument('page', '# Title\n\nIntro.\n\n## Title\n\nMore intro.\n\n## Part\n\nEnd.').map((p) => p.opening === true), [true, true, false], 'the title again (a page\'s own heading) still heads the opening')
+  t.notOk(splitDocument('notes.txt', 'Just text.\n\nMore text.').some((p) => p.opening === true), 'a document without sections has no opening')
+})
+
+t.test('a "how do I" part counts a sentence of a document\'s opening 0.05 less; other parts do not', async (t) => {
+  const [opening, section] = splitDocument('storms.md', '# Retry storms\n\nClients that retry together knock the service over again.\n\n## Spreading retries\n\nClients should wait a random time before they retry.')
+  const collection = new PassageCollection([opening, section].map((p, id) => ({ ...(p as DocumentPassage), id, location: 'storms.md', kind: 'corpus' as const })))
+  const score = (question: string, passage: Passage): number => {
+    const part = analyseQuestion(question).parts[0] as QuestionPart
+    return findingsFor(part, [{ passage, score: 1 }], collection)[0]?.score ?? 0
+  }
+  const [first, second] = collection.passages as [Passage, Passage]
+  const asOpening = { ...second, opening: true }
+  t.equal(Number((score('How do I stop clients that retry together?', second) - score('How do I stop clients that retry together?', asOpening)).toFixed(3)), 0.05)
+  t.equal(score('Why do clients that retry together knock the service over?', second), score('Why do clients that retry together knock the service over?', asOpening))
+  t.ok(first.opening)
 })
 
 t.test('text helpers', async (t) => {

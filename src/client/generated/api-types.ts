@@ -302,7 +302,7 @@ export interface operations {
                     /** @description The research question: 1-2000 characters, not blank. Surrounding whitespace is trimmed. */
                     query: string;
                     /**
-                     * @description quick = 1 retrieval pass, standard = 3, deep = 5. Deeper runs also plan more web searches and follow links from the pages they read.
+                     * @description quick = 1 round of search, standard = up to 2, deep = up to 4 (see Depth). Deeper runs also plan more web searches and follow links from the pages they read.
                      * @default standard
                      * @enum {unknown}
                      */
@@ -358,7 +358,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
+                         * @description How hard to dig. quick: one round of search (the question, in the sources' words too, and its rarer words alone); standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -513,7 +513,7 @@ export interface operations {
                                 /** @description Documents and pages searched */
                                 documents: number;
                                 passages: number;
-                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                /** @description Every search run, in order: the question (in the sources' words too, and its rarer words alone), its parts, then the follow-ups */
                                 queries: string[];
                                 /** @description Rounds of search, read and reflect (the depth sets the most) */
                                 rounds: number;
@@ -582,7 +582,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
+                         * @description How hard to dig. quick: one round of search (the question, in the sources' words too, and its rarer words alone); standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -737,7 +737,7 @@ export interface operations {
                                 /** @description Documents and pages searched */
                                 documents: number;
                                 passages: number;
-                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                /** @description Every search run, in order: the question (in the sources' words too, and its rarer words alone), its parts, then the follow-ups */
                                 queries: string[];
                                 /** @description Rounds of search, read and reflect (the depth sets the most) */
                                 rounds: number;
@@ -1042,7 +1042,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
+                         * @description How hard to dig. quick: one round of search (the question, in the sources' words too, and its rarer words alone); standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -1197,7 +1197,7 @@ export interface operations {
                                 /** @description Documents and pages searched */
                                 documents: number;
                                 passages: number;
-                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                /** @description Every search run, in order: the question (in the sources' words too, and its rarer words alone), its parts, then the follow-ups */
                                 queries: string[];
                                 /** @description Rounds of search, read and reflect (the depth sets the most) */
                                 rounds: number;
@@ -1631,7 +1631,7 @@ export interface operations {
                             query: string;
                             /**
                              * Depth
-                             * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
+                             * @description How hard to dig. quick: one round of search (the question, in the sources' words too, and its rarer words alone); standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                              * @enum {unknown}
                              */
                             depth: "quick" | "standard" | "deep";
@@ -1869,7 +1869,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
+                         * @description How hard to dig. quick: one round of search (the question, in the sources' words too, and its rarer words alone); standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -2024,7 +2024,7 @@ export interface operations {
                                 /** @description Documents and pages searched */
                                 documents: number;
                                 passages: number;
-                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                /** @description Every search run, in order: the question (in the sources' words too, and its rarer words alone), its parts, then the follow-ups */
                                 queries: string[];
                                 /** @description Rounds of search, read and reflect (the depth sets the most) */
                                 rounds: number;
@@ -2186,7 +2186,7 @@ export interface operations {
                             query: string;
                             /**
                              * Depth
-                             * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
+                             * @description How hard to dig. quick: one round of search (the question, in the sources' words too, and its rarer words alone); standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                              * @enum {unknown}
                              */
                             depth: "quick" | "standard" | "deep";
@@ -2341,7 +2341,7 @@ export interface operations {
                                     /** @description Documents and pages searched */
                                     documents: number;
                                     passages: number;
-                                    /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                    /** @description Every search run, in order: the question (in the sources' words too, and its rarer words alone), its parts, then the follow-ups */
                                     queries: string[];
                                     /** @description Rounds of search, read and reflect (the depth sets the most) */
                                     rounds: number;
@@ -3251,7 +3251,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
+                         * @description How hard to dig. quick: one round of search (the question, in the sources' words too, and its rarer words alone); standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -3406,7 +3406,7 @@ export interface operations {
                                 /** @description Documents and pages searched */
                                 documents: number;
                                 passages: number;
-                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                /** @description Every search run, in order: the question (in the sources' words too, and its rarer words alone), its parts, then the follow-ups */
                                 queries: string[];
                                 /** @description Rounds of search, read and reflect (the depth sets the most) */
                                 rounds: number;
@@ -3538,7 +3538,7 @@ export interface operations {
                         query: string;
                         /**
                          * Depth
-                         * @description How hard to dig. quick: one search of the question; standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
+                         * @description How hard to dig. quick: one round of search (the question, in the sources' words too, and its rarer words alone); standard: up to 2 rounds (each part searched, then follow-ups for what is lacking); deep: up to 4 rounds (follow-ups, the words the sources use, reading on) and longer reports.
                          * @enum {unknown}
                          */
                         depth: "quick" | "standard" | "deep";
@@ -3693,7 +3693,7 @@ export interface operations {
                                 /** @description Documents and pages searched */
                                 documents: number;
                                 passages: number;
-                                /** @description Every search run, in order: the question, its parts, then the follow-ups */
+                                /** @description Every search run, in order: the question (in the sources' words too, and its rarer words alone), its parts, then the follow-ups */
                                 queries: string[];
                                 /** @description Rounds of search, read and reflect (the depth sets the most) */
                                 rounds: number;
