@@ -87,10 +87,11 @@ export function splitDocument (path: string, text: string): DocumentPassage[] {
   const passages: DocumentPassage[] = []
   let heading = title
   let buffer: string[] = []
-  let sectioned = false
+  // How many passages came before the first section heading; null while there is none.
+  let opening: number | null = null
   const flush = (): void => {
     const body = buffer.join('\n\n').trim()
-    if (body.length > 0) passages.push({ path, title, heading, text: body, ...(sectioned ? {} : { opening: true }) })
+    if (body.length > 0) passages.push({ path, title, heading, text: body })
     buffer = []
   }
   for (const block of text.split(/\n\s*\n/)) {
@@ -100,7 +101,7 @@ export function splitDocument (path: string, text: string): DocumentPassage[] {
       flush()
       heading = (headingMatch[1] as string).trim()
       // The title again (a page's own <h1>) still heads the opening; any other heading starts a section.
-      sectioned ||= heading !== title
+      if (heading !== title) opening ??= passages.length
       continue
     }
     if (trimmed.length === 0) continue
@@ -109,6 +110,6 @@ export function splitDocument (path: string, text: string): DocumentPassage[] {
   }
   flush()
   // A document without sections is all opening, which is to say none of it is.
-  if (!sectioned) for (const passage of passages) delete passage.opening
+  for (const passage of passages.slice(0, opening ?? 0)) passage.opening = true
   return passages
 }
