@@ -1,5 +1,5 @@
 import { type JobEvent, compareEventIds, eventData, eventType } from '../schemas/events.js'
-import type { StoredJob } from '../schemas/job.js'
+import { type StoredJob, isFinal } from '../schemas/job.js'
 import { dropOldest } from './bounded.js'
 
 /** Reads a job's events after a given event id (null: from the first). */
@@ -44,7 +44,10 @@ export class LocalEventLog implements JobEventLog {
     if (last !== undefined && last.data === data) return
     const [lastMs = 0, lastSeq = 0] = (last?.id ?? '0-0').split('-').map(Number)
     const id = now > lastMs ? `${now}-0` : `${lastMs}-${lastSeq + 1}`
-    log.events.push({ id, type: eventType(previousStatus, job.status), data })
+    const event: JobEvent = { id, type: eventType(previousStatus, job.status), data }
+    // A finished job keeps its final event alone, as Redis does: a resume needs nothing else.
+    if (isFinal(job.status)) log.events = [event]
+    else log.events.push(event)
     if (log.events.length > this.#maxEvents) log.events.splice(0, log.events.length - this.#maxEvents)
   }
 

@@ -41,7 +41,10 @@ t.test('a job\'s stream: status, progress with its steps, the final event, then 
   t.equal(new Set(read.events.map((e) => e.data.current_step + e.data.status)).size, read.events.length, 'no event repeats the one before it (lease renewals add none)')
 
   const late = await readEvents(`${base}/v1/jobs/${job.job_id}/events`)
-  t.same(late.events, read.events, 'a client arriving after the end gets the whole history, then the end')
+  t.same(late.events, read.events.slice(-1), 'a client arriving after the end gets the final event alone (#29: a finished job keeps no other), as the live client got it')
+  t.ok(late.ended)
+  const resumed = await readEvents(`${base}/v1/jobs/${job.job_id}/events`, { lastEventId: read.events[1]?.id })
+  t.same(resumed.events, read.events.slice(-1), 'a client resuming from before the end gets the final event')
 })
 
 t.test('resume with Last-Event-ID on another replica: no gaps, no duplicates (events kept in Redis)', async (t) => {
@@ -52,18 +55,29 @@ t.test('resume with Last-Event-ID on another replica: no gaps, no duplicates (ev
   await waitFor('Redis ready on both', () => a.store.mode === 'redis' && b.store.mode === 'redis')
   const [baseA, baseB] = [await listen(a), await listen(b)]
   const job = await createJob(a, { query: 'circuit breaker half-open state', depth: 'standard' })
+  // One client follows the whole run live, on replica A, while another drops and resumes on B.
+  const following = readEvents(`${baseA}/v1/jobs/${job.job_id}/events`)
   const first = await readEvents(`${baseA}/v1/jobs/${job.job_id}/events`, { stopAfter: 3 })
   t.equal(first.events.length, 3)
   t.notOk(first.ended, 'the first connection was dropped by the client')
+  t.equal(await redis.client().then(async (c) => { const ttl = await c.ttl(new RedisKeys().events(job.job_id)); await c.close(); return ttl > 86_000 }), true, 'the log has the record\'s TTL')
+  const viaQuery = readEvents(`${baseB}/v1/jobs/${job.job_id}/events?last_event_id=${first.events[1]?.id as string}`)
   const rest = await readEvents(`${baseB}/v1/jobs/${job.job_id}/events`, { lastEventId: first.events[2]?.id })
   t.ok(rest.ended)
-  const full = await readEvents(`${baseA}/v1/jobs/${job.job_id}/events`)
-  t.same([...first.events, ...rest.events], full.events, 'the two halves are exactly the whole stream')
-  t.equal(full.events.at(-1)?.event, 'completed')
-  t.ok(full.events.length >= 6, `${full.events.length} events`)
-  const viaQuery = await readEvents(`${baseB}/v1/jobs/${job.job_id}/events?last_event_id=${full.events.at(-2)?.id as string}`)
-  t.same(viaQuery.events, full.events.slice(-1), 'last_event_id in the query string works too')
-  t.equal(await redis.client().then(async (c) => { const ttl = await c.ttl(new RedisKeys().events(job.job_id)); await c.close(); return ttl > 86_000 }), true, 'the stream has the record\'s TTL')
+  const full = await following
+  // A finished job keeps its final event alone: a reader that was behind when the job ended
+  // skips the progress it had not read yet, straight to the final event. Every reader's stream is
+  // therefore the history up to some event, then the end.
+  const history = [...new Map([...full.events, ...first.events, ...rest.events].map((e) => [e.id, e])).values()].sort((a, b) => compare(a.id, b.id))
+  const readsTheHistory = (events: typeof history, from = 0): boolean => {
+    const final = events.at(-1)
+    return final?.event === 'completed' && JSON.stringify(final) === JSON.stringify(history.at(-1)) &&
+      events.slice(0, -1).every((e, i) => JSON.stringify(e) === JSON.stringify(history[from + i]))
+  }
+  t.ok(readsTheHistory(full.events), 'the live reader: the history, then the end')
+  t.ok(readsTheHistory([...first.events, ...rest.events]), 'the two halves: the history without a gap or a repeat, then the end')
+  t.ok(readsTheHistory((await viaQuery).events, 2), 'last_event_id in the query string works too')
+  t.ok(history.length >= 6, `${history.length} events`)
 })
 
 t.test('an idle stream sends heartbeat comments; a cancel ends it with a cancelled event', async (t) => {
@@ -105,12 +119,16 @@ t.test('closing the app ends open streams at once', async (t) => {
 })
 
 t.test('NOOP_PROGRESS_WRITES sets how many progress updates a no-op job writes (the benchmark measures 0 and 3)', async (t) => {
+  // A finished job keeps its final event alone, so the writes are counted by the record's
+  // version (its ETag), which every write bumps.
+  const versions: number[] = []
   for (const writes of [0, 3]) {
     const app = await startApp(t, { RESEARCH_ENGINE: 'noop', NOOP_PROGRESS_WRITES: writes })
     const job = await createJob(app, { query: `noop with ${writes} progress writes`, depth: 'quick' })
     await waitFor('completed', async () => json(await app.inject({ url: `/v1/jobs/${job.job_id as string}` })).status === 'completed')
-    const stream = (await app.inject({ url: `/v1/jobs/${job.job_id as string}/events` })).body
-    t.equal(stream.match(/^event: progress$/gm)?.length ?? 0, writes, `${writes} progress events`)
-    t.match(stream, /event: completed/)
+    const read = await app.inject({ url: `/v1/jobs/${job.job_id as string}` })
+    versions.push(Number(JSON.parse(String(read.headers.etag))))
+    t.match((await app.inject({ url: `/v1/jobs/${job.job_id as string}/events` })).body, /event: completed/)
   }
+  t.equal((versions[1] as number) - (versions[0] as number), 3, `3 progress writes more (versions ${versions.join(', ')})`)
 })

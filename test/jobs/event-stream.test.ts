@@ -52,8 +52,9 @@ t.test('a stream sends the history, then each change as it is written, and ends 
 t.test('resumed at the final event, a stream is over before it starts; resumed before it, it sends only what came after', async (t) => {
   const { store, service } = setup()
   const job = (await store.put(newJob({ query: 'q', depth: 'quick' }), 0) as { job: StoredJob }).job
+  const [first] = await store.events(job.job_id, null, 10)
   const done = await write(store, job, lifecycle.cancel(job, new Date().toISOString()))
-  const [first, last] = await store.events(job.job_id, null, 10)
+  const [last] = await store.events(job.job_id, null, 10)
   t.equal(await JobEventStream.open(service, done, last?.id ?? null, OPTIONS), 'over')
   const rest = await JobEventStream.open(service, done, first?.id ?? null, OPTIONS)
   if (rest === 'over') throw new Error('unexpected')

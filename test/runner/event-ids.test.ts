@@ -2,7 +2,9 @@
 // version (issue #29: no read of the log per write). These are the paths that end or move an
 // attempt: a retry, a takeover after a worker died, a cancel while the job runs. After each, the
 // log's ids only increase, the kept id (when the record keeps one for its version) is the log's
-// last, and a client that saw any event reads every later one, the final one included.
+// last, and a client that saw any event reads every later one. A finished job's log goes in the
+// write that ends it; its record keeps the final event's id, above every id before it, and a
+// client that saw any event reads the final one.
 import t, { type Test } from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import { START_STEP, cancel, complete, retryLater } from '../../src/lifecycle.js'
@@ -36,17 +38,27 @@ const order = (a: string, b: string): number => {
 }
 
 /**
- * The log's ids increase, and a record that keeps an id for its own version keeps the log's last.
- * An unfinished record (`unfinished`) must keep one: without it every write reads the log again.
+ * The log's ids increase, and the unfinished record keeps the log's last, for its own version:
+ * without it every write reads the log again.
  */
-async function logHolds (t: Test, id: string, when: string, unfinished = true): Promise<string[]> {
+async function logHolds (t: Test, id: string, when: string): Promise<string[]> {
   const ids = (await admin.lRange(KEYS.events(id), 0, -1)).map((entry) => entry.split(' ')[0] as string)
   t.ok(ids.slice(1).every((current, i) => order(ids[i] as string, current) < 0), `${when}: ids increase (${ids.join(', ')})`)
   const record = JSON.parse(await admin.get(KEYS.job(id)) as string) as { version: number, last_event_id?: string }
   const [tag, kept] = (record.last_event_id ?? '').split(':')
-  if (unfinished) t.equal(Number(tag), record.version, `${when}: the record keeps an id for its version (${record.last_event_id ?? 'none'})`)
-  if (record.last_event_id !== undefined && Number(tag) === record.version) t.equal(kept, ids.at(-1), `${when}: the kept id is the log's last`)
+  t.equal(Number(tag), record.version, `${when}: the record keeps an id for its version (${record.last_event_id ?? 'none'})`)
+  t.equal(kept, ids.at(-1), `${when}: the kept id is the log's last`)
   return ids
+}
+
+/** A finished job: its log is gone, and its record keeps the final event's id, after every id the log held. */
+async function finished (t: Test, id: string, when: string, before: string[]): Promise<void> {
+  t.equal(await admin.exists(KEYS.events(id)), 0, `${when}: the log went with the write that ended the job`)
+  const record = JSON.parse(await admin.get(KEYS.job(id)) as string) as { version: number, last_event_id?: string }
+  const [tag, kept] = (record.last_event_id ?? '').split(':')
+  t.equal(Number(tag), record.version, `${when}: the record keeps the final event's id for its version (${record.last_event_id ?? 'none'})`)
+  t.ok(order(kept as string, before.at(-1) as string) > 0, `${when}: the final id ${kept as string} follows every id before it (${before.join(', ')})`)
+  t.same((await store.events(id, null, 100)).map((event) => event.id), [kept], `${when}: the final event alone is read`)
 }
 
 /** Every event after `seen`, as a client resuming from it reads them. */
@@ -65,13 +77,13 @@ t.test('a retry: the second attempt\'s events follow the first\'s, and a client 
   const second = await claimed('worker-b')
   t.equal(second.job.attempts, 2)
   t.equal(await second.progress(60, 'Writing'), 'written')
-  await logHolds(t, id, 'second attempt running')
-  t.equal(await second.end('completed', (job, now) => complete(job, { attempt: 2, worker: 'worker-b' }, REPORT, now)), 'written')
-  const ids = await logHolds(t, id, 'completed', false)
+  const ids = await logHolds(t, id, 'second attempt running')
   t.equal(new Set(ids).size, ids.length, 'no id twice')
   const rest = await after(id, seen)
-  t.equal(rest.at(-1), 'completed', `the client reads the end (${rest.join(', ')})`)
-  t.ok(rest.includes('progress'), 'and the second attempt\'s progress')
+  t.same(rest, ['status', 'status', 'progress'], 'a client that saw the first attempt\'s last progress reads the retry, the second start and its progress')
+  t.equal(await second.end('completed', (job, now) => complete(job, { attempt: 2, worker: 'worker-b' }, REPORT, now)), 'written')
+  await finished(t, id, 'completed', ids)
+  t.same(await after(id, seen), ['completed'], 'and, once the job ended, the end')
 })
 
 t.test('a takeover after a worker died: the taker\'s events follow the dead worker\'s, and the dead worker adds none', async (t) => {
@@ -88,18 +100,19 @@ t.test('a takeover after a worker died: the taker\'s events follow the dead work
   t.not(await dead.progress(50, 'Reading'), 'written', 'the dead worker\'s late write is refused')
   t.equal((await admin.lRange(KEYS.events(id), 0, -1)).length, before, 'and adds no event')
   t.equal(await taker.progress(70, 'Writing'), 'written')
-  await logHolds(t, id, 'the taker running')
-  t.equal(await taker.end('completed', (job, now) => complete(job, { attempt: 2, worker: 'worker-b' }, REPORT, now)), 'written')
-  const ids = await logHolds(t, id, 'completed', false)
+  const ids = await logHolds(t, id, 'the taker running')
   t.equal(new Set(ids).size, ids.length, 'no id twice')
-  t.equal((await after(id, seen)).at(-1), 'completed')
+  t.equal(await taker.end('completed', (job, now) => complete(job, { attempt: 2, worker: 'worker-b' }, REPORT, now)), 'written')
+  await finished(t, id, 'completed', ids)
+  t.same(await after(id, seen), ['completed'])
 })
 
 t.test('a cancel while the job runs: the cancelled event is the last, above every progress event, and the worker adds none after it', async (t) => {
   const id = await created()
   const holder = await claimed('worker-a')
   t.equal(await holder.progress(40, 'Reading'), 'written')
-  const seen = (await logHolds(t, id, 'running')).at(-1) as string
+  const ids = await logHolds(t, id, 'running')
+  const seen = ids.at(-1) as string
   const job = await store.get(id)
   if (job === null) throw new Error('no record')
   const cancelled = await store.put(cancel(job, new Date().toISOString()), job.version)
@@ -108,9 +121,6 @@ t.test('a cancel while the job runs: the cancelled event is the last, above ever
   const ended = await holder.end('completed', (running, now) => complete(running, { attempt: 1, worker: 'worker-a' }, REPORT, now))
   t.ok(ended === 'finished' || ended === 'lost', `and cannot complete it (${ended})`)
   t.equal((await store.get(id))?.status, 'cancelled')
-  const ids = await logHolds(t, id, 'cancelled', false)
-  t.equal(new Set(ids).size, ids.length, 'no id twice')
+  await finished(t, id, 'cancelled', ids)
   t.same(await after(id, seen), ['cancelled'], 'a client that saw the last progress reads the cancel, and nothing after it')
-  const record = JSON.parse(await admin.get(KEYS.job(id)) as string) as Record<string, unknown>
-  t.notOk('last_event_id' in record, 'a final record keeps no event id')
 })

@@ -4,7 +4,7 @@
 import t from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import * as lifecycle from '../../src/lifecycle.js'
-import type { StoredJob } from '../../src/schemas/job.js'
+import { type StoredJob, toPublic } from '../../src/schemas/job.js'
 import { compareEventIds, eventData } from '../../src/schemas/events.js'
 import type { PutOptions } from '../../src/store/job-store.js'
 import { RedisKeys } from '../../src/store/keys.js'
@@ -57,7 +57,7 @@ t.test('a record is JSON at job:<id>, written with SETEX, leading with version, 
   t.same(await admin.zRange(KEYS.queue, 0, -1), [job.job_id], 'queued in jobs:queue')
 })
 
-t.test('a job\'s events: a list with the record\'s TTL (set when it starts, renewed when the job is queued or ends, not by a running job\'s writes), one entry per visible change, ids that only grow, the newest kept, well under 1 KB for a finished job', async (t) => {
+t.test('a job\'s events: a list with the record\'s TTL (set when it starts, renewed when the job is queued, not by a running job\'s writes), one entry per visible change, ids that only grow, the newest kept, well under 1 KB for a running job', async (t) => {
   const small = await connectedStore({ maxEvents: 3 })
   const put = async (job: StoredJob, expected: number): Promise<StoredJob> => {
     const r = await small.put(job, expected)
@@ -79,12 +79,13 @@ t.test('a job\'s events: a list with the record\'s TTL (set when it starts, rene
   t.ok(ids.every((id, i) => i === 0 || compareEventIds(id, ids[i - 1] as string) > 0), `ids grow, also within one millisecond: ${ids.join(', ')}`)
   t.same((await small.events(job.job_id, ids[0] as string, 10)).map((e) => e.id), ids.slice(1), 'resumed after an id')
   t.same((await small.events(job.job_id, null, 1)).map((e) => e.id), ids.slice(0, 1), 'at most limit')
-  job = await put({ ...job, status: 'completed', progress: 100 }, job.version)
-  t.equal((await small.events(job.job_id, ids[2] as string, 10))[0]?.type, 'completed')
-  t.ok(await admin.ttl(KEYS.events(job.job_id)) > 86390, 'the end renews it with the record\'s')
   // A stream would take 4 KB for its first entry (Redis preallocates a node of stream-node-max-bytes).
   const bytes = await admin.memoryUsage(KEYS.events(job.job_id)) as number
-  t.ok(bytes < 1024, `a finished job's events take ${bytes} bytes of Redis memory`)
+  t.ok(bytes < 1024, `a running job's events take ${bytes} bytes of Redis memory`)
+  job = await put({ ...job, status: 'pending', worker: null }, job.version)
+  t.ok(await admin.ttl(KEYS.events(job.job_id)) > 86390, 'queued again: the record\'s TTL again')
+  job = await put({ ...job, status: 'completed', progress: 100 }, job.version)
+  t.equal((await small.events(job.job_id, ids[2] as string, 10)).at(-1)?.type, 'completed')
 })
 
 t.test('a job\'s events are kept as their values alone, without the job id or the names, which the reader puts back; entries kept as JSON are read as they are', async (t) => {
@@ -122,6 +123,51 @@ t.test('a log that expired under a run longer than the TTL starts again with the
   job = await write({ ...job, progress: 50 }, job.version)
   t.same((await store.events(job.job_id, null, 10)).map((e) => e.type), ['progress'])
   t.ok(await admin.ttl(KEYS.events(job.job_id)) > 86390, 'never a log without a TTL')
+})
+
+t.test('a finished job keeps no event log (#29): the write that ends it drops the list, and its final event, id and data as written, is read from the record', async (t) => {
+  let job = await create()
+  const [claim] = await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: 'Starting research' })
+  job = claim?.job as StoredJob
+  job = await write({ ...job, progress: 50, current_step: 'Reading sources' }, job.version, { fence: claim?.fence })
+  const running = await store.events(job.job_id, null, 10)
+  t.equal(running.length, 3)
+  const logBytes = await admin.memoryUsage(KEYS.events(job.job_id)) as number
+  job = await write({ ...job, status: 'completed', progress: 100, current_step: 'Completed', completed_at: new Date().toISOString() }, job.version, { fence: claim?.fence })
+  t.equal(await admin.exists(KEYS.events(job.job_id)), 0, `the list (${logBytes} bytes while running) went in the write that ended the job`)
+  const final = await store.events(job.job_id, null, 10)
+  t.equal(final.length, 1, 'a client arriving after the end gets the final event')
+  t.equal(final[0]?.type, 'completed')
+  t.same(JSON.parse(final[0]?.data as string), JSON.parse(eventData(job)), 'with the job\'s event data')
+  t.ok(compareEventIds(final[0]?.id as string, running.at(-1)?.id as string) > 0, 'and an id after every event before it')
+  t.same(await store.events(job.job_id, running[0]?.id as string, 10), final, 'a resume from before the end gets the final event')
+  t.same(await store.events(job.job_id, final[0]?.id as string, 10), [], 'a resume at the final event gets nothing more')
+  t.same(toPublic(await store.get(job.job_id) as StoredJob), toPublic(job), 'the record reads back as written')
+
+  // A webhook's outcome amends the final record: the final event stays where it was, nothing is appended.
+  const amended = await store.put({ ...job, webhook: null }, job.version, { amendFinal: true })
+  t.ok(amended.ok)
+  t.equal(await admin.exists(KEYS.events(job.job_id)), 0, 'no list comes back')
+  t.same(await store.events(job.job_id, null, 10), final, 'the same final event')
+
+  // A pending job cancelled: its log goes too.
+  const pending = await create()
+  const cancelled = await write({ ...pending, status: 'cancelled', completed_at: new Date().toISOString() }, pending.version)
+  t.equal(await admin.exists(KEYS.events(pending.job_id)), 0)
+  t.same((await store.events(pending.job_id, null, 10)).map((e) => [e.type, JSON.parse(e.data).status]), [['cancelled', 'cancelled']])
+  t.equal(cancelled.status, 'cancelled')
+})
+
+t.test('a finished record of an earlier release (its log kept, no final id in the record) is read from its log as before', async (t) => {
+  let job = await create()
+  job = await write({ ...job, status: 'processing', attempts: 1 }, job.version)
+  const entries = await admin.lRange(KEYS.events(job.job_id), 0, -1)
+  const finalJob = { ...job, status: 'failed' as const, error: 'boom', version: job.version + 1 }
+  await admin.set(KEYS.job(job.job_id), JSON.stringify(finalJob))
+  await admin.rPush(KEYS.events(job.job_id), `${Date.now() + 1000}-0 failed failed\t0\t1\t"boom"\t"Queued"`)
+  const events = await store.events(job.job_id, null, 10)
+  t.equal(events.length, entries.length + 1)
+  t.equal(events.at(-1)?.type, 'failed')
 })
 
 t.test('a write does only the index upkeep its transition needs: a create ends no claim, a start under a claim touches no queue, no write keeps a separate expiry index', async (t) => {
@@ -238,6 +284,15 @@ t.test('sync: an outage copy lands only over the version it started from, never 
   await write({ ...job, status: 'completed' }, 3)
   t.equal(await store.sync(copyOf(job, { version: 9 }), { mode: 'outage', base: 4, queue: false }), false, 'a final record is never overwritten')
   t.equal(await store.sync(copyOf(job, { expires_at: new Date(Date.now() - 1).toISOString() }), { mode: 'outage', base: 4, queue: false }), false, 'an expired copy is dropped')
+})
+
+t.test('sync: a final outage copy drops the job\'s log in Redis (#29), so no client reads the progress from before the outage as the job\'s last news', async (t) => {
+  let job = await create()
+  job = await write({ ...job, status: 'processing', attempts: 1, progress: 30 }, job.version)
+  t.equal((await store.events(job.job_id, null, 10)).length, 2)
+  t.equal(await store.sync(copyOf(job, { version: job.version + 1, status: 'completed', progress: 100 }), { mode: 'outage', base: job.version, queue: false }), true)
+  t.equal(await admin.exists(KEYS.events(job.job_id)), 0, 'the log is gone')
+  t.same(await store.events(job.job_id, null, 10), [], 'no event is kept (the stream sends the record\'s state)')
 })
 
 t.test('sync: a create whose reply was lost is copied only if Redis holds nothing, queued when asked', async (t) => {

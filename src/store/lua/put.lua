@@ -59,10 +59,6 @@ if o.takeover then
   end
 end
 tick()
--- A finished job's checkpointed steps are done with: they would only hold memory for a day.
-if is_final(o.status) then
-  redis.call('DEL', K.steps)
-end
 index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.tenant, now)
 -- A new record has no claim to end.
 if o.status ~= 'processing' and previous then
@@ -87,8 +83,9 @@ if unclaimed_pending and o.status ~= 'pending' then
   unqueue(id, o.tenant)
 end
 -- The job's event log (for SSE) gets an entry in the same step, unless nothing a client sees
--- changed, on every replica alike. Its TTL is set when it starts and renewed when the job is
--- queued or ends, not on every write of a running job: a run is bounded (JOB_TIMEOUT_MS), and a
+-- changed, on every replica alike; the write that ends the job drops it, keeping the final
+-- event's id in the record. Its TTL is set when it starts and renewed when the job is
+-- queued, not on every write of a running job: a run is bounded (JOB_TIMEOUT_MS), and a
 -- log that expired under a run longer than the TTL starts again, with the TTL, at its next entry.
 local kind = 'progress'
 if is_final(o.status) then
@@ -102,10 +99,16 @@ if current then
   last_id, last_data = last_event_of(current)
 end
 local event_id = append_event(K.events, now, kind, o.event, {
-  max_events = o.max_events, ttl = o.ttl, fresh = not previous, renew = o.status == 'pending' or is_final(o.status),
-  last_id = last_id, last_data = last_data
+  max_events = o.max_events, ttl = o.ttl, fresh = not previous, renew = o.status == 'pending',
+  final = is_final(o.status), last_id = last_id, last_data = last_data
 })
--- A pending record, or a running one written under its claim, keeps its log's last event id (see with_last_event).
+-- A finished job's checkpointed steps are done with, and its log is kept in its record (its
+-- final event's id): both would only hold memory for a day.
+if is_final(o.status) then
+  redis.call('DEL', K.steps, K.events)
+end
+-- A pending or finished record, or a running one written under its claim, keeps its log's last
+-- event id (see with_last_event); a finished one keeps its final event's, its log gone.
 redis.call('SETEX', K.job, o.ttl, with_last_event(ARGV[2], event_id, o.fence))
 if o.enqueue == 'tail' or o.enqueue == 'head' then
   enqueue(id, o.enqueue, o.tenant)

@@ -1,4 +1,4 @@
--- KEYS (16): job created owner_created queue tenants seq leases fences delayed webhooks notices status_*
+-- KEYS (17): job events created owner_created queue tenants seq leases fences delayed webhooks notices status_*
 -- Copies a record this replica holds into Redis.
 --   mode 'outage': a change made here while Redis was out of reach; copied when Redis still
 --     holds `base` (what it held when the copy diverged; 0: nothing) and nothing final.
@@ -37,6 +37,11 @@ if current then
   end
 end
 redis.call('SET', K.job, json, 'PX', o.ttl_ms)
+-- A finished job keeps no log (see append_event); a copy keeps no final event id either, so a
+-- stream sends the record's state rather than the events from before the copy diverged.
+if is_final(o.status) then
+  redis.call('DEL', K.events)
+end
 tick()
 index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms, o.tenant, now)
 if o.fence then

@@ -324,7 +324,8 @@ end
 -- sees changed): one event per visible change. A list of "id type data" strings, not a stream: a
 -- stream preallocates a 4 KB node for its first entry. `log`: max_events; fresh (the log is new,
 -- no last event to read); last_id and last_data (the last event, known to the caller: the log
--- is not read; no last_data: taken as changed); ttl, set when the log starts and again when `renew`.
+-- is not read; no last_data: taken as changed); ttl, set when the log starts and again when `renew`;
+-- final (the job ends: the final event is given its id, not appended; the caller drops the log).
 -- Returns the id of the log's last event once appended (nil for a log left empty).
 local function append_event(key, now, kind, data, log)
   local last_id, last_data = log.last_id, log.last_data
@@ -342,6 +343,12 @@ local function append_event(key, now, kind, data, log)
     return last_id
   end
   local id = next_event_id(now, last_id)
+  if log.final then
+    -- A finished job's log goes in the write that ends it (the caller drops it): a resume needs
+    -- only the final event, which the finished record keeps (its id, and its head as the
+    -- event's data: see last_event_of); the rest would hold memory for a day no client can use.
+    return id
+  end
   local length = redis.call('RPUSH', key, event_entry(id, kind, data))
   if length > log.max_events then
     redis.call('LTRIM', key, -log.max_events, -1)
@@ -399,12 +406,13 @@ local function read_head(json, pos)
   return head, pos
 end
 
--- Where a pending or running record as serializeJob lays it out keeps the id of its log's last
--- event: after the head, and in a running record after its claim's token (which must be `fence`,
--- when given). Returns that position, the status, attempts, head and version; nil for any other record.
+-- Where a record as serializeJob lays it out keeps the id of its log's last event: after the
+-- head, and in a running record after its claim's token (which must be `fence`, when given). A
+-- finished record keeps its final event's id there, its log being gone (see append_event).
+-- Returns that position, the status, attempts, head and version; nil for a record laid out otherwise.
 local function event_slot(json, fence)
   local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
-  if status ~= 'pending' and status ~= 'processing' then
+  if status ~= 'pending' and status ~= 'processing' and not is_final(status) then
     return nil
   end
   local head, rest = read_head(json, pos)
@@ -467,6 +475,39 @@ local function last_event_of(json)
     return nil
   end
   return id, kept_event(status, attempts, head.progress, head.current_step, head.error)
+end
+
+-- The events of a job after `after_id` ('' for all), oldest first, at most `limit`, as {id, type,
+-- data}: from its log; a finished job whose log is gone has its final event read from its record.
+local function events_after(log, job, after_id, limit)
+  local after_ms, after_seq = -1, -1
+  if after_id ~= '' then
+    after_ms, after_seq = event_id_parts(after_id)
+  end
+  local entries = redis.call('LRANGE', log, 0, -1)
+  if #entries == 0 then
+    local json = redis.call('GET', job)
+    local id, data = nil, nil
+    if json then
+      id, data = last_event_of(json)
+    end
+    local status = id and select(2, header(json))
+    if id and is_final(status) then
+      entries = {event_entry(id, status, data)}
+    end
+  end
+  local found = {}
+  for _, entry in ipairs(entries) do
+    if #found >= limit then
+      break
+    end
+    local id, kind, data = parse_event(entry)
+    local ms, seq = event_id_parts(id)
+    if ms > after_ms or (ms == after_ms and seq > after_seq) then
+      found[#found + 1] = {id, kind, data}
+    end
+  end
+  return found
 end
 
 -- A pending record as it is once attempt `attempts + 1` begins under the claim `fence`: what the
