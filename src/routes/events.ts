@@ -51,7 +51,7 @@ const eventRoutes: FastifyPluginAsyncTypebox<EventRouteOptions> = async (app, op
       tags: ['jobs'],
       summary: 'Watch a job live (Server-Sent Events)',
       description: 'A `text/event-stream` of events `status`, `progress`, then one of `completed`, `failed`, `cancelled`, after which the server ends the stream. ' +
-        'Each event has an `id:` and JSON `data`: `{ job_id, status, progress, current_step, attempts, error }`. Reconnect with `Last-Event-ID` to resume without gaps or repeats, on any replica; ' +
+        'Each event has an `id:` and JSON `data`: `{ job_id, status, progress, current_step, attempts, error }`. Reconnect with `Last-Event-ID` to resume without gaps or repeats while the job runs, on any replica; ' +
         'resumed at or after the final event, the answer is 204 (an EventSource stops reconnecting). A finished job keeps its final event alone: a client arriving after the end, ' +
         'or resuming from before it, gets the final event without the progress before it. The stream also ends when the job is deleted or expires. ' +
         'Comment lines (`: heartbeat`) keep idle connections open through proxies.',

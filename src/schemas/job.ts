@@ -199,9 +199,10 @@ export type StoredJob = Static<typeof JobRecord> & {
    */
   fence?: string
   /**
-   * The id of the job's last event, which Redis keeps in a pending or running record (after
-   * `fence` in a running one) so the claim's start, a progress write and the write that ends an
-   * attempt need not read the event log. Only the Redis scripts write it (serializeJob leaves it out).
+   * The id of the job's last event, which Redis keeps in the record (after `fence` in a running
+   * one) so the claim's start, a progress write and the write that ends an attempt need not read
+   * the event log; a finished record keeps its final event's, in place of the log it no longer
+   * has. Only the Redis scripts write it (serializeJob leaves it out).
    */
   last_event_id?: string
 }

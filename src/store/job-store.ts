@@ -263,7 +263,7 @@ export function stampWrite (job: StoredJob, expectedVersion: number, ttlSeconds:
  * rewriting the head and appending to the tail (see `start_record` in lua/lib/job.lua). A
  * running record carries its claim's `fence` right after the head, where the progress script
  * checks it (lua/progress.lua); a record of any other status leaves it out. `last_event_id` is
- * left out: the scripts that append a pending or running job's events put it there themselves.
+ * left out: the scripts that write a job's events put it there themselves.
  */
 export function serializeJob (job: StoredJob): string {
   const {

@@ -158,6 +158,15 @@ t.test('a finished job keeps no event log (#29): the write that ends it drops th
   t.equal(cancelled.status, 'cancelled')
 })
 
+t.test('a final record with no place for the final event\'s id (a head field left out) keeps its log, the final event appended to it', async (t) => {
+  let job = await create()
+  job = await write({ ...job, status: 'processing', attempts: 1 }, job.version)
+  const { worker: _worker, ...headless } = { ...job, status: 'failed' as const, error: 'boom', completed_at: new Date().toISOString() }
+  job = await write(headless as StoredJob, job.version)
+  t.notOk('last_event_id' in await stored(job.job_id), 'the record keeps no id')
+  t.same((await store.events(job.job_id, null, 10)).map((e) => e.type), ['status', 'status', 'failed'], 'the log keeps the whole history and the end')
+})
+
 t.test('a finished record of an earlier release (its log kept, no final id in the record) is read from its log as before', async (t) => {
   let job = await create()
   job = await write({ ...job, status: 'processing', attempts: 1 }, job.version)
@@ -286,13 +295,19 @@ t.test('sync: an outage copy lands only over the version it started from, never 
   t.equal(await store.sync(copyOf(job, { expires_at: new Date(Date.now() - 1).toISOString() }), { mode: 'outage', base: 4, queue: false }), false, 'an expired copy is dropped')
 })
 
-t.test('sync: a final outage copy drops the job\'s log in Redis (#29), so no client reads the progress from before the outage as the job\'s last news', async (t) => {
+t.test('sync: a final outage copy drops the job\'s log and steps in Redis (#29) and keeps its final event\'s id, so a client resuming reads the end, not the progress from before the outage', async (t) => {
   let job = await create()
   job = await write({ ...job, status: 'processing', attempts: 1, progress: 30 }, job.version)
   t.equal((await store.events(job.job_id, null, 10)).length, 2)
+  const before = await store.events(job.job_id, null, 10)
+  await admin.hSet(KEYS.steps(job.job_id), 'plan', '{}')
   t.equal(await store.sync(copyOf(job, { version: job.version + 1, status: 'completed', progress: 100 }), { mode: 'outage', base: job.version, queue: false }), true)
   t.equal(await admin.exists(KEYS.events(job.job_id)), 0, 'the log is gone')
-  t.same(await store.events(job.job_id, null, 10), [], 'no event is kept (the stream sends the record\'s state)')
+  t.equal(await admin.exists(KEYS.steps(job.job_id)), 0, 'with the checkpointed steps')
+  const final = await store.events(job.job_id, null, 10)
+  t.same(final.map((e) => [e.type, JSON.parse(e.data).status, JSON.parse(e.data).progress]), [['completed', 'completed', 100]], 'the copy\'s final event is read from the record')
+  t.ok(compareEventIds(final[0]?.id as string, before.at(-1)?.id as string) > 0, 'after the last event the log held')
+  t.same(await store.events(job.job_id, before[0]?.id as string, 10), final, 'so a client resuming from before the copy gets the end')
 })
 
 t.test('sync: a create whose reply was lost is copied only if Redis holds nothing, queued when asked', async (t) => {

@@ -93,22 +93,28 @@ if is_final(o.status) then
 elseif previous ~= o.status then
   kind = 'status'
 end
--- A pending or running record keeps its last event (see last_event_of): the log is not read for it.
+-- A record that keeps its last event (see last_event_of) has its log left unread.
 local last_id, last_data = nil, nil
 if current then
   last_id, last_data = last_event_of(current)
 end
+-- A finished record keeps its final event's id in place of its log (see append_event); one with
+-- no place for it (laid out otherwise) keeps its log, the final event appended, as before.
+local drops_log = is_final(o.status) and event_slot(ARGV[2]) ~= nil
 local event_id = append_event(K.events, now, kind, o.event, {
-  max_events = o.max_events, ttl = o.ttl, fresh = not previous, renew = o.status == 'pending',
-  final = is_final(o.status), last_id = last_id, last_data = last_data
+  max_events = o.max_events, ttl = o.ttl, fresh = not previous,
+  renew = o.status == 'pending' or (is_final(o.status) and not drops_log),
+  final = drops_log, last_id = last_id, last_data = last_data
 })
--- A finished job's checkpointed steps are done with, and its log is kept in its record (its
--- final event's id): both would only hold memory for a day.
-if is_final(o.status) then
+-- A finished job's checkpointed steps are done with, and so is its log once its record keeps
+-- the final event: both would only hold memory for a day.
+if drops_log then
   redis.call('DEL', K.steps, K.events)
+elseif is_final(o.status) then
+  redis.call('DEL', K.steps)
 end
--- A pending or finished record, or a running one written under its claim, keeps its log's last
--- event id (see with_last_event); a finished one keeps its final event's, its log gone.
+-- A record keeps its log's last event id (see with_last_event): a pending or finished one, or a
+-- running one written under its claim.
 redis.call('SETEX', K.job, o.ttl, with_last_event(ARGV[2], event_id, o.fence))
 if o.enqueue == 'tail' or o.enqueue == 'head' then
   enqueue(id, o.enqueue, o.tenant)

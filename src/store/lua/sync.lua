@@ -1,4 +1,4 @@
--- KEYS (17): job events created owner_created queue tenants seq leases fences delayed webhooks notices status_*
+-- KEYS (18): job events steps created owner_created queue tenants seq leases fences delayed webhooks notices status_*
 -- Copies a record this replica holds into Redis.
 --   mode 'outage': a change made here while Redis was out of reach; copied when Redis still
 --     holds `base` (what it held when the copy diverged; 0: nothing) and nothing final.
@@ -36,12 +36,17 @@ if current then
     written_version = version + 1
   end
 end
-redis.call('SET', K.job, json, 'PX', o.ttl_ms)
--- A finished job keeps no log (see append_event); a copy keeps no final event id either, so a
--- stream sends the record's state rather than the events from before the copy diverged.
 if is_final(o.status) then
-  redis.call('DEL', K.events)
+  -- A finished job keeps its final event's id in place of its log (see append_event): the copy's
+  -- final event follows the last one the log holds, and the log and steps go.
+  local last = redis.call('LINDEX', K.events, -1)
+  local kept = with_last_event(json, next_event_id(now, last and parse_event(last)))
+  if kept ~= json then
+    json = kept
+    redis.call('DEL', K.events, K.steps)
+  end
 end
+redis.call('SET', K.job, json, 'PX', o.ttl_ms)
 tick()
 index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms, o.tenant, now)
 if o.fence then
