@@ -85,7 +85,7 @@ export function analyseQuestion (text: string): Question {
   // A question of punctuation alone is still one part, that nothing answers.
   if (rawParts.size === 0) rawParts.set('', { text: normalised, asking: normalised })
   // "..., so I can debug it": why the asker wants to know, context to what is asked.
-  const own = [...rawParts.values()].map((part) => contentTerms(part.text.split(PURPOSE)[0] as string))
+  const own = [...rawParts.values()].map((part) => contentTerms(withoutDegree(part.text.split(PURPOSE)[0] as string)))
   const purposes = [...rawParts.values()].map((part) => part.text.split(PURPOSE).slice(1).join(' '))
   const statementTerms = contentTerms([...statements, ...purposes].join(' '))
   const parts = [...rawParts.values()].map((part, i): QuestionPart => {
@@ -96,8 +96,8 @@ export function analyseQuestion (text: string): Question {
       type: typeOf(part.asking),
       terms,
       context: [...new Set(others)].filter((term) => !terms.includes(term)),
-      compared: comparedItems(part.asking),
-      measured: measuredIn(part.asking),
+      compared: comparedIn(part),
+      measured: measuredIn(withoutDegree(part.asking)),
       // Only a later part, or a question with statements around it, has something to point back at:
       // the first part's "its" is its own ("what should a client put in its key").
       refersBack: (i > 0 || statements.length > 0) && REFERS_BACK.test(part.asking.replace(DUMMY_IT, '')),
@@ -245,9 +245,26 @@ function measuredIn (part: string): string[] | 'time' {
   return contentTerms(noun).filter((term) => !/^(?:default|maximum|minimum|max|min|number|amount)$/.test(term))
 }
 
+/** "the real difference", "the main differences": how much of a difference is asked, not a thing asked about. */
+function withoutDegree (text: string): string {
+  return text.replace(/\b(?:real|main|practical|actual|big|biggest)\s+(?=differences?\b)/gi, '')
+}
+
+/** "what's the (real) difference", asking nothing more: what it compares comes before it. */
+const BARE_DIFFERENCE = /^(?:what(?:['’]s| is| are)?|whats|is there|are there) (?:the |a |any )?(?:real |main |practical |actual |big |biggest )?differences?(?: between (?:them|the two|the 2|those|these)| exactly| here| then)?$/i
+
+/**
+ * What a part compares: named where it asks, or, when that only asks "what's the difference",
+ * in the words before it ("rate limiting vs throttling, what's the real difference").
+ */
+function comparedIn (part: { text: string, asking: string }): string[][] {
+  if (!BARE_DIFFERENCE.test(part.asking) || part.text.length <= part.asking.length) return comparedItems(part.asking)
+  return comparedItems(part.text.slice(0, part.text.length - part.asking.length).replace(/[\s,;:-]+$/, ''))
+}
+
 /** "between A and B", "A vs B", "A or B", "A compared to B": the two things, as stems. */
 function comparedItems (part: string): string[][] {
-  const p = part.replace(/^(?:what(?:'s| is| are)?|is there|are there) (?:the |a |any )?(?:real |main |practical )?(?:difference|differences)s? /i, '')
+  const p = part.replace(/^(?:what(?:['’]s| is| are)?|whats|is there|are there) (?:the |a |any )?(?:real |main |practical |actual |big |biggest )?(?:difference|differences)s? /i, '')
   const match = /\bbetween (.+?) and (.+)$/i.exec(p) ??
     /^(?:.*?\b(?:use|choose|pick|prefer|need)\s+)?(.+?)\s+(?:vs\.?|versus|or|compared (?:to|with)|instead of|rather than)\s+(.+)$/i.exec(p) ??
     /^(?:is|are|isn't|aren't) (.+?) the same as (.+)$/i.exec(p) ??

@@ -82,7 +82,13 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
       continue
     }
     const cited: number[] = []
-    for (const finding of answerTo(part, candidates, input.collection, weighed.length > 1, fresh)) {
+    // A side of a difference is answered by a passage on that side alone, which holds half the part's words at most
+    // (too few to ground the part): any sentence of the documents on its topic.
+    const onTopic = new Set((topical.get(partFindings) as Finding[]).map((f) => f.sentence.passage.path))
+    const sides = part.compared.length === 2 ? partFindings.findings.filter((f) => onTopic.has(f.sentence.passage.path) && fresh(f)) : []
+    for (const finding of answerTo(part, candidates, input.collection, weighed.length > 1, fresh, sides)) {
+      // Picked together, two sentences of documents not yet cited may not both fit within max_sources.
+      if (!used.includes(finding.sentence) && !sources.accepts(finding)) continue
       if (!used.includes(finding.sentence)) summary.push(take(finding))
       cited.push(sources.numberOf(finding))
     }
@@ -131,7 +137,7 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
  * short paragraph. A best sentence already in the summary (it answered an earlier part) is
  * cited again, not repeated.
  */
-function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageCollection, oneOfMany: boolean, fresh: (f: Finding) => boolean): Finding[] {
+function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageCollection, oneOfMany: boolean, fresh: (f: Finding) => boolean, sides: Finding[] = []): Finding[] {
   const first = grounded[0] as Finding
   const picked = [first]
   if (part.compared.length === 2) {
@@ -141,7 +147,8 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
       const other = new Set(part.compared[1 - i])
       // One inside the other ("Redis or Redis Cluster"): all of its words.
       const ownTerms = terms.some((t) => !other.has(t.stem)) ? terms.filter((t) => !other.has(t.stem)) : terms
-      const about = grounded.filter((f) => coverage(terms, f.sentence.stems) >= 0.5)
+      // A sentence that does not answer the part itself must hold every word naming this side ("fixed window", not "sliding window").
+      const about = [...grounded.filter((f) => coverage(terms, f.sentence.stems) >= 0.5), ...sides.filter((f) => !grounded.includes(f) && coverage(ownTerms, f.sentence.stems) === 1)]
       // Best: a sentence about the thing itself, which names it first ("Eviction happens when..."),
       // also when one picked names it in passing ("..., but at-least-once delivery combined with...").
       const namesFirst = (f: Finding): boolean => coverage(ownTerms, stemsOf(f.sentence.text.split(/\s+/).slice(0, 4).join(' '))) > 0

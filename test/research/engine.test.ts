@@ -409,6 +409,12 @@ t.test('max_sources caps the documents cited, the summary\'s included', async (t
   t.equal(report.sources.length, 1)
   t.match(report.answer, { status: 'partial', parts: [{ answered: true }, { answered: false }] })
   t.match(report.summary, /do not answer "Why do retries need jitter\?" within max_sources \(1\)/)
+  // One part's answer picks its sentences together: two of documents not yet cited took two places of one.
+  for (const depth of ['quick', 'deep'] as const) {
+    const one = await engine.run({ query: 'For a service that processes background jobs, which conditions are actually worth paging someone about?', depth, options: resolveOptions({ depth, max_sources: 1 }) }, recorder())
+    t.equal(one.sources.length, 1, `${depth}: one part's answer holds to max_sources too (cited ${one.sources.map((s) => s.path_or_url).join(', ')})`)
+    citationsHold(t, one)
+  }
 })
 
 t.test('a hedge before the asking word ("worst case, how many...") is not something the part asks about (it said "not found")', async (t) => {
@@ -462,6 +468,23 @@ t.test('"v4" asks about version 4, not any version: "uuid v4 and v7" opened on v
   const [first, second] = sentences(report.summary)
   t.match(`${first} ${second}`, /Version 4[^]*Version 7|Version 7[^]*Version 4/)
   t.notMatch(`${first} ${second}`, /Version 1/)
+})
+
+t.test('a difference asked after what it compares ("token bucket vs fixed window, what\'s the real difference?") compares the two, and each side is answered from a passage on it alone: the fixed window was never described', async (t) => {
+  const [after] = analyseQuestion('token bucket vs fixed window, what\'s the real difference?').parts
+  t.same(after?.compared, [contentTerms('token bucket'), contentTerms('fixed window')], 'the things compared come before "what\'s the difference"')
+  t.notOk(after?.terms.includes(stem('real')), '"real" says how much of a difference, not what it is about')
+  t.same(after?.measured, [], 'and asks no amount of anything')
+  for (const asked of ['token bucket vs fixed window, whats the difference exactly?', 'token bucket or fixed window, what\u2019s the biggest difference between them?']) {
+    t.same(analyseQuestion(asked).parts[0]?.compared, after?.compared, `as asked on a phone: ${asked}`)
+  }
+  t.ok(analyseQuestion('idempotency key differences from a request id?').parts[0]?.terms.includes(stem('key')), '"key" before "differences" may be the thing asked about')
+  for (const query of ['token bucket vs fixed window, what\'s the real difference?', 'what\'s the real difference between token bucket and fixed window?']) {
+    const report = await research(query, 'quick')
+    t.match(report.summary, /A token bucket holds up to N tokens/, `${query}: the token bucket`)
+    t.match(report.summary, /The fixed window counter counts requests/, `${query}: and the fixed window, from its own passage, which holds half the part's words`)
+    t.notMatch(report.summary, /sliding window/i, 'not another window that shares a word with it')
+  }
 })
 
 t.test('"80%" is a percentage, on the question\'s side and the sources\': "percentage" is how other sources write it', async (t) => {
