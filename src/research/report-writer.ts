@@ -87,9 +87,11 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
     const onTopic = new Set((topical.get(partFindings) as Finding[]).map((f) => f.sentence.passage.path))
     const sides = part.compared.length === 2 ? partFindings.findings.filter((f) => onTopic.has(f.sentence.passage.path) && fresh(f)) : []
     for (const finding of answerTo(part, candidates, input.collection, weighed.length > 1, fresh, sides)) {
-      // Picked together, two sentences of documents not yet cited may not both fit within max_sources.
-      if (!used.includes(finding.sentence) && !sources.accepts(finding)) continue
-      if (!used.includes(finding.sentence)) summary.push(take(finding))
+      if (!used.includes(finding.sentence)) {
+        // Picked together, two sentences of documents not yet cited may not both fit within max_sources.
+        if (!sources.accepts(finding)) continue
+        summary.push(take(finding))
+      }
       cited.push(sources.numberOf(finding))
     }
     parts.push({ question: part.text, answered: true, sources: [...new Set(cited)] })

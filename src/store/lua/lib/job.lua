@@ -467,14 +467,14 @@ end
 
 -- The last event of a record that keeps its id (see with_last_event): the id, and the event's
 -- data, which is the record's head as an event (every write that changes what a client sees
--- appends one). nil for a record that does not keep it: its log is read instead.
+-- appends one), and its status. nil for a record that does not keep it: its log is read instead.
 local function last_event_of(json)
   local rest, status, attempts, head, version = event_slot(json)
   local id = rest and kept_id(json, rest, version)
   if not id then
     return nil
   end
-  return id, kept_event(status, attempts, head.progress, head.current_step, head.error)
+  return id, kept_event(status, attempts, head.progress, head.current_step, head.error), status
 end
 
 -- The events of a job after `after_id` ('' for all), oldest first, at most `limit`, as {id, type,
@@ -487,11 +487,10 @@ local function events_after(log, job, after_id, limit)
   local entries = redis.call('LRANGE', log, 0, -1)
   if #entries == 0 then
     local json = redis.call('GET', job)
-    local id, data = nil, nil
+    local id, data, status = nil, nil, nil
     if json then
-      id, data = last_event_of(json)
+      id, data, status = last_event_of(json)
     end
-    local status = id and select(2, header(json))
     if id and is_final(status) then
       entries = {event_entry(id, status, data)}
     end
