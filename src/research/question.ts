@@ -220,6 +220,20 @@ export function pointsAtPartBefore (part: QuestionPart): boolean {
   return part.names.length === 0 && part.words.length === 1 && /\bthe\s+[\p{L}-]+$/iu.test(part.text)
 }
 
+/**
+ * Whether a part's pronoun stands for the thing itself, not as "those" before a thing it names:
+ * nothing but everyday words follow it ("how do I prevent it", "how does the client find out
+ * when it's done"; not "how do I make those status checks cheaper").
+ */
+export function pronounStandsAlone (part: QuestionPart): boolean {
+  if (!part.refersBack) return false
+  const text = part.text.replace(DUMMY_IT, (dummy) => ' '.repeat(dummy.length))
+  const pronoun = REFERS_BACK.exec(text)
+  if (pronoun === null) return false
+  const after = text.slice(pronoun.index + pronoun[0].length)
+  return namesIn(after).length === 0 && contentTerms(after).every((term) => englishRank(term) <= EVERYDAY_RANK)
+}
+
 /** "Is it ok to", "would it be wise to": an "it" that stands for what follows, not for anything said before. */
 const DUMMY_IT = /\b(?:(?:is|isn't|was) it|(?:would|will|could) it be) (?:\w+ )?(?:ok|okay|alright|safe|fine|bad|wise|smart|possible|worth it|worth|a good idea|a bad idea|better|worse|normal|necessary|required|recommended|dangerous|risky|enough|true) (?=to|if|that|whether)\b/gi
 

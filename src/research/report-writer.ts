@@ -1,9 +1,9 @@
 import type { AnswerData, DepthName, SearchedData } from '../schemas/job.js'
 import type { Passage } from './corpus.js'
 import type { Report } from './engine.js'
-import { type Finding, GROUNDED, coverage, isGrounded, namesStatusCode, weighTerms } from './evidence.js'
+import { type Finding, GROUNDED, type WeightedTerm, coverage, isGrounded, namesStatusCode, weighTerms } from './evidence.js'
 import { type PassageCollection, type Sentence, stemsOf } from './passage-collection.js'
-import type { Question, QuestionPart } from './question.js'
+import { KINDS_OF_THING, type Question, type QuestionPart, pronounStandsAlone } from './question.js'
 import type { PartFindings } from './rounds.js'
 import { topicalFindings } from './topics.js'
 import { similarity, truncate } from './text.js'
@@ -75,7 +75,11 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
       continue
     }
     // Only sentences it may still cite: already in the summary, or fresh within max_sources.
-    const candidates = answers.filter((f) => used.includes(f.sentence) || fresh(f))
+    const citable = answers.filter((f) => used.includes(f.sentence) || fresh(f))
+    // A part whose pronoun stands alone ("how do I prevent it") is answered from the documents the answer so far rests on, when they can.
+    const sofar = new Set(sources.list().map((s) => s.path_or_url))
+    const staying = pronounStandsAlone(part) ? citable.filter((f) => sofar.has(f.sentence.passage.location)) : []
+    const candidates = staying.length > 0 ? staying : citable
     if (candidates.length === 0) {
       summary.push(`The sources searched do not answer "${part.text}?" within max_sources (${input.maxSources}).`)
       parts.push({ question: part.text, answered: false, sources: [] })
@@ -135,7 +139,7 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
 /**
  * The sentence(s) that answer one part, best first: for a difference or a choice, the best on
  * each thing compared; otherwise the best and the next two (for a part of many, the next one
- * when nearly as good; from another document, when 0.7 as good), so the answer reads as a
+ * when nearly as good; from another document, when 0.7 as good and it adds a word asked), so the answer reads as a
  * short paragraph. A best sentence already in the summary (it answered an earlier part) is
  * cited again, not repeated.
  */
@@ -169,8 +173,16 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   const code = part.asksStatus && namesStatusCode(first.sentence.text) ? /\b[1-5]\d\d\b/.exec(first.sentence.text)?.[0] : undefined
   const sameCode = code === undefined ? undefined : new RegExp(`\\b${code}\\b`)
   const onTheCode = (f: Finding): boolean => sameCode === undefined || sameCode.test(f.sentence.text)
-  const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar && (sameDocument(f) || (onTheCode(f) && f.score >= ANOTHER_DOCUMENT * first.score)))
+  // Another document's sentence must add a word the part asks about that the answer does not hold yet.
+  const rarer = weighTerms(part, collection).filter((t) => t.own && t.known && !t.everyday && !KINDS_OF_THING.has(t.stem))
+  const adds = (f: Finding): boolean => rarer.some((t) => holds(f.sentence.stems, t) && !picked.some((p) => holds(p.sentence.stems, t)))
+  const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar && (sameDocument(f) || (onTheCode(f) && f.score >= ANOTHER_DOCUMENT * first.score && adds(f))))
   return [...picked, ...more.slice(0, Math.max(0, (oneOfMany ? 2 : 3) - picked.length))]
+}
+
+/** Whether the stems hold the term itself or a word of its lexicon group. */
+function holds (stems: Set<string>, term: WeightedTerm): boolean {
+  return stems.has(term.stem) || term.alternatives.some((a) => stems.has(a))
 }
 
 /** A part as a section's heading, with what it is about when it says nothing itself ("Why? (My jobs vanished after a restart.)"). */

@@ -174,6 +174,32 @@ t.test('a lone question\'s summary takes a sentence of another document only whe
   t.same(documents(report), ['async-http-apis.md'])
 })
 
+t.test('another document\'s sentence joins an answer only when it adds a word the question asks about: the TTL a Lua script writes does not bring the concurrency document into a question about SET clearing a TTL (it was cited second)', async (t) => {
+  for (const depth of ['quick', 'deep'] as const) {
+    const report = await research('I gave a key a TTL, but after my code updated the value with a normal SET it never expires anymore. What\'s going on?', depth)
+    t.match(report.summary, /A plain `SET` without `EX` or `KEEPTTL` clears the TTL/, depth)
+    t.same(documents(report), ['redis-expiration.md'], depth)
+  }
+  const limiter = await research('Our limiter keeps its counters in Redis. What are our options if Redis goes down, and which one do most public APIs go with?', 'deep')
+  t.same(documents(limiter), ['rate-limiting.md'], 'the TLS document\'s "safer option" adds only "option"')
+  t.match(limiter.summary, /failing open \(allowing requests\) and failing closed/)
+})
+
+t.test('a later part whose pronoun stands alone ("how do I prevent it", "when it\'s done") is answered from the documents the answer so far rests on: the lease and UUID documents\' "prevents" and the idempotency key\'s "client ... POST" were cited', async (t) => {
+  for (const depth of ['quick', 'deep'] as const) {
+    const lost = await research('Two API replicas read the same record, each tweaks it and saves, and one of the changes just disappears. What is this called, and how do I prevent it?', depth)
+    t.same(documents(lost), ['optimistic-concurrency.md'], depth)
+    t.match(lost.summary, /A writer reads the record with its version/, `${depth}: the prevention is in the summary`)
+    const report = await research('Generating a report takes about five minutes. What should my POST endpoint answer straight away, and how does the client find out when it\'s done?', depth)
+    t.same(documents(report), ['async-http-apis.md'], depth)
+    t.match(report.summary, /The status resource reports the state/, depth)
+  }
+  // "Those status checks" names its own thing: it may be answered by another document.
+  const polling = await research('Clients polling for job status are eating the whole rate limit, so nobody can create new jobs anymore. How do I fix the limits, and how do I make those status checks cheaper for the server?', 'quick')
+  t.ok(documents(polling).includes('async-http-apis.md'), 'the cheap status reads are found')
+  t.match(polling.summary, /Servers should make status reads cheap/)
+})
+
 t.test('a trade-off is answered by what each side costs and gives, and "pros and cons" only asks (it said the sources do not answer "What are the pros and cons?")', async (t) => {
   const report = await research('Should my clients poll the job or listen to server-sent events? What are the pros and cons?', 'quick')
   t.match(report.answer, { status: 'answered' })
