@@ -24,14 +24,16 @@ export interface ExtractiveInput {
   stats: Report['stats']
 }
 
-/** Sentences per part's section, and per extra section (caveats, what to do), by depth. */
-const BUDGET: Record<DepthName, { perPart: number, extras: number }> = {
-  quick: { perPart: 2, extras: 0 },
-  standard: { perPart: 3, extras: 2 },
-  deep: { perPart: 5, extras: 3 }
+/**
+ * Sentences per part's section, and per extra section (caveats, what to do), by depth; and the
+ * share of a part's terms a section's sentence holds (the summary's: GROUNDED.sentence): deep
+ * reads further into the documents it answers from.
+ */
+const BUDGET: Record<DepthName, { perPart: number, extras: number, sectionSentence: number }> = {
+  quick: { perPart: 2, extras: 0, sectionSentence: 0.25 },
+  standard: { perPart: 3, extras: 2, sectionSentence: 0.25 },
+  deep: { perPart: 5, extras: 3, sectionSentence: 0.2 }
 }
-/** A section's sentence holds at least this share of its part's terms (the summary's: GROUNDED.sentence). */
-const SECTION_SENTENCE = 0.25
 /** Sentences this alike say the same thing: the second is left out. */
 const NEAR_DUPLICATE = 0.6
 /** A second summary sentence for a part of many is taken only when nearly as good as its first. */
@@ -103,7 +105,7 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
 
   const sections: Section[] = []
   const answeringDocs = new Set(sources.list().map((s) => s.path_or_url))
-  const eligible = (finding: Finding): boolean => answeringDocs.has(finding.sentence.passage.location) && finding.passageCoverage >= GROUNDED.passage && finding.sentenceCoverage >= SECTION_SENTENCE && fresh(finding)
+  const eligible = (finding: Finding): boolean => answeringDocs.has(finding.sentence.passage.location) && finding.passageCoverage >= GROUNDED.passage && finding.sentenceCoverage >= BUDGET[depth].sectionSentence && fresh(finding)
   for (const partFindings of weighed) {
     if ((answersTo.get(partFindings) as Finding[]).length === 0) continue
     const body: Finding[] = []
@@ -141,7 +143,7 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
  * each thing compared; otherwise the best and the next two (for a part of many, the next one
  * when nearly as good; from another document, when 0.7 as good and it adds a word asked), so the answer reads as a
  * short paragraph. A best sentence already in the summary (it answered an earlier part) is
- * cited again, not repeated.
+ * cited again, not repeated, and leaves room for one more.
  */
 function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageCollection, oneOfMany: boolean, fresh: (f: Finding) => boolean, sides: Finding[] = []): Finding[] {
   const first = grounded[0] as Finding
@@ -177,7 +179,9 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   const rarer = weighTerms(part, collection).filter((t) => t.own && t.known && !t.everyday && !KINDS_OF_THING.has(t.stem))
   const adds = (f: Finding): boolean => rarer.some((t) => holds(f.sentence.stems, t) && !picked.some((p) => holds(p.sentence.stems, t)))
   const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar && (sameDocument(f) || (onTheCode(f) && f.score >= ANOTHER_DOCUMENT * first.score && adds(f))))
-  return [...picked, ...more.slice(0, Math.max(0, (oneOfMany ? 2 : 3) - picked.length))]
+  // Its best already said for an earlier part (cited again), a part still adds as many new sentences as any other.
+  const room = (oneOfMany ? 2 : 3) + (fresh(first) ? 0 : 1)
+  return [...picked, ...more.slice(0, Math.max(0, room - picked.length))]
 }
 
 /** Whether the stems hold the term itself or a word of its lexicon group. */

@@ -200,6 +200,22 @@ t.test('a later part whose pronoun stands alone ("how do I prevent it", "when it
   t.match(polling.summary, /Servers should make status reads cheap/)
 })
 
+t.test('a part whose best answer was given for an earlier part (cited again) still adds two new sentences: "how do I prevent it" reaches the compare-and-set (it stopped at the version read)', async (t) => {
+  const report = await research('Two API replicas read the same record, each tweaks it and saves, and one of the changes just disappears. What is this called, and how do I prevent it?', 'quick')
+  t.match(report.summary, /A writer reads the record with its version.*the compare-and-set fails/s)
+  t.equal((report.summary.match(/A lost update happens when/g) ?? []).length, 1, 'the sentence given twice is cited, not repeated')
+})
+
+t.test('deep reads further into the documents it answers from: its sections take sentences holding a fifth of a part\'s words, not a quarter, so "what\'s the usual fix" gets one (deep had none, and never said jitter)', async (t) => {
+  const query = 'After a short outage our API came back up and immediately fell over again, because every client retried at exactly the same moments. Why does that happen and what\'s the usual fix?'
+  const deep = await research(query, 'deep')
+  const fix = deep.sections.find((s) => s.heading === 'What\'s the usual fix?')
+  t.match(fix?.body, /full jitter/)
+  t.same(documents(deep), ['retries-and-backoff.md'])
+  const standard = await research(query, 'standard')
+  t.notOk(standard.sections.some((s) => s.heading === 'What\'s the usual fix?'), 'standard keeps the quarter')
+})
+
 t.test('a trade-off is answered by what each side costs and gives, and "pros and cons" only asks (it said the sources do not answer "What are the pros and cons?")', async (t) => {
   const report = await research('Should my clients poll the job or listen to server-sent events? What are the pros and cons?', 'quick')
   t.match(report.answer, { status: 'answered' })
