@@ -221,9 +221,10 @@ export function pointsAtPartBefore (part: QuestionPart): boolean {
 }
 
 /**
- * Whether a part's pronoun stands for the thing itself, not as "those" before a thing it names:
- * nothing but everyday words follow it ("how do I prevent it", "how does the client find out
- * when it's done"; not "how do I make those status checks cheaper").
+ * Whether a part's pronoun stands for what was asked before it: no name comes before the
+ * pronoun ("how does Redis pick keys when it's full": "it" is Redis) and only everyday words
+ * follow it ("how do I prevent it", "how does the client find out when it's done"; not "how do
+ * I make those status checks cheaper", where "those" only points at a thing the part names).
  */
 export function pronounStandsAlone (part: QuestionPart): boolean {
   if (!part.refersBack) return false
@@ -231,7 +232,8 @@ export function pronounStandsAlone (part: QuestionPart): boolean {
   const pronoun = REFERS_BACK.exec(text)
   if (pronoun === null) return false
   const after = text.slice(pronoun.index + pronoun[0].length)
-  return namesIn(after).length === 0 && contentTerms(after).every((term) => englishRank(term) <= EVERYDAY_RANK)
+  return namesIn(text.slice(0, pronoun.index)).length === 0 && namesIn(after).length === 0 &&
+    contentTerms(after).every((term) => englishRank(term) <= EVERYDAY_RANK)
 }
 
 /** "Is it ok to", "would it be wise to": an "it" that stands for what follows, not for anything said before. */

@@ -49,6 +49,8 @@ const ADVICE = /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|ho
  * else the sources say on it (and, deeper, the caveats and what to do); a part the sources do
  * not answer is said to be unanswered, and a question they do not answer at all gets a short
  * "not found" that cites nothing. No sentence appears twice; each cites the document it is from.
+ * A part that points back at what was asked before it keeps to the documents already cited when
+ * they answer it nearly as well.
  */
 export function writeReport (input: ExtractiveInput): Report & { answer: AnswerData } {
   const { question, weighed, depth } = input
@@ -81,7 +83,7 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
     // A part whose pronoun stands alone ("how do I prevent it") is answered from the documents the answer so far rests on, when they can.
     const sofar = new Set(sources.list().map((s) => s.path_or_url))
     const staying = pronounStandsAlone(part) ? citable.filter((f) => sofar.has(f.sentence.passage.location)) : []
-    const candidates = staying.length > 0 ? staying : citable
+    const candidates = staying.length > 0 && (staying[0] as Finding).score >= ANOTHER_DOCUMENT * (citable[0] as Finding).score ? staying : citable
     if (candidates.length === 0) {
       summary.push(`The sources searched do not answer "${part.text}?" within max_sources (${input.maxSources}).`)
       parts.push({ question: part.text, answered: false, sources: [] })
@@ -175,13 +177,18 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   const code = part.asksStatus && namesStatusCode(first.sentence.text) ? /\b[1-5]\d\d\b/.exec(first.sentence.text)?.[0] : undefined
   const sameCode = code === undefined ? undefined : new RegExp(`\\b${code}\\b`)
   const onTheCode = (f: Finding): boolean => sameCode === undefined || sameCode.test(f.sentence.text)
-  // Another document's sentence must add a word the part asks about that the answer does not hold yet.
-  const rarer = weighTerms(part, collection).filter((t) => t.own && t.known && !t.everyday && !KINDS_OF_THING.has(t.stem))
-  const adds = (f: Finding): boolean => rarer.some((t) => holds(f.sentence.stems, t) && !picked.some((p) => holds(p.sentence.stems, t)))
-  const more = grounded.filter((f) => !picked.includes(f) && fresh(f) && f.score >= bar && (sameDocument(f) || (onTheCode(f) && f.score >= ANOTHER_DOCUMENT * first.score && adds(f))))
+  // Another document's sentence must add a word the part itself asks about that the answer does not hold yet: the words
+  // it borrows from the rest of the question are what drew in the off-topic ones (measured: docs/evaluation.md).
+  const asked = weighTerms(part, collection).filter((t) => t.own && t.known && !t.everyday && !KINDS_OF_THING.has(t.stem))
+  const adds = (f: Finding): boolean => asked.some((t) => holds(f.sentence.stems, t) && !picked.some((p) => holds(p.sentence.stems, t)))
   // Its best already said for an earlier part (cited again), a part still adds as many new sentences as any other.
   const room = (oneOfMany ? 2 : 3) + (fresh(first) ? 0 : 1)
-  return [...picked, ...more.slice(0, Math.max(0, room - picked.length))]
+  for (const f of grounded) {
+    if (picked.length >= room) break
+    if (picked.includes(f) || !fresh(f) || f.score < bar) continue
+    if (sameDocument(f) || (onTheCode(f) && f.score >= ANOTHER_DOCUMENT * first.score && adds(f))) picked.push(f)
+  }
+  return picked
 }
 
 /** Whether the stems hold the term itself or a word of its lexicon group. */

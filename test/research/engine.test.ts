@@ -6,7 +6,7 @@ import { CorpusRetriever } from '../../src/research/corpus-retriever.js'
 import { type DocumentPassage, type Passage, splitDocument } from '../../src/research/corpus.js'
 import { PermanentError, type Report, type RunContext } from '../../src/research/engine.js'
 import { findingsFor, namesStatusCode, statesSpanOfTime, thingsNamed } from '../../src/research/evidence.js'
-import { type QuestionPart, analyseQuestion, contentTerms } from '../../src/research/question.js'
+import { type QuestionPart, analyseQuestion, contentTerms, pronounStandsAlone } from '../../src/research/question.js'
 import { DEPTH_PLANS } from '../../src/research/rounds.js'
 import { keyTerms, sentences, similarity, stem, tokenize, truncate } from '../../src/research/text.js'
 import { PassageCollection, stemsOf } from '../../src/research/passage-collection.js'
@@ -214,6 +214,24 @@ t.test('deep reads further into the documents it answers from: its sections take
   t.same(documents(deep), ['retries-and-backoff.md'])
   const standard = await research(query, 'standard')
   t.notOk(standard.sections.some((s) => s.heading === 'What\'s the usual fix?'), 'standard keeps the quarter')
+})
+
+t.test('a pronoun stands alone when it is what the part asks about, after no name and before everyday words only', async (t) => {
+  const second = (question: string): QuestionPart => analyseQuestion(question).parts[1] as QuestionPart
+  t.ok(pronounStandsAlone(second('What is a lost update, and how do I prevent it?')))
+  t.ok(pronounStandsAlone(second('What does the POST answer, and how does the client find out when it\'s done?')))
+  t.ok(pronounStandsAlone(second('Which jobs fail, and can I replay them?')))
+  t.ok(pronounStandsAlone(second('Our jobs get duplicated. Why, and how do I stop that?')), '"that" at the end')
+  t.notOk(pronounStandsAlone(second('Why are polls costly, and how do I make those status checks cheaper?')), '"those" before a thing the part names')
+  t.notOk(pronounStandsAlone(second('What is maxmemory, and how does Redis pick keys when it\'s full?')), 'a name before it: "it" is Redis')
+  t.notOk(pronounStandsAlone(second('What is a lease, and is it ok to renew one early?')), 'a dummy "it"')
+  t.notOk(pronounStandsAlone(analyseQuestion('How do I prevent it?').parts[0] as QuestionPart), 'a lone part points at nothing')
+})
+
+t.test('another document\'s sentence still joins an answer when it adds a word the part asks about: the abort signal of graceful shutdown beside the job queue\'s SIGTERM', async (t) => {
+  const report = await research('When we scale the worker pool down, the jobs those workers were holding just sit there until some timeout. What should a worker stop doing when it gets the shutdown signal, and what should it do with the jobs it still holds?', 'quick')
+  t.same(documents(report), ['job-queues.md', 'graceful-shutdown.md'])
+  t.match(report.summary, /A worker that receives SIGTERM should stop taking new jobs.*An abort signal lets long-running work stop/s)
 })
 
 t.test('a trade-off is answered by what each side costs and gives, and "pros and cons" only asks (it said the sources do not answer "What are the pros and cons?")', async (t) => {
