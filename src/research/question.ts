@@ -85,11 +85,13 @@ export function analyseQuestion (text: string): Question {
   // A question of punctuation alone is still one part, that nothing answers.
   if (rawParts.size === 0) rawParts.set('', { text: normalised, asking: normalised })
   // "..., so I can debug it": why the asker wants to know, context to what is asked.
-  const own = [...rawParts.values()].map((part) => contentTerms(withoutDegree(part.text.split(PURPOSE)[0] as string)))
+  // "For a service that processes jobs, which conditions...": where the question applies, context to what is asked.
+  const scopes = [...rawParts.values()].map((part) => SCOPE.test(part.text) && part.text.length > part.asking.length ? part.text.slice(0, part.text.length - part.asking.length) : '')
+  const own = [...rawParts.values()].map((part, i) => contentTerms(withoutDegree(part.text.slice((scopes[i] as string).length).split(PURPOSE)[0] as string)))
   const purposes = [...rawParts.values()].map((part) => part.text.split(PURPOSE).slice(1).join(' '))
   const statementTerms = contentTerms([...statements, ...purposes].join(' '))
   const parts = [...rawParts.values()].map((part, i): QuestionPart => {
-    const others = [...statementTerms, ...own.flatMap((terms, j) => (j === i ? [] : terms))]
+    const others = [...statementTerms, ...contentTerms(scopes[i] as string), ...own.flatMap((terms, j) => (j === i ? [] : terms))]
     const terms = own[i] as string[]
     return {
       text: part.text.charAt(0).toUpperCase() + part.text.slice(1),
@@ -164,8 +166,11 @@ function isQuestion (sentence: string): boolean {
 
 /** The stems a part is about: its key terms without the words that only ask. */
 export function contentTerms (text: string): string[] {
-  return keyTerms(text.replace(WHEN_ASKED, ' ').replace(ASKING_PHRASES, ' ')).filter((term) => !ASKING_WORDS.has(term))
+  return keyTerms(text.replace(PAGING, 'alert ').replace(WHEN_ASKED, ' ').replace(ASKING_PHRASES, ' ')).filter((term) => !ASKING_WORDS.has(term))
 }
+
+/** "Page someone", "paging the on-call": an alert to a person, not a web page (the stem is the same). */
+const PAGING = /\bpag(?:e|es|ed|ing)\s+(?=(?:someone|somebody|anyone|anybody|people|me|us|them|an? (?:engineer|human|person)|the on-?call|on-?call)\b)/gi
 
 /** Asking words whose stems are content words' too ("generally" and "generate", "sort of" and "sorted"): taken out as words. */
 const ASKING_PHRASES = /\bgenerally\b|\bsorts? of\b|\btrade-?offs?\b|\bpros and cons\b/gi
@@ -187,6 +192,9 @@ function typeOf (part: string): QuestionType {
   if (/^(?:is|are|does|do|did|can|could|should|would|will|was|were|has|have|isn't|doesn't|don't|am|must)\b/.test(p)) return 'yes-no'
   return 'what'
 }
+
+/** A part that opens on where it applies: "For a service that processes background jobs, ...". */
+const SCOPE = /^(?:for|in|on|with) (?:a|an|the|our|my|your|this|that|these|those|any) /i
 
 /** Where a part says why it is asked: "so I can", "so that we could". */
 const PURPOSE = /\bso (?:that )?(?:i|we|you|they) (?:can|could|may|might|don't|do not|won't)\b/i

@@ -234,6 +234,19 @@ t.test('another document\'s sentence still joins an answer when it adds a word t
   t.match(report.summary, /A worker that receives SIGTERM should stop taking new jobs.*An abort signal lets long-running work stop/s)
 })
 
+t.test('"paging someone" asks about alerts, and "for a service that processes jobs" says where the question applies: the observability document answers which conditions to page on (it answered from the job-queue document)', async (t) => {
+  const [part] = analyseQuestion('For a service that processes background jobs, which conditions are actually worth paging someone about?').parts as [QuestionPart]
+  t.ok(part.terms.includes(stem('alert')), 'paging someone is an alert')
+  t.notOk(part.terms.includes(stem('background')), 'the scope is context...')
+  t.ok(part.context.includes(stem('background')), '...not dropped')
+  t.notOk(analyseQuestion('Why does the second page of results load slowly?').terms.includes(stem('alert')), 'a page of results is no alert')
+  for (const depth of ['quick', 'deep'] as const) {
+    const report = await research('For a service that processes background jobs, which conditions are actually worth paging someone about?', depth)
+    t.same(documents(report), ['observability.md'], depth)
+    t.match(report.markdown, /Alert on symptoms users feel/, depth)
+  }
+})
+
 t.test('a trade-off is answered by what each side costs and gives, and "pros and cons" only asks (it said the sources do not answer "What are the pros and cons?")', async (t) => {
   const report = await research('Should my clients poll the job or listen to server-sent events? What are the pros and cons?', 'quick')
   t.match(report.answer, { status: 'answered' })
