@@ -135,6 +135,8 @@ const NAMES_A_THING = /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,3} (?:happens|occurs
 const KIND_ASKED = /\b(?:what|which) (?:kinds?|types?|sorts?) of\b/i
 /** ...answered by a sentence that gives one: "typically a UUID", "such as Redis". */
 const GIVES_AN_INSTANCE = /\b(?:such as|for example|for instance|e\.g\.)(?!\w)|\b(?:[Tt]ypically|[Uu]sually|[Cc]ommonly),? (?:(?:an?|the)\s|[A-Z])/
+/** ...or lists them after a colon: "Alert on symptoms users feel, not on every cause: a service ..., a queue ..., or ...". */
+const LISTS_INSTANCES = /:\s[^:;.,]+(?:,[^:;.,]+)+,\s(?:or|and)\s/
 /** "Which TLS version", "what version of Redis": a question after the version of a named thing (not a record's)... */
 const VERSION_ASKED = /(?:^|[,;]\s*)(?:which|what)\s+(?:(?:minimum|lowest|latest|oldest|newest)\s+)?(?:([\p{L}\p{N}-]+)\s+versions?|versions?\s+of\s+([\p{L}\p{N}-]+))\b(?!\s+(?:header|field|number|counter|column|check|tag|string|key|id)s?\b)/iu
 /** ...answered only by a sentence that names one ("Version 7 UUIDs", "TLS 1.3", "v4"). */
@@ -241,7 +243,8 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
   const need = Math.min(leansOnContext ? 1 : 2, thingsNamed(focus, part))
   const asksTradeOff = TRADE_OFF_ASKED.test(part.text)
   const asksName = NAME_ASKED.test(part.text)
-  const asksKind = KIND_ASKED.test(part.text)
+  // "Which conditions", "what options": a kind of thing, whose instances answer it.
+  const asksKind = KIND_ASKED.test(part.text) || ((part.type === 'which' || part.type === 'what') && part.words.some((w) => KINDS_OF_THING.has(w)))
   const versioned = versionAskedOf(part)
   const findings: Finding[] = []
   for (const { passage, score: retrieval } of found) {
@@ -266,7 +269,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
       if (asksTradeOff && TRADE_OFF.test(sentence.text)) score += CUE_BONUS
       // "What is this called?" is answered by a sentence that names the thing it describes.
       if (asksName && NAMES_A_THING.test(sentence.text)) score += CUE_BONUS
-      if (asksKind && GIVES_AN_INSTANCE.test(sentence.text)) score += CUE_BONUS
+      if (asksKind && (GIVES_AN_INSTANCE.test(sentence.text) || LISTS_INSTANCES.test(sentence.text))) score += CUE_BONUS
       // What a server should send back is answered by a status code.
       if (namesStatus) score += 2 * CUE_BONUS
       // A passage opens on its topic; past a "what is", the answer is rarely that opening line.

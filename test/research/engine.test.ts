@@ -247,6 +247,15 @@ t.test('"paging someone" asks about alerts, and "for a service that processes jo
   }
 })
 
+t.test('"which conditions" asks for instances of a kind, and a sentence that lists them after a colon gives them: the summary names the conditions to page on (it opened on "each alert should say what to check first" alone)', async (t) => {
+  for (const depth of ['quick', 'deep'] as const) {
+    const report = await research('For a service that processes background jobs, which conditions are actually worth paging someone about?', depth)
+    t.match(report.summary, /Alert on symptoms users feel, not on every cause: a service running in fallback mode/, depth)
+  }
+  const options = await research('Our rate limiter keeps counters in Redis. What are the options if Redis dies?', 'quick')
+  t.match(options.summary, /failing open \(allowing requests\) and failing closed/, 'a kind asked with "what" still finds its instances')
+})
+
 t.test('a trade-off is answered by what each side costs and gives, and "pros and cons" only asks (it said the sources do not answer "What are the pros and cons?")', async (t) => {
   const report = await research('Should my clients poll the job or listen to server-sent events? What are the pros and cons?', 'quick')
   t.match(report.answer, { status: 'answered' })
