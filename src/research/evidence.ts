@@ -1,6 +1,6 @@
 import { EVERYDAY_RANK, englishRank } from './english-words.js'
 import { ALTERNATIVE_WEIGHT, alternativesOf } from './lexicon.js'
-import { stem } from './text.js'
+import { keyTerms, stem } from './text.js'
 import { KINDS_OF_THING, type QuestionPart, type QuestionType } from './question.js'
 import { type PassageCollection, type Sentence, type ScoredPassage, stemsOf } from './passage-collection.js'
 
@@ -135,7 +135,21 @@ const NAMES_A_THING = /^(?:an? |the )?[\w`-]+(?: [\w`-]+){0,3} (?:happens|occurs
 const KIND_ASKED = /\b(?:what|which) (?:kinds?|types?|sorts?) of\b/i
 /** ...answered by a sentence that gives one: "typically a UUID", "such as Redis". */
 const GIVES_AN_INSTANCE = /\b(?:such as|for example|for instance|e\.g\.)(?!\w)|\b(?:[Tt]ypically|[Uu]sually|[Cc]ommonly),? (?:(?:an?|the)\s|[A-Z])/
-/** ...or lists them after a colon: "Alert on symptoms users feel, not on every cause: a service ..., a queue ..., or ...". */
+/** "Which conditions", "what are our options": a kind of thing named right after the asking word. */
+const KIND_NOUN_ASKED = /(?:^|,\s*)(?:which|what)(?:['’]s| is| are)?(?: the| a| an| our| my| your| some| any)?((?: [\p{L}-]+){1,2})/iu
+
+/** Whether a part asks for instances of a kind of thing, which a sentence giving them answers. */
+function asksForInstances (part: QuestionPart): boolean {
+  if (KIND_ASKED.test(part.text)) return true
+  const named = part.type === 'which' ? KIND_NOUN_ASKED.exec(part.text)?.[1] : undefined
+  return named !== undefined && keyTerms(named).some((term) => KINDS_OF_THING.has(term))
+}
+
+/**
+ * ...or lists them after a colon, items parted by commas and the last after ", or" or ", and"
+ * ("Alert on symptoms users feel, not on every cause: a service ..., a queue ..., or ..."); no
+ * item holds a comma, colon or full stop, so the test is linear in a hostile page's sentence.
+ */
 const LISTS_INSTANCES = /:\s[^:;.,]+(?:,[^:;.,]+)+,\s(?:or|and)\s/
 /** "Which TLS version", "what version of Redis": a question after the version of a named thing (not a record's)... */
 const VERSION_ASKED = /(?:^|[,;]\s*)(?:which|what)\s+(?:(?:minimum|lowest|latest|oldest|newest)\s+)?(?:([\p{L}\p{N}-]+)\s+versions?|versions?\s+of\s+([\p{L}\p{N}-]+))\b(?!\s+(?:header|field|number|counter|column|check|tag|string|key|id)s?\b)/iu
@@ -243,8 +257,7 @@ export function findingsFor (part: QuestionPart, found: ScoredPassage[], collect
   const need = Math.min(leansOnContext ? 1 : 2, thingsNamed(focus, part))
   const asksTradeOff = TRADE_OFF_ASKED.test(part.text)
   const asksName = NAME_ASKED.test(part.text)
-  // "Which conditions", "what options": a kind of thing, whose instances answer it.
-  const asksKind = KIND_ASKED.test(part.text) || ((part.type === 'which' || part.type === 'what') && part.words.some((w) => KINDS_OF_THING.has(w)))
+  const asksKind = asksForInstances(part)
   const versioned = versionAskedOf(part)
   const findings: Finding[] = []
   for (const { passage, score: retrieval } of found) {

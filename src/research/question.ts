@@ -85,13 +85,14 @@ export function analyseQuestion (text: string): Question {
   // A question of punctuation alone is still one part, that nothing answers.
   if (rawParts.size === 0) rawParts.set('', { text: normalised, asking: normalised })
   // "..., so I can debug it": why the asker wants to know, context to what is asked.
-  // "For a service that processes jobs, which conditions...": where the question applies, context to what is asked.
+  // "For a service that processes jobs, which conditions...": where the question applies, context to every part as the
+  // statements are, and still words the part says (a product named there is still asked about: see unknownNames).
   const scopes = [...rawParts.values()].map((part) => SCOPE.test(part.text) && part.text.length > part.asking.length ? part.text.slice(0, part.text.length - part.asking.length) : '')
   const own = [...rawParts.values()].map((part, i) => contentTerms(withoutDegree(part.text.slice((scopes[i] as string).length).split(PURPOSE)[0] as string)))
   const purposes = [...rawParts.values()].map((part) => part.text.split(PURPOSE).slice(1).join(' '))
-  const statementTerms = contentTerms([...statements, ...purposes].join(' '))
+  const statementTerms = contentTerms([...statements, ...purposes, ...scopes].join(' '))
   const parts = [...rawParts.values()].map((part, i): QuestionPart => {
-    const others = [...statementTerms, ...contentTerms(scopes[i] as string), ...own.flatMap((terms, j) => (j === i ? [] : terms))]
+    const others = [...statementTerms, ...own.flatMap((terms, j) => (j === i ? [] : terms))]
     const terms = own[i] as string[]
     return {
       text: part.text.charAt(0).toUpperCase() + part.text.slice(1),
@@ -104,7 +105,7 @@ export function analyseQuestion (text: string): Question {
       // the first part's "its" is its own ("what should a client put in its key").
       refersBack: (i > 0 || statements.length > 0) && REFERS_BACK.test(part.asking.replace(DUMMY_IT, '')),
       asksStatus: asksStatus(part.asking, normalised),
-      words: terms,
+      words: [...new Set([...terms, ...contentTerms(scopes[i] as string)])],
       names: namesIn(part.text)
     }
   })
@@ -114,7 +115,7 @@ export function analyseQuestion (text: string): Question {
     if (part.terms.length > 0) continue
     part.terms = statementTerms.length > 0 ? statementTerms : part.context
     part.context = part.context.filter((term) => !part.terms.includes(term))
-    if (statementTerms.length > 0) part.about = statements.join(' ')
+    if (statements.length > 0) part.about = statements.join(' ')
   }
   return { text: normalised, parts, terms: [...new Set([...statementTerms, ...own.flat()])] }
 }
@@ -166,11 +167,14 @@ function isQuestion (sentence: string): boolean {
 
 /** The stems a part is about: its key terms without the words that only ask. */
 export function contentTerms (text: string): string[] {
-  return keyTerms(text.replace(PAGING, 'alert ').replace(WHEN_ASKED, ' ').replace(ASKING_PHRASES, ' ')).filter((term) => !ASKING_WORDS.has(term))
+  return keyTerms(text.replace(PAGING, (paging) => `${paging}alert `).replace(WHEN_ASKED, ' ').replace(ASKING_PHRASES, ' ')).filter((term) => !ASKING_WORDS.has(term))
 }
 
-/** "Page someone", "paging the on-call": an alert to a person, not a web page (the stem is the same). */
-const PAGING = /\bpag(?:e|es|ed|ing)\s+(?=(?:someone|somebody|anyone|anybody|people|me|us|them|an? (?:engineer|human|person)|the on-?call|on-?call)\b)/gi
+/**
+ * "Page someone", "paging the on-call": an alert to a person, not a web page (the stem is the
+ * same). The page stays beside the alert: a page of the web may say "page the on-call" too.
+ */
+const PAGING = /\bpag(?:e|es|ed|ing)\s+(?=(?:someone|somebody|anyone|anybody|whoever|an? (?:engineer|human|person)|the on[- ]?call|on[- ]?call)\b)/gi
 
 /** Asking words whose stems are content words' too ("generally" and "generate", "sort of" and "sorted"): taken out as words. */
 const ASKING_PHRASES = /\bgenerally\b|\bsorts? of\b|\btrade-?offs?\b|\bpros and cons\b/gi
@@ -193,8 +197,11 @@ function typeOf (part: string): QuestionType {
   return 'what'
 }
 
-/** A part that opens on where it applies: "For a service that processes background jobs, ...". */
-const SCOPE = /^(?:for|in|on|with) (?:a|an|the|our|my|your|this|that|these|those|any) /i
+/**
+ * A part that opens on what it is for: "For a service that processes background jobs, ...". Not
+ * "In a crash, ..." nor "With the AOF on, ...": a condition is what such a part asks about.
+ */
+const SCOPE = /^for (?:a|an|the|our|my|your|this|that|these|those|any|each|every) /i
 
 /** Where a part says why it is asked: "so I can", "so that we could". */
 const PURPOSE = /\bso (?:that )?(?:i|we|you|they) (?:can|could|may|might|don't|do not|won't)\b/i
@@ -229,8 +236,9 @@ export function pointsAtPartBefore (part: QuestionPart): boolean {
 }
 
 /**
- * Whether a part's pronoun stands for what was asked before it: no name comes before the
- * pronoun ("how does Redis pick keys when it's full": "it" is Redis) and only everyday words
+ * Whether a part's pronoun stands for what was asked before it: no name (as namesIn reads one:
+ * capitalised, an acronym) comes before the pronoun ("how does Redis pick keys when it's full":
+ * "it" is Redis) and only everyday words
  * follow it ("how do I prevent it", "how does the client find out when it's done"; not "how do
  * I make those status checks cheaper", where "those" only points at a thing the part names).
  */

@@ -49,8 +49,8 @@ const ADVICE = /^(?:enable|set|use|send|keep|give|store|retry|make|add|return|ho
  * else the sources say on it (and, deeper, the caveats and what to do); a part the sources do
  * not answer is said to be unanswered, and a question they do not answer at all gets a short
  * "not found" that cites nothing. No sentence appears twice; each cites the document it is from.
- * A part that points back at what was asked before it keeps to the documents already cited when
- * they answer it nearly as well.
+ * A later part whose pronoun stands alone ("how do I prevent it") keeps to the documents already
+ * cited when one of them grounds it.
  */
 export function writeReport (input: ExtractiveInput): Report & { answer: AnswerData } {
   const { question, weighed, depth } = input
@@ -80,10 +80,11 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
     }
     // Only sentences it may still cite: already in the summary, or fresh within max_sources.
     const citable = answers.filter((f) => used.includes(f.sentence) || fresh(f))
-    // A part whose pronoun stands alone ("how do I prevent it") is answered from the documents the answer so far rests on, when they can.
+    // A part whose pronoun stands alone ("how do I prevent it") is answered from the documents the answer so far rests on,
+    // when one of them grounds it.
     const sofar = new Set(sources.list().map((s) => s.path_or_url))
     const staying = pronounStandsAlone(part) ? citable.filter((f) => sofar.has(f.sentence.passage.location)) : []
-    const candidates = staying.length > 0 && (staying[0] as Finding).score >= ANOTHER_DOCUMENT * (citable[0] as Finding).score ? staying : citable
+    const candidates = staying.length > 0 ? staying : citable
     if (candidates.length === 0) {
       summary.push(`The sources searched do not answer "${part.text}?" within max_sources (${input.maxSources}).`)
       parts.push({ question: part.text, answered: false, sources: [] })

@@ -256,6 +256,37 @@ t.test('"which conditions" asks for instances of a kind, and a sentence that lis
   t.match(options.summary, /failing open \(allowing requests\) and failing closed/, 'a kind asked with "what" still finds its instances')
 })
 
+t.test('two sentences of other documents that add the same word are one too many: the second adds nothing the answer lacks by then (both were taken)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'corpus-'))
+  writeFileSync(join(dir, 'a.md'), '# Flurbo valves\n\nThe flurbo valve gasket holds grommets slowly through its side port. Each valve has one port.\n')
+  writeFileSync(join(dir, 'b.md'), '# Gasket pressure\n\nGrommet pressure in a flurbo valve rises with heat until the valve vents.\n')
+  writeFileSync(join(dir, 'c.md'), '# Gasket temperature\n\nWhen cold, the grommet pressure of a flurbo valve drops below one bar. The gauge needs calibration.\n')
+  const valves = researchEngine({ corpus: new CorpusRetriever(dir) })
+  t.teardown(() => valves.close())
+  const report = await valves.run({ query: 'How does the flurbo valve gasket hold grommet pressure?', depth: 'quick', options: resolveOptions({ depth: 'quick' }) }, recorder())
+  t.match(report.summary, /^The flurbo valve gasket holds grommets/, 'the best answer lacks "pressure"')
+  t.match(report.summary, /Grommet pressure in a flurbo valve rises/, 'the next document\'s sentence adds it')
+  t.same(documents(report), ['a.md', 'b.md'], 'the third document\'s sentence adds nothing more')
+})
+
+t.test('"for a service that ..." is where a question applies: context to every part and searched with the question, yet a product named there is still asked about', async (t) => {
+  const question = analyseQuestion('For a service that processes background jobs, which conditions are worth paging someone about, and how fast should the alert fire?')
+  t.ok(question.terms.includes(stem('background')), 'searched with the question')
+  for (const part of question.parts) t.ok(part.context.includes(stem('background')) && !part.terms.includes(stem('background')), `context of "${part.text}"`)
+  const nginx = await research('For an nginx proxy in front of the api, what timeout should I set?', 'quick')
+  t.match(nginx.answer, { status: 'not_found' }, 'nginx is named where it applies, and no source holds it')
+  const crash = analyseQuestion('In a crash, how much do I lose?').parts[0] as QuestionPart
+  t.ok(crash.terms.includes(stem('crash')), 'a condition is what such a part asks about, not where it applies')
+})
+
+t.test('paging someone is an alert; paging through results is not', async (t) => {
+  t.ok(analyseQuestion('Which errors should page the on call engineer?').terms.includes(stem('alert')))
+  t.ok(analyseQuestion('When should we page whoever is on call?').terms.includes(stem('alert')))
+  t.ok(analyseQuestion('Which errors should page the on call engineer?').terms.includes(stem('page')), 'the page stays beside the alert')
+  t.notOk(analyseQuestion('GET /jobs returns 10k rows, how do I page them?').terms.includes(stem('alert')))
+  t.notOk(analyseQuestion('Why do the web pages people visit load slowly?').terms.includes(stem('alert')))
+})
+
 t.test('a trade-off is answered by what each side costs and gives, and "pros and cons" only asks (it said the sources do not answer "What are the pros and cons?")', async (t) => {
   const report = await research('Should my clients poll the job or listen to server-sent events? What are the pros and cons?', 'quick')
   t.match(report.answer, { status: 'answered' })
