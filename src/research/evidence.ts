@@ -82,14 +82,19 @@ export function coverage (terms: WeightedTerm[], stems: Set<string>): number {
   return total === 0 ? 0 : found / total
 }
 
+/** Whether `stems` holds the term itself or a word of its lexicon group. */
+export function holdsTerm (stems: Set<string>, term: WeightedTerm): boolean {
+  return stems.has(term.stem) || term.alternatives.some((a) => stems.has(a))
+}
+
 /** How many of the terms `stems` holds (itself or a word of its group). */
 function held (terms: WeightedTerm[], stems: Set<string>): number {
-  return terms.filter((t) => stems.has(t.stem) || t.alternatives.some((a) => stems.has(a))).length
+  return terms.filter((t) => holdsTerm(stems, t)).length
 }
 
 /** The terms of `terms` that none of `stems` matches. */
 export function missing (terms: WeightedTerm[], stems: Set<string>): WeightedTerm[] {
-  return terms.filter((term) => !stems.has(term.stem) && !term.alternatives.some((a) => stems.has(a)))
+  return terms.filter((t) => !holdsTerm(stems, t))
 }
 
 /** A sentence weighed as an answer to one part of the question. */

@@ -87,7 +87,7 @@ export function analyseQuestion (text: string): Question {
   // "..., so I can debug it": why the asker wants to know, context to what is asked.
   // "For a service that processes jobs, which conditions...": where the question applies, context to every part as the
   // statements are, and still words the part says (a product named there is still asked about: see unknownNames).
-  const scopes = [...rawParts.values()].map((part) => SCOPE.test(part.text) && part.text.length > part.asking.length ? part.text.slice(0, part.text.length - part.asking.length) : '')
+  const scopes = [...rawParts.values()].map((part) => SCOPE.test(part.text) ? leadingClause(part) : '')
   const own = [...rawParts.values()].map((part, i) => contentTerms(withoutDegree(part.text.slice((scopes[i] as string).length).split(PURPOSE)[0] as string)))
   const purposes = [...rawParts.values()].map((part) => part.text.split(PURPOSE).slice(1).join(' '))
   const statementTerms = contentTerms([...statements, ...purposes, ...scopes].join(' '))
@@ -290,8 +290,14 @@ const BARE_DIFFERENCE = /^(?:what(?:['’]s| is| are)?|whats|is there|are there)
  * in the words before it ("rate limiting vs throttling, what's the real difference").
  */
 function comparedIn (part: { text: string, asking: string }): string[][] {
-  if (!BARE_DIFFERENCE.test(part.asking) || part.text.length <= part.asking.length) return comparedItems(part.asking)
-  return comparedItems(part.text.slice(0, part.text.length - part.asking.length).replace(/[\s,;:-]+$/, ''))
+  const leading = leadingClause(part)
+  if (!BARE_DIFFERENCE.test(part.asking) || leading === '') return comparedItems(part.asking)
+  return comparedItems(leading.replace(/[\s,;:-]+$/, ''))
+}
+
+/** What a part says before the piece that asks ("If the box dies, " of "If the box dies, how much do I lose"); '' when nothing. */
+function leadingClause (part: { text: string, asking: string }): string {
+  return part.text.slice(0, part.text.length - part.asking.length)
 }
 
 /** "between A and B", "A vs B", "A or B", "A compared to B": the two things, as stems. */

@@ -1,7 +1,7 @@
 import type { AnswerData, DepthName, SearchedData } from '../schemas/job.js'
 import type { Passage } from './corpus.js'
 import type { Report } from './engine.js'
-import { type Finding, GROUNDED, type WeightedTerm, coverage, isGrounded, namesStatusCode, weighTerms } from './evidence.js'
+import { type Finding, GROUNDED, coverage, holdsTerm, isGrounded, namesStatusCode, weighTerms } from './evidence.js'
 import { type PassageCollection, type Sentence, stemsOf } from './passage-collection.js'
 import { KINDS_OF_THING, type Question, type QuestionPart, pronounStandsAlone } from './question.js'
 import type { PartFindings } from './rounds.js'
@@ -82,8 +82,7 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
     const citable = answers.filter((f) => used.includes(f.sentence) || fresh(f))
     // A part whose pronoun stands alone ("how do I prevent it") is answered from the documents the answer so far rests on,
     // when one of them grounds it.
-    const sofar = new Set(sources.list().map((s) => s.path_or_url))
-    const staying = pronounStandsAlone(part) ? citable.filter((f) => sofar.has(f.sentence.passage.location)) : []
+    const staying = pronounStandsAlone(part) ? citable.filter((f) => sources.cites(f)) : []
     const candidates = staying.length > 0 ? staying : citable
     if (candidates.length === 0) {
       summary.push(`The sources searched do not answer "${part.text}?" within max_sources (${input.maxSources}).`)
@@ -107,8 +106,8 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
   }
 
   const sections: Section[] = []
-  const answeringDocs = new Set(sources.list().map((s) => s.path_or_url))
-  const eligible = (finding: Finding): boolean => answeringDocs.has(finding.sentence.passage.location) && finding.passageCoverage >= GROUNDED.passage && finding.sentenceCoverage >= BUDGET[depth].sectionSentence && fresh(finding)
+  // Sections quote only the documents the summary cites.
+  const eligible = (finding: Finding): boolean => sources.cites(finding) && finding.passageCoverage >= GROUNDED.passage && finding.sentenceCoverage >= BUDGET[depth].sectionSentence && fresh(finding)
   for (const partFindings of weighed) {
     if ((answersTo.get(partFindings) as Finding[]).length === 0) continue
     const body: Finding[] = []
@@ -120,14 +119,13 @@ export function writeReport (input: ExtractiveInput): Report & { answer: AnswerD
     }
     if (body.length > 0) sections.push({ heading: weighed.length > 1 ? headingOf(partFindings.part) : 'In more detail', body: readingOrder(body).map(take).join(' ') })
   }
-  // The caveats and what to do are those of the documents the answer already rests on.
-  const answering = new Set(sources.list().map((s) => s.path_or_url))
+  // The caveats and what to do are those of the documents the answer already rests on (see eligible).
   for (const [heading, cue] of [['Caveats', CAVEAT], ['What to do', ADVICE]] as const) {
     if (BUDGET[depth].extras === 0 || (heading === 'What to do' && depth !== 'deep')) continue
     const body: Finding[] = []
     for (const finding of [...topical.values()].flat().sort((a, b) => b.score - a.score)) {
       if (body.length === BUDGET[depth].extras) break
-      if (!cue.test(finding.sentence.text) || !eligible(finding) || !answering.has(finding.sentence.passage.location)) continue
+      if (!cue.test(finding.sentence.text) || !eligible(finding)) continue
       body.push(finding)
       used.push(finding.sentence)
     }
@@ -181,7 +179,7 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
   // Another document's sentence must add a word the part itself asks about that the answer does not hold yet: the words
   // it borrows from the rest of the question are what drew in the off-topic ones (measured: docs/evaluation.md).
   const asked = weighTerms(part, collection).filter((t) => t.own && t.known && !t.everyday && !KINDS_OF_THING.has(t.stem))
-  const adds = (f: Finding): boolean => asked.some((t) => holds(f.sentence.stems, t) && !picked.some((p) => holds(p.sentence.stems, t)))
+  const adds = (f: Finding): boolean => asked.some((t) => holdsTerm(f.sentence.stems, t) && !picked.some((p) => holdsTerm(p.sentence.stems, t)))
   // Its best already said for an earlier part (cited again), a part still adds as many new sentences as any other.
   const room = (oneOfMany ? 2 : 3) + (fresh(first) ? 0 : 1)
   for (const f of grounded) {
@@ -190,11 +188,6 @@ function answerTo (part: QuestionPart, grounded: Finding[], collection: PassageC
     if (sameDocument(f) || (onTheCode(f) && f.score >= ANOTHER_DOCUMENT * first.score && adds(f))) picked.push(f)
   }
   return picked
-}
-
-/** Whether the stems hold the term itself or a word of its lexicon group. */
-function holds (stems: Set<string>, term: WeightedTerm): boolean {
-  return stems.has(term.stem) || term.alternatives.some((a) => stems.has(a))
 }
 
 /** A part as a section's heading, with what it is about when it says nothing itself ("Why? (My jobs vanished after a restart.)"). */
@@ -220,9 +213,14 @@ class SourceList {
     this.#max = max
   }
 
+  /** Whether this finding's document is cited already. */
+  cites (finding: Finding): boolean {
+    return this.#byPath.has(finding.sentence.passage.path)
+  }
+
   /** Whether a sentence of this finding's document may be cited: it already is, or there is room. */
   accepts (finding: Finding): boolean {
-    return this.#byPath.has(finding.sentence.passage.path) || this.#byPath.size < this.#max
+    return this.cites(finding) || this.#byPath.size < this.#max
   }
 
   cite (finding: Finding): number {
