@@ -283,7 +283,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #runningLimits: RunningLimits | undefined
   #lastTrimMs = 0
   #ownerStatusBuilt = false
-  /** The highest write counter a reply carried (see went_back in lib/job.lua). */
+  /** The highest write counter a reply carried (see behind_else_tick in lib/job.lua). */
   #highWater = 0
   /** The epoch this store last read, to tell epoch.lua which one it knows. */
   #knownEpoch: string | null = null

@@ -11,6 +11,7 @@ import { toPublic } from '../../src/schemas/job.js'
 import { compareEventIds } from '../../src/schemas/events.js'
 import { RedisKeys } from '../../src/store/keys.js'
 import { redisJobStore } from '../helpers/redis-store.js'
+import { commandCalls } from '../helpers/commandstats.js'
 
 const KEYS = new RedisKeys()
 const { admin, store } = await redisJobStore(t)
@@ -24,13 +25,6 @@ async function claimedAndBegun (worker = begin.worker): Promise<JobHolder> {
   const [claim] = await store.claim(60_000, 1, { ...begin, worker })
   if (claim?.started !== true) throw new Error('the claim did not begin the attempt')
   return new JobHolder(store, claim, worker, 60_000, performance.now())
-}
-
-/** Calls per command since the last CONFIG RESETSTAT, commands run inside scripts included. */
-function commandCalls (info: string): Map<string, number> {
-  const calls = new Map<string, number>()
-  for (const [, name, count] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(name as string, Number(count))
-  return calls
 }
 
 const stored = async (id: string): Promise<Record<string, unknown>> => JSON.parse(await admin.get(KEYS.job(id)) as string)

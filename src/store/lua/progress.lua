@@ -6,7 +6,7 @@
 -- no index is read and no lease re-scored (renewals do that), and the event's id follows the one
 -- the record keeps (see with_last_event), so the log is not read: INCR, GET, RPUSH, SET, PUBLISH.
 -- Like every record write it takes the write counter's next value, and the one INCR
--- also tells whether Redis went back behind `floor` (see went_back): then nothing is written.
+-- also tells whether Redis went back behind `floor` (see behind_else_tick): then nothing is written.
 -- ARGV[1] job id   ARGV[2] version the holder last wrote   ARGV[3] fence   ARGV[4] progress
 -- ARGV[5] step (JSON text)   ARGV[6] updated_at (JSON text)   ARGV[7] the writer's now (ms: the
 -- event id's time, kept increasing by next_event_id)   ARGV[8] max events   ARGV[9] TTL (s) of
@@ -14,9 +14,8 @@
 -- Returns {1, version written, counter}, or {1, version held, counter} when nothing a client
 -- sees would change; {0, false, 'behind', counter} when Redis is behind `floor`; {0} when the
 -- record is not this claim's running record at that version (or is laid out otherwise).
-local floor = tonumber(ARGV[10])
-local counter = tick()
-if floor > 0 and counter <= floor then
+local behind, counter = behind_else_tick(tonumber(ARGV[10]))
+if behind then
   return {0, false, 'behind', counter}
 end
 local json = redis.call('GET', K.job)

@@ -19,8 +19,10 @@
 -- {0, false, 'quota', queued} when a create's tenant has max_queued jobs queued.
 local o = cjson.decode(ARGV[1])
 local id = ARGV[3]
-if went_back(o.floor) then
-  return {0, false, 'behind', seq_now()}
+-- Taken before anything is read: a write refused below has spent a value, which does no harm.
+local behind, counter = behind_else_tick(o.floor)
+if behind then
+  return {0, false, 'behind', counter}
 end
 local now = now_ms()
 local current = redis.call('GET', K.job)
@@ -37,7 +39,7 @@ if current then
 elseif o.expected ~= 0 then
   return {0}
 end
-if o.fence and redis.call('HGET', K.fences, id) ~= o.fence then
+if o.fence and claim_token(id, current) ~= o.fence then
   return {0, current or false, 'fenced'}
 end
 if o.max_queued and not current then
@@ -58,7 +60,6 @@ if o.takeover then
     return {0, current or false, 'fenced'}
   end
 end
-tick()
 index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.tenant, now)
 -- A new record has no claim to end.
 if o.status ~= 'processing' and previous then

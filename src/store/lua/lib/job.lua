@@ -35,11 +35,22 @@ end
 -- The write counter (K.seq): every record write, claim and enqueue takes its next value, and
 -- replies carry it. A replica that saw a value Redis no longer reaches knows Redis went back in
 -- time (a failover to a replica that lagged, a restart from an older snapshot). SEQ: the last
--- value this script took.
+-- value this script took; UNSPENT: that value while no queue position or fencing token holds it.
 local SEQ = nil
+local UNSPENT = nil
 local function tick()
   SEQ = redis.call('INCR', K.seq)
+  UNSPENT = SEQ
   return SEQ
+end
+
+-- A counter value that no queue position or fencing token has ever held: the one this script's
+-- write took, while still unspent (one INCR serves a write and the enqueue or claim it makes),
+-- or the next.
+local function unique_value()
+  local value = UNSPENT or tick()
+  UNSPENT = nil
+  return value
 end
 
 -- The counter as this script leaves it.
@@ -47,11 +58,20 @@ local function seq_now()
   return SEQ or tonumber(redis.call('GET', K.seq) or '0')
 end
 
--- Redis is behind what the caller saw (`floor`: the highest counter value its replies carried):
--- it lost writes the caller saw land, and nothing may be claimed or written until replicas put
--- their copies back (epoch.lua).
-local function went_back(floor)
-  return floor ~= nil and floor > 0 and tonumber(redis.call('GET', K.seq) or '0') < floor
+-- Takes the counter's next value (see tick), unless Redis is behind what the caller saw
+-- (`floor`: the highest counter value its replies carried): then it lost writes the caller saw
+-- land, nothing may be claimed or written until replicas put their copies back (epoch.lua), and
+-- the counter is left as it was. The one INCR both checks and takes. Returns whether Redis is
+-- behind, and the counter.
+local function behind_else_tick(floor)
+  local value = redis.call('INCR', K.seq)
+  if floor ~= nil and floor > 0 and value <= floor then
+    redis.call('DECR', K.seq)
+    return true, value - 1
+  end
+  SEQ = value
+  UNSPENT = value
+  return false, value
 end
 
 -- Admission of a create with Redis's maxmemory set: the memory in use, plus `a.reserve` bytes
@@ -173,7 +193,7 @@ end
 -- Queue positions: appended after every other (+seq), or first in line (-seq), in K.queue and
 -- in the tenant's own queue; a tenant new to the ring joins at its back.
 local function enqueue(id, where, tenant)
-  local seq = tick()
+  local seq = unique_value()
   local position = seq
   if where == 'head' then
     position = -seq
@@ -409,7 +429,8 @@ end
 -- Where a record as serializeJob lays it out keeps the id of its log's last event: after the
 -- head, and in a running record after its claim's token (which must be `fence`, when given). A
 -- finished record keeps its final event's id there, its log being gone (see append_event).
--- Returns that position, the status, attempts, head and version; nil for a record laid out otherwise.
+-- Returns that position, the status, attempts, head, version and a running record's token; nil
+-- for a record laid out otherwise.
 local function event_slot(json, fence)
   local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
   if status ~= 'pending' and status ~= 'processing' and not is_final(status) then
@@ -419,14 +440,25 @@ local function event_slot(json, fence)
   if not head then
     return nil
   end
+  local token = nil
   if status == 'processing' then
-    local token, after = string.match(json, '^"fence":"([^"]*)",()', rest)
+    local after
+    token, after = string.match(json, '^"fence":"([^"]*)",()', rest)
     if not token or (fence and token ~= fence) then
       return nil
     end
     rest = after
   end
-  return rest, status, attempts, head, version
+  return rest, status, attempts, head, version, token
+end
+
+-- The token of the claim a job is held under. A running record laid out by serializeJob carries
+-- it in its head: only a pending record is claimed, and the write that starts it under a new
+-- claim puts that claim's token there, so while the record runs it is the claim's (a write ending
+-- the claim changes the record). Any other record's is read from K.fences (one claimed, not begun).
+local function claim_token(id, json)
+  local token = json and select(6, event_slot(json))
+  return token or redis.call('HGET', K.fences, id)
 end
 
 -- Where the record goes on after a kept id at `pos`, whatever it holds (`pos` when there is none).
@@ -578,7 +610,7 @@ end
 -- new fencing token, all at once; with `c.start`, each one's attempt also begins here. Ids whose
 -- record is gone or no longer pending leave the queue: there is nothing to run.
 -- Returns {{id, fence, record JSON, started (1, or absent)}, ...}, oldest first; false when
--- Redis is behind `c.floor` (see went_back): checked once there is something to claim, so an
+-- Redis is behind `c.floor` (see behind_else_tick): checked once there is something to claim, so an
 -- idle claim stays one ZPOPMIN.
 local function claim_jobs(now, c)
   local checked = false
@@ -609,7 +641,7 @@ local function claim_jobs(now, c)
     end
     if not checked then
       checked = true
-      if went_back(c.floor) then
+      if c.floor and behind_else_tick(c.floor) then
         redis.call('ZADD', tenant_queue(tenant), position, id)
         redis.call('ZADD', K.tenants, position, tenant)
         return false
@@ -623,7 +655,7 @@ local function claim_jobs(now, c)
         -- The fencing token is a fresh value of the write counter: no two claims share one,
         -- and after Redis went back in time the counter is raised past every value a replica
         -- saw (epoch.lua), so no claim reuses a token a living worker still holds.
-        local fence = 'r' .. tick()
+        local fence = 'r' .. unique_value()
         redis.call('HSET', K.fences, id, fence)
         redis.call('ZADD', K.leases, now + c.lease_ms, id)
         local started = c.start and start_claimed(id, json, attempts, now, c.start, tenant, fence)
