@@ -53,6 +53,7 @@ t.test('Redis back behind the write counter a replica saw: told at once, nothing
   t.same(await store.claim(60_000, 5), [], 'no claim on the older data')
   const write = await store.put(newJob({ query: 'created meanwhile', depth: 'quick' }), 0, { enqueue: 'tail' })
   t.match(write, { ok: false, reason: 'unavailable', applied: 'no', cause: /went back in time/ }, 'no write on the older data')
+  t.equal(await admin.get(KEYS.seq), '1', 'the refused claim and write leave the counter where Redis has it')
 
   const check = await store.epoch('second', 5000)
   t.match(check, { epoch: 'back-second', founded: true, wentBack: { seen, found: 1 } }, 'the first to notice moves the epoch, marked')
@@ -90,6 +91,7 @@ t.test('a progress write takes a counter value like every record write, and is r
   await admin.set(KEYS.seq, '1')
   t.same(await patch(claim.job.version + 1, 20), { outcome: 'unavailable' }, 'no patch on the older data')
   t.match(JSON.parse(await admin.get(KEYS.job(claim.job.job_id)) as string), { progress: 10 }, 'the record as it was')
+  t.equal(await admin.get(KEYS.seq), '1', 'and the counter too: the INCR that found Redis behind is undone')
   t.same(told.length, 1, 'the reply below the mark is told')
 })
 
