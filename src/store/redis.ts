@@ -453,7 +453,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
-    return await this.#script<number>(this.#scripts.renew, [id, fence, String(leaseMs)]) === 1 ? 'renewed' : 'lost'
+    return await this.#script<number>(this.#scripts.renew, [id, fence, String(leaseMs)], { id }) === 1 ? 'renewed' : 'lost'
   }
 
   async expiredLeases (limit: number): Promise<string[]> {

@@ -174,14 +174,18 @@ t.test('the write that ends a running job takes the last event\'s id from the re
   t.ok(compareEventIds(final[0] as string, last as string) > 0, `the final event's id ${final[0] as string} follows the last one, ${last as string}`)
 })
 
-t.test('a record laid out otherwise (no token in its head: an older version\'s) is written whole', async (t) => {
+t.test('a record laid out otherwise (no token in its head: an older version\'s) is written whole, and the write moves the token into it', async (t) => {
   const holder = await claimedAndBegun()
   const id = holder.job.job_id
   const json = await admin.get(KEYS.job(id)) as string
   await admin.set(KEYS.job(id), json.replace(/"fence":"[^"]*",/, ''), { KEEPTTL: true })
+  // An older version keeps the claim's token in the fences hash alone.
+  await admin.hSet(KEYS.fences, id, holder.fence)
   t.same(await store.patchProgress(id, holder.fence, holder.job.version, { progress: 30, step: 'Reading', now: Date.now() }), { outcome: 'stale' })
   t.equal(await holder.progress(30, 'Reading'), 'written')
   t.match(await stored(id), { progress: 30, current_step: 'Reading', fence: holder.fence })
+  t.notOk(await admin.hExists(KEYS.fences, id), 'kept in the record alone from then on')
+  t.equal(await holder.progress(40, 'Writing'), 'written')
 })
 
 t.test('an engine\'s NaN or Infinity leaves the progress where it was; quotes, backslashes and unicode in a step stay valid JSON', async (t) => {

@@ -53,7 +53,7 @@ t.test('every job script declares exactly the keys it and the library functions 
 t.test('a script gets only what it declares: renew two keys, epoch its six, put the most', async (t) => {
   const keys = new RedisKeys('p:{0}:')
   const names = (name: string): string[] => declaredKeys(name, readFileSync(new URL(`${name}.lua`, LUA), 'utf8'))
-  t.same(keys.forScript(declaredKeys('renew', readFileSync(new URL('renew.lua', LUA), 'utf8')), 'id-1'), ['p:{0}:jobs:fences', 'p:{0}:jobs:leases'])
+  t.same(keys.forScript(declaredKeys('renew', readFileSync(new URL('renew.lua', LUA), 'utf8')), 'id-1'), ['p:{0}:jobs:fences', 'p:{0}:jobs:leases', 'p:{0}:job:id-1'])
   t.same(names('epoch'), ['epoch', 'seq', 'queue', 'tenants', 'delayed', 'leases'])
   t.same(keys.forScript(declaredKeys('events', readFileSync(new URL('events.lua', LUA), 'utf8')), 'id-1'), ['p:{0}:job:id-1:log', 'p:{0}:job:id-1'], 'events the log and, for a finished job, the record that keeps its final event')
   t.ok(names('put').length <= SCRIPT_KEY_NAMES.length, 'no script gets more than every key there is')

@@ -19,7 +19,16 @@
 -- {0, false, 'quota', queued} when a create's tenant has max_queued jobs queued.
 local o = cjson.decode(ARGV[1])
 local id = ARGV[3]
--- Taken before anything is read: a write refused below has spent a value, which does no harm.
+-- A create under a memory limit is judged first: past maxmemory Redis refuses every write, the
+-- INCR below too, and the admission's refusal names the cause.
+if o.admit and o.expected == 0 then
+  local used, limit = admission(o.admit)
+  if used > limit then
+    return {0, false, 'full', used, limit}
+  end
+end
+-- The counter's value is taken before anything is read: a write refused below has spent one,
+-- which does no harm.
 local behind, counter = behind_else_tick(o.floor)
 if behind then
   return {0, false, 'behind', counter}
@@ -48,12 +57,6 @@ if o.max_queued and not current then
     return {0, false, 'quota', queued}
   end
 end
-if o.admit and not current then
-  local used, limit = admission(o.admit)
-  if used > limit then
-    return {0, false, 'full', used, limit}
-  end
-end
 if o.takeover then
   local lease = redis.call('ZSCORE', K.leases, id)
   if lease and tonumber(lease) > now then
@@ -63,9 +66,14 @@ end
 index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.tenant, now)
 -- A new record has no claim to end.
 if o.status ~= 'processing' and previous then
-  end_claim(id)
+  end_claim(id, o.fence ~= nil and head_token(current) ~= nil)
 elseif o.status == 'processing' and o.lease_ms then
   redis.call('ZADD', K.leases, now + o.lease_ms, id)
+end
+-- A write under a claim that begins the job, or rewrites a running record laid out otherwise,
+-- moves the token into the record (see claim_token).
+if o.fence and o.status == 'processing' and not head_token(current) then
+  token_moved_to_record(id, ARGV[2])
 end
 -- The webhook of a job that just ended is queued in the same step as its final state, so a
 -- crash between the two cannot lose it (delivered at least once).

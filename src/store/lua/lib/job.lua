@@ -247,12 +247,6 @@ local function served_last(tenant)
   redis.call('ZADD', K.tenants, seq_now() + 0.5, tenant)
 end
 
--- The claim of a job (its lease and fencing token) ends: nobody may write for it any more.
-local function end_claim(id)
-  redis.call('ZREM', K.leases, id)
-  redis.call('HDEL', K.fences, id)
-end
-
 -- Moves a record from the status set of `previous` to that of `status`, scored by when it
 -- expires (the status sets are the expiry index as well).
 local function index_status(id, previous, status, expires_ms)
@@ -452,13 +446,51 @@ local function event_slot(json, fence)
   return rest, status, attempts, head, version, token
 end
 
--- The token of the claim a job is held under. A running record laid out by serializeJob carries
--- it in its head: only a pending record is claimed, and the write that starts it under a new
--- claim puts that claim's token there, so while the record runs it is the claim's (a write ending
--- the claim changes the record). Any other record's is read from K.fences (one claimed, not begun).
+-- The claim token a running record laid out by serializeJob carries in its head; nil for any
+-- other record (or none).
+local parsed_token = {}
+local function head_token(json)
+  if not json then
+    return nil
+  end
+  -- A script asks about the same record more than once (strings compare by reference in Lua).
+  if parsed_token.json ~= json then
+    parsed_token.json = json
+    parsed_token.token = select(6, event_slot(json))
+  end
+  return parsed_token.token
+end
+
+-- Where a claim's token is kept. A running record laid out by serializeJob carries it in its head:
+-- only a pending record is claimed, and the write that begins it under a claim puts that claim's
+-- token there, so while the record runs it is its claim's (a write ending the claim changes the
+-- record). K.fences holds the token of any other claimed job (claimed and not begun, or its
+-- record laid out otherwise), and nothing for a record that carries it: a claim that begins its
+-- job at once, as a busy runner's do, writes no entry and leaves none to drop.
+-- The token of the claim job `id` (its record `json`) is held under.
 local function claim_token(id, json)
-  local token = json and select(6, event_slot(json))
-  return token or redis.call('HGET', K.fences, id)
+  return head_token(json) or redis.call('HGET', K.fences, id)
+end
+
+-- A claim on job `id` is now kept in its record (`json` carries the token): K.fences holds no
+-- entry for it.
+local function token_moved_to_record(id, json)
+  if head_token(json) then
+    redis.call('HDEL', K.fences, id)
+    return true
+  end
+  return false
+end
+
+-- The claim of a job (its lease and fencing token) ends: nobody may write for it any more.
+-- `by_holder_in_record`: its holder ends it, and the record carries its token, so K.fences has
+-- no entry to drop. Any other end (a takeover, cancel, delete, re-seed) clears it anyway: an
+-- older version's claim keeps an entry beside the record's token.
+local function end_claim(id, by_holder_in_record)
+  redis.call('ZREM', K.leases, id)
+  if not by_holder_in_record then
+    redis.call('HDEL', K.fences, id)
+  end
 end
 
 -- Where the record goes on after a kept id at `pos`, whatever it holds (`pos` when there is none).
@@ -656,12 +688,12 @@ local function claim_jobs(now, c)
         -- and after Redis went back in time the counter is raised past every value a replica
         -- saw (epoch.lua), so no claim reuses a token a living worker still holds.
         local fence = 'r' .. unique_value()
-        redis.call('HSET', K.fences, id, fence)
         redis.call('ZADD', K.leases, now + c.lease_ms, id)
         local started = c.start and start_claimed(id, json, attempts, now, c.start, tenant, fence)
         if started then
           taken[#taken + 1] = {id, fence, started, 1}
         else
+          redis.call('HSET', K.fences, id, fence)
           taken[#taken + 1] = {id, fence, json}
         end
       end
