@@ -461,7 +461,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   }
 
   async dropLease (id: string): Promise<void> {
-    await this.#script(this.#scripts.dropLease, [id])
+    await this.#script(this.#scripts.dropLease, [id], { id })
   }
 
   async sweepOrphans (limit: number): Promise<number> {

@@ -145,6 +145,15 @@ t.test('a takeover of a begun claim clears an entry an older version kept beside
   t.equal(await store.renewLease(id, holder.fence, 60_000), 'lost', 'the old claim renews nothing')
 })
 
+t.test('an expired lease of a job Redis still holds running is left to a takeover: dropping it would free the claim its record carries', async (t) => {
+  const holder = await claimedAndBegun()
+  const id = holder.job.job_id
+  await admin.zAdd(KEYS.leases, { score: 1, value: id })
+  await store.dropLease(id)
+  t.equal(await admin.zScore(KEYS.leases, id), 1, 'the lease stays')
+  t.same(await store.expiredLeases(10), [id], 'for the reaper to take over')
+})
+
 t.test('a claim not begun and handed back, or cancelled, leaves nothing in the fences hash', async (t) => {
   const created = await store.put(newJob({ query: 'q', depth: 'quick' }), 0, { enqueue: 'tail' })
   if (!created.ok) throw new Error('create refused')

@@ -50,7 +50,7 @@ t.test('every job script declares exactly the keys it and the library functions 
   }
 })
 
-t.test('a script gets only what it declares: renew two keys, epoch its six, put the most', async (t) => {
+t.test('a script gets only what it declares: renew three keys, epoch its six, put the most', async (t) => {
   const keys = new RedisKeys('p:{0}:')
   const names = (name: string): string[] => declaredKeys(name, readFileSync(new URL(`${name}.lua`, LUA), 'utf8'))
   t.same(keys.forScript(declaredKeys('renew', readFileSync(new URL('renew.lua', LUA), 'utf8')), 'id-1'), ['p:{0}:jobs:fences', 'p:{0}:jobs:leases', 'p:{0}:job:id-1'])

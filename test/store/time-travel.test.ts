@@ -95,6 +95,20 @@ t.test('a progress write takes a counter value like every record write, and is r
   t.same(told.length, 1, 'the reply below the mark is told')
 })
 
+t.test('a claim on data older than the replica saw moves no due retry into the queue either', async (t) => {
+  const store = await connectedStore()
+  await store.epoch('first')
+  const retry = await store.put(newJob({ query: 'retry due', depth: 'quick' }), 0, { enqueue: { retryInMs: 0 } })
+  if (!retry.ok) throw new Error('create refused')
+  for (const query of ['one', 'two']) t.ok((await store.put(newJob({ query, depth: 'quick' }), 0)).ok, 'a write the replica sees land')
+  t.ok(store.highWater >= 3)
+  await admin.set(KEYS.seq, '1')
+  t.same(await store.claim(60_000, 1), [], 'nothing claimed')
+  t.same(await admin.zRange(KEYS.delayed, 0, -1), [retry.job.job_id], 'the retry waits where it was')
+  t.same(await admin.zRange(KEYS.queue, 0, -1), [])
+  t.equal(await admin.get(KEYS.seq), '1', 'and the counter where Redis has it')
+})
+
 t.test('a create past the admission limit is refused as full in the same step; without maxmemory there is no limit', async (t) => {
   const store = await connectedStore({ percent: 50, reserveBytes: 64 * 1024 })
   const job = (): ReturnType<typeof newJob> => newJob({ query: 'admitted?', depth: 'quick' })

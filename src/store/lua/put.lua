@@ -71,9 +71,10 @@ elseif o.status == 'processing' and o.lease_ms then
   redis.call('ZADD', K.leases, now + o.lease_ms, id)
 end
 -- A write under a claim that begins the job, or rewrites a running record laid out otherwise,
--- moves the token into the record (see claim_token).
-if o.fence and o.status == 'processing' and not head_token(current) then
-  token_moved_to_record(id, ARGV[2])
+-- moves the token into the record (see claim_token); a running record that does not carry it
+-- keeps it in K.fences.
+if o.fence and o.status == 'processing' then
+  keep_token(id, ARGV[2], o.fence, current)
 end
 -- The webhook of a job that just ended is queued in the same step as its final state, so a
 -- crash between the two cannot lose it (delivered at least once).

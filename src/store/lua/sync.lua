@@ -50,9 +50,8 @@ redis.call('SET', K.job, json, 'PX', o.ttl_ms)
 tick()
 index_record(id, previous, o.status, o.created_ms, now + o.ttl_ms, o.tenant, now)
 if o.fence then
-  if not token_moved_to_record(id, json) then
-    redis.call('HSET', K.fences, id, o.fence)
-  end
+  -- An older version's entry may sit beside a token Redis's record carries: cleared either way.
+  keep_token(id, json, o.fence, nil)
   redis.call('ZADD', K.leases, now + o.lease_ms, id)
 elseif o.status ~= 'processing' then
   end_claim(id)

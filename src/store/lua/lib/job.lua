@@ -32,8 +32,8 @@ local function status_key(status)
   return K['status_' .. status]
 end
 
--- The write counter (K.seq): every record write, claim and enqueue takes its next value, and
--- replies carry it. A replica that saw a value Redis no longer reaches knows Redis went back in
+-- The write counter (K.seq): every script that writes a record, claims or enqueues takes a value
+-- of it (one: its first queue position or fencing token shares its write's), and replies carry it. A replica that saw a value Redis no longer reaches knows Redis went back in
 -- time (a failover to a replica that lagged, a restart from an older snapshot). SEQ: the last
 -- value this script took; UNSPENT: that value while no queue position or fencing token holds it.
 local SEQ = nil
@@ -472,14 +472,15 @@ local function claim_token(id, json)
   return head_token(json) or redis.call('HGET', K.fences, id)
 end
 
--- A claim on job `id` is now kept in its record (`json` carries the token): K.fences holds no
--- entry for it.
-local function token_moved_to_record(id, json)
-  if head_token(json) then
+-- A write under the claim `fence` stores `json` for job `id`: the token stays in the record when
+-- the record carries it (and K.fences's entry goes, unless the record written over, `previous`,
+-- carried it too: then there is none), else in K.fences.
+local function keep_token(id, json, fence, previous)
+  if head_token(json) ~= fence then
+    redis.call('HSET', K.fences, id, fence)
+  elseif not head_token(previous) then
     redis.call('HDEL', K.fences, id)
-    return true
   end
-  return false
 end
 
 -- The claim of a job (its lease and fencing token) ends: nobody may write for it any more.
@@ -642,12 +643,19 @@ end
 -- new fencing token, all at once; with `c.start`, each one's attempt also begins here. Ids whose
 -- record is gone or no longer pending leave the queue: there is nothing to run.
 -- Returns {{id, fence, record JSON, started (1, or absent)}, ...}, oldest first; false when
--- Redis is behind `c.floor` (see behind_else_tick): checked once there is something to claim, so an
--- idle claim stays one ZPOPMIN.
+-- Redis is behind `c.floor` (see behind_else_tick): checked once there is something to move or
+-- claim, before either, so an idle claim stays one ZPOPMIN.
 local function claim_jobs(now, c)
   local checked = false
   if c.promote > 0 then
     local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, c.promote)
+    -- Moving retries is a write too: not on data older than the caller saw.
+    if #due > 0 and c.floor then
+      checked = true
+      if behind_else_tick(c.floor) then
+        return false
+      end
+    end
     for _, id in ipairs(due) do
       redis.call('ZREM', K.delayed, id)
       local json = redis.call('GET', job_key(id))
