@@ -173,9 +173,11 @@ t.test('a job costs at most 35 Redis commands from create to completed on a busy
   t.teardown(() => runner.stop(1000))
   await waitFor('every job completed', async () => await completed(ids) === ids.length)
   const calls = commandCalls(await admin.info('commandstats'))
-  const total = (counts: Map<string, number>): number => [...counts].filter(([name]) => !/^(config|info)/.test(name)).reduce((sum, [, n]) => sum + n, 0)
+  // The test's own CONFIG RESETSTAT and INFO are not the job's.
+  const counted = (counts: Map<string, number>): Array<[string, number]> => [...counts].filter(([name]) => !/^(config|info)/.test(name))
+  const total = (counts: Map<string, number>): number => counted(counts).reduce((sum, [, n]) => sum + n, 0)
   const perJob = total(calls) / ids.length
-  const describe = (counts: Map<string, number>): string => [...counts].filter(([name]) => !/^(config|info)/.test(name)).map(([name, n]) => `${name}:${(n / ids.length).toFixed(2)}`).join(' ')
+  const describe = (counts: Map<string, number>): string => counted(counts).map(([name, n]) => `${name}:${(n / ids.length).toFixed(2)}`).join(' ')
   t.comment(`per create: ${describe(creates)}`)
   t.comment(`per job: ${describe(calls)}`)
   t.ok(total(creates) / ids.length <= 13.1, `${(total(creates) / ids.length).toFixed(2)} commands per create, the script's call included`)

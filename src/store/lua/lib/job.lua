@@ -646,15 +646,19 @@ end
 -- Redis is behind `c.floor` (see behind_else_tick): checked once there is something to move or
 -- claim, before either, so an idle claim stays one ZPOPMIN.
 local function claim_jobs(now, c)
+  -- Moving retries and claiming are writes: not on data older than the caller saw (asked once).
   local checked = false
+  local function behind()
+    if checked or not c.floor then
+      return false
+    end
+    checked = true
+    return (behind_else_tick(c.floor))
+  end
   if c.promote > 0 then
     local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, c.promote)
-    -- Moving retries is a write too: not on data older than the caller saw.
-    if #due > 0 and c.floor then
-      checked = true
-      if behind_else_tick(c.floor) then
-        return false
-      end
+    if #due > 0 and behind() then
+      return false
     end
     for _, id in ipairs(due) do
       redis.call('ZREM', K.delayed, id)
@@ -679,13 +683,10 @@ local function claim_jobs(now, c)
     if not id then
       break
     end
-    if not checked then
-      checked = true
-      if c.floor and behind_else_tick(c.floor) then
-        redis.call('ZADD', tenant_queue(tenant), position, id)
-        redis.call('ZADD', K.tenants, position, tenant)
-        return false
-      end
+    if behind() then
+      redis.call('ZADD', tenant_queue(tenant), position, id)
+      redis.call('ZADD', K.tenants, position, tenant)
+      return false
     end
     -- An id no longer in K.queue was taken out of the queue (cancelled, deleted): nothing to run.
     local json = redis.call('ZREM', K.queue, id) == 1 and redis.call('GET', job_key(id))
