@@ -25,6 +25,8 @@ const cpuSeconds = (pid) => {
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
 const commandCalls = (port) => Object.fromEntries([...redisCli(port, 'INFO', 'commandstats').matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => [m[1], Number(m[2])]))
+/** Microseconds Redis spent in each command (a script's own commands are counted in its EVALSHA too). */
+const commandMicros = (port) => Object.fromEntries([...redisCli(port, 'INFO', 'commandstats').matchAll(/cmdstat_(\w+):calls=\d+,usec=(\d+)/g)].map((m) => [m[1], Number(m[2])]))
 const usedMemory = (port) => Number(/used_memory:(\d+)/.exec(redisCli(port, 'INFO', 'memory'))?.[1])
 /** Seconds of CPU redis-server has used (main thread and its others: user + sys). */
 const redisCpuSeconds = (port) => {
@@ -62,6 +64,7 @@ try {
   const completed = async () => system === 'peer' ? (await (await fetch(`${url}/stats`)).json()).completed : (await (await fetch(`${url}/v1/stats`)).json()).counts.completed
   await until('the system', async () => (await fetch(system === 'peer' ? `${url}/stats` : `${url}/health`)).ok)
   const callsBefore = commandCalls(redisPort)
+  const microsBefore = commandMicros(redisPort)
   const memoryBefore = usedMemory(redisPort)
   const cpuBefore = cpuSeconds(child.pid)
   const redisCpuBefore = redisCpuSeconds(redisPort)
@@ -75,6 +78,8 @@ try {
   const callsAfter = commandCalls(redisPort)
   /** @type {Array<[string, number]>} */
   const perCommand = Object.entries(callsAfter).map(([name, n]) => /** @type {[string, number]} */ ([name, (n - (callsBefore[name] ?? 0)) / jobs])).filter(([, n]) => n >= 0.01).sort((a, b) => b[1] - a[1])
+  const microsAfter = commandMicros(redisPort)
+  const microsPerCommand = Object.entries(microsAfter).map(([name, us]) => /** @type {[string, number]} */ ([name, (us - (microsBefore[name] ?? 0)) / jobs])).filter(([, us]) => us >= 0.1).sort((a, b) => b[1] - a[1])
   const memory = (usedMemory(redisPort) - memoryBefore) / jobs
   const keys = redisCli(redisPort, '--scan').split('\n').filter(Boolean)
   const usage = execFileSync('redis-cli', ['-p', String(redisPort)], { input: keys.map((key) => `MEMORY USAGE "${key}"\n`).join(''), encoding: 'utf8', maxBuffer: 1 << 28 }).trim().split('\n').map(Number)
@@ -89,6 +94,7 @@ try {
   console.log(`${system}, ${progressWrites} progress writes: ${jobs} jobs, ${(jobs / seconds).toFixed(0)} jobs/s end to end, ${cpuMicros.toFixed(0)} µs server CPU per job, ${redisCpuMicros.toFixed(0)} µs Redis CPU per job`)
   console.log(`CPU self time by package (busy samples): ${selfTimeByPackage(profile).join(', ')}`)
   console.log(`Redis commands per job: ${perCommand.reduce((sum, [, n]) => sum + n, 0).toFixed(1)} (${perCommand.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')})`)
+  console.log(`Redis time per job by command, µs (EVALSHA includes its script's commands): ${microsPerCommand.map(([name, us]) => `${name} ${us.toFixed(1)}`).join(', ')}`)
   console.log(`Redis memory per job: ${memory.toFixed(0)} bytes; MEMORY USAGE by key: ${[...byKind].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([kind, bytes]) => `${kind} ${(bytes / jobs).toFixed(0)}`).join(', ')}`)
 } finally {
   await cleanup()

@@ -6,7 +6,7 @@ import { newJob } from '../../src/jobs/records.js'
 import * as lifecycle from '../../src/lifecycle.js'
 import { type StoredJob, toPublic } from '../../src/schemas/job.js'
 import { compareEventIds, eventData } from '../../src/schemas/events.js'
-import type { PutOptions } from '../../src/store/job-store.js'
+import { type PutOptions, withProgress } from '../../src/store/job-store.js'
 import { RedisKeys } from '../../src/store/keys.js'
 import { RedisJobStore } from '../../src/store/redis.js'
 import { RedisTimeoutError, SilenceDeadline } from '../../src/store/silence-deadline.js'
@@ -247,14 +247,50 @@ t.test('a claim asked to start begins each attempt in the same step: the record 
   t.ok((await store.put({ ...again, status: 'completed', progress: 100 }, again.version, { fence: claim?.fence })).ok, 'the attempt then ends under its claim')
 })
 
+t.test('the scripts read a record\'s head whatever its values hold: an error or step quoting the next field\'s name, a worker with commas (read field by field), escapes', async (t) => {
+  const tricky = {
+    error: 'parser stopped at ,"current_step":"fake" and "error":null, then \\" again',
+    current_step: 'Attempt 1 failed at ,"progress":99, "next": \u2028 done'
+  }
+  for (const worker of ['host-1-abc', 'host,1,"odd"']) {
+    const pending = await create({
+      ...newJob({ query: 'q', depth: 'quick' }),
+      ...tricky,
+      attempts: 1,
+      progress: 30,
+      started_at: '2026-01-01T00:00:00.000Z',
+      attempt_history: [{ attempt: 1, worker: 'old', started_at: '2026-01-01T00:00:00.000Z', ended_at: '2026-01-01T00:00:30.000Z', outcome: 'retrying', error: tricky.error }]
+    })
+    const [claim] = await store.claim(60_000, 1, { worker, maxAttempts: 3, step: 'Starting, "really"' })
+    t.equal(claim?.started, true, `${worker}: begun by the claim`)
+    const begun = claim?.job as StoredJob
+    const { version: _v, updated_at: updatedAt, expires_at: _e, last_event_id: _l, ...rest } = begun
+    const { version: _rv, updated_at: _ru, expires_at: _re, ...reference } = lifecycle.begin(pending, { attempt: 2, worker }, updatedAt, 'Starting, "really"')
+    t.same(rest, { ...reference, fence: claim?.fence }, `${worker}: the error and step kept as they were`)
+    const patch = { progress: 55, step: 'Reading ,"worker":"x", sources', now: Date.now() }
+    const patched = await store.patchProgress(begun.job_id, claim?.fence as string, begun.version, patch)
+    t.same(patched, { outcome: 'written', version: begun.version + 1 }, `${worker}: the progress write finds the claim's token after the head`)
+    const { last_event_id: _k, ...afterPatch } = await stored(begun.job_id)
+    const { last_event_id: _b, ...expected } = withProgress(begun, patch, begun.version + 1)
+    t.same(afterPatch, expected, `${worker}: only progress, step, time and version changed`)
+    t.same((await store.events(begun.job_id, null, 10)).at(-1)?.data, eventData(withProgress(begun, patch, begun.version + 1)), `${worker}: its event carries the error and step whole`)
+    const done = await store.put({ ...withProgress(begun, patch, begun.version + 1), status: 'completed', progress: 100 }, begun.version + 1, { fence: claim?.fence })
+    t.ok(done.ok, `${worker}: the attempt ends under its claim`)
+  }
+})
+
 t.test('a claim asked to start leaves a job pending for the runner past its last attempt, or when its record has another layout', async (t) => {
   const begin = { worker: 'w', maxAttempts: 2, step: 'Starting research' }
   const spent = await create({ ...newJob({ query: 'spent', depth: 'quick' }), attempts: 2 })
   const other = await create()
   const { version, status, attempts, ...rest } = other
   await admin.set(KEYS.job(other.job_id), JSON.stringify({ version, status, attempts, ...rest, worker: null }))
-  const claims = await store.claim(60_000, 2, begin)
-  t.same(claims.map((c) => [c.job.job_id, c.job.status, c.started]), [[spent.job_id, 'pending', undefined], [other.job_id, 'pending', undefined]])
+  // Its step moved behind the rest: read in one match, the error would run on to it.
+  const late = await create()
+  const raw = await admin.get(KEYS.job(late.job_id)) as string
+  await admin.set(KEYS.job(late.job_id), raw.replace(',"current_step":"Queued"', '').replace('"attempt_history"', '"current_step":"Queued","attempt_history"'))
+  const claims = await store.claim(60_000, 3, begin)
+  t.same(claims.map((c) => [c.job.job_id, c.job.status, c.started]), [[spent.job_id, 'pending', undefined], [other.job_id, 'pending', undefined], [late.job_id, 'pending', undefined]])
   t.equal(await admin.zCard(KEYS.status('processing')), 0)
 })
 

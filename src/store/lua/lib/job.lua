@@ -402,8 +402,13 @@ end
 
 -- The head of a record laid out by serializeJob, from `pos` (just after version, status and
 -- attempts): HEAD_FIELDS' JSON texts by name, and the position after them; nil for a record
--- laid out otherwise.
-local function read_head(json, pos)
+-- laid out otherwise. One anchored match reads the usual record: the times and the progress
+-- hold no comma, and inside a JSON string a quote always follows a backslash, so `,"<next
+-- name>":` after a value is where it ends. An error that would take in a later field (its
+-- name missing) leaves the record to the field-by-field reading, as does any other layout.
+local HEAD_PATTERN = '^"updated_at":([^,]*),"expires_at":([^,]*),"worker":([^,]*),"started_at":([^,]*),' ..
+  '"next_attempt_at":([^,]*),"progress":([^,]*),"error":(.-),"current_step":(.-),()"'
+local function read_head_by_field(json, pos)
   local head = {}
   for _, name in ipairs(HEAD_FIELDS) do
     local label = '"' .. name .. '":'
@@ -419,46 +424,57 @@ local function read_head(json, pos)
   end
   return head, pos
 end
+local function read_head(json, pos)
+  local updated, expires, worker, started, next_attempt, progress, error, step, after = string.match(json, HEAD_PATTERN, pos)
+  if updated and not string.find(error, ',"', 1, true) then
+    return {updated_at = updated, expires_at = expires, worker = worker, started_at = started,
+      next_attempt_at = next_attempt, progress = progress, error = error, current_step = step}, after
+  end
+  return read_head_by_field(json, pos)
+end
 
 -- Where a record as serializeJob lays it out keeps the id of its log's last event: after the
--- head, and in a running record after its claim's token (which must be `fence`, when given). A
--- finished record keeps its final event's id there, its log being gone (see append_event).
--- Returns that position, the status, attempts, head, version and a running record's token; nil
--- for a record laid out otherwise.
-local function event_slot(json, fence)
+-- head, and in a running record after its claim's token. A finished record keeps its final
+-- event's id there, its log being gone (see append_event). Read once per record and script:
+-- a script asks about the same record several times (strings compare by reference in Lua), and
+-- the table is new on each call. false for a record laid out otherwise.
+local slots = {}
+local function slot_of(json)
+  local slot = slots[json]
+  if slot ~= nil then
+    return slot
+  end
+  slot = false
   local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
-  if status ~= 'pending' and status ~= 'processing' and not is_final(status) then
-    return nil
-  end
-  local head, rest = read_head(json, pos)
-  if not head then
-    return nil
-  end
-  local token = nil
-  if status == 'processing' then
-    local after
-    token, after = string.match(json, '^"fence":"([^"]*)",()', rest)
-    if not token or (fence and token ~= fence) then
-      return nil
+  if status == 'pending' or status == 'processing' or is_final(status) then
+    local head, rest = read_head(json, pos)
+    local token = nil
+    if head and status == 'processing' then
+      token, rest = string.match(json, '^"fence":"([^"]*)",()', rest)
     end
-    rest = after
+    if head and (token or status ~= 'processing') then
+      slot = {rest = rest, status = status, attempts = attempts, head = head, version = version, token = token}
+    end
   end
-  return rest, status, attempts, head, version, token
+  slots[json] = slot
+  return slot
+end
+
+-- The slot of a record (see slot_of), whose token must be `fence` when given: that position, the
+-- status, attempts, head, version and a running record's token; nil for a record laid out otherwise.
+local function event_slot(json, fence)
+  local slot = slot_of(json)
+  if not slot or (fence and slot.token and slot.token ~= fence) then
+    return nil
+  end
+  return slot.rest, slot.status, slot.attempts, slot.head, slot.version, slot.token
 end
 
 -- The claim token a running record laid out by serializeJob carries in its head; nil for any
 -- other record (or none).
-local parsed_token = {}
 local function head_token(json)
-  if not json then
-    return nil
-  end
-  -- A script asks about the same record more than once (strings compare by reference in Lua).
-  if parsed_token.json ~= json then
-    parsed_token.json = json
-    parsed_token.token = select(6, event_slot(json))
-  end
-  return parsed_token.token
+  local slot = json and slot_of(json)
+  return slot and slot.token or nil
 end
 
 -- Where a claim's token is kept. A running record laid out by serializeJob carries it in its head:
@@ -577,25 +593,22 @@ end
 -- A pending record as it is once attempt `attempts + 1` begins under the claim `fence`: what the
 -- runner's start write would store, built from the record's JSON without decoding it (cjson would
 -- reorder it and turn [] into {}). `s`: the JSON texts of worker, step, now and expiry time.
--- Returns the new record and its event data, or nil for a record not laid out by serializeJob
--- (the runner then starts the job itself).
-local function start_record(id, json, s, fence)
-  local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
-  if status ~= 'pending' or string.sub(json, -2) ~= ']}' then
+-- Returns the new record in two parts, its head (the token included) and the rest, where the id
+-- of its start event goes between them (see with_last_event), its event data and version; nil
+-- for a record not laid out by serializeJob (the runner then starts the job itself).
+local function start_record(json, s, fence)
+  local slot = slot_of(json)
+  if not slot or slot.status ~= 'pending' or string.sub(json, -2) ~= ']}' then
     return nil
   end
-  local head
-  head, pos = read_head(json, pos)
-  if not head then
-    return nil
-  end
+  local head = slot.head
   -- The pending record's last event id goes: the running record keeps its start event's (see start_claimed).
-  pos = past_kept_id(json, pos)
-  local body = string.sub(json, pos, -3)
-  if not string.find(body, '"attempt_history":%[') then
+  local body = string.sub(json, past_kept_id(json, slot.rest), -3)
+  if not string.find(body, '"attempt_history":[', 1, true) then
     return nil
   end
-  local attempt = tonumber(attempts) + 1
+  local attempt = tonumber(slot.attempts) + 1
+  local version = tonumber(slot.version) + 1
   local started_at = head.started_at
   if started_at == 'null' then
     started_at = s.now
@@ -605,13 +618,13 @@ local function start_record(id, json, s, fence)
     separator = ''
   end
   -- The claim's token rides in a running record's head (see serializeJob): progress.lua checks it there.
-  local record = '{"version":' .. (tonumber(version) + 1) .. ',"status":"processing","attempts":' .. attempt ..
+  local record_head = '{"version":' .. version .. ',"status":"processing","attempts":' .. attempt ..
     ',"updated_at":' .. s.now .. ',"expires_at":' .. s.expires .. ',"worker":' .. s.worker .. ',"started_at":' .. started_at ..
     ',"next_attempt_at":null,"progress":' .. head.progress .. ',"error":' .. head.error .. ',"current_step":' .. s.step ..
-    ',"fence":"' .. fence .. '",' ..
-    body .. separator .. '{"attempt":' .. attempt .. ',"worker":' .. s.worker .. ',"started_at":' .. s.now ..
+    ',"fence":"' .. fence .. '",'
+  local rest = body .. separator .. '{"attempt":' .. attempt .. ',"worker":' .. s.worker .. ',"started_at":' .. s.now ..
     ',"ended_at":null,"outcome":"running","error":null}]}'
-  return record, kept_event('processing', attempt, head.progress, s.step, head.error), tonumber(version) + 1
+  return record_head, rest, kept_event('processing', attempt, head.progress, s.step, head.error), version
 end
 
 -- Begins the attempt of a claimed job (see start_record), or returns nil: past its last
@@ -621,13 +634,16 @@ local function start_claimed(id, json, attempts, now, s, tenant, fence)
   if attempts >= s.max_attempts then
     return nil
   end
-  local record, event, version = start_record(id, json, s, fence)
-  if not record then
+  local record_head, rest, event, version = start_record(json, s, fence)
+  if not record_head then
     return nil
   end
   local last_id, last_data = last_event_of(json)
   local event_id = append_event(log_key(id), now, 'status', event, {max_events = s.max_events, ttl = s.ttl, last_id = last_id, last_data = last_data})
-  record = with_last_event(record, event_id, fence)
+  local record = record_head .. rest
+  if event_id then
+    record = record_head .. kept_id_field(version, event_id) .. rest
+  end
   redis.call('SETEX', job_key(id), s.ttl, record)
   index_status(id, 'pending', 'processing', now + s.ttl * 1000)
   if tenant ~= '' then
