@@ -247,10 +247,11 @@ t.test('a claim asked to start begins each attempt in the same step: the record 
   t.ok((await store.put({ ...again, status: 'completed', progress: 100 }, again.version, { fence: claim?.fence })).ok, 'the attempt then ends under its claim')
 })
 
-t.test('the scripts read a record\'s head whatever its values hold: an error or step quoting the next field\'s name, a worker with commas (read field by field), escapes', async (t) => {
+t.test('the scripts read a record\'s head whatever its values hold: an error or step quoting the next field\'s name or ending in a comma, a worker with commas (read field by field), escapes', async (t) => {
   const tricky = {
     error: 'parser stopped at ,"current_step":"fake" and "error":null, then \\" again',
-    current_step: 'Attempt 1 failed at ,"progress":99, "next": \u2028 done'
+    // A step ending in a comma: its closing quote follows it, as the next field's name would.
+    current_step: 'Attempt 1 failed at ,"progress":99, "next": \u2028 done,'
   }
   for (const worker of ['host-1-abc', 'host,1,"odd"']) {
     const pending = await create({
@@ -267,15 +268,25 @@ t.test('the scripts read a record\'s head whatever its values hold: an error or 
     const { version: _v, updated_at: updatedAt, expires_at: _e, last_event_id: _l, ...rest } = begun
     const { version: _rv, updated_at: _ru, expires_at: _re, ...reference } = lifecycle.begin(pending, { attempt: 2, worker }, updatedAt, 'Starting, "really"')
     t.same(rest, { ...reference, fence: claim?.fence }, `${worker}: the error and step kept as they were`)
-    const patch = { progress: 55, step: 'Reading ,"worker":"x", sources', now: Date.now() }
-    const patched = await store.patchProgress(begun.job_id, claim?.fence as string, begun.version, patch)
-    t.same(patched, { outcome: 'written', version: begun.version + 1 }, `${worker}: the progress write finds the claim's token after the head`)
-    const { last_event_id: _k, ...afterPatch } = await stored(begun.job_id)
-    const { last_event_id: _b, ...expected } = withProgress(begun, patch, begun.version + 1)
-    t.same(afterPatch, expected, `${worker}: only progress, step, time and version changed`)
-    t.same((await store.events(begun.job_id, null, 10)).at(-1)?.data, eventData(withProgress(begun, patch, begun.version + 1)), `${worker}: its event carries the error and step whole`)
-    const done = await store.put({ ...withProgress(begun, patch, begun.version + 1), status: 'completed', progress: 100 }, begun.version + 1, { fence: claim?.fence })
+    let running = begun
+    for (const step of ['Reading ,"worker":"x", sources', 'Reading 2/5: say "hi",', 'Reading 3/5: a title,']) {
+      const patch = { progress: running.progress + 10, step, now: Date.now() }
+      const patched = await store.patchProgress(running.job_id, claim?.fence as string, running.version, patch)
+      t.same(patched, { outcome: 'written', version: running.version + 1 }, `${worker}: the progress write finds the claim's token after the head (the step before: ${running.current_step})`)
+      running = withProgress(running, patch, running.version + 1)
+      const { last_event_id: _k, ...afterPatch } = await stored(running.job_id)
+      const { last_event_id: _b, ...expected } = running
+      t.same(afterPatch, expected, `${worker}: only progress, step, time and version changed`)
+      t.same((await store.events(running.job_id, null, 10)).at(-1)?.data, eventData(running), `${worker}: its event carries the error and step whole`)
+    }
+    t.ok(await store.renewLease(running.job_id, claim?.fence as string, 60_000) === 'renewed', `${worker}: the lease renewed under the claim the record carries`)
+    const final = { ...running, status: 'failed' as const, error: 'gave up,', current_step: 'Failed during: Reading 3/5: a title,', completed_at: new Date().toISOString() }
+    const done = await store.put(final, running.version, { fence: claim?.fence })
     t.ok(done.ok, `${worker}: the attempt ends under its claim`)
+    const { last_event_id: finalEventId, ...finalStored } = await stored(running.job_id)
+    const { fence: _f, last_event_id: _r, ...finalRecord } = final
+    t.same(finalStored, { ...finalRecord, version: running.version + 1, updated_at: finalStored.updated_at, expires_at: finalStored.expires_at }, `${worker}: the final record stored whole, as valid JSON`)
+    t.match(finalEventId, /^\d+:\d+-\d+$/, `${worker}: with its final event's id in place`)
   }
 })
 

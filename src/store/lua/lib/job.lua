@@ -402,12 +402,13 @@ end
 
 -- The head of a record laid out by serializeJob, from `pos` (just after version, status and
 -- attempts): HEAD_FIELDS' JSON texts by name, and the position after them; nil for a record
--- laid out otherwise. One anchored match reads the usual record: the times and the progress
--- hold no comma, and inside a JSON string a quote always follows a backslash, so `,"<next
--- name>":` after a value is where it ends. An error that would take in a later field (its
--- name missing) leaves the record to the field-by-field reading, as does any other layout.
+-- laid out otherwise. One anchored match reads the usual record up to the step: the times and
+-- the progress hold no comma, and the error ends at the first `,"current_step":` (inside a JSON
+-- string a quote follows a backslash, or ends the string, and then no name follows); an error
+-- that holds `,"` (one ending in a comma, or one that took in a later field) leaves the record
+-- to the field-by-field reading, as does any other layout. The step is scanned as one value.
 local HEAD_PATTERN = '^"updated_at":([^,]*),"expires_at":([^,]*),"worker":([^,]*),"started_at":([^,]*),' ..
-  '"next_attempt_at":([^,]*),"progress":([^,]*),"error":(.-),"current_step":(.-),()"'
+  '"next_attempt_at":([^,]*),"progress":([^,]*),"error":(.-),"current_step":()'
 local function read_head_by_field(json, pos)
   local head = {}
   for _, name in ipairs(HEAD_FIELDS) do
@@ -425,10 +426,14 @@ local function read_head_by_field(json, pos)
   return head, pos
 end
 local function read_head(json, pos)
-  local updated, expires, worker, started, next_attempt, progress, error, step, after = string.match(json, HEAD_PATTERN, pos)
+  local updated, expires, worker, started, next_attempt, progress, error, step_at = string.match(json, HEAD_PATTERN, pos)
   if updated and not string.find(error, ',"', 1, true) then
-    return {updated_at = updated, expires_at = expires, worker = worker, started_at = started,
-      next_attempt_at = next_attempt, progress = progress, error = error, current_step = step}, after
+    local stop = value_end(json, step_at)
+    if stop and string.sub(json, stop, stop) == ',' then
+      return {updated_at = updated, expires_at = expires, worker = worker, started_at = started, next_attempt_at = next_attempt,
+        progress = progress, error = error, current_step = string.sub(json, step_at, stop - 1)}, stop + 1
+    end
+    return nil
   end
   return read_head_by_field(json, pos)
 end
