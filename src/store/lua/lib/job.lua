@@ -33,8 +33,9 @@ local function status_key(status)
 end
 
 -- The write counter (K.seq): every script that writes a record, claims or enqueues takes a value
--- of it (one: its first queue position or fencing token shares its write's), and replies carry it. A replica that saw a value Redis no longer reaches knows Redis went back in
--- time (a failover to a replica that lagged, a restart from an older snapshot). SEQ: the last
+-- of it (one: its first queue position or fencing token shares its write's), and replies carry
+-- it. A replica that saw a value Redis no longer reaches knows Redis went back in time (a
+-- failover to a replica that lagged, a restart from an older snapshot). SEQ: the last
 -- value this script took; UNSPENT: that value while no queue position or fencing token holds it.
 local SEQ = nil
 local UNSPENT = nil
@@ -426,12 +427,12 @@ local function read_head_by_field(json, pos)
   return head, pos
 end
 local function read_head(json, pos)
-  local updated, expires, worker, started, next_attempt, progress, error, step_at = string.match(json, HEAD_PATTERN, pos)
-  if updated and not string.find(error, ',"', 1, true) then
+  local updated, expires, worker, started, next_attempt, progress, err, step_at = string.match(json, HEAD_PATTERN, pos)
+  if updated and not string.find(err, ',"', 1, true) then
     local stop = value_end(json, step_at)
     if stop and string.sub(json, stop, stop) == ',' then
       return {updated_at = updated, expires_at = expires, worker = worker, started_at = started, next_attempt_at = next_attempt,
-        progress = progress, error = error, current_step = string.sub(json, step_at, stop - 1)}, stop + 1
+        progress = progress, error = err, current_step = string.sub(json, step_at, stop - 1)}, stop + 1
     end
     return nil
   end
@@ -645,9 +646,11 @@ local function start_claimed(id, json, attempts, now, s, tenant, fence)
   end
   local last_id, last_data = last_event_of(json)
   local event_id = append_event(log_key(id), now, 'status', event, {max_events = s.max_events, ttl = s.ttl, last_id = last_id, last_data = last_data})
-  local record = record_head .. rest
+  local record
   if event_id then
     record = record_head .. kept_id_field(version, event_id) .. rest
+  else
+    record = record_head .. rest
   end
   redis.call('SETEX', job_key(id), s.ttl, record)
   index_status(id, 'pending', 'processing', now + s.ttl * 1000)
