@@ -49,6 +49,23 @@ function selfTimeByPackage (profile) {
   return [...totals].filter(([name]) => name !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 12).map(([name, us]) => `${name} ${(100 * us / busy).toFixed(1)}%`)
 }
 
+/** The system's own functions that took the most self time, as a share of busy samples. */
+function ownHotFunctions (profile) {
+  const byNode = new Map(profile.nodes.map((node) => [node.id, node]))
+  const totals = new Map()
+  let busy = 0
+  for (let i = 0; i < profile.samples.length; i++) {
+    const frame = byNode.get(profile.samples[i])?.callFrame
+    if (frame?.functionName === '(idle)') continue
+    busy += profile.timeDeltas[i] ?? 0
+    const url = frame?.url ?? ''
+    if (!url.includes('/dist/') && !url.includes('/bench/')) continue
+    const name = `${frame.functionName || '(anonymous)'} ${url.replace(/.*\/(dist|bench)\//, '$1/')}:${frame.lineNumber + 1}`
+    totals.set(name, (totals.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0))
+  }
+  return [...totals].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([name, us]) => `${name} ${(100 * us / busy).toFixed(1)}%`)
+}
+
 try {
   const redisPort = await freePort()
   processes.start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', work, '--save', '', '--appendonly', 'no'])
@@ -93,6 +110,7 @@ try {
   const profile = JSON.parse(readFileSync(join(profileDir, readdirSync(profileDir)[0]), 'utf8'))
   console.log(`${system}, ${progressWrites} progress writes: ${jobs} jobs, ${(jobs / seconds).toFixed(0)} jobs/s end to end, ${cpuMicros.toFixed(0)} µs server CPU per job, ${redisCpuMicros.toFixed(0)} µs Redis CPU per job`)
   console.log(`CPU self time by package (busy samples): ${selfTimeByPackage(profile).join(', ')}`)
+  console.log(`Its own hottest functions (self time, share of busy samples): ${ownHotFunctions(profile).join(', ')}`)
   console.log(`Redis commands per job: ${perCommand.reduce((sum, [, n]) => sum + n, 0).toFixed(1)} (${perCommand.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')})`)
   console.log(`Redis time per job by command, µs (EVALSHA includes its script's commands): ${microsPerCommand.map(([name, us]) => `${name} ${us.toFixed(1)}`).join(', ')}`)
   console.log(`Redis memory per job: ${memory.toFixed(0)} bytes; MEMORY USAGE by key: ${[...byKind].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([kind, bytes]) => `${kind} ${(bytes / jobs).toFixed(0)}`).join(', ')}`)

@@ -44,9 +44,13 @@ export function exhaust (job: StoredJob, now: string): StoredJob {
 
 /** processing → processing: the engine's progress, which never goes back and stays below 100 until the end. */
 export function advance (job: StoredJob, percent: number, step: string): StoredJob {
+  return { ...job, progress: progressAfter(job, percent), current_step: step }
+}
+
+/** The progress `advance` writes: never back, below 100 until the end. */
+export function progressAfter (job: StoredJob, percent: number): number {
   // An engine's NaN or Infinity says nothing about how far it got: the progress stays.
-  const progress = Number.isFinite(percent) ? Math.max(job.progress, Math.min(99, Math.max(0, Math.round(percent)))) : job.progress
-  return { ...job, progress, current_step: step }
+  return Number.isFinite(percent) ? Math.max(job.progress, Math.min(99, Math.max(0, Math.round(percent)))) : job.progress
 }
 
 /** processing → completed, with the report. */

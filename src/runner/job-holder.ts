@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type AttemptOwner, advance, begin, exhaust, handBack } from '../lifecycle.js'
+import { type AttemptOwner, advance, begin, exhaust, handBack, progressAfter } from '../lifecycle.js'
 import { type AttemptData, type StoredJob, isFinal } from '../schemas/job.js'
 import { type Claim, type Enqueue, type JobStore, type PutOptions, withProgress } from '../store/job-store.js'
 
@@ -118,9 +118,9 @@ export class JobHolder {
   async progress (percent: number, step: string): Promise<WriteOutcome> {
     return this.#noted(await this.#serialized(async () => {
       if (this.#running(this.job)) {
-        const next = advance(this.job, percent, step)
-        if (next.progress === this.job.progress && next.current_step === this.job.current_step) return 'written'
-        const patch = { progress: next.progress, step: next.current_step, now: Date.now() }
+        const progress = progressAfter(this.job, percent)
+        if (progress === this.job.progress && step === this.job.current_step) return 'written'
+        const patch = { progress, step, now: Date.now() }
         const patched = await this.#store.patchProgress(this.job.job_id, this.fence, this.job.version, patch)
         if (patched.outcome === 'written') {
           this.job = withProgress(this.job, patch, patched.version)

@@ -1,6 +1,6 @@
 import {
   type Claim, type ClaimStart, type JobStore, type LeaseRenewal, type PatchResult, type ProgressPatch, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  PATCH_STALE, StoreUnavailableError, withProgress
+  PATCH_STALE, StoreUnavailableError
 } from './job-store.js'
 import type { JobEvent } from '../schemas/events.js'
 import { type JobEventLog, LocalEventLog } from './job-events.js'
@@ -239,8 +239,7 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     if (remote.value.outcome !== 'written') return remote.value
     const written = remote.value.version
     // The copy kept here for a re-seed follows the record, as after a whole write.
-    const held = this.#memory.peek(id)
-    if (held?.version === version && written !== version) this.#copies.adopt(withProgress(held, patch, written))
+    this.#memory.patchCopy(id, version, patch, written)
     this.notices.emit({ id, version: written, status: 'processing' })
     return remote.value
   }

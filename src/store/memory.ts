@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import {
-  type Claim, type JobStore, type LeaseRenewal, type PatchResult, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
-  PATCH_STALE, StoreFullError, addTenantLoad, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, matchesQuery, stampWrite, webhookDue
+  type Claim, type JobStore, type LeaseRenewal, type PatchResult, type ProgressPatch, type Lookup, type PutOptions, type WebhookOutbox, type ListPage, type ListQuery, type PutResult, type QueueStats, type StoredJob,
+  PATCH_STALE, StoreFullError, addTenantLoad, compareNewestFirst, createdMs, emptyCounts, isAfterCursor, matchesQuery, stampWrite, webhookDue, withProgress
 } from './job-store.js'
 import { isFinal } from '../schemas/job.js'
 import { type RunningLimits, TenantQueues, runningLimitOf, tenantOf } from './tenant-queues.js'
@@ -117,6 +117,17 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
     } catch (err) {
       if (!(err instanceof StoreFullError)) throw err
     }
+  }
+
+  /**
+   * Keeps the copy of a running job current after a progress write Redis took (`written`, the
+   * version it wrote over `version`). A progress write keeps the record's expiry and status, so
+   * the entry keeps its place in the expiry order and its indexes: only the record is replaced.
+   */
+  patchCopy (id: string, version: number, patch: ProgressPatch, written: number): void {
+    const entry = this.#entries.get(id)
+    if (entry === undefined || entry.job.version !== version || written === version) return
+    entry.job = withProgress(entry.job, patch, written)
   }
 
   /** A create refused when its tenant already has `quota.maxQueued` jobs queued here. */

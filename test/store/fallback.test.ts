@@ -139,6 +139,30 @@ t.test('a progress patch goes to Redis, and the copy here follows it; a job this
   t.same(await alone.patchProgress(local.job_id, 'any', local.version, { progress: 10, step: 'x', now: Date.now() }), { outcome: 'stale' }, 'without Redis the holder writes the record whole')
 })
 
+t.test('a progress patch keeps the copy\'s place in the expiry order: when room is needed, an expired running copy goes before the live copies written after it', async (t) => {
+  const server = await RedisServer.start()
+  t.teardown(() => server.stop())
+  // The copies' expiry is the record's (`expires_at`, set by Redis's write and kept by a
+  // progress write); this process's clock is moved past the running job's, not the others'.
+  let ahead = 0
+  const memory = new MemoryJobStore({ ttlSeconds: 3600, maxJobs: 3, now: () => Date.now() + ahead })
+  const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
+  const store = new FallbackJobStore({ memory, redis: new RedisJobStore(client, { ttlSeconds: 3600, timeoutMs: 1000 }), breakerMs: 100 })
+  connectInBackground(client)
+  t.teardown(() => { store.close(); client.destroy() })
+  await waitFor('Redis ready', () => client.isReady)
+  await create(store, 'running')
+  const [claim] = await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: 'Starting' })
+  if (claim?.started !== true) throw new Error('the claim did not begin the job')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const later = [await create(store, 'b'), await create(store, 'c')]
+  t.same(await store.patchProgress(claim.job.job_id, claim.fence, claim.job.version, { progress: 30, step: 'Reading', now: Date.now() }), { outcome: 'written', version: claim.job.version + 1 })
+  ahead = Date.parse(claim.job.expires_at) + 10 - Date.now()
+  t.ok(Date.parse(claim.job.expires_at) + 10 < Math.min(...later.map((job) => Date.parse(job.expires_at))), 'the running job\'s record expires first')
+  await create(store, 'd')
+  for (const job of later) t.not(memory.peek(job.job_id), null, `the live copy of ${job.query} is kept`)
+})
+
 t.test('a holder\'s progress write Redis refuses (OOM) is told as refused, one it cannot reach as unconfirmed; neither is tried again as a whole write', async (t) => {
   const server = await RedisServer.start()
   t.teardown(() => server.stop())
