@@ -25,12 +25,13 @@ interface Lease { fence: string, untilMs: number }
 /**
  * Jobs in a Map, with the same TTL, queue, claim, lease and retry rules as Redis and a hard
  * bound on size. The Map's insertion order is kept as "least recently written first" (every
- * write re-inserts), which makes "evict the oldest finished record" a scan from the front.
+ * write re-inserts, except a progress patch of a copy, which keeps its expiry and so its
+ * place), which makes "evict the oldest finished record" a scan from the front.
  * One process owns it, so its own clock decides leases and retries.
  */
 export class MemoryJobStore implements JobStore, WebhookOutbox {
   readonly #entries = new Map<string, Entry>()
-  /** Ids whose entry may be evicted (finished, or a cached copy), oldest write first. */
+  /** Ids whose entry may be evicted (finished, or a cached copy), oldest write first (a progress patch is not one). */
   readonly #evictable = new Set<string>()
   readonly #queue = new TenantQueues()
   readonly #runningLimits: RunningLimits | undefined
@@ -362,9 +363,9 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
 
   /**
    * Evicts expired records, else the oldest records that are finished or cached copies. Every write
-   * re-inserts its entry with a full TTL, so expired records are a prefix of the Map, and the
-   * evictable ids are kept in their own insertion-ordered set: both steps are O(1) per write,
-   * amortized over a batch.
+   * re-inserts its entry with a full TTL (a progress patch keeps both its expiry and its place), so
+   * expired records are a prefix of the Map, and the evictable ids are kept in their own
+   * insertion-ordered set: both steps are O(1) per write, amortized over a batch.
    */
   #makeRoom (): void {
     const now = this.#now()

@@ -159,7 +159,9 @@ t.test('a progress patch keeps the copy\'s place in the expiry order: when room 
   t.same(await store.patchProgress(claim.job.job_id, claim.fence, claim.job.version, { progress: 30, step: 'Reading', now: Date.now() }), { outcome: 'written', version: claim.job.version + 1 })
   ahead = Date.parse(claim.job.expires_at) + 10 - Date.now()
   t.ok(Date.parse(claim.job.expires_at) + 10 < Math.min(...later.map((job) => Date.parse(job.expires_at))), 'the running job\'s record expires first')
-  await create(store, 'd')
+  const last = await create(store, 'd')
+  t.equal(memory.peek(claim.job.job_id), null, 'the running copy is gone')
+  t.not(memory.peek(last.job_id), null, 'the new copy is held')
   for (const job of later) t.not(memory.peek(job.job_id), null, `the live copy of ${job.query} is kept`)
 })
 
