@@ -28,6 +28,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
   const log = app.log.child({ component: 'store' })
   const memory = new MemoryJobStore({ ttlSeconds: config.JOB_TTL_SECONDS, maxJobs: config.MEMORY_MAX_JOBS, runningLimits })
   let client: RedisClient | undefined
+  let runnerClient: RedisClient | undefined
   let redis: RedisStore | undefined
   let subscriber: RedisClient | undefined
   let lastErrorLog = 0
@@ -48,6 +49,11 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
       }
     })
     client.on('ready', () => log.info({ redis: redactUrl(config.REDIS_URL) }, 'Redis ready'))
+    // The Cluster client already holds a connection per master.
+    if (config.REDIS_RUNNER_CONNECTION && config.ROLE !== 'api' && !config.REDIS_CLUSTER) {
+      runnerClient = client.duplicate()
+      runnerClient.on('error', () => { /* the main client reports Redis errors; the runner's calls use it meanwhile */ })
+    }
     const options = {
       keys,
       shardedNotices: config.REDIS_CLUSTER,
@@ -57,6 +63,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
       // On a Cluster, INFO reaches one master, not each shard's: every create is checked there.
       admission: { percent: config.REDIS_ADMIT_MEMORY_PERCENT, reserveBytes: config.REDIS_JOB_RESERVE_BYTES, trustUnlimitedMs: config.REDIS_CLUSTER ? 0 : TRUST_UNLIMITED_MS },
       runningLimits,
+      runnerClient,
       onCommand: (command: string, ms: number, ok: boolean) => app.metrics.redisCommand(command, ms, ok)
     }
     redis = config.REDIS_SHARDS > 1 ? new ShardedRedisJobStore(client, { ...options, shards: config.REDIS_SHARDS }) : new RedisJobStore(client, options)
@@ -81,6 +88,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
   })
   if (client !== undefined && redis !== undefined) {
     connectInBackground(client)
+    if (runnerClient !== undefined) connectInBackground(runnerClient)
     subscriber = subscribeToNotices(client, redis.noticeChannels, store)
   }
 
@@ -97,16 +105,28 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
     // Last chance to hand what only this process holds to Redis.
     await store.syncToRedis()
     await store.leaveRoster()
-    try {
-      // Let written replies arrive, but never wait on a dead Redis past the store's deadline.
-      await Promise.race([
-        client.close(),
-        new Promise((_resolve, reject) => setTimeout(() => reject(new Error('close timed out')), config.REDIS_TIMEOUT_MS).unref())
-      ])
-    } catch {
-      client.destroy()
-    }
+    await Promise.all([client, runnerClient].map(async (connection) => { if (connection !== undefined) await closeWithin(connection, config.REDIS_TIMEOUT_MS) }))
   })
+}
+
+/**
+ * Lets written replies arrive, but never waits on a dead Redis past the store's deadline. A
+ * connection cut while a command waited to be written keeps it for its next connection, and its
+ * close() then waits for replies that never come: the timer must keep the process alive until
+ * it destroys the connection (unref'd, the process could run out of work mid-close).
+ */
+async function closeWithin (connection: RedisClient, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      connection.close(),
+      new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error('close timed out')), ms) })
+    ])
+  } catch {
+    connection.destroy()
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /**

@@ -32,7 +32,8 @@ export interface RedisClientOptions {
 }
 
 /**
- * One client per process. It never blocks start-up (`connect()` is not awaited by callers),
+ * The process's main client (its notice subscriber and its runner's connection are duplicates
+ * of it, with the same options). It never blocks start-up (`connect()` is not awaited by callers),
  * never queues commands while offline (they fail at once and the fallback answers), and
  * reconnects forever with capped, jittered backoff.
  */

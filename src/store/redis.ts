@@ -162,6 +162,16 @@ export interface RedisJobStoreOptions {
   }
   /** Per-tenant limits on jobs running at once (see RunningLimits); none without. */
   runningLimits?: RunningLimits
+  /**
+   * A second connection to the same Redis for the runner's calls (claims, and the writes and
+   * lease renewals made under a claim), used while it is ready; the main connection otherwise.
+   * On one connection, Redis waits while this process reads a batch of replies and prepares
+   * the next, and this process waits while Redis runs a batch: with the runner's calls on a
+   * connection of their own, one side works on one connection's batch while the other works on
+   * the other's. It changes no outcome: every write still carries the fence and the write
+   * counter's floor, which hold across connections (see #watchCounter).
+   */
+  runnerClient?: RedisClient
 }
 
 /** Redis came back with a write counter below one this store had seen: it went back in time. */
@@ -274,7 +284,13 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #scripts: Scripts
   /** The last record read per job, with the JSON it came from (most recently read last). */
   readonly #parsed = new Map<string, { json: string, job: StoredJob }>()
+  /**
+   * Deadlines for the calls on both connections: a reply on either shows the same Redis
+   * answering, so a call waiting behind a burst on one is not failed for the other's quiet.
+   */
   readonly #deadline: SilenceDeadline
+  /** The runner's connection (see RedisJobStoreOptions.runnerClient). */
+  readonly #runner: RedisClient | undefined
   readonly #onCommand: RedisJobStoreOptions['onCommand']
   readonly #sweep = { pending: 0, processing: 0 }
   readonly #admission: RedisJobStoreOptions['admission']
@@ -294,6 +310,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     this.#ttlSeconds = options.ttlSeconds
     this.#maxEvents = options.maxEvents ?? 500
     this.#deadline = new SilenceDeadline(options.timeoutMs)
+    this.#runner = options.runnerClient
     this.#onCommand = options.onCommand
     this.#admission = options.admission
     const trustMs = options.admission?.trustUnlimitedMs ?? 0
@@ -381,7 +398,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       max_queued: options.quota?.maxQueued
     }
     type PutReply = [number, (string | null | ClaimRow[])?, (string | number | null)?, number?, number?]
-    const reply = await this.#script<PutReply>(this.#scripts.put, [JSON.stringify(args), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner },
+    const reply = await this.#script<PutReply>(this.#scripts.put, [JSON.stringify(args), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner, runner: options.fence !== undefined },
       (r) => r[0] === 1 ? Number(r[2]) : r[2] === 'behind' ? Number(r[3]) : null)
     if (reply[0] === 1) return Array.isArray(reply[1]) ? { ok: true, job: written, authoritative: true, claimed: reply[1].map(claimOf) } : { ok: true, job: written, authoritative: true }
     if (reply[2] === 'behind') return { ok: false, reason: 'unavailable', applied: 'no', cause: 'Redis went back in time (it lost writes this replica saw land); replicas are putting their copies back' }
@@ -417,7 +434,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
 
   /** None while Redis is behind what this store saw (it went back in time): the epoch check sets it right first. */
   async claim (leaseMs: number, limit: number, start?: ClaimStart): Promise<Claim[]> {
-    const [rows] = await this.#script<[ClaimRow[] | null, number]>(this.#scripts.claim, [JSON.stringify({ ...this.#claimOptions(leaseMs, limit, start), floor: this.#floor })], {}, (reply) => reply[1])
+    const [rows] = await this.#script<[ClaimRow[] | null, number]>(this.#scripts.claim, [JSON.stringify({ ...this.#claimOptions(leaseMs, limit, start), floor: this.#floor })], { runner: true }, (reply) => reply[1])
     return rows === null ? [] : rows.map(claimOf)
   }
 
@@ -447,13 +464,13 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     const reply = await this.#script<[number, number | false, string?, number?]>(this.#scripts.progress, [
       id, String(version), fence, String(patch.progress), JSON.stringify(patch.step), JSON.stringify(new Date(patch.now).toISOString()),
       String(Math.round(patch.now)), String(this.#maxEvents), String(this.#ttlSeconds), String(this.#floor)
-    ], { id }, (r) => r[0] === 1 ? Number(r[2]) : r[2] === 'behind' ? Number(r[3]) : null)
+    ], { id, runner: true }, (r) => r[0] === 1 ? Number(r[2]) : r[2] === 'behind' ? Number(r[3]) : null)
     if (reply[0] === 1) return { outcome: 'written', version: Number(reply[1]) }
     return reply[2] === 'behind' ? { outcome: 'unavailable' } : PATCH_STALE
   }
 
   async renewLease (id: string, fence: string, leaseMs: number): Promise<LeaseRenewal> {
-    return await this.#script<number>(this.#scripts.renew, [id, fence, String(leaseMs)], { id }) === 1 ? 'renewed' : 'lost'
+    return await this.#script<number>(this.#scripts.renew, [id, fence, String(leaseMs)], { id, runner: true }) === 1 ? 'renewed' : 'lost'
   }
 
   async expiredLeases (limit: number): Promise<string[]> {
@@ -673,20 +690,21 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
 
   /**
    * A job script, with the keys of the job (and tenant) it is about, if any. `counterOf`: where
-   * its reply carries the write counter (see #send).
+   * its reply carries the write counter (see #send). `runner`: a call of the runner's, sent on
+   * its connection when there is one (see RedisJobStoreOptions.runnerClient).
    */
-  async #script<T> (script: LuaScript, args: string[], about: { id?: string, owner?: string | null } = {}, counterOf?: CounterOf<T>, resets = false): Promise<T> {
-    return await this.#evalsha<T>(script, this.keys.forScript(script.keyNames, about.id ?? null, about.owner ?? null), args, counterOf, resets)
+  async #script<T> (script: LuaScript, args: string[], about: { id?: string, owner?: string | null, runner?: boolean } = {}, counterOf?: CounterOf<T>, resets = false): Promise<T> {
+    return await this.#evalsha<T>(script, this.keys.forScript(script.keyNames, about.id ?? null, about.owner ?? null), args, counterOf, resets, about.runner)
   }
 
-  async #evalsha<T> (script: LuaScript, keys: string[], args: string[], counterOf?: CounterOf<T>, resets = false): Promise<T> {
+  async #evalsha<T> (script: LuaScript, keys: string[], args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
     const tail = [String(keys.length), ...keys, ...args]
     try {
-      return await this.#send<T>(['EVALSHA', script.sha, ...tail], script.name, counterOf, resets)
+      return await this.#send<T>(['EVALSHA', script.sha, ...tail], script.name, counterOf, resets, runner)
     } catch (err) {
       // A restarted Redis has an empty script cache; EVAL runs the script and caches it again.
       if (!(err instanceof ErrorReply) || !err.message.startsWith('NOSCRIPT')) throw err
-      return await this.#send<T>(['EVAL', script.source, ...tail], script.name, counterOf, resets)
+      return await this.#send<T>(['EVAL', script.source, ...tail], script.name, counterOf, resets, runner)
     }
   }
 
@@ -712,11 +730,11 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     }, () => {})
   }
 
-  async #send<T> (args: string[], label = args[0] as string, counterOf?: CounterOf<T>, resets = false): Promise<T> {
-    if (this.#onCommand === undefined) return await this.#sendNow<T>(args, counterOf, resets)
+  async #send<T> (args: string[], label = args[0] as string, counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
+    if (this.#onCommand === undefined) return await this.#sendNow<T>(args, counterOf, resets, runner)
     const started = performance.now()
     try {
-      const reply = await this.#sendNow<T>(args, counterOf, resets)
+      const reply = await this.#sendNow<T>(args, counterOf, resets, runner)
       this.#onCommand(label, performance.now() - started, true)
       return reply
     } catch (err) {
@@ -726,9 +744,15 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     }
   }
 
-  /** One command under a deadline on Redis's silence (see SilenceDeadline). */
-  async #sendNow<T> (args: string[], counterOf?: CounterOf<T>, resets = false): Promise<T> {
-    const reply = this.#client.sendCommand(args) as Promise<T>
+  /**
+   * One command under a deadline on Redis's silence (see SilenceDeadline), on the runner's
+   * connection for a runner's call while that connection is ready: while it is not (connecting,
+   * or reconnecting after a drop), the main connection carries the call, so outages, refusals
+   * and their handling are the main connection's, as without a second one.
+   */
+  async #sendNow<T> (args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
+    const client = runner && this.#runner?.isReady === true ? this.#runner : this.#client
+    const reply = client.sendCommand(args) as Promise<T>
     if (counterOf !== undefined) this.#watchCounter(reply, counterOf, resets)
     return await this.#deadline.wait(reply, args[0] as string)
   }

@@ -9,8 +9,9 @@ export class RedisTimeoutError extends Error {
 }
 
 /**
- * Deadlines for the calls on one connection that measure Redis's silence, not a call's age: a
- * call queued behind a burst that Redis is still answering is not failed, and time this process
+ * Deadlines for the calls to one Redis (over one connection or more) that measure its silence,
+ * not a call's age: a call queued behind a burst that Redis is still answering is not failed
+ * (a reply on any of its connections shows it answering), and time this process
  * itself was too busy to read (its timers fire late, or other callbacks hold the loop between a
  * timer and the check) does not count, so a burst on a slow machine is not mistaken for an
  * outage. One plain timer per call: node-redis's own `timeout` option costs an AbortSignal and a
@@ -18,7 +19,7 @@ export class RedisTimeoutError extends Error {
  */
 export class SilenceDeadline {
   readonly timeoutMs: number
-  /** When the last reply (or error reply) on this connection was read. */
+  /** When the last reply (or error reply) from this Redis was read, on any of its connections. */
   #lastReplyAt = 0
   /**
    * The calls sent in the current synchronous stretch: node-redis writes them when it ends, so

@@ -1,0 +1,94 @@
+// The runner's connection (RedisJobStoreOptions.runnerClient): the runner's claims and the
+// writes made under a claim go over a connection of their own while it is ready, and over the
+// main connection while it is not. Which connection sent what is read from Redis's MONITOR
+// stream, which names the client address of every command.
+import t, { type Test } from 'tap'
+import { newJob } from '../../src/jobs/records.js'
+import type { StoredJob } from '../../src/schemas/job.js'
+import { RedisJobStore } from '../../src/store/redis.js'
+import { type RedisClient, connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
+import { RedisServer } from '../helpers/redis-server.js'
+import { waitFor } from '../helpers/app.js'
+
+const server = await RedisServer.start()
+t.teardown(() => server.stop())
+
+async function connected (t: Test): Promise<{ client: RedisClient, address: string }> {
+  const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
+  connectInBackground(client)
+  await waitFor('Redis ready', () => client.isReady)
+  t.teardown(() => client.destroy())
+  const info = String(await client.sendCommand(['CLIENT', 'INFO']))
+  return { client, address: /\baddr=(\S+)/.exec(info)?.[1] as string }
+}
+
+/** Every command Redis runs while `work` runs, as [client address, command, first argument]. */
+async function monitored (work: () => Promise<void>): Promise<Array<[string, string, string]>> {
+  const monitor = await server.client()
+  const lines: string[] = []
+  await monitor.monitor((line: string) => lines.push(line))
+  try {
+    await work()
+    // A marker sent last: every command before it has been seen once the marker is.
+    const marker = await server.client()
+    await marker.sendCommand(['ECHO', 'monitor-marker'])
+    await marker.close()
+    await waitFor('the marker', () => lines.some((line) => line.includes('monitor-marker')))
+  } finally {
+    await monitor.close().catch(() => monitor.destroy())
+  }
+  return lines.map((line) => /\[\d+ (\S+)\] "(\w+)"(?: "([^"]*)")?/.exec(line)).filter((m) => m !== null).map((m) => [m[1] as string, (m[2] as string).toUpperCase(), m[3] ?? ''])
+}
+
+const START = { worker: 'w', maxAttempts: 3, step: 'Starting research' }
+
+t.test('the runner\'s claims, progress writes, lease renewals and writes under a claim go over its connection; creates and reads over the main one', async (t) => {
+  const main = await connected(t)
+  const runner = await connected(t)
+  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClient: runner.client })
+  let created: StoredJob | undefined
+  let done: StoredJob | undefined
+  const commands = await monitored(async () => {
+    const put = await store.put(newJob({ query: 'which connection carries what', depth: 'quick' }), 0, { enqueue: 'tail' })
+    created = put.ok ? put.job : undefined
+    const [claim] = await store.claim(60_000, 1, START)
+    if (claim === undefined) throw new Error('nothing claimed')
+    t.equal(await store.renewLease(claim.job.job_id, claim.fence, 60_000), 'renewed')
+    const patched = await store.patchProgress(claim.job.job_id, claim.fence, claim.job.version, { progress: 40, step: 'Reading', now: Date.now() })
+    t.equal(patched.outcome, 'written')
+    const version = patched.outcome === 'written' ? patched.version : 0
+    const final = await store.put({ ...claim.job, version, status: 'completed', progress: 100, current_step: 'Completed' }, version, { fence: claim.fence })
+    t.ok(final.ok, 'the final write under the claim landed')
+    done = (await store.read(claim.job.job_id)).job ?? undefined
+  })
+  t.equal(created?.status, 'pending')
+  t.equal(done?.status, 'completed', 'the job ran to the end, its writes spread over both connections')
+  const scripts = commands.filter(([, command]) => command === 'EVALSHA')
+  const byAddress = (address: string): number => scripts.filter(([from]) => from === address).length
+  t.equal(scripts.length, 5, 'five scripts: the create, the claim, the renewal, the progress write and the final write')
+  t.equal(byAddress(main.address), 1, 'the create over the main connection')
+  t.equal(byAddress(runner.address), 4, 'the claim, the renewal, the progress write and the final write over the runner\'s')
+  t.same(commands.filter(([, command]) => command === 'MGET').map(([from]) => from), [main.address], 'the read over the main connection')
+})
+
+t.test('while the runner\'s connection is not ready, its calls go over the main connection, and the work goes on', async (t) => {
+  const main = await connected(t)
+  const runner = await connected(t)
+  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClient: runner.client })
+  runner.client.destroy()
+  t.notOk(runner.client.isReady)
+  let done: StoredJob | null = null
+  const commands = await monitored(async () => {
+    await store.put(newJob({ query: 'one connection left', depth: 'quick' }), 0, { enqueue: 'tail' })
+    const [claim] = await store.claim(60_000, 1, START)
+    if (claim === undefined) throw new Error('nothing claimed')
+    const patched = await store.patchProgress(claim.job.job_id, claim.fence, claim.job.version, { progress: 40, step: 'Reading', now: Date.now() })
+    const version = patched.outcome === 'written' ? patched.version : 0
+    t.ok((await store.put({ ...claim.job, version, status: 'completed', progress: 100, current_step: 'Completed' }, version, { fence: claim.fence })).ok)
+    done = (await store.read(claim.job.job_id)).job
+  })
+  t.equal((done as StoredJob | null)?.status, 'completed')
+  const scripts = commands.filter(([, command]) => command === 'EVALSHA')
+  t.equal(scripts.length, 4)
+  t.same([...new Set(scripts.map(([from]) => from))], [main.address], 'every script over the main connection')
+})
