@@ -110,10 +110,9 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
 }
 
 /**
- * Lets written replies arrive, but never waits on a dead Redis past the store's deadline. A
- * connection cut while a command waited to be written keeps it for its next connection, and its
- * close() then waits for replies that never come: the timer must keep the process alive until
- * it destroys the connection (unref'd, the process could run out of work mid-close).
+ * Lets written replies arrive, but never waits on a dead Redis past the store's deadline. The
+ * timer is not unref'd: a close() that waits for replies that never come (seen with Redis
+ * killed mid-run) would otherwise leave a test process with no work left mid-close.
  */
 async function closeWithin (connection: RedisClient, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined

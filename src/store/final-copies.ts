@@ -30,8 +30,7 @@ export class FinalCopies {
 
   /** Keeps a copy of what Redis answered; a final one is trusted while notices arrive. */
   adopt (job: StoredJob): void {
-    this.#memory.adopt(job)
-    if (!isFinal(job.status) || !this.#notices.live) return
+    if (!this.#memory.adopt(job) || !isFinal(job.status) || !this.#notices.live) return
     if (this.#trusted.size >= TRUSTED_MAX) dropOldest(this.#trusted, TRUSTED_MAX / 100)
     this.#trusted.set(job.job_id, true)
   }

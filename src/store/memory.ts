@@ -6,6 +6,7 @@ import {
 import { isFinal } from '../schemas/job.js'
 import { type RunningLimits, TenantQueues, runningLimitOf, tenantOf } from './tenant-queues.js'
 import { withSharedOptions } from '../schemas/options.js'
+import { dropOldest } from './bounded.js'
 
 export interface MemoryJobStoreOptions {
   ttlSeconds: number
@@ -15,6 +16,12 @@ export interface MemoryJobStoreOptions {
   /** Per-tenant limits on jobs running at once (see RunningLimits); none without. */
   runningLimits?: RunningLimits
 }
+
+/**
+ * Deleted ids remembered, so that a reply read after the delete (its write ran before it) brings
+ * no copy of the job back; ids are never reused, so an id past this bound is forgotten safely.
+ */
+const DELETED_KEPT = 10_000
 
 /** `cached`: a copy of a record another store owns (the fallback's copy of Redis), evictable first. */
 interface Entry { job: StoredJob, expiresAtMs: number, cached: boolean }
@@ -31,6 +38,8 @@ interface Lease { fence: string, untilMs: number }
  */
 export class MemoryJobStore implements JobStore, WebhookOutbox {
   readonly #entries = new Map<string, Entry>()
+  /** Recently deleted ids (see DELETED_KEPT), oldest first. */
+  readonly #deleted = new Map<string, true>()
   /** Ids whose entry may be evicted (finished, or a cached copy), oldest write first (a progress patch is not one). */
   readonly #evictable = new Set<string>()
   readonly #queue = new TenantQueues()
@@ -108,15 +117,20 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
 
   /**
    * Keeps a copy of `job` as it is (version and expiry included) when it is newer than what
-   * is held: the fallback store's copy of what Redis holds. A full store skips it.
+   * is held: the fallback store's copy of what Redis holds. A full store skips it, and so does
+   * a job deleted here (a reply read after the delete, of a write that ran before it). Returns
+   * whether a copy at least this new is held.
    */
-  adopt (job: StoredJob): void {
+  adopt (job: StoredJob): boolean {
+    if (this.#deleted.has(job.job_id)) return false
     const current = this.peek(job.job_id)
-    if (current !== null && current.version >= job.version) return
+    if (current !== null && current.version >= job.version) return true
     try {
       this.#store(job, true)
+      return true
     } catch (err) {
       if (!(err instanceof StoreFullError)) throw err
+      return false
     }
   }
 
@@ -190,6 +204,8 @@ export class MemoryJobStore implements JobStore, WebhookOutbox {
   }
 
   async delete (id: string): Promise<boolean> {
+    this.#deleted.set(id, true)
+    if (this.#deleted.size > DELETED_KEPT) dropOldest(this.#deleted, DELETED_KEPT / 10)
     this.#webhooksDue.delete(id)
     this.unqueue(id)
     this.#delayed.delete(id)

@@ -12,13 +12,19 @@ import { type JobEvent, type JobEventType, keptEventData, withJobId } from '../s
 import { type Roster, parseRoster } from './roster.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
 import { libraryFor } from './lua-library.js'
-import { SilenceDeadline } from './silence-deadline.js'
+import { RedisTimeoutError, SilenceDeadline } from './silence-deadline.js'
 import { MemoryLimitReading } from './memory-limit.js'
 import { type RunningLimits, tenantOf } from './tenant-queues.js'
 import { nameRedisScript } from '../telemetry/redis-spans.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
+/**
+ * How long the runner's calls use the main connection after one timed out on the runner's: a
+ * connection cut without a word (a half-open TCP path) still counts as ready, and would fail
+ * every call on it until something noticed.
+ */
+const RUNNER_CONNECTION_REST_MS = 30_000
 /** Retries moved from the delayed set into the queue by one claim, at most. */
 const PROMOTE_PER_CLAIM = 100
 
@@ -291,6 +297,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #deadline: SilenceDeadline
   /** The runner's connection (see RedisJobStoreOptions.runnerClient). */
   readonly #runner: RedisClient | undefined
+  /** Until when (performance.now()) the runner's calls use the main connection (see RUNNER_CONNECTION_REST_MS). */
+  #runnerRestsUntil = 0
   readonly #onCommand: RedisJobStoreOptions['onCommand']
   readonly #sweep = { pending: 0, processing: 0 }
   readonly #admission: RedisJobStoreOptions['admission']
@@ -747,14 +755,19 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   /**
    * One command under a deadline on Redis's silence (see SilenceDeadline), on the runner's
    * connection for a runner's call while that connection is ready: while it is not (connecting,
-   * or reconnecting after a drop), the main connection carries the call, so outages, refusals
-   * and their handling are the main connection's, as without a second one.
+   * or reconnecting after a drop), and for a while after a call on it timed out, the main
+   * connection carries the call.
    */
   async #sendNow<T> (args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
-    const client = runner && this.#runner?.isReady === true ? this.#runner : this.#client
-    const reply = client.sendCommand(args) as Promise<T>
+    const onRunner = runner && this.#runner?.isReady === true && performance.now() >= this.#runnerRestsUntil
+    const reply = (onRunner ? this.#runner as RedisClient : this.#client).sendCommand(args) as Promise<T>
     if (counterOf !== undefined) this.#watchCounter(reply, counterOf, resets)
-    return await this.#deadline.wait(reply, args[0] as string)
+    try {
+      return await this.#deadline.wait(reply, args[0] as string)
+    } catch (err) {
+      if (onRunner && err instanceof RedisTimeoutError) this.#runnerRestsUntil = performance.now() + RUNNER_CONNECTION_REST_MS
+      throw err
+    }
   }
 }
 

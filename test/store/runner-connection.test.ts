@@ -8,13 +8,15 @@ import type { StoredJob } from '../../src/schemas/job.js'
 import { RedisJobStore } from '../../src/store/redis.js'
 import { type RedisClient, connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
 import { RedisServer } from '../helpers/redis-server.js'
+import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/app.js'
+import { RedisTimeoutError } from '../../src/store/silence-deadline.js'
 
 const server = await RedisServer.start()
 t.teardown(() => server.stop())
 
-async function connected (t: Test): Promise<{ client: RedisClient, address: string }> {
-  const client = createRedisClient({ url: server.url, rejectUnauthorized: true })
+async function connected (t: Test, url = server.url): Promise<{ client: RedisClient, address: string }> {
+  const client = createRedisClient({ url, rejectUnauthorized: true, maxReconnectDelayMs: 50 })
   connectInBackground(client)
   await waitFor('Redis ready', () => client.isReady)
   t.teardown(() => client.destroy())
@@ -91,4 +93,37 @@ t.test('while the runner\'s connection is not ready, its calls go over the main 
   const scripts = commands.filter(([, command]) => command === 'EVALSHA')
   t.equal(scripts.length, 4)
   t.same([...new Set(scripts.map(([from]) => from))], [main.address], 'every script over the main connection')
+})
+
+t.test('while the runner\'s connection is reconnecting (open, not ready), its calls go over the main connection', async (t) => {
+  const proxy = await TcpProxy.start(server.port)
+  const main = await connected(t)
+  const runner = await connected(t, proxy.url)
+  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClient: runner.client })
+  // The proxy goes away: the runner's connection drops and its reconnects are refused.
+  await proxy.close()
+  await waitFor('the runner\'s connection down', () => !runner.client.isReady)
+  let status: string | undefined
+  const commands = await monitored(async () => {
+    await store.put(newJob({ query: 'reconnecting', depth: 'quick' }), 0, { enqueue: 'tail' })
+    const [claim] = await store.claim(60_000, 1, START)
+    status = claim?.job.status
+  })
+  t.equal(status, 'processing', 'claimed and begun')
+  t.same([...new Set(commands.filter(([, command]) => command === 'EVALSHA').map(([from]) => from))], [main.address], 'over the main connection')
+})
+
+t.test('a call that timed out on the runner\'s connection (a stalled path it still counts as ready) sends the runner\'s next calls over the main connection', async (t) => {
+  const proxy = await TcpProxy.start(server.port)
+  t.teardown(() => proxy.close())
+  const main = await connected(t)
+  const runner = await connected(t, proxy.url)
+  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 200, runnerClient: runner.client })
+  await store.put(newJob({ query: 'stalled path', depth: 'quick' }), 0, { enqueue: 'tail' })
+  proxy.stall()
+  t.ok(runner.client.isReady, 'a stalled path still looks ready')
+  await t.rejects(store.claim(60_000, 1, START), RedisTimeoutError, 'the claim on the stalled connection times out')
+  const [claim] = await store.claim(60_000, 1, START)
+  t.equal(claim?.job.status, 'processing', 'the next claim goes over the main connection and takes the job')
+  proxy.resume()
 })
