@@ -18,8 +18,9 @@ export interface MemoryJobStoreOptions {
 }
 
 /**
- * Deleted ids remembered, so that a reply read after the delete (its write ran before it) brings
- * no copy of the job back; ids are never reused, so an id past this bound is forgotten safely.
+ * Deleted ids remembered (up to this many; the oldest tenth goes when it is passed), so that a
+ * reply read after the delete (its write ran before it) brings no copy of the job back; ids are
+ * never reused, so an id past this bound is forgotten safely.
  */
 const DELETED_KEPT = 10_000
 

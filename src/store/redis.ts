@@ -20,11 +20,12 @@ import { nameRedisScript } from '../telemetry/redis-spans.js'
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
 /**
- * How long the runner's calls use the main connection after one timed out on the runner's: a
- * connection cut without a word (a half-open TCP path) still counts as ready, and would fail
- * every call on it until something noticed.
+ * After a call timed out on the runner's connection, how often a PING tries it; the runner's
+ * calls use the main connection until one is answered. A connection cut without a word (a
+ * half-open TCP path) still counts as ready, and would fail every call on it until the kernel
+ * gave up on it (minutes).
  */
-const RUNNER_CONNECTION_REST_MS = 30_000
+const RUNNER_CONNECTION_PROBE_MS = 30_000
 /** Retries moved from the delayed set into the queue by one claim, at most. */
 const PROMOTE_PER_CLAIM = 100
 
@@ -178,6 +179,8 @@ export interface RedisJobStoreOptions {
    * counter's floor, which hold across connections (see #watchCounter).
    */
   runnerClient?: RedisClient
+  /** After a call timed out on the runner's connection, how often it is probed (default RUNNER_CONNECTION_PROBE_MS). */
+  runnerProbeMs?: number
 }
 
 /** Redis came back with a write counter below one this store had seen: it went back in time. */
@@ -297,8 +300,9 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   readonly #deadline: SilenceDeadline
   /** The runner's connection (see RedisJobStoreOptions.runnerClient). */
   readonly #runner: RedisClient | undefined
-  /** Until when (performance.now()) the runner's calls use the main connection (see RUNNER_CONNECTION_REST_MS). */
-  #runnerRestsUntil = 0
+  /** Set when a call timed out on the runner's connection: its calls use the main one until a probe is answered. */
+  #runnerSuspect: { probeAt: number, probing: boolean } | null = null
+  readonly #runnerProbeMs: number
   readonly #onCommand: RedisJobStoreOptions['onCommand']
   readonly #sweep = { pending: 0, processing: 0 }
   readonly #admission: RedisJobStoreOptions['admission']
@@ -319,6 +323,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     this.#maxEvents = options.maxEvents ?? 500
     this.#deadline = new SilenceDeadline(options.timeoutMs)
     this.#runner = options.runnerClient
+    this.#runnerProbeMs = options.runnerProbeMs ?? RUNNER_CONNECTION_PROBE_MS
     this.#onCommand = options.onCommand
     this.#admission = options.admission
     const trustMs = options.admission?.trustUnlimitedMs ?? 0
@@ -759,15 +764,33 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
    * connection carries the call.
    */
   async #sendNow<T> (args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
-    const onRunner = runner && this.#runner?.isReady === true && performance.now() >= this.#runnerRestsUntil
+    const onRunner = runner && this.#runnerUsable()
     const reply = (onRunner ? this.#runner as RedisClient : this.#client).sendCommand(args) as Promise<T>
     if (counterOf !== undefined) this.#watchCounter(reply, counterOf, resets)
     try {
       return await this.#deadline.wait(reply, args[0] as string)
     } catch (err) {
-      if (onRunner && err instanceof RedisTimeoutError) this.#runnerRestsUntil = performance.now() + RUNNER_CONNECTION_REST_MS
+      if (onRunner && err instanceof RedisTimeoutError) this.#runnerSuspect ??= { probeAt: performance.now() + this.#runnerProbeMs, probing: false }
       throw err
     }
+  }
+
+  /** Whether the runner's connection may carry a call now; a suspect one is probed, not used (see RUNNER_CONNECTION_PROBE_MS). */
+  #runnerUsable (): boolean {
+    const runner = this.#runner
+    if (runner?.isReady !== true) return false
+    const suspect = this.#runnerSuspect
+    if (suspect === null) return true
+    if (!suspect.probing && performance.now() >= suspect.probeAt) {
+      suspect.probing = true
+      this.#deadline.wait(runner.sendCommand(['PING']), 'PING').then(() => {
+        if (this.#runnerSuspect === suspect) this.#runnerSuspect = null
+      }, () => {
+        suspect.probing = false
+        suspect.probeAt = performance.now() + this.#runnerProbeMs
+      })
+    }
+    return false
   }
 }
 

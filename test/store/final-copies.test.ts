@@ -34,7 +34,13 @@ t.test('deleted ids are remembered up to a bound, oldest forgotten first', async
   const memory = new MemoryJobStore({ ttlSeconds: 3600, maxJobs: 100_000 })
   const first = completed()
   await memory.delete(first.job_id)
-  for (let i = 0; i < 10_000; i++) await memory.delete(completed().job_id)
-  memory.adopt(first)
-  t.equal(memory.peek(first.job_id)?.job_id, first.job_id, 'past the bound the oldest deleted id is forgotten')
+  let last = first
+  for (let i = 0; i < 10_000; i++) {
+    last = completed()
+    await memory.delete(last.job_id)
+  }
+  t.equal(memory.adopt(last), false, 'the latest deleted id is still refused')
+  t.equal(memory.peek(last.job_id), null)
+  t.equal(memory.adopt(first), true, 'past the bound the oldest deleted id is forgotten')
+  t.equal(memory.peek(first.job_id)?.job_id, first.job_id)
 })

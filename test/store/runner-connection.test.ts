@@ -3,6 +3,7 @@
 // main connection while it is not. Which connection sent what is read from Redis's MONITOR
 // stream, which names the client address of every command.
 import t, { type Test } from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { newJob } from '../../src/jobs/records.js'
 import type { StoredJob } from '../../src/schemas/job.js'
 import { RedisJobStore } from '../../src/store/redis.js'
@@ -97,6 +98,7 @@ t.test('while the runner\'s connection is not ready, its calls go over the main 
 
 t.test('while the runner\'s connection is reconnecting (open, not ready), its calls go over the main connection', async (t) => {
   const proxy = await TcpProxy.start(server.port)
+  t.teardown(() => proxy.close())
   const main = await connected(t)
   const runner = await connected(t, proxy.url)
   const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClient: runner.client })
@@ -113,17 +115,36 @@ t.test('while the runner\'s connection is reconnecting (open, not ready), its ca
   t.same([...new Set(commands.filter(([, command]) => command === 'EVALSHA').map(([from]) => from))], [main.address], 'over the main connection')
 })
 
-t.test('a call that timed out on the runner\'s connection (a stalled path it still counts as ready) sends the runner\'s next calls over the main connection', async (t) => {
+t.test('a call that timed out on the runner\'s connection (a stalled path it still counts as ready): the runner\'s calls use the main connection until a PING on the runner\'s is answered', async (t) => {
   const proxy = await TcpProxy.start(server.port)
   t.teardown(() => proxy.close())
   const main = await connected(t)
   const runner = await connected(t, proxy.url)
-  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 200, runnerClient: runner.client })
+  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 200, runnerClient: runner.client, runnerProbeMs: 300 })
   await store.put(newJob({ query: 'stalled path', depth: 'quick' }), 0, { enqueue: 'tail' })
   proxy.stall()
   t.ok(runner.client.isReady, 'a stalled path still looks ready')
   await t.rejects(store.claim(60_000, 1, START), RedisTimeoutError, 'the claim on the stalled connection times out')
   const [claim] = await store.claim(60_000, 1, START)
   t.equal(claim?.job.status, 'processing', 'the next claim goes over the main connection and takes the job')
+  await sleep(400)
+  t.same(await store.claim(60_000, 1, START), [], 'past the probe interval a claim still goes over the main one, and sends a probe')
+  // Nothing else is said meanwhile, so the probe on the stalled path times out (within 8 deadlines, however busy this process is).
+  await sleep(1800)
   proxy.resume()
+  // The next probe, a probe interval on, is answered.
+  await sleep(400)
+  const commands = await monitored(async () => {
+    // Claims until one goes over the runner's connection again (a few at most; 3 s).
+    for (let i = 0; i < 30; i++) {
+      await store.claim(60_000, 1, START)
+      await sleep(100)
+    }
+  })
+  const claims = commands.filter(([, command]) => command === 'EVALSHA').map(([from]) => from)
+  const back = claims.indexOf(runner.address)
+  t.ok(back > 0, `the runner's calls went back to its connection, after ${back} over the main one`)
+  t.same(claims.slice(0, back), Array(back).fill(main.address), 'before, over the main one')
+  const ping = commands.findIndex(([from, command]) => command === 'PING' && from === runner.address)
+  t.ok(ping >= 0 && ping < commands.findIndex(([from, command]) => command === 'EVALSHA' && from === runner.address), 'a PING on the runner\'s connection was answered first')
 })
