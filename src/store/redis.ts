@@ -171,7 +171,8 @@ export interface RedisJobStoreOptions {
   runningLimits?: RunningLimits
   /**
    * A second connection to the same Redis for the runner's calls (claims, and the writes and
-   * lease renewals made under a claim), used while it is ready; the main connection otherwise.
+   * lease renewals made under a claim), used while it is ready and not suspect (see #sendNow);
+   * the main connection otherwise.
    * On one connection, Redis waits while this process reads a batch of replies and prepares
    * the next, and this process waits while Redis runs a batch: with the runner's calls on a
    * connection of their own, one side works on one connection's batch while the other works on
