@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox'
+import { Nullable } from './nullable.js'
 
 export const JOB_STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'] as const
 export const FINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled'])
@@ -19,7 +20,7 @@ export const Depth = Type.Enum([...DEPTHS], {
 })
 
 const IsoTime = Type.String({ format: 'date-time', description: 'ISO-8601 UTC time' })
-const NullableIsoTime = Type.Union([IsoTime, Type.Null()])
+const NullableIsoTime = Nullable(IsoTime)
 
 export const SOURCE_NAMES = ['corpus', 'urls', 'web'] as const
 export const SourceName = Type.Enum([...SOURCE_NAMES], {
@@ -33,7 +34,7 @@ export const ResearchOptions = Type.Object({
   sources: Type.Array(SourceName),
   urls: Type.Array(Type.String()),
   max_sources: Type.Integer({ minimum: 1, maximum: 50, description: 'Most pages fetched, and most sources cited' }),
-  max_duration_s: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Time budget of a run; null: JOB_TIMEOUT_MS alone' }),
+  max_duration_s: Nullable(Type.Integer({ minimum: 1 }), { description: 'Time budget of a run; null: JOB_TIMEOUT_MS alone' }),
   report_format: ReportFormat,
   cache: Type.Optional(Type.Boolean({ description: 'Present and false when the job was asked not to use cached pages and LLM answers' }))
 }, { title: 'ResearchOptions', description: 'What the job was asked to do, defaults filled in.' })
@@ -46,7 +47,7 @@ export const Usage = Type.Object({
   bytes_fetched: Type.Integer({ minimum: 0 }),
   search_queries: Type.Integer({ minimum: 0 }),
   duration_ms: Type.Integer({ minimum: 0 }),
-  cost_usd: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], { description: 'From the configured prices; null when a paid call\'s price is not configured' }),
+  cost_usd: Nullable(Type.Number({ minimum: 0 }), { description: 'From the configured prices; null when a paid call\'s price is not configured' }),
   cached_pages: Type.Optional(Type.Integer({ minimum: 0, description: 'Pages read from the shared cache instead of fetched (not counted in pages_fetched)' })),
   cached_llm_calls: Type.Optional(Type.Integer({ minimum: 0, description: 'LLM answers taken from the shared cache: no request sent and no tokens spent (not counted in llm_calls)' })),
   steps_reused: Type.Optional(Type.Integer({ minimum: 0, description: 'Steps (page reads, searches, LLM calls) an earlier attempt of this job did, whose results the attempt that finished it used instead of doing them again; what they spent is counted above' }))
@@ -92,7 +93,7 @@ export const DroppedClaim = Type.Object({
 export const Report = Type.Object({
   title: Type.String(),
   summary: Type.String(),
-  markdown: Type.Union([Type.String(), Type.Null()], { description: 'The whole report as Markdown; null when report_format is json' }),
+  markdown: Nullable(Type.String(), { description: 'The whole report as Markdown; null when report_format is json' }),
   sections: Type.Array(Type.Object({ heading: Type.String(), body: Type.String() })),
   sources: Type.Array(ReportSource, { description: 'Exactly the sources cited; each one was read' }),
   unread: Type.Optional(Type.Array(Type.Object({ url: Type.String(), reason: Type.String() }), { description: 'Pages that could not be read, and why' })),
@@ -120,14 +121,14 @@ export const Attempt = Type.Object({
   outcome: Type.Enum([...ATTEMPT_OUTCOMES], {
     description: 'running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled'
   }),
-  error: Type.Union([Type.String(), Type.Null()])
+  error: Nullable(Type.String())
 }, { title: 'Attempt' })
 
 export const WebhookDelivery = Type.Object({
   attempt: Type.Integer({ minimum: 1 }),
   at: IsoTime,
-  status_code: Type.Union([Type.Integer(), Type.Null()], { description: 'HTTP status the receiver answered; null when no answer came' }),
-  error: Type.Union([Type.String(), Type.Null()]),
+  status_code: Nullable(Type.Integer(), { description: 'HTTP status the receiver answered; null when no answer came' }),
+  error: Nullable(Type.String()),
   duration_ms: Type.Integer({ minimum: 0 })
 }, { title: 'WebhookDelivery' })
 
@@ -136,8 +137,8 @@ export const Webhook = Type.Object({
   status: Type.Enum(['pending', 'delivered', 'failed'], { description: 'pending until a 2xx answer (delivered), or until retries end (failed)' }),
   message_id: Type.String({ description: 'The webhook-id header: the same on every retry, so receivers can drop duplicates' }),
   deliveries: Type.Array(WebhookDelivery, { description: 'Every delivery attempt (the latest 30)' }),
-  next_attempt_at: Type.Union([IsoTime, Type.Null()]),
-  delivered_at: Type.Union([IsoTime, Type.Null()])
+  next_attempt_at: Nullable(IsoTime),
+  delivered_at: Nullable(IsoTime)
 }, { title: 'Webhook', description: 'The callback made when the job reaches a final state' })
 
 const recordFields = {
@@ -153,22 +154,22 @@ const recordFields = {
   completed_at: NullableIsoTime,
   expires_at: IsoTime,
   attempts: Type.Integer({ minimum: 0, description: 'Attempts started that count against JOB_MAX_ATTEMPTS' }),
-  worker: Type.Union([Type.String(), Type.Null()], { description: 'The process holding the job\'s lease while it is processing' }),
-  next_attempt_at: Type.Union([IsoTime, Type.Null()], { description: 'When a failed attempt will be retried' }),
+  worker: Nullable(Type.String(), { description: 'The process holding the job\'s lease while it is processing' }),
+  next_attempt_at: Nullable(IsoTime, { description: 'When a failed attempt will be retried' }),
   attempt_history: Type.Array(Attempt, { description: 'Every attempt: who ran it, when, and how it ended' }),
   options: ResearchOptions,
-  webhook: Type.Union([Webhook, Type.Null()])
+  webhook: Nullable(Webhook)
 }
 
 export const JobRecord = Type.Object({
   ...recordFields,
-  result: Type.Union([Report, Type.Null()]),
-  error: Type.Union([Type.String(), Type.Null()])
+  result: Nullable(Report),
+  error: Nullable(Type.String())
 }, { title: 'JobRecord', description: 'A research job. `result` holds the report once `status` is completed.' })
 
 export const JobSummary = Type.Object({
   ...recordFields,
-  error: Type.Union([Type.String(), Type.Null()])
+  error: Nullable(Type.String())
 }, { title: 'JobSummary', description: 'A job record without its report, as listed.' })
 
 export type JobStatusName = (typeof JOB_STATUSES)[number]

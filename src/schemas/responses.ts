@@ -1,6 +1,7 @@
 import { Type } from 'typebox'
 import { ERROR_CATALOGUE, codesWithStatus } from '../errors.js'
 import { JobSummary } from './job.js'
+import { Nullable } from './nullable.js'
 
 /** RFC 9457 problem details, with this API's `{ error, message }` beside them. */
 export const Problem = Type.Object({
@@ -55,11 +56,11 @@ export const LegacyValidationError = Type.Object({
 
 export const JobList = Type.Object({
   jobs: Type.Array(JobSummary),
-  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last page' })
+  next_cursor: Nullable(Type.String(), { description: 'Pass as `cursor` for the next page; null on the last page' })
 }, { title: 'JobList' })
 
-const HealthStatus = Type.Union([Type.Literal('ok'), Type.Literal('degraded')], { description: '`degraded`: Redis is configured but unreachable, refuses writes, is being re-seeded after losing its data, or has Cluster nodes failing' })
-const HealthRole = Type.Union([Type.Literal('all'), Type.Literal('api'), Type.Literal('worker')], { description: 'What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API' })
+const HealthStatus = Type.Enum(['ok', 'degraded'], { description: '`degraded`: Redis is configured but unreachable, refuses writes, is being re-seeded after losing its data, or has Cluster nodes failing' })
+const HealthRole = Type.Enum(['all', 'api', 'worker'], { description: 'What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API' })
 
 /** What anyone may know: that the process serves, and whether it is ready (status). */
 export const HealthSummary = Type.Object({
@@ -70,24 +71,24 @@ export const HealthSummary = Type.Object({
 export const Health = Type.Object({
   status: HealthStatus,
   role: HealthRole,
-  store: Type.Union([Type.Literal('redis'), Type.Literal('memory')]),
+  store: Type.Enum(['redis', 'memory']),
   redis: Type.Object({
     configured: Type.Boolean(),
     connected: Type.Boolean(),
-    latency_ms: Type.Union([Type.Number(), Type.Null()]),
-    error: Type.Union([Type.String(), Type.Null()]),
-    writes_refused: Type.Union([Type.String(), Type.Null()], { description: 'Why Redis refuses writes (OOM under noeviction, READONLY, CROSSSLOT...): creates answer 503 meanwhile. null: writes work' }),
-    maxmemory_policy: Type.Union([Type.String(), Type.Null()], { description: 'Redis\'s eviction policy; anything but `noeviction` can silently drop jobs when Redis fills up' }),
+    latency_ms: Nullable(Type.Number()),
+    error: Nullable(Type.String()),
+    writes_refused: Nullable(Type.String(), { description: 'Why Redis refuses writes (OOM under noeviction, READONLY, CROSSSLOT...): creates answer 503 meanwhile. null: writes work' }),
+    maxmemory_policy: Nullable(Type.String(), { description: 'Redis\'s eviction policy; anything but `noeviction` can silently drop jobs when Redis fills up' }),
     recovering: Type.Boolean({ description: 'Redis lost its data, or went back in time (a failover to a replica that lagged, a restart from an older snapshot), moments ago; replicas are putting their copies back' }),
-    data_loss: Type.Union([Type.String(), Type.Null()], { description: 'While `recovering`: what Redis lost and when. null otherwise' }),
-    memory: Type.Union([Type.Object({
+    data_loss: Nullable(Type.String(), { description: 'While `recovering`: what Redis lost and when. null otherwise' }),
+    memory: Nullable(Type.Object({
       used_bytes: Type.Integer({ description: 'Redis\'s used_memory' }),
       max_bytes: Type.Integer({ description: 'Redis\'s maxmemory; 0: no limit' }),
-      admit_limit_bytes: Type.Union([Type.Integer(), Type.Null()], { description: 'Creates answer 503 `store_full` once used memory plus the room kept for unfinished jobs passes this (REDIS_ADMIT_MEMORY_PERCENT of maxmemory); null: no limit' })
-    }), Type.Null()], { description: 'Redis\'s memory against the create admission limit; null when Redis is not configured or not answering' }),
+      admit_limit_bytes: Nullable(Type.Integer(), { description: 'Creates answer 503 `store_full` once used memory plus the room kept for unfinished jobs passes this (REDIS_ADMIT_MEMORY_PERCENT of maxmemory); null: no limit' })
+    }), { description: 'Redis\'s memory against the create admission limit; null when Redis is not configured or not answering' }),
     unsynced: Type.Integer({ description: 'Jobs created here during an outage that Redis does not hold yet' }),
     topology: Type.Object({
-      kind: Type.Union([Type.Literal('single'), Type.Literal('cluster')], { description: 'One Redis server, or a Redis Cluster (REDIS_CLUSTER)' }),
+      kind: Type.Enum(['single', 'cluster'], { description: 'One Redis server, or a Redis Cluster (REDIS_CLUSTER)' }),
       shards: Type.Integer({ description: 'Hash tags the jobs are spread over' }),
       failing_nodes: Type.Array(Type.String(), { description: 'Cluster nodes (host:port) whose connection is down now; any makes the status `degraded`' })
     }),
@@ -99,11 +100,11 @@ export const Health = Type.Object({
     concurrency: Type.Integer(),
     unwritten: Type.Integer({ description: 'Attempts this process finished whose final write Redis refuses (MISCONF, OOM): their results are kept here and written when Redis accepts writes again' })
   }),
-  auth: Type.Union([Type.Literal('open'), Type.Literal('keys')], { description: '`open`: no API keys are configured, anyone can call the API' }),
+  auth: Type.Enum(['open', 'keys'], { description: '`open`: no API keys are configured, anyone can call the API' }),
   research: Type.Object({
     engine: Type.String(),
-    web_search: Type.Union([Type.String(), Type.Null()], { description: 'The web search provider; null: the `web` source is unavailable' }),
-    llm: Type.Union([Type.String(), Type.Null()], { description: 'The LLM model; null: reports are extractive' })
+    web_search: Nullable(Type.String(), { description: 'The web search provider; null: the `web` source is unavailable' }),
+    llm: Nullable(Type.String(), { description: 'The LLM model; null: reports are extractive' })
   }),
   uptime_s: Type.Number(),
   version: Type.String()
@@ -114,7 +115,7 @@ export const HealthAnswer = Type.Union([Health, HealthSummary])
 
 export const CleanupInfo = Type.Object({
   message: Type.String(),
-  store: Type.Union([Type.Literal('redis'), Type.Literal('memory')]),
+  store: Type.Enum(['redis', 'memory']),
   redis_connected: Type.Boolean(),
   cleanup_method: Type.String(),
   ttl_seconds: Type.Integer()
@@ -125,11 +126,11 @@ const StatusCounts = Type.Object({
 })
 
 export const QueueStatsBody = Type.Object({
-  store: Type.Union([Type.Literal('redis'), Type.Literal('memory')], { description: 'Where these numbers come from' }),
+  store: Type.Enum(['redis', 'memory'], { description: 'Where these numbers come from' }),
   counts: StatusCounts,
   queue_depth: Type.Integer({ description: 'Jobs waiting to start' }),
   delayed: Type.Integer({ description: 'Failed attempts waiting for their retry time' }),
-  oldest_pending_age_s: Type.Union([Type.Number(), Type.Null()], { description: 'How long the job at the head of the queue has waited' }),
+  oldest_pending_age_s: Nullable(Type.Number(), { description: 'How long the job at the head of the queue has waited' }),
   active_leases: Type.Record(Type.String(), Type.Integer(), { description: 'Running jobs by the worker holding their lease' }),
   tenants: Type.Record(Type.String(), Type.Object({ queued: Type.Integer(), running: Type.Integer() }), { description: 'Jobs queued and running per tenant (API key name; `(open)` for the open API\'s clients) with any; up to 1,000 tenants with queued jobs, next to be served first' }),
   worker: Type.String({ description: 'The worker id of the process that answered' })

@@ -372,7 +372,15 @@ export interface operations {
                          * @description ISO-8601 UTC time
                          */
                         updated_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         started_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         completed_at: string | null;
                         /**
                          * Format: date-time
@@ -383,7 +391,10 @@ export interface operations {
                         attempts: number;
                         /** @description The process holding the job's lease while it is processing */
                         worker: string | null;
-                        /** @description When a failed attempt will be retried */
+                        /**
+                         * Format: date-time
+                         * @description When a failed attempt will be retried
+                         */
                         next_attempt_at: string | null;
                         /** @description Every attempt: who ran it, when, and how it ended */
                         attempt_history: {
@@ -395,6 +406,10 @@ export interface operations {
                              * @description ISO-8601 UTC time
                              */
                             started_at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             ended_at: string | null;
                             /**
                              * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
@@ -422,6 +437,10 @@ export interface operations {
                             /** @description Present and false when the job was asked not to use cached pages and LLM answers */
                             cache?: boolean;
                         };
+                        /**
+                         * Webhook
+                         * @description The callback made when the job reaches a final state
+                         */
                         webhook: {
                             url: string;
                             /**
@@ -444,9 +463,18 @@ export interface operations {
                                 error: string | null;
                                 duration_ms: number;
                             }[];
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             next_attempt_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             delivered_at: string | null;
                         } | null;
+                        /** Report */
                         result: {
                             title: string;
                             summary: string;
@@ -596,7 +624,15 @@ export interface operations {
                          * @description ISO-8601 UTC time
                          */
                         updated_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         started_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         completed_at: string | null;
                         /**
                          * Format: date-time
@@ -607,7 +643,10 @@ export interface operations {
                         attempts: number;
                         /** @description The process holding the job's lease while it is processing */
                         worker: string | null;
-                        /** @description When a failed attempt will be retried */
+                        /**
+                         * Format: date-time
+                         * @description When a failed attempt will be retried
+                         */
                         next_attempt_at: string | null;
                         /** @description Every attempt: who ran it, when, and how it ended */
                         attempt_history: {
@@ -619,6 +658,10 @@ export interface operations {
                              * @description ISO-8601 UTC time
                              */
                             started_at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             ended_at: string | null;
                             /**
                              * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
@@ -646,6 +689,10 @@ export interface operations {
                             /** @description Present and false when the job was asked not to use cached pages and LLM answers */
                             cache?: boolean;
                         };
+                        /**
+                         * Webhook
+                         * @description The callback made when the job reaches a final state
+                         */
                         webhook: {
                             url: string;
                             /**
@@ -668,9 +715,18 @@ export interface operations {
                                 error: string | null;
                                 duration_ms: number;
                             }[];
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             next_attempt_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             delivered_at: string | null;
                         } | null;
+                        /** Report */
                         result: {
                             title: string;
                             summary: string;
@@ -1056,7 +1112,15 @@ export interface operations {
                          * @description ISO-8601 UTC time
                          */
                         updated_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         started_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         completed_at: string | null;
                         /**
                          * Format: date-time
@@ -1067,7 +1131,10 @@ export interface operations {
                         attempts: number;
                         /** @description The process holding the job's lease while it is processing */
                         worker: string | null;
-                        /** @description When a failed attempt will be retried */
+                        /**
+                         * Format: date-time
+                         * @description When a failed attempt will be retried
+                         */
                         next_attempt_at: string | null;
                         /** @description Every attempt: who ran it, when, and how it ended */
                         attempt_history: {
@@ -1079,6 +1146,10 @@ export interface operations {
                              * @description ISO-8601 UTC time
                              */
                             started_at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             ended_at: string | null;
                             /**
                              * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
@@ -1106,6 +1177,10 @@ export interface operations {
                             /** @description Present and false when the job was asked not to use cached pages and LLM answers */
                             cache?: boolean;
                         };
+                        /**
+                         * Webhook
+                         * @description The callback made when the job reaches a final state
+                         */
                         webhook: {
                             url: string;
                             /**
@@ -1128,9 +1203,18 @@ export interface operations {
                                 error: string | null;
                                 duration_ms: number;
                             }[];
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             next_attempt_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             delivered_at: string | null;
                         } | null;
+                        /** Report */
                         result: {
                             title: string;
                             summary: string;
@@ -1645,7 +1729,15 @@ export interface operations {
                              * @description ISO-8601 UTC time
                              */
                             updated_at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             started_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             completed_at: string | null;
                             /**
                              * Format: date-time
@@ -1656,7 +1748,10 @@ export interface operations {
                             attempts: number;
                             /** @description The process holding the job's lease while it is processing */
                             worker: string | null;
-                            /** @description When a failed attempt will be retried */
+                            /**
+                             * Format: date-time
+                             * @description When a failed attempt will be retried
+                             */
                             next_attempt_at: string | null;
                             /** @description Every attempt: who ran it, when, and how it ended */
                             attempt_history: {
@@ -1668,6 +1763,10 @@ export interface operations {
                                  * @description ISO-8601 UTC time
                                  */
                                 started_at: string;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
                                 ended_at: string | null;
                                 /**
                                  * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
@@ -1695,6 +1794,10 @@ export interface operations {
                                 /** @description Present and false when the job was asked not to use cached pages and LLM answers */
                                 cache?: boolean;
                             };
+                            /**
+                             * Webhook
+                             * @description The callback made when the job reaches a final state
+                             */
                             webhook: {
                                 url: string;
                                 /**
@@ -1717,7 +1820,15 @@ export interface operations {
                                     error: string | null;
                                     duration_ms: number;
                                 }[];
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
                                 next_attempt_at: string | null;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
                                 delivered_at: string | null;
                             } | null;
                             error: string | null;
@@ -1883,7 +1994,15 @@ export interface operations {
                          * @description ISO-8601 UTC time
                          */
                         updated_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         started_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         completed_at: string | null;
                         /**
                          * Format: date-time
@@ -1894,7 +2013,10 @@ export interface operations {
                         attempts: number;
                         /** @description The process holding the job's lease while it is processing */
                         worker: string | null;
-                        /** @description When a failed attempt will be retried */
+                        /**
+                         * Format: date-time
+                         * @description When a failed attempt will be retried
+                         */
                         next_attempt_at: string | null;
                         /** @description Every attempt: who ran it, when, and how it ended */
                         attempt_history: {
@@ -1906,6 +2028,10 @@ export interface operations {
                              * @description ISO-8601 UTC time
                              */
                             started_at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             ended_at: string | null;
                             /**
                              * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
@@ -1933,6 +2059,10 @@ export interface operations {
                             /** @description Present and false when the job was asked not to use cached pages and LLM answers */
                             cache?: boolean;
                         };
+                        /**
+                         * Webhook
+                         * @description The callback made when the job reaches a final state
+                         */
                         webhook: {
                             url: string;
                             /**
@@ -1955,9 +2085,18 @@ export interface operations {
                                 error: string | null;
                                 duration_ms: number;
                             }[];
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             next_attempt_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             delivered_at: string | null;
                         } | null;
+                        /** Report */
                         result: {
                             title: string;
                             summary: string;
@@ -2200,7 +2339,15 @@ export interface operations {
                              * @description ISO-8601 UTC time
                              */
                             updated_at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             started_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             completed_at: string | null;
                             /**
                              * Format: date-time
@@ -2211,7 +2358,10 @@ export interface operations {
                             attempts: number;
                             /** @description The process holding the job's lease while it is processing */
                             worker: string | null;
-                            /** @description When a failed attempt will be retried */
+                            /**
+                             * Format: date-time
+                             * @description When a failed attempt will be retried
+                             */
                             next_attempt_at: string | null;
                             /** @description Every attempt: who ran it, when, and how it ended */
                             attempt_history: {
@@ -2223,6 +2373,10 @@ export interface operations {
                                  * @description ISO-8601 UTC time
                                  */
                                 started_at: string;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
                                 ended_at: string | null;
                                 /**
                                  * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
@@ -2250,6 +2404,10 @@ export interface operations {
                                 /** @description Present and false when the job was asked not to use cached pages and LLM answers */
                                 cache?: boolean;
                             };
+                            /**
+                             * Webhook
+                             * @description The callback made when the job reaches a final state
+                             */
                             webhook: {
                                 url: string;
                                 /**
@@ -2272,9 +2430,18 @@ export interface operations {
                                     error: string | null;
                                     duration_ms: number;
                                 }[];
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
                                 next_attempt_at: string | null;
+                                /**
+                                 * Format: date-time
+                                 * @description ISO-8601 UTC time
+                                 */
                                 delivered_at: string | null;
                             } | null;
+                            /** Report */
                             result: {
                                 title: string;
                                 summary: string;
@@ -2936,10 +3103,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description `degraded`: Redis is configured but unreachable, refuses writes, is being re-seeded after losing its data, or has Cluster nodes failing */
+                        /**
+                         * @description `degraded`: Redis is configured but unreachable, refuses writes, is being re-seeded after losing its data, or has Cluster nodes failing
+                         * @enum {unknown}
+                         */
                         status: "ok" | "degraded";
-                        /** @description What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API */
+                        /**
+                         * @description What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API
+                         * @enum {unknown}
+                         */
                         role: "all" | "api" | "worker";
+                        /** @enum {unknown} */
                         store: "redis" | "memory";
                         redis: {
                             configured: boolean;
@@ -2966,7 +3140,10 @@ export interface operations {
                             /** @description Jobs created here during an outage that Redis does not hold yet */
                             unsynced: number;
                             topology: {
-                                /** @description One Redis server, or a Redis Cluster (REDIS_CLUSTER) */
+                                /**
+                                 * @description One Redis server, or a Redis Cluster (REDIS_CLUSTER)
+                                 * @enum {unknown}
+                                 */
                                 kind: "single" | "cluster";
                                 /** @description Hash tags the jobs are spread over */
                                 shards: number;
@@ -2982,7 +3159,10 @@ export interface operations {
                             /** @description Attempts this process finished whose final write Redis refuses (MISCONF, OOM): their results are kept here and written when Redis accepts writes again */
                             unwritten: number;
                         };
-                        /** @description `open`: no API keys are configured, anyone can call the API */
+                        /**
+                         * @description `open`: no API keys are configured, anyone can call the API
+                         * @enum {unknown}
+                         */
                         auth: "open" | "keys";
                         research: {
                             engine: string;
@@ -2994,9 +3174,15 @@ export interface operations {
                         uptime_s: number;
                         version: string;
                     } | {
-                        /** @description `degraded`: Redis is configured but unreachable, refuses writes, is being re-seeded after losing its data, or has Cluster nodes failing */
+                        /**
+                         * @description `degraded`: Redis is configured but unreachable, refuses writes, is being re-seeded after losing its data, or has Cluster nodes failing
+                         * @enum {unknown}
+                         */
                         status: "ok" | "degraded";
-                        /** @description What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API */
+                        /**
+                         * @description What this process does (ROLE): `api` runs no jobs (`runner.concurrency` is 0); `worker` serves no API
+                         * @enum {unknown}
+                         */
                         role: "all" | "api" | "worker";
                     };
                 };
@@ -3091,7 +3277,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description Where these numbers come from */
+                        /**
+                         * @description Where these numbers come from
+                         * @enum {unknown}
+                         */
                         store: "redis" | "memory";
                         counts: {
                             pending: number;
@@ -3265,7 +3454,15 @@ export interface operations {
                          * @description ISO-8601 UTC time
                          */
                         updated_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         started_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         completed_at: string | null;
                         /**
                          * Format: date-time
@@ -3276,7 +3473,10 @@ export interface operations {
                         attempts: number;
                         /** @description The process holding the job's lease while it is processing */
                         worker: string | null;
-                        /** @description When a failed attempt will be retried */
+                        /**
+                         * Format: date-time
+                         * @description When a failed attempt will be retried
+                         */
                         next_attempt_at: string | null;
                         /** @description Every attempt: who ran it, when, and how it ended */
                         attempt_history: {
@@ -3288,6 +3488,10 @@ export interface operations {
                              * @description ISO-8601 UTC time
                              */
                             started_at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             ended_at: string | null;
                             /**
                              * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
@@ -3315,6 +3519,10 @@ export interface operations {
                             /** @description Present and false when the job was asked not to use cached pages and LLM answers */
                             cache?: boolean;
                         };
+                        /**
+                         * Webhook
+                         * @description The callback made when the job reaches a final state
+                         */
                         webhook: {
                             url: string;
                             /**
@@ -3337,9 +3545,18 @@ export interface operations {
                                 error: string | null;
                                 duration_ms: number;
                             }[];
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             next_attempt_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             delivered_at: string | null;
                         } | null;
+                        /** Report */
                         result: {
                             title: string;
                             summary: string;
@@ -3552,7 +3769,15 @@ export interface operations {
                          * @description ISO-8601 UTC time
                          */
                         updated_at: string;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         started_at: string | null;
+                        /**
+                         * Format: date-time
+                         * @description ISO-8601 UTC time
+                         */
                         completed_at: string | null;
                         /**
                          * Format: date-time
@@ -3563,7 +3788,10 @@ export interface operations {
                         attempts: number;
                         /** @description The process holding the job's lease while it is processing */
                         worker: string | null;
-                        /** @description When a failed attempt will be retried */
+                        /**
+                         * Format: date-time
+                         * @description When a failed attempt will be retried
+                         */
                         next_attempt_at: string | null;
                         /** @description Every attempt: who ran it, when, and how it ended */
                         attempt_history: {
@@ -3575,6 +3803,10 @@ export interface operations {
                              * @description ISO-8601 UTC time
                              */
                             started_at: string;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             ended_at: string | null;
                             /**
                              * @description running; completed; failed (final); retrying (failed, retried after a backoff); lease_expired (its process died); handed_back (its process shut down; does not count against JOB_MAX_ATTEMPTS); cancelled
@@ -3602,6 +3834,10 @@ export interface operations {
                             /** @description Present and false when the job was asked not to use cached pages and LLM answers */
                             cache?: boolean;
                         };
+                        /**
+                         * Webhook
+                         * @description The callback made when the job reaches a final state
+                         */
                         webhook: {
                             url: string;
                             /**
@@ -3624,9 +3860,18 @@ export interface operations {
                                 error: string | null;
                                 duration_ms: number;
                             }[];
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             next_attempt_at: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO-8601 UTC time
+                             */
                             delivered_at: string | null;
                         } | null;
+                        /** Report */
                         result: {
                             title: string;
                             summary: string;
@@ -3793,6 +4038,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         message: string;
+                        /** @enum {unknown} */
                         store: "redis" | "memory";
                         redis_connected: boolean;
                         cleanup_method: string;
