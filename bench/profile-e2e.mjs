@@ -1,10 +1,15 @@
 // Where one system's end-to-end cost goes, for the "why" of the peer comparison in RESULTS.md:
-//   node bench/profile-e2e.mjs [service|peer] [progress writes, default 0]
+//   node bench/profile-e2e.mjs [service|peer] [progress writes, default 0] [all|create|drain, default all]
 // Starts its own redis-server and the system (this service's dist/server.js with the no-op
 // engine, or bench/bullmq-peer.mjs) under `node --cpu-prof`, creates jobs for 3 s with
 // autocannon (50 connections, as the bench), waits until every accepted job is completed, and
 // prints: jobs/s, server and Redis CPU per job, the CPU profile's self time by package, Redis commands
 // per job by command (INFO commandstats) and Redis memory per job by kind of key (MEMORY USAGE).
+// The profile counts only the measured window (the process's start-up is left out).
+// The parts, one side of a job each: `create` runs the system without its runner (ROLE=api,
+// PEER_ROLE=api) and measures the creates alone; `drain` creates the jobs that way, stops, then
+// starts the runner alone (ROLE=worker, PEER_ROLE=worker) on the queue they left and measures it
+// from its 10th to its 90th percent of jobs completed (start-up and the last stragglers left out).
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,6 +18,8 @@ import { Processes, cleanUpOnSignals, freePort, until } from '../scripts/lib/pro
 
 const system = process.argv[2] ?? 'service'
 const progressWrites = process.argv[3] ?? '0'
+const part = process.argv[4] ?? 'all'
+if (!['all', 'create', 'drain'].includes(part)) throw new Error(`part: all, create or drain, not ${part}`)
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'profile-e2e-'))
 const processes = new Processes(root)
@@ -34,11 +41,24 @@ const redisCpuSeconds = (port) => {
   return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
 }
 
+/** The profile's samples taken between `from` and `to` (µs of the monotonic clock, as process.hrtime). */
+function samplesWithin (profile, from, to) {
+  const indexes = []
+  let at = profile.startTime
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0
+    if (at >= from && at <= to) indexes.push(i)
+  }
+  return indexes
+}
+
+const microsNow = () => Number(process.hrtime.bigint() / 1000n)
+
 /** Self time by package (node_modules/<name>), this service's own code, Node's internals, GC and idle. */
-function selfTimeByPackage (profile) {
+function selfTimeByPackage (profile, window) {
   const byNode = new Map(profile.nodes.map((node) => [node.id, node]))
   const totals = new Map()
-  for (let i = 0; i < profile.samples.length; i++) {
+  for (const i of window) {
     const frame = byNode.get(profile.samples[i])?.callFrame
     const url = frame?.url ?? ''
     const name = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
@@ -50,20 +70,51 @@ function selfTimeByPackage (profile) {
 }
 
 /** The system's own functions that took the most self time, as a share of busy samples. */
-function ownHotFunctions (profile) {
+function ownHotFunctions (profile, window) {
   const byNode = new Map(profile.nodes.map((node) => [node.id, node]))
   const totals = new Map()
   let busy = 0
-  for (let i = 0; i < profile.samples.length; i++) {
+  for (const i of window) {
     const frame = byNode.get(profile.samples[i])?.callFrame
     if (frame?.functionName === '(idle)') continue
     busy += profile.timeDeltas[i] ?? 0
     const url = frame?.url ?? ''
-    if (!url.includes('/dist/') && !url.includes('/bench/')) continue
+    if (url.includes('/node_modules/') || (!url.includes('/dist/') && !url.includes('/bench/'))) continue
     const name = `${frame.functionName || '(anonymous)'} ${url.replace(/.*\/(dist|bench)\//, '$1/')}:${frame.lineNumber + 1}`
     totals.set(name, (totals.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0))
   }
   return [...totals].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([name, us]) => `${name} ${(100 * us / busy).toFixed(1)}%`)
+}
+
+/** MEMORY USAGE of every key, summed by kind of key (a job id replaced by <id>). */
+function memoryByKind (redisPort) {
+  const keys = redisCli(redisPort, '--scan').split('\n').filter(Boolean)
+  const usage = execFileSync('redis-cli', ['-p', String(redisPort)], { input: keys.map((key) => `MEMORY USAGE "${key}"\n`).join(''), encoding: 'utf8', maxBuffer: 1 << 28 }).trim().split('\n').map(Number)
+  const byKind = new Map()
+  keys.forEach((key, i) => {
+    const kind = key.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/, '<id>')
+    byKind.set(kind, (byKind.get(kind) ?? 0) + (usage[i] ?? 0))
+  })
+  return byKind
+}
+
+/** Starts the system (or one part of it: 'api' or 'worker') on `redisPort`, profiled when `profileDir` is given. */
+function startSystem (role, redisPort, port, profileDir) {
+  const profiling = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+  return system === 'peer'
+    ? processes.start('node', [...profiling, 'bench/bullmq-peer.mjs'], { PORT: String(port), REDIS_PORT: String(redisPort), PROGRESS_WRITES: progressWrites, CONCURRENCY: '16', PEER_ROLE: role })
+    : processes.start('node', [...profiling, 'dist/server.js'], {
+      PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', RESEARCH_ENGINE: 'noop', RATE_LIMIT_ENABLED: 'false', REDIS_URL: `redis://127.0.0.1:${redisPort}`, RUNNER_CONCURRENCY: '16', NOOP_PROGRESS_WRITES: progressWrites, ROLE: role
+    })
+}
+
+/** Jobs completed, read from Redis (a worker serves no HTTP): the service's status index, or BullMQ's completed set. */
+const completedInRedis = (redisPort) => Number(redisCli(redisPort, 'ZCARD', system === 'peer' ? 'bull:research:completed' : 'dr:{0}:jobs:status:completed'))
+
+/** Creates jobs for 3 s as the bench does; returns how many were accepted. */
+function createFor3s (url) {
+  const load = JSON.parse(execFileSync(join(root, 'node_modules/.bin/autocannon'), ['-j', '-c', '50', '-d', '3', '-m', 'POST', '-H', 'content-type=application/json', '-b', JSON.stringify({ query: 'end to end', depth: 'quick' }), `${url}/v1/research`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))
+  return load['2xx']
 }
 
 try {
@@ -72,48 +123,57 @@ try {
   await until('redis', () => redisCli(redisPort, 'PING') === 'PONG')
   const port = await freePort()
   const profileDir = join(work, 'cpu')
-  const child = system === 'peer'
-    ? processes.start('node', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'bench/bullmq-peer.mjs'], { PORT: String(port), REDIS_PORT: String(redisPort), PROGRESS_WRITES: progressWrites, CONCURRENCY: '16' })
-    : processes.start('node', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'dist/server.js'], {
-      PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', RESEARCH_ENGINE: 'noop', RATE_LIMIT_ENABLED: 'false', REDIS_URL: `redis://127.0.0.1:${redisPort}`, RUNNER_CONCURRENCY: '16', NOOP_PROGRESS_WRITES: progressWrites
-    })
   const url = `http://127.0.0.1:${port}`
   const completed = async () => system === 'peer' ? (await (await fetch(`${url}/stats`)).json()).completed : (await (await fetch(`${url}/v1/stats`)).json()).counts.completed
-  await until('the system', async () => (await fetch(system === 'peer' ? `${url}/stats` : `${url}/health`)).ok)
-  const callsBefore = commandCalls(redisPort)
-  const microsBefore = commandMicros(redisPort)
-  const memoryBefore = usedMemory(redisPort)
-  const cpuBefore = cpuSeconds(child.pid)
-  const redisCpuBefore = redisCpuSeconds(redisPort)
-  const started = performance.now()
-  const load = JSON.parse(execFileSync(join(root, 'node_modules/.bin/autocannon'), ['-j', '-c', '50', '-d', '3', '-m', 'POST', '-H', 'content-type=application/json', '-b', JSON.stringify({ query: 'end to end', depth: 'quick' }), `${url}/v1/research`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))
-  const jobs = load['2xx']
-  await until('every accepted job completed', async () => await completed() >= jobs, 300_000)
-  const seconds = (performance.now() - started) / 1000
-  const cpuMicros = (cpuSeconds(child.pid) - cpuBefore) * 1e6 / jobs
-  const redisCpuMicros = (redisCpuSeconds(redisPort) - redisCpuBefore) * 1e6 / jobs
+  const apiUp = async () => (await fetch(system === 'peer' ? `${url}/stats` : `${url}/health`)).ok
+  let child
+  let before
+  let jobs
+  /** Where the measured window starts: time, CPU used so far by the system and Redis, Redis's counts. */
+  const snapshot = () => ({ started: performance.now(), from: microsNow(), cpu: cpuSeconds(child.pid), redisCpu: redisCpuSeconds(redisPort), calls: commandCalls(redisPort), micros: commandMicros(redisPort), memory: usedMemory(redisPort) })
+  if (part === 'drain') {
+    const api = startSystem('api', redisPort, port, null)
+    await until('the system', apiUp)
+    const created = createFor3s(url)
+    api.kill('SIGTERM')
+    await api.exited
+    child = startSystem('worker', redisPort, port, profileDir)
+    await until('the first tenth of the jobs completed', () => completedInRedis(redisPort) >= created / 10, 60_000)
+    before = snapshot()
+    const completedBefore = completedInRedis(redisPort)
+    await until('nine tenths of the jobs completed', () => completedInRedis(redisPort) >= created * 0.9, 300_000)
+    jobs = completedInRedis(redisPort) - completedBefore
+  } else {
+    child = startSystem(part === 'create' ? 'api' : 'all', redisPort, port, profileDir)
+    await until('the system', apiUp)
+    before = snapshot()
+    jobs = createFor3s(url)
+    if (part === 'all') await until('every accepted job completed', async () => await completed() >= jobs, 300_000)
+  }
+  const to = microsNow()
+  const seconds = (performance.now() - before.started) / 1000
+  const cpuMicros = (cpuSeconds(child.pid) - before.cpu) * 1e6 / jobs
+  const redisCpuMicros = (redisCpuSeconds(redisPort) - before.redisCpu) * 1e6 / jobs
   const callsAfter = commandCalls(redisPort)
   /** @type {Array<[string, number]>} */
-  const perCommand = Object.entries(callsAfter).map(([name, n]) => /** @type {[string, number]} */ ([name, (n - (callsBefore[name] ?? 0)) / jobs])).filter(([, n]) => n >= 0.01).sort((a, b) => b[1] - a[1])
+  const perCommand = Object.entries(callsAfter).map(([name, n]) => /** @type {[string, number]} */ ([name, (n - (before.calls[name] ?? 0)) / jobs])).filter(([, n]) => n >= 0.01).sort((a, b) => b[1] - a[1])
   const microsAfter = commandMicros(redisPort)
-  const microsPerCommand = Object.entries(microsAfter).map(([name, us]) => /** @type {[string, number]} */ ([name, (us - (microsBefore[name] ?? 0)) / jobs])).filter(([, us]) => us >= 0.1).sort((a, b) => b[1] - a[1])
-  const memory = (usedMemory(redisPort) - memoryBefore) / jobs
-  const keys = redisCli(redisPort, '--scan').split('\n').filter(Boolean)
-  const usage = execFileSync('redis-cli', ['-p', String(redisPort)], { input: keys.map((key) => `MEMORY USAGE "${key}"\n`).join(''), encoding: 'utf8', maxBuffer: 1 << 28 }).trim().split('\n').map(Number)
-  const byKind = new Map()
-  keys.forEach((key, i) => {
-    const kind = key.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/, '<id>')
-    byKind.set(kind, (byKind.get(kind) ?? 0) + (usage[i] ?? 0))
-  })
+  const microsPerCommand = Object.entries(microsAfter).map(([name, us]) => /** @type {[string, number]} */ ([name, (us - (before.micros[name] ?? 0)) / jobs])).filter(([, us]) => us >= 0.1).sort((a, b) => b[1] - a[1])
+  const memory = (usedMemory(redisPort) - before.memory) / jobs
+  const byKind = part === 'all' ? memoryByKind(redisPort) : new Map()
   child.kill('SIGTERM')
   await child.exited
   const profile = JSON.parse(readFileSync(join(profileDir, readdirSync(profileDir)[0]), 'utf8'))
-  console.log(`${system}, ${progressWrites} progress writes: ${jobs} jobs, ${(jobs / seconds).toFixed(0)} jobs/s end to end, ${cpuMicros.toFixed(0)} µs server CPU per job, ${redisCpuMicros.toFixed(0)} µs Redis CPU per job`)
-  console.log(`CPU self time by package (busy samples): ${selfTimeByPackage(profile).join(', ')}`)
-  console.log(`Its own hottest functions (self time, share of busy samples): ${ownHotFunctions(profile).join(', ')}`)
+  const window = samplesWithin(profile, before.from, to)
+  const rate = { all: 'jobs/s end to end', create: 'creates/s (no runner)', drain: 'jobs/s drained by the runner alone (10th to 90th percent)' }[part]
+  console.log(`${system}, ${progressWrites} progress writes, ${part}: ${jobs} jobs, ${(jobs / seconds).toFixed(0)} ${rate}, ${cpuMicros.toFixed(0)} µs server CPU per job, ${redisCpuMicros.toFixed(0)} µs Redis CPU per job`)
+  // Both well under a core while the jobs wait: each side waits for the other's turn.
+  console.log(`Busy: the system's process ${(cpuMicros * jobs / seconds / 1e4).toFixed(0)}% of a core, Redis ${(redisCpuMicros * jobs / seconds / 1e4).toFixed(0)}%`)
+  console.log(`CPU self time by package (busy samples): ${selfTimeByPackage(profile, window).join(', ')}`)
+  console.log(`Its own hottest functions (self time, share of busy samples): ${ownHotFunctions(profile, window).join(', ')}`)
   console.log(`Redis commands per job: ${perCommand.reduce((sum, [, n]) => sum + n, 0).toFixed(1)} (${perCommand.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')})`)
   console.log(`Redis time per job by command, µs (EVALSHA includes its script's commands): ${microsPerCommand.map(([name, us]) => `${name} ${us.toFixed(1)}`).join(', ')}`)
-  console.log(`Redis memory per job: ${memory.toFixed(0)} bytes; MEMORY USAGE by key: ${[...byKind].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([kind, bytes]) => `${kind} ${(bytes / jobs).toFixed(0)}`).join(', ')}`)
+  if (part === 'all') console.log(`Redis memory per job: ${memory.toFixed(0)} bytes; MEMORY USAGE by key: ${[...byKind].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([kind, bytes]) => `${kind} ${(bytes / jobs).toFixed(0)}`).join(', ')}`)
 } finally {
   await cleanup()
 }
