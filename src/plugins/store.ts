@@ -28,7 +28,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
   const log = app.log.child({ component: 'store' })
   const memory = new MemoryJobStore({ ttlSeconds: config.JOB_TTL_SECONDS, maxJobs: config.MEMORY_MAX_JOBS, runningLimits })
   let client: RedisClient | undefined
-  let runnerClient: RedisClient | undefined
+  const runnerClients: RedisClient[] = []
   let redis: RedisStore | undefined
   let subscriber: RedisClient | undefined
   let lastErrorLog = 0
@@ -51,8 +51,11 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
     client.on('ready', () => log.info({ redis: redactUrl(config.REDIS_URL) }, 'Redis ready'))
     // The Cluster client already holds a connection per master.
     if (config.REDIS_RUNNER_CONNECTION && config.ROLE !== 'api' && !config.REDIS_CLUSTER) {
-      runnerClient = client.duplicate()
-      runnerClient.on('error', () => { /* the main client reports Redis errors; the runner's calls use it meanwhile */ })
+      for (let i = 0; i < config.REDIS_RUNNER_CONNECTIONS; i++) {
+        const runnerClient = client.duplicate()
+        runnerClient.on('error', () => { /* the main client reports Redis errors; the runner's calls use another connection meanwhile */ })
+        runnerClients.push(runnerClient)
+      }
     }
     const options = {
       keys,
@@ -63,7 +66,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
       // On a Cluster, INFO reaches one master, not each shard's: every create is checked there.
       admission: { percent: config.REDIS_ADMIT_MEMORY_PERCENT, reserveBytes: config.REDIS_JOB_RESERVE_BYTES, trustUnlimitedMs: config.REDIS_CLUSTER ? 0 : TRUST_UNLIMITED_MS },
       runningLimits,
-      runnerClient,
+      runnerClients,
       onCommand: (command: string, ms: number, ok: boolean) => app.metrics.redisCommand(command, ms, ok)
     }
     redis = config.REDIS_SHARDS > 1 ? new ShardedRedisJobStore(client, { ...options, shards: config.REDIS_SHARDS }) : new RedisJobStore(client, options)
@@ -88,7 +91,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
   })
   if (client !== undefined && redis !== undefined) {
     connectInBackground(client)
-    if (runnerClient !== undefined) connectInBackground(runnerClient)
+    for (const runnerClient of runnerClients) connectInBackground(runnerClient)
     subscriber = subscribeToNotices(client, redis.noticeChannels, store)
   }
 
@@ -105,7 +108,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
     // Last chance to hand what only this process holds to Redis.
     await store.syncToRedis()
     await store.leaveRoster()
-    await Promise.all([client, runnerClient].map(async (connection) => { if (connection !== undefined) await closeWithin(connection, config.REDIS_TIMEOUT_MS) }))
+    await Promise.all([client, ...runnerClients].map(async (connection) => { await closeWithin(connection, config.REDIS_TIMEOUT_MS) }))
   })
 }
 

@@ -170,17 +170,18 @@ export interface RedisJobStoreOptions {
   /** Per-tenant limits on jobs running at once (see RunningLimits); none without. */
   runningLimits?: RunningLimits
   /**
-   * A second connection to the same Redis for the runner's calls (claims, and the writes and
-   * lease renewals made under a claim), used while it is ready and not suspect (see #sendNow);
-   * the main connection otherwise.
-   * On one connection, Redis waits while this process reads a batch of replies and prepares
-   * the next, and this process waits while Redis runs a batch: with the runner's calls on a
-   * connection of their own, one side works on one connection's batch while the other works on
-   * the other's. It changes no outcome: every write still carries the fence and the write
-   * counter's floor, which hold across connections (see #watchCounter).
+   * More connections to the same Redis for the runner's calls (claims, and the writes and lease
+   * renewals made under a claim), taken in turn, each while it is ready and not suspect (see
+   * #sendNow); the main connection when none is.
+   * node-redis writes what was sent on a connection in one batch per turn of the event loop, so
+   * on one connection Redis waits while this process reads a batch of replies and prepares the
+   * next, and this process waits while Redis runs a batch. With the runner's calls on
+   * connections of their own, and spread over two or more, one side works on one connection's
+   * batch while the other works on another's. It changes no outcome: every write still carries
+   * the fence and the write counter's floor, which hold across connections (see #watchCounter).
    */
-  runnerClient?: RedisClient
-  /** After a call timed out on the runner's connection, how often it is probed (default RUNNER_CONNECTION_PROBE_MS). */
+  runnerClients?: RedisClient[]
+  /** After a call timed out on one of the runner's connections, how often it is probed (default RUNNER_CONNECTION_PROBE_MS). */
   runnerProbeMs?: number
 }
 
@@ -295,14 +296,13 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   /** The last record read per job, with the JSON it came from (most recently read last). */
   readonly #parsed = new Map<string, { json: string, job: StoredJob }>()
   /**
-   * Deadlines for the calls on both connections: a reply on either shows the same Redis
+   * Deadlines for the calls on every connection: a reply on any shows the same Redis
    * answering, so a call waiting behind a burst on one is not failed for the other's quiet.
    */
   readonly #deadline: SilenceDeadline
-  /** The runner's connection (see RedisJobStoreOptions.runnerClient). */
-  readonly #runner: RedisClient | undefined
-  /** Set when a call timed out on the runner's connection: its calls use the main one until a probe is answered. */
-  #runnerSuspect: { probeAt: number, probing: boolean } | null = null
+  /** The runner's connections (see RedisJobStoreOptions.runnerClients), and the next one to take. */
+  readonly #runners: RunnerConnection[]
+  #nextRunner = 0
   readonly #runnerProbeMs: number
   readonly #onCommand: RedisJobStoreOptions['onCommand']
   readonly #sweep = { pending: 0, processing: 0 }
@@ -323,7 +323,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     this.#ttlSeconds = options.ttlSeconds
     this.#maxEvents = options.maxEvents ?? 500
     this.#deadline = new SilenceDeadline(options.timeoutMs)
-    this.#runner = options.runnerClient
+    this.#runners = (options.runnerClients ?? []).map((client) => ({ client, suspect: null }))
     this.#runnerProbeMs = options.runnerProbeMs ?? RUNNER_CONNECTION_PROBE_MS
     this.#onCommand = options.onCommand
     this.#admission = options.admission
@@ -705,7 +705,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   /**
    * A job script, with the keys of the job (and tenant) it is about, if any. `counterOf`: where
    * its reply carries the write counter (see #send). `runner`: a call of the runner's, sent on
-   * its connection when there is one (see RedisJobStoreOptions.runnerClient).
+   * its connections when there are some (see RedisJobStoreOptions.runnerClients).
    */
   async #script<T> (script: LuaScript, args: string[], about: { id?: string, owner?: string | null, runner?: boolean } = {}, counterOf?: CounterOf<T>, resets = false): Promise<T> {
     return await this.#evalsha<T>(script, this.keys.forScript(script.keyNames, about.id ?? null, about.owner ?? null), args, counterOf, resets, about.runner)
@@ -759,33 +759,44 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   }
 
   /**
-   * One command under a deadline on Redis's silence (see SilenceDeadline), on the runner's
-   * connection for a runner's call while that connection is ready: while it is not (connecting,
-   * or reconnecting after a drop), and for a while after a call on it timed out, the main
-   * connection carries the call.
+   * One command under a deadline on Redis's silence (see SilenceDeadline); a runner's call on
+   * the next of the runner's connections that is ready and not suspect. A connection that is not
+   * ready (connecting, or reconnecting after a drop), or suspect after a call on it timed out, is
+   * passed over; with none left, the main connection carries the call.
    */
   async #sendNow<T> (args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
-    const onRunner = runner && this.#runnerUsable()
-    const reply = (onRunner ? this.#runner as RedisClient : this.#client).sendCommand(args) as Promise<T>
+    const connection = runner ? this.#usableRunner() : undefined
+    const reply = (connection?.client ?? this.#client).sendCommand(args) as Promise<T>
     if (counterOf !== undefined) this.#watchCounter(reply, counterOf, resets)
     try {
       return await this.#deadline.wait(reply, args[0] as string)
     } catch (err) {
-      if (onRunner && err instanceof RedisTimeoutError) this.#runnerSuspect ??= { probeAt: performance.now() + this.#runnerProbeMs, probing: false }
+      if (connection !== undefined && err instanceof RedisTimeoutError) connection.suspect ??= { probeAt: performance.now() + this.#runnerProbeMs, probing: false }
       throw err
     }
   }
 
-  /** Whether the runner's connection may carry a call now; a suspect one is probed, not used (see RUNNER_CONNECTION_PROBE_MS). */
-  #runnerUsable (): boolean {
-    const runner = this.#runner
-    if (runner?.isReady !== true) return false
-    const suspect = this.#runnerSuspect
+  /** The next of the runner's connections that may carry a call now, in turn; none when none may. */
+  #usableRunner (): RunnerConnection | undefined {
+    const count = this.#runners.length
+    for (let i = 0; i < count; i++) {
+      const connection = this.#runners[(this.#nextRunner + i) % count] as RunnerConnection
+      if (!this.#runnerUsable(connection)) continue
+      this.#nextRunner = (this.#nextRunner + i + 1) % count
+      return connection
+    }
+    return undefined
+  }
+
+  /** Whether one of the runner's connections may carry a call now; a suspect one is probed, not used (see RUNNER_CONNECTION_PROBE_MS). */
+  #runnerUsable (connection: RunnerConnection): boolean {
+    if (!connection.client.isReady) return false
+    const suspect = connection.suspect
     if (suspect === null) return true
     if (!suspect.probing && performance.now() >= suspect.probeAt) {
       suspect.probing = true
-      this.#deadline.wait(runner.sendCommand(['PING']), 'PING').then(() => {
-        if (this.#runnerSuspect === suspect) this.#runnerSuspect = null
+      this.#deadline.wait(connection.client.sendCommand(['PING']), 'PING').then(() => {
+        if (connection.suspect === suspect) connection.suspect = null
       }, () => {
         suspect.probing = false
         suspect.probeAt = performance.now() + this.#runnerProbeMs
@@ -793,6 +804,15 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     }
     return false
   }
+}
+
+/**
+ * One of the runner's connections. `suspect`: set when a call on it timed out; its calls go
+ * elsewhere until a probe is answered.
+ */
+interface RunnerConnection {
+  client: RedisClient
+  suspect: { probeAt: number, probing: boolean } | null
 }
 
 /** Tenants listed by stats at most (the ring's first, the next to be served, then parked ones). */

@@ -1,5 +1,6 @@
 // How many connections a process holds to a single Redis: the main one, the notices'
-// subscriber, and the runner's (REDIS_RUNNER_CONNECTION) when it runs jobs; all closed with it.
+// subscriber, and the runner's (REDIS_RUNNER_CONNECTION, REDIS_RUNNER_CONNECTIONS of them) when
+// it runs jobs; all closed with it.
 import t from 'tap'
 import { createJob, pollJob, startApp, waitFor } from '../helpers/app.js'
 import { RedisServer } from '../helpers/redis-server.js'
@@ -17,6 +18,7 @@ async function appConnections (): Promise<number> {
 
 for (const [name, overrides, expected] of [
   ['by default, a process that runs jobs holds 3: main, notices and the runner\'s', {}, 3],
+  ['REDIS_RUNNER_CONNECTIONS=2: 4, the runner\'s two', { REDIS_RUNNER_CONNECTIONS: 2 }, 4],
   ['REDIS_RUNNER_CONNECTION=false: 2, the runner\'s calls on the main one', { REDIS_RUNNER_CONNECTION: false }, 2],
   ['ROLE=api runs no jobs: 2', { ROLE: 'api' as const }, 2]
 ] as const) {

@@ -48,7 +48,7 @@ const START = { worker: 'w', maxAttempts: 3, step: 'Starting research' }
 t.test('the runner\'s claims, progress writes, lease renewals and writes under a claim go over its connection; creates and reads over the main one', async (t) => {
   const main = await connected(t)
   const runner = await connected(t)
-  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClient: runner.client })
+  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClients: [runner.client] })
   let created: StoredJob | undefined
   let done: StoredJob | undefined
   const commands = await monitored(async () => {
@@ -74,10 +74,30 @@ t.test('the runner\'s claims, progress writes, lease renewals and writes under a
   t.same(commands.filter(([, command]) => command === 'MGET').map(([from]) => from), [main.address], 'the read over the main connection')
 })
 
+t.test('with two runner connections, the runner\'s calls take them in turn; while one is down, the other carries them all', async (t) => {
+  const main = await connected(t)
+  const first = await connected(t)
+  const second = await connected(t)
+  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClients: [first.client, second.client] })
+  const claimsOf = async (count: number): Promise<string[]> => {
+    const commands = await monitored(async () => {
+      for (let i = 0; i < count; i++) await store.put(newJob({ query: `job ${i}`, depth: 'quick' }), 0, { enqueue: 'tail' })
+      for (let i = 0; i < count; i++) t.equal((await store.claim(60_000, 1, START)).length, 1)
+    })
+    return commands.filter(([from, command]) => command === 'EVALSHA' && from !== main.address).map(([from]) => from)
+  }
+  const spread = await claimsOf(4)
+  t.equal(spread.length, 4, 'every claim over the runner\'s connections, none over the main one')
+  t.same(new Set(spread), new Set([first.address, second.address]), 'both used')
+  t.same(spread, [spread[0], spread[1], spread[0], spread[1]], 'in turn')
+  second.client.destroy()
+  t.same(new Set(await claimsOf(3)), new Set([first.address]), 'the one left carries them all')
+})
+
 t.test('while the runner\'s connection is not ready, its calls go over the main connection, and the work goes on', async (t) => {
   const main = await connected(t)
   const runner = await connected(t)
-  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClient: runner.client })
+  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClients: [runner.client] })
   runner.client.destroy()
   t.notOk(runner.client.isReady)
   let done: StoredJob | null = null
@@ -101,7 +121,7 @@ t.test('while the runner\'s connection is reconnecting (open, not ready), its ca
   t.teardown(() => proxy.close())
   const main = await connected(t)
   const runner = await connected(t, proxy.url)
-  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClient: runner.client })
+  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 1000, runnerClients: [runner.client] })
   // The proxy goes away: the runner's connection drops and its reconnects are refused.
   await proxy.close()
   await waitFor('the runner\'s connection down', () => !runner.client.isReady)
@@ -120,7 +140,7 @@ t.test('a call that timed out on the runner\'s connection (a stalled path it sti
   t.teardown(() => proxy.close())
   const main = await connected(t)
   const runner = await connected(t, proxy.url)
-  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 200, runnerClient: runner.client, runnerProbeMs: 300 })
+  const store = new RedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 200, runnerClients: [runner.client], runnerProbeMs: 300 })
   await store.put(newJob({ query: 'stalled path', depth: 'quick' }), 0, { enqueue: 'tail' })
   proxy.stall()
   t.ok(runner.client.isReady, 'a stalled path still looks ready')
