@@ -6,6 +6,8 @@
 // prints: jobs/s, server and Redis CPU per job, the CPU profile's self time by package, Redis commands
 // per job by command (INFO commandstats) and Redis memory per job by kind of key (MEMORY USAGE).
 // The profile counts only the measured window (the process's start-up is left out).
+// PROFILE=off runs without the profiler (it costs the process a third more CPU), for rates to
+// compare. REDIS_RUNNER_CONNECTIONS, when set, is passed to the service.
 // The parts, one side of a job each: `create` runs the system without its runner (ROLE=api,
 // PEER_ROLE=api) and measures the creates alone; `drain` creates the jobs that way, stops, then
 // starts the runner alone (ROLE=worker, PEER_ROLE=worker) on the queue they left and measures it
@@ -19,6 +21,7 @@ import { Processes, cleanUpOnSignals, freePort, until } from '../scripts/lib/pro
 const system = process.argv[2] ?? 'service'
 const progressWrites = process.argv[3] ?? '0'
 const part = process.argv[4] ?? 'all'
+const profiling = process.env.PROFILE !== 'off'
 if (!['all', 'create', 'drain'].includes(part)) throw new Error(`part: all, create or drain, not ${part}`)
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'profile-e2e-'))
@@ -100,11 +103,12 @@ function memoryByKind (redisPort) {
 
 /** Starts the system (or one part of it: 'api' or 'worker') on `redisPort`, profiled when `profileDir` is given. */
 function startSystem (role, redisPort, port, profileDir) {
-  const profiling = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+  const flags = profileDir === null || !profiling ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+  const runnerConnections = process.env.REDIS_RUNNER_CONNECTIONS === undefined ? {} : { REDIS_RUNNER_CONNECTIONS: process.env.REDIS_RUNNER_CONNECTIONS }
   return system === 'peer'
-    ? processes.start('node', [...profiling, 'bench/bullmq-peer.mjs'], { PORT: String(port), REDIS_PORT: String(redisPort), PROGRESS_WRITES: progressWrites, CONCURRENCY: '16', PEER_ROLE: role })
-    : processes.start('node', [...profiling, 'dist/server.js'], {
-      PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', RESEARCH_ENGINE: 'noop', RATE_LIMIT_ENABLED: 'false', REDIS_URL: `redis://127.0.0.1:${redisPort}`, RUNNER_CONCURRENCY: '16', NOOP_PROGRESS_WRITES: progressWrites, ROLE: role
+    ? processes.start('node', [...flags, 'bench/bullmq-peer.mjs'], { PORT: String(port), REDIS_PORT: String(redisPort), PROGRESS_WRITES: progressWrites, CONCURRENCY: '16', PEER_ROLE: role })
+    : processes.start('node', [...flags, 'dist/server.js'], {
+      PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', RESEARCH_ENGINE: 'noop', RATE_LIMIT_ENABLED: 'false', REDIS_URL: `redis://127.0.0.1:${redisPort}`, RUNNER_CONCURRENCY: '16', NOOP_PROGRESS_WRITES: progressWrites, ROLE: role, ...runnerConnections
     })
 }
 
@@ -163,14 +167,16 @@ try {
   const byKind = part === 'all' ? memoryByKind(redisPort) : new Map()
   child.kill('SIGTERM')
   await child.exited
-  const profile = JSON.parse(readFileSync(join(profileDir, readdirSync(profileDir)[0]), 'utf8'))
-  const window = samplesWithin(profile, before.from, to)
   const rate = { all: 'jobs/s end to end', create: 'creates/s (no runner)', drain: 'jobs/s drained by the runner alone (10th to 90th percent)' }[part]
   console.log(`${system}, ${progressWrites} progress writes, ${part}: ${jobs} jobs, ${(jobs / seconds).toFixed(0)} ${rate}, ${cpuMicros.toFixed(0)} µs server CPU per job, ${redisCpuMicros.toFixed(0)} µs Redis CPU per job`)
   // Both well under a core while the jobs wait: each side waits for the other's turn.
   console.log(`Busy: the system's process ${(cpuMicros * jobs / seconds / 1e4).toFixed(0)}% of a core, Redis ${(redisCpuMicros * jobs / seconds / 1e4).toFixed(0)}%`)
-  console.log(`CPU self time by package (busy samples): ${selfTimeByPackage(profile, window).join(', ')}`)
-  console.log(`Its own hottest functions (self time, share of busy samples): ${ownHotFunctions(profile, window).join(', ')}`)
+  if (profiling) {
+    const profile = JSON.parse(readFileSync(join(profileDir, readdirSync(profileDir)[0]), 'utf8'))
+    const window = samplesWithin(profile, before.from, to)
+    console.log(`CPU self time by package (busy samples): ${selfTimeByPackage(profile, window).join(', ')}`)
+    console.log(`Its own hottest functions (self time, share of busy samples): ${ownHotFunctions(profile, window).join(', ')}`)
+  }
   console.log(`Redis commands per job: ${perCommand.reduce((sum, [, n]) => sum + n, 0).toFixed(1)} (${perCommand.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')})`)
   console.log(`Redis time per job by command, µs (EVALSHA includes its script's commands): ${microsPerCommand.map(([name, us]) => `${name} ${us.toFixed(1)}`).join(', ')}`)
   if (part === 'all') console.log(`Redis memory per job: ${memory.toFixed(0)} bytes; MEMORY USAGE by key: ${[...byKind].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([kind, bytes]) => `${kind} ${(bytes / jobs).toFixed(0)}`).join(', ')}`)

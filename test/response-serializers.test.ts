@@ -54,6 +54,6 @@ t.test('a job with its webhook and report serializes as JSON.stringify writes it
     result: report
   }
   for (const job of [pending, finished, { ...finished, webhook: null, result: null, error: 'boom' }]) {
-    t.same(JSON.parse(serialize(job)), JSON.parse(JSON.stringify(job)))
+    t.strictSame(JSON.parse(serialize(job)), JSON.parse(JSON.stringify(job)))
   }
 })

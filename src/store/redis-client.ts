@@ -32,7 +32,7 @@ export interface RedisClientOptions {
 }
 
 /**
- * The process's main client (its notice subscriber and its runner's connection are duplicates
+ * The process's main client (its notice subscriber and its runner's connections are duplicates
  * of it, with the same options). It never blocks start-up (`connect()` is not awaited by callers),
  * never queues commands while offline (they fail at once and the fallback answers), and
  * reconnects forever with capped, jittered backoff.

@@ -20,8 +20,8 @@ import { nameRedisScript } from '../telemetry/redis-spans.js'
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
 /**
- * After a call timed out on the runner's connection, how often a PING tries it; the runner's
- * calls use the main connection until one is answered. A connection cut without a word (a
+ * After a call timed out on one of the runner's connections, how often a PING tries it; the
+ * runner's calls use its other connections, or the main one, until one is answered. A connection cut without a word (a
  * half-open TCP path) still counts as ready, and would fail every call on it until the kernel
  * gave up on it (minutes).
  */
