@@ -21,9 +21,9 @@ import { nameRedisScript } from '../telemetry/redis-spans.js'
 const PARSED_KEPT = 1000
 /**
  * After a call timed out on one of the runner's connections, how often a PING tries it; the
- * runner's calls use its other connections, or the main one, until one is answered. A connection cut without a word (a
- * half-open TCP path) still counts as ready, and would fail every call on it until the kernel
- * gave up on it (minutes).
+ * runner's calls use its other connections, or the main one, until one is answered. A
+ * connection cut without a word (a half-open TCP path) still counts as ready, and would fail
+ * every call on it until the kernel gave up on it (minutes).
  */
 const RUNNER_CONNECTION_PROBE_MS = 30_000
 /** Retries moved from the delayed set into the queue by one claim, at most. */
