@@ -13,19 +13,13 @@ import { type Roster, parseRoster } from './roster.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
 import { libraryFor } from './lua-library.js'
 import { RedisTimeoutError, SilenceDeadline } from './silence-deadline.js'
+import { RunnerConnections } from './runner-connections.js'
 import { MemoryLimitReading } from './memory-limit.js'
 import { type RunningLimits, tenantOf } from './tenant-queues.js'
 import { nameRedisScript } from '../telemetry/redis-spans.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
-/**
- * After a call timed out on one of the runner's connections, how often a PING tries it; the
- * runner's calls use its other connections, or the main one, until one is answered. A
- * connection cut without a word (a half-open TCP path) still counts as ready, and would fail
- * every call on it until the kernel gave up on it (minutes).
- */
-const RUNNER_CONNECTION_PROBE_MS = 30_000
 /** Retries moved from the delayed set into the queue by one claim, at most. */
 const PROMOTE_PER_CLAIM = 100
 
@@ -172,7 +166,7 @@ export interface RedisJobStoreOptions {
   /**
    * More connections to the same Redis for the runner's calls (claims, and the writes and lease
    * renewals made under a claim), taken in turn, each while it is ready and not suspect (see
-   * #sendNow); the main connection when none is.
+   * RunnerConnections); the main connection when none is.
    * node-redis writes what was sent on a connection in one batch per turn of the event loop, so
    * on one connection Redis waits while this process reads a batch of replies and prepares the
    * next, and this process waits while Redis runs a batch. With the runner's calls on
@@ -183,6 +177,12 @@ export interface RedisJobStoreOptions {
   runnerClients?: RedisClient[]
   /** After a call timed out on one of the runner's connections, how often it is probed (default RUNNER_CONNECTION_PROBE_MS). */
   runnerProbeMs?: number
+  /**
+   * The calls to this Redis that stores share, where several call it (the shards of
+   * ShardedRedisJobStore): their deadlines, and the runner's connections (then `runnerClients`
+   * is not read).
+   */
+  shared?: { deadline: SilenceDeadline, runners: RunnerConnections }
 }
 
 /** Redis came back with a write counter below one this store had seen: it went back in time. */
@@ -300,10 +300,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
    * answering, so a call waiting behind a burst on one is not failed for the other's quiet.
    */
   readonly #deadline: SilenceDeadline
-  /** The runner's connections (see RedisJobStoreOptions.runnerClients), and the next one to take. */
-  readonly #runners: RunnerConnection[]
-  #nextRunner = 0
-  readonly #runnerProbeMs: number
+  /** The runner's connections (see RedisJobStoreOptions.runnerClients). */
+  readonly #runners: RunnerConnections
   readonly #onCommand: RedisJobStoreOptions['onCommand']
   readonly #sweep = { pending: 0, processing: 0 }
   readonly #admission: RedisJobStoreOptions['admission']
@@ -322,9 +320,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     this.#client = client
     this.#ttlSeconds = options.ttlSeconds
     this.#maxEvents = options.maxEvents ?? 500
-    this.#deadline = new SilenceDeadline(options.timeoutMs)
-    this.#runners = (options.runnerClients ?? []).map((client) => ({ client, suspect: null }))
-    this.#runnerProbeMs = options.runnerProbeMs ?? RUNNER_CONNECTION_PROBE_MS
+    this.#deadline = options.shared?.deadline ?? new SilenceDeadline(options.timeoutMs)
+    this.#runners = options.shared?.runners ?? new RunnerConnections(options.runnerClients ?? [], this.#deadline, options.runnerProbeMs)
     this.#onCommand = options.onCommand
     this.#admission = options.admission
     const trustMs = options.admission?.trustUnlimitedMs ?? 0
@@ -765,54 +762,16 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
    * passed over; with none left, the main connection carries the call.
    */
   async #sendNow<T> (args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
-    const connection = runner ? this.#usableRunner() : undefined
-    const reply = (connection?.client ?? this.#client).sendCommand(args) as Promise<T>
+    const connection = runner ? this.#runners.take() : undefined
+    const reply = (connection ?? this.#client).sendCommand(args) as Promise<T>
     if (counterOf !== undefined) this.#watchCounter(reply, counterOf, resets)
     try {
       return await this.#deadline.wait(reply, args[0] as string)
     } catch (err) {
-      if (connection !== undefined && err instanceof RedisTimeoutError) connection.suspect ??= { probeAt: performance.now() + this.#runnerProbeMs, probing: false }
+      if (connection !== undefined && err instanceof RedisTimeoutError) this.#runners.timedOut(connection)
       throw err
     }
   }
-
-  /** The next of the runner's connections that may carry a call now, in turn; none when none may. */
-  #usableRunner (): RunnerConnection | undefined {
-    const count = this.#runners.length
-    for (let i = 0; i < count; i++) {
-      const connection = this.#runners[(this.#nextRunner + i) % count] as RunnerConnection
-      if (!this.#runnerUsable(connection)) continue
-      this.#nextRunner = (this.#nextRunner + i + 1) % count
-      return connection
-    }
-    return undefined
-  }
-
-  /** Whether one of the runner's connections may carry a call now; a suspect one is probed, not used (see RUNNER_CONNECTION_PROBE_MS). */
-  #runnerUsable (connection: RunnerConnection): boolean {
-    if (!connection.client.isReady) return false
-    const suspect = connection.suspect
-    if (suspect === null) return true
-    if (!suspect.probing && performance.now() >= suspect.probeAt) {
-      suspect.probing = true
-      this.#deadline.wait(connection.client.sendCommand(['PING']), 'PING').then(() => {
-        if (connection.suspect === suspect) connection.suspect = null
-      }, () => {
-        suspect.probing = false
-        suspect.probeAt = performance.now() + this.#runnerProbeMs
-      })
-    }
-    return false
-  }
-}
-
-/**
- * One of the runner's connections. `suspect`: set when a call on it timed out; its calls go
- * elsewhere until a probe is answered.
- */
-interface RunnerConnection {
-  client: RedisClient
-  suspect: { probeAt: number, probing: boolean } | null
 }
 
 /** Tenants listed by stats at most (the ring's first, the next to be served, then parked ones). */

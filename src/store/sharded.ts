@@ -5,6 +5,8 @@ import { RedisKeys } from './keys.js'
 import type { Roster } from './roster.js'
 import { tenantOf } from './tenant-queues.js'
 import type { RedisClient } from './redis-client.js'
+import { RunnerConnections } from './runner-connections.js'
+import { SilenceDeadline } from './silence-deadline.js'
 import { type CacheBound, type EpochCheck, RedisJobStore, type RedisJobStoreOptions, type RedisMemory, type RedisRead, type RedisStore, type SyncOptions, type WentBack } from './redis.js'
 
 /**
@@ -44,7 +46,10 @@ export class ShardedRedisJobStore implements RedisStore {
   constructor (client: RedisClient, options: RedisJobStoreOptions & { shards: number }) {
     this.#client = client
     const prefix = (options.keys ?? new RedisKeys()).prefix
-    this.shards = Array.from({ length: options.shards }, (_v, shard) => new RedisJobStore(client, { ...options, keys: new RedisKeys(shardPrefix(prefix, shard)) }))
+    // The shards call one Redis: one set of deadlines, and one turn and one suspect state per runner connection.
+    const deadline = new SilenceDeadline(options.timeoutMs)
+    const shared = { deadline, runners: new RunnerConnections(options.runnerClients ?? [], deadline, options.runnerProbeMs) }
+    this.shards = Array.from({ length: options.shards }, (_v, shard) => new RedisJobStore(client, { ...options, keys: new RedisKeys(shardPrefix(prefix, shard)), shared }))
     this.#epochs = this.shards.map(() => null)
   }
 

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { newJob } from '../../src/jobs/records.js'
 import type { StoredJob } from '../../src/schemas/job.js'
 import { RedisJobStore } from '../../src/store/redis.js'
+import { ShardedRedisJobStore } from '../../src/store/sharded.js'
 import { type RedisClient, connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
@@ -111,6 +112,27 @@ t.test('a call that timed out on one of two runner connections: the other carrie
   for (let i = 0; i < 2 && !timedOut; i++) timedOut = await store.claim(60_000, 1, START).then(() => false, (err: unknown) => err instanceof RedisTimeoutError)
   t.ok(timedOut, 'a claim on the stalled connection timed out')
   t.same(await claimedOver(t, store, 3), [healthy.address, healthy.address, healthy.address], 'then every claim over the healthy one')
+})
+
+t.test('with REDIS_SHARDS above 1, the shards share the runner\'s connections: one that timed out on one shard is passed over by the others', async (t) => {
+  const proxy = await TcpProxy.start(server.port)
+  t.teardown(() => proxy.close())
+  const main = await connected(t)
+  const stalled = await connected(t, proxy.url)
+  const healthy = await connected(t)
+  const sharded = new ShardedRedisJobStore(main.client, { ttlSeconds: 3600, timeoutMs: 200, runnerClients: [stalled.client, healthy.client], runnerProbeMs: 60_000, shards: 2 })
+  const [first, second] = sharded.shards as [RedisJobStore, RedisJobStore]
+  // The claim script is cached first: a NOSCRIPT's retry would be a call of its own.
+  await first.claim(60_000, 1, START)
+  proxy.stall()
+  const timeouts = async (shard: RedisJobStore, claims: number): Promise<number> => {
+    let count = 0
+    for (let i = 0; i < claims; i++) if (await shard.claim(60_000, 1, START).then(() => false, (err: unknown) => err instanceof RedisTimeoutError)) count++
+    return count
+  }
+  t.equal(await timeouts(first, 2), 1, 'the first shard\'s claims, taking the two in turn, met the stalled one once')
+  t.equal(await timeouts(second, 4), 0, 'the second shard\'s claims pass it over')
+  t.equal(await timeouts(first, 4), 0, 'and so do the first\'s')
 })
 
 t.test('while the runner\'s connection is not ready, its calls go over the main connection, and the work goes on', async (t) => {
