@@ -7,13 +7,18 @@
 // per job by command (INFO commandstats) and Redis memory per job by kind of key (MEMORY USAGE).
 // The profile counts only the measured window (the process's start-up is left out).
 // PROFILE=off runs without the profiler (it costs the process a third more CPU), for rates to
-// compare. REDIS_RUNNER_CONNECTIONS, when set, is passed to the service.
+// compare. REDIS_RUNNER_CONNECTIONS, when set, is passed to the service. SLOWLOG=on has Redis log
+// every command (SLOWLOG, no threshold) through the measured window and prints each script's
+// calls and mean time, named for this service's scripts (the peer's by their SHA1); the log
+// costs Redis time of its own, so compare such runs only with each other. PROFILE_OUT=<file>
+// keeps the CPU profile there (for Chrome DevTools or a closer look).
 // The parts, one side of a job each: `create` runs the system without its runner (ROLE=api,
 // PEER_ROLE=api) and measures the creates alone; `drain` creates the jobs that way, stops, then
 // starts the runner alone (ROLE=worker, PEER_ROLE=worker) on the queue they left and measures it
 // from its 10th to its 90th percent of jobs completed (start-up and the last stragglers left out).
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Processes, cleanUpOnSignals, freePort, until } from '../scripts/lib/processes.mjs'
@@ -22,6 +27,7 @@ const system = process.argv[2] ?? 'service'
 const progressWrites = process.argv[3] ?? '0'
 const part = process.argv[4] ?? 'all'
 const profiling = process.env.PROFILE !== 'off'
+const slowlog = process.env.SLOWLOG === 'on'
 if (!['all', 'create', 'drain'].includes(part)) throw new Error(`part: all, create or drain, not ${part}`)
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'profile-e2e-'))
@@ -42,6 +48,28 @@ const usedMemory = (port) => Number(/used_memory:(\d+)/.exec(redisCli(port, 'INF
 const redisCpuSeconds = (port) => {
   const info = redisCli(port, 'INFO', 'cpu')
   return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
+}
+
+/** This service's scripts by SHA1, as Redis receives them (dist/ must be built). */
+async function scriptNames () {
+  // A specifier built at run time: dist/ is not there to type-check against before a build.
+  const { composedScripts } = await import(new URL('../dist/store/redis.js', import.meta.url).href)
+  return new Map(composedScripts().map(({ name, source }) => [createHash('sha1').update(source).digest('hex'), name]))
+}
+
+/** Calls and mean µs of each script Redis ran since SLOWLOG RESET, by name (or SHA1), most time first. */
+async function scriptTimes (port) {
+  const names = system === 'service' ? await scriptNames() : new Map()
+  const entries = JSON.parse(redisCli(port, '--json', 'SLOWLOG', 'GET', '-1'))
+  const bySha = new Map()
+  for (const [, , micros, args] of entries) {
+    if (String(args[0]).toUpperCase() !== 'EVALSHA') continue
+    const total = bySha.get(args[1]) ?? { calls: 0, micros: 0 }
+    total.calls++
+    total.micros += micros
+    bySha.set(args[1], total)
+  }
+  return [...bySha].sort((a, b) => b[1].micros - a[1].micros).map(([sha, { calls, micros }]) => `${names.get(sha) ?? sha.slice(0, 10)} ${calls} calls, ${(micros / calls).toFixed(1)} µs`)
 }
 
 /** The profile's samples taken between `from` and `to` (µs of the monotonic clock, as process.hrtime). */
@@ -134,7 +162,13 @@ try {
   let before
   let jobs
   /** Where the measured window starts: time, CPU used so far by the system and Redis, Redis's counts. */
-  const snapshot = () => ({ started: performance.now(), from: microsNow(), cpu: cpuSeconds(child.pid), redisCpu: redisCpuSeconds(redisPort), calls: commandCalls(redisPort), micros: commandMicros(redisPort), memory: usedMemory(redisPort) })
+  const snapshot = () => {
+    if (slowlog) {
+      redisCli(redisPort, 'CONFIG', 'SET', 'slowlog-log-slower-than', '0', 'slowlog-max-len', '10000000')
+      redisCli(redisPort, 'SLOWLOG', 'RESET')
+    }
+    return { started: performance.now(), from: microsNow(), cpu: cpuSeconds(child.pid), redisCpu: redisCpuSeconds(redisPort), calls: commandCalls(redisPort), micros: commandMicros(redisPort), memory: usedMemory(redisPort) }
+  }
   if (part === 'drain') {
     const api = startSystem('api', redisPort, port, null)
     await until('the system', apiUp)
@@ -164,6 +198,8 @@ try {
   const microsAfter = commandMicros(redisPort)
   const microsPerCommand = Object.entries(microsAfter).map(([name, us]) => /** @type {[string, number]} */ ([name, (us - (before.micros[name] ?? 0)) / jobs])).filter(([, us]) => us >= 0.1).sort((a, b) => b[1] - a[1])
   const memory = (usedMemory(redisPort) - before.memory) / jobs
+  if (slowlog) redisCli(redisPort, 'CONFIG', 'SET', 'slowlog-log-slower-than', '-1')
+  const scripts = slowlog ? await scriptTimes(redisPort) : []
   const byKind = part === 'all' ? memoryByKind(redisPort) : new Map()
   child.kill('SIGTERM')
   await child.exited
@@ -172,13 +208,16 @@ try {
   // Both well under a core while the jobs wait: each side waits for the other's turn.
   console.log(`Busy: the system's process ${(cpuMicros * jobs / seconds / 1e4).toFixed(0)}% of a core, Redis ${(redisCpuMicros * jobs / seconds / 1e4).toFixed(0)}%`)
   if (profiling) {
-    const profile = JSON.parse(readFileSync(join(profileDir, readdirSync(profileDir)[0]), 'utf8'))
+    const profileFile = join(profileDir, readdirSync(profileDir)[0])
+    if (process.env.PROFILE_OUT !== undefined) copyFileSync(profileFile, process.env.PROFILE_OUT)
+    const profile = JSON.parse(readFileSync(profileFile, 'utf8'))
     const window = samplesWithin(profile, before.from, to)
     console.log(`CPU self time by package (busy samples): ${selfTimeByPackage(profile, window).join(', ')}`)
     console.log(`Its own hottest functions (self time, share of busy samples): ${ownHotFunctions(profile, window).join(', ')}`)
   }
   console.log(`Redis commands per job: ${perCommand.reduce((sum, [, n]) => sum + n, 0).toFixed(1)} (${perCommand.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')})`)
   console.log(`Redis time per job by command, µs (EVALSHA includes its script's commands): ${microsPerCommand.map(([name, us]) => `${name} ${us.toFixed(1)}`).join(', ')}`)
+  if (slowlog) console.log(`Redis time per script call (SLOWLOG): ${scripts.join('; ')}`)
   if (part === 'all') console.log(`Redis memory per job: ${memory.toFixed(0)} bytes; MEMORY USAGE by key: ${[...byKind].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([kind, bytes]) => `${kind} ${(bytes / jobs).toFixed(0)}`).join(', ')}`)
 } finally {
   await cleanup()
