@@ -17,6 +17,7 @@ import { type PartFindings, type Query, ResearchRounds } from './rounds.js'
 import { truncate } from './text.js'
 import { type Prices, UsageMeter } from './usage.js'
 import { durableModel, durableReader, durableSearch } from './durable-sources.js'
+import { loadEnglishRanks } from './english-words.js'
 
 /** Sub-questions planned by the LLM, and web searches made at first, by depth. */
 const QUERIES_BY_DEPTH: Record<DepthName, number> = { quick: 1, standard: 3, deep: 4 }
@@ -79,6 +80,13 @@ export class DeepResearchEngine implements ResearchEngine {
 
   providers (): { web_search: string | null, llm: string | null } {
     return { web_search: this.#options.webSearch?.name ?? null, llm: this.#options.llm?.model ?? null }
+  }
+
+  /** The English word ranks and the corpus's index (ResearchEngine.prepare). */
+  async prepare (): Promise<void> {
+    loadEnglishRanks()
+    // A corpus that cannot be read is read again by the first job, which reports it.
+    await this.#options.corpus.load().catch(() => {})
   }
 
   async close (): Promise<void> {

@@ -56,6 +56,11 @@ export interface ResearchEngine {
   unavailable? (options: ResearchOptionsData): string | null
   /** The providers configured: web search and LLM names, null where none. */
   providers? (): { web_search: string | null, llm: string | null }
+  /**
+   * Reads now what the engine would otherwise read on its first job (its indexes, its word
+   * lists), so that job does not hold the process up: called before the process takes work.
+   */
+  prepare? (): Promise<void>
   /** Frees what the engine holds open (HTTP connections). */
   close? (): Promise<void>
 }

@@ -25,6 +25,10 @@ export class PacedEngine implements ResearchEngine {
     return this.inner.providers?.() ?? { web_search: null, llm: null }
   }
 
+  async prepare (): Promise<void> {
+    await this.inner.prepare?.()
+  }
+
   async close (): Promise<void> {
     await this.inner.close?.()
   }

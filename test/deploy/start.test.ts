@@ -44,6 +44,8 @@ t.test('`npm start` passes SIGTERM to the server, which shuts down and says it s
   const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)))
   t.teardown(() => { npm.kill('SIGKILL') })
   await waitFor('the server listening', () => /Server listening/.test(out), 120_000)
+  const prepared = out.indexOf('"msg":"research engine prepared"')
+  t.ok(prepared >= 0 && prepared < out.indexOf('Server listening'), 'the research engine read its tables before the server listened')
   npm.kill('SIGTERM')
   await exited
   // The server's own exit can trail npm's by a moment.
