@@ -178,11 +178,10 @@ export interface RedisJobStoreOptions {
   /** After a call timed out on one of the runner's connections, how often it is probed (default RUNNER_CONNECTION_PROBE_MS). */
   runnerProbeMs?: number
   /**
-   * The calls to this Redis that stores share, where several call it (the shards of
-   * ShardedRedisJobStore): their deadlines, and the runner's connections (then `runnerClients`
-   * is not read).
+   * The runner's connections, shared by the stores that call one Redis over them (the shards of
+   * ShardedRedisJobStore); then `runnerClients` and `runnerProbeMs` are not read.
    */
-  shared?: { deadline: SilenceDeadline, runners: RunnerConnections }
+  sharedRunners?: RunnerConnections
 }
 
 /** Redis came back with a write counter below one this store had seen: it went back in time. */
@@ -320,8 +319,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     this.#client = client
     this.#ttlSeconds = options.ttlSeconds
     this.#maxEvents = options.maxEvents ?? 500
-    this.#deadline = options.shared?.deadline ?? new SilenceDeadline(options.timeoutMs)
-    this.#runners = options.shared?.runners ?? new RunnerConnections(options.runnerClients ?? [], this.#deadline, options.runnerProbeMs)
+    this.#deadline = new SilenceDeadline(options.timeoutMs)
+    this.#runners = options.sharedRunners ?? new RunnerConnections(options.runnerClients ?? [], this.#deadline, options.runnerProbeMs)
     this.#onCommand = options.onCommand
     this.#admission = options.admission
     const trustMs = options.admission?.trustUnlimitedMs ?? 0

@@ -19,7 +19,7 @@ export class RunnerConnections {
   readonly #connections: RunnerConnection[]
   #next = 0
   readonly #probeMs: number
-  /** The probes' deadlines: those of the calls to the same Redis. */
+  /** The probes' deadlines. */
   readonly #deadline: SilenceDeadline
 
   constructor (clients: RedisClient[], deadline: SilenceDeadline, probeMs = RUNNER_CONNECTION_PROBE_MS) {

@@ -46,10 +46,11 @@ export class ShardedRedisJobStore implements RedisStore {
   constructor (client: RedisClient, options: RedisJobStoreOptions & { shards: number }) {
     this.#client = client
     const prefix = (options.keys ?? new RedisKeys()).prefix
-    // The shards call one Redis: one set of deadlines, and one turn and one suspect state per runner connection.
-    const deadline = new SilenceDeadline(options.timeoutMs)
-    const shared = { deadline, runners: new RunnerConnections(options.runnerClients ?? [], deadline, options.runnerProbeMs) }
-    this.shards = Array.from({ length: options.shards }, (_v, shard) => new RedisJobStore(client, { ...options, keys: new RedisKeys(shardPrefix(prefix, shard)), shared }))
+    // One turn and one suspect state per runner connection, whichever shard's call it carries.
+    // Each shard keeps deadlines of its own: on a Cluster the shards are on different masters,
+    // and one master's replies say nothing of another's silence.
+    const sharedRunners = new RunnerConnections(options.runnerClients ?? [], new SilenceDeadline(options.timeoutMs), options.runnerProbeMs)
+    this.shards = Array.from({ length: options.shards }, (_v, shard) => new RedisJobStore(client, { ...options, keys: new RedisKeys(shardPrefix(prefix, shard)), sharedRunners }))
     this.#epochs = this.shards.map(() => null)
   }
 
