@@ -197,9 +197,11 @@ try {
   const perCommand = Object.entries(callsAfter).map(([name, n]) => /** @type {[string, number]} */ ([name, (n - (before.calls[name] ?? 0)) / jobs])).filter(([, n]) => n >= 0.01).sort((a, b) => b[1] - a[1])
   const microsAfter = commandMicros(redisPort)
   const microsPerCommand = Object.entries(microsAfter).map(([name, us]) => /** @type {[string, number]} */ ([name, (us - (before.micros[name] ?? 0)) / jobs])).filter(([, us]) => us >= 0.1).sort((a, b) => b[1] - a[1])
-  const memory = (usedMemory(redisPort) - before.memory) / jobs
   if (slowlog) redisCli(redisPort, 'CONFIG', 'SET', 'slowlog-log-slower-than', '-1')
   const scripts = slowlog ? await scriptTimes(redisPort) : []
+  // The log's entries are not the jobs' memory.
+  if (slowlog) redisCli(redisPort, 'SLOWLOG', 'RESET')
+  const memory = (usedMemory(redisPort) - before.memory) / jobs
   const byKind = part === 'all' ? memoryByKind(redisPort) : new Map()
   child.kill('SIGTERM')
   await child.exited

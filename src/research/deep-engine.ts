@@ -82,11 +82,10 @@ export class DeepResearchEngine implements ResearchEngine {
     return { web_search: this.#options.webSearch?.name ?? null, llm: this.#options.llm?.model ?? null }
   }
 
-  /** The English word ranks and the corpus's index (ResearchEngine.prepare). */
+  /** The English word ranks and the corpus's index (ResearchEngine.prepare); rejects when the corpus cannot be read. */
   async prepare (): Promise<void> {
     loadEnglishRanks()
-    // A corpus that cannot be read is read again by the first job, which reports it.
-    await this.#options.corpus.load().catch(() => {})
+    await this.#options.corpus.load()
   }
 
   async close (): Promise<void> {

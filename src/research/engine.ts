@@ -58,7 +58,9 @@ export interface ResearchEngine {
   providers? (): { web_search: string | null, llm: string | null }
   /**
    * Reads now what the engine would otherwise read on its first job (its indexes, its word
-   * lists), so that job does not hold the process up: called before the process takes work.
+   * lists), so that job does not hold the process up: called before the process takes work. A
+   * head start only: when it rejects, the process starts anyway, and the first job reads what
+   * is missing again (and reports what fails).
    */
   prepare? (): Promise<void>
   /** Frees what the engine holds open (HTTP connections). */

@@ -178,9 +178,10 @@ export interface RedisJobStoreOptions {
   /** After a call timed out on one of the runner's connections, how often it is probed (default RUNNER_CONNECTION_PROBE_MS). */
   runnerProbeMs?: number
   /**
-   * The runner's connections, shared by the stores that call one Redis over them (the shards of
-   * ShardedRedisJobStore); then `runnerClients` and `runnerProbeMs` are not read.
+   * What stores that call one Redis share (the shards of ShardedRedisJobStore): the deadlines of
+   * its calls, and the runner's connections (then `runnerClients` and `runnerProbeMs` are not read).
    */
+  sharedDeadline?: SilenceDeadline
   sharedRunners?: RunnerConnections
 }
 
@@ -319,7 +320,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     this.#client = client
     this.#ttlSeconds = options.ttlSeconds
     this.#maxEvents = options.maxEvents ?? 500
-    this.#deadline = new SilenceDeadline(options.timeoutMs)
+    this.#deadline = options.sharedDeadline ?? new SilenceDeadline(options.timeoutMs)
     this.#runners = options.sharedRunners ?? new RunnerConnections(options.runnerClients ?? [], this.#deadline, options.runnerProbeMs)
     this.#onCommand = options.onCommand
     this.#admission = options.admission

@@ -19,7 +19,7 @@ export class RunnerConnections {
   readonly #connections: RunnerConnection[]
   #next = 0
   readonly #probeMs: number
-  /** The probes' deadlines. */
+  /** The deadlines of the calls to the same Redis: a probe queued behind their replies is not failed while Redis answers them. */
   readonly #deadline: SilenceDeadline
 
   constructor (clients: RedisClient[], deadline: SilenceDeadline, probeMs = RUNNER_CONNECTION_PROBE_MS) {

@@ -46,11 +46,14 @@ export class ShardedRedisJobStore implements RedisStore {
   constructor (client: RedisClient, options: RedisJobStoreOptions & { shards: number }) {
     this.#client = client
     const prefix = (options.keys ?? new RedisKeys()).prefix
-    // One turn and one suspect state per runner connection, whichever shard's call it carries.
-    // Each shard keeps deadlines of its own: on a Cluster the shards are on different masters,
-    // and one master's replies say nothing of another's silence.
-    const sharedRunners = new RunnerConnections(options.runnerClients ?? [], new SilenceDeadline(options.timeoutMs), options.runnerProbeMs)
-    this.shards = Array.from({ length: options.shards }, (_v, shard) => new RedisJobStore(client, { ...options, keys: new RedisKeys(shardPrefix(prefix, shard)), sharedRunners }))
+    // On one Redis the shards share its deadlines (a reply to any shard's call shows it answering,
+    // so a call waiting behind another shard's burst is not failed) and the runner's connections,
+    // which exist only there: one turn and one suspect state per connection, whichever shard's
+    // call it carries. On a Cluster (sharded notices) the shards are on different masters, and one
+    // master's replies say nothing of another's silence: each shard keeps deadlines of its own.
+    const sharedDeadline = options.shardedNotices === true ? undefined : new SilenceDeadline(options.timeoutMs)
+    const sharedRunners = new RunnerConnections(options.runnerClients ?? [], sharedDeadline ?? new SilenceDeadline(options.timeoutMs), options.runnerProbeMs)
+    this.shards = Array.from({ length: options.shards }, (_v, shard) => new RedisJobStore(client, { ...options, keys: new RedisKeys(shardPrefix(prefix, shard)), sharedDeadline, sharedRunners }))
     this.#epochs = this.shards.map(() => null)
   }
 

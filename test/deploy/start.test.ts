@@ -34,10 +34,10 @@ t.test('`npm start` builds dist/ first when it is missing or older than the sour
 t.test('`npm start` passes SIGTERM to the server, which shuts down and says it stopped: no server is left running behind npm', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'start-signal-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  for (const entry of ['package.json', 'tsconfig.json', 'scripts', 'src']) cpSync(join(root, entry), join(dir, entry), { recursive: true })
+  for (const entry of ['package.json', 'tsconfig.json', 'scripts', 'src', 'corpus']) cpSync(join(root, entry), join(dir, entry), { recursive: true })
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
   const port = await freePort()
-  const npm = spawn('npm', ['start'], { cwd: dir, env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const npm = spawn('npm', ['start'], { cwd: dir, env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ROLE: 'all', RESEARCH_ENGINE: 'research' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   npm.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   npm.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })
@@ -45,7 +45,7 @@ t.test('`npm start` passes SIGTERM to the server, which shuts down and says it s
   t.teardown(() => { npm.kill('SIGKILL') })
   await waitFor('the server listening', () => /Server listening/.test(out), 120_000)
   const prepared = out.indexOf('"msg":"research engine prepared"')
-  t.ok(prepared >= 0 && prepared < out.indexOf('Server listening'), 'the research engine read its tables before the server listened')
+  t.ok(prepared >= 0 && prepared < out.indexOf('Server listening'), 'the research engine read its tables (the shipped corpus too) before the server listened')
   npm.kill('SIGTERM')
   await exited
   // The server's own exit can trail npm's by a moment.

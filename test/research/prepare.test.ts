@@ -28,11 +28,13 @@ t.test('prepare reads the English word ranks and the corpus\'s index before any 
   t.ok((await corpus.load()).documents > 0, 'the index holds the shipped corpus')
 })
 
-t.test('a corpus that cannot be read does not fail prepare: the first job reads it again and reports it', async (t) => {
-  const engine = researchEngine({ corpus: new CorpusRetriever('/nonexistent/corpus') })
-  await t.resolves(engine.prepare())
+t.test('a corpus that cannot be read: prepare rejects (the server says so and starts), and the first job reads it again and reports it', async (t) => {
+  const corpus = new CountingRetriever('/nonexistent/corpus')
+  const engine = researchEngine({ corpus })
+  await t.rejects(engine.prepare(), /nonexistent\/corpus/)
   const context = { signal: new AbortController().signal, progress: async () => {} }
   await t.rejects(engine.run({ query: 'what is a lease?', depth: 'quick' }, context), /corpus/i)
+  t.equal(corpus.loads, 2, 'read by prepare, then again by the job')
 })
 
 t.test('a paced engine prepares the engine it paces', async (t) => {
