@@ -20,7 +20,12 @@ export function tokenize (text: string): string[] {
   const tokens: string[] = []
   // "Don't", "won't", "isn't" say "not", a stopword: split at the apostrophe they leave "don", "win", "isn".
   // "80%" is a percentage, as other sources write it in words.
-  for (const token of text.toLowerCase().replace(NEGATION, ' ').replace(PERCENT_SIGN, '$1 percentage ').match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []) {
+  // Each pattern is tried only where it can match: their scans were more than half of tokenizing
+  // a page's text, where few paragraphs hold either.
+  let lower = text.toLowerCase()
+  if (lower.includes("n't") || lower.includes('n’t')) lower = lower.replace(NEGATION, ' ')
+  if (lower.includes('%')) lower = lower.replace(PERCENT_SIGN, '$1 percentage ')
+  for (const token of lower.match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []) {
     tokens.push(token)
     if (token.includes('-')) tokens.push(...token.split('-'))
     // "v4" is version 4, as other sources write it.
