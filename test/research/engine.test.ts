@@ -605,6 +605,14 @@ t.test('"80%" is a percentage, on the question\'s side and the sources\': "perce
   t.same(tokenize('uptime 99.9 %, or 95%.'), ['uptime', '99', '9', 'percentage', 'or', '95', 'percentage'])
   t.same(tokenize('a%20b, 10 % 3, 80%off, %50'), ['a', '20b', '10', '3', '80', 'off', '50'], 'not a URL\'s escape, a remainder, a word glued on, or a sign before the number')
   t.ok(stemsOf('Error rates above 5% page someone.').has(stem('percentage')), 'a page that writes the sign holds the word')
+  // A passage's stems are its parts' (title, heading, sentences), but a number and its sign read
+  // across the parts as they would in one text.
+  const passage = (heading: string, text: string, id: number): Passage => ({ id, path: 'uptime.md', location: 'uptime.md', kind: 'corpus', title: 'Uptime', heading, text })
+  const collection = new PassageCollection([passage('Nodes down: 80', '% of them come back within a minute.', 0), passage('Budget: 99.9%', '5 nodes may fail at once without an outage.', 1), passage('Budget', 'Error rates above 5% page someone at night.', 2)])
+  for (const p of collection.passages) {
+    t.same([...collection.stemsOf(p)].sort(), [...stemsOf(`${p.title} ${p.heading} ${p.text}`)].sort(), `${p.heading} ${p.text}`)
+  }
+  t.ok(collection.stemsOf(collection.passages[0] as Passage).has(stem('percentage')), '"80" in the heading and "%" in the text')
 })
 
 t.test('a "how do I" part is answered from the sections after a document\'s opening, which states the problem: "make that retry safe" gave the definition of idempotent, not the stored response', async (t) => {
