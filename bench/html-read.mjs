@@ -9,17 +9,18 @@
 // text, and prints the ratio. Best of HTML_READ_ROUNDS (default 8) rounds: a shared machine's
 // noise only ever adds time.
 import { readFileSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
-const root = new URL('..', import.meta.url).pathname
+const root = fileURLToPath(new URL('..', import.meta.url))
 const before = process.env.HTML_READ_BEFORE ?? ''
 const rounds = Number(process.env.HTML_READ_ROUNDS ?? 8)
 const PAGE_URL = 'https://example.org/docs/page.html'
 
 /** extractHtml and tokenize of one build (a runtime-built specifier: dist/ is not there to type-check against before a build). */
 async function build (dir) {
-  const { extractHtml } = await import(new URL(join(dir, 'dist/research/reader/html.js'), 'file:///').href)
-  const { tokenize } = await import(new URL(join(dir, 'dist/research/text.js'), 'file:///').href)
+  const { extractHtml } = await import(pathToFileURL(resolve(dir, 'dist/research/reader/html.js')).href)
+  const { tokenize } = await import(pathToFileURL(resolve(dir, 'dist/research/text.js')).href)
   return { extractHtml, tokenize }
 }
 

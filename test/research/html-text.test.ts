@@ -1,5 +1,6 @@
-// A page's text blocks, as extractHtml reads them: each block once, in the page's order, a block
-// that holds other blocks read through them, in Readability's article and in a page's body alike.
+// A page's text blocks, as extractHtml reads them from Readability's article: each block once, in
+// the page's order, a block that holds other blocks read through them, and none of the article's
+// text lost between blocks.
 import t from 'tap'
 import { extractHtml } from '../../src/research/reader/html.js'
 
@@ -40,4 +41,11 @@ t.test('sibling blocks are each read; only a block holding another is passed ove
   const html = '<html><body><div><p>One.</p></div><div><p>Two.</p><ul><li>Three.</li></ul></div><table><tr><td>Four.</td><td><p>Five.</p></td></tr></table>' +
     '<blockquote><section><p>Six, two levels down.</p></section></blockquote><p>Seven.</p></body></html>'
   t.same(blocks(html), ['One.', 'Two.', 'Three.', 'Four.', 'Five.', 'Six, two levels down.', 'Seven.'])
+})
+
+t.test('text Readability wraps in a paragraph with the section that holds it is read (parsing the article\'s HTML again lost it)', async (t) => {
+  const html = `<html><head><title>Payments</title></head><body><article><h1>Payments</h1><p>${filler}</p><p>${filler}</p>` +
+    '<div><section>Retries must be idempotent, or a retried payment charges twice.</section></div>' +
+    `<div><details><summary>Why?</summary> Because the first attempt may have landed.</details></div><p>${filler}</p></article></body></html>`
+  t.same(blocks(html), ['Retries must be idempotent, or a retried payment charges twice.', 'Why? Because the first attempt may have landed.'])
 })

@@ -27,9 +27,11 @@ export function extractHtml (html: string, pageUrl: string): ExtractedPage {
   const fallbackTitle = (document.querySelector('title')?.textContent ?? '').trim()
   let article: { title?: string | null, content?: Root | null } | null = null
   try {
-    // The article as Readability's own element, not as HTML to parse again (the page's second
-    // parse and the serializing before it were a fifth of the work on a 30 KB page), its classes
-    // left on: only its text is read, and stripping them, its last step, walks it once more.
+    // The article as Readability's own element, not as HTML to parse again: the second parse and
+    // the serializing before it were a fifth of the work on a 30 KB page, and the parse lost text
+    // (Readability wraps a <div>'s <section> or <details> in a <p>; parsed again, the <p> closed
+    // where the <section> opened, and its text was in no block). Its classes are left on: only
+    // its text is read, and stripping them, its last step, walks it once more.
     article = new Readability(document as unknown as ConstructorParameters<typeof Readability>[0], {
       charThreshold: 100, keepClasses: true, serializer: (node) => node as unknown as Root
     }).parse()
