@@ -230,9 +230,14 @@ export class JobService implements EventSource {
     try {
       let job = await this.get(id, tenant)
       watch.settle(job.version)
-      if (current(job) && !isFinal(job.status)) {
-        const end = await watch.next(waitMs, signal)
-        if (end !== 'timeout' && end !== 'aborted') job = await this.get(id, tenant)
+      const deadline = Date.now() + waitMs
+      while (current(job) && !isFinal(job.status)) {
+        const end = await watch.next(deadline - Date.now(), signal)
+        if (end === 'timeout' || end === 'aborted') break
+        job = await this.get(id, tenant)
+        watch.settle(job.version)
+        // A resync (notices may have been missed) is not a change: the wait goes on if nothing changed.
+        if (end !== 'resync') break
       }
       return job
     } finally {

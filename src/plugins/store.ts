@@ -6,6 +6,7 @@ import { FallbackJobStore } from '../store/fallback.js'
 import { RedisKeys } from '../store/keys.js'
 import { LocalEventLog } from '../store/job-events.js'
 import { MemoryJobStore } from '../store/memory.js'
+import { NoticeSubscriber } from '../store/notice-subscriber.js'
 import { defaultWorkerId } from '../runner/runner.js'
 import { RedisJobStore, type RedisStore } from '../store/redis.js'
 import { ShardedRedisJobStore } from '../store/sharded.js'
@@ -30,7 +31,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
   let client: RedisClient | undefined
   const runnerClients: RedisClient[] = []
   let redis: RedisStore | undefined
-  let subscriber: RedisClient | undefined
+  let subscriber: NoticeSubscriber | undefined
   let lastErrorLog = 0
   if (config.REDIS_URL !== '') {
     const keys = new RedisKeys(config.REDIS_KEY_PREFIX)
@@ -92,7 +93,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
   if (client !== undefined && redis !== undefined) {
     connectInBackground(client)
     for (const runnerClient of runnerClients) connectInBackground(runnerClient)
-    subscriber = subscribeToNotices(client, redis.noticeChannels, store)
+    subscriber = new NoticeSubscriber(client, redis.noticeChannels, store.notices)
   }
 
   const sweeper = setInterval(() => memory.sweep(), SWEEP_INTERVAL_MS)
@@ -129,31 +130,6 @@ async function closeWithin (connection: RedisClient, ms: number): Promise<void> 
   } finally {
     clearTimeout(timer)
   }
-}
-
-/**
- * One subscriber connection per process for the record-change notices every write publishes;
- * node-redis subscribes again on every reconnect before it is ready, and then every waiter is
- * woken to read again, since notices may have been missed meanwhile.
- */
-function subscribeToNotices (client: RedisClient, channels: string[], store: FallbackJobStore): RedisClient {
-  const subscriber = client.duplicate()
-  subscriber.on('error', () => { /* the main client reports Redis errors */ })
-  subscriber.on('reconnecting', () => store.notices.lost())
-  subscriber.on('end', () => store.notices.lost())
-  let subscribed = false
-  subscriber.on('ready', () => {
-    if (subscribed) {
-      store.notices.resynced()
-      return
-    }
-    Promise.all(channels.map(async (channel) => await subscriber.subscribe(channel, (message) => store.notices.emitMessage(message)))).then(() => {
-      subscribed = true
-      store.notices.resynced()
-    }, () => { /* tried again at the next ready */ })
-  })
-  connectInBackground(subscriber)
-  return subscriber
 }
 
 export default fp(storePlugin, { name: 'store', dependencies: ['metrics'] })

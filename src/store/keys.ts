@@ -17,6 +17,8 @@ export type ScriptKeyName = typeof SCRIPT_KEY_NAMES[number]
 const LOG_SUFFIX = ':log'
 /** The suffix of a job's checkpointed steps after its record's key. */
 const STEPS_SUFFIX = ':steps'
+/** The suffix of the running records' notice channel after the notices' (see RedisKeys.runningNotices). */
+const RUNNING_NOTICES_SUFFIX = ':running'
 
 /**
  * The default REDIS_KEY_PREFIX: a namespace, so deployments can share a Redis, and a hash tag,
@@ -43,8 +45,18 @@ export class RedisKeys {
   readonly webhooks: string
   /** This Redis's data generation: a new value means the data was lost (restart without persistence, a flush of every key). */
   readonly epoch: string
-  /** Pub/sub channel: every record write publishes `<id> <version> <status>` on it ('deleted' for a delete). */
+  /**
+   * Pub/sub channel: every record write publishes `<id> <version> <status>` on it ('deleted' for
+   * a delete), but for a running record's (see runningNotices).
+   */
   readonly notices: string
+  /**
+   * Pub/sub channel of the notices of a record written as running (its start, its progress): a
+   * process listens to it only while a reader of its waits (an event stream, a long poll), so
+   * a progress write costs the others nothing. Every other listener (the runner, the copies of
+   * finished jobs) needs only the rest.
+   */
+  readonly runningNotices: string
 
   constructor (prefix = DEFAULT_KEY_PREFIX) {
     this.prefix = prefix
@@ -58,6 +70,7 @@ export class RedisKeys {
     this.webhooks = `${prefix}webhooks:due`
     this.epoch = `${prefix}epoch`
     this.notices = `${prefix}jobs:notices`
+    this.runningNotices = `${this.notices}${RUNNING_NOTICES_SUFFIX}`
   }
 
   /** The prefix of every job's record key (the record of `id` is this + id). */
@@ -173,6 +186,7 @@ export function luaPrelude (names: readonly ScriptKeyName[]): string {
     `local K = setmetatable({ ${table} }, { __index = function (_, name) error('this script does not declare the key ' .. name .. ' in its KEYS header') end })`,
     `local STATUSES = { ${JOB_STATUSES.map((status) => `'${status}'`).join(', ')} }`,
     `local FINAL = { ${[...FINAL_STATUSES].map((status) => `${status} = true`).join(', ')} }`,
+    `local RUNNING_NOTICES_SUFFIX = '${RUNNING_NOTICES_SUFFIX}'`,
     'local function job_key(id) return K.job_prefix .. id end',
     `local function log_key(id) return K.job_prefix .. id .. '${LOG_SUFFIX}' end`
   ].join('\n')

@@ -15,6 +15,7 @@ export class JobNotices {
   readonly #watchers = new Map<string, Set<JobWatch>>()
   readonly #resyncListeners = new Set<() => void>()
   readonly #listeners = new Set<(notice: JobNotice) => void>()
+  readonly #watchingListeners = new Set<(watching: boolean) => void>()
   /** Whether notices arrive now (a live subscriber, or no Redis at all). */
   live: boolean
 
@@ -43,8 +44,18 @@ export class JobNotices {
   /** The subscriber (re)connected: notices may have been missed meanwhile. */
   resynced (): void {
     this.live = true
-    for (const watches of this.#watchers.values()) for (const watch of watches) watch.resync()
+    this.resyncWatchers()
     for (const listener of this.#resyncListeners) listener()
+  }
+
+  /** Wakes every waiting reader to read again: notices of some of its changes may have been missed. */
+  resyncWatchers (): void {
+    for (const watches of this.#watchers.values()) for (const watch of watches) watch.resync()
+  }
+
+  /** Told when the first reader starts waiting (true) and when the last one stops (false). */
+  onWatching (listener: (watching: boolean) => void): void {
+    this.#watchingListeners.add(listener)
   }
 
   /** Told of every notice (the store keeps its copies current with them). */
@@ -65,12 +76,15 @@ export class JobNotices {
   watch (id: string, version: number): JobWatch {
     const watch = new JobWatch(version, () => {
       const set = this.#watchers.get(id)
-      set?.delete(watch)
-      if (set?.size === 0) this.#watchers.delete(id)
+      if (set?.delete(watch) !== true) return
+      if (set.size === 0) this.#watchers.delete(id)
+      if (this.#watchers.size === 0) for (const listener of this.#watchingListeners) listener(false)
     })
+    const first = this.#watchers.size === 0
     let set = this.#watchers.get(id)
     if (set === undefined) this.#watchers.set(id, set = new Set())
     set.add(watch)
+    if (first) for (const listener of this.#watchingListeners) listener(true)
     return watch
   }
 }

@@ -15,6 +15,7 @@ export interface RedisClient {
   destroy (): unknown
   duplicate (): RedisClient
   subscribe (channel: string, listener: (message: string) => void): Promise<unknown>
+  unsubscribe (channel: string, listener: (message: string) => void): Promise<unknown>
 }
 
 export interface RedisClientOptions {
@@ -156,6 +157,10 @@ export class ClusterClient extends EventEmitter implements RedisClient {
   /** A sharded subscription (SSUBSCRIBE): on the master of the channel's slot, followed across failovers. */
   async subscribe (channel: string, listener: (message: string) => void): Promise<unknown> {
     return await this.#cluster.sSubscribe(channel, listener)
+  }
+
+  async unsubscribe (channel: string, listener: (message: string) => void): Promise<unknown> {
+    return await this.#cluster.sUnsubscribe(channel, listener)
   }
 }
 

@@ -230,11 +230,14 @@ export interface SyncOptions {
   claim?: { fence: string, leaseMs: number }
 }
 
+/** Pub/sub channels of record-change notices (see RedisKeys.notices and runningNotices). */
+export interface NoticeChannels { all: string[], running: string[] }
+
 /** What the fallback store needs of Redis: one key space (RedisJobStore) or shards of it (ShardedRedisJobStore). */
 export interface RedisStore {
   readonly client: RedisClient
-  /** The channels record-change notices are published on. */
-  readonly noticeChannels: string[]
+  /** The channels record-change notices are published on: `all` but a running record's, which go on `running`. */
+  readonly noticeChannels: NoticeChannels
   /** Hash tags the jobs are spread over (REDIS_SHARDS). */
   readonly shardCount: number
   get (id: string): Promise<StoredJob | null>
@@ -335,8 +338,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     return this.#client
   }
 
-  get noticeChannels (): string[] {
-    return [this.keys.notices]
+  get noticeChannels (): NoticeChannels {
+    return { all: [this.keys.notices], running: [this.keys.runningNotices] }
   }
 
   get shardCount (): number {

@@ -7,7 +7,7 @@ import { tenantOf } from './tenant-queues.js'
 import type { RedisClient } from './redis-client.js'
 import { RunnerConnections } from './runner-connections.js'
 import { SilenceDeadline } from './silence-deadline.js'
-import { type CacheBound, type EpochCheck, RedisJobStore, type RedisJobStoreOptions, type RedisMemory, type RedisRead, type RedisStore, type SyncOptions, type WentBack } from './redis.js'
+import { type CacheBound, type EpochCheck, type NoticeChannels, RedisJobStore, type RedisJobStoreOptions, type RedisMemory, type RedisRead, type RedisStore, type SyncOptions, type WentBack } from './redis.js'
 
 /**
  * The key prefix of shard `shard`: the prefix's hash tag holds the shard number (`dr:{0}:`,
@@ -65,8 +65,8 @@ export class ShardedRedisJobStore implements RedisStore {
     return this.shards.length
   }
 
-  get noticeChannels (): string[] {
-    return this.shards.map((shard) => shard.keys.notices)
+  get noticeChannels (): NoticeChannels {
+    return { all: this.shards.map((shard) => shard.keys.notices), running: this.shards.map((shard) => shard.keys.runningNotices) }
   }
 
   #of (id: string): RedisJobStore {

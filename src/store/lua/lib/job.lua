@@ -302,8 +302,14 @@ end
 -- Tells every replica's subscriber that a record changed, so waiting readers (event streams,
 -- long polls) wake at once instead of polling. K.notices is a channel, passed with the keys;
 -- PUBLISH is set in the prelude (SPUBLISH on a Cluster, where the channel shares the job's slot).
+-- A running record's notices go on a channel of their own (RedisKeys.runningNotices), which only
+-- a process with a reader waiting listens to: most of a job's writes are its progress.
 local function notify(id, version, status)
-  redis.call(PUBLISH, K.notices, id .. ' ' .. version .. ' ' .. status)
+  local channel = K.notices
+  if status == 'processing' then
+    channel = channel .. RUNNING_NOTICES_SUFFIX
+  end
+  redis.call(PUBLISH, channel, id .. ' ' .. version .. ' ' .. status)
 end
 
 -- A job's event log (K.events) holds one "<id> <type> <data>" string per event; ids are
