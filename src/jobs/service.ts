@@ -234,10 +234,11 @@ export class JobService implements EventSource {
       while (current(job) && !isFinal(job.status)) {
         const end = await watch.next(deadline - Date.now(), signal)
         if (end === 'timeout' || end === 'aborted') break
+        const held = job.version
         job = await this.get(id, tenant)
         watch.settle(job.version)
         // A resync (notices may have been missed) is not a change: the wait goes on if nothing changed.
-        if (end !== 'resync') break
+        if (end !== 'resync' || job.version !== held) break
       }
       return job
     } finally {

@@ -27,6 +27,8 @@ export class NoticeSubscriber {
   /** The running records' channels are subscribed, as far as Redis confirmed. */
   #runningSubscribed = false
   #reconciling = false
+  /** A subscription to the running records' channels failed: readers here were told notices are not live. */
+  #failed = false
   #lingerTimer: NodeJS.Timeout | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #closed = false
@@ -66,6 +68,7 @@ export class NoticeSubscriber {
     if (this.#subscribed) {
       // A reconnect: node-redis subscribed every channel it had again; what came meanwhile is lost.
       this.#notices.resynced()
+      await this.#reconcile()
       return
     }
     try {
@@ -89,14 +92,32 @@ export class NoticeSubscriber {
         if (wanted) {
           await Promise.all(this.#channels.running.map(async (channel) => await this.#connection.subscribe(channel, this.#onMessage)))
           this.#runningSubscribed = true
-          this.#notices.resyncWatchers()
+          if (this.#failed) {
+            this.#failed = false
+            this.#notices.resynced()
+          } else {
+            this.#notices.resyncWatchers()
+          }
         } else {
           this.#runningSubscribed = false
-          await Promise.all(this.#channels.running.map(async (channel) => await this.#connection.unsubscribe(channel, this.#onMessage)))
+          try {
+            await Promise.all(this.#channels.running.map(async (channel) => await this.#connection.unsubscribe(channel, this.#onMessage)))
+          } catch (err) {
+            // Still subscribed as far as node-redis knows (it subscribes it again on a reconnect).
+            this.#runningSubscribed = true
+            throw err
+          }
         }
       }
     } catch {
-      // The connection is down (its next ready tries again) or refused the command: try again soon.
+      // The connection is down (its next ready tries again) or Redis refused the command (an
+      // ACL): try again soon. Meanwhile readers here are not told of running records' changes:
+      // they are woken, and read on a timer, as while the connection is down.
+      if (!this.#runningSubscribed && !this.#failed) {
+        this.#failed = true
+        this.#notices.lost()
+        this.#notices.resyncWatchers()
+      }
       clearTimeout(this.#retryTimer)
       if (!this.#closed) this.#retryTimer = setTimeout(() => { void this.#reconcile() }, RETRY_MS).unref()
     } finally {

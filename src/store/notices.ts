@@ -6,8 +6,8 @@ export type WaitEnd = 'changed' | 'deleted' | 'timeout' | 'resync' | 'aborted'
 
 /**
  * Notices of record changes, fanned out to the readers waiting in this process: from Redis's
- * pub/sub (one subscriber per process, every replica's writes) or, without Redis, straight from
- * the local store. A reader subscribes to a job before it reads it, so no change can slip
+ * pub/sub (one subscriber per process, every replica's writes, a running record's only while a
+ * reader here waits: see NoticeSubscriber) or, without Redis, straight from the local store. A reader subscribes to a job before it reads it, so no change can slip
  * between its read and its wait. When the subscriber reconnects, notices may have been missed:
  * every waiter is woken to read again (`resync`).
  */
@@ -103,12 +103,13 @@ export class JobWatch {
 
   /**
    * The reader read `version` after it started watching: changes up to it are not news. (Watch
-   * first, then read, then settle: no change can fall between the read and the wait.)
+   * first, then read, then settle: no change can fall between the read and the wait.) A resync
+   * stays: the read may have run before the notices it missed could reach it.
    */
   settle (version: number): void {
     if (version < this.version) return
     this.version = version
-    if (this.#pending === 'changed' || this.#pending === 'resync') this.#pending = null
+    if (this.#pending === 'changed') this.#pending = null
   }
 
   notify (notice: JobNotice): void {

@@ -1,8 +1,8 @@
 // Notices of running records (a job's start and its progress, most of its writes) reach only the
 // replicas where a reader waits (issue #29: every replica was sent, and parsed, every progress
 // write of every other): one with no reader hears of a job's creation and end alone; one with a
-// stream open hears each step at once; a long poll waits on through the resync that starting to
-// listen brings.
+// stream open hears each step at once; a long poll there answers at its deadline when nothing
+// changed (not when the process began to listen) and at once at a change.
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { ON_CLUSTER, type TestContext, createJob, json, pollJob, startApp, waitFor } from '../helpers/app.js'
@@ -50,7 +50,7 @@ t.test('a replica with no reader waiting hears of the jobs another runs when the
   t.same([...new Set(heard)].sort(), ['completed', 'pending'])
 })
 
-t.test('a replica where a stream waits hears each step of a job another runs as it happens, and stops once none waits', async (t) => {
+t.test('a replica where a stream waits hears each step of a job another runs as it happens, and no reader waits there once the stream ended (its unsubscribing, after a linger: notice-subscriber.test.ts)', async (t) => {
   const engine = new PacedEngine(300)
   const { writer, reader } = await replicas(t, engine)
   const job = await createJob(writer, { query: 'What is a lease?', depth: 'quick' })
