@@ -252,7 +252,7 @@ export class JobService implements EventSource {
   }
 
   get noticesLive (): boolean {
-    return this.#feed.notices.live
+    return this.#feed.notices.readersLive
   }
 
   /** The job's events after `afterId` (null: from the first). */

@@ -1,3 +1,4 @@
+import { ErrorReply } from 'redis'
 import type { JobNotices } from './notices.js'
 import { type RedisClient, connectInBackground } from './redis-client.js'
 import type { NoticeChannels } from './redis.js'
@@ -27,8 +28,6 @@ export class NoticeSubscriber {
   /** The running records' channels are subscribed, as far as Redis confirmed. */
   #runningSubscribed = false
   #reconciling = false
-  /** A subscription to the running records' channels failed: readers here were told notices are not live. */
-  #failed = false
   #lingerTimer: NodeJS.Timeout | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #closed = false
@@ -88,16 +87,14 @@ export class NoticeSubscriber {
     try {
       for (;;) {
         const wanted = !this.#closed && (this.#notices.watching > 0 || this.#lingerTimer !== undefined)
+        // Nobody waits for what was refused.
+        if (!wanted) this.#notices.runningRefused(false)
         if (wanted === this.#runningSubscribed) return
         if (wanted) {
           await Promise.all(this.#channels.running.map(async (channel) => await this.#connection.subscribe(channel, this.#onMessage)))
           this.#runningSubscribed = true
-          if (this.#failed) {
-            this.#failed = false
-            this.#notices.resynced()
-          } else {
-            this.#notices.resyncWatchers()
-          }
+          this.#notices.resyncWatchers()
+          this.#notices.runningRefused(false)
         } else {
           this.#runningSubscribed = false
           try {
@@ -109,15 +106,11 @@ export class NoticeSubscriber {
           }
         }
       }
-    } catch {
+    } catch (err) {
       // The connection is down (its next ready tries again) or Redis refused the command (an
-      // ACL): try again soon. Meanwhile readers here are not told of running records' changes:
-      // they are woken, and read on a timer, as while the connection is down.
-      if (!this.#runningSubscribed && !this.#failed) {
-        this.#failed = true
-        this.#notices.lost()
-        this.#notices.resyncWatchers()
-      }
+      // ACL): try again soon. While refused, readers here are not told of running records'
+      // changes: they are woken, and read on a timer (SSE_POLL_MS), as while the connection is down.
+      if (err instanceof ErrorReply && !this.#runningSubscribed) this.#notices.runningRefused(true)
       clearTimeout(this.#retryTimer)
       if (!this.#closed) this.#retryTimer = setTimeout(() => { void this.#reconcile() }, RETRY_MS).unref()
     } finally {

@@ -18,6 +18,8 @@ export class JobNotices {
   readonly #watchingListeners = new Set<(watching: boolean) => void>()
   /** Whether notices arrive now (a live subscriber, or no Redis at all). */
   live: boolean
+  /** Redis refuses this process the running records' notices (an ACL): waiting readers are not told of their steps. */
+  #runningRefused = false
 
   constructor (live = true) {
     this.live = live
@@ -46,6 +48,21 @@ export class JobNotices {
     this.live = true
     this.resyncWatchers()
     for (const listener of this.#resyncListeners) listener()
+  }
+
+  /** Whether a waiting reader is told of every change now (readers that are not read on a timer). */
+  get readersLive (): boolean {
+    return this.live && !this.#runningRefused
+  }
+
+  /**
+   * Redis refuses (true) or allows again (false) the running records' notices: waiting readers are
+   * woken to read, and go on reading on a timer while refused.
+   */
+  runningRefused (refused: boolean): void {
+    if (refused === this.#runningRefused) return
+    this.#runningRefused = refused
+    this.resyncWatchers()
   }
 
   /** Wakes every waiting reader to read again: notices of some of its changes may have been missed. */
@@ -153,7 +170,8 @@ export class JobWatch {
 
   #settle (end: WaitEnd): void {
     if (this.#wake !== null) this.#wake(end)
-    // A deletion outranks a change still waiting to be read.
-    else if (this.#pending === null || end === 'deleted') this.#pending = end
+    // A deletion outranks a change still waiting to be read, and a resync a change (a read
+    // settles a change it saw, but not the changes a resync says may have gone unheard).
+    else if (this.#pending === null || end === 'deleted' || (end === 'resync' && this.#pending === 'changed')) this.#pending = end
   }
 }
