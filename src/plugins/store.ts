@@ -93,7 +93,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
   if (client !== undefined && redis !== undefined) {
     connectInBackground(client)
     for (const runnerClient of runnerClients) connectInBackground(runnerClient)
-    subscriber = new NoticeSubscriber(client, redis.noticeChannels, store.notices)
+    subscriber = new NoticeSubscriber(client, redis.noticeChannels, store.notices, { logger: log })
   }
 
   const sweeper = setInterval(() => memory.sweep(), SWEEP_INTERVAL_MS)

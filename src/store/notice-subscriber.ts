@@ -8,6 +8,13 @@ const DEFAULT_LINGER_MS = 30_000
 /** How soon a subscription that failed on a live connection is tried again. */
 const RETRY_MS = 1000
 
+export interface NoticeSubscriberOptions {
+  /** How long the running records' channels stay subscribed after the last reader stopped waiting (default 30 s). */
+  lingerMs?: number
+  /** Told when Redis refuses the running records' channels, and when it allows them again. */
+  logger?: { error: (obj: object, msg: string) => void, info: (obj: object, msg: string) => void }
+}
+
 /**
  * The process's one connection for record-change notices (pub/sub). It always listens to the
  * channels of every write but a running record's; the running records' channels (their start and
@@ -22,21 +29,25 @@ export class NoticeSubscriber {
   readonly #channels: NoticeChannels
   readonly #notices: JobNotices
   readonly #lingerMs: number
+  readonly #logger: NoticeSubscriberOptions['logger']
   readonly #onMessage = (message: string): void => this.#notices.emitMessage(message)
   /** The channels of every write are subscribed (node-redis subscribes them again after a reconnect). */
   #subscribed = false
   /** The running records' channels are subscribed, as far as Redis confirmed. */
   #runningSubscribed = false
   #reconciling = false
+  /** Redis refused the running records' channels (logged once until allowed). */
+  #refused = false
   #lingerTimer: NodeJS.Timeout | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #closed = false
 
-  constructor (client: RedisClient, channels: NoticeChannels, notices: JobNotices, options: { lingerMs?: number } = {}) {
+  constructor (client: RedisClient, channels: NoticeChannels, notices: JobNotices, options: NoticeSubscriberOptions = {}) {
     this.#connection = client.duplicate()
     this.#channels = channels
     this.#notices = notices
     this.#lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS
+    this.#logger = options.logger
     const connection = this.#connection
     connection.on('error', () => { /* the main client reports Redis errors */ })
     connection.on('reconnecting', () => notices.lost())
@@ -61,6 +72,13 @@ export class NoticeSubscriber {
     clearTimeout(this.#lingerTimer)
     clearTimeout(this.#retryTimer)
     this.#connection.destroy()
+  }
+
+  #allowed (): void {
+    this.#notices.runningRefused(false)
+    if (!this.#refused) return
+    this.#refused = false
+    if (this.#runningSubscribed) this.#logger?.info({ channels: this.#channels.running }, 'Redis allows this process the running jobs\' notice channel again')
   }
 
   async #ready (): Promise<void> {
@@ -88,13 +106,13 @@ export class NoticeSubscriber {
       for (;;) {
         const wanted = !this.#closed && (this.#notices.watching > 0 || this.#lingerTimer !== undefined)
         // Nobody waits for what was refused.
-        if (!wanted) this.#notices.runningRefused(false)
+        if (!wanted) this.#allowed()
         if (wanted === this.#runningSubscribed) return
         if (wanted) {
           await Promise.all(this.#channels.running.map(async (channel) => await this.#connection.subscribe(channel, this.#onMessage)))
           this.#runningSubscribed = true
           this.#notices.resyncWatchers()
-          this.#notices.runningRefused(false)
+          this.#allowed()
         } else {
           this.#runningSubscribed = false
           try {
@@ -110,7 +128,11 @@ export class NoticeSubscriber {
       // The connection is down (its next ready tries again) or Redis refused the command (an
       // ACL): try again soon. While refused, readers here are not told of running records'
       // changes: they are woken, and read on a timer (SSE_POLL_MS), as while the connection is down.
-      if (err instanceof ErrorReply && !this.#runningSubscribed) this.#notices.runningRefused(true)
+      if (err instanceof ErrorReply && !this.#runningSubscribed && !this.#refused) {
+        this.#refused = true
+        this.#notices.runningRefused(true)
+        this.#logger?.error({ err, channels: this.#channels.running }, 'Redis refuses this process the running jobs\' notice channel (an ACL that does not name it?): event streams here read every SSE_POLL_MS, and long polls answer at their deadline, until it is allowed; tried again every second')
+      }
       clearTimeout(this.#retryTimer)
       if (!this.#closed) this.#retryTimer = setTimeout(() => { void this.#reconcile() }, RETRY_MS).unref()
     } finally {

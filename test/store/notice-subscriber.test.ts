@@ -10,6 +10,7 @@ import { NoticeSubscriber } from '../../src/store/notice-subscriber.js'
 import { JobNotices } from '../../src/store/notices.js'
 import { createRedisClient } from '../../src/store/redis-client.js'
 import { waitFor } from '../helpers/app.js'
+import { recordingLogger } from '../helpers/logger.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
 const KEYS = new RedisKeys()
@@ -83,7 +84,8 @@ t.test('a subscription to the running records that Redis refuses (an ACL) has re
   t.teardown(async () => { await admin.sendCommand(['ACL', 'DELUSER', 'notices-only']) })
   const notices = new JobNotices(false)
   const client = createRedisClient({ url: server.url.replace('redis://', 'redis://notices-only:secret@'), rejectUnauthorized: true })
-  const listening = new NoticeSubscriber(client, channels, notices, { lingerMs: 30_000 })
+  const logger = recordingLogger()
+  const listening = new NoticeSubscriber(client, channels, notices, { lingerMs: 30_000, logger })
   t.teardown(() => listening.destroy())
   await waitFor('subscribed to the rest', () => notices.live)
   const watch = notices.watch('a', 1)
@@ -95,9 +97,12 @@ t.test('a subscription to the running records that Redis refuses (an ACL) has re
   await waitFor('reconnected', () => notices.live)
   await sleep(1500)
   t.notOk(notices.readersLive, 'still refused after a reconnect: readers still read on a timer')
+  t.equal(logger.lines.length, 1, 'one line logged, however many retries')
+  t.match(logger.lines[0], /^error: Redis refuses this process the running jobs' notice channel .*"channels":\["dr:\{0\}:jobs:notices:running"\]/, 'an error naming the channel')
   await admin.sendCommand(['ACL', 'SETUSER', 'notices-only', `&${KEYS.runningNotices}`])
   await waitFor('tried again and listening', () => listening.listeningToRunning, 5000)
   t.ok(notices.readersLive, 'readers told of every change again')
+  t.match(logger.lines.at(-1), /^info: Redis allows this process the running jobs' notice channel again/)
   await watch.next(1000)
   t.equal(await admin.publish(KEYS.runningNotices, 'a 2 processing'), 1)
   t.equal(await watch.next(1000), 'changed')
