@@ -74,6 +74,10 @@ export class NoticeSubscriber {
     this.#connection.destroy()
   }
 
+  async #subscribe (channels: string[]): Promise<void> {
+    await Promise.all(channels.map(async (channel) => await this.#connection.subscribe(channel, this.#onMessage)))
+  }
+
   #allowed (): void {
     this.#notices.runningRefused(false)
     if (!this.#refused) return
@@ -89,7 +93,7 @@ export class NoticeSubscriber {
       return
     }
     try {
-      await Promise.all(this.#channels.all.map(async (channel) => await this.#connection.subscribe(channel, this.#onMessage)))
+      await this.#subscribe(this.#channels.all)
     } catch {
       return // tried again at the next ready
     }
@@ -109,7 +113,7 @@ export class NoticeSubscriber {
         if (!wanted) this.#allowed()
         if (wanted === this.#runningSubscribed) return
         if (wanted) {
-          await Promise.all(this.#channels.running.map(async (channel) => await this.#connection.subscribe(channel, this.#onMessage)))
+          await this.#subscribe(this.#channels.running)
           this.#runningSubscribed = true
           this.#notices.resyncWatchers()
           this.#allowed()

@@ -7,9 +7,10 @@ export type WaitEnd = 'changed' | 'deleted' | 'timeout' | 'resync' | 'aborted'
 /**
  * Notices of record changes, fanned out to the readers waiting in this process: from Redis's
  * pub/sub (one subscriber per process, every replica's writes, a running record's only while a
- * reader here waits: see NoticeSubscriber) or, without Redis, straight from the local store. A reader subscribes to a job before it reads it, so no change can slip
- * between its read and its wait. When the subscriber reconnects, notices may have been missed:
- * every waiter is woken to read again (`resync`).
+ * reader here waits: see NoticeSubscriber) or, without Redis, straight from the local store. A
+ * reader subscribes to a job before it reads it, so no change can slip between its read and its
+ * wait. When the subscriber reconnects, notices may have been missed: every waiter is woken to
+ * read again (`resync`).
  */
 export class JobNotices {
   readonly #watchers = new Map<string, Set<JobWatch>>()
