@@ -1,6 +1,7 @@
 import type { DepthName, ResearchOptionsData, StoredJob } from '../schemas/job.js'
 import { resolveOptions } from '../schemas/options.js'
 import { newJobId } from '../store/job-ids.js'
+import { isoTime } from '../iso-time.js'
 
 /** What a new job is made of; everything else starts at its initial value. */
 export interface NewJobInput {
@@ -18,7 +19,7 @@ export interface NewJobInput {
 
 /** A pending job at version 0, ready for its creating write. */
 export function newJob ({ query, depth, owner = null, options = resolveOptions({ depth }), webhookUrl = null, traceContext, now = new Date() }: NewJobInput): StoredJob {
-  const iso = now.toISOString()
+  const iso = isoTime(now.getTime())
   const id = newJobId(now.getTime())
   return {
     job_id: id,

@@ -12,6 +12,7 @@ import { asJob, traceCarrier } from '../telemetry/spans.js'
 import type { EventSource } from './event-stream.js'
 import { TenantQuotas } from './quotas.js'
 import { newJob } from './records.js'
+import { isoNow } from '../iso-time.js'
 
 export class JobNotFoundError extends ServiceError {
   override name = 'JobNotFoundError'
@@ -286,7 +287,7 @@ export class JobService implements EventSource {
     id = job.job_id
     for (;;) {
       if (isFinal(job.status)) throw new JobAlreadyFinishedError(job)
-      const result = await this.#store.put(lifecycle.cancel(job, new Date().toISOString()), job.version)
+      const result = await this.#store.put(lifecycle.cancel(job, isoNow()), job.version)
       if (result.ok) {
         this.#events.cancelled?.(result.job)
         return result.job

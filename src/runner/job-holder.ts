@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { type AttemptOwner, advance, begin, exhaust, handBack, progressAfter } from '../lifecycle.js'
 import { type AttemptData, type StoredJob, isFinal } from '../schemas/job.js'
 import { type Claim, type Enqueue, type JobStore, type PutOptions, withProgress } from '../store/job-store.js'
+import { isoNow } from '../iso-time.js'
 
 /**
  * How a write by the holder ended: written; refused because the job is final; the claim is
@@ -78,7 +79,7 @@ export class JobHolder {
   }
 
   async #startOnce (maxAttempts: number): Promise<StartOutcome> {
-    const now = new Date().toISOString()
+    const now = isoNow()
     if (this.attempt > maxAttempts) {
       const failed = await this.#write((job) => job.status !== 'pending' ? null : exhaust(job, now))
       return failed === 'written' ? 'exhausted' : failed === 'unconfirmed' ? 'unavailable' : 'gone'
@@ -142,7 +143,7 @@ export class JobHolder {
    * so the claim still holds when writes come back.
    */
   async end (outcome: AttemptData['outcome'], next: (job: StoredJob, now: string) => StoredJob, enqueue?: Enqueue, claimNext?: PutOptions['claimNext']): Promise<WriteOutcome> {
-    const ended = new Date().toISOString()
+    const ended = isoNow()
     let pause = 100
     try {
       for (;;) {

@@ -1,6 +1,7 @@
 import { expireLease } from '../lifecycle.js'
 import { type StoredJob, isFinal } from '../schemas/job.js'
 import type { JobStore } from '../store/job-store.js'
+import { isoNow } from '../iso-time.js'
 
 export interface ReaperLogger {
   warn (obj: object, msg: string): void
@@ -58,7 +59,7 @@ export class LeaseReaper {
   }
 
   async #takeOver (job: StoredJob): Promise<boolean> {
-    const next = expireLease(job, this.#maxAttempts, new Date().toISOString())
+    const next = expireLease(job, this.#maxAttempts, isoNow())
     // Claimed but never begun: back to the front, no attempt used.
     const message = job.status === 'pending'
       ? 'requeued a job claimed by a worker that stopped'

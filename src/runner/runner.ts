@@ -14,6 +14,7 @@ import { Checkpoints, type StepOutcome } from './checkpoints.js'
 import type { AnswerCache } from './answer-cache.js'
 import type { StepLog } from '../store/job-steps.js'
 import { inJobSpan, noteJobOutcome, outsideTraces } from '../telemetry/spans.js'
+import { isoTime } from '../iso-time.js'
 
 export interface RunnerLogger {
   info (obj: object, msg: string): void
@@ -471,7 +472,7 @@ export class ResearchRunner {
       await this.#finish(holder, 'retrying', (job, now) => retryLater(job, holder.owner, {
         error: message,
         step: `Attempt ${holder.attempt} of ${this.#maxAttempts} failed during: ${lastStep}; retrying in ${Math.ceil(delay / 1000)} s`,
-        retryAt: new Date(Date.parse(now) + delay).toISOString()
+        retryAt: isoTime(Date.parse(now) + delay)
       }, now), { retryInMs: delay })
       this.#ended(id, 'retrying', base.duration_ms, new Error(message))
       this.#logger.warn({ ...base, status: holder.job.status, error: message, retry_in_ms: delay }, 'job attempt failed; retrying')

@@ -1,5 +1,6 @@
 import { type JobStatusName, type StoredJob, isFinal } from '../schemas/job.js'
 import { ServiceError } from '../errors.js'
+import { isoTime } from '../iso-time.js'
 
 export type { StoredJob }
 
@@ -112,7 +113,7 @@ export type PatchResult = { outcome: 'written', version: number } | { outcome: '
 
 /** `job` with `patch` written over it at `version`. */
 export function withProgress (job: StoredJob, patch: ProgressPatch, version: number): StoredJob {
-  return { ...job, progress: patch.progress, current_step: patch.step, updated_at: new Date(patch.now).toISOString(), version }
+  return { ...job, progress: patch.progress, current_step: patch.step, updated_at: isoTime(patch.now), version }
 }
 
 /** What a store without a cheaper way answers a progress patch: the holder writes the whole record. */
@@ -250,8 +251,8 @@ export function stampWrite (job: StoredJob, expectedVersion: number, ttlSeconds:
   return {
     ...job,
     version: expectedVersion + 1,
-    updated_at: new Date(now).toISOString(),
-    expires_at: new Date(now + ttlSeconds * 1000).toISOString()
+    updated_at: isoTime(now),
+    expires_at: isoTime(now + ttlSeconds * 1000)
   }
 }
 

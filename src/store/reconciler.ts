@@ -4,6 +4,7 @@ import { type StoredJob, isFinal } from '../schemas/job.js'
 import type { MemoryJobStore } from './memory.js'
 import type { RedisGate, StoreLogger } from './redis-gate.js'
 import type { WentBack } from './redis.js'
+import { isoNow, isoTime } from '../iso-time.js'
 
 /**
  * A job Redis does not know yet, held by this process:
@@ -175,7 +176,7 @@ export class Reconciler {
     if (known === null || known === epoch) return
     if (!this.recovering) this.#lostAt = Date.now()
     this.#recoveringUntil = Date.now() + this.#recoveryMs
-    const since = new Date(this.#lostAt).toISOString()
+    const since = isoTime(this.#lostAt)
     if (epoch.split(',').some((one) => one.startsWith('back-'))) {
       this.#lossReason = `Redis went back in time at ${since} (a failover to a replica that lagged, or a restart from an older snapshot): writes made before were lost; replicas are putting back their copies`
       this.#logger?.error({ previous_epoch: known, epoch, counter_seen: wentBack?.seen, counter_found: wentBack?.found }, 'Redis went back in time (it lost writes this replica saw land): putting back every job this process holds a copy of')
@@ -288,5 +289,5 @@ export class Reconciler {
  */
 export function reseeded (copy: StoredJob): StoredJob {
   if (isFinal(copy.status)) return copy
-  return { ...reseed(copy, new Date().toISOString()), version: copy.version + 1 }
+  return { ...reseed(copy, isoNow()), version: copy.version + 1 }
 }

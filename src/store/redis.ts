@@ -17,6 +17,7 @@ import { RunnerConnections } from './runner-connections.js'
 import { MemoryLimitReading } from './memory-limit.js'
 import { type RunningLimits, tenantOf } from './tenant-queues.js'
 import { nameRedisScript } from '../telemetry/redis-spans.js'
+import { isoTime } from '../iso-time.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
 const PARSED_KEPT = 1000
@@ -464,8 +465,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
         : {
             worker: JSON.stringify(start.worker),
             step: JSON.stringify(start.step),
-            now: JSON.stringify(new Date(now).toISOString()),
-            expires: JSON.stringify(new Date(now + this.#ttlSeconds * 1000).toISOString()),
+            now: JSON.stringify(isoTime(now)),
+            expires: JSON.stringify(isoTime(now + this.#ttlSeconds * 1000)),
             max_attempts: start.maxAttempts,
             ttl: this.#ttlSeconds,
             max_events: this.#maxEvents
@@ -476,7 +477,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   /** Patches the running record's head in Redis (progress.lua): 5 commands, no record sent. */
   async patchProgress (id: string, fence: string, version: number, patch: ProgressPatch): Promise<PatchResult> {
     const reply = await this.#script<[number, number | false, string?, number?]>(this.#scripts.progress, [
-      id, String(version), fence, String(patch.progress), JSON.stringify(patch.step), JSON.stringify(new Date(patch.now).toISOString()),
+      id, String(version), fence, String(patch.progress), JSON.stringify(patch.step), JSON.stringify(isoTime(patch.now)),
       String(Math.round(patch.now)), String(this.#maxEvents), String(this.#ttlSeconds), String(this.#floor)
     ], { id, runner: true }, (r) => r[0] === 1 ? Number(r[2]) : r[2] === 'behind' ? Number(r[3]) : null)
     if (reply[0] === 1) return { outcome: 'written', version: Number(reply[1]) }

@@ -4,6 +4,7 @@ import type { StoredJob, WebhookData } from '../schemas/job.js'
 import { isFinal } from '../schemas/job.js'
 import type { JobStore, WebhookOutbox } from '../store/job-store.js'
 import type { DeliveryResult } from './sender.js'
+import { isoNow, isoTime } from '../iso-time.js'
 
 export interface WebhookLogger {
   info (obj: object, msg: string): void
@@ -82,7 +83,7 @@ export class WebhookDispatcher {
       return
     }
     const hook = job.webhook
-    const body = JSON.stringify({ type: `job.${job.status}`, timestamp: new Date().toISOString(), data: toPublic(job) })
+    const body = JSON.stringify({ type: `job.${job.status}`, timestamp: isoNow(), data: toPublic(job) })
     const result = await sender.send(hook.url, hook.message_id, body)
     const now = Date.now()
     const attempt = (hook.deliveries.at(-1)?.attempt ?? 0) + 1
@@ -97,12 +98,12 @@ export class WebhookDispatcher {
         status = 'failed'
       }
     }
-    const delivery = { attempt, at: new Date(now).toISOString(), status_code: result.statusCode, error: result.error, duration_ms: result.durationMs }
+    const delivery = { attempt, at: isoTime(now), status_code: result.statusCode, error: result.error, duration_ms: result.durationMs }
     await this.#record(job, (current) => ({
       ...current,
       status,
       deliveries: [...current.deliveries, delivery].slice(-KEPT_DELIVERIES),
-      next_attempt_at: next === null ? null : new Date(next).toISOString(),
+      next_attempt_at: next === null ? null : isoTime(next),
       delivered_at: status === 'delivered' ? delivery.at : null
     }))
     await store.scheduleWebhook(id, next === null ? null : next - now)
@@ -110,7 +111,7 @@ export class WebhookDispatcher {
     const log = { job_id: id, webhook_attempt: attempt, status_code: result.statusCode, webhook_status: status, duration_ms: result.durationMs }
     if (status === 'delivered') logger.info(log, 'webhook delivered')
     // `error` is what the job's client reads; `err`, the network error behind it, is for operators only.
-    else logger.warn({ ...log, error: result.error, err: result.cause, next_attempt_at: next === null ? null : new Date(next).toISOString() }, status === 'failed' ? 'webhook failed for good' : 'webhook attempt failed; retrying')
+    else logger.warn({ ...log, error: result.error, err: result.cause, next_attempt_at: next === null ? null : isoTime(next) }, status === 'failed' ? 'webhook failed for good' : 'webhook attempt failed; retrying')
   }
 
   /** Writes the delivery state onto the (final) record; a concurrent write is re-read and re-applied. */
