@@ -301,8 +301,8 @@ export class FallbackJobStore implements JobStore, JobEventLog, WebhookOutbox {
     return held
   }
 
-  async #call<T> (call: (redis: RedisStore) => Promise<T>, kind: CallKind = 'read'): Promise<{ ok: true, value: T } | { ok: false, failure: Failure | 'none', cause: string }> {
-    if (this.#gate === undefined) return { ok: false, failure: 'none', cause: 'Redis is not configured' }
-    return await this.#gate.call(call, kind)
+  #call<T> (call: (redis: RedisStore) => Promise<T>, kind: CallKind = 'read'): Promise<{ ok: true, value: T } | { ok: false, failure: Failure | 'none', cause: string }> {
+    if (this.#gate === undefined) return Promise.resolve({ ok: false, failure: 'none', cause: 'Redis is not configured' })
+    return this.#gate.call(call, kind)
   }
 }

@@ -703,24 +703,24 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     await this.#script(this.#scripts.trim, ['1000'])
   }
 
+  // #script, #evalsha, #send and #sendNow hand their promises on rather than await them: each
+  // async step costs a promise and a resumption more, on every Redis call of every job.
   /**
    * A job script, with the keys of the job (and tenant) it is about, if any. `counterOf`: where
    * its reply carries the write counter (see #send). `runner`: a call of the runner's, sent on
    * its connections when there are some (see RedisJobStoreOptions.runnerClients).
    */
-  async #script<T> (script: LuaScript, args: string[], about: { id?: string, owner?: string | null, runner?: boolean } = {}, counterOf?: CounterOf<T>, resets = false): Promise<T> {
-    return await this.#evalsha<T>(script, this.keys.forScript(script.keyNames, about.id ?? null, about.owner ?? null), args, counterOf, resets, about.runner)
+  #script<T> (script: LuaScript, args: string[], about: { id?: string, owner?: string | null, runner?: boolean } = {}, counterOf?: CounterOf<T>, resets = false): Promise<T> {
+    return this.#evalsha<T>(script, this.keys.forScript(script.keyNames, about.id ?? null, about.owner ?? null), args, counterOf, resets, about.runner)
   }
 
-  async #evalsha<T> (script: LuaScript, keys: string[], args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
+  #evalsha<T> (script: LuaScript, keys: string[], args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
     const tail = [String(keys.length), ...keys, ...args]
-    try {
-      return await this.#send<T>(['EVALSHA', script.sha, ...tail], script.name, counterOf, resets, runner)
-    } catch (err) {
+    return this.#send<T>(['EVALSHA', script.sha, ...tail], script.name, counterOf, resets, runner).catch(async (err: unknown) => {
       // A restarted Redis has an empty script cache; EVAL runs the script and caches it again.
       if (!(err instanceof ErrorReply) || !err.message.startsWith('NOSCRIPT')) throw err
       return await this.#send<T>(['EVAL', script.source, ...tail], script.name, counterOf, resets, runner)
-    }
+    })
   }
 
   /**
@@ -745,18 +745,18 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     }, () => {})
   }
 
-  async #send<T> (args: string[], label = args[0] as string, counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
-    if (this.#onCommand === undefined) return await this.#sendNow<T>(args, counterOf, resets, runner)
+  #send<T> (args: string[], label = args[0] as string, counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
+    const onCommand = this.#onCommand
+    if (onCommand === undefined) return this.#sendNow<T>(args, counterOf, resets, runner)
     const started = performance.now()
-    try {
-      const reply = await this.#sendNow<T>(args, counterOf, resets, runner)
-      this.#onCommand(label, performance.now() - started, true)
+    return this.#sendNow<T>(args, counterOf, resets, runner).then((reply) => {
+      onCommand(label, performance.now() - started, true)
       return reply
-    } catch (err) {
+    }, (err: unknown) => {
       // NOSCRIPT is the expected first answer after a Redis restart, not a failure to report.
-      if (!(err instanceof ErrorReply && err.message.startsWith('NOSCRIPT'))) this.#onCommand(label, performance.now() - started, false)
+      if (!(err instanceof ErrorReply && err.message.startsWith('NOSCRIPT'))) onCommand(label, performance.now() - started, false)
       throw err
-    }
+    })
   }
 
   /**
@@ -765,15 +765,21 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
    * ready (connecting, or reconnecting after a drop), or suspect after a call on it timed out, is
    * passed over; with none left, the main connection carries the call.
    */
-  async #sendNow<T> (args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
-    const connection = runner ? this.#runners.take() : undefined
-    const reply = (connection ?? this.#client).sendCommand(args) as Promise<T>
-    if (counterOf !== undefined) this.#watchCounter(reply, counterOf, resets)
+  #sendNow<T> (args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
     try {
-      return await this.#deadline.wait(reply, args[0] as string)
+      const connection = runner ? this.#runners.take() : undefined
+      const reply = (connection ?? this.#client).sendCommand(args) as Promise<T>
+      if (counterOf !== undefined) this.#watchCounter(reply, counterOf, resets)
+      const answered = this.#deadline.wait(reply, args[0] as string)
+      return connection === undefined
+        ? answered
+        : answered.catch((err: unknown) => {
+          if (err instanceof RedisTimeoutError) this.#runners.timedOut(connection)
+          throw err
+        })
     } catch (err) {
-      if (connection !== undefined && err instanceof RedisTimeoutError) this.#runners.timedOut(connection)
-      throw err
+      // Whatever goes wrong, the caller gets a rejected promise, as from an async function.
+      return Promise.reject(err)
     }
   }
 }

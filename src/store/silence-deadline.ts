@@ -31,12 +31,12 @@ export class SilenceDeadline {
     this.timeoutMs = timeoutMs
   }
 
-  async wait<T> (reply: Promise<T>, label: string): Promise<T> {
+  wait<T> (reply: Promise<T>, label: string): Promise<T> {
     const sentAt = performance.now()
     const stretch = this.#currentStretch()
     const timeoutMs = this.timeoutMs
     const slackMs = Math.min(20, timeoutMs / 5)
-    return await new Promise<T>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       let settled = false
       let due = sentAt + timeoutMs
       const giveUpAt = sentAt + timeoutMs * MAX_DEADLINES_PER_CALL

@@ -13,6 +13,7 @@ import { RedisJobStore } from '../../src/store/redis.js'
 import { type RedisClient, connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
 import type { StoredJob } from '../../src/schemas/job.js'
 import { waitFor } from '../helpers/app.js'
+import { redisJobStore } from '../helpers/redis-store.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 
@@ -262,6 +263,15 @@ t.test('a probe that Redis refuses (full, CLUSTERDOWN during a failover) does no
   t.match(again, { ok: true }, 'Redis answered the probe, so the next call is sent to it (not skipped forever as "Redis is failing")')
   t.equal(gate.reachable, true, 'the breaker is closed')
   t.equal(recovered, 1, 'leaving fallback mode is announced once, so what memory holds is handed over')
+})
+
+t.test('a call that throws before it sends anything is an outcome like a failed one, not an exception the caller must catch', async (t) => {
+  const { store } = await redisJobStore(t)
+  const gate = new RedisGate(store, { breakerMs: 50, onRecovered: () => {} })
+  const outcome = gate.call(() => { throw new Error('no arguments to send') })
+  t.type(outcome, Promise, 'the gate answers with a promise')
+  t.match(await outcome, { ok: false, failure: 'unknown', cause: 'no arguments to send' })
+  t.equal(gate.lastError, 'no arguments to send', '/health shows it')
 })
 
 t.test('reads never go back: a copy newer than Redis\'s record (lost or rolled back) is answered and put back', async (t) => {
