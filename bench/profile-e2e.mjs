@@ -12,7 +12,7 @@
 // calls and mean time, named for this service's scripts (the peer's by their SHA1); the log
 // costs Redis time of its own, so compare such runs only with each other. PROFILE_OUT=<file>
 // keeps the CPU profile there (for Chrome DevTools or a closer look). SYSTEM_NODE_FLAGS adds flags
-// to the system's node (space-separated: V8's heap settings, --perf-basic-prof for perf).
+// to the system's node, the service's or the peer's (V8's heap settings, --perf-basic-prof for perf).
 // The parts, one side of a job each: `create` runs the system without its runner (ROLE=api,
 // PEER_ROLE=api) and measures the creates alone; `drain` creates the jobs that way, stops, then
 // starts the runner alone (ROLE=worker, PEER_ROLE=worker) on the queue they left and measures it
@@ -29,7 +29,7 @@ const progressWrites = process.argv[3] ?? '0'
 const part = process.argv[4] ?? 'all'
 const profiling = process.env.PROFILE !== 'off'
 const slowlog = process.env.SLOWLOG === 'on'
-const systemFlags = (process.env.SYSTEM_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '')
+const systemFlags = (process.env.SYSTEM_NODE_FLAGS ?? '').split(/\s+/).filter((flag) => flag !== '')
 if (!['all', 'create', 'drain'].includes(part)) throw new Error(`part: all, create or drain, not ${part}`)
 const root = new URL('..', import.meta.url).pathname
 const work = mkdtempSync(join(tmpdir(), 'profile-e2e-'))

@@ -1,7 +1,7 @@
 // isoTime gives what Date#toISOString gives, and a job's way through the service (its create, the
 // claim that starts it, its progress writes and the write that ends it) takes its timestamps from
-// it (issue #29: V8 formats Date#toISOString through printf, about 430 ns a call, some seventeen
-// of them a job).
+// it (issue #29: V8 formats Date#toISOString through printf, about 430 ns a call, and a job with 3
+// progress writes took 25 of them).
 import t from 'tap'
 import { isoNow, isoTime } from '../src/iso-time.js'
 import { createJob, json, startApp, waitFor } from './helpers/app.js'
@@ -9,20 +9,22 @@ import { RedisServer } from './helpers/redis-server.js'
 
 const dateIso = (ms: number): string => new Date(ms).toISOString()
 
-t.test('isoTime formats every millisecond of years 1970 to 9999 as Date#toISOString does', async (t) => {
+t.test('isoTime formats times of years 1970 to 9999 as Date#toISOString does', async (t) => {
   const day = 86_400_000
   const edges = [
     0, 1, 999, 1000, day - 1, day, Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(2000, 2, 1), Date.UTC(2100, 1, 28, 12),
     Date.UTC(2100, 2, 1), Date.UTC(2024, 11, 31, 23, 59, 59, 999), Date.UTC(2025, 0, 1), Date.UTC(9999, 11, 31, 23, 59, 59, 999)
   ]
   for (const ms of edges) t.equal(isoTime(ms), dateIso(ms), `at ${ms}`)
-  let wrong = 0
+  // Each day's first and last millisecond to 2400, the days around the end of every February to
+  // 9999, and random times (any day; and times of one day).
+  const checked: number[] = []
+  for (let days = 0; days < 157_000; days++) checked.push(days * day, days * day + day - 1)
+  for (let year = 1970; year <= 9999; year++) checked.push(Date.UTC(year, 1, 28, 23, 59, 59, 999), Date.UTC(year, 2, 1), Date.UTC(year, 2, 1) - 1)
   for (let i = 0; i < 20_000; i++) {
-    // Random days, and runs of one day (the cached date) with random times of day.
-    const ms = i % 2 === 0 ? Math.floor(Math.random() * 253_402_300_800_000) : Date.UTC(2026, 11, 7) + Math.floor(Math.random() * day)
-    if (isoTime(ms) !== dateIso(ms)) wrong++
+    checked.push(i % 2 === 0 ? Math.floor(Math.random() * 253_402_300_800_000) : Date.UTC(2026, 11, 7) + Math.floor(Math.random() * day))
   }
-  t.equal(wrong, 0, 'no random time formatted otherwise')
+  t.equal(checked.find((ms) => isoTime(ms) !== dateIso(ms)), undefined, `no time of ${checked.length} formatted otherwise`)
   t.equal(isoTime(1_765_000_000_123.9), dateIso(1_765_000_000_123.9), 'a fraction of a millisecond is dropped, as Date drops it')
 })
 

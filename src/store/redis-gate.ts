@@ -17,7 +17,8 @@ export interface StoreLogger {
  */
 export type Failure = 'unsent' | 'unknown' | 'refused'
 
-export type Outcome<T> = { ok: true, value: T } | { ok: false, failure: Failure, cause: string }
+export type Outcome<T> = { ok: true, value: T } | Failed
+type Failed = { ok: false, failure: Failure, cause: string }
 
 /**
  * What a call does: reads; writes, whose refusal means Redis refuses writes; and record writes,
@@ -92,7 +93,11 @@ export class RedisGate {
     this.#breaker.succeed()
   }
 
-  /** Returns its promise rather than awaiting: every Redis call of every job passes here. */
+  /**
+   * Runs `call` against Redis, if the link is up and the breaker lets it, and answers what came of
+   * it: its value, or why not, also when `call` throws before it sends. (It returns a promise of
+   * its own rather than being async: every Redis call of every job passes here.)
+   */
   call<T> (call: (redis: RedisStore) => Promise<T>, kind: CallKind = 'read'): Promise<Outcome<T>> {
     if (!this.redis.client.isReady) {
       // The connection dropped: same as a failed call, so mode and logs say so at once.
@@ -114,7 +119,7 @@ export class RedisGate {
     }, (err: unknown) => this.#failed(err, kind))
   }
 
-  #failed<T> (err: unknown, kind: CallKind): Outcome<T> {
+  #failed (err: unknown, kind: CallKind): Failed {
     const cause = err instanceof Error ? err.message : String(err)
     if (err instanceof ErrorReply) {
       // An error reply is still an answer: the link works, so a probe that got one closes the

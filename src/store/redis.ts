@@ -12,7 +12,7 @@ import { type JobEvent, type JobEventType, keptEventData, withJobId } from '../s
 import { type Roster, parseRoster } from './roster.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
 import { libraryFor } from './lua-library.js'
-import { RedisTimeoutError, SilenceDeadline } from './silence-deadline.js'
+import { SilenceDeadline } from './silence-deadline.js'
 import { RunnerConnections } from './runner-connections.js'
 import { MemoryLimitReading } from './memory-limit.js'
 import { type RunningLimits, tenantOf } from './tenant-queues.js'
@@ -704,7 +704,9 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   }
 
   // #script, #evalsha, #send and #sendNow hand their promises on rather than await them: each
-  // async step costs a promise and a resumption more, on every Redis call of every job.
+  // async step costs a promise and a resumption more, on every Redis call of every job. Only
+  // #sendNow, where the command is sent, turns a throw into a rejected promise; the others build
+  // arguments from the store's own fixed names.
   /**
    * A job script, with the keys of the job (and tenant) it is about, if any. `counterOf`: where
    * its reply carries the write counter (see #send). `runner`: a call of the runner's, sent on
@@ -770,13 +772,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       const connection = runner ? this.#runners.take() : undefined
       const reply = (connection ?? this.#client).sendCommand(args) as Promise<T>
       if (counterOf !== undefined) this.#watchCounter(reply, counterOf, resets)
-      const answered = this.#deadline.wait(reply, args[0] as string)
-      return connection === undefined
-        ? answered
-        : answered.catch((err: unknown) => {
-          if (err instanceof RedisTimeoutError) this.#runners.timedOut(connection)
-          throw err
-        })
+      return this.#deadline.wait(reply, args[0] as string, connection === undefined ? undefined : () => { this.#runners.timedOut(connection) })
     } catch (err) {
       // Whatever goes wrong, the caller gets a rejected promise, as from an async function.
       return Promise.reject(err)

@@ -31,7 +31,8 @@ export class SilenceDeadline {
     this.timeoutMs = timeoutMs
   }
 
-  wait<T> (reply: Promise<T>, label: string): Promise<T> {
+  /** `reply`, or a RedisTimeoutError once Redis was silent too long; `onTimeout` is told first. */
+  wait<T> (reply: Promise<T>, label: string, onTimeout?: () => void): Promise<T> {
     const sentAt = performance.now()
     const stretch = this.#currentStretch()
     const timeoutMs = this.timeoutMs
@@ -59,6 +60,7 @@ export class SilenceDeadline {
             return
           }
           settled = true
+          onTimeout?.()
           reject(new RedisTimeoutError(`Redis did not answer ${label} within ${timeoutMs} ms`))
         })
       }
