@@ -4,7 +4,7 @@
 // progress writes took 25 of them).
 import t from 'tap'
 import { isoNow, isoTime } from '../src/iso-time.js'
-import { createJob, json, startApp, waitFor } from './helpers/app.js'
+import { createJob, json, onRedis, startApp, waitFor } from './helpers/app.js'
 import { RedisServer } from './helpers/redis-server.js'
 
 const dateIso = (ms: number): string => new Date(ms).toISOString()
@@ -41,6 +41,8 @@ t.test('a job created, started, written 3 times and ended on Redis formats no ti
   const redis = await RedisServer.start()
   t.teardown(() => redis.stop())
   const app = await startApp(t, { REDIS_URL: redis.url, RESEARCH_ENGINE: 'noop', NOOP_PROGRESS_WRITES: 3 })
+  // On Redis before the job: its claim, progress and final writes go through the Redis store's scripts.
+  await onRedis(app)
   const formatted: string[] = []
   const own = Object.getOwnPropertyDescriptor(Date.prototype, 'toISOString') as PropertyDescriptor
   const format = own.value as (this: Date) => string

@@ -32,13 +32,18 @@ export async function startApp (t: TestContext, overrides: Partial<Config> = {},
   const app = await buildApp(defaultConfig({ LOG_LEVEL: 'silent', RATE_LIMIT_ENABLED: false, MEMORY_SHUTDOWN_GRACE_MS: 0, ...store, ...overrides }), options)
   t.teardown(() => app.close())
   await app.ready()
-  if (store.REDIS_URL !== '') {
-    // Ready as a client sees it: on Redis, and past the first epoch check (until then an unknown
-    // id answers 503 "not visible yet", as Redis might have lost the job moments ago).
-    await waitFor('the app on the Redis Cluster', async () => app.store.mode === 'redis' &&
-      (await app.store.lookup('00000000-0000-4000-8000-000000000000')).absenceConfirmed)
-  }
+  if (store.REDIS_URL !== '') await onRedis(app)
   return app
+}
+
+/**
+ * Waits until the app is ready as a client sees it: on Redis, and past the first epoch check
+ * (until then an unknown id answers 503 "not visible yet", as Redis might have lost the job
+ * moments ago). Apps given a REDIS_URL of their own are not waited for by startApp.
+ */
+export async function onRedis (app: FastifyInstance): Promise<void> {
+  await waitFor('the app on Redis', async () => app.store.mode === 'redis' &&
+    (await app.store.lookup('00000000-0000-4000-8000-000000000000')).absenceConfirmed)
 }
 
 export function json<T = any> (res: LightMyRequestResponse): T {

@@ -7,7 +7,7 @@
 import { createHook } from 'node:async_hooks'
 import t from 'tap'
 import { connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
-import { createJob, startApp, waitFor } from '../helpers/app.js'
+import { createJob, onRedis, startApp, waitFor } from '../helpers/app.js'
 import { RedisServer } from '../helpers/redis-server.js'
 
 t.test('a progress write through the store on Redis makes at most 10 promises more than a bare command', async (t) => {
@@ -15,7 +15,7 @@ t.test('a progress write through the store on Redis makes at most 10 promises mo
   t.teardown(() => redis.stop())
   // No runner: the test holds the job's claim itself.
   const app = await startApp(t, { REDIS_URL: redis.url, ROLE: 'api' })
-  await waitFor('the store on Redis', async () => app.store.mode === 'redis' && (await app.store.lookup('00000000-0000-4000-8000-000000000000')).absenceConfirmed)
+  await onRedis(app)
   const created = await createJob(app, { query: 'promises of a progress write', depth: 'quick' })
   const [claim] = await app.store.claim(60_000, 1, { worker: 'call-cost', maxAttempts: 3, step: 'Started' })
   t.equal(claim?.job.job_id, created.job_id)
