@@ -1,8 +1,8 @@
 // A running job's progress write (issue #29): the holder sends its fencing token, the progress and
 // the step; one script checks the claim and patches the stored record's head, with its event and
 // notice, in 5 Redis commands (the write counter's tick, which every record write takes: see
-// docs/guarantees.md rule 9; the record read and written; the event; the notice). Nothing else
-// about the job may change or be lost for it.
+// docs/guarantees.md rule 9; the record's head read, and written over the old in place; the event;
+// the notice). Nothing else about the job may change or be lost for it.
 import t, { type Test } from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import { START_STEP, advance } from '../../src/lifecycle.js'
@@ -30,14 +30,20 @@ async function claimedAndBegun (worker = begin.worker): Promise<JobHolder> {
 const stored = async (id: string): Promise<Record<string, unknown>> => JSON.parse(await admin.get(KEYS.job(id)) as string)
 const events = async (id: string): Promise<string[]> => await admin.lRange(KEYS.events(id), 0, -1)
 
-/** Redis commands one progress write runs inside its script (it must be one EVALSHA). */
-async function commandsOfOneWrite (t: Test, write: () => Promise<unknown>): Promise<number> {
+/** The Redis commands, by name, one progress write runs inside its script (it must be one EVALSHA). */
+async function callsOfOneWrite (t: Test, write: () => Promise<unknown>): Promise<Map<string, number>> {
   await admin.configResetStat()
   await write()
   const calls = commandCalls(await admin.info('commandstats'))
   for (const name of calls.keys()) if (name.startsWith('config')) calls.delete(name)
   t.equal(calls.get('evalsha'), 1, 'one script')
   calls.delete('evalsha')
+  return calls
+}
+
+/** How many Redis commands one progress write runs inside its script. */
+async function commandsOfOneWrite (t: Test, write: () => Promise<unknown>): Promise<number> {
+  const calls = await callsOfOneWrite(t, write)
   const inside = [...calls.values()].reduce((sum, n) => sum + n, 0)
   t.comment(`${inside} commands inside the script (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
   return inside
@@ -220,4 +226,62 @@ t.test('a kept id a replica of an earlier release left stale (it bumped the vers
   const final = (await store.events(id, null, 10)).map((event) => event.id)
   t.equal(final.length, 1, 'the final event alone is kept')
   t.ok(compareEventIds(final[0] as string, `${ahead}-1`) > 0, `the final event's id ${final[0] as string} follows ${ahead}-1, the log's last, not the stale id`)
+})
+
+/** A running record whose rest (after the head) is long: a query of 2,000 characters. */
+async function longRecordRunning (): Promise<JobHolder> {
+  const created = await store.put(newJob({ query: 'Why '.repeat(500), depth: 'quick' }), 0, { enqueue: 'tail' })
+  if (!created.ok) throw new Error('create refused')
+  const [claim] = await store.claim(60_000, 1, begin)
+  if (claim?.started !== true) throw new Error('the claim did not begin the attempt')
+  return new JobHolder(store, claim, begin.worker, 60_000, performance.now())
+}
+
+/** Where a record's head ends: the kept id and the spaces after it (see SLACK in lua/lib/job.lua). */
+const restOf = (json: string): string => json.slice((/"last_event_id":"[^"]*", */.exec(json)?.index ?? 0) + (/"last_event_id":"[^"]*", */.exec(json)?.[0].length ?? 0))
+
+t.test('a progress write reads the record\'s head and writes it in place: the record is neither read nor written whole, however long it is', async (t) => {
+  const holder = await longRecordRunning()
+  const id = holder.job.job_id
+  const before = await admin.get(KEYS.job(id)) as string
+  t.ok(before.length > 2_500, `a long record (${before.length} bytes)`)
+  for (const [percent, step] of [[10, 'Planning'], [40, 'Reading sources'], [70, 'Writing']] as const) {
+    const calls = await callsOfOneWrite(t, async () => t.equal(await holder.progress(percent, step), 'written'))
+    t.same([calls.get('getrange'), calls.get('setrange'), calls.has('get'), calls.has('set')], [1, 1, false, false], `${step}: the head read and written in place (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+  }
+  const after = await admin.get(KEYS.job(id)) as string
+  t.equal(after.length, before.length, 'the record keeps its length')
+  t.equal(restOf(after), restOf(before), 'and everything after its head, byte for byte')
+  t.match(JSON.parse(after), { version: holder.job.version, progress: 70, current_step: 'Writing', fence: holder.fence, query: 'Why '.repeat(500), last_event_id: new RegExp(`^${holder.job.version}:\\d+-\\d+$`) }, 'JSON that reads as the record written')
+  t.ok(await admin.pTTL(KEYS.job(id)) > 3_500_000, 'its TTL kept')
+})
+
+t.test('a step longer than the room the head has writes the record whole once, with room again for the next writes', async (t) => {
+  const holder = await longRecordRunning()
+  const id = holder.job.job_id
+  const long = `Reading ${'a long source title, '.repeat(4)}`
+  const whole = await callsOfOneWrite(t, async () => t.equal(await holder.progress(30, long), 'written'))
+  t.same([whole.get('set'), whole.has('setrange')], [1, false], 'written whole')
+  t.match(await stored(id), { progress: 30, current_step: long, version: holder.job.version })
+  const inPlace = await callsOfOneWrite(t, async () => t.equal(await holder.progress(50, `${long}, and one more`), 'written'))
+  t.same([inPlace.get('setrange'), inPlace.has('set')], [1, false], 'the next write, 13 characters longer, in place')
+  const shorter = await callsOfOneWrite(t, async () => t.equal(await holder.progress(60, 'Writing'), 'written'))
+  t.same([shorter.get('setrange'), shorter.has('set')], [1, false], 'a shorter one in place, padded')
+  t.match(await stored(id), { progress: 60, current_step: 'Writing', fence: holder.fence, query: 'Why '.repeat(500) })
+  const events = (await store.events(id, null, 10)).map((event) => JSON.parse(event.data).current_step)
+  t.same(events.slice(-3), [long, `${long}, and one more`, 'Writing'], 'each write\'s event')
+})
+
+t.test('a head longer than what a progress write reads first (a long error of an earlier attempt) is read whole, and written as the record it is', async (t) => {
+  const holder = await longRecordRunning()
+  const id = holder.job.job_id
+  const error = `The source could not be read: ${'timeout; '.repeat(70)}`
+  const json = await admin.get(KEYS.job(id)) as string
+  await admin.set(KEYS.job(id), json.replace('"error":null', JSON.stringify({ error }).slice(1, -1)), { KEEPTTL: true })
+  const calls = await callsOfOneWrite(t, async () => t.equal(await holder.progress(30, 'Reading'), 'written'))
+  t.equal(calls.get('get'), 1, 'the record read whole')
+  t.ok((calls.get('setrange') ?? 0) + (calls.get('set') ?? 0) === 1, 'and written once')
+  t.match(await stored(id), { progress: 30, current_step: 'Reading', error, version: holder.job.version, query: 'Why '.repeat(500) })
+  t.equal(await holder.progress(40, 'Writing'), 'written')
+  t.match(await stored(id), { progress: 40, current_step: 'Writing', error })
 })

@@ -1,10 +1,15 @@
 -- KEYS (4): job events notices seq
 -- A running job's progress, written by the holder of its claim: the stored record's head is
 -- patched (version, updated_at, progress, current_step) without the record being sent, decoded
--- or re-indexed, and its event and notice go out in the same step. The claim is checked by the
+-- or re-indexed, and its event and notice go out in the same step. The record's first HEAD_READ
+-- bytes are read, and its head written over the old one in place, padded with the spaces a
+-- running record keeps after it (see SLACK), so neither the record nor a copy of it is made;
+-- a head that does not fit there (or does not fit in what was read) has the whole record
+-- read and written again, with the spaces renewed. The claim is checked by the
 -- token a running record carries (see serializeJob) and the version the holder last wrote, so
 -- no index is read and no lease re-scored (renewals do that), and the event's id follows the one
--- the record keeps (see with_last_event), so the log is not read: INCR, GET, RPUSH, SET, PUBLISH.
+-- the record keeps (see with_last_event), so the log is not read: INCR, GETRANGE, RPUSH, SETRANGE,
+-- PUBLISH (GET and SET in place of the range commands when the head does not fit).
 -- Like every record write it takes the write counter's next value, and the one INCR
 -- also tells whether Redis went back behind `floor` (see behind_else_tick): then nothing is written.
 -- ARGV[1] job id   ARGV[2] version the holder last wrote   ARGV[3] fence   ARGV[4] progress
@@ -18,34 +23,67 @@ local behind, counter = behind_else_tick(tonumber(ARGV[10]))
 if behind then
   return {0, false, 'behind', counter}
 end
-local json = redis.call('GET', K.job)
-if not json then
-  return {0}
+-- Enough for a running record's head (its times, worker, step, token and kept id) unless its
+-- error or step is long. Numbers as text: Redis would format a Lua number for each call.
+local HEAD_READ, HEAD_LAST = 512, '511'
+
+-- The parts of `json` (a record, or its first bytes) a progress write reads: version, attempts,
+-- head, token field, the kept id and where the head and its spaces end; nil unless it is this
+-- claim's running record at the version named, laid out by serializeJob.
+local function running(json)
+  local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
+  if status ~= 'processing' or version ~= ARGV[2] then
+    return nil
+  end
+  local head, rest = read_head(json, pos)
+  local fence = '"fence":"' .. ARGV[3] .. '",'
+  if not head or string.sub(json, rest, rest + #fence - 1) ~= fence then
+    return nil
+  end
+  -- The log's last event id, kept after the token (see with_last_event); a record written without
+  -- it (sync.lua's copies), or with a stale one (see kept_id), has its log's last event read instead.
+  local last_id, after = kept_id(json, rest + #fence, version)
+  return version, attempts, head, fence, last_id, after
 end
-local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
-if status ~= 'processing' or version ~= ARGV[2] then
-  return {0}
+
+local json = redis.call('GETRANGE', K.job, '0', HEAD_LAST)
+local whole = #json < HEAD_READ
+local version, attempts, head, fence, last_id, after = running(json)
+-- What was read must hold the head up to the kept id: else (cut short, or a record that keeps
+-- none, whose new head will not fit the old) the whole record is read.
+if not whole and not last_id then
+  json = redis.call('GET', K.job)
+  whole = true
+  if json then
+    version, attempts, head, fence, last_id, after = running(json)
+  end
 end
-local head, rest = read_head(json, pos)
-local fence = '"fence":"' .. ARGV[3] .. '",'
-if not head or string.sub(json, rest, rest + #fence - 1) ~= fence then
+if not version then
   return {0}
 end
 if head.progress == ARGV[4] and head.current_step == ARGV[5] then
   return {1, tonumber(version), counter}
 end
-rest = rest + #fence
--- The log's last event id, kept after the token (see with_last_event); a record written without
--- it (sync.lua's copies), or with a stale one (see kept_id), has its log's last event read instead.
-local last_id, after = kept_id(json, rest, version)
 local event_id = append_event(K.events, tonumber(ARGV[7]), 'progress', kept_event('processing', attempts, ARGV[4], ARGV[5], head.error), {
   max_events = tonumber(ARGV[8]), ttl = tonumber(ARGV[9]), last_id = last_id
 })
 local written = tonumber(version) + 1
-redis.call('SET', K.job, '{"version":' .. written .. ',"status":"processing","attempts":' .. attempts ..
+-- Formatted once (Redis's Lua formats a number each time it is joined to a string).
+local written_text = tostring(written)
+local new_head = '{"version":' .. written_text .. ',"status":"processing","attempts":' .. attempts ..
   ',"updated_at":' .. ARGV[6] .. ',"expires_at":' .. head.expires_at .. ',"worker":' .. head.worker ..
   ',"started_at":' .. head.started_at .. ',"next_attempt_at":' .. head.next_attempt_at .. ',"progress":' .. ARGV[4] ..
-  ',"error":' .. head.error .. ',"current_step":' .. ARGV[5] .. ',' .. fence .. kept_id_field(written, event_id) ..
-  string.sub(json, after), 'KEEPTTL')
+  ',"error":' .. head.error .. ',"current_step":' .. ARGV[5] .. ',' .. fence .. kept_id_field(written_text, event_id)
+-- The old head and the spaces after it end just before `after` (or run past what was read: then
+-- only spaces follow, and the read part is the room).
+local room = after - 1
+if #new_head <= room then
+  redis.call('SETRANGE', K.job, '0', new_head .. string.rep(' ', room - #new_head))
+else
+  if not whole then
+    json = redis.call('GET', K.job)
+  end
+  redis.call('SET', K.job, new_head .. SLACK .. string.sub(json, past_slack(json, after)), 'KEEPTTL')
+end
 notify(ARGV[1], written, 'processing')
 return {1, written, counter}

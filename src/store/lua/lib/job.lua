@@ -522,9 +522,23 @@ local function end_claim(id, by_holder_in_record)
   end
 end
 
--- Where the record goes on after a kept id at `pos`, whatever it holds (`pos` when there is none).
+-- A running record keeps a run of spaces (JSON white space) after its kept id: a progress write
+-- whose head is no longer than the old one writes it over the old in place (SETRANGE), padded
+-- with spaces, instead of reading and writing the whole record. Redis's Lua hashes every byte of
+-- every string it makes (a record read, cut or joined), so a rewrite of the record costs it in
+-- proportion to the record; the head in place costs it the head. 32: a step's text may grow
+-- that much before a write makes the record again (with the slack renewed).
+local SLACK = '                                '
+
+-- Where the record goes on after the spaces at `pos` (see SLACK).
+local function past_slack(json, pos)
+  return string.match(json, '^ *()', pos)
+end
+
+-- Where the record goes on after a kept id at `pos`, whatever it holds, and the spaces after it
+-- (`pos` when there is neither).
 local function past_kept_id(json, pos)
-  return string.match(json, '^"last_event_id":"[^"]*",()', pos) or pos
+  return past_slack(json, string.match(json, '^"last_event_id":"[^"]*",()', pos) or pos)
 end
 
 -- The kept id is tagged with the version of the record that keeps it ("<version>:<id>"): a
@@ -535,7 +549,7 @@ end
 local function kept_id(json, pos, version)
   local tag, id, after = string.match(json, '^"last_event_id":"(%d+):(%d+%-%d+)",()', pos)
   if tag and tag == tostring(version) then
-    return id, after
+    return id, past_slack(json, after)
   end
   return nil, past_kept_id(json, pos)
 end
@@ -551,11 +565,15 @@ local function with_last_event(json, event_id, fence)
   if not event_id then
     return json
   end
-  local rest, _, _, _, version = event_slot(json, fence)
+  local rest, status, _, _, version = event_slot(json, fence)
   if not rest then
     return json
   end
-  return string.sub(json, 1, rest - 1) .. kept_id_field(version, event_id) .. string.sub(json, past_kept_id(json, rest))
+  local slack = ''
+  if status == 'processing' then
+    slack = SLACK
+  end
+  return string.sub(json, 1, rest - 1) .. kept_id_field(version, event_id) .. slack .. string.sub(json, past_kept_id(json, rest))
 end
 
 -- The last event of a record that keeps its id (see with_last_event): the id, and the event's
@@ -654,9 +672,9 @@ local function start_claimed(id, json, attempts, now, s, tenant, fence)
   local event_id = append_event(log_key(id), now, 'status', event, {max_events = s.max_events, ttl = s.ttl, last_id = last_id, last_data = last_data})
   local record
   if event_id then
-    record = record_head .. kept_id_field(version, event_id) .. rest
+    record = record_head .. kept_id_field(version, event_id) .. SLACK .. rest
   else
-    record = record_head .. rest
+    record = record_head .. SLACK .. rest
   end
   redis.call('SETEX', job_key(id), s.ttl, record)
   index_status(id, 'pending', 'processing', now + s.ttl * 1000)
