@@ -256,20 +256,49 @@ t.test('a progress write reads the record\'s head and writes it in place: the re
   t.ok(await admin.pTTL(KEYS.job(id)) > 3_500_000, 'its TTL kept')
 })
 
+/** The stored record keeps one kept id (a whole rewrite must drop the old one), and reads as JSON. */
+async function storedOnce (t: Test, id: string): Promise<{ json: string, record: Record<string, unknown> }> {
+  const json = await admin.get(KEYS.job(id)) as string
+  t.equal(json.split('"last_event_id"').length, 2, 'one kept id in the record')
+  return { json, record: JSON.parse(json) }
+}
+
 t.test('a step longer than the room the head has writes the record whole once, with room again for the next writes', async (t) => {
   const holder = await longRecordRunning()
   const id = holder.job.job_id
+  const before = await admin.get(KEYS.job(id)) as string
   const long = `Reading ${'a long source title, '.repeat(4)}`
   const whole = await callsOfOneWrite(t, async () => t.equal(await holder.progress(30, long), 'written'))
   t.same([whole.get('set'), whole.has('setrange')], [1, false], 'written whole')
-  t.match(await stored(id), { progress: 30, current_step: long, version: holder.job.version })
+  const rewritten = await storedOnce(t, id)
+  t.equal(restOf(rewritten.json), restOf(before), 'everything after the head as it was')
+  t.match(rewritten.record, { progress: 30, current_step: long, version: holder.job.version })
   const inPlace = await callsOfOneWrite(t, async () => t.equal(await holder.progress(50, `${long}, and one more`), 'written'))
-  t.same([inPlace.get('setrange'), inPlace.has('set')], [1, false], 'the next write, 13 characters longer, in place')
+  t.same([inPlace.get('setrange'), inPlace.has('set')], [1, false], 'the next write, 14 bytes longer, in place')
   const shorter = await callsOfOneWrite(t, async () => t.equal(await holder.progress(60, 'Writing'), 'written'))
   t.same([shorter.get('setrange'), shorter.has('set')], [1, false], 'a shorter one in place, padded')
-  t.match(await stored(id), { progress: 60, current_step: 'Writing', fence: holder.fence, query: 'Why '.repeat(500) })
+  const after = await storedOnce(t, id)
+  t.equal(restOf(after.json), restOf(before), 'and after them too')
+  t.match(after.record, { progress: 60, current_step: 'Writing', fence: holder.fence, version: holder.job.version, query: 'Why '.repeat(500) })
   const events = (await store.events(id, null, 10)).map((event) => JSON.parse(event.data).current_step)
   t.same(events.slice(-3), [long, `${long}, and one more`, 'Writing'], 'each write\'s event')
+})
+
+t.test('after a long step, a short one leaves spaces that run past what a write reads: the next writes still fit in place', async (t) => {
+  const holder = await longRecordRunning()
+  const id = holder.job.job_id
+  const before = await admin.get(KEYS.job(id)) as string
+  const long = `Reading ${'x'.repeat(180)}`
+  t.equal(await holder.progress(20, long), 'written')
+  t.equal(await holder.progress(30, 'Writing'), 'written')
+  t.ok((await storedOnce(t, id)).json.indexOf('"owner"') > 512, 'the head and its spaces now end past the 512 bytes a write reads')
+  for (const [percent, step] of [[40, 'Checking the report'], [50, `Reading ${'y'.repeat(150)}`]] as const) {
+    const calls = await callsOfOneWrite(t, async () => t.equal(await holder.progress(percent, step), 'written'))
+    t.same([calls.get('setrange'), calls.has('get'), calls.has('set')], [1, false, false], `in place (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+    const { json, record } = await storedOnce(t, id)
+    t.equal(restOf(json), restOf(before), 'the rest as it was')
+    t.match(record, { progress: percent, current_step: step, version: holder.job.version })
+  }
 })
 
 t.test('a head longer than what a progress write reads first (a long error of an earlier attempt) is read whole, and written as the record it is', async (t) => {
@@ -278,10 +307,23 @@ t.test('a head longer than what a progress write reads first (a long error of an
   const error = `The source could not be read: ${'timeout; '.repeat(70)}`
   const json = await admin.get(KEYS.job(id)) as string
   await admin.set(KEYS.job(id), json.replace('"error":null', JSON.stringify({ error }).slice(1, -1)), { KEEPTTL: true })
-  const calls = await callsOfOneWrite(t, async () => t.equal(await holder.progress(30, 'Reading'), 'written'))
-  t.equal(calls.get('get'), 1, 'the record read whole')
-  t.ok((calls.get('setrange') ?? 0) + (calls.get('set') ?? 0) === 1, 'and written once')
-  t.match(await stored(id), { progress: 30, current_step: 'Reading', error, version: holder.job.version, query: 'Why '.repeat(500) })
-  t.equal(await holder.progress(40, 'Writing'), 'written')
-  t.match(await stored(id), { progress: 40, current_step: 'Writing', error })
+  for (const [percent, step] of [[30, 'Reading'], [40, 'Writing']] as const) {
+    const calls = await callsOfOneWrite(t, async () => t.equal(await holder.progress(percent, step), 'written'))
+    t.same([calls.get('getrange'), calls.get('get')], [1, 1], `the first bytes read, then the whole record (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+    t.equal((calls.get('setrange') ?? 0) + (calls.get('set') ?? 0), 1, 'and written once')
+    const stored = await storedOnce(t, id)
+    t.equal(restOf(stored.json), restOf(json), 'the rest as it was')
+    t.match(stored.record, { progress: percent, current_step: step, error, version: holder.job.version, query: 'Why '.repeat(500) })
+  }
+})
+
+t.test('a progress write refused because the claim moved on reads no more of a long record than its first bytes', async (t) => {
+  const holder = await longRecordRunning()
+  const id = holder.job.job_id
+  const moved = await store.put({ ...holder.job, progress: 20, current_step: 'Searching', fence: holder.fence }, holder.job.version, { fence: holder.fence })
+  t.ok(moved.ok, 'another write moved the version on')
+  const before = await admin.get(KEYS.job(id)) as string
+  const calls = await callsOfOneWrite(t, async () => t.same(await store.patchProgress(id, holder.fence, holder.job.version, { progress: 30, step: 'Reading', now: Date.now() }), { outcome: 'stale' }))
+  t.same([calls.get('getrange'), calls.has('get'), calls.has('setrange'), calls.has('set')], [1, false, false, false], `refused from its first bytes (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+  t.equal(await admin.get(KEYS.job(id)), before, 'and nothing written')
 })

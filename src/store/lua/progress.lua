@@ -3,13 +3,15 @@
 -- patched (version, updated_at, progress, current_step) without the record being sent, decoded
 -- or re-indexed, and its event and notice go out in the same step. The record's first HEAD_READ
 -- bytes are read, and its head written over the old one in place, padded with the spaces a
--- running record keeps after it (see SLACK), so neither the record nor a copy of it is made;
--- a head that does not fit there (or does not fit in what was read) has the whole record
--- read and written again, with the spaces renewed. The claim is checked by the
+-- running record keeps after it (see SLACK), so neither the record nor a copy of it is made.
+-- A head longer than the old one and its spaces has the record written whole, with the spaces
+-- renewed; one that runs past the bytes read (a long error of an earlier attempt, a long step)
+-- has it read whole too, on every write while it does. The claim is checked by the
 -- token a running record carries (see serializeJob) and the version the holder last wrote, so
 -- no index is read and no lease re-scored (renewals do that), and the event's id follows the one
 -- the record keeps (see with_last_event), so the log is not read: INCR, GETRANGE, RPUSH, SETRANGE,
--- PUBLISH (GET and SET in place of the range commands when the head does not fit).
+-- PUBLISH (SET for SETRANGE when the head outgrew its room; a GET more when it runs past the
+-- bytes read).
 -- Like every record write it takes the write counter's next value, and the one INCR
 -- also tells whether Redis went back behind `floor` (see behind_else_tick): then nothing is written.
 -- ARGV[1] job id   ARGV[2] version the holder last wrote   ARGV[3] fence   ARGV[4] progress
@@ -28,17 +30,21 @@ end
 local HEAD_READ, HEAD_LAST = 512, '511'
 
 -- The parts of `json` (a record, or its first bytes) a progress write reads: version, attempts,
--- head, token field, the kept id and where the head and its spaces end; nil unless it is this
--- claim's running record at the version named, laid out by serializeJob.
+-- head, token field, the kept id and where the head and its spaces end. false when it is surely
+-- not this claim's running record at the version named (or not laid out by serializeJob: its
+-- first bytes tell); nil when what was read ends before the head, or the token, could be read.
 local function running(json)
   local version, status, attempts, pos = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+),()')
   if status ~= 'processing' or version ~= ARGV[2] then
-    return nil
+    return false
   end
   local head, rest = read_head(json, pos)
   local fence = '"fence":"' .. ARGV[3] .. '",'
-  if not head or string.sub(json, rest, rest + #fence - 1) ~= fence then
+  if not head or rest + #fence - 1 > #json then
     return nil
+  end
+  if string.sub(json, rest, rest + #fence - 1) ~= fence then
+    return false
   end
   -- The log's last event id, kept after the token (see with_last_event); a record written without
   -- it (sync.lua's copies), or with a stale one (see kept_id), has its log's last event read instead.
@@ -49,14 +55,13 @@ end
 local json = redis.call('GETRANGE', K.job, '0', HEAD_LAST)
 local whole = #json < HEAD_READ
 local version, attempts, head, fence, last_id, after = running(json)
--- What was read must hold the head up to the kept id: else (cut short, or a record that keeps
--- none, whose new head will not fit the old) the whole record is read.
-if not whole and not last_id then
+-- What was read must hold the head up to the kept id: else (cut short: a long error or step; or
+-- a record that keeps no id, or a stale one) the whole record is read. A record that is surely
+-- not the claim's (false) is not.
+if not whole and version ~= false and not last_id then
   json = redis.call('GET', K.job)
   whole = true
-  if json then
-    version, attempts, head, fence, last_id, after = running(json)
-  end
+  version, attempts, head, fence, last_id, after = running(json or '')
 end
 if not version then
   return {0}

@@ -526,8 +526,9 @@ end
 -- whose head is no longer than the old one writes it over the old in place (SETRANGE), padded
 -- with spaces, instead of reading and writing the whole record. Redis's Lua hashes every byte of
 -- every string it makes (a record read, cut or joined), so a rewrite of the record costs it in
--- proportion to the record; the head in place costs it the head. 32: a step's text may grow
--- that much before a write makes the record again (with the slack renewed).
+-- proportion to the record; the head in place costs it the head. 32: the head (its step's
+-- text, mostly) may grow by that many bytes before a write makes the record again (with the
+-- spaces renewed); a head that shrinks leaves its bytes to the spaces.
 local SLACK = '                                '
 
 -- Where the record goes on after the spaces at `pos` (see SLACK).
@@ -545,7 +546,7 @@ end
 -- replica of an earlier release copies the field along unchanged when it writes the record
 -- (bumping its version) and appends an event of its own, so an id whose tag is not the record's
 -- version is stale, and the log is read instead. Returns the id (nil when absent or stale) and
--- where the record goes on after the field (`pos` when there is none).
+-- where the record goes on after the field and the spaces after it (see past_kept_id).
 local function kept_id(json, pos, version)
   local tag, id, after = string.match(json, '^"last_event_id":"(%d+):(%d+%-%d+)",()', pos)
   if tag and tag == tostring(version) then
