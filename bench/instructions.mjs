@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Processes, cleanUpOnSignals, freePort, until } from '../scripts/lib/processes.mjs'
+import { Processes, cleanUpOnSignals, freePort, redisCli, until } from '../scripts/lib/processes.mjs'
 
 const side = process.argv[2] ?? 'redis'
 const progressWrites = process.argv[3] ?? '3'
@@ -33,7 +33,6 @@ const completedKey = new RedisKeys().status('completed')
 const valgrindEnv = { USER: 'bench', HOST: '127.0.0.1' }
 const vgdbPrefix = join(work, 'vgdb')
 
-const redisCli = (port, ...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
 const collected = (log) => Number(/Collected : (\d+)/.exec(readFileSync(log, 'utf8'))?.[1])
 const healthy = (port) => async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok
 

@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto'
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Processes, cleanUpOnSignals, freePort, until } from '../scripts/lib/processes.mjs'
+import { Processes, cleanUpOnSignals, freePort, redisCli, until } from '../scripts/lib/processes.mjs'
 
 const system = process.argv[2] ?? 'service'
 const progressWrites = process.argv[3] ?? '0'
@@ -37,7 +37,6 @@ const processes = new Processes(root)
 const cleanup = async () => { await processes.killAll(); rmSync(work, { recursive: true, force: true }) }
 cleanUpOnSignals(cleanup)
 
-const redisCli = (port, ...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).trim()
 const cpuSeconds = (pid) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
   return (Number(fields[11]) + Number(fields[12])) / 100

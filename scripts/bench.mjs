@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { cpus, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Processes, cleanUpOnSignals, cpuSeconds, freePort, until } from './lib/processes.mjs'
+import { Processes, cleanUpOnSignals, cpuSeconds, freePort, redisCli, until } from './lib/processes.mjs'
 import { conditionalFinalPolls, crossReplicaDelivery, idleStreams, longPollFollow } from './lib/bench-push.mjs'
 import { peerComparison, peerSection } from './lib/bench-peer.mjs'
 
@@ -24,8 +24,6 @@ cleanUpOnSignals(async () => {
 })
 const useWrk = spawnSync('wrk', ['--version']).error === undefined
 const tool = useWrk ? 'wrk' : 'autocannon'
-
-const redisCli = (port, ...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
 
 /**
  * Runs the load tool against one URL; returns req/s, latency percentiles in ms, the count of

@@ -1,6 +1,6 @@
 // Process helpers shared by the chaos suite and the benchmark: free ports, tracked children
 // (so every one of them can be killed on the way out), polling for a condition, a process's CPU time.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { openSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -47,6 +47,11 @@ export function cleanUpOnSignals (cleanup) {
   for (const [signal, code] of /** @type {Array<[NodeJS.Signals, number]>} */ ([['SIGINT', 130], ['SIGTERM', 143]])) {
     process.once(signal, () => { cleanup().finally(() => process.exit(code)) })
   }
+}
+
+/** A redis-cli command against the Redis on `port`, its answer trimmed (stderr dropped). */
+export function redisCli (port, ...args) {
+  return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).trim()
 }
 
 export async function until (what, check, timeoutMs = 15_000) {

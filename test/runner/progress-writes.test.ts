@@ -41,11 +41,14 @@ async function callsOfOneWrite (t: Test, write: () => Promise<unknown>): Promise
   return calls
 }
 
+/** Commands by name, as `get:1 set:1`, for a test's message. */
+const named = (calls: Map<string, number>): string => [...calls].map(([name, n]) => `${name}:${n}`).join(' ')
+
 /** How many Redis commands one progress write runs inside its script. */
 async function commandsOfOneWrite (t: Test, write: () => Promise<unknown>): Promise<number> {
   const calls = await callsOfOneWrite(t, write)
   const inside = [...calls.values()].reduce((sum, n) => sum + n, 0)
-  t.comment(`${inside} commands inside the script (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+  t.comment(`${inside} commands inside the script (${named(calls)})`)
   return inside
 }
 
@@ -172,7 +175,7 @@ t.test('the write that ends a running job takes the last event\'s id from the re
   const ended = await store.put({ ...same.job, status: 'completed', progress: 100, current_step: 'Completed', completed_at: new Date().toISOString(), worker: null }, same.job.version, { fence: holder.fence })
   t.ok(ended.ok, 'the final write lands')
   const calls = commandCalls(await admin.info('commandstats'))
-  t.notOk(calls.has('lindex'), `no read of the log (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+  t.notOk(calls.has('lindex'), `no read of the log (${named(calls)})`)
   t.notOk(calls.has('rpush'), 'nor a write to it: the log goes with the end')
   const [last] = (before.at(-1) as string).split(' ')
   const final = (await store.events(id, null, 10)).map((event) => event.id)
@@ -238,7 +241,10 @@ async function longRecordRunning (): Promise<JobHolder> {
 }
 
 /** Where a record's head ends: the kept id and the spaces after it (see SLACK in lua/lib/job.lua). */
-const restOf = (json: string): string => json.slice((/"last_event_id":"[^"]*", */.exec(json)?.index ?? 0) + (/"last_event_id":"[^"]*", */.exec(json)?.[0].length ?? 0))
+function restOf (json: string): string {
+  const head = /"last_event_id":"[^"]*", */.exec(json)
+  return head === null ? json : json.slice(head.index + head[0].length)
+}
 
 t.test('a progress write reads the record\'s head and writes it in place: the record is neither read nor written whole, however long it is', async (t) => {
   const holder = await longRecordRunning()
@@ -247,7 +253,7 @@ t.test('a progress write reads the record\'s head and writes it in place: the re
   t.ok(before.length > 2_500, `a long record (${before.length} bytes)`)
   for (const [percent, step] of [[10, 'Planning'], [40, 'Reading sources'], [70, 'Writing']] as const) {
     const calls = await callsOfOneWrite(t, async () => t.equal(await holder.progress(percent, step), 'written'))
-    t.same([calls.get('getrange'), calls.get('setrange'), calls.has('get'), calls.has('set')], [1, 1, false, false], `${step}: the head read and written in place (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+    t.same([calls.get('getrange'), calls.get('setrange'), calls.has('get'), calls.has('set')], [1, 1, false, false], `${step}: the head read and written in place (${named(calls)})`)
   }
   const after = await admin.get(KEYS.job(id)) as string
   t.equal(after.length, before.length, 'the record keeps its length')
@@ -294,7 +300,7 @@ t.test('after a long step, a short one leaves spaces that run past what a write 
   t.ok((await storedOnce(t, id)).json.indexOf('"owner"') > 512, 'the head and its spaces now end past the 512 bytes a write reads')
   for (const [percent, step] of [[40, 'Checking the report'], [50, `Reading ${'y'.repeat(150)}`]] as const) {
     const calls = await callsOfOneWrite(t, async () => t.equal(await holder.progress(percent, step), 'written'))
-    t.same([calls.get('setrange'), calls.has('get'), calls.has('set')], [1, false, false], `in place (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+    t.same([calls.get('setrange'), calls.has('get'), calls.has('set')], [1, false, false], `in place (${named(calls)})`)
     const { json, record } = await storedOnce(t, id)
     t.equal(restOf(json), restOf(before), 'the rest as it was')
     t.match(record, { progress: percent, current_step: step, version: holder.job.version })
@@ -309,7 +315,7 @@ t.test('a head longer than what a progress write reads first (a long error of an
   await admin.set(KEYS.job(id), json.replace('"error":null', JSON.stringify({ error }).slice(1, -1)), { KEEPTTL: true })
   for (const [percent, step] of [[30, 'Reading'], [40, 'Writing']] as const) {
     const calls = await callsOfOneWrite(t, async () => t.equal(await holder.progress(percent, step), 'written'))
-    t.same([calls.get('getrange'), calls.get('get')], [1, 1], `the first bytes read, then the whole record (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+    t.same([calls.get('getrange'), calls.get('get')], [1, 1], `the first bytes read, then the whole record (${named(calls)})`)
     t.equal((calls.get('setrange') ?? 0) + (calls.get('set') ?? 0), 1, 'and written once')
     const stored = await storedOnce(t, id)
     t.equal(restOf(stored.json), restOf(json), 'the rest as it was')
@@ -324,6 +330,6 @@ t.test('a progress write refused because the claim moved on reads no more of a l
   t.ok(moved.ok, 'another write moved the version on')
   const before = await admin.get(KEYS.job(id)) as string
   const calls = await callsOfOneWrite(t, async () => t.same(await store.patchProgress(id, holder.fence, holder.job.version, { progress: 30, step: 'Reading', now: Date.now() }), { outcome: 'stale' }))
-  t.same([calls.get('getrange'), calls.has('get'), calls.has('setrange'), calls.has('set')], [1, false, false, false], `refused from its first bytes (${[...calls].map(([name, n]) => `${name}:${n}`).join(' ')})`)
+  t.same([calls.get('getrange'), calls.has('get'), calls.has('setrange'), calls.has('set')], [1, false, false, false], `refused from its first bytes (${named(calls)})`)
   t.equal(await admin.get(KEYS.job(id)), before, 'and nothing written')
 })
