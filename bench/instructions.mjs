@@ -6,8 +6,8 @@
 // job completed, while the API creates the jobs (they queue: the worker is the slower by far).
 // Each is run for 200 and 1,200 jobs (INSTR_JOBS=200,1200), and the difference per job is
 // printed, so start-up and shutdown cancel out. INSTR_SYSTEM=peer counts bench/bullmq-peer.mjs
-// (PEER_ROLE=api creating, PEER_ROLE=worker draining) the same way. The same build gives the same count to about
-// 0.5%, where timed runs on a shared machine move by a fifth: for comparing a change with the
+// (PEER_ROLE=api creating, PEER_ROLE=worker draining) the same way. The same build gives the
+// same count to about 0.5%, where timed runs on a shared machine move by a fifth: for comparing a change with the
 // build before it (run this in each checkout, after `npm run build`). Needs valgrind
 // (apt-get install -y valgrind). Slow: the service side takes about two minutes a run.
 import { execFileSync } from 'node:child_process'
@@ -30,7 +30,7 @@ const processes = new Processes(root)
 // INSTR_KEEP=1 keeps the callgrind output (named in the last line printed), for callgrind_annotate.
 const keep = process.env.INSTR_KEEP === '1'
 const work = mkdtempSync(join(tmpdir(), 'instructions-'))
-cleanUpOnSignals(async () => { await processes.killAll(); rmSync(work, { recursive: true, force: true }) })
+cleanUpOnSignals(async () => { await processes.killAll(); if (!keep) rmSync(work, { recursive: true, force: true }) })
 // A specifier built at run time: dist/ is not there to type-check against before a build.
 const { RedisKeys } = await import(new URL('../dist/store/keys.js', import.meta.url).href)
 const completedKey = peer ? 'bull:research:completed' : new RedisKeys().status('completed')
@@ -39,6 +39,7 @@ const valgrindEnv = { USER: 'bench', HOST: '127.0.0.1' }
 const vgdbPrefix = join(work, 'vgdb')
 
 const collected = (log) => Number(/Collected : (\d+)/.exec(readFileSync(log, 'utf8'))?.[1])
+// The peer has no /health; its /stats answers once its Redis connection does.
 const healthy = (port) => async () => (await fetch(`http://127.0.0.1:${port}/${peer ? 'stats' : 'health'}`)).ok
 
 async function createJobs (port, count) {
@@ -56,7 +57,7 @@ async function createJobs (port, count) {
 
 /** Instructions counted while `jobs` jobs are created and drained. */
 async function countFor (jobs) {
-  const dir = mkdtempSync(join(work, 'run-'))
+  const dir = mkdtempSync(join(work, `jobs-${jobs}-`))
   const [redisPort, apiPort, workerPort] = [await freePort(), await freePort(), await freePort()]
   const log = join(dir, 'valgrind.log')
   const redisArgs = ['--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', dir]
@@ -81,9 +82,9 @@ async function countFor (jobs) {
     await worker.exited
   } else {
     const worker = processes.start('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--vgdb-prefix=${vgdbPrefix}`, `--callgrind-out-file=${join(dir, 'callgrind.out')}`, 'node', server], { ...workerEnv, ...valgrindEnv }, log)
-    // The peer's worker serves no HTTP: it is ready when its two connections (its Worker's and that
-    // Worker's blocking one) join the API's and this check's.
-    await until('the worker', peer ? async () => redisCli(redisPort, 'CLIENT', 'LIST').split('\n').filter(Boolean).length >= 4 : healthy(workerPort), 600_000)
+    // The peer's worker serves no HTTP: it is ready when its Worker waits for a job (BZPOPMIN).
+    const waiting = async () => / cmd=bzpopmin( |$)/m.test(redisCli(redisPort, 'CLIENT', 'LIST'))
+    await until('the worker', peer ? waiting : healthy(workerPort), 600_000)
     // Its timers and first claims settle (under valgrind a process runs some fifty times slower).
     await sleep(5_000)
     const control = (on) => execFileSync('callgrind_control', [`--vgdb-prefix=${vgdbPrefix}`, '-i', on, String(worker.pid)], { env: { PATH: process.env.PATH, ...valgrindEnv }, stdio: 'ignore' })
@@ -106,7 +107,7 @@ async function countFor (jobs) {
 try {
   const [a, b] = [await countFor(few), await countFor(many)]
   const perJob = (b - a) / (many - few)
-  console.log(`${peer ? 'peer ' : ''}${side}, ${progressWrites} progress writes, query of ${queryLength} characters: ${Math.round(perJob).toLocaleString('en-US')} instructions per job (${a.toLocaleString('en-US')} for ${few} jobs, ${b.toLocaleString('en-US')} for ${many})`)
+  console.log(`${peer ? 'peer' : 'service'} ${side === 'redis' ? 'redis' : 'worker'}, ${progressWrites} progress writes, query of ${queryLength} characters: ${Math.round(perJob).toLocaleString('en-US')} instructions per job (${a.toLocaleString('en-US')} for ${few} jobs, ${b.toLocaleString('en-US')} for ${many})`)
 } finally {
   await processes.killAll()
   if (keep) console.log(`callgrind output kept in ${work}`)
