@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto'
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Processes, cleanUpOnSignals, freePort, redisCli, until } from '../scripts/lib/processes.mjs'
+import { Processes, cleanUpOnSignals, cpuSeconds, freePort, redisCli, until } from '../scripts/lib/processes.mjs'
 
 const system = process.argv[2] ?? 'service'
 const progressWrites = process.argv[3] ?? '0'
@@ -37,10 +37,6 @@ const processes = new Processes(root)
 const cleanup = async () => { await processes.killAll(); rmSync(work, { recursive: true, force: true }) }
 cleanUpOnSignals(cleanup)
 
-const cpuSeconds = (pid) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
 const commandCalls = (port) => Object.fromEntries([...redisCli(port, 'INFO', 'commandstats').matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => [m[1], Number(m[2])]))
 /** Microseconds Redis spent in each command (a script's own commands are counted in its EVALSHA too). */
 const commandMicros = (port) => Object.fromEntries([...redisCli(port, 'INFO', 'commandstats').matchAll(/cmdstat_(\w+):calls=\d+,usec=(\d+)/g)].map((m) => [m[1], Number(m[2])]))
