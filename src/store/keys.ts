@@ -176,14 +176,21 @@ export function declaredKeys (name: string, source: string): ScriptKeyName[] {
   return names as ScriptKeyName[]
 }
 
+/** Touching a key a script did not declare is an error naming it, not a nil key. */
+export const LUA_KEY_GUARD = "{ __index = function (_, name) error('this script does not declare the key ' .. name .. ' in its KEYS header') end }"
+
 /**
- * The Lua prelude of a job script: `K` naming its declared KEYS (touching an undeclared one is
- * an error, not a nil key), the statuses, and the key builders of jobs found in an index.
+ * The Lua prelude of a job script: `K` naming its declared KEYS (see LUA_KEY_GUARD), then
+ * luaShared's statuses and key builders.
  */
 export function luaPrelude (names: readonly ScriptKeyName[]): string {
   const table = names.map((name, i) => `${name} = KEYS[${i + 1}]`).join(', ')
+  return [`local K = setmetatable({ ${table} }, ${LUA_KEY_GUARD})`, luaShared()].join('\n')
+}
+
+/** The statuses, and the key builders of jobs found in an index (from K.job_prefix), for lib/job.lua. */
+export function luaShared (): string {
   return [
-    `local K = setmetatable({ ${table} }, { __index = function (_, name) error('this script does not declare the key ' .. name .. ' in its KEYS header') end })`,
     `local STATUSES = { ${JOB_STATUSES.map((status) => `'${status}'`).join(', ')} }`,
     `local FINAL = { ${[...FINAL_STATUSES].map((status) => `${status} = true`).join(', ')} }`,
     `local RUNNING_NOTICES_SUFFIX = '${RUNNING_NOTICES_SUFFIX}'`,

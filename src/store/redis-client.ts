@@ -47,6 +47,11 @@ export function createRedisClient (options: RedisClientOptions): RedisClient {
   return client
 }
 
+/** A command for the Redis that holds `key` (a Cluster's shard; a single server's only one). */
+export function sendNear (client: RedisClient, key: string | undefined, args: string[]): Promise<unknown> {
+  return client instanceof ClusterClient ? client.sendNear(key, args) : client.sendCommand(args)
+}
+
 /** Starts connecting in the background; failures are reported through the client's error event. */
 export function connectInBackground (client: RedisClient): void {
   client.connect().catch(() => { /* reported by the 'error' listener; reconnects on its own */ })
@@ -122,6 +127,11 @@ export class ClusterClient extends EventEmitter implements RedisClient {
 
   async sendCommand (args: string[]): Promise<unknown> {
     return await this.#cluster.sendCommand(firstKey(args) ?? this.#options.homeKey, false, args)
+  }
+
+  /** A command for the master of `key`'s slot, whatever its own arguments are. */
+  async sendNear (key: string | undefined, args: string[]): Promise<unknown> {
+    return await this.#cluster.sendCommand(key ?? this.#options.homeKey, false, args)
   }
 
   async connect (): Promise<unknown> {

@@ -11,12 +11,14 @@ import { dropOldest } from './bounded.js'
 import { type JobEvent, type JobEventType, keptEventData, withJobId } from '../schemas/events.js'
 import { type Roster, parseRoster } from './roster.js'
 import { RedisKeys, type ScriptKeyName, declaredKeys, luaPrelude } from './keys.js'
+import { sendNear } from './redis-client.js'
 import { libraryFor } from './lua-library.js'
+import { type FunctionLibrary, type FunctionSpec, StoredFunctions, functionLibrary, isFunctionMissing } from './lua-functions.js'
 import { SilenceDeadline } from './silence-deadline.js'
 import { RunnerConnections } from './runner-connections.js'
 import { MemoryLimitReading } from './memory-limit.js'
 import { type RunningLimits, tenantOf } from './tenant-queues.js'
-import { nameRedisScript } from '../telemetry/redis-spans.js'
+import { nameRedisScript, sendingScript } from '../telemetry/redis-spans.js'
 import { isoTime } from '../iso-time.js'
 
 /** Parsed records remembered for repeated reads (about 2 KB each). */
@@ -84,14 +86,17 @@ class LuaScript {
   readonly sha: string
   /** The KEYS a job script declares in its header, in order (none for the others). */
   readonly keyNames: readonly ScriptKeyName[]
+  /** Its Redis Function's name (see lua-functions.ts), for the scripts called as one. */
+  readonly functionName: string | undefined
   /**
    * `jobScript`: gets the keys its header declares (see declaredKeys), named by the generated
    * prelude, with job.lua, and publishes its notices with `publish` (SPUBLISH on a Cluster: the
    * notice stays on the shard that holds the job, where its subscribers listen).
    */
-  constructor (name: string, jobScript = true, publish = 'PUBLISH') {
+  constructor (name: string, jobScript = true, publish = 'PUBLISH', functionName?: string) {
     const own = readLua(name)
     this.name = name
+    this.functionName = functionName
     this.keyNames = jobScript ? declaredKeys(name, own) : []
     this.source = jobScript ? [luaPrelude(this.keyNames), `local PUBLISH = '${publish}'`, libraryFor(own, JOB_LIBRARY), own].join('\n') : own
     this.sha = createHash('sha1').update(this.source).digest('hex')
@@ -99,16 +104,37 @@ class LuaScript {
   }
 }
 
-function scriptSet (publish: 'PUBLISH' | 'SPUBLISH') {
-  const job = (name: string): LuaScript => new LuaScript(name, true, publish)
+/**
+ * The scripts a job calls most, run as Redis Functions (see lua-functions.ts). A create that the
+ * memory admission checks runs put as `put_admit`, which Redis lets run past maxmemory: it refuses
+ * on its own, with the cause, before any write (Redis's OOM test counts less memory than INFO's
+ * used_memory that the admission reads, so a create admitted is never one Redis would refuse).
+ */
+const FUNCTIONS: Array<Pick<FunctionSpec, 'name' | 'script' | 'flags'>> = [
+  { name: 'put', script: 'put', flags: [] },
+  { name: 'put_admit', script: 'put', flags: ['allow-oom'] },
+  { name: 'progress', script: 'progress', flags: [] },
+  { name: 'claim', script: 'claim', flags: [] }
+]
+
+function libraryOf (publish: 'PUBLISH' | 'SPUBLISH'): FunctionLibrary {
+  return functionLibrary(FUNCTIONS.map((f) => {
+    const source = readLua(f.script)
+    return { ...f, source, keyNames: declaredKeys(f.script, source) }
+  }), JOB_LIBRARY, publish)
+}
+
+function scriptSet (publish: 'PUBLISH' | 'SPUBLISH', library: FunctionLibrary) {
+  const job = (name: string, functionName?: string): LuaScript => new LuaScript(name, true, publish, functionName === undefined ? undefined : library.functionName(functionName))
   return {
-    put: job('put'),
-    progress: job('progress'),
+    put: job('put', 'put'),
+    putAdmit: job('put', 'put_admit'),
+    progress: job('progress', 'progress'),
     sync: job('sync'),
     delete: job('delete'),
     events: job('events'),
     trim: job('trim'),
-    claim: job('claim'),
+    claim: job('claim', 'claim'),
     renew: job('renew'),
     expiredLeases: job('expired-leases'),
     liveLeases: job('live-leases'),
@@ -125,12 +151,22 @@ function scriptSet (publish: 'PUBLISH' | 'SPUBLISH') {
   }
 }
 
-const SCRIPT_SETS = { PUBLISH: scriptSet('PUBLISH'), SPUBLISH: scriptSet('SPUBLISH') }
+const LIBRARIES = { PUBLISH: libraryOf('PUBLISH'), SPUBLISH: libraryOf('SPUBLISH') }
+const SCRIPT_SETS = { PUBLISH: scriptSet('PUBLISH', LIBRARIES.PUBLISH), SPUBLISH: scriptSet('SPUBLISH', LIBRARIES.SPUBLISH) }
 type Scripts = ReturnType<typeof scriptSet>
 
 /** Every script as Redis receives it, in both sets: what a test compiles to check their names. */
 export function composedScripts (): Array<{ name: string, set: string, source: string }> {
-  return Object.entries(SCRIPT_SETS).flatMap(([set, scripts]) => Object.values(scripts).map((script) => ({ name: script.name, set, source: script.source })))
+  return Object.entries(SCRIPT_SETS).flatMap(([set, scripts]) => {
+    // put and putAdmit are one script, two functions.
+    const bySource = new Map(Object.values(scripts).map((script) => [script.source, script]))
+    return [...bySource.values()].map((script) => ({ name: script.name, set, source: script.source }))
+  })
+}
+
+/** The function library of each set, as FUNCTION LOAD receives it. */
+export function functionLibraries (): Array<{ set: string, library: FunctionLibrary }> {
+  return Object.entries(LIBRARIES).map(([set, library]) => ({ set, library }))
 }
 
 export interface RedisJobStoreOptions {
@@ -145,7 +181,12 @@ export interface RedisJobStoreOptions {
   keys?: RedisKeys
   /** Notices go out with SPUBLISH (a Redis Cluster: they stay on the job's shard) instead of PUBLISH. */
   shardedNotices?: boolean
-  /** Told about every round trip: the command (EVALSHA is named by its script), its time, success. */
+  /**
+   * false: every script is sent whole (EVALSHA), none called as a Redis Function. Default true;
+   * a Redis before 7, or an ACL that forbids FCALL or FUNCTION, is found out at the first call.
+   */
+  functions?: boolean
+  /** Told about every round trip: the command (a script's EVALSHA or FCALL is named by the script), its time, success. */
   onCommand?: (command: string, ms: number, ok: boolean) => void
   /**
    * Admission of creates when Redis has a maxmemory: refused once the memory in use plus
@@ -319,6 +360,7 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
   /** The epoch this store last read, to tell epoch.lua which one it knows. */
   #knownEpoch: string | null = null
   #onWentBack: (wentBack: WentBack) => void = () => {}
+  readonly #functions: StoredFunctions
 
   constructor (client: RedisClient, options: RedisJobStoreOptions) {
     this.#client = client
@@ -332,7 +374,10 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
     this.#memoryLimit = trustMs > 0 ? new MemoryLimitReading(trustMs, async () => (await this.memory()).maxBytes) : undefined
     this.#runningLimits = options.runningLimits
     this.keys = options.keys ?? new RedisKeys()
-    this.#scripts = options.shardedNotices === true ? SCRIPT_SETS.SPUBLISH : SCRIPT_SETS.PUBLISH
+    const set = options.shardedNotices === true ? 'SPUBLISH' : 'PUBLISH'
+    this.#scripts = SCRIPT_SETS[set]
+    const load = ['FUNCTION', 'LOAD', 'REPLACE', LIBRARIES[set].text]
+    this.#functions = new StoredFunctions(LIBRARIES[set], options.functions !== false, async (nearKey) => await this.#deadline.wait(sendNear(this.#client, nearKey, load), 'FUNCTION'))
   }
 
   get client (): RedisClient {
@@ -413,7 +458,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       max_queued: options.quota?.maxQueued
     }
     type PutReply = [number, (string | null | ClaimRow[])?, (string | number | null)?, number?, number?]
-    const reply = await this.#script<PutReply>(this.#scripts.put, [JSON.stringify(args), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner, runner: options.fence !== undefined },
+    const script = args.admit !== undefined && args.expected === 0 ? this.#scripts.putAdmit : this.#scripts.put
+    const reply = await this.#script<PutReply>(script, [JSON.stringify(args), serializeJob(written), job.job_id], { id: job.job_id, owner: job.owner, runner: options.fence !== undefined },
       (r) => r[0] === 1 ? Number(r[2]) : r[2] === 'behind' ? Number(r[3]) : null)
     if (reply[0] === 1) return Array.isArray(reply[1]) ? { ok: true, job: written, authoritative: true, claimed: reply[1].map(claimOf) } : { ok: true, job: written, authoritative: true }
     if (reply[2] === 'behind') return { ok: false, reason: 'unavailable', applied: 'no', cause: 'Redis went back in time (it lost writes this replica saw land); replicas are putting their copies back' }
@@ -718,6 +764,14 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
 
   #evalsha<T> (script: LuaScript, keys: string[], args: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
     const tail = [String(keys.length), ...keys, ...args]
+    const fn = script.functionName
+    if (fn === undefined || !this.#functions.on) return this.#whole(script, tail, counterOf, resets, runner)
+    const call = (): Promise<T> => sendingScript(script.name, () => this.#send<T>(['FCALL', fn, ...tail], script.name, counterOf, resets, runner))
+    return call().catch(async (err: unknown) => await this.#functions.recover(err, keys[0], call, async () => await this.#whole(script, tail, counterOf, resets, runner)))
+  }
+
+  /** A script sent as its text's SHA1, or whole (EVAL) when Redis has not cached it. */
+  #whole<T> (script: LuaScript, tail: string[], counterOf?: CounterOf<T>, resets = false, runner = false): Promise<T> {
     return this.#send<T>(['EVALSHA', script.sha, ...tail], script.name, counterOf, resets, runner).catch(async (err: unknown) => {
       // A restarted Redis has an empty script cache; EVAL runs the script and caches it again.
       if (!(err instanceof ErrorReply) || !err.message.startsWith('NOSCRIPT')) throw err
@@ -755,8 +809,8 @@ export class RedisJobStore implements JobStore, WebhookOutbox, RedisStore {
       onCommand(label, performance.now() - started, true)
       return reply
     }, (err: unknown) => {
-      // NOSCRIPT is the expected first answer after a Redis restart, not a failure to report.
-      if (!(err instanceof ErrorReply && err.message.startsWith('NOSCRIPT'))) onCommand(label, performance.now() - started, false)
+      // NOSCRIPT, or a function not found, is the expected first answer after a Redis restart, not a failure to report.
+      if (!(err instanceof ErrorReply && err.message.startsWith('NOSCRIPT')) && !isFunctionMissing(err)) onCommand(label, performance.now() - started, false)
       throw err
     })
   }

@@ -1,6 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { tracingChannel } from 'node:diagnostics_channel'
 import { type Attributes, type Span, SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api'
 import { jobAttributes } from './spans.js'
+import { isFunctionMissing } from '../store/lua-functions.js'
 
 /**
  * Redis calls as spans, from the tracing channels node-redis (6+) publishes for every command
@@ -28,6 +30,19 @@ const scriptNames = new Map<string, string>()
 export function nameRedisScript (name: string, sha: string, source: string): void {
   scriptNames.set(sha, name)
   scriptNames.set(source, name)
+}
+
+/**
+ * The script an FCALL runs, while it is being sent: node-redis traces an FCALL's arguments as
+ * '?' (it passes EVALSHA's SHA1 on), so the function's name cannot name the span. Kept only while
+ * Redis calls are traced; elsewhere the call is made as it is.
+ */
+const callingScript = new AsyncLocalStorage<string>()
+let tracing = 0
+
+/** Runs `send` (an FCALL of `name`'s function) so that its span is named by the script. */
+export function sendingScript<T> (name: string, send: () => T): T {
+  return tracing > 0 ? callingScript.run(name, send) : send()
 }
 
 const TRACER = 'deep-research-api/redis'
@@ -61,9 +76,9 @@ export function traceRedisCalls (): () => void {
       const span = spans.get(call)
       if (span === undefined) return
       const error = call.error instanceof Error ? call.error : new Error(String(call.error))
-      // The first answer after a Redis restart, which the store answers with EVAL: not a failure.
-      if (error.message.startsWith('NOSCRIPT')) {
-        span.setAttribute('db.response.status_code', 'NOSCRIPT')
+      // The first answer after a Redis restart, which the store answers with EVAL or FUNCTION LOAD: not a failure.
+      if (error.message.startsWith('NOSCRIPT') || isFunctionMissing(error)) {
+        span.setAttribute('db.response.status_code', error.message.startsWith('NOSCRIPT') ? 'NOSCRIPT' : 'ERR')
         return
       }
       span.recordException(error)
@@ -72,7 +87,11 @@ export function traceRedisCalls (): () => void {
   }
   const channels = CHANNELS.map((name) => tracingChannel(name))
   for (const channel of channels) channel.subscribe(handlers)
-  return () => { for (const channel of channels) channel.unsubscribe(handlers) }
+  tracing++
+  return () => {
+    tracing--
+    for (const channel of channels) channel.unsubscribe(handlers)
+  }
 }
 
 /**
@@ -100,7 +119,7 @@ function describe (call: RedisTraceMessage): { name: string, attributes: Attribu
     return { name: mode, attributes }
   }
   attributes['db.operation.name'] = call.command
-  const script = call.command.startsWith('EVAL') && call.args?.[1] !== undefined ? scriptNames.get(call.args[1]) : undefined
+  const script = call.command === 'FCALL' ? callingScript.getStore() : call.command.startsWith('EVAL') && call.args?.[1] !== undefined ? scriptNames.get(call.args[1]) : undefined
   // The arguments stay out: they hold job records, questions and reports.
   if (script === undefined) return { name: call.command, attributes }
   attributes['db.stored_procedure.name'] = script

@@ -116,6 +116,15 @@ t.test('REDIS_SHARDS=6 on the cluster: keys on every master, jobs complete throu
   const seen = await listAllJobIds(a, 7)
   t.same([...seen].sort(), [...ids].sort(), 'every job listed once across the 6 shards')
   t.match(json(await a.inject({ method: 'GET', url: '/v1/stats' })), { counts: { completed: 30 } })
+  // The job scripts ran as Redis Functions on every master (each shard's store loaded them where
+  // its keys live), and replication gave them to the replicas, the promoted one included (the
+  // master an earlier test killed is left out).
+  for (const node of cluster.nodes().filter((n) => !n.failed && cluster.server(n.port).running)) {
+    const client = await cluster.server(node.port).client()
+    const libraries = await client.sendCommand(['FUNCTION', 'LIST', 'LIBRARYNAME', 'deep_research_*']) as unknown[]
+    await client.close()
+    t.equal(libraries.length, 1, `${node.role} ${node.port} has the function library`)
+  }
 })
 
 t.test('the write counter on a Cluster: replies on 6 shards, polls and writes interleaved, never look like Redis going back; a shard whose counter did go back is told by its next reply', async (t) => {

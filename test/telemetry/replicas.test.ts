@@ -101,7 +101,7 @@ t.test('a job created on one replica, handed back by another at SIGTERM and fini
   t.same(under(finished, 'read page').map((s) => s.attributes['url.full']), ['p3', 'p4'].map((p) => `${site.url}/${p}.html`), 'the second read only the two it had not')
   t.equal(under(finished, 'step page').filter((s) => s.attributes['research.step.outcome'] === 'reused').length, 2, 'and reused the first one\'s two kept pages, each a step span')
   t.ok(under(finished, 'chat fake-model').every((s) => Number(s.attributes['gen_ai.usage.output_tokens']) > 0), 'LLM spans with token counts')
-  t.ok(under(finished, 'EVALSHA put').length > 0, 'Redis spans')
+  t.ok(under(finished, 'FCALL put').length > 0, 'Redis spans')
   const inRuns = spans.filter((s) => runs.some((run) => ancestors(s).includes(run)))
   t.same(inRuns.filter((s) => s.attributes['job.id'] !== id).map((s) => s.name), [], 'every span of both runs carries job.id')
 

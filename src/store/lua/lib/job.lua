@@ -760,3 +760,12 @@ local function claim_jobs(now, c)
   end
   return taken
 end
+
+-- What a script keeps between the library's functions while it runs (SEQ, UNSPENT, slots), set
+-- as a new call finds it: a script sent whole (EVALSHA) defines it all again on every call, but
+-- a Redis Function's library is defined once (FUNCTION LOAD), so its calls share these locals.
+local function begin_call()
+  SEQ = nil
+  UNSPENT = nil
+  slots = {}
+end
