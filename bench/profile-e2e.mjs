@@ -38,7 +38,7 @@ const cleanup = async () => { await processes.killAll(); rmSync(work, { recursiv
 cleanUpOnSignals(cleanup)
 
 const commandCalls = (port) => Object.fromEntries([...redisCli(port, 'INFO', 'commandstats').matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => [m[1], Number(m[2])]))
-/** Microseconds Redis spent in each command (a script's own commands are counted in its EVALSHA too). */
+/** Microseconds Redis spent in each command (a script's own commands are counted in its FCALL or EVALSHA too). */
 const commandMicros = (port) => Object.fromEntries([...redisCli(port, 'INFO', 'commandstats').matchAll(/cmdstat_(\w+):calls=\d+,usec=(\d+)/g)].map((m) => [m[1], Number(m[2])]))
 const usedMemory = (port) => Number(/used_memory:(\d+)/.exec(redisCli(port, 'INFO', 'memory'))?.[1])
 /** Seconds of CPU redis-server has used (main thread and its others: user + sys). */
@@ -58,15 +58,18 @@ async function scriptNames () {
 async function scriptTimes (port) {
   const names = system === 'service' ? await scriptNames() : new Map()
   const entries = JSON.parse(redisCli(port, '--json', 'SLOWLOG', 'GET', '-1'))
-  const bySha = new Map()
+  const byScript = new Map()
   for (const [, , micros, args] of entries) {
-    if (String(args[0]).toUpperCase() !== 'EVALSHA') continue
-    const total = bySha.get(args[1]) ?? { calls: 0, micros: 0 }
+    const command = String(args[0]).toUpperCase()
+    if (command !== 'EVALSHA' && command !== 'FCALL') continue
+    // A function is named deep_research_<library hash>_<name> (src/store/lua-functions.ts).
+    const key = command === 'FCALL' ? String(args[1]).replace(/^deep_research_[0-9a-f]+_/, '') : args[1]
+    const total = byScript.get(key) ?? { calls: 0, micros: 0 }
     total.calls++
     total.micros += micros
-    bySha.set(args[1], total)
+    byScript.set(key, total)
   }
-  return [...bySha].sort((a, b) => b[1].micros - a[1].micros).map(([sha, { calls, micros }]) => `${names.get(sha) ?? sha.slice(0, 10)} ${calls} calls, ${(micros / calls).toFixed(1)} µs`)
+  return [...byScript].sort((a, b) => b[1].micros - a[1].micros).map(([script, { calls, micros }]) => `${names.get(script) ?? script.slice(0, 10)} ${calls} calls, ${(micros / calls).toFixed(1)} µs`)
 }
 
 /** The profile's samples taken between `from` and `to` (µs of the monotonic clock, as process.hrtime). */
@@ -215,7 +218,7 @@ try {
     console.log(`Its own hottest functions (self time, share of busy samples): ${ownHotFunctions(profile, window).join(', ')}`)
   }
   console.log(`Redis commands per job: ${perCommand.reduce((sum, [, n]) => sum + n, 0).toFixed(1)} (${perCommand.map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ')})`)
-  console.log(`Redis time per job by command, µs (EVALSHA includes its script's commands): ${microsPerCommand.map(([name, us]) => `${name} ${us.toFixed(1)}`).join(', ')}`)
+  console.log(`Redis time per job by command, µs (FCALL and EVALSHA include their script's commands): ${microsPerCommand.map(([name, us]) => `${name} ${us.toFixed(1)}`).join(', ')}`)
   if (slowlog) console.log(`Redis time per script call (SLOWLOG): ${scripts.join('; ')}`)
   if (part === 'all') console.log(`Redis memory per job: ${memory.toFixed(0)} bytes; MEMORY USAGE by key: ${[...byKind].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([kind, bytes]) => `${kind} ${(bytes / jobs).toFixed(0)}`).join(', ')}`)
 } finally {
