@@ -18,8 +18,9 @@ export interface FunctionSpec {
   source: string
   keyNames: readonly ScriptKeyName[]
   /**
-   * Redis's script flags. None: a write, refused upfront past maxmemory (OOM) as a script sent
-   * whole is at its first write. `allow-oom` only where the script refuses on its own first.
+   * Redis's script flags. None: a write, refused upfront past maxmemory (OOM), as a script sent
+   * whole is when its first write is one Redis refuses then (INCR, SET...). `allow-oom` where a
+   * script sent whole ran past maxmemory, or refuses on its own first.
    */
   flags: string[]
 }
@@ -44,14 +45,18 @@ export function functionLibrary (specs: FunctionSpec[], library: string, publish
     // Made at a function's first call: a library's own code runs without setmetatable.
     ...specs.map((spec) => `local K_${spec.name} = nil`)
   ].join('\n')
-  const name = `deep_research_${createHash('sha1').update(definitions).update(bodies.map(({ body }) => body).join('\n')).digest('hex').slice(0, 16)}`
-  const functionName = (fn: string): string => `${name}_${fn}`
+  // The names hold the hash of everything else, flags included: a library that differs in
+  // anything has another name, so it is loaded rather than taken for the one already there.
+  const placeholder = '{{library}}'
   const registrations = bodies.map(({ spec, body }) => [
-    `redis.register_function{function_name = '${functionName(spec.name)}', flags = { ${spec.flags.map((flag) => `'${flag}'`).join(', ')} }, callback = function (keys, args)`,
+    `redis.register_function{function_name = '${placeholder}_${spec.name}', flags = { ${spec.flags.map((flag) => `'${flag}'`).join(', ')} }, callback = function (keys, args)`,
     body,
     'end}'
   ].join('\n'))
-  return { name, text: [`#!lua name=${name}`, definitions, ...registrations].join('\n'), functionName }
+  const code = [definitions, ...registrations].join('\n')
+  const name = `deep_research_${createHash('sha1').update(code).digest('hex').slice(0, 16)}`
+  const functionName = (fn: string): string => `${name}_${fn}`
+  return { name, text: [`#!lua name=${name}`, code.replaceAll(`'${placeholder}_`, `'${name}_`)].join('\n'), functionName }
 }
 
 /** A call's start: its keys by name in K (the same names on every call of one function), its ARGV, fresh per-call state. */
@@ -65,16 +70,20 @@ export function isFunctionMissing (err: unknown): boolean {
   return err instanceof ErrorReply && err.message.startsWith('ERR Function not found')
 }
 
-/** A Redis before 7, or a user its ACL keeps from FCALL or FUNCTION: scripts are sent whole instead. */
+/**
+ * A Redis before 7, or a user its ACL keeps from FCALL or FUNCTION LOAD: scripts are sent whole
+ * instead. Not a NOPERM for a key or a channel, which a script sent whole gets as well.
+ */
 function isUnavailable (err: unknown): boolean {
-  return err instanceof ErrorReply && /^(?:ERR unknown command|NOPERM)/.test(err.message)
+  return err instanceof ErrorReply && /^(?:ERR unknown command|NOPERM .*'(?:fcall|function\|load)' command)/i.test(err.message)
 }
 
 /**
  * Whether a store calls functions, and their loading when a Redis lacks them. Functions stay
  * on until a Redis answers that it has none or forbids them (then every script goes by EVALSHA
- * for this store's life); a load refused otherwise (OOM, MISCONF, READONLY) sends that one call
- * whole, as before functions, and the next call that finds them missing loads again.
+ * for this store's life); a load refused otherwise (OOM, MISCONF, READONLY), or not answered,
+ * sends that one call whole, as before functions, and the next call that finds them missing
+ * loads again.
  */
 export class StoredFunctions {
   readonly library: FunctionLibrary
@@ -111,10 +120,14 @@ export class StoredFunctions {
     })
   }
 
-  /** Loads the library where `nearKey` lives; calls that find it missing meanwhile share the load. */
+  /**
+   * Loads the library where `nearKey` lives; calls that find it missing meanwhile share the load.
+   * false when it was not loaded: refused, or not answered in time. The call is then sent whole
+   * and fails or not on its own, so a call that surely did not run is never reported as one
+   * that may have (a load's deadline passing).
+   */
   async #loaded (nearKey: string | undefined): Promise<boolean> {
     this.#loading ??= this.#load(nearKey).then(() => true, (err: unknown) => {
-      if (!(err instanceof ErrorReply)) throw err
       if (isUnavailable(err)) this.#on = false
       return false
     }).finally(() => { this.#loading = undefined })

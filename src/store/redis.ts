@@ -105,16 +105,21 @@ class LuaScript {
 }
 
 /**
- * The scripts a job calls most, run as Redis Functions (see lua-functions.ts). A create that the
- * memory admission checks runs put as `put_admit`, which Redis lets run past maxmemory: it refuses
- * on its own, with the cause, before any write (Redis's OOM test counts less memory than INFO's
- * used_memory that the admission reads, so a create admitted is never one Redis would refuse).
+ * The scripts a job calls most, run as Redis Functions (see lua-functions.ts), each past
+ * maxmemory as it ran when sent whole. put and progress write first with an INCR, which Redis
+ * refuses then, so they are refused upfront. A create that the memory admission checks runs put
+ * as `put_admit`, which Redis lets run: it refuses on its own, with the cause, before any write
+ * (Redis's OOM test counts less memory than INFO's used_memory that the admission reads, so a
+ * create admitted is never one Redis would refuse). A claim sent whole ran past maxmemory when
+ * its first write was taking from the queue (ZPOPMIN frees memory, and Redis lets the rest of a
+ * script follow its first write): allowed as a function, an idle runner's claims stay quiet, and
+ * queued jobs are begun, as they were (due retries are moved too, where an INCR came first).
  */
 const FUNCTIONS: Array<Pick<FunctionSpec, 'name' | 'script' | 'flags'>> = [
   { name: 'put', script: 'put', flags: [] },
   { name: 'put_admit', script: 'put', flags: ['allow-oom'] },
   { name: 'progress', script: 'progress', flags: [] },
-  { name: 'claim', script: 'claim', flags: [] }
+  { name: 'claim', script: 'claim', flags: ['allow-oom'] }
 ]
 
 function libraryOf (publish: 'PUBLISH' | 'SPUBLISH'): FunctionLibrary {

@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import { newJob } from '../../src/jobs/records.js'
 import { START_STEP } from '../../src/lifecycle.js'
+import { ErrorReply } from 'redis'
 import { type FunctionLibrary, StoredFunctions, isFunctionMissing } from '../../src/store/lua-functions.js'
+import { RedisTimeoutError } from '../../src/store/silence-deadline.js'
 import { RedisJobStore, type RedisJobStoreOptions, functionLibraries } from '../../src/store/redis.js'
 import { connectInBackground, createRedisClient } from '../../src/store/redis-client.js'
 import { waitFor } from '../helpers/app.js'
@@ -132,7 +134,8 @@ t.test('with functions turned off (RedisJobStoreOptions.functions: false) every 
 t.test('every local of lib/job.lua that its functions assign is set again by begin_call, which each Redis Function runs first', async (t) => {
   const library = readFileSync(new URL('../../src/store/lua/lib/job.lua', import.meta.url), 'utf8')
   const values = [...library.matchAll(/^local (?!function )([A-Za-z_]\w*)/gm)].map((m) => m[1] as string)
-  const assigned = values.filter((name) => new RegExp(`^\\s+${name}\\s*(\\[[^\\]]*\\])?\\s*=[^=]`, 'm').test(library))
+  // Assigned, a field of it set, or a table.insert or remove on it, anywhere in a line.
+  const assigned = values.filter((name) => new RegExp(`(?:^|[^.\\w])${name}(?:\\.\\w+|\\[[^\\]]*\\])?\\s*=[^=]|table\\.(?:insert|remove)\\(${name}\\b`).test(library.replace(new RegExp(`^local ${name} = .*$`, 'm'), '')))
   t.same(assigned.sort(), ['SEQ', 'UNSPENT', 'slots'].sort(), 'the per-call state')
   const begin = /^local function begin_call\(\)\n([\s\S]*?)^end$/m.exec(library)?.[1] ?? ''
   t.same([...begin.matchAll(/^\s+(\w+) = /gm)].map((m) => m[1]).sort(), assigned.sort(), 'each set again')
@@ -141,7 +144,7 @@ t.test('every local of lib/job.lua that its functions assign is set again by beg
   }
 })
 
-t.test('StoredFunctions.recover, with Redis\'s own replies: a call again that still finds no function is sent whole; any other error, and a load that did not reach Redis, reach the caller', async (t) => {
+t.test('StoredFunctions.recover: a call again that still finds no function, or whose load was not answered, is sent whole; a Redis before 7 turns functions off; any other error reaches the caller', async (t) => {
   const server = await RedisServer.start()
   t.teardown(() => server.stop())
   const admin = await server.client()
@@ -164,8 +167,35 @@ t.test('StoredFunctions.recover, with Redis\'s own replies: a call again that st
   // claim without its keys: the script's own error (a key it was not given), not one about functions.
   await t.rejects(loaded.recover(missingError, undefined, async () => await admin.sendCommand(['FCALL', library.functionName('claim'), '0', '{}']), whole), /ERR/, 'a script error on the call again is thrown')
 
-  const unreachable = new StoredFunctions(library, true, async () => { throw new Error('socket closed') })
-  await t.rejects(unreachable.recover(missingError, undefined, missing, whole), /socket closed/, 'a load that got no answer fails the call, as any call would')
-  t.ok(unreachable.on)
+  const unanswered = new StoredFunctions(library, true, async () => { throw new RedisTimeoutError('Redis did not answer FUNCTION LOAD in time') })
+  t.equal(await unanswered.recover(missingError, undefined, missing, whole), 'sent whole', 'a load not answered in time: the call is sent whole, and fails or not on its own')
+  t.ok(unanswered.on, 'functions stay on')
+
+  // Redis 6's answer to FCALL, which no Redis here gives (they are all 7).
+  const redis6 = new StoredFunctions(library, true, async () => { throw new Error('not asked') })
+  t.equal(await redis6.recover(new ErrorReply('ERR unknown command `FCALL`, with args beginning with: `deep_research_x_put`, `19`, '), undefined, missing, whole), 'sent whole')
+  t.notOk(redis6.on, 'a Redis before 7: scripts sent whole from then on')
+  // A user kept from a key is kept from it however the script is sent: not a reason to stop calling functions.
+  await t.rejects(loaded.recover(new ErrorReply('NOPERM this user has no permissions to access one of the keys used as arguments'), undefined, missing, whole), /NOPERM/)
+  t.ok(loaded.on)
   await t.rejects(loaded.recover(new Error('not a reply'), undefined, missing, whole), /not a reply/, 'an error that is not Redis\'s reply is the caller\'s')
+})
+
+t.test('past maxmemory a claim runs as it did sent whole: an idle one answers none, not an error, and a queued job is claimed and begun; a progress write is refused (OOM)', async (t) => {
+  const { admin, store } = await setUp(t)
+  await runJob(store)
+  const created = await store.put(newJob({ query: 'queued before Redis filled up', depth: 'quick' }), 0, { enqueue: 'tail' })
+  if (!created.ok) throw new Error('create refused')
+  const [other] = await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: START_STEP })
+  if (other === undefined) throw new Error('nothing claimed')
+  const queued = await store.put(newJob({ query: 'queued too', depth: 'quick' }), 0, { enqueue: 'tail' })
+  if (!queued.ok) throw new Error('create refused')
+  await admin.set('ballast', 'x'.repeat(2 * 1024 * 1024))
+  await admin.configSet('maxmemory', '1mb')
+  t.teardown(async () => { await admin.configSet('maxmemory', '0') })
+  const [claim] = await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: START_STEP })
+  t.equal(claim?.job.job_id, queued.job.job_id, 'claimed')
+  t.equal(claim?.job.status, 'processing', 'and begun')
+  t.same(await store.claim(60_000, 1, { worker: 'w', maxAttempts: 3, step: START_STEP }), [], 'an idle claim: none')
+  await t.rejects(store.patchProgress(other.job.job_id, other.fence, other.job.version, { progress: 40, step: 'Reading', now: Date.now() }), /^OOM/, 'a progress write is refused, as its INCR was')
 })

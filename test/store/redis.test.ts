@@ -13,7 +13,7 @@ import { RedisTimeoutError, SilenceDeadline } from '../../src/store/silence-dead
 import { connectInBackground, createRedisClient, firstKey } from '../../src/store/redis-client.js'
 import { RedisServer } from '../helpers/redis-server.js'
 import { waitFor } from '../helpers/app.js'
-import { scriptCalls } from '../helpers/commandstats.js'
+import { commandCalls, scriptCalls } from '../helpers/commandstats.js'
 
 const KEYS = new RedisKeys()
 const server = await RedisServer.start()
@@ -420,10 +420,14 @@ t.test('the epoch is founded once and read back; after the data is lost a new on
 t.test('scripts and functions survive a Redis restart (empty script cache, no functions)', async (t) => {
   await admin.scriptFlush()
   await admin.sendCommand(['FUNCTION', 'FLUSH'])
+  await admin.configResetStat()
   const job = await create()
-  t.ok(await store.get(job.job_id), 'created: FCALL found no function, loaded the library and called again')
-  t.ok(await store.delete(job.job_id), 'deleted: EVALSHA fell back to EVAL after NOSCRIPT')
+  t.ok(await store.get(job.job_id), 'created')
+  t.ok(await store.delete(job.job_id), 'deleted')
   t.equal(await store.get(job.job_id), null)
+  const calls = commandCalls(await admin.info('commandstats'))
+  t.same([calls.get('fcall'), calls.get('function|load')], [2, 1], 'the create\'s FCALL found no function, loaded the library and was called again')
+  t.same([calls.get('evalsha'), calls.get('eval')], [1, 1], 'the delete\'s EVALSHA fell back to EVAL after NOSCRIPT')
 })
 
 t.test('a call that Redis does not answer in time rejects at the deadline', async (t) => {
