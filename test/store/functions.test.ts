@@ -46,6 +46,14 @@ async function runJob (store: RedisJobStore): Promise<void> {
   if (!final.ok) throw new Error(`final write refused: ${JSON.stringify(final)}`)
 }
 
+/** A user allowed everything but `rule` (an ACL rule such as -fcall): the URL the store connects with. */
+function userWithout (rule: string): (server: RedisServer, admin: Admin) => Promise<string> {
+  return async (server, admin) => {
+    await admin.sendCommand(['ACL', 'SETUSER', 'narrow', 'on', '>secret', '~*', '&*', '+@all', rule])
+    return `redis://narrow:secret@127.0.0.1:${server.port}`
+  }
+}
+
 const calls = async (admin: Admin): Promise<Map<string, number>> => commandCalls(await admin.info('commandstats'))
 /** Calls of `command` Redis refused before running it (ACL, OOM). */
 const rejected = async (admin: Admin, command: string): Promise<number> => Number(new RegExp(`^cmdstat_${command}:.*rejected_calls=(\\d+)`, 'm').exec(await admin.info('commandstats'))?.[1] ?? 0)
@@ -83,10 +91,7 @@ t.test('calls that find the library missing at once share one load', async (t) =
 })
 
 t.test('a user whose ACL forbids FCALL: every script is sent whole, and works', async (t) => {
-  const { admin, store } = await setUp(t, async (server, admin) => {
-    await admin.sendCommand(['ACL', 'SETUSER', 'nofcall', 'on', '>secret', '~*', '&*', '+@all', '-fcall'])
-    return `redis://nofcall:secret@127.0.0.1:${server.port}`
-  })
+  const { admin, store } = await setUp(t, userWithout('-fcall'))
   await runJob(store)
   await runJob(store)
   const stats = await calls(admin)
@@ -97,10 +102,7 @@ t.test('a user whose ACL forbids FCALL: every script is sent whole, and works', 
 })
 
 t.test('a user allowed FCALL but not FUNCTION LOAD: every script is sent whole after the one refusal, and works', async (t) => {
-  const { admin, store } = await setUp(t, async (server, admin) => {
-    await admin.sendCommand(['ACL', 'SETUSER', 'noload', 'on', '>secret', '~*', '&*', '+@all', '-function'])
-    return `redis://noload:secret@127.0.0.1:${server.port}`
-  })
+  const { admin, store } = await setUp(t, userWithout('-function'))
   await runJob(store)
   await runJob(store)
   const stats = await calls(admin)
