@@ -133,61 +133,6 @@ t.test('with functions turned off (RedisJobStoreOptions.functions: false) every 
   t.ok((stats.get('evalsha') ?? 0) >= 4)
 })
 
-/**
- * The library as the store names it, each redis.call checked first: a whole Lua number among
- * its arguments is an error naming the command. (A fraction, a ring score, must stay a number:
- * its text keeps every digit only when Redis makes it.)
- */
-function checkedLibrary (library: FunctionLibrary): string {
-  const [header = '', ...code] = library.text.split('\n')
-  return [header, `local function checked_call(...)
-  for i = 2, select('#', ...) do
-    local value = select(i, ...)
-    if type(value) == 'number' and value == math.floor(value) then
-      return error('a Lua number as argument ' .. i .. ' of ' .. select(1, ...))
-    end
-  end
-  return redis.call(...)
-end`, ...code.map((line) => line.replaceAll('redis.call(', 'checked_call('))].join('\n')
-}
-
-t.test('the job functions hand Redis every whole number as text, not as a Lua number (which Redis 7.0 formats itself with %.17g, as costly as a small command)', async (t) => {
-  const { admin, store, failed } = await setUp(t, undefined, { maxEvents: 2 })
-  for (const { library } of functionLibraries()) await admin.sendCommand(['FUNCTION', 'LOAD', checkedLibrary(library)])
-  const start = { worker: 'w', maxAttempts: 3, step: START_STEP }
-  // A tenant's job (its indexes), claimed and begun, its events past maxEvents (trimmed), a
-  // processing write that extends the lease, a retry (delayed, then promoted by a claim), and a
-  // final write that claims the next job; then an open-API job the same way.
-  for (const owner of ['acme', null]) {
-    const created = await store.put(newJob({ query: 'numbers as text', depth: 'quick', owner }), 0, { enqueue: 'tail' })
-    t.ok(created.ok, `${owner ?? 'open'}: created`)
-    const [claim] = await store.claim(60_000, 1, start)
-    if (claim === undefined) throw new Error('nothing claimed')
-    let version = claim.job.version
-    for (const progress of [20, 40]) {
-      const patched = await store.patchProgress(claim.job.job_id, claim.fence, version, { progress, step: `At ${progress}`, now: Date.now() })
-      if (patched.outcome !== 'written') throw new Error(`progress ${patched.outcome}`)
-      version = patched.version
-    }
-    const running = await store.put({ ...claim.job, version, progress: 50 }, version, { fence: claim.fence, leaseMs: 60_000 })
-    if (!running.ok) throw new Error('processing write refused')
-    const retry = await store.put({ ...running.job, status: 'pending' }, running.job.version, { fence: claim.fence, enqueue: { retryInMs: 0 } })
-    if (!retry.ok) throw new Error('retry refused')
-    const [again] = await store.claim(60_000, 1, start)
-    t.equal(again?.job.job_id, claim.job.job_id, `${owner ?? 'open'}: the due retry is claimed again`)
-    if (again === undefined) throw new Error('retry not claimed')
-    const next = await store.put(newJob({ query: 'the next one', depth: 'quick', owner }), 0, { enqueue: 'tail' })
-    t.ok(next.ok)
-    const final = await store.put({ ...again.job, status: 'completed', progress: 100 }, again.job.version, { fence: again.fence, claimNext: { leaseMs: 60_000, limit: 1, start } })
-    t.equal(final.ok && final.claimed?.length, 1, `${owner ?? 'open'}: the final write claims the next job`)
-    const last = final.ok ? final.claimed?.[0] : undefined
-    if (last === undefined) throw new Error('next not claimed')
-    const done = await store.put({ ...last.job, status: 'completed', progress: 100 }, last.job.version, { fence: last.fence })
-    t.ok(done.ok, `${owner ?? 'open'}: the next job completed`)
-  }
-  t.same(failed, [], 'no call failed')
-})
-
 t.test('every local of lib/job.lua that its functions assign is set again by begin_call, which each Redis Function runs first', async (t) => {
   const library = readFileSync(new URL('../../src/store/lua/lib/job.lua', import.meta.url), 'utf8')
   const values = [...library.matchAll(/^local (?!function )([A-Za-z_]\w*)/gm)].map((m) => m[1] as string)

@@ -68,7 +68,7 @@ index_record(id, previous, o.status, o.created_ms, now + o.ttl * 1000, o.tenant,
 if o.status ~= 'processing' and previous then
   end_claim(id, o.fence ~= nil and head_token(current) ~= nil)
 elseif o.status == 'processing' and o.lease_ms then
-  redis.call('ZADD', K.leases, int(now + o.lease_ms), id)
+  redis.call('ZADD', K.leases, now + o.lease_ms, id)
 end
 -- A write under a claim that begins the job, or rewrites a running record laid out otherwise,
 -- moves the token into the record (see claim_token); a running record that does not carry it
@@ -79,13 +79,13 @@ end
 -- The webhook of a job that just ended is queued in the same step as its final state, so a
 -- crash between the two cannot lose it (delivered at least once).
 if o.webhook then
-  redis.call('ZADD', K.webhooks, 'NX', int(now), id)
+  redis.call('ZADD', K.webhooks, 'NX', now, id)
 end
 -- A pending job written under a claim (o.fence) is in neither the queue nor the delayed set:
 -- the claim took it off the queue, and a queued job is never also delayed.
 local unclaimed_pending = previous == 'pending' and not o.fence
 if o.enqueue == 'delayed' then
-  redis.call('ZADD', K.delayed, int(now + o.retry_in_ms), id)
+  redis.call('ZADD', K.delayed, now + o.retry_in_ms, id)
 elseif unclaimed_pending then
   redis.call('ZREM', K.delayed, id)
 end
@@ -125,7 +125,7 @@ elseif is_final(o.status) then
 end
 -- A record keeps its log's last event id (see with_last_event): a pending or finished one, or a
 -- running one written under its claim.
-redis.call('SETEX', K.job, int(o.ttl), with_last_event(ARGV[2], event_id, o.fence))
+redis.call('SETEX', K.job, o.ttl, with_last_event(ARGV[2], event_id, o.fence))
 if o.enqueue == 'tail' or o.enqueue == 'head' then
   enqueue(id, o.enqueue, o.tenant)
 end

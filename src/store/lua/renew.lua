@@ -5,5 +5,5 @@
 if claim_token(ARGV[1], redis.call('GET', K.job)) ~= ARGV[2] then
   return 0
 end
-redis.call('ZADD', K.leases, int(now_ms() + tonumber(ARGV[3])), ARGV[1])
+redis.call('ZADD', K.leases, now_ms() + tonumber(ARGV[3]), ARGV[1])
 return 1

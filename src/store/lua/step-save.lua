@@ -7,5 +7,5 @@ if claim_token(ARGV[1], redis.call('GET', K.job)) ~= ARGV[2] then
   return 0
 end
 redis.call('HSET', K.steps, ARGV[3], ARGV[4])
-redis.call('EXPIRE', K.steps, ARGV[5])
+redis.call('EXPIRE', K.steps, tonumber(ARGV[5]))
 return 1

@@ -10,14 +10,6 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- A whole number as the decimal text Redis takes for it. Handed a Lua number, redis.call formats
--- it itself as a double (Redis 7.0: snprintf's %.17g, about 2,700 instructions, as much as a
--- small command's own work); an integer's %d costs a fraction of that, and a constant's text
--- nothing. Not for a fraction (a ring score): its text must keep every digit.
-local function int(n)
-  return string.format('%d', n)
-end
-
 -- version, status, attempts of a stored record ('deleted' for a tombstone).
 local function header(json)
   local version, status, attempts = string.match(json, '^{"version":(%d+),"status":"(%a+)","attempts":(%d+)')
@@ -145,7 +137,7 @@ local function join_ring(tenant)
   if redis.call('ZSCORE', K.tenants, tenant) then
     return
   end
-  local front = redis.call('ZRANGE', K.tenants, '0', '0', 'WITHSCORES')
+  local front = redis.call('ZRANGE', K.tenants, 0, 0, 'WITHSCORES')
   local score = seq_now() + 0.5
   if #front > 0 then
     score = tonumber(front[2]) - 0.25
@@ -180,7 +172,7 @@ local function at_running_limit(running, tenant)
   if redis.call('ZCARD', key) < limit then
     return false
   end
-  for _, id in ipairs(redis.call('ZRANGE', key, '0', int(RUNNING_CHECKED - 1))) do
+  for _, id in ipairs(redis.call('ZRANGE', key, 0, RUNNING_CHECKED - 1)) do
     local json = redis.call('GET', job_key(id))
     if not json or select(2, header(json)) ~= 'processing' then
       redis.call('ZREM', key, id)
@@ -203,9 +195,9 @@ end
 -- in the tenant's own queue; a tenant new to the ring joins at its back.
 local function enqueue(id, where, tenant)
   local seq = unique_value()
-  local position = int(seq)
+  local position = seq
   if where == 'head' then
-    position = int(-seq)
+    position = -seq
   end
   redis.call('ZADD', K.queue, position, id)
   redis.call('ZADD', tenant_queue(tenant), position, id)
@@ -231,14 +223,14 @@ end
 -- from an older version, are put in theirs by sweep-orphans.lua.)
 local function next_queued(running)
   for _ = 1, 100 do
-    local ring = redis.call('ZRANGE', K.tenants, '0', '0', 'WITHSCORES')
+    local ring = redis.call('ZRANGE', K.tenants, 0, 0, 'WITHSCORES')
     if #ring == 0 then
       return nil
     end
     local tenant = ring[1]
     if at_running_limit(running, tenant) then
       leave_ring(tenant, ring[2])
-      redis.call('ZADD', parked_key(), int(seq_now()), tenant)
+      redis.call('ZADD', parked_key(), seq_now(), tenant)
     else
       local head = redis.call('ZPOPMIN', tenant_queue(tenant))
       if #head > 0 then
@@ -262,7 +254,7 @@ local function index_status(id, previous, status, expires_ms)
   if previous and previous ~= status then
     redis.call('ZREM', status_key(previous), id)
   end
-  redis.call('ZADD', status_key(status), int(expires_ms), id)
+  redis.call('ZADD', status_key(status), expires_ms, id)
 end
 
 -- A key shared by many records lives as long as the one that lives longest: its expiry only
@@ -270,7 +262,7 @@ end
 local function live_until(key, expires_ms, now)
   local ttl = redis.call('PTTL', key)
   if ttl < 0 or now + ttl < expires_ms then
-    redis.call('PEXPIREAT', key, int(expires_ms))
+    redis.call('PEXPIREAT', key, expires_ms)
   end
 end
 
@@ -287,7 +279,7 @@ local function index_owner_status(id, tenant, previous, status, created_ms, expi
     end
   end
   local key = owner_status_key(tenant, status)
-  redis.call('ZADD', key, int(created_ms), id)
+  redis.call('ZADD', key, created_ms, id)
   live_until(key, expires_ms, now)
 end
 
@@ -297,10 +289,9 @@ end
 -- held before (nil for a new record).
 local function index_record(id, previous, status, created_ms, expires_ms, tenant, now)
   if not previous then
-    local created = int(created_ms)
-    redis.call('ZADD', K.created, created, id)
+    redis.call('ZADD', K.created, created_ms, id)
     if tenant ~= '' then
-      redis.call('ZADD', K.owner_created, created, id)
+      redis.call('ZADD', K.owner_created, created_ms, id)
       live_until(K.owner_created, expires_ms, now)
     end
   end
@@ -368,7 +359,7 @@ local function append_event(key, now, kind, data, log)
   end
   if last_data == data then
     if log.renew then
-      redis.call('EXPIRE', key, int(log.ttl))
+      redis.call('EXPIRE', key, log.ttl)
     end
     return last_id
   end
@@ -381,10 +372,10 @@ local function append_event(key, now, kind, data, log)
   end
   local length = redis.call('RPUSH', key, event_entry(id, kind, data))
   if length > log.max_events then
-    redis.call('LTRIM', key, int(-log.max_events), '-1')
+    redis.call('LTRIM', key, -log.max_events, -1)
   end
   if length == 1 or log.renew then
-    redis.call('EXPIRE', key, int(log.ttl))
+    redis.call('EXPIRE', key, log.ttl)
   end
   return id
 end
@@ -605,7 +596,7 @@ local function events_after(log, job, after_id, limit)
   if after_id ~= '' then
     after_ms, after_seq = event_id_parts(after_id)
   end
-  local entries = redis.call('LRANGE', log, '0', '-1')
+  local entries = redis.call('LRANGE', log, 0, -1)
   if #entries == 0 then
     local json = redis.call('GET', job)
     local id, data, status = nil, nil, nil
@@ -686,7 +677,7 @@ local function start_claimed(id, json, attempts, now, s, tenant, fence)
   else
     record = record_head .. SLACK .. rest
   end
-  redis.call('SETEX', job_key(id), int(s.ttl), record)
+  redis.call('SETEX', job_key(id), s.ttl, record)
   index_status(id, 'pending', 'processing', now + s.ttl * 1000)
   if tenant ~= '' then
     local created_ms = redis.call('ZSCORE', K.created, id)
@@ -714,7 +705,7 @@ local function claim_jobs(now, c)
     return (behind_else_tick(c.floor))
   end
   if c.promote > 0 then
-    local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', int(now), 'LIMIT', '0', int(c.promote))
+    local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, c.promote)
     if #due > 0 and behind() then
       return false
     end
@@ -727,7 +718,7 @@ local function claim_jobs(now, c)
   if c.running then
     -- A tenant parked while a job of its stopped running unnoticed (its record expired, a
     -- limit raised) is not parked for good: the longest parked is looked at once per claim.
-    local parked = redis.call('ZRANGE', parked_key(), '0', '0')
+    local parked = redis.call('ZRANGE', parked_key(), 0, 0)
     if #parked > 0 and not at_running_limit(c.running, parked[1]) then
       unpark(parked[1])
     end
@@ -755,7 +746,7 @@ local function claim_jobs(now, c)
         -- and after Redis went back in time the counter is raised past every value a replica
         -- saw (epoch.lua), so no claim reuses a token a living worker still holds.
         local fence = 'r' .. unique_value()
-        redis.call('ZADD', K.leases, int(now + c.lease_ms), id)
+        redis.call('ZADD', K.leases, now + c.lease_ms, id)
         local started = c.start and start_claimed(id, json, attempts, now, c.start, tenant, fence)
         if started then
           taken[#taken + 1] = {id, fence, started, 1}
