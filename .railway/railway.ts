@@ -65,9 +65,6 @@ export default defineRailway((ctx) => {
       ...env,
       ROLE: 'worker',
       RUNNER_CONCURRENCY: '4',
-      // Alone on the queue, a worker waits on Redis's turn more than it works: a second
-      // connection for its runner lets the two overlap (docs/scaling.md#connections).
-      REDIS_RUNNER_CONNECTIONS: '2',
       ADMIN_KEYS: preserve(),
       WEBHOOK_SECRET: preserve()
     }

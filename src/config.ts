@@ -32,7 +32,7 @@ export const ConfigSchema = Type.Object({
   REDIS_SHARDS: Type.Integer({ minimum: 1, maximum: 256, default: 1, description: 'Spread jobs over this many hash tags (`{0}`..`{N-1}` in place of REDIS_KEY_PREFIX\'s hash tag): on a Redis Cluster the shards land on different masters, so the queue is not bound to one slot. A job\'s shard comes from its id; workers claim round the shards. Keep it once jobs exist: changing it hides the jobs of shards that move.' }),
   REDIS_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500, description: 'How long Redis may stay silent before a call fails over to the in-memory fallback. A call queued behind a burst that Redis is still answering waits (no call waits more than 8 times this): load is not an outage.' }),
   REDIS_RUNNER_CONNECTION: Type.Boolean({ default: true, description: '`true`: a process that runs jobs gives its runner\'s calls (claims, lease renewals, progress writes and the record writes made under a claim) connections of their own to Redis (REDIS_RUNNER_CONNECTIONS), so this process and Redis can work at once instead of taking turns on one connection; while one is down, and after a call on it timed out until a PING on it (every 30 s) is answered, the others (or the main connection) carry its calls. `false`: one connection (and one for notices) per process, for a Redis with few client slots. Not used on a Redis Cluster.' }),
-  REDIS_RUNNER_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 8, default: 1, description: 'With REDIS_RUNNER_CONNECTION: how many connections the runner\'s calls take in turn. node-redis writes a connection\'s calls in one batch per turn of the event loop, and the runner\'s next calls wait for the replies to its last: on one connection this process and Redis take turns; on two, Redis runs one connection\'s batch while this process reads the other\'s replies. 2 suits a ROLE=worker process (it drained jobs with progress writes about a third faster); a process that also serves the API is busy enough that the second costs more than it buys.' }),
+  REDIS_RUNNER_CONNECTIONS: Type.Integer({ minimum: 0, maximum: 8, default: 0, description: 'With REDIS_RUNNER_CONNECTION: how many connections the runner\'s calls take in turn; 0 (the default): 2 on a ROLE=worker process, 1 on one that also serves the API. node-redis writes a connection\'s calls in one batch per turn of the event loop, and the runner\'s next calls wait for the replies to its last: on one connection this process and Redis take turns; on two, Redis runs one connection\'s batch while this process reads the other\'s replies. A worker drained jobs with progress writes a fifth to a third faster with two; a process that also serves the API gained on one machine and lost on another (docs/scaling.md#connections).' }),
   REDIS_BREAKER_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1000, description: 'After a Redis failure, how long calls skip Redis before one probe tries it again.' }),
   REDIS_READ_WAIT_MS: Type.Integer({ minimum: 0, maximum: 60000, default: 2000, description: 'While Redis is unreachable, how long a read of a job this process holds no final copy of waits for Redis to come back before answering 503 (so a Redis restart costs pollers latency, not errors).' }),
   REDIS_ADMIT_MEMORY_PERCENT: Type.Integer({ minimum: 1, maximum: 100, default: 80, description: 'With Redis\'s `maxmemory` set: creates answer 503 `store_full` once the memory in use, plus REDIS_JOB_RESERVE_BYTES for each unfinished job, passes this percent of `maxmemory`, so the jobs already accepted have room to finish. Without `maxmemory` there is no limit.' }),
@@ -146,6 +146,15 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration: REDIS_CLUSTER=true needs a hash tag in REDIS_KEY_PREFIX (such as dr:{0}:), so each script's keys share one slot; got ${config.REDIS_KEY_PREFIX}`)
   }
   return { ...config, RESEARCH_CORPUS_DIR: config.RESEARCH_CORPUS_DIR || SHIPPED_CORPUS_DIR }
+}
+
+/**
+ * The connections a process that runs jobs gives its runner's calls (REDIS_RUNNER_CONNECTIONS,
+ * 0 choosing by ROLE): a worker alone on the queue overlaps its turns with Redis's on a second.
+ */
+export function runnerConnections (config: Pick<Config, 'REDIS_RUNNER_CONNECTIONS' | 'ROLE'>): number {
+  if (config.REDIS_RUNNER_CONNECTIONS > 0) return config.REDIS_RUNNER_CONNECTIONS
+  return config.ROLE === 'worker' ? 2 : 1
 }
 
 /** Variables that look like settings but are not one, a sentence each naming the setting meant (see setting-mistakes.ts). */

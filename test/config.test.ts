@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { ConfigError, ConfigSchema, DEMO_STEP_DELAY_MS, SHIPPED_CORPUS_DIR, environmentFor, loadConfig, redactUrl } from '../src/config.js'
+import { ConfigError, ConfigSchema, DEMO_STEP_DELAY_MS, SHIPPED_CORPUS_DIR, environmentFor, loadConfig, redactUrl, runnerConnections } from '../src/config.js'
 
 t.test('defaults: no environment gives a working local configuration', async (t) => {
   const config = loadConfig({})
@@ -37,6 +37,15 @@ t.test('values are parsed and validated; errors name the variable', async (t) =>
   t.equal(loadConfig({ JOB_TTL_SECONDS: '60', JOB_TIMEOUT_MS: '59000' }).JOB_TTL_SECONDS, 60, 'a short TTL with a shorter run is fine')
   t.equal(loadConfig({ SSE_HEARTBEAT_MS: '120000', HTTP_CONNECTION_TIMEOUT_MS: '125000' }).SSE_HEARTBEAT_MS, 120000, 'a long heartbeat with a longer connection timeout is fine')
   t.match(loadConfig({ REDIS_CLUSTER: 'true', REDIS_URL: 'redis://node-1:7000' }), { REDIS_CLUSTER: true, REDIS_KEY_PREFIX: 'dr:{0}:' }, 'the default prefix has its hash tag')
+})
+
+t.test('the runner\'s connections: 2 on a worker and 1 on a process that also serves the API, unless REDIS_RUNNER_CONNECTIONS names a number', async (t) => {
+  const redis = { REDIS_URL: 'redis://redis:6379' }
+  t.equal(runnerConnections(loadConfig({})), 1)
+  t.equal(runnerConnections(loadConfig({ ...redis, ROLE: 'worker' })), 2)
+  t.equal(runnerConnections(loadConfig({ ...redis, ROLE: 'worker', REDIS_RUNNER_CONNECTIONS: '1' })), 1, 'a number set wins')
+  t.equal(runnerConnections(loadConfig({ REDIS_RUNNER_CONNECTIONS: '3' })), 3)
+  t.throws(() => loadConfig({ REDIS_RUNNER_CONNECTIONS: '9' }), { name: 'ConfigError', message: /REDIS_RUNNER_CONNECTIONS must be <= 8/ })
 })
 
 t.test('Redis credentials are redacted from URLs', async (t) => {

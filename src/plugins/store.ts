@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsync } from 'fastify'
-import { type Config, redactUrl } from '../config.js'
+import { type Config, redactUrl, runnerConnections } from '../config.js'
 import { FallbackJobStore } from '../store/fallback.js'
 import { RedisKeys } from '../store/keys.js'
 import { LocalEventLog } from '../store/job-events.js'
@@ -52,7 +52,7 @@ const storePlugin: FastifyPluginAsync<{ config: Config, runningLimits?: RunningL
     client.on('ready', () => log.info({ redis: redactUrl(config.REDIS_URL) }, 'Redis ready'))
     // The Cluster client already holds a connection per master.
     if (config.REDIS_RUNNER_CONNECTION && config.ROLE !== 'api' && !config.REDIS_CLUSTER) {
-      for (let i = 0; i < config.REDIS_RUNNER_CONNECTIONS; i++) {
+      for (let i = 0; i < runnerConnections(config); i++) {
         const runnerClient = client.duplicate()
         runnerClient.on('error', () => { /* the main client reports Redis errors; the runner's calls use another connection meanwhile */ })
         runnerClients.push(runnerClient)

@@ -17,7 +17,9 @@ async function appConnections (): Promise<number> {
 }
 
 for (const [name, overrides, expected] of [
-  ['by default, a process that runs jobs holds 3: main, notices and the runner\'s', {}, 3],
+  ['by default, a process that serves the API and runs jobs holds 3: main, notices and the runner\'s', {}, 3],
+  ['by default, a ROLE=worker process holds 4: its runner takes two, to overlap its turns with Redis\'s', { ROLE: 'worker' as const }, 4],
+  ['REDIS_RUNNER_CONNECTIONS=1 on a worker: 3', { ROLE: 'worker' as const, REDIS_RUNNER_CONNECTIONS: 1 }, 3],
   ['REDIS_RUNNER_CONNECTIONS=2: 4, the runner\'s two', { REDIS_RUNNER_CONNECTIONS: 2 }, 4],
   ['REDIS_RUNNER_CONNECTION=false: 2, the runner\'s calls on the main one', { REDIS_RUNNER_CONNECTION: false }, 2],
   ['ROLE=api runs no jobs: 2', { ROLE: 'api' as const }, 2]
