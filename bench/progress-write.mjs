@@ -9,10 +9,11 @@
 // REDIS_SERVER=<path> runs another redis-server, such as one run under valgrind's callgrind
 // (`valgrind --tool=callgrind redis-server`, with a build of Redis's source for its symbols) to
 // see which of Redis's functions a write goes to (docs/benchmark.md).
-import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Queue } from 'bullmq'
+import { Redis } from 'ioredis'
 import { Processes, cleanUpOnSignals, freePort, redisCli, until } from '../scripts/lib/processes.mjs'
 
 const system = process.argv[2] ?? 'service'
@@ -117,9 +118,6 @@ async function serviceJobs () {
 
 /** BullMQ's queue; each round, 16 new jobs and their `updateProgress` calls. */
 async function peerJobs () {
-  const require = createRequire(import.meta.url)
-  const { Queue } = require('bullmq')
-  const Redis = require('ioredis')
   const connection = new Redis({ port: redisPort, maxRetriesPerRequest: null })
   const queue = new Queue('research', { connection })
   return {
