@@ -1,7 +1,8 @@
 // What one job costs, counted rather than timed: the instructions valgrind's callgrind counts for
 //   node bench/instructions.mjs [redis|service|api|poll] [progress writes, default 3] [query length, default 40]
 // `redis`: redis-server runs under callgrind while an API process (ROLE=api) creates the jobs and
-// a worker (ROLE=worker, the no-op engine, RUNNER_CONCURRENCY=16) drains them. `service`: the
+// a worker (ROLE=worker, the no-op engine, RUNNER_CONCURRENCY=16; two runner connections by
+// default since 2026-12-08, REDIS_RUNNER_CONNECTIONS=1, passed on, for one) drains them. `service`: the
 // worker runs under callgrind, counted (callgrind_control) from when it has drained warm-up
 // jobs until the last job completed, while the API creates the jobs (they queue: the worker is
 // the slower by far). `api`: the API process runs under callgrind, counted after warm-up creates
@@ -39,6 +40,8 @@ const root = new URL('..', import.meta.url).pathname
 const processes = new Processes(root)
 // INSTR_KEEP=1 keeps the callgrind output (named in the last line printed), for callgrind_annotate.
 const keep = process.env.INSTR_KEEP === '1'
+// The worker's runner connections, when set (a ROLE=worker process takes two unless it is).
+const runnerConnections = process.env.REDIS_RUNNER_CONNECTIONS === undefined ? {} : { REDIS_RUNNER_CONNECTIONS: process.env.REDIS_RUNNER_CONNECTIONS }
 const work = mkdtempSync(join(tmpdir(), 'instructions-'))
 cleanUpOnSignals(async () => { await processes.killAll(); if (!keep) rmSync(work, { recursive: true, force: true }) })
 // A specifier built at run time: dist/ is not there to type-check against before a build.
@@ -102,7 +105,7 @@ async function countFor (jobs) {
   const server = peer ? 'bench/bullmq-peer.mjs' : 'dist/server.js'
   const workerEnv = peer
     ? { ...peerEnv, PEER_ROLE: 'worker' }
-    : { ...env, PORT: String(workerPort), ROLE: 'worker', RESEARCH_ENGINE: 'noop', NOOP_PROGRESS_WRITES: progressWrites, RUNNER_CONCURRENCY: '16', REPLICA_HEARTBEAT_MS: '60000' }
+    : { ...env, ...runnerConnections, PORT: String(workerPort), ROLE: 'worker', RESEARCH_ENGINE: 'noop', NOOP_PROGRESS_WRITES: progressWrites, RUNNER_CONCURRENCY: '16', REPLICA_HEARTBEAT_MS: '60000' }
   const apiEnv = peer ? { ...peerEnv, PORT: String(apiPort), PEER_ROLE: 'api' } : { ...env, PORT: String(apiPort), ROLE: 'api' }
   const api = (side === 'api' || side === 'poll') && !bare
     ? processes.start('valgrind', [...nodeValgrind(dir), 'node', server], { ...apiEnv, ...valgrindEnv }, log)

@@ -7,7 +7,8 @@
 // per job by command (INFO commandstats) and Redis memory per job by kind of key (MEMORY USAGE).
 // The profile counts only the measured window (the process's start-up is left out).
 // PROFILE=off runs without the profiler (it costs the process a third more CPU), for rates to
-// compare. REDIS_RUNNER_CONNECTIONS, when set, is passed to the service. SLOWLOG=on has Redis log
+// compare. REDIS_RUNNER_CONNECTIONS, when set, is passed to the service (a ROLE=worker process,
+// as `drain` starts, takes two unless it is set; 1 as before 2026-12-08). SLOWLOG=on has Redis log
 // every command (SLOWLOG, no threshold) through the measured window and prints each script's
 // calls and mean time, named for this service's scripts (the peer's by their SHA1); the log
 // costs Redis time of its own, so compare such runs only with each other. PROFILE_OUT=<file>

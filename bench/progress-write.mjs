@@ -2,13 +2,15 @@
 // the script call's own time in Redis (INFO commandstats), away from HTTP and the rest of a job.
 //   node bench/progress-write.mjs [service|peer]   (after `npm run build`)
 // `service`: 16 jobs created and claimed through the service's own store (FallbackJobStore over
-// RedisJobStore, as a worker builds them), then 300 progress writes each through JobHolder, the
-// path a running job's reports take (16 at a time, as RUNNER_CONCURRENCY=16 in the bench); `peer`:
-// 16 BullMQ jobs and 300 `job.updateProgress` calls each. 20 rounds, the first 5 left out (V8
-// warming up); prints the best and the median round. Starts its own redis-server on a free port.
-// REDIS_SERVER=<path> runs another redis-server, such as one run under valgrind's callgrind
-// (`valgrind --tool=callgrind redis-server`, with a build of Redis's source for its symbols) to
-// see which of Redis's functions a write goes to (docs/benchmark.md).
+// RedisJobStore, on one connection), then 300 progress writes each through JobHolder, the path a
+// running job's reports take (16 at a time, as RUNNER_CONCURRENCY=16 in the bench), each with a
+// percent and a step; `peer`: 16 BullMQ jobs and 300 `job.updateProgress(percent)` calls each.
+// 20 rounds, the first 5 left out (V8 warming up); prints the best and the median round, and the
+// script call's mean over the timed writes of those 15 (the creates, claims and ends between
+// them not counted). Starts its own redis-server on a free port. REDIS_SERVER="<command>" runs
+// another, such as `valgrind --tool=callgrind --callgrind-out-file=<file> redis-server` (a build
+// of Redis's source, for its symbols) to see which of Redis's functions a write goes to
+// (docs/benchmark.md); without --callgrind-out-file its counts land in this checkout's folder.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,12 +29,15 @@ const work = mkdtempSync(join(tmpdir(), 'progress-write-'))
 const processes = new Processes(root)
 const cleanup = async () => { await processes.killAll(); rmSync(work, { recursive: true, force: true }) }
 cleanUpOnSignals(cleanup)
-
 const redisPort = await freePort()
-const redisServer = process.env.REDIS_SERVER ?? 'redis-server'
-const [command, ...prefix] = redisServer.split(/\s+/)
+const [command, ...prefix] = (process.env.REDIS_SERVER ?? 'redis-server').trim().split(/\s+/)
 const redisChild = processes.start(command, [...prefix, '--port', String(redisPort), '--bind', '127.0.0.1', '--dir', work, '--save', '', '--appendonly', 'no'])
-await until('redis-server', async () => redisCli(redisPort, 'PING') === 'PONG', 60_000)
+try {
+  await until('redis-server', async () => redisCli(redisPort, 'PING') === 'PONG', 60_000)
+  await measure()
+} finally {
+  await cleanup()
+}
 
 /** Seconds of CPU redis-server has used (user + sys). */
 function redisCpuSeconds () {
@@ -40,41 +45,49 @@ function redisCpuSeconds () {
   return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
 }
 
-/** µs per call of the script command a write is (FCALL or EVALSHA), its own commands included. */
-function scriptMicros () {
-  const stats = redisCli(redisPort, 'INFO', 'commandstats')
-  const rows = [...stats.matchAll(/cmdstat_(fcall|evalsha):calls=(\d+),usec=(\d+)/g)]
-  const calls = rows.reduce((sum, m) => sum + Number(m[2]), 0)
-  return calls === 0 ? NaN : rows.reduce((sum, m) => sum + Number(m[3]), 0) / calls
+/** Calls of the script command a write is (FCALL or EVALSHA) and their µs so far, its own commands included. */
+function scriptCalls () {
+  const rows = [...redisCli(redisPort, 'INFO', 'commandstats').matchAll(/cmdstat_(?:fcall|evalsha):calls=(\d+),usec=(\d+)/g)]
+  return { calls: rows.reduce((sum, m) => sum + Number(m[1]), 0), micros: rows.reduce((sum, m) => sum + Number(m[2]), 0) }
 }
 
-const { jobs, close } = system === 'service' ? await serviceJobs() : await peerJobs()
-const perRound = { node: [], redis: [] }
-for (let round = 0; round < ROUNDS; round++) {
-  const writers = await jobs()
-  if (round === WARM_UP_ROUNDS) redisCli(redisPort, 'CONFIG', 'RESETSTAT')
-  const redisBefore = redisCpuSeconds()
-  const nodeBefore = process.cpuUsage()
-  await Promise.all(writers.map(async (write) => { for (let i = 1; i <= WRITES_PER_JOB; i++) await write(Math.min(99, i), `step ${i}`) }))
-  const node = process.cpuUsage(nodeBefore)
-  const redis = redisCpuSeconds() - redisBefore
-  if (round < WARM_UP_ROUNDS) continue
-  const writes = CONCURRENCY * WRITES_PER_JOB
-  perRound.node.push((node.user + node.system) / writes)
-  perRound.redis.push(redis * 1e6 / writes)
+/** Rounds of writes, their CPU on each side, and the script call's time in commandstats. */
+async function measure () {
+  const { jobs, close } = system === 'service' ? await serviceJobs() : await peerJobs()
+  const perRound = { node: [], redis: [] }
+  const timedScripts = { calls: 0, micros: 0 }
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const writers = await jobs()
+      const scriptsBefore = scriptCalls()
+      const redisBefore = redisCpuSeconds()
+      const nodeBefore = process.cpuUsage()
+      await Promise.all(writers.map(async (write) => { for (let i = 1; i <= WRITES_PER_JOB; i++) await write(Math.min(99, i), `step ${i}`) }))
+      const node = process.cpuUsage(nodeBefore)
+      const redis = redisCpuSeconds() - redisBefore
+      const scriptsAfter = scriptCalls()
+      if (round < WARM_UP_ROUNDS) continue
+      timedScripts.calls += scriptsAfter.calls - scriptsBefore.calls
+      timedScripts.micros += scriptsAfter.micros - scriptsBefore.micros
+      const writes = CONCURRENCY * WRITES_PER_JOB
+      perRound.node.push((node.user + node.system) / writes)
+      perRound.redis.push(redis * 1e6 / writes)
+    }
+  } finally {
+    await close()
+  }
+  const script = timedScripts.micros / timedScripts.calls
+  // Shut down rather than killed, so a redis-server under callgrind writes its counts (killed
+  // with the rest if it has not stopped within a minute).
+  try { redisCli(redisPort, 'SHUTDOWN', 'NOSAVE') } catch { /* it closes the connection as it goes */ }
+  await Promise.race([redisChild.exited, new Promise((resolve) => setTimeout(resolve, 60_000).unref())])
+
+  const best = (values) => Math.min(...values).toFixed(1)
+  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)].toFixed(1)
+  console.log(`${system}: a progress write costs this process ${best(perRound.node)} µs of CPU (median ${median(perRound.node)}) and Redis ${best(perRound.redis)} µs (median ${median(perRound.redis)}); its script call ${script.toFixed(1)} µs in Redis's commandstats, the mean over them (${ROUNDS - WARM_UP_ROUNDS} rounds of ${CONCURRENCY} jobs x ${WRITES_PER_JOB} writes)`)
 }
-const script = scriptMicros()
-await close()
-// Shut down rather than killed, so a redis-server under callgrind writes its counts.
-try { redisCli(redisPort, 'SHUTDOWN', 'NOSAVE') } catch { /* it closes the connection as it goes */ }
-await redisChild.exited
-await cleanup()
 
-const best = (values) => Math.min(...values).toFixed(1)
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)].toFixed(1)
-console.log(`${system}: a progress write costs this process ${best(perRound.node)} µs of CPU (median ${median(perRound.node)}) and Redis ${best(perRound.redis)} µs (median ${median(perRound.redis)}); its script call ${script.toFixed(1)} µs in Redis's commandstats (${ROUNDS - WARM_UP_ROUNDS} rounds of ${CONCURRENCY} jobs x ${WRITES_PER_JOB} writes)`)
-
-/** The service's store as a worker builds it; each round, 16 claimed jobs and their holders' progress writes. */
+/** The service's store, as a worker builds it but on one connection; each round, 16 claimed jobs and their holders' progress writes. */
 async function serviceJobs () {
   // Specifiers built at run time: dist/ is not there to type-check against before a build.
   const dist = (path) => import(new URL(`../dist/${path}`, import.meta.url).href)

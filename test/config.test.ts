@@ -46,6 +46,8 @@ t.test('the runner\'s connections: 2 on a worker and 1 on a process that also se
   t.equal(runnerConnections(loadConfig({ ...redis, ROLE: 'worker', REDIS_RUNNER_CONNECTIONS: '1' })), 1, 'a number set wins')
   t.equal(runnerConnections(loadConfig({ REDIS_RUNNER_CONNECTIONS: '3' })), 3)
   t.throws(() => loadConfig({ REDIS_RUNNER_CONNECTIONS: '9' }), { name: 'ConfigError', message: /REDIS_RUNNER_CONNECTIONS must be <= 8/ })
+  t.equal(runnerConnections(loadConfig({ ...redis, ROLE: 'worker', REDIS_RUNNER_CONNECTIONS: '0' })), 2, '0, set, chooses by ROLE as the default does')
+  t.throws(() => loadConfig({ REDIS_RUNNER_CONNECTIONS: '-1' }), { name: 'ConfigError', message: /REDIS_RUNNER_CONNECTIONS must be >= 0/ })
 })
 
 t.test('Redis credentials are redacted from URLs', async (t) => {
