@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto'
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Processes, cleanUpOnSignals, cpuSeconds, freePort, redisCli, until } from '../scripts/lib/processes.mjs'
+import { Processes, cleanUpOnSignals, cpuSeconds, freePort, redisCli, redisCpuSeconds, until } from '../scripts/lib/processes.mjs'
 
 const system = process.argv[2] ?? 'service'
 const progressWrites = process.argv[3] ?? '0'
@@ -42,11 +42,6 @@ const commandCalls = (port) => Object.fromEntries([...redisCli(port, 'INFO', 'co
 /** Microseconds Redis spent in each command (a script's own commands are counted in its FCALL or EVALSHA too). */
 const commandMicros = (port) => Object.fromEntries([...redisCli(port, 'INFO', 'commandstats').matchAll(/cmdstat_(\w+):calls=\d+,usec=(\d+)/g)].map((m) => [m[1], Number(m[2])]))
 const usedMemory = (port) => Number(/used_memory:(\d+)/.exec(redisCli(port, 'INFO', 'memory'))?.[1])
-/** Seconds of CPU redis-server has used (main thread and its others: user + sys). */
-const redisCpuSeconds = (port) => {
-  const info = redisCli(port, 'INFO', 'cpu')
-  return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
-}
 
 /** This service's scripts by SHA1, as Redis receives them (dist/ must be built). */
 async function scriptNames () {

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
-import { Processes, cleanUpOnSignals, freePort, redisCli, until } from '../scripts/lib/processes.mjs'
+import { Processes, cleanUpOnSignals, freePort, redisCli, redisCpuSeconds, until } from '../scripts/lib/processes.mjs'
 
 const system = process.argv[2] ?? 'service'
 if (!['service', 'peer'].includes(system)) throw new Error(`system: service or peer, not ${system}`)
@@ -39,12 +39,6 @@ try {
   await cleanup()
 }
 
-/** Seconds of CPU redis-server has used (user + sys). */
-function redisCpuSeconds () {
-  const info = redisCli(redisPort, 'INFO', 'cpu')
-  return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
-}
-
 /** Calls of the script command a write is (FCALL or EVALSHA) and their µs so far, its own commands included. */
 function scriptCalls () {
   const rows = [...redisCli(redisPort, 'INFO', 'commandstats').matchAll(/cmdstat_(?:fcall|evalsha):calls=(\d+),usec=(\d+)/g)]
@@ -60,11 +54,11 @@ async function measure () {
     for (let round = 0; round < ROUNDS; round++) {
       const writers = await jobs()
       const scriptsBefore = scriptCalls()
-      const redisBefore = redisCpuSeconds()
+      const redisBefore = redisCpuSeconds(redisPort)
       const nodeBefore = process.cpuUsage()
       await Promise.all(writers.map(async (write) => { for (let i = 1; i <= WRITES_PER_JOB; i++) await write(Math.min(99, i), `step ${i}`) }))
       const node = process.cpuUsage(nodeBefore)
-      const redis = redisCpuSeconds() - redisBefore
+      const redis = redisCpuSeconds(redisPort) - redisBefore
       const scriptsAfter = scriptCalls()
       if (round < WARM_UP_ROUNDS) continue
       timedScripts.calls += scriptsAfter.calls - scriptsBefore.calls

@@ -54,6 +54,12 @@ export function redisCli (port, ...args) {
   return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).trim()
 }
 
+/** Seconds of CPU the redis-server on `port` has used (main thread and its others: user + sys). */
+export function redisCpuSeconds (port) {
+  const info = redisCli(port, 'INFO', 'cpu')
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1])
+}
+
 export async function until (what, check, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
